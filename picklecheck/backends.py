@@ -1,0 +1,296 @@
+"""The three serializers behind one small interface.
+
+This is the only module that imports dill and cloudpickle, and it imports them on
+first use, so ``import picklecheck`` stays cheap. Each :class:`Backend` knows how to
+
+* dump an object into a sink that counts bytes and keeps none (the verdict),
+* dump to bytes and load them back through a guarded unpickler (the round trip;
+  see :mod:`picklecheck.hazards`),
+* say how its pickler reduces one object (:meth:`Backend.reduce`), which is what
+  :mod:`picklecheck.walker` builds the pickler's-eye view of the graph from.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import importlib
+import io
+import pickle
+import sys
+import types
+from typing import Any, Callable
+
+from picklecheck.errors import UnknownBackendError
+from picklecheck.hazards import guard_global
+
+__all__ = ["BACKEND_NAMES", "GLOBAL", "Backend", "Sink", "get_backend"]
+
+BACKEND_NAMES = ("pickle", "dill", "cloudpickle")
+
+#: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
+#: (or as a single opcode): they have no children.
+GLOBAL = object()
+
+
+class Sink:
+    """A write-only file that counts bytes and keeps none of them."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        self.size += n
+        return n
+
+
+class Backend:
+    """One serializer. Subclasses fill in the pickler and unpickler classes."""
+
+    name = ""
+    install_name = ""
+
+    def __init__(self) -> None:
+        self._module: Any = None
+
+    # -- the library itself -------------------------------------------------
+
+    @property
+    def module(self) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self.install_name or self.name)
+        return self._module
+
+    @property
+    def available(self) -> bool:
+        try:
+            self.module
+        except ImportError:
+            return False
+        return True
+
+    def default_protocol(self) -> int:
+        return pickle.DEFAULT_PROTOCOL
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        raise NotImplementedError
+
+    def unpickler(self, file: Any) -> Any:
+        raise NotImplementedError
+
+    # -- dumping and loading ------------------------------------------------
+
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        self.pickler(file, protocol).dump(obj)
+
+    def dumps(self, obj: Any, protocol: int) -> bytes:
+        buffer = io.BytesIO()
+        self.dump(obj, buffer, protocol)
+        return buffer.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`)."""
+        return self.unpickler(io.BytesIO(data)).load()
+
+    # -- the pickler's view of one object ----------------------------------
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        """How this backend's pickler reduces ``obj``: :data:`GLOBAL`, or the reduce tuple.
+
+        Exact dicts, lists, tuples, sets and atoms never get here (the walker handles
+        them the way every pickler does). Raises whatever the reduction raises.
+        """
+        reducer = copyreg.dispatch_table.get(type(obj))
+        return _reduce_with(obj, protocol, reducer)
+
+    def is_depth_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, RecursionError)
+
+
+def _reduce_with(obj: Any, protocol: int, reducer: Callable[[Any], Any] | None) -> Any:
+    # The order is the C pickler's save(): dispatch table, then classes by
+    # reference, then __reduce_ex__ (which falls back to __reduce__ on its own).
+    if reducer is not None:
+        rv = reducer(obj)
+    elif isinstance(obj, type) or type(obj) is types.FunctionType:
+        return GLOBAL
+    else:
+        rv = getattr(obj, "__reduce_ex__")(protocol)  # noqa: B009 - as the pickler does
+    if isinstance(rv, str):
+        return GLOBAL
+    return rv
+
+
+def _guarded_find_class(base: type) -> Callable[..., Any]:
+    def find_class(self: Any, module: str, name: str) -> Any:
+        return guard_global(module, name, base.find_class(self, module, name))
+
+    return find_class
+
+
+class PickleBackend(Backend):
+    name = "pickle"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._module = pickle
+        self._unpickler_class = type(
+            "GuardedUnpickler", (pickle.Unpickler,),
+            {"find_class": _guarded_find_class(pickle.Unpickler)},
+        )
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        return pickle.Pickler(file, protocol)
+
+    def unpickler(self, file: Any) -> Any:
+        return self._unpickler_class(file)
+
+    def dumps(self, obj: Any, protocol: int) -> bytes:
+        return pickle.dumps(obj, protocol)
+
+
+class CloudpickleBackend(Backend):
+    name = "cloudpickle"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reducing_pickler: Any = None
+
+    def default_protocol(self) -> int:
+        return int(self.module.DEFAULT_PROTOCOL)
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        return self.module.Pickler(file, protocol=protocol)
+
+    def unpickler(self, file: Any) -> Any:
+        return PICKLE.unpickler(file)
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        pickler = self._reducing_pickler
+        if pickler is None or pickler.proto != protocol:
+            pickler = self._reducing_pickler = self.pickler(Sink(), protocol)
+        rv = pickler.reducer_override(obj)
+        if rv is not NotImplemented:
+            return GLOBAL if isinstance(rv, str) else rv
+        return _reduce_with(obj, protocol, pickler.dispatch_table.get(type(obj)))
+
+    def is_depth_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, RecursionError) or (
+            isinstance(exc, pickle.PicklingError) and "excessively deep recursion" in str(exc)
+        )
+
+
+class _Captured(Exception):
+    """Stops the dill expander once it has the reduction it came for."""
+
+
+class DillBackend(Backend):
+    name = "dill"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._expander_class: Any = None
+        self._unpickler_class: Any = None
+
+    def default_protocol(self) -> int:
+        protocol = self.module.settings.get("protocol")
+        return pickle.DEFAULT_PROTOCOL if protocol is None else int(protocol)
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        pickler = self.module.Pickler(file, protocol)
+        # One item per batch, so a failing list item is saved right after it is taken
+        # from the iterator (see picklecheck.locate.scan).
+        pickler._BATCHSIZE = 1
+        return pickler
+
+    def unpickler(self, file: Any) -> Any:
+        if self._unpickler_class is None:
+            base = self.module.Unpickler
+            self._unpickler_class = type(
+                "GuardedDillUnpickler", (base,), {"find_class": _guarded_find_class(base)}
+            )
+        return self._unpickler_class(file)
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        if type(obj) is dict:  # only module dicts get here: see walker.expand
+            return GLOBAL
+        expander = self._expander(protocol)
+        try:
+            expander.save(obj)
+        except _Captured:
+            return expander.captured
+        finally:
+            expander.top = None
+        if expander.children:
+            # Written by dill's own code without a reduction: its children in order.
+            children, expander.children = expander.children, []
+            return (_opaque_children, tuple(children))
+        return GLOBAL
+
+    def _expander(self, protocol: int) -> Any:
+        if self._expander_class is None:
+            self._expander_class = _make_dill_expander(self.module.Pickler)
+        return self._expander_class(Sink(), protocol)
+
+    def is_module_dict(self, obj: dict[Any, Any]) -> bool:
+        name = obj.get("__name__") if "__name__" in obj else None
+        if not isinstance(name, str):
+            return False
+        module = sys.modules.get(name)
+        main = sys.modules.get("__main__")
+        return (module is not None and getattr(module, "__dict__", None) is obj) or (
+            main is not None and getattr(main, "__dict__", None) is obj
+        )
+
+
+def _opaque_children(*children: Any) -> None:
+    """Stands for a dill save function that wrote its children without a reduction."""
+
+
+def _make_dill_expander(base: type) -> type:
+    class DillExpander(base):  # type: ignore[misc, valid-type]
+        """dill's own save logic for one object, with its children recorded, not saved."""
+
+        def __init__(self, file: Any, protocol: int) -> None:
+            super().__init__(file, protocol)
+            self.top: Any = None
+            self.captured: Any = None
+            self.children: list[Any] = []
+
+        def save(self, obj: Any, save_persistent_id: bool = True) -> None:
+            if self.top is None:
+                self.top = obj
+                self.children = []
+                super().save(obj, save_persistent_id)
+            else:
+                self.children.append(obj)
+
+        def save_reduce(self, func: Any, args: Any, state: Any = None, listitems: Any = None,
+                        dictitems: Any = None, state_setter: Any = None, *extra: Any,
+                        obj: Any = None, **kwargs: Any) -> None:
+            # Only the top object's save function runs (children are recorded, not
+            # saved), so every reduction seen here is the top object's.
+            self.captured = (func, args, state, listitems, dictitems, state_setter)
+            raise _Captured
+
+    return DillExpander
+
+
+PICKLE = PickleBackend()
+_BACKENDS: dict[str, Backend] = {
+    "pickle": PICKLE,
+    "dill": DillBackend(),
+    "cloudpickle": CloudpickleBackend(),
+}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; a clear :class:`UnknownBackendError` otherwise."""
+    try:
+        return _BACKENDS[name]
+    except (KeyError, TypeError):
+        known = ", ".join(repr(n) for n in BACKEND_NAMES)
+        msg = f"unknown backend {name!r}: choose among {known}"
+        raise UnknownBackendError(msg) from None

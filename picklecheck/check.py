@@ -1,0 +1,299 @@
+"""The public entry: verdict, localisation, comparison, round trips.
+
+For each backend, :func:`check` first dumps the object once into a sink that keeps
+no bytes (or into memory when a round trip is asked for): a picklable object costs
+about one ``dumps``. Only when that fails does the culprit search run
+(:mod:`picklecheck.locate`). Loads run through the hazard guard
+(:mod:`picklecheck.hazards`); with ``fresh_process`` the bytes are also loaded in
+new interpreters (:mod:`picklecheck.fresh`).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from typing import Any, Iterable
+
+from picklecheck import hints
+from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
+from picklecheck.errors import UnpicklableError
+from picklecheck.fresh import DEFAULT_TIMEOUT, FreshResult, load_in_fresh_interpreters
+from picklecheck.hazards import HazardBlocked
+from picklecheck.locate import Finding, locate_dumps, locate_loads, locate_references
+from picklecheck.model import BackendResult, Culprit, Report, format_path
+from picklecheck.saferepr import qualified_name, saferepr, type_name
+
+__all__ = ["DEFAULT_MAX_CULPRITS", "assert_picklable", "check"]
+
+DEFAULT_MAX_CULPRITS = 100
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+
+def check(
+    obj: Any,
+    *,
+    backends: Iterable[str] = BACKEND_NAMES,
+    protocol: int | None = None,
+    name: str = "obj",
+    roundtrip: bool = True,
+    fresh_process: bool = False,
+    max_culprits: int = DEFAULT_MAX_CULPRITS,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Report:
+    """Check whether ``obj`` survives pickling with each backend, and if not, why.
+
+    Returns a :class:`~picklecheck.Report`: per-backend verdict, size and timings,
+    and every culprit, each with a path rooted at ``name``, a reason and a hint.
+    ``roundtrip`` loads the bytes back in this process; ``fresh_process`` also loads
+    them in a new interpreter with the same ``sys.path`` (at most ``timeout`` seconds).
+    """
+    chosen = _backends(backends)
+    if max_culprits < 1:
+        msg = f"max_culprits must be at least 1, not {max_culprits!r}"
+        raise ValueError(msg)
+    if not isinstance(name, str) or not name:
+        msg = f"name must be a non-empty string, not {name!r}"
+        raise ValueError(msg)
+    results: dict[str, BackendResult] = {}
+    findings: dict[str, list[Finding]] = {}
+    payloads: dict[str, bytes] = {}
+    for backend in chosen:
+        result, found, data = _run_backend(obj, backend, protocol, roundtrip or fresh_process,
+                                           roundtrip, max_culprits)
+        results[backend.name] = result
+        findings[backend.name] = found
+        if data is not None and fresh_process:
+            payloads[backend.name] = data
+    if payloads:
+        fresh = load_in_fresh_interpreters(payloads, timeout)
+        for backend_name, outcome in fresh.items():
+            backend = get_backend(backend_name)
+            found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
+                                 max_culprits)
+            findings[backend_name].extend(found)
+    culprits = _explain(obj, name, results, findings, protocol)
+    return Report(
+        name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
+        results=results, culprits=culprits, python=sys.version.split()[0],
+    )
+
+
+def assert_picklable(obj: Any, backend: str = "pickle", *, name: str = "obj",
+                     protocol: int | None = None, roundtrip: bool = True,
+                     fresh_process: bool = False,
+                     max_culprits: int = DEFAULT_MAX_CULPRITS) -> Report:
+    """Raise :class:`~picklecheck.UnpicklableError` unless ``backend`` round-trips ``obj``.
+
+    The message names every culprit path, the reason, the hint, and which other
+    backends would succeed. Returns the report when the object is fine.
+    """
+    backend_obj = get_backend(backend)
+    others = [b for b in BACKEND_NAMES if b != backend_obj.name and get_backend(b).available]
+    report = check(obj, backends=(backend_obj.name,), protocol=protocol, name=name,
+                   roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits)
+    if report.ok:
+        return report
+    if others:
+        verdicts = check(obj, backends=others, protocol=protocol, name=name,
+                         roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=1)
+        for other, result in verdicts.results.items():
+            report.results[other] = result
+    raise UnpicklableError(report, backend_obj.name)
+
+
+def _backends(names: Iterable[str]) -> list[Backend]:
+    if isinstance(names, str):
+        names = (names,)
+    chosen: list[Backend] = []
+    for n in names:
+        backend = get_backend(n)
+        if backend not in chosen:
+            chosen.append(backend)
+    if not chosen:
+        msg = "backends is empty: name at least one of " + ", ".join(BACKEND_NAMES)
+        raise ValueError(msg)
+    return chosen
+
+
+def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
+                 roundtrip: bool, max_culprits: int
+                 ) -> tuple[BackendResult, list[Finding], bytes | None]:
+    result = BackendResult(backend=backend.name, ok=False)
+    if not backend.available:
+        result.available = False
+        result.error = f"{backend.name} is not installed (pip install {backend.name})"
+        return result, [], None
+    proto = backend.default_protocol() if protocol is None else protocol
+    data: bytes | None = None
+    start = time.perf_counter()
+    try:
+        if keep_bytes:
+            buffer = io.BytesIO()
+            backend.dump(obj, buffer, proto)
+            data = buffer.getvalue()
+            result.size = len(data)
+        else:
+            sink = Sink()
+            backend.dump(obj, sink, proto)
+            result.size = sink.size
+    except _FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure is a finding
+        result.dumps_seconds = time.perf_counter() - start
+        result.error = _describe(exc)
+        result.exception = exc
+        found, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
+        return result, found, None
+    result.dumps_seconds = time.perf_counter() - start
+    result.ok = True
+    found: list[Finding] = []
+    if roundtrip and data is not None:
+        start = time.perf_counter()
+        try:
+            backend.loads(data)
+        except _FATAL:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            result.loads_seconds = time.perf_counter() - start
+            result.ok = False
+            result.roundtrip = False
+            result.roundtrip_error = _describe(exc)
+            result.exception = exc
+            if isinstance(exc, HazardBlocked):
+                result.skipped.append(str(exc))
+            found, result.truncated = locate_loads(obj, backend, proto, exc, max_culprits)
+            for finding in found:
+                if isinstance(finding.exc, HazardBlocked) and str(finding.exc) not in result.skipped:
+                    result.skipped.append(str(finding.exc))
+        else:
+            result.loads_seconds = time.perf_counter() - start
+            result.roundtrip = True
+    return result, found, data
+
+
+def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
+                 outcome: FreshResult, max_culprits: int) -> list[Finding]:
+    result.fresh = outcome.ok
+    if outcome.ok:
+        return []
+    result.ok = False
+    result.fresh_error = outcome.error
+    error = _FreshLoadError(outcome.error or "failed to load in a fresh interpreter")
+    targets = _resolve_missing(outcome.missing)
+    proto = backend.default_protocol() if protocol is None else protocol
+    found = locate_references(obj, backend, proto, targets, error, max_culprits) if targets else []
+    if not found:
+        found = [Finding(obj, (), error, "fresh", origin="load")]
+    return found
+
+
+class _FreshLoadError(Exception):
+    """The message a fresh interpreter gave when loading the bytes."""
+
+
+def _resolve_missing(missing: list[tuple[str, str, str]]) -> dict[int, Any]:
+    targets: dict[int, Any] = {}
+    for module_name, qualname, _ in missing:
+        module = sys.modules.get(module_name)
+        value: Any = module
+        for part in qualname.split("."):
+            value = getattr(value, part, None) if value is not None else None
+        if value is not None:
+            targets[id(value)] = value
+    return targets
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if len(text) > 500:
+        text = text[:497] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# -- from findings to explained, merged culprits --------------------------------
+
+def _explain(obj: Any, name: str, results: dict[str, BackendResult],
+             findings: dict[str, list[Finding]], protocol: int | None) -> list[Culprit]:
+    merged: dict[tuple[int, str], Culprit] = {}
+    for backend_name, found in findings.items():
+        per_backend: list[Culprit] = []
+        for finding in found:
+            key = (id(finding.obj), finding.stage)
+            culprit = merged.get(key)
+            if culprit is None:
+                culprit = _culprit(finding, name, backend_name)
+                merged[key] = culprit
+            elif backend_name not in culprit.backends:
+                culprit.backends += (backend_name,)
+                culprit.reasons[backend_name] = _reason(finding)
+            per_backend.append(culprit)
+        results[backend_name].culprits = per_backend
+    culprits = list(merged.values())
+    for culprit in culprits:
+        culprit.works_with = _works_with(culprit, results, protocol)
+        kind_finding = culprit._finding  # type: ignore[attr-defined]
+        culprit.hint = hints.hint_for(culprit.kind, kind_finding, culprit.works_with)
+        del culprit._finding  # type: ignore[attr-defined]
+    return culprits
+
+
+def _culprit(finding: Finding, name: str, backend_name: str) -> Culprit:
+    steps = finding.steps
+    kind = hints.classify(finding)
+    detail = finding.detail
+    if finding.origin == "class" and finding.via is not None:
+        detail = detail or f"its class {qualified_name(finding.via)} cannot be pickled"
+    elif finding.origin == "reconstructor" and finding.via is not None:
+        detail = detail or "the callable its __reduce__ returns cannot be pickled"
+    elif finding.origin == "reference" and finding.via is not None:
+        detail = detail or f"pickled by reference to {qualified_name(finding.via)}"
+    culprit = Culprit(
+        path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
+        reason=_reason(finding), exception=type(finding.exc).__name__, kind=kind, hint="",
+        backends=(backend_name,), stage=finding.stage, repr=saferepr(finding.obj),
+        evaluable=all(step.evaluable for step in steps), steps=steps, detail=detail,
+        reasons={backend_name: _reason(finding)},
+    )
+    culprit._finding = finding  # type: ignore[attr-defined]
+    return culprit
+
+
+def _reason(finding: Finding) -> str:
+    text = str(finding.exc)
+    if isinstance(finding.exc, RecursionError) or finding.origin == "depth":
+        limit = finding.extra.get("limit")
+        text = text or "maximum recursion depth exceeded"
+        if limit:
+            text += f" (gave up near {limit:,} levels)"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _works_with(culprit: Culprit, results: dict[str, BackendResult],
+                protocol: int | None) -> dict[str, bool]:
+    """For each known backend: can it serialize this culprit on its own?"""
+    verdicts: dict[str, bool] = {}
+    for backend_name in BACKEND_NAMES:
+        if backend_name in culprit.backends:
+            verdicts[backend_name] = False
+            continue
+        result = results.get(backend_name)
+        if result is not None and result.ok:
+            verdicts[backend_name] = True
+            continue
+        backend = get_backend(backend_name)
+        if not backend.available or culprit.kind in ("too_deep", "reduce_cycle"):
+            continue
+        proto = backend.default_protocol() if protocol is None else protocol
+        try:
+            if culprit.stage == "dumps":
+                backend.dump(culprit.obj, Sink(), proto)
+            else:
+                backend.loads(backend.dumps(culprit.obj, proto))
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            verdicts[backend_name] = False
+        else:
+            verdicts[backend_name] = True
+    return verdicts

@@ -1,0 +1,357 @@
+"""Finding every culprit: the deepest objects a backend cannot dump or load.
+
+The search goes top-down from an object already known to fail. At each failing
+node the backend's real pickler pickles the node's children (as the walker names
+them) in one pass, and a generator tells which child was being saved when it
+raised; the scan then resumes after that child, so every failing child is found at
+about the cost of pickling the node once. A node whose children all pickle fails
+on its own, and is the culprit. Everything heavy runs in the backend's own
+pickler, at C speed for pickle and cloudpickle.
+
+Depth failures (``RecursionError``, or cloudpickle's "excessively deep recursion")
+are different: no child fails on its own. They are located by walking down in the
+pickler's order to where the pickler gave up, and reference cycles through
+``__reduce__`` arguments (which recurse forever) are named as such.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from picklecheck.backends import Sink
+from picklecheck.model import PathStep
+from picklecheck.walker import ARGS, ATOMS, CLASS, FUNC, LEAF, Expansion, expand
+
+if TYPE_CHECKING:
+    from picklecheck.backends import Backend
+
+__all__ = ["Finding", "depth_limit", "locate_dumps", "locate_loads", "locate_references"]
+
+# The C pickler saves a generic iterator's items in batches of 1000 and fetches
+# the second item of each batch before saving the first (Modules/_pickle.c).
+_C_BATCH = 1000
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+
+@dataclass
+class Finding:
+    """A culprit before it is explained: the object, how to reach it, what it raised."""
+
+    obj: Any
+    steps: tuple[PathStep, ...]
+    exc: BaseException
+    stage: str = "dumps"
+    origin: str = ""  # "reduce" (its reduction raised), "class", "reconstructor", "depth", "cycle", "reference"
+    via: Any = None  # the folded class or reconstructor, when origin says so
+    owner: Any = None  # the object that holds this one (None for the root)
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Paths are kept as linked cells ``(parent_cell, steps)`` while searching, so a
+# path 100,000 steps deep costs one cell per step, not a copy per step.
+Link = Any
+
+
+def _steps(link: Link) -> tuple[PathStep, ...]:
+    parts: list[tuple[PathStep, ...]] = []
+    while link is not None:
+        link, steps = link
+        parts.append(steps)
+    return tuple(step for steps in reversed(parts) for step in steps)
+
+
+class _Seq:
+    """Pickles as ``list(items)``, drawing the items from a generator."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self.items = items
+
+    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
+        return (list, (), None, self.items)
+
+
+def scan(backend: Backend, objs: Sequence[Any], protocol: int,
+         limit: int | None = None) -> list[tuple[int, BaseException]]:
+    """Pickle ``objs`` in order with ``backend``; return ``(index, exception)`` for
+    each one that fails, resuming after each failure."""
+    failures: list[tuple[int, BaseException]] = []
+    start, n = 0, len(objs)
+    batched = backend.name != "dill" and protocol > 0  # dill's batch size is set to 1
+    while start < n and (limit is None or len(failures) < limit):
+        progress = [start]
+
+        def feed(lo: int = start) -> Iterator[Any]:
+            for j in range(lo, n):
+                progress[0] = j
+                yield objs[j]
+
+        try:
+            backend.dump(_Seq(feed()), Sink(), protocol)
+            break
+        except _FATAL:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+            k = progress[0]
+            if batched and k - 1 >= start and (k - 1 - start) % _C_BATCH == 0:
+                # Item k was fetched early: the failing one is k - 1 or k.
+                if _dump_error(backend, objs[k - 1], protocol) is not None:
+                    k -= 1
+            failures.append((k, exc))
+            start = k + 1
+    return failures
+
+
+def _dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | None:
+    try:
+        backend.dump(obj, Sink(), protocol)
+    except _FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        return exc
+    return None
+
+
+def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
+    try:
+        buffer = io.BytesIO()
+        backend.dump(_Seq(iter(objs)), buffer, protocol)
+        backend.loads(buffer.getvalue())
+    except _FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        return exc
+    return None
+
+
+def roundtrip_scan(backend: Backend, objs: Sequence[Any], protocol: int,
+                   limit: int | None = None) -> list[tuple[int, BaseException]]:
+    """The children whose dump-then-load fails, by bisection (a load gives no position)."""
+    failures: list[tuple[int, BaseException]] = []
+    pending = [(0, len(objs))]
+    while pending and (limit is None or len(failures) < limit):
+        lo, hi = pending.pop()
+        exc = _roundtrip_error(backend, objs[lo:hi], protocol)
+        if exc is None:
+            continue
+        if hi - lo == 1:
+            failures.append((lo, exc))
+        else:
+            mid = (lo + hi) // 2
+            pending.append((mid, hi))
+            pending.append((lo, mid))
+    return sorted(failures, key=lambda pair: pair[0])
+
+
+def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
+                 max_culprits: int) -> tuple[list[Finding], bool]:
+    """Every culprit that makes ``backend`` fail to dump ``root``; and whether the
+    search stopped at ``max_culprits``."""
+    return _locate(root, backend, protocol, root_exc, max_culprits, scan, "dumps")
+
+
+def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
+                 max_culprits: int) -> tuple[list[Finding], bool]:
+    """Every culprit that dumps but does not load back (in this process)."""
+    return _locate(root, backend, protocol, root_exc, max_culprits, roundtrip_scan, "loads")
+
+
+def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
+            max_culprits: int, scanner: Callable[..., list[tuple[int, BaseException]]],
+            stage: str) -> tuple[list[Finding], bool]:
+    found: list[Finding] = []
+    seen = {id(root)}
+    stack: list[tuple[Any, Link, BaseException, int, Any]] = [(root, None, root_exc, 0, None)]
+    while stack:
+        if len(found) >= max_culprits:
+            return found, True
+        node, link, exc, level, owner = stack.pop()
+        if stage == "dumps" and backend.is_depth_error(exc):
+            found.append(_depth_finding(node, link, level, exc, backend, protocol))
+            continue
+        try:
+            exp = expand(node, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
+            found.append(Finding(node, _steps(link), reduce_exc, stage, origin="reduce", owner=owner))
+            continue
+        failures = scanner(backend, exp.objs, protocol, max_culprits - len(found)) if len(exp) else []
+        own: Finding | None = None
+        pushes = []
+        for index, child_exc in failures:
+            child = exp.child(index)
+            if child.folded and _is_leaf(child.obj, backend, protocol):
+                if own is None:
+                    origin = "class" if child.role == CLASS else "reconstructor"
+                    own = Finding(node, _steps(link), child_exc, stage, origin=origin,
+                                  via=child.obj, owner=owner)
+                continue
+            if id(child.obj) in seen:
+                continue
+            seen.add(id(child.obj))
+            pushes.append((child.obj, (link, child.steps), child_exc, level + exp.levels, node))
+        if own is not None:
+            found.append(own)
+        elif not pushes and not failures:
+            found.append(Finding(node, _steps(link), exc, stage, owner=owner))
+        stack.extend(reversed(pushes))
+    return found, False
+
+
+def _is_leaf(obj: Any, backend: Backend, protocol: int) -> bool:
+    try:
+        return expand(obj, backend, protocol) is LEAF
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001
+        return True
+
+
+# -- depth -----------------------------------------------------------------
+
+_DEPTH_LIMITS: dict[tuple[str, int], int] = {}
+
+
+def depth_limit(backend: Backend, protocol: int) -> int:
+    """How many nested lists ``backend`` can dump from here, measured once."""
+    key = (backend.name, protocol)
+    if key not in _DEPTH_LIMITS:
+        chain: list[Any] = [[]]
+        for _ in range(200_000):
+            chain.append([chain[-1]])
+        lo, hi = 1, len(chain) - 1
+        if _dump_error(backend, chain[hi], protocol) is None:
+            lo = hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _dump_error(backend, chain[mid], protocol) is None:
+                lo = mid
+            else:
+                hi = mid - 1
+        _DEPTH_LIMITS[key] = lo
+        del chain
+    return _DEPTH_LIMITS[key]
+
+
+def _depth_finding(start: Any, link: Link, level: int, exc: BaseException,
+                   backend: Backend, protocol: int) -> Finding:
+    """Walk down from ``start`` in the pickler's order to where it gives up."""
+    limit = depth_limit(backend, protocol)
+    exit_marker = object()
+    visited: set[int] = set()
+    on_path: dict[int, int] = {}
+    path: list[tuple[Any, Link, str]] = []
+    stack: list[Any] = [(start, link, level, "")]
+    while stack:
+        item = stack.pop()
+        if item is exit_marker:
+            obj, _, _ = path.pop()
+            on_path.pop(id(obj), None)
+            continue
+        obj, here, depth, role = item
+        key = id(obj)
+        if key in on_path:
+            position = on_path[key]
+            leaving = path[position + 1][2] if position + 1 < len(path) else role
+            if leaving in (ARGS, CLASS, FUNC):
+                ancestor, ancestor_link, _ = path[position]
+                return Finding(ancestor, _steps(ancestor_link), exc, origin="cycle",
+                               detail=_cycle_detail(path[position:], obj))
+            continue
+        if key in visited:
+            continue
+        visited.add(key)
+        if depth >= limit:
+            nested = depth + _depth_below(obj, backend, protocol)
+            return Finding(obj, _steps(here), exc, origin="depth",
+                           extra={"limit": limit, "level": depth, "nested": nested})
+        try:
+            exp = expand(obj, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            continue
+        stack.append(exit_marker)
+        on_path[key] = len(path)
+        path.append((obj, here, role))
+        for i in reversed(range(len(exp))):
+            child = exp.child(i)
+            if type(child.obj) not in ATOMS:
+                stack.append((child.obj, (here, child.steps), depth + exp.levels, child.role))
+    return Finding(start, _steps(link), exc, origin="depth",
+                   extra={"limit": limit, "level": level, "nested": None})
+
+
+def _depth_below(obj: Any, backend: Backend, protocol: int, cap: int = 1_000_000) -> int:
+    """Levels under ``obj`` along its first non-atomic children (bounded)."""
+    levels = 0
+    seen: set[int] = set()
+    while levels < cap and id(obj) not in seen:
+        seen.add(id(obj))
+        try:
+            exp = expand(obj, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            break
+        children = (exp.child(i).obj for i in range(len(exp)))
+        nxt = next((c for c in children if type(c) not in ATOMS), None)
+        if nxt is None:
+            break
+        levels += exp.levels
+        obj = nxt
+    return levels
+
+
+def _cycle_detail(path: list[tuple[Any, Link, str]], back_to: Any) -> str:
+    from picklecheck.saferepr import type_name
+
+    names = [type_name(obj) for obj, _, _ in path] + [type_name(back_to)]
+    return " -> ".join(names)
+
+
+# -- references a fresh interpreter cannot resolve -----------------------------
+
+def locate_references(root: Any, backend: Backend, protocol: int, targets: dict[int, Any],
+                      exc: BaseException, max_culprits: int,
+                      node_cap: int = 2_000_000) -> list[Finding]:
+    """Where the graph holds objects pickled by reference to one of ``targets``
+    (ids of classes and functions another interpreter cannot import)."""
+    found: list[Finding] = []
+    reported: set[int] = set()
+    visited: set[int] = set()
+    stack: list[tuple[Any, Link]] = [(root, None)]
+    while stack and len(found) < max_culprits and len(visited) < node_cap:
+        obj, link = stack.pop()
+        if id(obj) in visited:
+            continue
+        visited.add(id(obj))
+        if id(obj) in targets and id(obj) not in reported:
+            reported.add(id(obj))
+            found.append(Finding(obj, _steps(link), exc, "fresh", origin="reference", via=obj))
+            continue
+        try:
+            exp: Expansion = expand(obj, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            continue
+        pushes = []
+        for i in range(len(exp)):
+            child = exp.child(i)
+            if type(child.obj) in ATOMS:
+                continue
+            if child.folded and id(child.obj) in targets:
+                if id(child.obj) not in reported:
+                    reported.add(id(child.obj))
+                    found.append(Finding(obj, _steps(link), exc, "fresh", origin="reference",
+                                         via=child.obj))
+                continue
+            pushes.append((child.obj, (link, child.steps)))
+        stack.extend(reversed(pushes))
+    return found

@@ -1,0 +1,158 @@
+"""Plain-text and JSON renderings of a report (no colour, no rich, no click).
+
+The terminal rendering with colour lives in :mod:`picklecheck.console`; this module
+is what ``str(report)`` and exception messages use, so it must stay light.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+from picklecheck.model import BackendResult, Culprit, Report
+
+__all__ = ["explain", "format_bytes", "format_seconds", "render_json", "render_plain",
+           "verdict_line"]
+
+WIDTH = 88
+
+
+def format_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    if size < 1024:
+        return f"{size} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "GiB":
+            return f"{size_f:.1f} {unit}"
+        size = int(size_f)
+    return f"{size} B"
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def verdict_line(report: Report) -> str:
+    """One line: does it serialize, and with what."""
+    ok, failed = report.succeeded(), report.failed()
+    if not failed:
+        return f"ok: {report.name} serializes with {', '.join(ok)}"
+    text = f"FAIL: {report.name} does not survive {', '.join(failed)}"
+    text += f" ({_plural(len(report.culprits), 'culprit')})"
+    if ok:
+        text += f"; ok with {', '.join(ok)}"
+    return text
+
+
+def _status(result: BackendResult) -> str:
+    if not result.available:
+        return "not installed"
+    if result.ok:
+        return "ok"
+    return {"dumps": "dumps fails", "loads": "loads fails", "fresh": "fresh load fails"}[
+        result.stage or "dumps"
+    ]
+
+
+def _load_cell(value: bool | None) -> str:
+    return "-" if value is None else ("ok" if value else "FAIL")
+
+
+def comparison_rows(report: Report) -> list[list[str]]:
+    """Rows of the backend comparison table, header first."""
+    rows = [["backend", "result", "size", "dumps", "round trip", "fresh"]]
+    for result in report.results.values():
+        rows.append([
+            result.backend, _status(result), format_bytes(result.size),
+            format_seconds(result.dumps_seconds), _load_cell(result.roundtrip),
+            _load_cell(result.fresh),
+        ])
+    return rows
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _wrapped(label: str, text: str, indent: str) -> list[str]:
+    prefix = f"{indent}{label:<7}"
+    return textwrap.wrap(text, WIDTH, initial_indent=prefix,
+                         subsequent_indent=" " * len(prefix)) or [prefix.rstrip()]
+
+
+def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True) -> list[str]:
+    head = f"{indent}{culprit.path}  ({culprit.type})"
+    if backends:
+        head += f"  [{', '.join(culprit.backends)}]"
+    lines = [head]
+    inner = indent + "  "
+    stage = {"loads": "loads: ", "fresh": "fresh interpreter: "}.get(culprit.stage, "")
+    lines += _wrapped("cause:", f"{stage}{culprit.exception}: {culprit.reason}", inner)
+    for other, reason in culprit.reasons.items():
+        if other != culprit.backends[0] and reason != culprit.reason:
+            lines += _wrapped("", f"{other}: {reason}", inner)
+    if culprit.detail:
+        lines += _wrapped("where:", culprit.detail, inner)
+    lines += _wrapped("hint:", culprit.hint, inner)
+    return lines
+
+
+def render_plain(report: Report) -> str:
+    """The whole report as plain text, readable without colour."""
+    lines = [verdict_line(report), f"  {report.name}: {report.type} = {report.repr}", ""]
+    lines += _table(comparison_rows(report))
+    if report.culprits:
+        lines += ["", f"{_plural(len(report.culprits), 'culprit')}:"]
+        for culprit in report.culprits:
+            lines += culprit_lines(culprit)
+    truncated = [r.backend for r in report.results.values() if r.truncated]
+    if truncated:
+        lines.append(f"  (search stopped at max_culprits for {', '.join(truncated)})")
+    skipped = [s for r in report.results.values() for s in r.skipped]
+    for note in dict.fromkeys(skipped):
+        lines.append(f"  skipped: {note}")
+    return "\n".join(lines)
+
+
+def explain(report: Report, backend: str | None = None) -> str:
+    """The message of an :class:`~picklecheck.UnpicklableError`: summary, then detail."""
+    names = [backend] if backend else list(report.failed())
+    culprits = [c for c in report.culprits if backend is None or backend in c.backends]
+    result = report.results.get(backend) if backend else None
+    stage = result.stage if result is not None else None
+    verb = {"loads": "load back", "fresh": "load in a fresh interpreter"}.get(stage or "", "pickle")
+    lines = [f"cannot {verb} {report.name} with {', '.join(repr(n) for n in names)}: "
+             f"{_plural(len(culprits), 'culprit')}"]
+    for culprit in culprits:
+        lines += culprit_lines(culprit, backends=backend is None)
+    if result is not None and not culprits:
+        error = result.error or result.roundtrip_error or result.fresh_error
+        lines.append(f"  {error}")
+    others = {n: r for n, r in report.results.items() if n != backend}
+    if backend and others:
+        verdicts = ", ".join(f"{n}: {'ok' if r.ok else 'fails'}" for n, r in others.items())
+        lines.append(f"  other backends: {verdicts}")
+    return "\n".join(lines)
+
+
+def render_json(report: Report, indent: int | None = 2) -> str:
+    """The report as JSON (see README.md for the keys)."""
+    return json.dumps(report.to_dict(), indent=indent, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    return repr(value)

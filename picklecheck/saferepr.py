@@ -1,0 +1,67 @@
+"""A bounded ``repr`` that never raises and never walks a huge graph."""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+__all__ = ["saferepr", "type_name"]
+
+MAX_REPR = 120
+
+
+class _Repr(reprlib.Repr):
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxstring = maxsize
+        self.maxother = maxsize
+        self.maxlist = self.maxtuple = self.maxset = self.maxdict = 4
+        self.maxlevel = 2
+
+    def repr_instance(self, obj: Any, level: int) -> str:
+        try:
+            text = repr(obj)
+        except BaseException as exc:  # noqa: BLE001 - user __repr__ may raise anything
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            return f"<{type_name(obj)} object (repr raised {type(exc).__name__})>"
+        if not isinstance(text, str):
+            return f"<{type_name(obj)} object (repr returned {type(text).__name__})>"
+        return _shorten(text, self.maxother)
+
+
+def _shorten(text: str, size: int) -> str:
+    text = " ".join(text.split()) if "\n" in text else text
+    if len(text) <= size:
+        return text
+    keep = size - 3
+    return text[: keep // 2 + keep % 2] + "..." + text[len(text) - keep // 2 :]
+
+
+def saferepr(obj: Any, maxsize: int = MAX_REPR) -> str:
+    """``repr(obj)`` cut to ``maxsize`` characters; a raising or recursive repr is a finding."""
+    try:
+        return _shorten(_Repr(maxsize).repr(obj), maxsize)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        return f"<{type_name(obj)} object (repr raised {type(exc).__name__})>"
+
+
+def type_name(obj: Any) -> str:
+    """The qualified name of ``type(obj)``: ``_thread.lock``, ``collections.OrderedDict``,
+    ``Point`` for builtins and ``__main__`` types."""
+    return qualified_name(type(obj))
+
+
+def qualified_name(cls: Any) -> str:
+    try:
+        module = cls.__module__
+        qualname = cls.__qualname__
+    except Exception:  # noqa: BLE001 - hostile metaclass
+        return "<unknown type>"
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return "<unknown type>"
+    if module in ("builtins", "__main__"):
+        return qualname
+    return f"{module}.{qualname}"

@@ -1,0 +1,292 @@
+"""The pickler's-eye view of one object: what a backend's pickler saves next.
+
+:func:`expand` answers "which objects does this backend's pickler save while it
+saves ``obj``, and by which path does a person reach each of them?". Containers
+are handled the way every pickler handles them; everything else goes through the
+backend's own reduction (dispatch tables, copyreg, ``reducer_override``,
+``__reduce_ex__``), so nothing is walked that the pickler would not walk: a logger
+pickled by name has no children, an exception's ``__traceback__`` is never
+reached, a cloudpickled function has its closure cells and referenced globals.
+
+Steps are named so that the path is a Python expression wherever one exists
+(``.attr`` for instance and slot state, ``.__closure__[0].cell_contents``,
+``.args[0]``, ``.func``); elsewhere the step is an opaque label.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING, Any, Sequence
+
+from picklecheck.backends import GLOBAL
+from picklecheck.model import PathStep
+
+if TYPE_CHECKING:
+    from picklecheck.backends import Backend
+
+__all__ = ["ATOMS", "Child", "Expansion", "expand", "safe_attr"]
+
+#: Types every pickler writes as a single opcode: never a culprit, never entered.
+ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
+
+MISSING = object()
+
+# Roles of a child within its parent's reduction. "args" and "class" are saved
+# before the parent is memoized, so a cycle back through them never ends.
+ARGS, STATE, ITEMS, CLASS, FUNC = "args", "state", "items", "class", "func"
+_FOLDED = (CLASS, FUNC)
+
+# Attributes that C types expose through member or getset descriptors (safe to read:
+# no user code runs) and that reductions commonly pass along.
+_KNOWN_ATTRS = (
+    "__self__", "__func__", "func", "args", "keywords", "default_factory",
+    "__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__",
+    "__dict__", "cell_contents", "__wrapped__", "fget", "fset", "fdel", "__objclass__",
+)
+_SAFE_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
+
+
+class Child:
+    """One object the pickler saves while saving its parent."""
+
+    __slots__ = ("obj", "steps", "role")
+
+    def __init__(self, obj: Any, steps: tuple[PathStep, ...], role: str) -> None:
+        self.obj = obj
+        self.steps = steps
+        self.role = role
+
+    @property
+    def folded(self) -> bool:
+        """A class or reconstructor: a failure here is reported as the parent's own."""
+        return self.role in _FOLDED
+
+
+class Expansion:
+    """The children of one object, built lazily for big containers.
+
+    ``objs`` is the sequence the scan pickles (cheap to build, in pickling order);
+    :meth:`child` names the i-th one only when it is needed.
+    """
+
+    __slots__ = ("objs", "_keys", "_children", "levels", "kind")
+
+    def __init__(self, kind: str, objs: Sequence[Any], levels: int = 1,
+                 keys: Sequence[Any] | None = None,
+                 children: list[Child] | None = None) -> None:
+        self.kind = kind
+        self.objs = objs
+        self.levels = levels
+        self._keys = keys
+        self._children = children
+
+    def __len__(self) -> int:
+        return len(self.objs)
+
+    def child(self, i: int) -> Child:
+        if self._children is not None:
+            return self._children[i]
+        obj = self.objs[i]
+        if self.kind == "list":
+            return Child(obj, (PathStep.index(i),), ITEMS)
+        if self.kind == "dict":
+            keys = self._keys
+            assert keys is not None
+            if i < len(keys):
+                return Child(obj, (PathStep.item(keys[i]),), ITEMS)
+            return Child(obj, (PathStep.opaque(f"key {_short_type(obj)}"),), ITEMS)
+        if self.kind == "set":
+            return Child(obj, (PathStep.opaque("set element"),), ITEMS)
+        return Child(obj, (PathStep.opaque(f"item {i}"),), ITEMS)
+
+
+LEAF = Expansion("leaf", ())
+
+
+def expand(obj: Any, backend: Backend, protocol: int) -> Expansion:
+    """The children ``backend``'s pickler saves for ``obj``.
+
+    Raises what the backend's reduction raises: then ``obj`` is itself the culprit.
+    """
+    t = type(obj)
+    if t in ATOMS:
+        return LEAF
+    if t is list or t is tuple:
+        return Expansion("list", obj)
+    if t is dict:
+        if backend.name == "dill" and backend.is_module_dict(obj):  # type: ignore[attr-defined]
+            return LEAF
+        keys = list(obj)
+        values = list(obj.values())
+        if not set(map(type, keys)) <= ATOMS:
+            values.extend(k for k in keys if type(k) not in ATOMS)
+        return Expansion("dict", values, keys=keys)
+    if t is set or t is frozenset:
+        return Expansion("set", list(obj))
+    rv = backend.reduce(obj, protocol)
+    if rv is GLOBAL:
+        return LEAF
+    children = reduce_children(obj, rv)
+    return Expansion("reduce", [c.obj for c in children], levels=2, children=children)
+
+
+def reduce_children(owner: Any, rv: Any) -> list[Child]:
+    """Name what a reduce tuple makes the pickler save, in the order it saves it."""
+    if not isinstance(rv, tuple) or not 2 <= len(rv) <= 6:
+        return []  # malformed: the pickler raises on the object itself
+    func, args, state, listitems, dictitems, setter = (tuple(rv) + (None,) * 4)[:6]
+    children: list[Child] = []
+    fname = getattr(func, "__name__", None) if func is not None else None
+    if fname == "__newobj__" and isinstance(args, tuple) and args:
+        children.append(Child(args[0], (PathStep.attr("__class__"),), CLASS))
+        children.extend(_arg_children(owner, args[1:], "__new__ argument", tuple_owner=True))
+    elif fname == "__newobj_ex__" and isinstance(args, tuple) and len(args) == 3:
+        children.append(Child(args[0], (PathStep.attr("__class__"),), CLASS))
+        children.extend(_arg_children(owner, tuple(args[1]), "__new__ argument", tuple_owner=True))
+        if isinstance(args[2], dict):
+            children.extend(
+                Child(v, (PathStep.opaque(f"__new__ keyword {k!r}"),), ARGS) for k, v in args[2].items()
+            )
+    else:
+        children.append(Child(func, (PathStep.opaque("reconstructor"),), FUNC))
+        if isinstance(args, tuple):
+            shared = safe_attr(owner, "args")
+            if shared is args and args:
+                children.extend(
+                    Child(a, (PathStep.attr("args"), PathStep.index(i)), ARGS) for i, a in enumerate(args)
+                )
+            else:
+                children.extend(_arg_children(owner, args, "reduce argument"))
+        elif args is not None:
+            children.append(Child(args, (PathStep.opaque("reduce arguments"),), ARGS))
+    if state is not None:
+        children.extend(_state_children(owner, state))
+    if listitems is not None:
+        index = isinstance(owner, list)
+        for i, item in enumerate(listitems):
+            step = PathStep.index(i) if index else PathStep.opaque(f"item {i}")
+            children.append(Child(item, (step,), ITEMS))
+    if dictitems is not None:
+        for pair in dictitems:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                break
+            key, value = pair
+            children.append(Child(value, (PathStep.item(key),), ITEMS))
+            if type(key) not in ATOMS:
+                children.append(Child(key, (PathStep.opaque(f"key {_short_type(key)}"),), ITEMS))
+    if setter is not None:
+        children.append(Child(setter, (PathStep.opaque("state setter"),), FUNC))
+    return children
+
+
+def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
+                  tuple_owner: bool = False) -> list[Child]:
+    same_items = (
+        tuple_owner and isinstance(owner, tuple) and len(owner) == len(args)
+        and all(a is b for a, b in zip(owner, args))
+    )
+    out = []
+    for i, arg in enumerate(args):
+        if same_items:
+            steps: tuple[PathStep, ...] = (PathStep.index(i),)
+        else:
+            steps = _attr_steps(owner, arg) or (PathStep.opaque(f"{label} {i}"),)
+        out.append(Child(arg, steps, ARGS))
+    return out
+
+
+def _state_children(owner: Any, state: Any) -> list[Child]:
+    if type(state) is dict:
+        return _state_dict_children(owner, state)
+    if (type(state) is tuple and len(state) == 2
+            and all(part is None or type(part) is dict for part in state)):
+        out = []
+        for part in state:  # (instance dict, slots dict)
+            if part:
+                out.extend(_state_dict_children(owner, part))
+        return out
+    if type(state) is tuple:  # e.g. functools.partial: (func, args, keywords, dict)
+        out = []
+        for i, part in enumerate(state):
+            if part is None:
+                continue
+            steps = _attr_steps(owner, part) or (PathStep.opaque(f"state {i}"),)
+            out.append(Child(part, steps, STATE))
+        return out
+    steps = _attr_steps(owner, state) or (PathStep.opaque("state"),)
+    return [Child(state, steps, STATE)]
+
+
+def _state_dict_children(owner: Any, state: dict[Any, Any]) -> list[Child]:
+    out = []
+    for key, value in state.items():
+        if isinstance(key, str) and _same_as_attr(owner, key, value):
+            steps: tuple[PathStep, ...] = (PathStep.attr(key),)
+        else:
+            steps = (PathStep.opaque(f"state {key!r}"),)
+        out.append(Child(value, steps, STATE))
+    return out
+
+
+def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
+    real = safe_attr(owner, name)
+    if real is value:
+        return True
+    # A reducer's filtered copy of a real dict (cloudpickle keeps only the globals a
+    # function uses): its items are the real dict's, so the path through it is exact.
+    if type(real) is dict and type(value) is dict:
+        return all(real.get(k, MISSING) is v for k, v in value.items())
+    return False
+
+
+def _attr_steps(owner: Any, value: Any) -> tuple[PathStep, ...] | None:
+    for name in _KNOWN_ATTRS:
+        if _same_as_attr(owner, name, value):
+            return (PathStep.attr(name),)
+    return None
+
+
+def safe_attr(owner: Any, name: str) -> Any:
+    """``getattr(owner, name)`` without running user code, or :data:`MISSING`.
+
+    Reads the instance ``__dict__`` and C-level member/getset descriptors only; a
+    property, ``__getattr__`` or hostile ``__getattribute__`` is never called.
+    """
+    try:
+        mro = type(owner).__mro__
+    except Exception:  # noqa: BLE001
+        return MISSING
+    for klass in mro:
+        try:
+            desc = klass.__dict__.get(name, MISSING)
+        except Exception:  # noqa: BLE001
+            return MISSING
+        if desc is MISSING:
+            continue
+        if type(desc) in _SAFE_DESCRIPTORS:
+            try:
+                return desc.__get__(owner, type(owner))
+            except Exception:  # noqa: BLE001 - empty slot, empty cell
+                return MISSING
+        if _is_data_descriptor(desc):
+            return MISSING  # a property or similar would shadow the instance dict
+        break
+    try:
+        d = object.__getattribute__(owner, "__dict__")
+    except Exception:  # noqa: BLE001
+        return MISSING
+    if type(d) is dict:
+        return d.get(name, MISSING)
+    return MISSING
+
+
+def _is_data_descriptor(desc: Any) -> bool:
+    t = type(desc)
+    return hasattr(t, "__set__") or hasattr(t, "__delete__")
+
+
+def _short_type(obj: Any) -> str:
+    try:
+        return type(obj).__qualname__
+    except Exception:  # noqa: BLE001
+        return "object"
