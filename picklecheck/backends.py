@@ -18,6 +18,7 @@ import io
 import pickle
 import sys
 import types
+import warnings
 from typing import Any, Callable
 
 from picklecheck.errors import UnknownBackendError
@@ -205,6 +206,12 @@ class DillBackend(Backend):
         pickler._BATCHSIZE = 1
         return pickler
 
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        with warnings.catch_warnings():
+            # dill warns on its way to a failure; the failure itself is the finding.
+            warnings.simplefilter("ignore", self.module.PicklingWarning)
+            super().dump(obj, file, protocol)
+
     def unpickler(self, file: Any) -> Any:
         if self._unpickler_class is None:
             base = self.module.Unpickler
@@ -218,7 +225,9 @@ class DillBackend(Backend):
             return GLOBAL
         expander = self._expander(protocol)
         try:
-            expander.save(obj)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", self.module.PicklingWarning)
+                expander.save(obj)
         except _Captured:
             return expander.captured
         finally:

@@ -72,6 +72,8 @@ def classify(finding: Finding) -> str:
     if finding.stage == "fresh":
         module = _module_of(finding.via if finding.via is not None else obj)
         return "main_reference" if module in ("__main__", "__mp_main__") else "unimportable"
+    if (_module_of(type(obj)) or "").startswith("unittest.mock"):
+        return "mock"
     target = finding.via if origin in ("class", "reconstructor") else obj
     kind = _kind_of_callable(target, exc)
     if kind:
@@ -173,6 +175,8 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
     owner = _owner_name(finding)
     attr = _last_attr(finding)
     fix = _FIXES.get(kind, _FIXES["other"])
+    if attr is None or finding.owner is None:
+        fix = fix.replace(_STATE_FIX, _CONTAINER_FIX)
     text = fix.format(type=tname, owner=owner, attr=attr or "it",
                       via=qualified_name(finding.via) if finding.via is not None else tname,
                       detail=finding.detail, **_depth_words(finding))
@@ -183,7 +187,7 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
             text += f" ({', '.join(f'{n}: ok' for n in ok)}"
             text += "".join(f", {n}: fails" for n in bad) + ")"
         else:
-            text += f" (fails with {', '.join(bad)} too)"
+            text += f" (fails with {', '.join(bad)})"
     return text
 
 
@@ -213,6 +217,8 @@ def _last_attr(finding: Finding) -> str | None:
 
 _STATE_FIX = ("drop {attr} in {owner}.__getstate__ (or exclude it with __reduce__) and "
               "re-create it in __setstate__")
+_CONTAINER_FIX = ("take it out of the data before it is sent and re-create it where it is "
+                  "used")
 _FIXES = {
     "too_deep": ("the graph nests {nested} levels here; the pickler gives up near {limit}; "
                  "flatten it (store a list of nodes and indices) or raise sys.setrecursionlimit "

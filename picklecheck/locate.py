@@ -58,9 +58,18 @@ Link = Any
 def _steps(link: Link) -> tuple[PathStep, ...]:
     parts: list[tuple[PathStep, ...]] = []
     while link is not None:
-        link, steps = link
+        link, steps = link[0], link[1]
         parts.append(steps)
     return tuple(step for steps in reversed(parts) for step in steps)
+
+
+def _is_ancestor(link: Link, key: int) -> bool:
+    """Whether the object with id ``key`` is on the path ``link`` (cells carry ids)."""
+    while link is not None:
+        if len(link) > 2 and link[2] == key:
+            return True
+        link = link[0]
+    return False
 
 
 class _Seq:
@@ -165,7 +174,11 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             stage: str) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
     seen = {id(root)}
-    stack: list[tuple[Any, Link, BaseException, int, Any]] = [(root, None, root_exc, 0, None)]
+    expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
+    reported: set[int] = set()
+    stack: list[tuple[Any, Link, BaseException, int, Any]] = [
+        (root, (None, (), id(root)), root_exc, 0, None)
+    ]
     while stack:
         if len(found) >= max_culprits:
             return found, True
@@ -181,6 +194,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             found.append(Finding(node, _steps(link), reduce_exc, stage, origin="reduce", owner=owner))
             continue
         failures = scanner(backend, exp.objs, protocol, max_culprits - len(found)) if len(exp) else []
+        expanded[id(node)] = (node, link, exc, owner)
         own: Finding | None = None
         pushes = []
         for index, child_exc in failures:
@@ -191,13 +205,22 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                     own = Finding(node, _steps(link), child_exc, stage, origin=origin,
                                   via=child.obj, owner=owner)
                 continue
-            if id(child.obj) in seen:
+            key = id(child.obj)
+            if key in seen:
+                # Reported or explained already, unless it leads back up the path: then
+                # the failure is the ancestor's own (a class dill cannot save by value
+                # fails in every attribute that refers back to it).
+                if key in expanded and key not in reported and _is_ancestor(link, key):
+                    reported.add(key)
+                    a_node, a_link, a_exc, a_owner = expanded[key]
+                    found.append(Finding(a_node, _steps(a_link), a_exc, stage, owner=a_owner))
                 continue
-            seen.add(id(child.obj))
-            pushes.append((child.obj, (link, child.steps), child_exc, level + exp.levels, node))
+            seen.add(key)
+            pushes.append((child.obj, (link, child.steps, key), child_exc,
+                           level + exp.levels, node))
         if own is not None:
             found.append(own)
-        elif not pushes and not failures:
+        elif not failures:
             found.append(Finding(node, _steps(link), exc, stage, owner=owner))
         stack.extend(reversed(pushes))
     return found, False

@@ -12,7 +12,7 @@ from typing import Any
 
 from picklecheck.model import BackendResult, Culprit, Report
 
-__all__ = ["explain", "format_bytes", "format_seconds", "render_json", "render_plain",
+__all__ = ["display_path", "explain", "format_bytes", "format_seconds", "render_json", "render_plain",
            "verdict_line"]
 
 WIDTH = 88
@@ -94,8 +94,29 @@ def _wrapped(label: str, text: str, indent: str) -> list[str]:
                          subsequent_indent=" " * len(prefix)) or [prefix.rstrip()]
 
 
+def display_path(culprit: Culprit, name: str | None = None, run: int = 6) -> str:
+    """The culprit's path for people: long runs of one step are shown once with a count."""
+    if not culprit.steps:
+        return culprit.path
+    root = culprit.path[: len(culprit.path) - len("".join(s.render() for s in culprit.steps))]
+    parts: list[str] = []
+    rendered = [step.render() for step in culprit.steps]
+    i = 0
+    while i < len(rendered):
+        j = i
+        while j < len(rendered) and rendered[j] == rendered[i]:
+            j += 1
+        count = j - i
+        if count < run:
+            parts.append(rendered[i] * count)
+        else:
+            parts.append(f"{rendered[i] * 3}...{rendered[i]} ({count} x {rendered[i]}) ")
+        i = j
+    return ((name or root) + "".join(parts)).rstrip()
+
+
 def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True) -> list[str]:
-    head = f"{indent}{culprit.path}  ({culprit.type})"
+    head = f"{indent}{display_path(culprit)}  ({culprit.type})"
     if backends:
         head += f"  [{', '.join(culprit.backends)}]"
     lines = [head]

@@ -148,7 +148,8 @@ def reduce_children(owner: Any, rv: Any) -> list[Child]:
                 Child(v, (PathStep.opaque(f"__new__ keyword {k!r}"),), ARGS) for k, v in args[2].items()
             )
     else:
-        children.append(Child(func, (PathStep.opaque("reconstructor"),), FUNC))
+        step = PathStep.attr("__class__") if func is type(owner) else PathStep.opaque("reconstructor")
+        children.append(Child(func, (step,), FUNC))
         if isinstance(args, tuple):
             shared = safe_attr(owner, "args")
             if shared is args and args:
