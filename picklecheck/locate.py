@@ -175,7 +175,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     found: list[Finding] = []
     seen = {id(root)}
     expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
-    reported: set[int] = set()
+    cyclic: set[int] = set()
+    truncated = False
     stack: list[tuple[Any, Link, BaseException, int, Any]] = [
         (root, (None, (), id(root)), root_exc, 0, None)
     ]
@@ -192,8 +193,12 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             raise
         except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
             found.append(Finding(node, _steps(link), reduce_exc, stage, origin="reduce", owner=owner))
+            found[-1].extra["link"] = link
             continue
-        failures = scanner(backend, exp.objs, protocol, max_culprits - len(found)) if len(exp) else []
+        room = max_culprits - len(found)
+        failures = scanner(backend, exp.objs, protocol, room + 1) if len(exp) else []
+        if len(failures) > room:
+            truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)
         own: Finding | None = None
         pushes = []
@@ -210,20 +215,42 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                 # Reported or explained already, unless it leads back up the path: then
                 # the failure is the ancestor's own (a class dill cannot save by value
                 # fails in every attribute that refers back to it).
-                if key in expanded and key not in reported and _is_ancestor(link, key):
-                    reported.add(key)
-                    a_node, a_link, a_exc, a_owner = expanded[key]
-                    found.append(Finding(a_node, _steps(a_link), a_exc, stage, owner=a_owner))
+                if key in expanded and _is_ancestor(link, key):
+                    cyclic.add(key)
                 continue
             seen.add(key)
             pushes.append((child.obj, (link, child.steps, key), child_exc,
                            level + exp.levels, node))
         if own is not None:
+            own.extra["link"] = link
             found.append(own)
         elif not failures:
             found.append(Finding(node, _steps(link), exc, stage, owner=owner))
+            found[-1].extra["link"] = link
         stack.extend(reversed(pushes))
-    return found, False
+    found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
+    return found[:max_culprits], truncated or len(found) > max_culprits
+
+
+def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[Finding],
+                        stage: str) -> list[Finding]:
+    """Ancestors that fail only through children leading back to them (a class dill
+    cannot save by value fails in every attribute that refers back to it): unless a
+    culprit was found under them, they are culprits themselves."""
+    if not cyclic:
+        return []
+    explained: set[int] = set()
+    for finding in found:
+        link = finding.extra.get("link")
+        while link is not None:
+            if len(link) > 2:
+                explained.add(link[2])
+            link = link[0]
+    out = []
+    for key in sorted(cyclic - explained, key=lambda k: len(_steps(expanded[k][1]))):
+        node, link, exc, owner = expanded[key]
+        out.append(Finding(node, _steps(link), exc, stage, owner=owner))
+    return out
 
 
 def _is_leaf(obj: Any, backend: Backend, protocol: int) -> bool:
