@@ -179,7 +179,10 @@ def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: Backe
         return []
     result.ok = False
     result.fresh_error = outcome.error
-    error = _FreshLoadError(outcome.error or "failed to load in a fresh interpreter")
+    if result.roundtrip is False:
+        return []  # the same load already failed here, and its culprits are located
+    error = FreshLoadError(outcome.error or "failed to load in a fresh interpreter",
+                           outcome.exception or "")
     targets = _resolve_missing(outcome.missing)
     proto = backend.default_protocol() if protocol is None else protocol
     found = locate_references(obj, backend, proto, targets, error, max_culprits) if targets else []
@@ -188,8 +191,12 @@ def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: Backe
     return found
 
 
-class _FreshLoadError(Exception):
+class FreshLoadError(Exception):
     """The message a fresh interpreter gave when loading the bytes."""
+
+    def __init__(self, message: str, exception_name: str) -> None:
+        super().__init__(message)
+        self.exception_name = exception_name
 
 
 def _resolve_missing(missing: list[tuple[str, str, str]]) -> dict[int, Any]:
@@ -282,8 +289,9 @@ def _works_with(culprit: Culprit, results: dict[str, BackendResult],
             verdicts[backend_name] = True
             continue
         backend = get_backend(backend_name)
-        if not backend.available or culprit.kind in ("too_deep", "reduce_cycle"):
-            continue
+        if (not backend.available or culprit.kind in ("too_deep", "reduce_cycle")
+                or culprit.stage == "fresh"):
+            continue  # unknown: a fresh load is only tried for the backends asked for
         proto = backend.default_protocol() if protocol is None else protocol
         try:
             if culprit.stage == "dumps":

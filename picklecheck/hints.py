@@ -70,6 +70,12 @@ def classify(finding: Finding) -> str:
     if isinstance(exc, HazardBlocked):
         return "load_hazard"
     if finding.stage == "fresh":
+        name = getattr(exc, "exception_name", "")
+        if name == "HazardBlocked":
+            return "load_hazard"
+        if finding.via is None and name not in ("ModuleNotFoundError", "AttributeError",
+                                                "ImportError"):
+            return "load_failure"
         module = _module_of(finding.via if finding.via is not None else obj)
         return "main_reference" if module in ("__main__", "__mp_main__") else "unimportable"
     if (_module_of(type(obj)) or "").startswith("unittest.mock"):

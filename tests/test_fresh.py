@@ -1,0 +1,112 @@
+"""Round trips through a fresh interpreter, with a time limit, as a worker process sees them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+import types
+
+import pytest
+
+import culprits as c
+import picklecheck
+
+
+@pytest.fixture
+def main_class():
+    """A class defined in __main__, the way a script or notebook defines it."""
+    main = sys.modules["__main__"]
+    namespace = {"__name__": "__main__"}
+    exec(textwrap.dedent("""
+        class Config:
+            def __init__(self, lr):
+                self.lr = lr
+    """), namespace)
+    cls = namespace["Config"]
+    had = hasattr(main, "Config")
+    old = getattr(main, "Config", None)
+    main.Config = cls
+    yield cls
+    if had:
+        main.Config = old
+    else:
+        del main.Config
+
+
+@pytest.fixture
+def private_module(tmp_path):
+    """A module only this process can import (its folder leaves sys.path again)."""
+    name = "picklecheck_private_plugin"
+    (tmp_path / f"{name}.py").write_text("class PluginConfig:\n    def __init__(self, n):\n        self.n = n\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+    yield module
+    sys.modules.pop(name, None)
+
+
+def test_main_class_fails_only_in_a_fresh_interpreter(main_class):
+    """pickle stores __main__.Config by reference: fine here, missing in a new interpreter."""
+    state = {"cfg": main_class(0.1), "n": 3}
+    report = picklecheck.check(state, name="state", fresh_process=True)
+    result = report.results["pickle"]
+    assert (result.roundtrip, result.fresh, result.ok) == (True, False, False)
+    assert "Config" in result.fresh_error
+    (culprit,) = result.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == ("state['cfg']", "main_reference", "fresh")
+    assert "importable module" in culprit.hint
+    assert report.results["cloudpickle"].fresh is True
+    assert report.results["dill"].fresh is True
+
+
+def test_unimportable_module_fails_everywhere_but_registered_cloudpickle(private_module):
+    """A class from a module the worker cannot import fails in every backend."""
+    obj = [1, private_module.PluginConfig(3)]
+    report = picklecheck.check(obj, fresh_process=True)
+    for name, result in report.results.items():
+        assert result.fresh is False, name
+        assert "picklecheck_private_plugin" in result.fresh_error
+        assert [cu.path for cu in result.culprits] == ["obj[1]"]
+        assert result.culprits[0].kind == "unimportable"
+
+
+def test_importable_objects_load_in_a_fresh_interpreter():
+    """Objects from importable modules load in a new interpreter with the same sys.path."""
+    report = picklecheck.check({"db": c.Dataset("/data"), "f": c.scale}, fresh_process=True)
+    assert report.ok
+    assert all(result.fresh for result in report.results.values())
+
+
+class Slow:
+    def __setstate__(self, state):
+        import time
+
+        time.sleep(30)
+
+
+class Chatty:
+    def __setstate__(self, state):
+        print("hello from __setstate__")  # must not corrupt the child's answer
+        self.__dict__.update(state)
+
+
+def test_fresh_interpreter_is_time_limited():
+    """A load that hangs is stopped after the timeout and reported, not waited for."""
+    slow = Slow()
+    slow.x = 1
+    report = picklecheck.check(slow, backends=("pickle",), roundtrip=False, fresh_process=True,
+                               timeout=3)
+    result = report.results["pickle"]
+    assert result.fresh is False
+    assert "timed out after 3 s" in result.fresh_error
+
+
+def test_output_of_loaded_code_does_not_confuse_the_check():
+    """Code that prints while loading goes to stderr; the verdict stays right."""
+    obj = Chatty()
+    obj.x = 1
+    report = picklecheck.check(obj, backends=("pickle",), roundtrip=False, fresh_process=True)
+    assert report.results["pickle"].fresh is True
