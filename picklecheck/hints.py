@@ -61,7 +61,14 @@ _CUSTOM_REDUCERS = ("__reduce__", "__reduce_ex__", "__getstate__", "__getnewargs
 
 
 def classify(finding: Finding) -> str:
-    """The kind of a finding: one of :data:`KINDS`."""
+    """The kind of a finding: one of :data:`KINDS` ("other" if the object resists)."""
+    try:
+        return _classify(finding)
+    except Exception:  # noqa: BLE001 - isinstance() and hasattr() run user code
+        return "other"
+
+
+def _classify(finding: Finding) -> str:
     origin, obj, exc = finding.origin, finding.obj, finding.exc
     if origin == "depth":
         return "too_deep"
@@ -176,6 +183,13 @@ def _module_of(obj: Any) -> str | None:
 
 def hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
     """A concrete fix for a finding of ``kind``, ending with which backends cope."""
+    try:
+        return _hint_for(kind, finding, works_with)
+    except Exception:  # noqa: BLE001 - a hostile object must not break the report
+        return _FIXES["other"].format(type=type_name(finding.obj))
+
+
+def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
     obj = finding.obj
     tname = type_name(obj)
     owner = _owner_name(finding)

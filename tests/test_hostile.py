@@ -1,0 +1,149 @@
+"""Hostile objects are findings, never crashes or hangs; fatal signals still propagate."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import threading
+from unittest import mock
+
+import pytest
+
+import picklecheck
+
+
+def nested_list(depth):
+    root = current = []
+    for _ in range(depth):
+        child = []
+        current.append(child)
+        current = child
+    return root
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+def test_100000_levels_deep_is_reported_with_the_path_where_it_gave_up(backend):
+    """No RecursionError escapes; the culprit is where the pickler gave up, named by path."""
+    obj = {"tree": nested_list(100_000)}
+    report = picklecheck.check(obj, backends=(backend,), name="state")
+    (culprit,) = report.culprits
+    assert culprit.kind == "too_deep"
+    assert culprit.path.startswith("state['tree'][0][0][0]")
+    assert eval(culprit.path, {"state": obj}) is culprit.obj  # noqa: S307
+    assert "gave up near" in culprit.reason
+    assert "100,0" in culprit.hint  # "nests at least 100,0xx levels"
+    assert "x [0]" in str(report)  # the long path is shown compactly
+
+
+def test_a_cycle_through_reduce_arguments_is_named():
+    """Two objects passing each other to their constructors recurse forever: say so."""
+    from culprits import Peer
+
+    a = Peer("a")
+    a.other = Peer("b", a)
+    report = picklecheck.check({"peer": a}, backends=("pickle",))
+    (culprit,) = report.culprits
+    assert culprit.kind == "reduce_cycle"
+    assert culprit.path == "obj['peer']"
+    assert culprit.detail == "culprits.Peer -> culprits.Peer -> culprits.Peer"
+
+
+class Interrupting:
+    def __reduce_ex__(self, protocol):
+        raise KeyboardInterrupt
+
+
+class Exiting:
+    def __getstate__(self):
+        raise SystemExit(3)
+
+
+@pytest.mark.parametrize("cls", [Interrupting, Exiting])
+def test_fatal_signals_propagate(cls):
+    """KeyboardInterrupt and SystemExit raised by user code are not swallowed."""
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        picklecheck.check({"x": cls()}, backends=("pickle",))
+
+
+def test_magicmock_is_a_finding():
+    """A MagicMock (whose attributes all exist) is reported as a mock, not walked forever."""
+    report = picklecheck.check({"client": mock.MagicMock()}, backends=("pickle", "dill"))
+    assert [(c.path, c.kind) for c in report.culprits] == [("obj['client']", "mock")]
+    assert set(report.culprits[0].backends) == {"pickle", "dill"}
+
+
+class BadReduce:
+    def __reduce__(self):
+        return 42
+
+
+class WrongTuple:
+    def __reduce__(self):
+        return (dict,)
+
+
+class Everything:
+    """Every attribute access raises, even __class__ and __dict__."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __getattribute__(self, name):
+        raise RuntimeError(f"no attribute access: {name}")
+
+
+@pytest.mark.parametrize("factory", [BadReduce, WrongTuple, Everything],
+                         ids=["reduce returns int", "reduce returns 1-tuple", "getattribute raises"])
+def test_broken_reductions_are_culprits(factory):
+    """Whatever a reduction returns or raises, the object is named and the check returns."""
+    obj = factory()
+    report = picklecheck.check([obj], backends=("pickle",))
+    assert not report.ok
+    assert [c.path for c in report.culprits] == ["obj[0]"]
+    assert str(report)  # renders without raising
+
+
+class ReprBomb:
+    def __init__(self):
+        self.cb = lambda: 0
+
+    def __repr__(self):
+        raise ValueError("boom")
+
+
+def test_raising_repr_is_bounded_and_safe():
+    """A raising __repr__ shows as a placeholder in the report."""
+    report = picklecheck.check(ReprBomb(), backends=("pickle",))
+    assert report.repr == "<test_hostile.ReprBomb object (repr raised ValueError)>"
+    assert "repr raised ValueError" in str(report)
+
+
+def test_huge_repr_is_bounded():
+    """The report never holds a whole graph's repr."""
+    obj = {i: str(i) * 50 for i in range(100_000)}
+    obj["cb"] = lambda: 0
+    report = picklecheck.check(obj, backends=("pickle",))
+    assert len(report.repr) <= 120 and all(len(c.repr) <= 120 for c in report.culprits)
+    assert [c.path for c in report.culprits] == ["obj['cb']"]
+
+
+def test_does_not_disturb_the_recursion_limit():
+    """The check leaves sys.getrecursionlimit as it found it."""
+    before = sys.getrecursionlimit()
+    picklecheck.check(nested_list(5000), backends=("pickle",))
+    assert sys.getrecursionlimit() == before
+
+
+def test_bad_arguments_are_clear_errors():
+    """Wrong arguments to check raise ValueError with the fix in the message."""
+    with pytest.raises(ValueError, match="backends is empty"):
+        picklecheck.check(1, backends=())
+    with pytest.raises(ValueError, match="max_culprits must be at least 1"):
+        picklecheck.check(1, max_culprits=0)
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        picklecheck.check(1, name="")
+
+
+def test_result_pickles_like_stdlib():
+    """Sanity: the object used as clean input really pickles with the stdlib."""
+    assert pickle.loads(pickle.dumps(nested_list(10))) == nested_list(10)
