@@ -15,6 +15,7 @@ Steps are named so that the path is a Python expression wherever one exists
 
 from __future__ import annotations
 
+import collections
 import types
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -163,7 +164,7 @@ def reduce_children(owner: Any, rv: Any) -> list[Child]:
     if state is not None:
         children.extend(_state_children(owner, state))
     if listitems is not None:
-        index = isinstance(owner, list)
+        index = isinstance(owner, (list, collections.deque))
         for i, item in enumerate(listitems):
             step = PathStep.index(i) if index else PathStep.opaque(f"item {i}")
             children.append(Child(item, (step,), ITEMS))
@@ -206,7 +207,7 @@ def _state_children(owner: Any, state: Any) -> list[Child]:
             if part:
                 out.extend(_state_dict_children(owner, part))
         return out
-    if type(state) is tuple:  # e.g. functools.partial: (func, args, keywords, dict)
+    if type(state) in (tuple, list):  # functools.partial: (func, args, keywords, dict)
         out = []
         for i, part in enumerate(state):
             if part is None:
@@ -241,10 +242,21 @@ def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
 
 
 def _attr_steps(owner: Any, value: Any) -> tuple[PathStep, ...] | None:
-    for name in _KNOWN_ATTRS:
+    for name in _KNOWN_ATTRS + _slot_names(owner):
         if _same_as_attr(owner, name, value):
             return (PathStep.attr(name),)
     return None
+
+
+def _slot_names(owner: Any) -> tuple[str, ...]:
+    names: list[str] = []
+    try:
+        for klass in type(owner).__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            names.extend([slots] if isinstance(slots, str) else [n for n in slots if isinstance(n, str)])
+    except Exception:  # noqa: BLE001
+        return ()
+    return tuple(names)
 
 
 def safe_attr(owner: Any, name: str) -> Any:
@@ -273,10 +285,13 @@ def safe_attr(owner: Any, name: str) -> Any:
             return MISSING  # a property or similar would shadow the instance dict
         break
     try:
-        d = object.__getattribute__(owner, "__dict__")
+        if isinstance(owner, type):  # a class: its own namespace, not its metaclass's
+            d = type.__dict__["__dict__"].__get__(owner, type)
+        else:
+            d = object.__getattribute__(owner, "__dict__")
     except Exception:  # noqa: BLE001
         return MISSING
-    if type(d) is dict:
+    if type(d) in (dict, types.MappingProxyType):
         return d.get(name, MISSING)
     return MISSING
 

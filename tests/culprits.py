@@ -234,3 +234,25 @@ _BUILDERS = {
     "bytesio": lambda: io.BytesIO(b"abc"),
     "partial_lock": lambda: functools.partial(print, threading.RLock()),
 }
+
+
+LOCK = threading.Lock()
+uses_global_lock = lambda: LOCK  # noqa: E731 - cloudpickle saves it by value, with LOCK
+Point3 = collections.namedtuple("Point3", "x y z")
+
+
+class RenamingState:
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __getstate__(self):
+        return {"renamed": self.lock}
+
+
+@dataclass(frozen=True)
+class Frozen:
+    value: object
+
+
+def make_class_with_lock_attribute():
+    return type("Throttle", (), {"lock": threading.Lock(), "__module__": __name__})

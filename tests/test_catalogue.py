@@ -216,3 +216,39 @@ def test_protocol_is_passed_through():
     report = picklecheck.check(c.SlotWorker.__new__(c.SlotWorker), backends=("pickle",), protocol=1)
     assert not report.ok
     assert report.results["pickle"].culprits[0].path == "obj"
+
+
+PATHS = [
+    pytest.param(lambda: c.uses_global_lock, {"pickle": "obj", "cloudpickle": "obj.__globals__['LOCK']"},
+                 id="global referenced by a lambda"),
+    pytest.param(lambda: (lambda x=threading.Lock(): x), {"pickle": "obj", "cloudpickle": "obj.__defaults__[0]"},
+                 id="default argument"),
+    pytest.param(lambda: ValueError("bad", threading.Lock()), {"pickle": "obj.args[1]"},
+                 id="exception argument"),
+    pytest.param(lambda: c.Point3(1, threading.Lock(), 3), {"pickle": "obj[1]", "cloudpickle": "obj[1]"},
+                 id="namedtuple field"),
+    pytest.param(lambda: functools.partial(print, sep=threading.Lock()),
+                 {"pickle": "obj.keywords['sep']"}, id="partial keyword"),
+    pytest.param(lambda: collections.OrderedDict(a=1, b=threading.Lock()), {"pickle": "obj['b']"},
+                 id="OrderedDict value"),
+    pytest.param(lambda: types.SimpleNamespace(q=threading.Lock()), {"pickle": "obj.q"},
+                 id="SimpleNamespace attribute"),
+    pytest.param(lambda: collections.deque([1, threading.Lock()]), {"pickle": "obj[1]"}, id="deque item"),
+    pytest.param(lambda: c.Frozen(threading.Lock()), {"pickle": "obj.value"}, id="frozen dataclass"),
+    pytest.param(c.make_class_with_lock_attribute, {"pickle": "obj", "cloudpickle": "obj.lock"},
+                 id="class attribute of a class saved by value"),
+    pytest.param(c.RenamingState, {"pickle": "obj[<state 'renamed'>]"}, id="renamed __getstate__ key"),
+    pytest.param(lambda: threading.Lock().acquire, {"pickle": "obj.__self__"}, id="builtin bound method"),
+]
+
+
+@pytest.mark.parametrize(("factory", "expected"), PATHS)
+def test_paths(factory, expected):
+    """Paths use attribute and item syntax wherever Python has it."""
+    obj = factory()
+    report = picklecheck.check(obj, backends=tuple(expected), roundtrip=False)
+    for backend, path in expected.items():
+        (culprit,) = report.results[backend].culprits
+        assert culprit.path == path
+        if culprit.evaluable:
+            assert eval(path, {"obj": obj}) is culprit.obj  # noqa: S307
