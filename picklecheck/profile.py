@@ -1,0 +1,399 @@
+"""Where the bytes of a payload come from: sizes by path, with shares of the total.
+
+:func:`profile` answers "which sub-objects make this pickle big?" without pickling
+every subtree on its own (which would cost one ``dumps`` per node). It works in passes
+of the backend's own pickler:
+
+* the first pass is one plain dump: the exact total;
+* each later pass pickles the whole object again with one pickler, but the objects
+  chosen for a closer look are not dumped whole: each of their children (as
+  :func:`picklecheck.walker.expand` names them) is dumped on its own, one ``dump()``
+  call after another, and the bytes written between calls are that child's size.
+  The memo survives ``dump()`` calls, so an object shared by two children counts once,
+  for the first child that reaches it, as in the real payload. What a node's children
+  do not account for is the node *itself* (dict keys, class reference, opcodes).
+
+Only the largest leaves are opened in the next pass, so the cost is about one dump
+per level of drill-down. The leaves and the "itself" parts partition the total.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from picklecheck.backends import Backend, Sink, get_backend
+from picklecheck.model import PathStep, format_path
+from picklecheck.saferepr import type_name
+from picklecheck.walker import ATOMS, expand
+
+__all__ = ["SizeEntry", "SizeProfile", "profile", "render_profile"]
+
+_PROTO, _FRAME = 0x80, 0x95
+_MAX_CHILDREN = 100_000  # wider nodes are reported whole, never opened
+_WIDE = 256  # wider nodes are first measured in _BLOCKS runs of children
+_BLOCKS = 64
+_MAX_PASSES = 12
+_MIN_BYTES = 64
+_SLACK = 64  # bytes of attribution noise tolerated per opened node
+
+
+@dataclass
+class SizeEntry:
+    """One slice of the payload: an object's bytes (``kind="object"``), the bytes of a
+    container itself (``"itself"``: keys, class reference, opcodes), or the entries
+    left out of the top (``"rest"``)."""
+
+    path: str
+    type: str
+    size: int
+    share: float
+    kind: str = "object"
+    count: int = 1
+    items: int | None = None
+    evaluable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "type": self.type, "size": self.size,
+            "share": self.share, "kind": self.kind, "count": self.count,
+            "items": self.items, "evaluable": self.evaluable,
+        }
+
+
+@dataclass
+class SizeProfile:
+    """The result of :func:`profile`. ``entries`` (largest first) and ``rest`` add up
+    to ``total``, the size of one real dump."""
+
+    name: str
+    type: str
+    backend: str
+    protocol: int
+    total: int
+    entries: list[SizeEntry] = field(default_factory=list)
+    rest: SizeEntry | None = None
+    passes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": self.type, "backend": self.backend,
+            "protocol": self.protocol, "total": self.total, "passes": self.passes,
+            "entries": [e.to_dict() for e in self.entries],
+            "rest": self.rest.to_dict() if self.rest is not None else None,
+        }
+
+
+class _Node:
+    __slots__ = ("obj", "parent", "expansion", "index", "size", "children", "final", "largest")
+
+    def __init__(self, obj: Any, parent: _Node | None = None, expansion: Any = None,
+                 index: int = 0) -> None:
+        self.obj = obj
+        self.parent = parent
+        self.expansion = expansion  # the parent's, to name this child only when shown
+        self.index = index
+        self.size = 0
+        self.children: list[_Node] | None = None
+        self.final = type(obj) in ATOMS  # never opened: atom, too wide, or undone
+        self.largest: int | None = None  # a wide node's largest block of children
+
+    def own(self) -> int:
+        assert self.children is not None
+        return self.size - sum(c.size for c in self.children)
+
+    def steps(self) -> tuple[PathStep, ...]:
+        if self.parent is None:
+            return ()
+        return self.parent.steps() + self.expansion.child(self.index).steps
+
+
+def profile(obj: Any, backend: str = "pickle", protocol: int | None = None, top: int = 20,
+            name: str = "obj") -> SizeProfile:
+    """Which sub-objects account for the bytes of ``obj``'s pickle, largest first.
+
+    Returns at most ``top`` entries (paths rooted at ``name``, with bytes and share)
+    and the rest grouped. Raises :class:`~picklecheck.UnpicklableError` when ``obj``
+    does not pickle with ``backend``.
+    """
+    if top < 1:
+        msg = f"top must be at least 1, not {top!r}"
+        raise ValueError(msg)
+    chosen = get_backend(backend)
+    proto = chosen.default_protocol() if protocol is None else protocol
+    root = _Node(obj)
+    root.size = _total(obj, chosen, proto, name)
+    threshold = max(_MIN_BYTES, root.size // (2 * top))
+    passes = 1
+    plan = _plan(root, threshold)
+    while plan and passes <= _MAX_PASSES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dill warns about what it pickles anyway
+            _Pass(chosen, proto, {id(node) for node in plan}).visit(root)
+        passes += 1
+        _undo_unhelpful(plan, threshold, top)
+        plan = _plan(root, threshold)
+    return _summarize(root, name, chosen.name, proto, top, passes)
+
+
+def _total(obj: Any, backend: Backend, proto: int, name: str) -> int:
+    sink = _Meter(proto)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            backend.dump(obj, sink, proto)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - explained by the engine, then re-raised
+        from picklecheck.check import assert_picklable
+
+        assert_picklable(obj, backend.name, name=name, protocol=_protocol_arg(proto, backend),
+                         roundtrip=False)
+        raise exc
+    return sink.size
+
+
+def _protocol_arg(proto: int, backend: Backend) -> int | None:
+    return None if proto == backend.default_protocol() else proto
+
+
+def _plan(root: _Node, threshold: int) -> list[_Node]:
+    """Leaves big enough to open in the next pass."""
+    out = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.children is not None:
+            stack.extend(node.children)
+        elif not node.final and node.size >= threshold:
+            out.append(node)
+    return out
+
+
+def _undo_unhelpful(opened: list[_Node], threshold: int, top: int) -> None:
+    """Close what opening did not explain: a wide node whose mass is spread over many
+    small children, or children that claim more bytes than their parent has (a
+    reference back to a container being pickled)."""
+    for node in opened:
+        kids = node.children
+        if kids is None:
+            if node.largest is not None and node.largest < threshold:
+                node.final = True  # wide, and no part of it stands out
+            continue
+        spread = len(kids) > top and max((c.size for c in kids), default=0) < threshold
+        own = node.own()
+        if kids and -_SLACK <= own < 0:
+            # A stand-in for a back reference costs a few bytes more than the real one.
+            max(kids, key=lambda c: c.size).size += own
+            own = 0
+        if not kids or spread or own < 0 or not _nameable(node):
+            node.children = None
+            node.final = True
+
+
+def _nameable(node: _Node) -> bool:
+    """Does some child have a name a person can use (not only reduce arguments)?"""
+    expansion = node.children[0].expansion if node.children else None
+    if expansion is None:
+        return False
+    return any(expansion.child(i).steps[-1].evaluable for i in range(len(expansion)))
+
+
+class _Meter:
+    """A sink that counts bytes, and the bytes a separate ``dump()`` adds (protocol
+    header, frame headers), so that a child's size is what it costs inside the whole."""
+
+    __slots__ = ("size", "overhead", "_start", "_framed")
+
+    def __init__(self, protocol: int) -> None:
+        self.size = 0
+        self.overhead = 0
+        self._start = False
+        self._framed = protocol >= 4
+
+    def begin(self) -> None:
+        self._start = True
+
+    def write(self, data: Any) -> int:
+        if type(data) is not bytes:
+            data = memoryview(data).cast("B")  # a PickleBuffer has no len()
+        n = len(data)
+        self.size += n
+        offset = 0
+        if self._start:
+            self._start = False
+            if n >= 2 and data[0] == _PROTO:
+                offset = 2
+        if self._framed and n - offset >= 9 and data[offset] == _FRAME:
+            length = int.from_bytes(bytes(data[offset + 1:offset + 9]), "little")
+            if length == n - offset - 9 or n - offset == 9:
+                self.overhead += 9
+        return n
+
+
+def _ancestor() -> None:
+    """Stands in for an object whose children are being measured, when one of them
+    refers back to it: the object's own bytes are counted once, as its "itself"."""
+
+
+_METERED: dict[type, type] = {}
+
+
+def _metered_class(base: type) -> type:
+    cls = _METERED.get(base)
+    if cls is None:
+        parent = getattr(base, "reducer_override", None)
+
+        def reducer_override(self: Any, obj: Any) -> Any:
+            if id(obj) in self._open:
+                return (_ancestor, ())
+            return parent(self, obj) if parent is not None else NotImplemented
+
+        cls = _METERED[base] = type(f"Metered{base.__name__}", (base,),
+                                    {"reducer_override": reducer_override})
+    return cls
+
+
+class _Pass:
+    """One pickler, walking the nodes that are open and dumping everything else."""
+
+    def __init__(self, backend: Backend, proto: int, plan: set[int]) -> None:
+        self.backend = backend
+        self.plan = plan
+        self.proto = proto
+        self.meter = _Meter(proto)
+        pickler = backend.pickler(Sink(), proto)
+        if isinstance(getattr(pickler, "memo", None), dict):  # a pure-Python pickler (dill)
+            pickler = type(pickler)(self.meter, proto)
+        else:
+            pickler = _metered_class(type(pickler))(self.meter, proto)
+            pickler._open = set()
+            pickler.dump(_ancestor)  # memoized now, so a stand-in costs a few bytes
+        self.pickler = pickler
+        self.fixed = 3 if proto >= 2 else 1  # PROTO and STOP
+
+    def visit(self, node: _Node) -> None:
+        if node.children is None:
+            expansion = self._expand(node)
+            if expansion is None:
+                node.final = True
+                self.measure(node)
+                return
+            if len(expansion) > _WIDE and node.largest is None:
+                self._open(node)
+                node.largest = self._blocks(expansion.objs)
+                self._close(node)
+                return
+            node.children = [_Node(obj, node, expansion, i) for i, obj in enumerate(expansion.objs)]
+        self._open(node)
+        for child in node.children:
+            if child.children is not None or id(child) in self.plan:
+                self.visit(child)
+            else:
+                self.measure(child)
+        self._close(node)
+
+    def measure(self, node: _Node) -> None:
+        before, overhead = self.meter.size, self.meter.overhead
+        self.meter.begin()
+        self.pickler.dump(node.obj)
+        node.size = self.meter.size - before - (self.meter.overhead - overhead) - self.fixed
+
+    def _blocks(self, objs: Any) -> int:
+        """The bytes of the largest of about 64 runs of children, each dumped as one
+        list: a wide node costs a few dump() calls to rule out, not one per child."""
+        step = -(-len(objs) // _BLOCKS)
+        largest = 0
+        for start in range(0, len(objs), step):
+            before, overhead = self.meter.size, self.meter.overhead
+            self.meter.begin()
+            self.pickler.dump(list(objs[start:start + step]))
+            largest = max(largest, self.meter.size - before - (self.meter.overhead - overhead))
+        return largest
+
+    def _expand(self, node: _Node) -> Any:
+        try:
+            expansion = expand(node.obj, self.backend, self.proto)
+        except Exception:  # noqa: BLE001 - the first pass pickled it, so it is only opaque
+            return None
+        if not 0 < len(expansion) <= _MAX_CHILDREN:
+            return None
+        return expansion
+
+    def _open(self, node: _Node) -> None:
+        memo = self.pickler.memo
+        if isinstance(memo, dict):
+            if id(node.obj) not in memo:
+                memo[id(node.obj)] = (len(memo), node.obj)
+        else:
+            self.pickler._open.add(id(node.obj))
+
+    def _close(self, node: _Node) -> None:
+        if not isinstance(self.pickler.memo, dict):
+            self.pickler._open.discard(id(node.obj))
+
+
+# -- from the tree to the top entries ----------------------------------------------
+
+def _leaves(root: _Node) -> list[tuple[_Node, str, int]]:
+    out: list[tuple[_Node, str, int]] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.children is None:
+            out.append((node, "object", node.size))
+        else:
+            out.append((node, "itself", node.own()))
+            stack.extend(reversed(node.children))
+    return out
+
+
+def _summarize(root: _Node, name: str, backend: str, proto: int, top: int,
+               passes: int) -> SizeProfile:
+    total = root.size
+    leaves = [leaf for leaf in _leaves(root) if leaf[2] > 0 or leaf[0] is root]
+    leaves.sort(key=lambda leaf: -leaf[2])  # stable: ties stay in pickling order
+    entries = [_entry(node, kind, size, name, total) for node, kind, size in leaves[:top]]
+    rest = None
+    others = leaves[top:]
+    if others:
+        size = sum(leaf[2] for leaf in others)
+        rest = SizeEntry(path=f"({len(others)} more)", type="", size=size,
+                         share=size / total if total else 0.0, kind="rest",
+                         count=len(others), evaluable=False)
+    return SizeProfile(name=name, type=type_name(root.obj), backend=backend, protocol=proto,
+                       total=total, entries=entries, rest=rest, passes=passes)
+
+
+def _entry(node: _Node, kind: str, size: int, name: str, total: int) -> SizeEntry:
+    items = None
+    if type(node.obj) in (list, tuple, dict, set, frozenset):
+        items = len(node.obj)
+    steps = node.steps()
+    return SizeEntry(
+        path=format_path(name, steps), type=type_name(node.obj), size=size,
+        share=size / total if total else 0.0, kind=kind, items=items,
+        evaluable=all(step.evaluable for step in steps),
+    )
+
+
+def render_profile(prof: SizeProfile) -> str:
+    """The profile as plain text: one line per path, largest first."""
+    from picklecheck.render import format_bytes
+
+    lines = [f"{prof.name}: {prof.type}, {format_bytes(prof.total)} with {prof.backend} "
+             f"(protocol {prof.protocol})", ""]
+    rows = list(prof.entries) + ([prof.rest] if prof.rest is not None else [])
+    width = max((len(_label(e)) for e in rows), default=0)
+    for entry in rows:
+        detail = entry.type
+        if entry.items is not None:
+            detail += f", {entry.items:,} items"
+        lines.append(f"  {format_bytes(entry.size):>10}  {entry.share * 100:5.1f}%  "
+                     f"{_label(entry).ljust(width)}  {detail}".rstrip())
+    return "\n".join(lines)
+
+
+def _label(entry: SizeEntry) -> str:
+    return entry.path + (" (itself)" if entry.kind == "itself" else "")
