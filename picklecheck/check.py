@@ -11,6 +11,7 @@ new interpreters (:mod:`picklecheck.fresh`).
 from __future__ import annotations
 
 import io
+import pickle
 import sys
 import time
 from typing import Any, Iterable
@@ -49,7 +50,13 @@ def check(
     them in a new interpreter with the same ``sys.path`` (at most ``timeout`` seconds).
     """
     chosen = _backends(backends)
-    if max_culprits < 1:
+    if protocol is not None and (
+        not isinstance(protocol, int) or isinstance(protocol, bool)
+        or not -1 <= protocol <= pickle.HIGHEST_PROTOCOL
+    ):
+        msg = f"protocol must be an int from 0 to {pickle.HIGHEST_PROTOCOL} (or -1), not {protocol!r}"
+        raise ValueError(msg)
+    if isinstance(max_culprits, bool) or not isinstance(max_culprits, int) or max_culprits < 1:
         msg = f"max_culprits must be at least 1, not {max_culprits!r}"
         raise ValueError(msg)
     if not isinstance(name, str) or not name:
@@ -239,10 +246,20 @@ def _explain(obj: Any, name: str, results: dict[str, BackendResult],
     culprits = list(merged.values())
     for culprit in culprits:
         culprit.works_with = _works_with(culprit, results, protocol)
+        deeper = [b for b, r in results.items()
+                  if b not in culprit.backends and any(_below(d, culprit) for d in r.culprits)]
         kind_finding = culprit._finding  # type: ignore[attr-defined]
-        culprit.hint = hints.hint_for(culprit.kind, kind_finding, culprit.works_with)
+        culprit.hint = hints.hint_for(culprit.kind, kind_finding, culprit.works_with, deeper,
+                                      culprit.backends)
         del culprit._finding  # type: ignore[attr-defined]
     return culprits
+
+
+def _below(inner: Culprit, outer: Culprit) -> bool:
+    """Whether ``inner`` lies inside ``outer`` (its path extends outer's path)."""
+    if len(inner.path) <= len(outer.path) or not inner.path.startswith(outer.path):
+        return False
+    return inner.path[len(outer.path)] in ".["
 
 
 def _culprit(finding: Finding, name: str, backend_name: str) -> Culprit:

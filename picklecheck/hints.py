@@ -181,15 +181,21 @@ def _module_of(obj: Any) -> str | None:
     return module if isinstance(module, str) else None
 
 
-def hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
-    """A concrete fix for a finding of ``kind``, ending with which backends cope."""
+def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
+             deeper: list[str] | tuple[str, ...] = (), own: tuple[str, ...] = ()) -> str:
+    """A concrete fix for a finding of ``kind``, ending with which backends cope.
+
+    ``deeper`` names backends that get past this object but fail on something inside it;
+    ``own`` the backends this culprit was found for.
+    """
     try:
-        return _hint_for(kind, finding, works_with)
+        return _hint_for(kind, finding, works_with, deeper, own)
     except Exception:  # noqa: BLE001 - a hostile object must not break the report
         return _FIXES["other"].format(type=type_name(finding.obj))
 
 
-def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
+def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
+              deeper: list[str] | tuple[str, ...], own: tuple[str, ...]) -> str:
     obj = finding.obj
     tname = type_name(obj)
     owner = _owner_name(finding)
@@ -200,15 +206,23 @@ def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool]) -> str:
     text = fix.format(type=tname, owner=owner, attr=attr or "it",
                       via=qualified_name(finding.via) if finding.via is not None else tname,
                       detail=finding.detail, **_depth_words(finding))
+    return text + _coping(works_with, deeper, own)
+
+
+def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
+            own: tuple[str, ...]) -> str:
+    """"(dill: ok, cloudpickle: fails)": what the backends not blamed here do with it."""
     ok = [name for name, good in works_with.items() if good]
-    bad = [name for name, good in works_with.items() if not good]
-    if works_with:
-        if ok:
-            text += f" ({', '.join(f'{n}: ok' for n in ok)}"
-            text += "".join(f", {n}: fails" for n in bad) + ")"
-        else:
-            text += f" (fails with {', '.join(bad)})"
-    return text
+    others = [n for n, good in works_with.items() if not good and n not in own and n not in deeper]
+    notes = [f"{n}: ok" for n in ok] + [f"{n}: fails" for n in others]
+    if deeper:
+        notes.append(f"{' and '.join(deeper)} get{'s' if len(deeper) == 1 else ''} past it "
+                     "but fail inside it")
+    if notes:
+        return f" ({', '.join(notes)})"
+    if works_with and not ok:
+        return " (no backend can pickle it)"
+    return ""
 
 
 def _depth_words(finding: Finding) -> dict[str, Any]:
