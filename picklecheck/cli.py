@@ -1,0 +1,327 @@
+"""The ``picklecheck`` command: the only place that turns errors into exit codes.
+
+Exit codes: 0 everything asked for serializes and loads back; 1 something does
+not; 2 usage error (bad target, file or name not found, the module raises on
+import, bad option); 3 internal error in picklecheck (``PICKLECHECK_DEBUG=1``
+shows the traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from picklecheck._version import __version__
+from picklecheck.backends import BACKEND_NAMES
+from picklecheck.check import DEFAULT_MAX_CULPRITS, check
+from picklecheck.fresh import DEFAULT_TIMEOUT
+from picklecheck.model import Report
+from picklecheck.render import verdict_line
+from picklecheck.target import Resolved, TargetError, parse_target, resolve
+
+__all__ = ["InternalError", "UsageProblem", "cli", "main"]
+
+DEBUG_ENV = "PICKLECHECK_DEBUG"
+
+EXAMPLES = """\
+\b
+Targets:
+  path/to/app.py:state        a value in a Python file (dotted names work: app.py:state.cache)
+  package.module:thing        a value in an importable module (the current folder is importable)
+  path/to/app.py              every public value of the file, one summary row each
+
+\b
+A file is loaded as module <stem> (app.py -> 'app'), not as __main__: its
+`if __name__ == "__main__":` block does not run. Its folder is importable while it
+loads, so objects defined in it pickle by reference here; --fresh-process shows that
+another interpreter, which cannot import the script, fails to load them.
+
+\b
+Examples:
+  picklecheck examples/session_app.py:state
+  picklecheck examples/session_app.py:make_state --call --fresh-process
+  picklecheck examples/session_app.py -b pickle --json
+  picklecheck --sizes examples/session_app.py:config --top 10
+  picklecheck inspect payload.pkl --import
+
+\b
+Exit codes: 0 everything serializes and loads back, 1 something does not,
+2 usage error, 3 internal error (set PICKLECHECK_DEBUG=1 for the traceback).
+"""
+
+
+# -- errors and exit codes ------------------------------------------------------
+
+class UsageProblem(click.ClickException):
+    """A target or option picklecheck cannot use: exit code 2."""
+
+    exit_code = 2
+
+
+class InternalError(click.ClickException):
+    """An unexpected exception inside picklecheck: exit code 3."""
+
+    exit_code = 3
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        super().__init__(f"{type(exc).__name__}: {exc}")
+
+    def format_message(self) -> str:
+        text = (f"internal error in picklecheck {__version__}: {self.message}\n"
+                "This is a bug in picklecheck, not in your code; please report it with the "
+                "command you ran.")
+        if os.environ.get(DEBUG_ENV):
+            return text + "\n\n" + "".join(traceback.format_exception(self.exc)).rstrip()
+        return text + f"\nSet {DEBUG_ENV}=1 to see the traceback."
+
+
+@contextlib.contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Map every exception of a command body to its exit code."""
+    try:
+        yield
+    except TargetError as exc:
+        raise UsageProblem(str(exc)) from exc
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything else is our bug
+        raise InternalError(exc) from exc
+
+
+# -- the command ----------------------------------------------------------------
+
+class _Picklecheck(click.Command):
+    """``picklecheck TARGET...``, or ``picklecheck inspect FILE.pkl`` when the first word
+    is ``inspect`` (write ``picklecheck -- inspect`` to check a module named inspect)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        name = prog_name or "picklecheck"
+        if argv[:1] == ["inspect"]:
+            return inspect_command.main(argv[1:], prog_name=f"{name} inspect", **extra)
+        return super().main(argv, prog_name=name, **extra)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to check and how to show it (the command's options, as plain data)."""
+
+    backends: tuple[str, ...]
+    protocol: int | None
+    fresh_process: bool
+    roundtrip: bool
+    max_culprits: int
+    timeout: float
+    as_json: bool
+    quiet: bool
+
+
+@click.command(cls=_Picklecheck, epilog=EXAMPLES,
+               context_settings={"help_option_names": ["-h", "--help"],
+                                 "max_content_width": 92})
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("-b", "--backend", "backends", multiple=True, type=click.Choice(BACKEND_NAMES),
+              help="Backend to try (repeatable). Default: all three.")
+@click.option("--protocol", type=click.IntRange(0, pickle.HIGHEST_PROTOCOL),
+              help="Pickle protocol. Default: each backend's default.")
+@click.option("--fresh-process", is_flag=True,
+              help="Also load the bytes in a new interpreter, as a worker process would.")
+@click.option("--no-roundtrip", is_flag=True, help="Only dump; do not load the bytes back.")
+@click.option("--max-culprits", type=click.IntRange(min=1), default=DEFAULT_MAX_CULPRITS,
+              show_default=True, help="Stop the culprit search after this many.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds the fresh interpreter may take.")
+@click.option("--call", is_flag=True,
+              help="Call the named object with no arguments and check what it returns.")
+@click.option("--all-names", is_flag=True,
+              help="With a file or module and no name: also check functions, classes "
+                   "and modules that pickle by reference.")
+@click.option("--sizes", is_flag=True,
+              help="Show where the bytes of the payload come from instead of checking.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="With --sizes: how many of the largest parts to show.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document on stdout and nothing else.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+@click.version_option(__version__, "--version", prog_name="picklecheck")
+def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | None,
+        fresh_process: bool, no_roundtrip: bool, max_culprits: int, timeout: float,
+        call: bool, all_names: bool, sizes: bool, top: int, as_json: bool,
+        quiet: bool) -> None:
+    """Find what in an object does not pickle, where, and what to do about it.
+
+    Checks each TARGET with pickle, dill and cloudpickle: a tree down to every
+    culprit with its reason and a hint, a table comparing the backends, and a
+    one-line verdict. Also: `picklecheck inspect FILE.pkl` reads a pickle file.
+    """
+    options = Options(backends=backends or BACKEND_NAMES, protocol=protocol,
+                      fresh_process=fresh_process, roundtrip=not no_roundtrip,
+                      max_culprits=max_culprits, timeout=timeout, as_json=as_json,
+                      quiet=quiet)
+    with _exit_codes():
+        entries = _resolve_all(targets, call=call, all_names=all_names)
+        if sizes:
+            ok = _run_sizes(entries, options, top)
+        else:
+            ok = _run_checks(entries, options)
+    if not ok:
+        raise click.exceptions.Exit(1)
+
+
+def _resolve_all(specs: Sequence[str], *, call: bool, all_names: bool) -> list[Resolved]:
+    parsed = [parse_target(spec) for spec in specs]  # every syntax error before any import
+    entries: list[Resolved] = []
+    for target in parsed:
+        found = resolve(target, call=call, all_names=all_names)
+        if not found:
+            msg = (f"{target.source} has no public values to check "
+                   "(--all-names includes functions, classes and modules)")
+            raise UsageProblem(msg)
+        entries += found
+    return entries
+
+
+# -- checking ---------------------------------------------------------------------
+
+def _status(message: str) -> contextlib.AbstractContextManager[Any]:
+    """A spinner on stderr while a check runs, only when stderr is a terminal."""
+    stream = sys.stderr
+    if not (getattr(stream, "isatty", None) and stream.isatty()):
+        return contextlib.nullcontext()
+    from picklecheck.console import make_console
+
+    return make_console(stream, plain=False).status(message, spinner="dots")
+
+
+def _check(entry: Resolved, options: Options) -> Report:
+    message = f"checking {entry.name} with {', '.join(options.backends)}"
+    with _status(message + (" (and a fresh interpreter)" if options.fresh_process else "")):
+        return check(entry.obj, backends=options.backends, protocol=options.protocol,
+                     name=entry.name, roundtrip=options.roundtrip,
+                     fresh_process=options.fresh_process, max_culprits=options.max_culprits,
+                     timeout=options.timeout)
+
+
+def _run_checks(entries: list[Resolved], options: Options) -> bool:
+    reports = [_check(entry, options) for entry in entries]
+    ok = all(report.ok for report in reports)
+    if options.as_json:
+        docs = [_entry_json(entry, {"ok": r.ok, "report": r.to_dict()})
+                for entry, r in zip(entries, reports, strict=True)]
+        _print_json(ok, docs)
+    elif options.quiet:
+        for report in reports:
+            click.echo(verdict_line(report))
+    else:
+        from picklecheck.console import print_reports
+
+        notes = [_notes(entry, options) for entry in entries]
+        print_reports(sys.stdout, [_label(e, entries) for e in entries], reports,
+                      [e.obj for e in entries], notes)
+    return ok
+
+
+def _label(entry: Resolved, entries: list[Resolved]) -> str:
+    """The name alone when every value comes from one target, else ``source:name``."""
+    if len({e.target.spec for e in entries}) == 1:
+        return entry.name
+    return f"{entry.target.source}:{entry.name}"
+
+
+def _notes(entry: Resolved, options: Options) -> list[str]:
+    """Say so when the value's class lives in the script, which a worker cannot import."""
+    if not entry.target.is_file or options.fresh_process:
+        return []
+    cls = type(entry.obj)
+    if getattr(cls, "__module__", None) != entry.module.__name__:
+        return []
+    return [f"{cls.__qualname__} is defined in {entry.target.source}, loaded here as module "
+            f"{entry.module.__name__!r}; another process loads it only if it can import that "
+            "module (a script run as __main__ cannot be): try --fresh-process"]
+
+
+def _entry_json(entry: Resolved, body: dict[str, Any]) -> dict[str, Any]:
+    return {"target": entry.target.spec, "source": entry.target.source,
+            "name": entry.name, **body}
+
+
+def _print_json(ok: bool, targets: list[dict[str, Any]]) -> None:
+    document = {"picklecheck": __version__, "ok": ok, "targets": targets}
+    click.echo(json.dumps(document, indent=2, default=repr))
+
+
+# -- --sizes ----------------------------------------------------------------------
+
+def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
+    from picklecheck.profile import profile, render_profile
+
+    backend = options.backends[0]
+    docs: list[dict[str, Any]] = []
+    texts: list[str] = []
+    ok = True
+    for entry in entries:
+        try:
+            with _status(f"measuring {entry.name} with {backend}"):
+                result = profile(entry.obj, backend=backend, protocol=options.protocol,
+                                 top=top, name=entry.name)
+        except pickle.PicklingError as exc:
+            ok = False
+            docs.append(_entry_json(entry, {"ok": False, "error": str(exc), "profile": None}))
+            texts.append(f"{entry.name}: cannot measure: {exc}")
+            continue
+        docs.append(_entry_json(entry, {"ok": True, "error": None,
+                                        "profile": result.to_dict()}))
+        texts.append(render_profile(result))
+    if options.as_json:
+        _print_json(ok, docs)
+    else:
+        click.echo("\n\n".join(texts))
+    return ok
+
+
+# -- picklecheck inspect FILE.pkl --------------------------------------------------
+
+@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("path", metavar="FILE.pkl")
+@click.option("--import", "import_modules", is_flag=True,
+              help="Import the modules the pickle names, to check each global resolves "
+                   "(runs their import-time code; nothing is unpickled).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
+@click.version_option(__version__, "--version", prog_name="picklecheck")
+def inspect_command(path: str, import_modules: bool, as_json: bool) -> None:
+    """Read a pickle file without loading it: what it needs to load, and whether it can.
+
+    Exit 0 when every global it needs resolves, 1 when some are missing, 2 when the
+    file is missing, empty, truncated or not a pickle.
+    """
+    with _exit_codes():
+        from picklecheck.pickle_file import PickleFileError, inspect_file, render_pickle_file
+
+        try:
+            report = inspect_file(path, import_modules=import_modules)
+        except PickleFileError as exc:
+            raise UsageProblem(str(exc)) from exc
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2, default=repr))
+        else:
+            click.echo(render_pickle_file(report))
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    """Entry point of the ``picklecheck`` script and ``python -m picklecheck``."""
+    return cli.main(args=argv, prog_name="picklecheck")
+
