@@ -47,7 +47,7 @@ from picklecheck.model import BackendResult, PathStep, Report, format_path
 from picklecheck.render import explain
 from picklecheck.saferepr import saferepr, type_name
 
-__all__ = ["SessionState", "describe", "is_plain_value"]
+__all__ = ["SessionState", "Verifier", "describe", "is_plain_value"]
 
 _MISSING = object()
 _FATAL = (KeyboardInterrupt, SystemExit)
@@ -102,6 +102,76 @@ class _HashSink:
         return self._hash.digest()
 
 
+class Verifier:
+    """Checks values by key against the configured backend, remembering what loaded.
+
+    Shared by :class:`SessionState` and the Streamlit hook. ``name`` roots the paths:
+    the value under ``"cfg"`` is reported as ``session_state['cfg']``.
+    """
+
+    __slots__ = ("config", "name", "_loaded")
+
+    def __init__(self, config: SessionConfig, name: str = "session_state") -> None:
+        self.config = config
+        self.name = name
+        self._loaded: dict[Any, bytes] = {}
+
+    def failures(self, items: Iterable[tuple[Any, Any]]) -> dict[Any, Report]:
+        """The report of each failing ``(key, value)``, string keys sorted first."""
+        values = dict(items)
+        reports: dict[Any, Report] = {}
+        for key in _ordered(values):
+            report = self.verify(key, values[key])
+            if report is not None:
+                reports[key] = report
+        return reports
+
+    def verify(self, key: Any, value: Any) -> Report | None:
+        """None when ``value`` serializes (and loads back, with ``roundtrip``)."""
+        if is_plain_value(value):
+            return None
+        config = self.config
+        backend = get_backend(config.backend)
+        protocol = backend.default_protocol() if config.protocol is None else config.protocol
+        sink: Any = _HashSink() if config.roundtrip else Sink()
+        try:
+            backend.dump(value, sink, protocol)
+            if not config.roundtrip or self._loaded.get(key) == sink.digest():
+                return None
+            backend.loads(backend.dumps(value, protocol))
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - every failure is a finding
+            self._loaded.pop(key, None)
+            return self._diagnose(key, value)
+        self._loaded[key] = sink.digest()
+        return None
+
+    def forget(self, key: Any = _MISSING) -> None:
+        """Drop what is remembered about ``key`` (about every key by default)."""
+        if key is _MISSING:
+            self._loaded.clear()
+        else:
+            self._loaded.pop(key, None)
+
+    def _diagnose(self, key: Any, value: Any) -> Report | None:
+        config = self.config
+        name = format_path(self.name, (PathStep.item(key),))
+        options = {"protocol": config.protocol, "name": name, "roundtrip": config.roundtrip}
+        try:
+            report = check_object(value, backends=(config.backend,), **options)
+            if report.ok:  # it changed while we looked, or fails only now and then
+                return None
+            others = [b for b in BACKEND_NAMES if b != config.backend]
+            verdicts = check_object(value, backends=others, max_culprits=1, **options)
+            report.results.update(verdicts.results)
+        except _FATAL:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the engine must not take the app down
+            return _fallback_report(value, name, config, exc)
+        return report
+
+
 class SessionState(MutableMapping[Any, Any]):
     """A mutable mapping with attribute access that checks what it stores.
 
@@ -116,7 +186,7 @@ class SessionState(MutableMapping[Any, Any]):
     Not thread-safe, like the dict it wraps.
     """
 
-    __slots__ = ("_data", "_config", "_name", "_loaded", "_journals")
+    __slots__ = ("_data", "_config", "_verifier", "_journals")
 
     def __init__(self, data: MutableMapping[Any, Any] | None = None, /, *, mode: str | None = None,
                  backend: str | None = None, roundtrip: bool | None = None,
@@ -134,8 +204,7 @@ class SessionState(MutableMapping[Any, Any]):
         config = resolve(mode=mode, backend=backend, roundtrip=roundtrip, protocol=protocol)
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_config", config)
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_loaded", {})
+        object.__setattr__(self, "_verifier", Verifier(config, name))
         object.__setattr__(self, "_journals", [])
 
     @property
@@ -156,7 +225,7 @@ class SessionState(MutableMapping[Any, Any]):
     def __delitem__(self, key: Any) -> None:
         self._remember(key)
         del self._data[key]
-        self._loaded.pop(key, None)
+        self._verifier.forget(key)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._data)
@@ -277,15 +346,12 @@ class SessionState(MutableMapping[Any, Any]):
             return
         reports: dict[Any, Report] = {}
         if self._config.mode != "off":
-            for key, value in pending.items():
-                report = self._verify(key, value)
-                if report is not None:
-                    reports[key] = report
-        if reports and self._config.mode == "enforce":
-            self._act(reports, outcome)
+            reports = self._verifier.failures(pending.items())
+        # Raise or warn before storing, so that `-W error` leaves the state as it was.
+        self._act(reports, outcome if self._config.mode == "enforce"
+                  else "stored anyway because the session mode is 'warn'")
         for key, value in pending.items():
             self._data[key] = value
-        self._act(reports, "stored anyway because the session mode is 'warn'")
 
     def _act(self, reports: dict[Any, Report], outcome: str) -> None:
         if not reports or self._config.mode == "off":
@@ -298,50 +364,7 @@ class SessionState(MutableMapping[Any, Any]):
         warnings.warn(SerializationWarning(message), stacklevel=_caller_level())
 
     def _failures(self, keys: Iterable[Any]) -> dict[Any, Report]:
-        reports: dict[Any, Report] = {}
-        for key in _ordered(keys):
-            report = self._verify(key, self._data[key])
-            if report is not None:
-                reports[key] = report
-        return reports
-
-    def _verify(self, key: Any, value: Any) -> Report | None:
-        """None when ``value`` serializes (and loads back, with ``roundtrip``)."""
-        if is_plain_value(value):
-            return None
-        config = self._config
-        backend = get_backend(config.backend)
-        protocol = backend.default_protocol() if config.protocol is None else config.protocol
-        sink: Any = _HashSink() if config.roundtrip else Sink()
-        try:
-            backend.dump(value, sink, protocol)
-            if not config.roundtrip or self._loaded.get(key) == sink.digest():
-                return None
-            backend.loads(backend.dumps(value, protocol))
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001 - every failure is a finding
-            self._loaded.pop(key, None)
-            return self._diagnose(key, value)
-        self._loaded[key] = sink.digest()
-        return None
-
-    def _diagnose(self, key: Any, value: Any) -> Report | None:
-        config = self._config
-        name = format_path(self._name, (PathStep.item(key),))
-        options = {"protocol": config.protocol, "name": name, "roundtrip": config.roundtrip}
-        try:
-            report = check_object(value, backends=(config.backend,), **options)
-            if report.ok:  # it changed while we looked, or fails only now and then
-                return None
-            others = [b for b in BACKEND_NAMES if b != config.backend]
-            verdicts = check_object(value, backends=others, max_culprits=1, **options)
-            report.results.update(verdicts.results)
-        except _FATAL:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the engine must not take the app down
-            return _fallback_report(value, name, config, exc)
-        return report
+        return self._verifier.failures((key, self._data[key]) for key in keys)
 
     def _remember(self, key: Any) -> None:
         if self._journals and key not in self._journals[-1]:
@@ -367,13 +390,13 @@ class SessionState(MutableMapping[Any, Any]):
                 self._data.pop(key, None)
             else:
                 self._data[key] = previous
-            self._loaded.pop(key, None)
+            self._verifier.forget(key)
         if saved is not None:
             for key in [k for k in self._data if k not in saved]:
                 del self._data[key]
             for key, value in saved.items():
                 self._data[key] = value
-            self._loaded.clear()
+            self._verifier.forget()
 
 
 def _ordered(keys: Iterable[Any]) -> list[Any]:

@@ -1,0 +1,34 @@
+"""An app whose session state breaks pickle in four ways (used by tests/test_streamlit.py)."""
+
+import threading
+
+import streamlit as st
+
+from picklecheck.streamlit import enable
+
+enable()
+
+
+class Point:
+    """Defined in the app script, so every rerun defines a new __main__.Point."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+
+class Cache:
+    def __init__(self):
+        self.data = {"hits": 0}
+        self._lock = threading.Lock()
+
+
+if "cfg" not in st.session_state:
+    st.session_state.cfg = {"name": "demo", "handlers": [print, len, {"cb": lambda: 0}]}
+    st.session_state.cache = Cache()
+    st.session_state.point = Point(1, 2)
+    st.session_state.count = 0
+
+st.session_state.count += 1
+st.selectbox("Scale", [lambda v: v * 2, lambda v: v * 10], key="scale",
+             format_func=lambda f: f"x{f(1)}")
+st.write("runs:", st.session_state.count)
