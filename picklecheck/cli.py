@@ -35,15 +35,17 @@ DEBUG_ENV = "PICKLECHECK_DEBUG"
 EXAMPLES = """\
 \b
 Targets:
-  path/to/app.py:state        a value in a Python file (dotted names work: app.py:state.cache)
-  package.module:thing        a value in an importable module (the current folder is importable)
-  path/to/app.py              every public value of the file, one summary row each
+  path/to/app.py:state   a value in a Python file (dotted: app.py:state.cache)
+  pkg.module:thing       a value in a module (the current folder is on the path)
+  path/to/app.py         every public value of the file, one summary row each
+  inspect FILE.pkl       read a pickle file (first word; see inspect -h)
 
 \b
-A file is loaded as module <stem> (app.py -> 'app'), not as __main__: its
-`if __name__ == "__main__":` block does not run. Its folder is importable while it
-loads, so objects defined in it pickle by reference here; --fresh-process shows that
-another interpreter, which cannot import the script, fails to load them.
+A file is loaded as module <stem> (app.py becomes 'app'), not as __main__,
+so its `if __name__ == "__main__":` block does not run. Its folder is
+importable while it loads: objects defined in it pickle by reference here,
+and --fresh-process shows that another interpreter, which cannot import
+the script, fails to load them.
 
 \b
 Examples:
@@ -132,7 +134,7 @@ class Options:
                                  "max_content_width": 92})
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("-b", "--backend", "backends", multiple=True, type=click.Choice(BACKEND_NAMES),
-              help="Backend to try (repeatable). Default: all three.")
+              metavar="NAME", help="pickle, dill or cloudpickle (repeatable). Default: all three.")
 @click.option("--protocol", type=click.IntRange(0, pickle.HIGHEST_PROTOCOL),
               help="Pickle protocol. Default: each backend's default.")
 @click.option("--fresh-process", is_flag=True,
