@@ -19,7 +19,8 @@ import pickle
 import sys
 import types
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from picklecheck.errors import UnknownBackendError
 from picklecheck.hazards import guard_global
@@ -67,7 +68,7 @@ class Backend:
     @property
     def available(self) -> bool:
         try:
-            self.module
+            self.module  # noqa: B018 - importing it is the test
         except ImportError:
             return False
         return True
@@ -126,7 +127,7 @@ def _reduce_with(obj: Any, protocol: int, reducer: Callable[[Any], Any] | None) 
 
 def _guarded_find_class(base: type) -> Callable[..., Any]:
     def find_class(self: Any, module: str, name: str) -> Any:
-        return guard_global(module, name, base.find_class(self, module, name))
+        return guard_global(module, name, base.find_class(self, module, name))  # type: ignore[attr-defined]
 
     return find_class
 
@@ -183,7 +184,7 @@ class CloudpickleBackend(Backend):
         )
 
 
-class _Captured(Exception):
+class _Captured(Exception):  # noqa: N818 - control flow, not an error
     """Stops the dill expander once it has the reduction it came for."""
 
 

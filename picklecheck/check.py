@@ -14,13 +14,14 @@ import io
 import pickle
 import sys
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from picklecheck import hints
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.errors import UnpicklableError
 from picklecheck.fresh import DEFAULT_TIMEOUT, FreshResult, load_in_fresh_interpreters
-from picklecheck.hazards import HazardBlocked
+from picklecheck.hazards import HazardBlockedError
 from picklecheck.locate import Finding, locate_dumps, locate_loads, locate_references
 from picklecheck.model import BackendResult, Culprit, Report, format_path
 from picklecheck.saferepr import qualified_name, saferepr, type_name
@@ -150,8 +151,8 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
         result.dumps_seconds = time.perf_counter() - start
         result.error = _describe(exc)
         result.exception = exc
-        found, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
-        return result, found, None
+        located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
+        return result, located, None
     result.dumps_seconds = time.perf_counter() - start
     result.ok = True
     found: list[Finding] = []
@@ -167,11 +168,11 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
             result.roundtrip = False
             result.roundtrip_error = _describe(exc)
             result.exception = exc
-            if isinstance(exc, HazardBlocked):
+            if isinstance(exc, HazardBlockedError):
                 result.skipped.append(str(exc))
             found, result.truncated = locate_loads(obj, backend, proto, exc, max_culprits)
             for finding in found:
-                if isinstance(finding.exc, HazardBlocked) and str(finding.exc) not in result.skipped:
+                if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
                     result.skipped.append(str(finding.exc))
         else:
             result.loads_seconds = time.perf_counter() - start

@@ -95,11 +95,11 @@ def child_main(cfg: dict[str, Any]) -> None:
     try:
         _load(cfg["backend"], data, lenient=False)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
-        from picklecheck.hazards import HazardBlocked
+        from picklecheck.hazards import HazardBlockedError
 
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                   "exception": type(exc).__name__, "missing": [], "blocked": []}
-        if isinstance(exc, HazardBlocked):
+        if isinstance(exc, HazardBlockedError):
             answer["blocked"].append(exc.what)
         missing: list[tuple[str, str, str]] = []
         try:

@@ -4,7 +4,7 @@ Two uses share this table:
 
 * the round trip (:mod:`picklecheck.backends`) must never harm the user's world,
   so loading goes through :func:`guard_global`, which swaps a *blocking* global for
-  a stand-in that raises :class:`HazardBlocked` instead of running it;
+  a stand-in that raises :class:`HazardBlockedError` instead of running it;
 * ``picklecheck inspect FILE.pkl`` warns about every global that can run code.
 
 A hazard is *blocking* when it deletes, truncates or writes files, runs commands or
@@ -15,10 +15,11 @@ checked against this table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["Hazard", "HazardBlocked", "find_hazard", "guard_global"]
+__all__ = ["Hazard", "HazardBlockedError", "find_hazard", "guard_global"]
 
 EXECUTES = "executes code"
 FILES = "changes files"
@@ -39,7 +40,7 @@ class Hazard:
         return f"{self.module}.{self.name}"
 
 
-class HazardBlocked(Exception):
+class HazardBlockedError(Exception):
     """Raised in place of a hazardous global while picklecheck loads a pickle."""
 
     def __init__(self, what: str, why: str):
@@ -109,7 +110,7 @@ def find_hazard(module: str, name: str) -> Hazard | None:
 
 def _blocked(hazard: Hazard) -> Callable[..., Any]:
     def stand_in(*args: Any, **kwargs: Any) -> Any:
-        raise HazardBlocked(hazard.qualified, f"it {hazard.category}")
+        raise HazardBlockedError(hazard.qualified, f"it {hazard.category}")
 
     return stand_in
 
@@ -119,7 +120,7 @@ def _guard_open(qualified: str, target: Callable[..., Any]) -> Callable[..., Any
         mode = kwargs.pop("mode", mode)
         if isinstance(mode, str) and not set(mode) & set("wax+"):
             return target(file, mode, *args, **kwargs)
-        raise HazardBlocked(
+        raise HazardBlockedError(
             qualified, f"it would open {file!r} with mode {mode!r}, which can create or empty it"
         )
 
@@ -135,7 +136,7 @@ def _guard_dill_filehandle(target: Callable[..., Any]) -> Callable[..., Any]:
         special = name in ("<stdin>", "<stdout>", "<stderr>", "<fdopen>")
         if special or (safe_mode and fmode == HANDLE_FMODE):
             return target(name, mode, position, closed, open, strictio, fmode, fdata)
-        raise HazardBlocked(
+        raise HazardBlockedError(
             "dill._dill._create_filehandle",
             f"dill would re-open {name!r} with mode {mode!r} on load, which "
             + ("empties it" if "w" in str(mode) else "can create or change it"),

@@ -13,7 +13,7 @@ import socket
 import types
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.hazards import HazardBlocked
+from picklecheck.hazards import HazardBlockedError
 from picklecheck.saferepr import qualified_name, type_name
 
 if TYPE_CHECKING:
@@ -74,11 +74,11 @@ def _classify(finding: Finding) -> str:
         return "too_deep"
     if origin == "cycle":
         return "reduce_cycle"
-    if isinstance(exc, HazardBlocked):
+    if isinstance(exc, HazardBlockedError):
         return "load_hazard"
     if finding.stage == "fresh":
         name = getattr(exc, "exception_name", "")
-        if name == "HazardBlocked":
+        if name == "HazardBlockedError":
             return "load_hazard"
         if finding.via is None and name not in ("ModuleNotFoundError", "AttributeError",
                                                 "ImportError"):

@@ -17,8 +17,9 @@ pickler's order to where the pickler gave up, and reference cycles through
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import Sink
 from picklecheck.model import PathStep
@@ -80,7 +81,7 @@ class _Seq:
     def __init__(self, items: Iterator[Any]) -> None:
         self.items = items
 
-    def __reduce_ex__(self, protocol: int) -> tuple[Any, ...]:
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         return (list, (), None, self.items)
 
 
@@ -94,7 +95,7 @@ def scan(backend: Backend, objs: Sequence[Any], protocol: int,
     while start < n and (limit is None or len(failures) < limit):
         progress = [start]
 
-        def feed(lo: int = start) -> Iterator[Any]:
+        def feed(lo: int = start, progress: list[int] = progress) -> Iterator[Any]:
             for j in range(lo, n):
                 progress[0] = j
                 yield objs[j]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import collections
 import types
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import GLOBAL
 from picklecheck.model import PathStep
@@ -185,7 +186,7 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
                   tuple_owner: bool = False) -> list[Child]:
     same_items = (
         tuple_owner and isinstance(owner, tuple) and len(owner) == len(args)
-        and all(a is b for a, b in zip(owner, args))
+        and all(a is b for a, b in zip(owner, args, strict=True))
     )
     out = []
     for i, arg in enumerate(args):

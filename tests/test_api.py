@@ -8,9 +8,9 @@ import subprocess
 import sys
 import threading
 
+import culprits as c
 import pytest
 
-import culprits as c
 import picklecheck
 
 

@@ -11,9 +11,9 @@ import sqlite3
 import threading
 import types
 
+import culprits as c
 import pytest
 
-import culprits as c
 import picklecheck
 
 OK = (None, {})
@@ -221,7 +221,8 @@ def test_protocol_is_passed_through():
 PATHS = [
     pytest.param(lambda: c.uses_global_lock, {"pickle": "obj", "cloudpickle": "obj.__globals__['LOCK']"},
                  id="global referenced by a lambda"),
-    pytest.param(lambda: (lambda x=threading.Lock(): x), {"pickle": "obj", "cloudpickle": "obj.__defaults__[0]"},
+    pytest.param(lambda: (lambda x=threading.Lock(): x),  # noqa: B008
+                 {"pickle": "obj", "cloudpickle": "obj.__defaults__[0]"},
                  id="default argument"),
     pytest.param(lambda: ValueError("bad", threading.Lock()), {"pickle": "obj.args[1]"},
                  id="exception argument"),

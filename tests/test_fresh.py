@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
-import types
-
-import pytest
 
 import culprits as c
+import pytest
+
 import picklecheck
 
 

@@ -6,9 +6,9 @@ import pickle
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import Node, build, specs
 
 import picklecheck
-from strategies import Node, build, specs
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
