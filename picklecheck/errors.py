@@ -56,7 +56,7 @@ class UnpicklableError(pickle.PicklingError):
         return (_rebuild_error, (type(self), str(self)))
 
 
-def _rebuild_error(cls: type, message: str) -> pickle.PicklingError:
+def _rebuild_error(cls: type[UnpicklableError], message: str) -> pickle.PicklingError:
     err = cls.__new__(cls)
     pickle.PicklingError.__init__(err, message)
     err.report = None

@@ -91,7 +91,7 @@ def _is_literal_key(key: Any) -> bool:
 def _type_name(obj: Any) -> str:
     t = type(obj)
     module = getattr(t, "__module__", None) or ""
-    qualname = getattr(t, "__qualname__", None) or getattr(t, "__name__", "?")
+    qualname = str(getattr(t, "__qualname__", None) or getattr(t, "__name__", "?"))
     return qualname if module in ("builtins", "") else f"{module}.{qualname}"
 
 
