@@ -59,7 +59,7 @@ class UnpicklableError(pickle.PicklingError):
 def _rebuild_error(cls: type[UnpicklableError], message: str) -> pickle.PicklingError:
     err = cls.__new__(cls)
     pickle.PicklingError.__init__(err, message)
-    err.report = None
+    err.report = None  # type: ignore[assignment]
     err.backend = None
     err._message = message
     return err
