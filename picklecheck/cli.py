@@ -36,7 +36,7 @@ EXAMPLES = """\
 \b
 Targets:
   path/to/app.py:state   a value in a Python file (dotted: app.py:state.cache)
-  pkg.module:thing       a value in a module (the current folder is on the path)
+  pkg.module:thing       a value in a module (current folder is importable)
   path/to/app.py         every public value of the file, one summary row each
   inspect FILE.pkl       read a pickle file (first word; see inspect -h)
 
