@@ -7,6 +7,7 @@ as they would from an installed package, and load in a fresh interpreter.
 from __future__ import annotations
 
 import collections
+import copyreg
 import enum
 import functools
 import io
@@ -256,3 +257,26 @@ class Frozen:
 
 def make_class_with_lock_attribute():
     return type("Throttle", (), {"lock": threading.Lock(), "__module__": __name__})
+
+
+class Registered:
+    """Pickled through a copyreg reducer, not through its own __reduce__."""
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.lock = threading.Lock()
+
+
+def _reduce_registered(obj):
+    return (Registered, (obj.payload,))  # drops the lock: a fix registered from outside
+
+
+copyreg.pickle(Registered, _reduce_registered)
+
+
+class RegisteredLeaky:
+    def __init__(self):
+        self.lock = threading.Lock()
+
+
+copyreg.pickle(RegisteredLeaky, lambda obj: (RegisteredLeaky.__new__, (RegisteredLeaky,), {"lock": obj.lock}))

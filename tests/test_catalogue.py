@@ -253,3 +253,15 @@ def test_paths(factory, expected):
         assert culprit.path == path
         if culprit.evaluable:
             assert eval(path, {"obj": obj}) is culprit.obj  # noqa: S307
+
+
+def test_copyreg_reducer_is_what_the_pickler_sees():
+    """A copyreg reducer that drops the lock makes the object fine: no false culprit."""
+    report = picklecheck.check({"r": c.Registered([1, 2])})
+    assert report.ok, str(report)
+
+
+def test_copyreg_reducer_state_is_walked():
+    """A copyreg reducer's state is walked like __reduce__'s: the lock is found there."""
+    report = picklecheck.check({"r": c.RegisteredLeaky()}, backends=("pickle",), roundtrip=False)
+    assert [cu.path for cu in report.culprits] == ["obj['r'].lock"]
