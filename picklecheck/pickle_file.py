@@ -173,8 +173,8 @@ def inspect_file(path: str, import_modules: bool = False) -> PickleFileReport:
     for ref in scan.globals.values():
         if dill_file and (ref.module, ref.name) in _DILL_SPECIALS:
             ref.status, ref.detail = OK, "provided by dill's own loader: load the file with dill"
-            continue
-        _resolve(ref, import_modules)
+        else:
+            _resolve(ref, import_modules)
         hazard = find_hazard(ref.module, ref.name)
         if hazard is not None:
             ref.hazard, ref.blocks = hazard.category, hazard.blocks
