@@ -24,7 +24,7 @@ from rich.tree import Tree
 
 from picklecheck.model import ATTR, INDEX, ITEM, Culprit, PathStep, Report
 from picklecheck.render import comparison_rows, display_path, verdict_line
-from picklecheck.saferepr import saferepr, type_name
+from picklecheck.saferepr import type_name
 
 __all__ = [
     "comparison_table",
@@ -43,7 +43,7 @@ __all__ = [
 RUN = 4
 #: Trees deeper than this show their first and last levels only.
 MAX_DEPTH = 12
-REPR_SIZE = 60
+REPR_SIZE = 72
 
 _ASCII_HEAD = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
 _STATUS_STYLE = {"ok": "green", "not installed": "yellow"}
@@ -162,7 +162,7 @@ def _step_text(steps: tuple[PathStep, ...]) -> str:
     if len(rendered) >= RUN and len(set(rendered)) == 1:
         return f"{rendered[0] * 3}...{rendered[0]}  ({len(rendered):,} x {rendered[0]})"
     if len(rendered) > RUN:
-        return f"{''.join(rendered[:2])}...{rendered[-1]}  ({len(rendered):,} levels)"
+        return f"{''.join(rendered[:2])} ... {rendered[-1]}  ({len(rendered):,} levels)"
     return "".join(rendered)
 
 
@@ -190,7 +190,7 @@ def _culprit_detail(culprit: Culprit) -> Table:
     grid.add_column(overflow="fold")
     stage = {"loads": "loads: ", "fresh": "fresh interpreter: "}.get(culprit.stage, "")
     rows = [
-        ("value", Text(saferepr(culprit.obj, REPR_SIZE) if culprit.repr else "")),
+        ("value", Text(_short(culprit.repr, REPR_SIZE))),
         ("path", Text(display_path(culprit), style="bold yellow")),
         ("cause", Text(f"{stage}{culprit.exception}: {culprit.reason}", style="red")),
     ]
@@ -206,7 +206,8 @@ def _culprit_detail(culprit: Culprit) -> Table:
     return grid
 
 
-def culprit_tree(report: Report, root: Any = _MISSING, *, ascii: bool = False) -> Tree:
+def culprit_tree(report: Report, root: Any = _MISSING, *, ascii: bool = False
+                 ) -> RenderableType:
     """The object graph from the root down to each culprit, and nothing else.
 
     ``root`` is the checked object: the types of the objects on the way are read
@@ -219,12 +220,12 @@ def culprit_tree(report: Report, root: Any = _MISSING, *, ascii: bool = False) -
         parent, node = pending.pop(0)
         branch = parent.add(_label(_step_text(node.steps), node.obj, node.culprits, ascii))
         pending += [(branch, child) for child in node.children.values()]
-    return tree
+    return _Ascii(tree) if ascii else tree
 
 
 # -- the comparison table and the verdict ----------------------------------------
 
-def comparison_table(report: Report, *, ascii: bool = False) -> Table:
+def comparison_table(report: Report, *, ascii: bool = False) -> RenderableType:
     """One row per backend: verdict, payload size, dumps time, round trips."""
     header, *rows = comparison_rows(report)
     fresh_asked = any(r.fresh is not None for r in report.results.values())
@@ -237,7 +238,7 @@ def comparison_table(report: Report, *, ascii: bool = False) -> Table:
                          justify="right" if i in (2, 3) else "left")
     for row in rows:
         table.add_row(*(_cell(i, value) for i, value in enumerate(row)))
-    return table
+    return _Ascii(table) if ascii else table
 
 
 def _cell(column: int, value: str) -> Text:
