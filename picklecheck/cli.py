@@ -129,7 +129,7 @@ class Options:
     quiet: bool
 
 
-@click.command(cls=_Picklecheck, epilog=EXAMPLES,
+@click.command("picklecheck", cls=_Picklecheck, epilog=EXAMPLES,
                context_settings={"help_option_names": ["-h", "--help"],
                                  "max_content_width": 92})
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")

@@ -20,6 +20,14 @@ from picklecheck.target import (
 )
 
 
+def forget_modules_in(folder: Path, before: set[str]) -> None:
+    """Drop the modules loaded from ``folder`` (not dill or others imported on the way)."""
+    for name in set(sys.modules) - before:
+        filename = getattr(sys.modules[name], "__file__", None) or ""
+        if filename.startswith(str(folder)):
+            del sys.modules[name]
+
+
 @pytest.fixture
 def write(tmp_path, monkeypatch):
     """Write a module into tmp_path; forget every module it loaded afterwards."""
@@ -33,8 +41,7 @@ def write(tmp_path, monkeypatch):
         return path
 
     yield write
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    forget_modules_in(tmp_path, before)
 
 
 @pytest.mark.parametrize(("spec", "source", "attr", "is_file"), [
