@@ -281,7 +281,7 @@ def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
         except pickle.PicklingError as exc:
             ok = False
             docs.append(_entry_json(entry, {"ok": False, "error": str(exc), "profile": None}))
-            texts.append(f"{entry.name}: cannot measure: {exc}")
+            texts.append(str(exc))
             continue
         docs.append(_entry_json(entry, {"ok": True, "error": None,
                                         "profile": result.to_dict()}))
