@@ -157,13 +157,14 @@ class Verifier:
     def _diagnose(self, key: Any, value: Any) -> Report | None:
         config = self.config
         name = format_path(self.name, (PathStep.item(key),))
-        options = {"protocol": config.protocol, "name": name, "roundtrip": config.roundtrip}
         try:
-            report = check_object(value, backends=(config.backend,), **options)
+            report = check_object(value, backends=(config.backend,), protocol=config.protocol,
+                                  name=name, roundtrip=config.roundtrip)
             if report.ok:  # it changed while we looked, or fails only now and then
                 return None
             others = [b for b in BACKEND_NAMES if b != config.backend]
-            verdicts = check_object(value, backends=others, max_culprits=1, **options)
+            verdicts = check_object(value, backends=others, protocol=config.protocol, name=name,
+                                    roundtrip=config.roundtrip, max_culprits=1)
             report.results.update(verdicts.results)
         except _FATAL:
             raise

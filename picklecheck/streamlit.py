@@ -112,7 +112,7 @@ def disable() -> None:
         cls = st_session_state.SessionState
         current = cls.maybe_check_serializable
         if getattr(current, _MARK, None) is not None:
-            cls.maybe_check_serializable = current.__wrapped__  # type: ignore[method-assign]
+            cls.maybe_check_serializable = current.__wrapped__  # type: ignore[method-assign,attr-defined]
 
 
 def _settings(config: SessionConfig) -> tuple[Any, ...]:
@@ -126,7 +126,7 @@ def _install() -> None:
         marker = getattr(current, _MARK, None)
         if marker is _patched:
             return
-        original = current.__wrapped__ if marker is not None else current
+        original = current.__wrapped__ if marker is not None else current  # type: ignore[attr-defined]
 
         def maybe_check_serializable(self: Any) -> None:
             _patched(self, original)
@@ -144,8 +144,6 @@ def _patched(state: Any, original: Any) -> None:
         original(state)
         return
     enforced = bool(st_config.get_option(OPTION))
-    if not enforced and hook.config.mode != "enforce" and hook.config.mode != "warn":
-        return
     values, widgets = _user_values(state)
     reports = hook.verifier.failures(values)
     if not reports:
@@ -234,8 +232,8 @@ def _value_lines(key: str, report: Report, backend: str, widget: bool) -> list[s
     result = report.results.get(backend)
     others = ", ".join(f"{name}: {'ok' if r.ok else 'fails'}"
                        for name, r in report.results.items() if name != backend)
-    stage = {"loads": "dumps but does not load back", "fresh": "does not load elsewhere"}.get(
-        result.stage if result is not None else "", "does not pickle")
+    stages = {"loads": "dumps but does not load back", "fresh": "does not load elsewhere"}
+    stage = stages.get((result.stage if result is not None else None) or "", "does not pickle")
     lines = [f"{report.name}  ({report.type}) {stage}" + (f"  [{others}]" if others else "")]
     if widget:
         lines += _wrap("note:", f"this is the value of the widget with key={key!r}; a widget "
