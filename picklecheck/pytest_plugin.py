@@ -116,15 +116,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if item.config.getoption("tbstyle", "auto") == "native":
         return report
-    report.longrepr = _Failure(_failure_text(item, excinfo))
-    report.longrepr.reprcrash = _Crash(str(excinfo.value).splitlines()[0])
+    report.longrepr = _Failure(_failure_text(item, excinfo), str(excinfo.value).splitlines()[0])
     return report
 
 
-class _Failure(str):
-    """The failure text, with the one-line message pytest's summary (``-ra``) shows."""
+class _Failure:
+    """The failure text, and the one-line message pytest's summary (``-ra``) shows."""
 
-    reprcrash: Any = None
+    def __init__(self, text: str, message: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(message)
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class _Crash:
