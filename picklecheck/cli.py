@@ -96,6 +96,9 @@ def _exit_codes() -> Iterator[None]:
         raise UsageProblem(str(exc)) from exc
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
+    except KeyboardInterrupt:
+        click.echo("picklecheck: interrupted", err=True)
+        raise click.exceptions.Exit(130) from None
     except Exception as exc:  # noqa: BLE001 - anything else is our bug
         raise InternalError(exc) from exc
 

@@ -407,3 +407,17 @@ def test_python_dash_m():
                           check=False)
     assert proc.returncode == 0
     assert proc.stdout == "ok: config serializes with pickle, dill, cloudpickle\n"
+
+
+def test_interrupt_exits_130(tmp_path):
+    """Ctrl-C inside a check exits 130 with one line, not 1 (which means 'does not pickle')."""
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "class Interrupts:\n"
+        "    def __reduce_ex__(self, protocol):\n"
+        "        raise KeyboardInterrupt\n"
+        "value = Interrupts()\n"
+    )
+    result = CliRunner().invoke(cli, [f"{script}:value"])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output
