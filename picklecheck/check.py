@@ -247,8 +247,12 @@ def _explain(obj: Any, name: str, results: dict[str, BackendResult],
     culprits = list(merged.values())
     for culprit in culprits:
         culprit.works_with = _works_with(culprit, results, protocol)
+        # A backend that was checked, was not stopped by this object, and still fails on
+        # it alone, fails on something inside it (reported at its first path).
         deeper = [b for b, r in results.items()
-                  if b not in culprit.backends and any(_below(d, culprit) for d in r.culprits)]
+                  if b not in culprit.backends and r.culprits
+                  and (any(_below(d, culprit) for d in r.culprits)
+                       or (culprit.works_with.get(b) is False and not r.truncated))]
         kind_finding = culprit._finding  # type: ignore[attr-defined]
         culprit.hint = hints.hint_for(culprit.kind, kind_finding, culprit.works_with, deeper,
                                       culprit.backends)
