@@ -19,12 +19,14 @@ per level of drill-down. The leaves and the "itself" parts partition the total.
 
 from __future__ import annotations
 
+import sys
+import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from picklecheck.backends import Backend, Sink, get_backend
-from picklecheck.model import PathStep, format_path
+from picklecheck.model import ATTR, ITEM, PathStep, format_path
 from picklecheck.saferepr import type_name
 from picklecheck.walker import ATOMS, expand
 
@@ -133,29 +135,38 @@ def profile(obj: Any, backend: str = "pickle", protocol: int | None = None, top:
             _Pass(chosen, proto, {id(node) for node in plan}).visit(root)
         passes += 1
         _undo_unhelpful(plan, threshold, top)
+        _reconcile(root)
         plan = _plan(root, threshold)
     return _summarize(root, name, chosen.name, proto, top, passes)
 
 
 def _total(obj: Any, backend: Backend, proto: int, name: str) -> int:
-    sink = _Meter(proto)
+    meter = _Meter(proto)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            backend.dump(obj, sink, proto)
+            _pickler(backend, meter, proto).dump(obj)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - explained by the engine, then re-raised
         from picklecheck.check import assert_picklable
 
-        assert_picklable(obj, backend.name, name=name, protocol=_protocol_arg(proto, backend),
+        default = proto == backend.default_protocol()
+        assert_picklable(obj, backend.name, name=name, protocol=None if default else proto,
                          roundtrip=False)
         raise exc
-    return sink.size
+    return meter.size
 
 
-def _protocol_arg(proto: int, backend: Backend) -> int | None:
-    return None if proto == backend.default_protocol() else proto
+def _pickler(backend: Backend, file: Any, proto: int) -> Any:
+    """The backend's pickler class with its own defaults (as ``dumps`` uses it), able to
+    stand in for objects whose children are being measured."""
+    pickler = backend.pickler(Sink(), proto)
+    if isinstance(getattr(pickler, "memo", None), dict):  # a pure-Python pickler (dill)
+        return type(pickler)(file, proto)
+    pickler = _metered_class(type(pickler))(file, proto)
+    pickler._open = set()
+    return pickler
 
 
 def _plan(root: _Node, threshold: int) -> list[_Node]:
@@ -190,6 +201,26 @@ def _undo_unhelpful(opened: list[_Node], threshold: int, top: int) -> None:
         if not kids or spread or own < 0 or not _nameable(node):
             node.children = None
             node.final = True
+
+
+def _reconcile(root: _Node) -> None:
+    """Keep every open node's children within its size, top-down, so that the leaves
+    and the "itself" parts partition the total exactly. Children measured in a later
+    pass can differ by a few bytes from the pass that sized their parent."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        kids = node.children
+        if kids is None:
+            continue
+        own = node.own()
+        if -_SLACK <= own < 0:
+            max(kids, key=lambda c: c.size).size += own
+        elif own < 0:
+            node.children = None
+            node.final = True
+            continue
+        stack.extend(kids)
 
 
 def _nameable(node: _Node) -> bool:
@@ -255,6 +286,17 @@ def _metered_class(base: type) -> type:
     return cls
 
 
+def _key_of(child: _Node) -> Any:
+    """The str key the pickler writes just before this child, if any: a dict key or a
+    state attribute name. Not a child itself, it belongs to the parent's own bytes."""
+    if child.expansion.kind in ("list", "set"):
+        return None
+    step = child.expansion.child(child.index).steps[-1]
+    if step.kind in (ITEM, ATTR) and type(step.value) is str:
+        return step.value
+    return None
+
+
 class _Pass:
     """One pickler, walking the nodes that are open and dumping everything else."""
 
@@ -263,14 +305,9 @@ class _Pass:
         self.plan = plan
         self.proto = proto
         self.meter = _Meter(proto)
-        pickler = backend.pickler(Sink(), proto)
-        if isinstance(getattr(pickler, "memo", None), dict):  # a pure-Python pickler (dill)
-            pickler = type(pickler)(self.meter, proto)
-        else:
-            pickler = _metered_class(type(pickler))(self.meter, proto)
-            pickler._open = set()
-            pickler.dump(_ancestor)  # memoized now, so a stand-in costs a few bytes
-        self.pickler = pickler
+        self.pickler = _pickler(backend, self.meter, proto)
+        if not isinstance(self.pickler.memo, dict):
+            self.pickler.dump(_ancestor)  # memoized now, so a stand-in costs a few bytes
         self.fixed = 3 if proto >= 2 else 1  # PROTO and STOP
 
     def visit(self, node: _Node) -> None:
@@ -288,6 +325,9 @@ class _Pass:
             node.children = [_Node(obj, node, expansion, i) for i, obj in enumerate(expansion.objs)]
         self._open(node)
         for child in node.children:
+            key = _key_of(child)
+            if key is not None:  # pickled before its value, and memoized: keep the memo true
+                self.pickler.dump(key)
             if child.children is not None or id(child) in self.plan:
                 self.visit(child)
             else:
@@ -397,3 +437,14 @@ def render_profile(prof: SizeProfile) -> str:
 
 def _label(entry: SizeEntry) -> str:
     return entry.path + (" (itself)" if entry.kind == "itself" else "")
+
+
+class _CallableModule(types.ModuleType):
+    """``picklecheck.profile`` names both this module and the function: importing the
+    module replaces the package's lazy attribute with it, so the module calls through."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SizeProfile:
+        return profile(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
