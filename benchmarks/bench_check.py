@@ -299,7 +299,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", help="comma-separated object counts (default 10^4,10^5,10^6)")
     p.add_argument("--culprit", default="lock", choices=sorted(_graphs.CULPRITS))
     p.add_argument("--repeat", type=int, help="best of k (default 5, or 3 from 10^6 up)")
-    p.add_argument("--cap", type=float, default=60.0, help="seconds per competitor run")
+    p.add_argument("--cap", type=float, default=30.0, help="seconds per competitor run")
     p.add_argument("--no-competitors", action="store_true")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--out", help="also write the tables (Markdown) to this file")
