@@ -109,7 +109,7 @@ class _Picklecheck(click.Command):
     """``picklecheck TARGET...``, or ``picklecheck inspect FILE.pkl`` when the first word
     is ``inspect`` (write ``picklecheck -- inspect`` to check a module named inspect)."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         name = prog_name or "picklecheck"
