@@ -15,20 +15,17 @@ imports each module (which runs its code) and checks every attribute.
 
 from __future__ import annotations
 
-import _compat_pickle
 import difflib
 import importlib
 import importlib.machinery
 import importlib.util
-import io
 import os
-import pickle
-import pickletools
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from picklecheck.hazards import find_hazard
+from picklecheck.pickle_scan import Scan, UnreadableError, diagnose
 
 __all__ = ["GlobalRef", "PickleFileError", "PickleFileReport", "inspect_file",
            "render_pickle_file"]
@@ -38,22 +35,6 @@ OK, FOUND, MISSING_MODULE, MISSING_ATTRIBUTE, IMPORT_ERROR = (
     "ok", "found", "missing module", "missing attribute", "import error")
 _FAILED = (MISSING_MODULE, MISSING_ATTRIBUTE, IMPORT_ERROR)
 
-_STRING_OPS = frozenset({
-    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
-    "STRING", "BINSTRING", "SHORT_BINSTRING",
-})
-_GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
-_PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
-_MAGIC = (
-    (b"\x1f\x8b", "a gzip file: decompress it first (gzip.open)"),
-    (b"PK\x03\x04", "a zip archive (torch.save and some joblib files are zip archives)"),
-    (b"\x93NUMPY", "a NumPy .npy file: load it with numpy.load"),
-    (b"BZh", "a bzip2 file: decompress it first (bz2.open)"),
-    (b"\xfd7zXZ\x00", "an xz file: decompress it first (lzma.open)"),
-    (b"\x28\xb5\x2f\xfd", "a zstandard file: decompress it first"),
-    (b"\x89HDF", "an HDF5 file"),
-)
-_PREVIEW = 40
 # Globals dill writes and only dill.Unpickler.find_class knows.
 _DILL_SPECIALS = frozenset({("__builtin__", "__main__"), ("__builtin__", "NoneType")})
 
@@ -158,11 +139,11 @@ def inspect_file(path: str, import_modules: bool = False) -> PickleFileReport:
         raise PickleFileError(path, f"cannot read it ({exc.strerror or exc})") from exc
     if not data:
         raise PickleFileError(path, "the file is empty (0 bytes), so it holds no pickle")
-    scan = _Scan(data)
+    scan = Scan(data)
     try:
         scan.run()
-    except _UnreadableError as exc:
-        raise PickleFileError(path, _diagnose(data, scan, str(exc))) from None
+    except UnreadableError as exc:
+        raise PickleFileError(path, diagnose(data, scan, str(exc))) from None
     report = PickleFileReport(
         path=path, size=len(data), protocol=scan.protocol, pickles=scan.pickles,
         imported=import_modules, dynamic_globals=scan.dynamic,
@@ -170,7 +151,9 @@ def inspect_file(path: str, import_modules: bool = False) -> PickleFileReport:
         trailing=len(data) - scan.end,
     )
     dill_file = any(module.split(".")[0] == "dill" for module, _ in scan.globals)
-    for ref in scan.globals.values():
+    for needed in scan.globals.values():
+        ref = GlobalRef(needed.module, needed.name, count=needed.count, offset=needed.offset,
+                        written_as=needed.written_as)
         if dill_file and (ref.module, ref.name) in _DILL_SPECIALS:
             ref.status, ref.detail = OK, "provided by dill's own loader: load the file with dill"
         else:
@@ -181,145 +164,6 @@ def inspect_file(path: str, import_modules: bool = False) -> PickleFileReport:
         report.globals.append(ref)
     report.notes = _notes(report, scan)
     return report
-
-
-class _UnreadableError(Exception):
-    """The opcodes stop making sense (pickletools' message)."""
-
-
-class _Mark:
-    """The MARK opcode's place on the simulated stack."""
-
-
-_MARK = _Mark()
-
-
-class _Scan:
-    """A simulated unpickler stack that keeps only strings (for STACK_GLOBAL)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pickles = 0
-        self.protocol = 0
-        self.end = 0
-        self.dynamic = 0
-        self.persistent_ids = 0
-        self.extensions: set[int] = set()
-        self.globals: dict[tuple[str, str], GlobalRef] = {}
-        self.error: str | None = None
-
-    def run(self) -> None:
-        stream = io.BytesIO(self.data)
-        while stream.tell() < len(self.data):
-            start = stream.tell()
-            try:
-                self._one(stream)
-            except (ValueError, IndexError, KeyError) as exc:
-                if self.pickles == 0:
-                    raise _UnreadableError(str(exc)) from None
-                self.error = str(exc)  # trailing bytes after good pickles
-                stream.seek(start)
-                return
-            self.pickles += 1
-            self.end = stream.tell()
-
-    def _one(self, stream: io.BytesIO) -> None:
-        stack: list[Any] = []
-        memo: dict[int, Any] = {}
-        declared = None
-        needed = 0
-        stopped = False
-        for op, arg, pos in pickletools.genops(stream):
-            needed = max(needed, op.proto)
-            name = op.name
-            if name == "PROTO":
-                declared = arg
-            elif name == "STOP":
-                stopped = True
-            elif name in ("GLOBAL", "INST"):
-                module, _, qualname = str(arg).partition(" ")
-                self._add(module, qualname, pos, declared or needed)
-            elif name == "STACK_GLOBAL":
-                qualname = stack.pop() if stack else None
-                module = stack.pop() if stack else None
-                if isinstance(module, str) and isinstance(qualname, str):
-                    self._add(module, qualname, pos, declared or needed)
-                else:
-                    self.dynamic += 1
-                stack.append(None)
-                continue
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                self.extensions.add(int(arg))
-            elif name in ("PERSID", "BINPERSID"):
-                self.persistent_ids += 1
-            self._effect(op, arg, stack, memo)
-        if not stopped:
-            raise ValueError("the pickle ends before its STOP opcode")
-        proto = declared if declared is not None else needed
-        self.protocol = max(self.protocol, proto)
-
-    def _effect(self, op: Any, arg: Any, stack: list[Any], memo: dict[int, Any]) -> None:
-        name = op.name
-        if name in _PUT_OPS:
-            memo[arg] = stack[-1] if stack else None
-            return
-        if name == "MEMOIZE":
-            memo[len(memo)] = stack[-1] if stack else None
-            return
-        for item in reversed(op.stack_before):
-            if item is pickletools.stackslice:
-                while stack and stack[-1] is not _MARK:
-                    stack.pop()
-            elif stack:
-                stack.pop()
-        if name == "MARK":
-            stack.append(_MARK)
-        elif name in _STRING_OPS:
-            stack.append(arg if isinstance(arg, str) else None)
-        elif name in _GET_OPS:
-            stack.append(memo.get(arg))
-        else:
-            stack.extend(None for _ in op.stack_after)
-
-    def _add(self, module: str, qualname: str, pos: int, proto: int) -> None:
-        written = None
-        if proto < 3:  # loading maps Python 2 names (fix_imports), so the check must too
-            mapped = _compat_pickle.NAME_MAPPING.get((module, qualname))
-            if mapped is None and module in _compat_pickle.IMPORT_MAPPING:
-                mapped = (_compat_pickle.IMPORT_MAPPING[module], qualname)
-            if mapped is not None and mapped != (module, qualname):
-                written = f"{module}.{qualname}"
-                module, qualname = mapped
-        ref = self.globals.get((module, qualname))
-        if ref is None:
-            self.globals[(module, qualname)] = GlobalRef(module, qualname, offset=pos,
-                                                         written_as=written)
-        else:
-            ref.count += 1
-
-
-def _diagnose(data: bytes, scan: _Scan, error: str) -> str:
-    for magic, what in _MAGIC:
-        if data.startswith(magic):
-            return f"not a pickle: it is {what}"
-    if data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= pickle.HIGHEST_PROTOCOL:
-        if "STOP" in error or "not enough data" in error or "truncated" in error:
-            return (f"a truncated pickle (protocol {data[1]}): the data ends before the pickle "
-                    f"does ({len(data)} bytes; {error})")
-        return f"a corrupt pickle (protocol {data[1]}): {error}"
-    if _looks_like_text(data):
-        preview = data[:_PREVIEW].decode("utf-8", "replace").splitlines()[0] if data.strip() else ""
-        return f"not a pickle: it looks like text ({preview!r}...)"
-    return f"not a pickle: {error}"
-
-
-def _looks_like_text(data: bytes) -> bool:
-    sample = data[:4096]
-    try:
-        text = sample.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.95 * len(text)
 
 
 # -- can this environment provide each global? --------------------------------------
@@ -424,7 +268,7 @@ def _missing_attribute(ref: GlobalRef, module: Any, part: str) -> str:
     return text
 
 
-def _notes(report: PickleFileReport, scan: _Scan) -> list[str]:
+def _notes(report: PickleFileReport, scan: Scan) -> list[str]:
     notes = []
     if report.pickles > 1:
         notes.append(f"the file holds {report.pickles} pickles one after another "

@@ -25,17 +25,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from picklecheck.backends import Backend, Sink, get_backend
-from picklecheck.model import ATTR, ITEM, PathStep, format_path
+from picklecheck.backends import Backend, get_backend
+from picklecheck.meter import Meter, Node, Pass, new_pickler
+from picklecheck.model import format_path
 from picklecheck.saferepr import type_name
-from picklecheck.walker import ATOMS, expand
 
 __all__ = ["SizeEntry", "SizeProfile", "profile", "render_profile"]
 
-_PROTO, _FRAME = 0x80, 0x95
-_MAX_CHILDREN = 100_000  # wider nodes are reported whole, never opened
-_WIDE = 256  # wider nodes are first measured in _BLOCKS runs of children
-_BLOCKS = 64
 _MAX_PASSES = 12
 _MIN_BYTES = 64
 _SLACK = 64  # bytes of attribution noise tolerated per opened node
@@ -87,30 +83,6 @@ class SizeProfile:
         }
 
 
-class _Node:
-    __slots__ = ("obj", "parent", "expansion", "index", "size", "children", "final", "largest")
-
-    def __init__(self, obj: Any, parent: _Node | None = None, expansion: Any = None,
-                 index: int = 0) -> None:
-        self.obj = obj
-        self.parent = parent
-        self.expansion = expansion  # the parent's, to name this child only when shown
-        self.index = index
-        self.size = 0
-        self.children: list[_Node] | None = None
-        self.final = type(obj) in ATOMS  # never opened: atom, too wide, or undone
-        self.largest: int | None = None  # a wide node's largest block of children
-
-    def own(self) -> int:
-        assert self.children is not None
-        return self.size - sum(c.size for c in self.children)
-
-    def steps(self) -> tuple[PathStep, ...]:
-        if self.parent is None:
-            return ()
-        return self.parent.steps() + self.expansion.child(self.index).steps
-
-
 def profile(obj: Any, backend: str = "pickle", protocol: int | None = None, top: int = 20,
             name: str = "obj") -> SizeProfile:
     """Which sub-objects account for the bytes of ``obj``'s pickle, largest first.
@@ -124,7 +96,7 @@ def profile(obj: Any, backend: str = "pickle", protocol: int | None = None, top:
         raise ValueError(msg)
     chosen = get_backend(backend)
     proto = chosen.default_protocol() if protocol is None else protocol
-    root = _Node(obj)
+    root = Node(obj)
     root.size = _total(obj, chosen, proto, name)
     threshold = max(_MIN_BYTES, root.size // (2 * top))
     passes = 1
@@ -132,7 +104,7 @@ def profile(obj: Any, backend: str = "pickle", protocol: int | None = None, top:
     while plan and passes <= _MAX_PASSES:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # dill warns about what it pickles anyway
-            _Pass(chosen, proto, {id(node) for node in plan}).visit(root)
+            Pass(chosen, proto, {id(node) for node in plan}).visit(root)
         passes += 1
         _undo_unhelpful(plan, threshold, top)
         _reconcile(root)
@@ -141,11 +113,11 @@ def profile(obj: Any, backend: str = "pickle", protocol: int | None = None, top:
 
 
 def _total(obj: Any, backend: Backend, proto: int, name: str) -> int:
-    meter = _Meter(proto)
+    meter = Meter(proto)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _pickler(backend, meter, proto).dump(obj)
+            new_pickler(backend, meter, proto).dump(obj)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - explained by the engine, then re-raised
@@ -158,18 +130,7 @@ def _total(obj: Any, backend: Backend, proto: int, name: str) -> int:
     return meter.size
 
 
-def _pickler(backend: Backend, file: Any, proto: int) -> Any:
-    """The backend's pickler class with its own defaults (as ``dumps`` uses it), able to
-    stand in for objects whose children are being measured."""
-    pickler = backend.pickler(Sink(), proto)
-    if isinstance(getattr(pickler, "memo", None), dict):  # a pure-Python pickler (dill)
-        return type(pickler)(file, proto)
-    pickler = _metered_class(type(pickler))(file, proto)
-    pickler._open = set()
-    return pickler
-
-
-def _plan(root: _Node, threshold: int) -> list[_Node]:
+def _plan(root: Node, threshold: int) -> list[Node]:
     """Leaves big enough to open in the next pass."""
     out = []
     stack = [root]
@@ -182,7 +143,7 @@ def _plan(root: _Node, threshold: int) -> list[_Node]:
     return out
 
 
-def _undo_unhelpful(opened: list[_Node], threshold: int, top: int) -> None:
+def _undo_unhelpful(opened: list[Node], threshold: int, top: int) -> None:
     """Close what opening did not explain: a wide node whose mass is spread over many
     small children, or children that claim more bytes than their parent has (a
     reference back to a container being pickled)."""
@@ -203,7 +164,7 @@ def _undo_unhelpful(opened: list[_Node], threshold: int, top: int) -> None:
             node.final = True
 
 
-def _reconcile(root: _Node) -> None:
+def _reconcile(root: Node) -> None:
     """Keep every open node's children within its size, top-down, so that the leaves
     and the "itself" parts partition the total exactly. Children measured in a later
     pass can differ by a few bytes from the pass that sized their parent."""
@@ -223,7 +184,7 @@ def _reconcile(root: _Node) -> None:
         stack.extend(kids)
 
 
-def _nameable(node: _Node) -> bool:
+def _nameable(node: Node) -> bool:
     """Does some child have a name a person can use (not only reduce arguments)?"""
     expansion = node.children[0].expansion if node.children else None
     if expansion is None:
@@ -231,153 +192,10 @@ def _nameable(node: _Node) -> bool:
     return any(expansion.child(i).steps[-1].evaluable for i in range(len(expansion)))
 
 
-class _Meter:
-    """A sink that counts bytes, and the bytes a separate ``dump()`` adds (protocol
-    header, frame headers), so that a child's size is what it costs inside the whole."""
-
-    __slots__ = ("size", "overhead", "_start", "_framed")
-
-    def __init__(self, protocol: int) -> None:
-        self.size = 0
-        self.overhead = 0
-        self._start = False
-        self._framed = protocol >= 4
-
-    def begin(self) -> None:
-        self._start = True
-
-    def write(self, data: Any) -> int:
-        if type(data) is not bytes:
-            data = memoryview(data).cast("B")  # a PickleBuffer has no len()
-        n = len(data)
-        self.size += n
-        offset = 0
-        if self._start:
-            self._start = False
-            if n >= 2 and data[0] == _PROTO:
-                offset = 2
-        if self._framed and n - offset >= 9 and data[offset] == _FRAME:
-            length = int.from_bytes(bytes(data[offset + 1:offset + 9]), "little")
-            if length == n - offset - 9 or n - offset == 9:
-                self.overhead += 9
-        return n
-
-
-def _ancestor() -> None:
-    """Stands in for an object whose children are being measured, when one of them
-    refers back to it: the object's own bytes are counted once, as its "itself"."""
-
-
-_METERED: dict[type, type] = {}
-
-
-def _metered_class(base: type) -> type:
-    cls = _METERED.get(base)
-    if cls is None:
-        parent = getattr(base, "reducer_override", None)
-
-        def reducer_override(self: Any, obj: Any) -> Any:
-            if id(obj) in self._open:
-                return (_ancestor, ())
-            return parent(self, obj) if parent is not None else NotImplemented
-
-        cls = _METERED[base] = type(f"Metered{base.__name__}", (base,),
-                                    {"reducer_override": reducer_override})
-    return cls
-
-
-def _key_of(child: _Node) -> Any:
-    """The str key the pickler writes just before this child, if any: a dict key or a
-    state attribute name. Not a child itself, it belongs to the parent's own bytes."""
-    if child.expansion.kind in ("list", "set"):
-        return None
-    step = child.expansion.child(child.index).steps[-1]
-    if step.kind in (ITEM, ATTR) and type(step.value) is str:
-        return step.value
-    return None
-
-
-class _Pass:
-    """One pickler, walking the nodes that are open and dumping everything else."""
-
-    def __init__(self, backend: Backend, proto: int, plan: set[int]) -> None:
-        self.backend = backend
-        self.plan = plan
-        self.proto = proto
-        self.meter = _Meter(proto)
-        self.pickler = _pickler(backend, self.meter, proto)
-        if not isinstance(self.pickler.memo, dict):
-            self.pickler.dump(_ancestor)  # memoized now, so a stand-in costs a few bytes
-        self.fixed = 3 if proto >= 2 else 1  # PROTO and STOP
-
-    def visit(self, node: _Node) -> None:
-        if node.children is None:
-            expansion = self._expand(node)
-            if expansion is None:
-                node.final = True
-                self.measure(node)
-                return
-            if len(expansion) > _WIDE and node.largest is None:
-                self._open(node)
-                node.largest = self._blocks(expansion.objs)
-                self._close(node)
-                return
-            node.children = [_Node(obj, node, expansion, i) for i, obj in enumerate(expansion.objs)]
-        self._open(node)
-        for child in node.children:
-            key = _key_of(child)
-            if key is not None:  # pickled before its value, and memoized: keep the memo true
-                self.pickler.dump(key)
-            if child.children is not None or id(child) in self.plan:
-                self.visit(child)
-            else:
-                self.measure(child)
-        self._close(node)
-
-    def measure(self, node: _Node) -> None:
-        before, overhead = self.meter.size, self.meter.overhead
-        self.meter.begin()
-        self.pickler.dump(node.obj)
-        node.size = self.meter.size - before - (self.meter.overhead - overhead) - self.fixed
-
-    def _blocks(self, objs: Any) -> int:
-        """The bytes of the largest of about 64 runs of children, each dumped as one
-        list: a wide node costs a few dump() calls to rule out, not one per child."""
-        step = -(-len(objs) // _BLOCKS)
-        largest = 0
-        for start in range(0, len(objs), step):
-            before, overhead = self.meter.size, self.meter.overhead
-            self.meter.begin()
-            self.pickler.dump(list(objs[start:start + step]))
-            largest = max(largest, self.meter.size - before - (self.meter.overhead - overhead))
-        return largest
-
-    def _expand(self, node: _Node) -> Any:
-        try:
-            expansion = expand(node.obj, self.backend, self.proto)
-        except Exception:  # noqa: BLE001 - the first pass pickled it, so it is only opaque
-            return None
-        if not 0 < len(expansion) <= _MAX_CHILDREN:
-            return None
-        return expansion
-
-    def _open(self, node: _Node) -> None:
-        memo = self.pickler.memo
-        if isinstance(memo, dict):
-            if id(node.obj) not in memo:
-                memo[id(node.obj)] = (len(memo), node.obj)
-        else:
-            self.pickler._open.add(id(node.obj))
-
-    def _close(self, node: _Node) -> None:
-        if not isinstance(self.pickler.memo, dict):
-            self.pickler._open.discard(id(node.obj))
-
-
 # -- from the tree to the top entries ----------------------------------------------
 
-def _leaves(root: _Node) -> list[tuple[_Node, str, int]]:
-    out: list[tuple[_Node, str, int]] = []
+def _leaves(root: Node) -> list[tuple[Node, str, int]]:
+    out: list[tuple[Node, str, int]] = []
     stack = [root]
     while stack:
         node = stack.pop()
@@ -389,7 +207,7 @@ def _leaves(root: _Node) -> list[tuple[_Node, str, int]]:
     return out
 
 
-def _summarize(root: _Node, name: str, backend: str, proto: int, top: int,
+def _summarize(root: Node, name: str, backend: str, proto: int, top: int,
                passes: int) -> SizeProfile:
     total = root.size
     leaves = [leaf for leaf in _leaves(root) if leaf[2] > 0 or leaf[0] is root]
@@ -406,7 +224,7 @@ def _summarize(root: _Node, name: str, backend: str, proto: int, top: int,
                        total=total, entries=entries, rest=rest, passes=passes)
 
 
-def _entry(node: _Node, kind: str, size: int, name: str, total: int) -> SizeEntry:
+def _entry(node: Node, kind: str, size: int, name: str, total: int) -> SizeEntry:
     items = None
     if type(node.obj) in (list, tuple, dict, set, frozenset):
         items = len(node.obj)
