@@ -89,30 +89,32 @@ class Scan:
     def _one(self, stream: io.BytesIO) -> None:
         stack: list[Any] = []
         memo: dict[int, Any] = {}
-        declared = None
+        declared: int | None = None
         needed = 0
         stopped = False
-        for op, arg, pos in pickletools.genops(stream):
+        for op, arg, maybe_pos in pickletools.genops(stream):
+            pos = maybe_pos or 0
+            value: Any = arg
             needed = max(needed, op.proto)
             name = op.name
             if name == "PROTO":
-                declared = arg
+                declared = int(value)
             elif name == "STOP":
                 stopped = True
             elif name in ("GLOBAL", "INST"):
                 module, _, qualname = str(arg).partition(" ")
                 self._add(module, qualname, pos, declared or needed)
             elif name == "STACK_GLOBAL":
-                qualname = stack.pop() if stack else None
-                module = stack.pop() if stack else None
-                if isinstance(module, str) and isinstance(qualname, str):
-                    self._add(module, qualname, pos, declared or needed)
+                top = stack.pop() if stack else None
+                below = stack.pop() if stack else None
+                if isinstance(below, str) and isinstance(top, str):
+                    self._add(below, top, pos, declared or needed)
                 else:
                     self.dynamic += 1
                 stack.append(None)
                 continue
             elif name in ("EXT1", "EXT2", "EXT4"):
-                self.extensions.add(int(arg))
+                self.extensions.add(int(value))
             elif name in ("PERSID", "BINPERSID"):
                 self.persistent_ids += 1
             self._effect(op, arg, stack, memo)
