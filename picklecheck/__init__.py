@@ -4,21 +4,33 @@
 >>> report = picklecheck.check({"ok": [1, 2, 3]})
 >>> report.ok
 True
+
+Everything but :func:`check` is imported on first use, and nothing imports dill,
+cloudpickle, rich, click or Streamlit until it is needed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from picklecheck._version import __version__
+
+# Eager on purpose: the submodule `picklecheck.check` shares its name with the function,
+# and binding the function here, after the submodule loads, keeps `picklecheck.check`
+# the function however the submodule is imported later.
 from picklecheck.check import assert_picklable, check
-from picklecheck.errors import (
-    SerializationWarning,
-    UnknownBackendError,
-    UnpicklableError,
-    UnserializableSessionStateError,
-)
-from picklecheck.model import BackendResult, Culprit, PathStep, Report
+
+if TYPE_CHECKING:
+    from picklecheck.errors import (
+        SerializationWarning,
+        UnknownBackendError,
+        UnpicklableError,
+        UnserializableSessionStateError,
+    )
+    from picklecheck.model import BackendResult, Culprit, PathStep, Report
+    from picklecheck.session import SessionState
+    from picklecheck.sizes import SizeProfile, profile
 
 __all__ = [
     "BackendResult",
@@ -27,24 +39,40 @@ __all__ = [
     "Report",
     "SerializationWarning",
     "SessionState",
+    "SizeProfile",
     "UnknownBackendError",
     "UnpicklableError",
     "UnserializableSessionStateError",
     "__version__",
     "assert_picklable",
     "check",
+    "profile",
 ]
+
+_WHERE = {
+    "SerializationWarning": "picklecheck.errors",
+    "UnknownBackendError": "picklecheck.errors",
+    "UnpicklableError": "picklecheck.errors",
+    "UnserializableSessionStateError": "picklecheck.errors",
+    "BackendResult": "picklecheck.model",
+    "Culprit": "picklecheck.model",
+    "PathStep": "picklecheck.model",
+    "Report": "picklecheck.model",
+    "SessionState": "picklecheck.session",
+    "SizeProfile": "picklecheck.sizes",
+    "profile": "picklecheck.sizes",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use so that `import picklecheck` stays light.
-    if name == "SessionState":
-        from picklecheck.session import SessionState
+    module = _WHERE.get(name)
+    if module is None:
+        msg = f"module 'picklecheck' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return SessionState
-    if name == "profile":
-        from picklecheck.profile import profile
 
-        return profile
-    msg = f"module 'picklecheck' has no attribute {name!r}"
-    raise AttributeError(msg)
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -43,7 +43,8 @@ class Sink:
         self.size = 0
 
     def write(self, data: Any) -> int:
-        n = len(data)
+        # Protocol 5 hands large buffers over as PickleBuffer, which has no len().
+        n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
         self.size += n
         return n
 
@@ -54,16 +55,14 @@ class Backend:
     name = ""
     install_name = ""
 
-    def __init__(self) -> None:
-        self._module: Any = None
-
     # -- the library itself -------------------------------------------------
 
     @property
     def module(self) -> Any:
-        if self._module is None:
-            self._module = importlib.import_module(self.install_name or self.name)
-        return self._module
+        # Looked up every time: a test runner may drop and re-import the library, and
+        # a stale copy would make every dill/cloudpickle object look foreign.
+        name = self.install_name or self.name
+        return sys.modules.get(name) or importlib.import_module(name)
 
     @property
     def available(self) -> bool:
@@ -84,7 +83,9 @@ class Backend:
 
     # -- dumping and loading ------------------------------------------------
 
-    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+    def dump(self, obj: Any, file: Any, protocol: int, exact_items: bool = False) -> None:
+        """Pickle ``obj`` into ``file``. ``exact_items``: save each item of an iterator
+        right after taking it (only the pure-Python pickler can be told to)."""
         self.pickler(file, protocol).dump(obj)
 
     def dumps(self, obj: Any, protocol: int) -> bytes:
@@ -136,8 +137,6 @@ class PickleBackend(Backend):
     name = "pickle"
 
     def __init__(self) -> None:
-        super().__init__()
-        self._module = pickle
         self._unpickler_class = type(
             "GuardedUnpickler", (pickle.Unpickler,),
             {"find_class": _guarded_find_class(pickle.Unpickler)},
@@ -157,7 +156,6 @@ class CloudpickleBackend(Backend):
     name = "cloudpickle"
 
     def __init__(self) -> None:
-        super().__init__()
         self._reducing_pickler: Any = None
 
     def default_protocol(self) -> int:
@@ -171,7 +169,7 @@ class CloudpickleBackend(Backend):
 
     def reduce(self, obj: Any, protocol: int) -> Any:
         pickler = self._reducing_pickler
-        if pickler is None or pickler.proto != protocol:
+        if pickler is None or pickler.proto != protocol or not isinstance(pickler, self.module.Pickler):
             pickler = self._reducing_pickler = self.pickler(Sink(), protocol)
         rv = pickler.reducer_override(obj)
         if rv is not NotImplemented:
@@ -192,34 +190,39 @@ class DillBackend(Backend):
     name = "dill"
 
     def __init__(self) -> None:
-        super().__init__()
-        self._expander_class: Any = None
-        self._unpickler_class: Any = None
+        self._classes: dict[tuple[int, str], Any] = {}
 
     def default_protocol(self) -> int:
         protocol = self.module.settings.get("protocol")
         return pickle.DEFAULT_PROTOCOL if protocol is None else int(protocol)
 
     def pickler(self, file: Any, protocol: int) -> Any:
-        pickler = self.module.Pickler(file, protocol)
-        # One item per batch, so a failing list item is saved right after it is taken
-        # from the iterator (see picklecheck.locate.scan).
-        pickler._BATCHSIZE = 1
-        return pickler
+        return self.module.Pickler(file, protocol)
 
-    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+    def dump(self, obj: Any, file: Any, protocol: int, exact_items: bool = False) -> None:
+        pickler = self.pickler(file, protocol)
+        if exact_items:
+            # One item per batch, so a failing list item is saved right after it is
+            # taken from the iterator (see picklecheck.locate.scan).
+            pickler._BATCHSIZE = 1
         with warnings.catch_warnings():
             # dill warns on its way to a failure; the failure itself is the finding.
             warnings.simplefilter("ignore", self.module.PicklingWarning)
-            super().dump(obj, file, protocol)
+            pickler.dump(obj)
+
+    def _class(self, role: str, make: Callable[[Any], Any]) -> Any:
+        module = self.module
+        key = (id(module), role)
+        if key not in self._classes:
+            self._classes[key] = make(module)
+        return self._classes[key]
 
     def unpickler(self, file: Any) -> Any:
-        if self._unpickler_class is None:
-            base = self.module.Unpickler
-            self._unpickler_class = type(
-                "GuardedDillUnpickler", (base,), {"find_class": _guarded_find_class(base)}
-            )
-        return self._unpickler_class(file)
+        def make(module: Any) -> Any:
+            base = module.Unpickler
+            return type("GuardedDillUnpickler", (base,), {"find_class": _guarded_find_class(base)})
+
+        return self._class("unpickler", make)(file)
 
     def reduce(self, obj: Any, protocol: int) -> Any:
         if type(obj) is dict:  # only module dicts get here: see walker.expand
@@ -240,9 +243,8 @@ class DillBackend(Backend):
         return GLOBAL
 
     def _expander(self, protocol: int) -> Any:
-        if self._expander_class is None:
-            self._expander_class = _make_dill_expander(self.module.Pickler)
-        return self._expander_class(Sink(), protocol)
+        expander_class = self._class("expander", lambda module: _make_dill_expander(module.Pickler))
+        return expander_class(Sink(), protocol)
 
     def is_module_dict(self, obj: dict[Any, Any]) -> bool:
         name = obj.get("__name__") if "__name__" in obj else None

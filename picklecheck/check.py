@@ -20,7 +20,7 @@ from typing import Any
 from picklecheck import hints
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.errors import UnpicklableError
-from picklecheck.fresh import DEFAULT_TIMEOUT, FreshResult, load_in_fresh_interpreters
+from picklecheck.fresh import DEFAULT_TIMEOUT, FreshResult
 from picklecheck.hazards import HazardBlockedError
 from picklecheck.locate import Finding, locate_dumps, locate_loads, locate_references
 from picklecheck.model import BackendResult, Culprit, Report, format_path
@@ -74,6 +74,8 @@ def check(
         if data is not None and fresh_process:
             payloads[backend.name] = data
     if payloads:
+        from picklecheck.fresh import load_in_fresh_interpreters
+
         fresh = load_in_fresh_interpreters(payloads, timeout)
         for backend_name, outcome in fresh.items():
             backend = get_backend(backend_name)

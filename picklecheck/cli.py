@@ -270,7 +270,7 @@ def _print_json(ok: bool, targets: list[dict[str, Any]]) -> None:
 # -- --sizes ----------------------------------------------------------------------
 
 def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
-    from picklecheck.profile import profile, render_profile
+    from picklecheck.sizes import profile, render_profile
 
     backend = options.backends[0]
     docs: list[dict[str, Any]] = []

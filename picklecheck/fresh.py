@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +44,9 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
     """Load each ``{backend_name: data}`` in its own new interpreter, in parallel."""
     if not payloads:
         return {}
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
     path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
     with tempfile.TemporaryDirectory(prefix="picklecheck-") as cwd, \
             ThreadPoolExecutor(max_workers=len(payloads)) as pool:
@@ -58,6 +58,8 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
 
 
 def _run_child(backend: str, data: bytes, path: list[str], cwd: str, timeout: float) -> FreshResult:
+    import subprocess
+
     header = json.dumps({"path": path, "backend": backend}).encode() + b"\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:

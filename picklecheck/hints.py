@@ -9,7 +9,6 @@ backend's message alone (messages drift between Python versions).
 from __future__ import annotations
 
 import io
-import socket
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +143,7 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "queue"
     if isinstance(obj, io.IOBase) or module in ("_io", "io", "tempfile") and "File" in name:
         return "file"
-    if isinstance(obj, socket.socket) or module in ("ssl", "_ssl", "socket", "select", "selectors"):
+    if module in ("ssl", "_ssl", "socket", "_socket", "select", "selectors"):
         return "socket"
     if top in _DB_MODULES:
         return "database"

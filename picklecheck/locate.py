@@ -101,7 +101,7 @@ def scan(backend: Backend, objs: Sequence[Any], protocol: int,
                 yield objs[j]
 
         try:
-            backend.dump(_Seq(feed()), Sink(), protocol)
+            backend.dump(_Seq(feed()), Sink(), protocol, exact_items=True)
             break
         except _FATAL:
             raise

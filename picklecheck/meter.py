@@ -1,4 +1,4 @@
-"""Measuring one pickle in parts: the pickler and sink behind :mod:`picklecheck.profile`.
+"""Measuring one pickle in parts: the pickler and sink behind :mod:`picklecheck.sizes`.
 
 A :class:`Pass` pickles the whole object with one pickler of the backend's own class,
 but an *open* node is never dumped whole: each of its children is dumped on its own,

@@ -53,7 +53,7 @@ class PicklecheckFixture:
 
     def profile(self, obj: Any, **kwargs: Any) -> Any:
         """:func:`picklecheck.profile`: which paths account for the payload's bytes."""
-        from picklecheck.profile import profile
+        from picklecheck.sizes import profile
 
         return profile(obj, **kwargs)
 

@@ -337,7 +337,7 @@ def test_inspect_file(tmp_path):
 
 def test_sizes(app):
     """--sizes prints where the bytes come from; --json wraps the profile per target."""
-    pytest.importorskip("picklecheck.profile")
+    pytest.importorskip("picklecheck.sizes")
     result = run("--sizes", "app.py:limits", "--json")
     assert result.exit_code == 0
     [entry] = json.loads(result.stdout)["targets"]

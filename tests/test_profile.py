@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import picklecheck
-from picklecheck.profile import profile, render_profile
+from picklecheck.sizes import profile, render_profile
 
 BACKENDS = ["pickle", "dill", "cloudpickle"]
 
@@ -156,9 +156,10 @@ def test_unpicklable_raises_enriched_error():
 
 
 def test_lazy_export():
-    """``picklecheck.profile(obj)`` works, even after ``picklecheck.profile`` the module loaded."""
-    import picklecheck.profile  # noqa: F401 - sets the package attribute to the module
+    """``picklecheck.profile`` is the function, also after its module was imported."""
+    import picklecheck.sizes
 
+    assert picklecheck.profile is picklecheck.sizes.profile
     assert picklecheck.profile(b"x" * 10).total == len(pickle.dumps(b"x" * 10))
 
 

@@ -19,8 +19,6 @@ per level of drill-down. The leaves and the "itself" parts partition the total.
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -255,14 +253,3 @@ def render_profile(prof: SizeProfile) -> str:
 
 def _label(entry: SizeEntry) -> str:
     return entry.path + (" (itself)" if entry.kind == "itself" else "")
-
-
-class _CallableModule(types.ModuleType):
-    """``picklecheck.profile`` names both this module and the function: importing the
-    module replaces the package's lazy attribute with it, so the module calls through."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SizeProfile:
-        return profile(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
