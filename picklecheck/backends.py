@@ -25,7 +25,7 @@ from typing import Any
 from picklecheck.errors import UnknownBackendError
 from picklecheck.hazards import guard_global
 
-__all__ = ["BACKEND_NAMES", "GLOBAL", "Backend", "Sink", "get_backend"]
+__all__ = ["BACKEND_NAMES", "GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "get_backend"]
 
 BACKEND_NAMES = ("pickle", "dill", "cloudpickle")
 
@@ -236,11 +236,12 @@ class DillBackend(Backend):
             return expander.captured
         finally:
             expander.top = None
-        if expander.children:
+        children = [c for c in expander.children if type(c) not in _ATOMS]
+        expander.children = []
+        if children:
             # Written by dill's own code without a reduction: its children in order.
-            children, expander.children = expander.children, []
-            return (_opaque_children, tuple(children))
-        return GLOBAL
+            return (OPAQUE_CHILDREN, tuple(children))
+        return GLOBAL  # a reference (save_global saves only the two name strings)
 
     def _expander(self, protocol: int) -> Any:
         expander_class = self._class("expander", lambda module: _make_dill_expander(module.Pickler))
@@ -257,8 +258,11 @@ class DillBackend(Backend):
         )
 
 
-def _opaque_children(*children: Any) -> None:
+def OPAQUE_CHILDREN(*children: Any) -> None:  # noqa: N802 - a marker, named like a constant
     """Stands for a dill save function that wrote its children without a reduction."""
+
+
+_ATOMS = (str, bytes, int, float, bool, type(None))
 
 
 def _make_dill_expander(base: type) -> type:

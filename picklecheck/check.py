@@ -236,7 +236,8 @@ def _explain(obj: Any, name: str, results: dict[str, BackendResult],
     for backend_name, found in findings.items():
         per_backend: list[Culprit] = []
         for finding in found:
-            key = (id(finding.obj), finding.stage)
+            # One culprit per object and stage, unless backends fail on it differently.
+            key = (id(finding.obj), finding.stage, hints.classify(finding))
             culprit = merged.get(key)
             if culprit is None:
                 culprit = _culprit(finding, name, backend_name)

@@ -90,6 +90,8 @@ def _classify(finding: Finding) -> str:
     kind = _kind_of_callable(target, exc)
     if kind:
         return kind
+    if _by_name_failure(str(exc)):  # the pickler looked its class (or it) up by name
+        return _kind_of_callable(type(obj), exc) or "stale_reference"
     if finding.stage == "loads":
         return "load_failure"
     kind = _kind_of_instance(obj)
@@ -115,10 +117,14 @@ def _kind_of_callable(target: Any, exc: BaseException) -> str | None:
         return "lambda"
     if "<locals>" in qualname:
         return "local"
-    message = str(exc)
-    if "not the same object" in message or "attribute lookup" in message or "not found as" in message:
+    if _by_name_failure(str(exc)):
         return "stale_reference"
     return None
+
+
+def _by_name_failure(message: str) -> bool:
+    return any(words in message for words in (
+        "not the same object", "attribute lookup", "not found as", "local object"))
 
 
 def _kind_of_instance(obj: Any) -> str | None:

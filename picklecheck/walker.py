@@ -20,7 +20,7 @@ import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.backends import GLOBAL
+from picklecheck.backends import GLOBAL, OPAQUE_CHILDREN
 from picklecheck.model import PathStep
 
 if TYPE_CHECKING:
@@ -137,6 +137,8 @@ def reduce_children(owner: Any, rv: Any) -> list[Child]:
     if not isinstance(rv, tuple) or not 2 <= len(rv) <= 6:
         return []  # malformed: the pickler raises on the object itself
     func, args, state, listitems, dictitems, setter = (tuple(rv) + (None,) * 4)[:6]
+    if func is OPAQUE_CHILDREN:
+        return [Child(a, (PathStep.opaque(f"item {i}"),), ITEMS) for i, a in enumerate(args)]
     children: list[Child] = []
     fname = getattr(func, "__name__", None) if func is not None else None
     if fname == "__newobj__" and isinstance(args, tuple) and args:
@@ -199,6 +201,9 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
 
 
 def _state_children(owner: Any, state: Any) -> list[Child]:
+    flat = _object_array_items(owner, state)
+    if flat is not None:
+        return flat
     if type(state) is dict:
         return _state_dict_children(owner, state)
     if (type(state) is tuple and len(state) == 2
@@ -218,6 +223,24 @@ def _state_children(owner: Any, state: Any) -> list[Child]:
         return out
     steps = _attr_steps(owner, state) or (PathStep.opaque("state"),)
     return [Child(state, steps, STATE)]
+
+
+def _object_array_items(owner: Any, state: Any) -> list[Child] | None:
+    """numpy object arrays pickle their elements as a flat list in their state: name
+    each one ``.flat[i]`` (checked by identity, so the path is exact)."""
+    t = type(owner)
+    if getattr(t, "__module__", None) != "numpy" or getattr(t, "__name__", None) != "ndarray":
+        return None
+    if type(state) is not tuple or len(state) != 5 or type(state[4]) is not list:
+        return None
+    items = state[4]
+    try:
+        flat = owner.flat
+        if len(items) != owner.size or any(flat[i] is not x for i, x in enumerate(items)):
+            return None
+    except Exception:  # noqa: BLE001
+        return None
+    return [Child(x, (PathStep.attr("flat"), PathStep.index(i)), STATE) for i, x in enumerate(items)]
 
 
 def _state_dict_children(owner: Any, state: dict[Any, Any]) -> list[Child]:

@@ -265,3 +265,21 @@ def test_copyreg_reducer_state_is_walked():
     """A copyreg reducer's state is walked like __reduce__'s: the lock is found there."""
     report = picklecheck.check({"r": c.RegisteredLeaky()}, backends=("pickle",), roundtrip=False)
     assert [cu.path for cu in report.culprits] == ["obj['r'].lock"]
+
+
+def test_numpy_object_array_element():
+    """numpy object arrays: the element is named ``.flat[i]``, and that path evaluates."""
+    np = pytest.importorskip("numpy")
+    grid = np.empty((2, 2), dtype=object)
+    grid[1, 0] = threading.Lock()
+    report = picklecheck.check({"grid": grid}, backends=("pickle",), roundtrip=False)
+    (culprit,) = report.culprits
+    assert culprit.path == "obj['grid'].flat[2]"
+    assert eval(culprit.path, {"obj": {"grid": grid}}) is grid[1, 0]  # noqa: S307
+
+
+def test_numpy_numeric_array_is_fine():
+    """A numeric array pickles everywhere (protocol 5 buffers are counted, not refused)."""
+    np = pytest.importorskip("numpy")
+    report = picklecheck.check(np.arange(100_000.0), protocol=5, roundtrip=False)
+    assert report.ok and report.results["pickle"].size > 800_000
