@@ -83,10 +83,22 @@ class Backend:
 
     # -- dumping and loading ------------------------------------------------
 
-    def dump(self, obj: Any, file: Any, protocol: int, exact_items: bool = False) -> None:
-        """Pickle ``obj`` into ``file``. ``exact_items``: save each item of an iterator
-        right after taking it (only the pure-Python pickler can be told to)."""
-        self.pickler(file, protocol).dump(obj)
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        """Pickle ``obj`` into ``file``."""
+        self.run(self.pickler(file, protocol), obj)
+
+    def scan_pickler(self, protocol: int) -> Any:
+        """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
+        :meth:`run` on it several times (one memo across the calls)."""
+        return self.pickler(Sink(), protocol)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        """``pickler.dump(obj)``, with whatever this backend needs around it."""
+        pickler.dump(obj)
+
+    #: Whether the pickler reads one item ahead at the start of each batch of
+    #: iterator items (the C pickler does; see picklecheck.locate.scan).
+    reads_ahead = True
 
     def dumps(self, obj: Any, protocol: int) -> bytes:
         buffer = io.BytesIO()
@@ -199,12 +211,15 @@ class DillBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self.module.Pickler(file, protocol)
 
-    def dump(self, obj: Any, file: Any, protocol: int, exact_items: bool = False) -> None:
-        pickler = self.pickler(file, protocol)
-        if exact_items:
-            # One item per batch, so a failing list item is saved right after it is
-            # taken from the iterator (see picklecheck.locate.scan).
-            pickler._BATCHSIZE = 1
+    reads_ahead = False
+
+    def scan_pickler(self, protocol: int) -> Any:
+        pickler = super().scan_pickler(protocol)
+        # One item per batch: each iterator item is saved right after it is taken.
+        pickler._BATCHSIZE = 1
+        return pickler
+
+    def run(self, pickler: Any, obj: Any) -> None:
         with warnings.catch_warnings():
             # dill warns on its way to a failure; the failure itself is the finding.
             warnings.simplefilter("ignore", self.module.PicklingWarning)

@@ -237,10 +237,11 @@ def _explain(obj: Any, name: str, results: dict[str, BackendResult],
         per_backend: list[Culprit] = []
         for finding in found:
             # One culprit per object and stage, unless backends fail on it differently.
-            key = (id(finding.obj), finding.stage, hints.classify(finding))
+            kind = hints.classify(finding)
+            key = (id(finding.obj), finding.stage, kind)
             culprit = merged.get(key)
             if culprit is None:
-                culprit = _culprit(finding, name, backend_name)
+                culprit = _culprit(finding, name, backend_name, kind)
                 merged[key] = culprit
             elif backend_name not in culprit.backends:
                 culprit.backends += (backend_name,)
@@ -248,8 +249,9 @@ def _explain(obj: Any, name: str, results: dict[str, BackendResult],
             per_backend.append(culprit)
         results[backend_name].culprits = per_backend
     culprits = list(merged.values())
+    verdict_cache: dict[tuple[str, type], bool] = {}
     for culprit in culprits:
-        culprit.works_with = _works_with(culprit, results, protocol)
+        culprit.works_with = _works_with(culprit, results, protocol, verdict_cache)
         # A backend that was checked, was not stopped by this object, and still fails on
         # it alone, fails on something inside it (reported at its first path).
         deeper = [b for b, r in results.items()
@@ -270,9 +272,8 @@ def _below(inner: Culprit, outer: Culprit) -> bool:
     return inner.path[len(outer.path)] in ".["
 
 
-def _culprit(finding: Finding, name: str, backend_name: str) -> Culprit:
+def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Culprit:
     steps = finding.steps
-    kind = hints.classify(finding)
     detail = finding.detail
     if finding.origin == "class" and finding.via is not None:
         detail = detail or f"its class {qualified_name(finding.via)} cannot be pickled"
@@ -301,9 +302,20 @@ def _reason(finding: Finding) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _works_with(culprit: Culprit, results: dict[str, BackendResult],
-                protocol: int | None) -> dict[str, bool]:
-    """For each known backend: can it serialize this culprit on its own?"""
+_STATE_DEPENDENT = ("file", "load_hazard", "load_failure", "view", "other", "custom_reduce")
+
+
+def _works_with(culprit: Culprit, results: dict[str, BackendResult], protocol: int | None,
+                cache: dict[tuple[str, type], bool]) -> dict[str, bool]:
+    """For each known backend: can it serialize this culprit on its own?
+
+    Verdicts for instances of built-in C types (locks, sockets, generators) depend on
+    the type alone, so they are worked out once per type.
+    """
+    t = type(culprit.obj)
+    # C types whose instances carry no Python state (no __dict__, no __slots__).
+    by_type = (getattr(t, "__dictoffset__", 1) == 0 and not hasattr(t, "__slots__")
+               and culprit.kind not in _STATE_DEPENDENT)
     verdicts: dict[str, bool] = {}
     for backend_name in BACKEND_NAMES:
         if backend_name in culprit.backends:
@@ -317,16 +329,24 @@ def _works_with(culprit: Culprit, results: dict[str, BackendResult],
         if (not backend.available or culprit.kind in ("too_deep", "reduce_cycle")
                 or culprit.stage == "fresh"):
             continue  # unknown: a fresh load is only tried for the backends asked for
-        proto = backend.default_protocol() if protocol is None else protocol
-        try:
-            if culprit.stage == "dumps":
-                backend.dump(culprit.obj, Sink(), proto)
-            else:
-                backend.loads(backend.dumps(culprit.obj, proto))
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001
-            verdicts[backend_name] = False
-        else:
-            verdicts[backend_name] = True
+        if by_type and (backend_name, t) in cache:
+            verdicts[backend_name] = cache[backend_name, t]
+            continue
+        verdicts[backend_name] = _serializes(backend, culprit, protocol)
+        if by_type:
+            cache[backend_name, t] = verdicts[backend_name]
     return verdicts
+
+
+def _serializes(backend: Backend, culprit: Culprit, protocol: int | None) -> bool:
+    proto = backend.default_protocol() if protocol is None else protocol
+    try:
+        if culprit.stage == "dumps":
+            backend.dump(culprit.obj, Sink(), proto)
+        else:
+            backend.loads(backend.dumps(culprit.obj, proto))
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001
+        return False
+    return True

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import Sink
 from picklecheck.model import PathStep
+from picklecheck.scan import Failure, Scan, _Seq
 from picklecheck.walker import ARGS, ATOMS, CLASS, FUNC, LEAF, Expansion, expand
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Finding", "depth_limit", "locate_dumps", "locate_loads", "locate_references"]
 
-# The C pickler saves a generic iterator's items in batches of 1000 and fetches
-# the second item of each batch before saving the first (Modules/_pickle.c).
-_C_BATCH = 1000
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 
@@ -73,49 +71,6 @@ def _is_ancestor(link: Link, key: int) -> bool:
     return False
 
 
-class _Seq:
-    """Pickles as ``list(items)``, drawing the items from a generator."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: Iterator[Any]) -> None:
-        self.items = items
-
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        return (list, (), None, self.items)
-
-
-def scan(backend: Backend, objs: Sequence[Any], protocol: int,
-         limit: int | None = None) -> list[tuple[int, BaseException]]:
-    """Pickle ``objs`` in order with ``backend``; return ``(index, exception)`` for
-    each one that fails, resuming after each failure."""
-    failures: list[tuple[int, BaseException]] = []
-    start, n = 0, len(objs)
-    batched = backend.name != "dill" and protocol > 0  # dill's batch size is set to 1
-    while start < n and (limit is None or len(failures) < limit):
-        progress = [start]
-
-        def feed(lo: int = start, progress: list[int] = progress) -> Iterator[Any]:
-            for j in range(lo, n):
-                progress[0] = j
-                yield objs[j]
-
-        try:
-            backend.dump(_Seq(feed()), Sink(), protocol, exact_items=True)
-            break
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - any failure is a finding
-            k = progress[0]
-            if batched and k - 1 >= start and (k - 1 - start) % _C_BATCH == 0:
-                # Item k was fetched early: the failing one is k - 1 or k.
-                if _dump_error(backend, objs[k - 1], protocol) is not None:
-                    k -= 1
-            failures.append((k, exc))
-            start = k + 1
-    return failures
-
-
 def _dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | None:
     try:
         backend.dump(obj, Sink(), protocol)
@@ -138,30 +93,38 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
     return None
 
 
-def roundtrip_scan(backend: Backend, objs: Sequence[Any], protocol: int,
-                   limit: int | None = None) -> list[tuple[int, BaseException]]:
+def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
+              skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+    """The children (and items of big containers among them) that fail to dump."""
+    scan = Scan(backend, protocol, skip)
+    return scan.run(node, exp, limit), scan.levels
+
+
+def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
+                   skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
     """The children whose dump-then-load fails, by bisection (a load gives no position)."""
-    failures: list[tuple[int, BaseException]] = []
+    objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
+    failures: list[Failure] = []
     pending = [(0, len(objs))]
-    while pending and (limit is None or len(failures) < limit):
+    while pending and len(failures) < limit:
         lo, hi = pending.pop()
         exc = _roundtrip_error(backend, objs[lo:hi], protocol)
         if exc is None:
             continue
         if hi - lo == 1:
-            failures.append((lo, exc))
+            failures.append(((lo,), exc))
         else:
             mid = (lo + hi) // 2
             pending.append((mid, hi))
             pending.append((lo, mid))
-    return sorted(failures, key=lambda pair: pair[0])
+    return sorted(failures, key=lambda pair: pair[0]), {(): exp}
 
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                  max_culprits: int) -> tuple[list[Finding], bool]:
     """Every culprit that makes ``backend`` fail to dump ``root``; and whether the
     search stopped at ``max_culprits``."""
-    return _locate(root, backend, protocol, root_exc, max_culprits, scan, "dumps")
+    return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps")
 
 
 def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
@@ -171,7 +134,7 @@ def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
 
 
 def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
-            max_culprits: int, scanner: Callable[..., list[tuple[int, BaseException]]],
+            max_culprits: int, scanner: Callable[..., Any],
             stage: str) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
     seen = {id(root)}
@@ -197,14 +160,15 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             found[-1].extra["link"] = link
             continue
         room = max_culprits - len(found)
-        failures = scanner(backend, exp.objs, protocol, room + 1) if len(exp) else []
+        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen)
+                            if len(exp) else ([], {(): exp}))
         if len(failures) > room:
             truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)
         own: Finding | None = None
         pushes = []
-        for index, child_exc in failures:
-            child = exp.child(index)
+        for path, child_exc in failures:
+            child, child_link, child_level, parent = _follow(path, levels, node, link, level, seen)
             if child.folded and _is_leaf(child.obj, backend, protocol):
                 if own is None:
                     origin = "class" if child.role == CLASS else "reconstructor"
@@ -212,25 +176,42 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                                   via=child.obj, owner=owner)
                 continue
             key = id(child.obj)
-            if key in seen:
-                # Reported or explained already, unless it leads back up the path: then
-                # the failure is the ancestor's own (a class dill cannot save by value
-                # fails in every attribute that refers back to it).
-                if key in expanded and _is_ancestor(link, key):
-                    cyclic.add(key)
+            if key in seen:  # met again within this scan
                 continue
             seen.add(key)
-            pushes.append((child.obj, (link, child.steps, key), child_exc,
-                           level + exp.levels, node))
+            pushes.append((child.obj, (child_link, child.steps, key), child_exc,
+                           child_level, parent))
         if own is not None:
             own.extra["link"] = link
             found.append(own)
         elif not failures:
-            found.append(Finding(node, _steps(link), exc, stage, owner=owner))
-            found[-1].extra["link"] = link
+            # Nothing new fails below: either a known culprit (skipped in the scan)
+            # explains it, or a child that leads back up the path (a class dill cannot
+            # save by value fails in every attribute that refers back to it), or the
+            # node fails on its own.
+            known = [id(o) for lvl in levels.values() for o in lvl.objs if id(o) in seen]
+            cyclic.update(k for k in known if k in expanded and _is_ancestor(link, k))
+            if not known:
+                found.append(Finding(node, _steps(link), exc, stage, owner=owner))
+                found[-1].extra["link"] = link
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
     return found[:max_culprits], truncated or len(found) > max_culprits
+
+
+def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], node: Any,
+            link: Link, level: int, seen: set[int]) -> tuple[Any, Link, int, Any]:
+    """The failing child at ``path``, with the link and level of its parent: items of
+    containers the scan fed one by one pass through those containers."""
+    exp = levels[()]
+    for depth in range(len(path) - 1):
+        container = exp.child(path[depth])
+        seen.add(id(container.obj))
+        link = (link, container.steps, id(container.obj))
+        level += exp.levels
+        node = container.obj
+        exp = levels[path[: depth + 1]]
+    return exp.child(path[-1]), link, level + exp.levels, node
 
 
 def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[Finding],
