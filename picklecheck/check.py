@@ -232,7 +232,7 @@ def _describe(exc: BaseException) -> str:
 
 def _explain(obj: Any, name: str, results: dict[str, BackendResult],
              findings: dict[str, list[Finding]], protocol: int | None) -> list[Culprit]:
-    merged: dict[tuple[int, str], Culprit] = {}
+    merged: dict[tuple[int, str, str], Culprit] = {}
     for backend_name, found in findings.items():
         per_backend: list[Culprit] = []
         for finding in found:

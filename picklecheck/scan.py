@@ -18,7 +18,8 @@ Two details make the position exact:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from picklecheck.walker import Expansion, expand
 
@@ -71,7 +72,7 @@ class Scan:
         self.levels[()] = exp
         self._owners[()] = (id(node),)
         failures: list[Failure] = []
-        resume = [((), 0)]
+        resume: list[tuple[tuple[int, ...], int]] = [((), 0)]
         while resume and (limit is None or len(failures) < limit):
             try:
                 self.backend.run(self.pickler, _Seq(self._chain(resume)))
