@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import Sink
 from picklecheck.model import PathStep
-from picklecheck.scan import Failure, Scan, _Seq
+from picklecheck.scan import _NESTABLE, NEST_MIN, Failure, Scan, _Seq
 from picklecheck.walker import ARGS, ATOMS, CLASS, FUNC, LEAF, Expansion, expand
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Finding", "depth_limit", "locate_dumps", "locate_loads", "locate_references"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
+_FEW = 8
 
 
 @dataclass
@@ -96,7 +97,19 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
               skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
     """The children (and items of big containers among them) that fail to dump."""
-    scan = Scan(backend, protocol, skip)
+    if len(exp) <= _FEW and not any(
+        type(o) in _NESTABLE and len(o) >= NEST_MIN for o in exp.objs
+    ):
+        # A handful of children: one small dump each beats setting up a scan.
+        failures: list[Failure] = []
+        for i, obj in enumerate(exp.objs):
+            if len(failures) >= limit:
+                break
+            exc = None if id(obj) in skip or type(obj) in ATOMS else _dump_error(backend, obj, protocol)
+            if exc is not None:
+                failures.append(((i,), exc))
+        return failures, {(): exp}
+    scan = Scan(backend, protocol, set(skip))
     return scan.run(node, exp, limit), scan.levels
 
 

@@ -2,14 +2,16 @@
 
 The children are fed to the real pickler through generators (the pickler saves an
 iterator's items as it draws them), so when it raises, the generators' position
-says which child it was saving. Big plain containers among the children (lists,
-tuples, dicts, sets) are fed the same way, one level further down, so a failure
-deep inside ``obj['records']`` is placed at ``obj['records'][4882]`` in the same
-pass. After a failure the scan resumes right after the failing item, at every
-level, with the same pickler: what was already saved is a memo hit, and the whole
-scan costs about one dump of the node.
+says what it was saving. Plain children go in runs of up to :data:`RUN` items (one
+slice each, pickled at C speed); big plain containers among them (lists, tuples,
+dicts, sets) are fed the same way one level further down, so a failure deep inside
+``obj['records']`` is placed at ``obj['records'][4882]`` in the same pass. When a
+run fails, only that run is pickled again item by item, with a fresh pickler (its
+failed attempt left half-saved objects in the memo). After a failure the scan
+resumes right after the failing item or run, at every level, with the same
+pickler: what was already saved is a memo hit, so a scan costs about one dump.
 
-Two details make the position exact:
+Two details keep the position exact:
 
 * the C pickler takes the *second* item of each batch of 1000 before it saves the
   first, so every batch starts with a harmless ``None``;
@@ -18,8 +20,7 @@ Two details make the position exact:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from picklecheck.walker import Expansion, expand
 
@@ -31,11 +32,15 @@ __all__ = ["Failure", "Scan"]
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
 NEST_MIN = 8
+#: Plain items are fed in slices of at most this many.
+RUN = 16
 _NESTABLE = (list, tuple, dict, set, frozenset)
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
 Failure = tuple[tuple[int, ...], BaseException]
+#: Where to go on: the level's path, the first index, the end (None: all), runs allowed.
+_Resume = tuple[tuple[int, ...], int, "int | None", bool]
 
 
 class _Seq:
@@ -51,81 +56,136 @@ class _Seq:
 
 
 class Scan:
-    """One scan of one node's children (see the module docstring).
+    """Scans of one node's children (see the module docstring).
 
     ``levels`` maps an index path to the :class:`Expansion` fed at that level
     (``()`` is the node's own), so a failure's path can be named step by step.
+    ``blocked`` holds ids not to pickle (known culprits, and what failed already).
     """
 
-    def __init__(self, backend: Backend, protocol: int, skip: set[int] | frozenset[int]) -> None:
+    def __init__(self, backend: Backend, protocol: int, blocked: set[int],
+                 levels: dict[tuple[int, ...], Expansion] | None = None,
+                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None) -> None:
         self.backend = backend
         self.protocol = protocol
+        self.blocked = blocked
         self.pickler = backend.scan_pickler(protocol)
         self.filler = backend.reads_ahead and protocol > 0
-        self.levels: dict[tuple[int, ...], Expansion] = {}
-        self._owners: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self.levels = {} if levels is None else levels
+        self._owners = {} if owners is None else owners
         self._fed: set[int] = set()
-        self._blocked = set(skip)  # known culprits, and objects that failed in this scan
         self.progress: list[int] = []
+        self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
 
-    def run(self, node: Any, exp: Expansion, limit: int | None = None) -> list[Failure]:
+    def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp
         self._owners[()] = (id(node),)
+        return self._scan([((), 0, None, True)], limit)
+
+    def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
+        base = min(len(prefix) for prefix, _, _, _ in resume)
+        ends = {prefix: end for prefix, _, end, _ in resume}
+        runs_at = {prefix: runs for prefix, _, _, runs in resume}
         failures: list[Failure] = []
-        resume: list[tuple[tuple[int, ...], int]] = [((), 0)]
-        while resume and (limit is None or len(failures) < limit):
+        while resume and len(failures) < limit:
+            self.progress[:] = []
+            self._run = None
             try:
                 self.backend.run(self.pickler, _Seq(self._chain(resume)))
                 break
             except _FATAL:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
-                path = tuple(self.progress)
-                failures.append((path, exc))
-                # Further references to the same object are not failures of their own.
-                self._blocked.add(id(self.levels[path[:-1]].objs[path[-1]]))
-                # Go on after the failing item, innermost level first.
-                resume = [(path[:depth], path[depth] + 1) for depth in range(len(path))]
+                path, run = tuple(self.progress), self._run
+                if len(path) <= base:
+                    break  # not an item's failure (cannot happen; never loop on it)
+                prefix = path[:-1]
+                if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
+                    # A run failed: pickle its items one by one with a fresh pickler
+                    # (this one's memo holds what the attempt left half-saved).
+                    retry = Scan(self.backend, self.protocol, self.blocked, self.levels,
+                                 self._owners)
+                    failures += retry._scan([(prefix, run[1], run[2], False)],
+                                            limit - len(failures))
+                    after = run[2]
+                else:
+                    failures.append((path, exc))
+                    self.blocked.add(id(self.levels[prefix].objs[path[-1]]))
+                    after = path[-1] + 1
+                # Go on after it, then after what led to it at every outer level.
+                resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, True))]
+                for depth in range(len(path) - 2, base - 1, -1):
+                    outer = path[:depth]
+                    resume.append((outer, path[depth] + 1, ends.get(outer),
+                                   runs_at.get(outer, True)))
+                resume = [r for r in resume if r[2] is None or r[1] < r[2]]
         return failures
 
-    def _chain(self, resume: list[tuple[tuple[int, ...], int]]) -> Iterator[Any]:
+    def _chain(self, resume: list[_Resume]) -> Iterator[Any]:
         if len(resume) == 1:
             yield from self._items(*resume[0], fill=self.filler)
             return
         count = 0
-        for prefix, start in reversed(resume):
-            for item in self._items(prefix, start, fill=False):
+        for prefix, start, end, runs in resume:
+            for item in self._items(prefix, start, end, runs, fill=False):
                 if self.filler and count % _C_BATCH == 0:
                     count += 1
                     yield None
                 count += 1
                 yield item
 
-    def _items(self, prefix: tuple[int, ...], start: int, fill: bool) -> Iterator[Any]:
-        """The items at ``prefix`` from ``start``; drawing one moves the position to it.
+    def _items(self, prefix: tuple[int, ...], start: int, end: int | None, runs: bool,
+               fill: bool) -> Iterator[Any]:
+        """Items at ``prefix`` from ``start``; drawing one moves the position to it.
         With ``fill``, each batch of the C pickler starts with None."""
         objs = self.levels[prefix].objs
-        owners = self._owners[prefix]
-        progress, blocked, depth = self.progress, self._blocked, len(prefix)
-        count = 0
-        for j in range(start, len(objs)):
-            progress[depth:] = (j,)
+        stop = len(objs) if end is None else end
+        progress, depth, count, j = self.progress, len(prefix), 0, start
+        blocked, fed, owners = self.blocked, self._fed, self._owners[prefix]
+        progress[:] = prefix
+        while j < stop:
             if fill and count % _C_BATCH == 0:
                 count += 1
+                progress[depth:] = (j,)
                 yield None
             count += 1
             obj = objs[j]
-            if blocked and id(obj) in blocked:
-                yield None
-            elif (type(obj) in _NESTABLE and len(obj) >= NEST_MIN
-                  and id(obj) not in owners and id(obj) not in self._fed):
-                yield self._nested(prefix + (j,), obj)
-            else:
-                yield obj
+            # Inlined twice (this loop is the scan's hot path): is it blocked, or a big
+            # container to feed item by item?
+            special = (blocked and id(obj) in blocked) or (
+                type(obj) in _NESTABLE and len(obj) >= NEST_MIN
+                and id(obj) not in owners and id(obj) not in fed)
+            if special or not runs:
+                progress[depth:] = (j,)
+                self._run = None
+                yield self._one(prefix, j, obj)
+                j += 1
+                continue
+            k = j + 1
+            while k < stop and k - j < RUN:
+                other = objs[k]
+                if (blocked and id(other) in blocked) or (
+                        type(other) in _NESTABLE and len(other) >= NEST_MIN
+                        and id(other) not in owners and id(other) not in fed):
+                    break
+                k += 1
+            progress[depth:] = (j,)
+            self._run = (depth, j, k) if k - j > 1 else None
+            yield objs[j:k] if k - j > 1 else obj
+            j = k
+
+    def _one(self, prefix: tuple[int, ...], j: int, obj: Any) -> Any:
+        if self.blocked and id(obj) in self.blocked:
+            return None
+        if (type(obj) in _NESTABLE and len(obj) >= NEST_MIN
+                and id(obj) not in self._owners[prefix] and id(obj) not in self._fed):
+            return self._nested(prefix + (j,), obj)
+        return obj
 
     def _nested(self, path: tuple[int, ...], container: Any) -> _Seq:
         # Fed once per scan: a second reference is pickled whole (and memoized).
         self._fed.add(id(container))
         self.levels[path] = expand(container, self.backend, self.protocol)
         self._owners[path] = self._owners[path[:-1]] + (id(container),)
-        return _Seq(self._items(path, 0, fill=self.filler))
+        return _Seq(self._items(path, 0, None, True, fill=self.filler))
+
