@@ -35,6 +35,7 @@ NEST_MIN = 8
 #: Plain items are fed in slices of at most this many.
 RUN = 16
 _NESTABLE = (list, tuple, dict, set, frozenset)
+_NESTABLE_SET = frozenset(_NESTABLE)
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -161,7 +162,11 @@ class Scan:
                 yield self._one(prefix, j, obj)
                 j += 1
                 continue
-            k = j + 1
+            window = objs[j:min(j + RUN, stop)]
+            if blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window)):
+                k = j + len(window)  # the common case, checked at C speed
+            else:
+                k = j + 1
             while k < stop and k - j < RUN:
                 other = objs[k]
                 if (blocked and id(other) in blocked) or (
