@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["OBJECTS_PER_RECORD", "Record", "build", "count_objects"]
 

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -120,7 +121,7 @@ def run_case(size: int, culprits: int, culprit: str, k: int, memory: bool) -> Ca
                 def baseline() -> Any:
                     return pickle.dumps(clean)
 
-            def subject() -> Any:
+            def subject(roundtrip: bool = roundtrip) -> Any:
                 return check(dirty, backends=("pickle",), roundtrip=roundtrip)
 
             tb, ts, report = best_of(k, baseline, subject)
@@ -152,12 +153,12 @@ def blob_memory() -> dict[str, int]:
 
 # -- competitors, each in its own process ---------------------------------------
 
-class _Timeout(Exception):
+class _TimeoutError(Exception):
     pass
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
-    raise _Timeout
+    raise _TimeoutError
 
 
 def run_tool(tool: str, graph: Any) -> str:
@@ -189,7 +190,7 @@ def child_main(tool: str, size: int, culprits: int, culprit: str, cap: float, k:
             best = min(best, time.perf_counter() - start)
             if time.perf_counter() + best > deadline:
                 break
-    except _Timeout:
+    except _TimeoutError:
         status = "timeout"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
