@@ -18,6 +18,15 @@ class _Repr(reprlib.Repr):
         self.maxlist = self.maxtuple = self.maxset = self.maxdict = 4
         self.maxlevel = 2
 
+    def repr_bytes(self, obj: bytes, level: int) -> str:
+        # reprlib has no bytes rule: without this, repr() of a 1 GiB payload runs in full.
+        if len(obj) <= self.maxstring:
+            return repr(obj)
+        half = self.maxstring // 2
+        return repr(obj[:half])[:-1] + "..." + repr(obj[-half:])[2:]
+
+    repr_bytearray = repr_bytes
+
     def repr_instance(self, obj: Any, level: int) -> str:
         try:
             text = repr(obj)

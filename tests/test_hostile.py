@@ -147,3 +147,11 @@ def test_bad_arguments_are_clear_errors():
 def test_result_pickles_like_stdlib():
     """Sanity: the object used as clean input really pickles with the stdlib."""
     assert pickle.loads(pickle.dumps(nested_list(10))) == nested_list(10)
+
+
+def test_big_bytes_repr_is_cut_before_it_is_built():
+    """A 100 MB payload's repr is bounded (and built from its ends only)."""
+    from picklecheck.saferepr import saferepr
+
+    text = saferepr({"blob": bytes(100_000_000)})
+    assert len(text) <= 120 and text.startswith("{'blob': b'\\x00")
