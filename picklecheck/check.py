@@ -151,6 +151,7 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
         result.dumps_seconds = time.perf_counter() - start
+        exc.__traceback__ = None  # its frames hold the pickler, whose memo holds everything
         result.error = _describe(exc)
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)

@@ -78,6 +78,7 @@ def _dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | No
     except _FATAL:
         raise
     except BaseException as exc:  # noqa: BLE001
+        exc.__traceback__ = None
         return exc
     return None
 

@@ -20,7 +20,8 @@ Two details keep the position exact:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from picklecheck.walker import Expansion, expand
 
@@ -97,6 +98,7 @@ class Scan:
             except _FATAL:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+                exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
                     break  # not an item's failure (cannot happen; never loop on it)
