@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from module_cleanup import forget_modules_in
 
 import picklecheck
 from picklecheck.cli import cli
@@ -38,14 +39,6 @@ def make_limits():
 if __name__ == "__main__":
     raise SystemExit("the main block must not run")
 """
-
-
-def forget_modules_in(folder: Path, before: set[str]) -> None:
-    """Drop the modules loaded from ``folder`` (not dill or others imported on the way)."""
-    for name in set(sys.modules) - before:
-        filename = getattr(sys.modules[name], "__file__", None) or ""
-        if filename.startswith(str(folder)):
-            del sys.modules[name]
 
 
 @pytest.fixture

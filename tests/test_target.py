@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from module_cleanup import forget_modules_in
 
 from picklecheck.target import (
     NameNotFoundError,
@@ -18,14 +19,6 @@ from picklecheck.target import (
     resolve,
     user_traceback,
 )
-
-
-def forget_modules_in(folder: Path, before: set[str]) -> None:
-    """Drop the modules loaded from ``folder`` (not dill or others imported on the way)."""
-    for name in set(sys.modules) - before:
-        filename = getattr(sys.modules[name], "__file__", None) or ""
-        if filename.startswith(str(folder)):
-            del sys.modules[name]
 
 
 @pytest.fixture
