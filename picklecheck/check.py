@@ -20,9 +20,10 @@ from typing import Any
 from picklecheck import hints
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.errors import UnpicklableError
+from picklecheck.finding import Finding
 from picklecheck.fresh import DEFAULT_TIMEOUT, FreshResult
 from picklecheck.hazards import HazardBlockedError
-from picklecheck.locate import Finding, locate_dumps, locate_loads, locate_references
+from picklecheck.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.model import BackendResult, Culprit, Report, format_path
 from picklecheck.saferepr import qualified_name, saferepr, type_name
 

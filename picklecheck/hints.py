@@ -16,7 +16,7 @@ from picklecheck.hazards import HazardBlockedError
 from picklecheck.saferepr import qualified_name, type_name
 
 if TYPE_CHECKING:
-    from picklecheck.locate import Finding
+    from picklecheck.finding import Finding
 
 __all__ = ["KINDS", "classify", "hint_for"]
 

@@ -2,85 +2,34 @@
 
 The search goes top-down from an object already known to fail. At each failing
 node the backend's real pickler pickles the node's children (as the walker names
-them) in one pass, and a generator tells which child was being saved when it
-raised; the scan then resumes after that child, so every failing child is found at
-about the cost of pickling the node once. A node whose children all pickle fails
+them) in one pass (:mod:`picklecheck.scan`), which says which child was being saved
+whenever it raised and resumes after it, so every failing child is found at about
+the cost of pickling the node once. A node whose children all pickle fails
 on its own, and is the culprit. Everything heavy runs in the backend's own
 pickler, at C speed for pickle and cloudpickle.
 
 Depth failures (``RecursionError``, or cloudpickle's "excessively deep recursion")
-are different: no child fails on its own. They are located by walking down in the
-pickler's order to where the pickler gave up, and reference cycles through
-``__reduce__`` arguments (which recurse forever) are named as such.
+are handed to :mod:`picklecheck.depth`.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.backends import Sink
-from picklecheck.model import PathStep
+from picklecheck.depth import depth_finding
+from picklecheck.finding import Finding, Link, dump_error, is_ancestor, steps_of
 from picklecheck.scan import _NESTABLE, NEST_MIN, Failure, Scan, _Seq
-from picklecheck.walker import ARGS, ATOMS, CLASS, FUNC, LEAF, Expansion, expand
+from picklecheck.walker import ATOMS, CLASS, LEAF, Expansion, expand
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["Finding", "depth_limit", "locate_dumps", "locate_loads", "locate_references"]
+__all__ = ["locate_dumps", "locate_loads", "locate_references"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 _FEW = 8
-
-
-@dataclass
-class Finding:
-    """A culprit before it is explained: the object, how to reach it, what it raised."""
-
-    obj: Any
-    steps: tuple[PathStep, ...]
-    exc: BaseException
-    stage: str = "dumps"
-    origin: str = ""  # "reduce" (its reduction raised), "class", "reconstructor", "depth", "cycle", "reference"
-    via: Any = None  # the folded class or reconstructor, when origin says so
-    owner: Any = None  # the object that holds this one (None for the root)
-    detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# Paths are kept as linked cells ``(parent_cell, steps)`` while searching, so a
-# path 100,000 steps deep costs one cell per step, not a copy per step.
-Link = Any
-
-
-def _steps(link: Link) -> tuple[PathStep, ...]:
-    parts: list[tuple[PathStep, ...]] = []
-    while link is not None:
-        link, steps = link[0], link[1]
-        parts.append(steps)
-    return tuple(step for steps in reversed(parts) for step in steps)
-
-
-def _is_ancestor(link: Link, key: int) -> bool:
-    """Whether the object with id ``key`` is on the path ``link`` (cells carry ids)."""
-    while link is not None:
-        if len(link) > 2 and link[2] == key:
-            return True
-        link = link[0]
-    return False
-
-
-def _dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | None:
-    try:
-        backend.dump(obj, Sink(), protocol)
-    except _FATAL:
-        raise
-    except BaseException as exc:  # noqa: BLE001
-        exc.__traceback__ = None
-        return exc
-    return None
 
 
 def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
@@ -106,7 +55,7 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
         for i, obj in enumerate(exp.objs):
             if len(failures) >= limit:
                 break
-            exc = None if id(obj) in skip or type(obj) in ATOMS else _dump_error(backend, obj, protocol)
+            exc = None if id(obj) in skip or type(obj) in ATOMS else dump_error(backend, obj, protocol)
             if exc is not None:
                 failures.append(((i,), exc))
         return failures, {(): exp}
@@ -163,14 +112,14 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             return found, True
         node, link, exc, level, owner = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
-            found.append(_depth_finding(node, link, level, exc, backend, protocol))
+            found.append(depth_finding(node, link, level, exc, backend, protocol))
             continue
         try:
             exp = expand(node, backend, protocol)
         except _FATAL:
             raise
         except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
-            found.append(Finding(node, _steps(link), reduce_exc, stage, origin="reduce", owner=owner))
+            found.append(Finding(node, steps_of(link), reduce_exc, stage, origin="reduce", owner=owner))
             found[-1].extra["link"] = link
             continue
         room = max_culprits - len(found)
@@ -186,7 +135,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             if child.folded and _is_leaf(child.obj, backend, protocol):
                 if own is None:
                     origin = "class" if child.role == CLASS else "reconstructor"
-                    own = Finding(node, _steps(link), child_exc, stage, origin=origin,
+                    own = Finding(node, steps_of(link), child_exc, stage, origin=origin,
                                   via=child.obj, owner=owner)
                 continue
             key = id(child.obj)
@@ -204,9 +153,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             # save by value fails in every attribute that refers back to it), or the
             # node fails on its own.
             known = [id(o) for lvl in levels.values() for o in lvl.objs if id(o) in seen]
-            cyclic.update(k for k in known if k in expanded and _is_ancestor(link, k))
+            cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
             if not known:
-                found.append(Finding(node, _steps(link), exc, stage, owner=owner))
+                found.append(Finding(node, steps_of(link), exc, stage, owner=owner))
                 found[-1].extra["link"] = link
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
@@ -243,9 +192,9 @@ def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[
                 explained.add(link[2])
             link = link[0]
     out = []
-    for key in sorted(cyclic - explained, key=lambda k: len(_steps(expanded[k][1]))):
+    for key in sorted(cyclic - explained, key=lambda k: len(steps_of(expanded[k][1]))):
         node, link, exc, owner = expanded[key]
-        out.append(Finding(node, _steps(link), exc, stage, owner=owner))
+        out.append(Finding(node, steps_of(link), exc, stage, owner=owner))
     return out
 
 
@@ -256,109 +205,6 @@ def _is_leaf(obj: Any, backend: Backend, protocol: int) -> bool:
         raise
     except BaseException:  # noqa: BLE001
         return True
-
-
-# -- depth -----------------------------------------------------------------
-
-_DEPTH_LIMITS: dict[tuple[str, int], int] = {}
-
-
-def depth_limit(backend: Backend, protocol: int) -> int:
-    """How many nested lists ``backend`` can dump from here, measured once."""
-    key = (backend.name, protocol)
-    if key not in _DEPTH_LIMITS:
-        chain: list[Any] = [[]]
-        for _ in range(200_000):
-            chain.append([chain[-1]])
-        lo, hi = 1, len(chain) - 1
-        if _dump_error(backend, chain[hi], protocol) is None:
-            lo = hi
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if _dump_error(backend, chain[mid], protocol) is None:
-                lo = mid
-            else:
-                hi = mid - 1
-        _DEPTH_LIMITS[key] = lo
-        del chain
-    return _DEPTH_LIMITS[key]
-
-
-def _depth_finding(start: Any, link: Link, level: int, exc: BaseException,
-                   backend: Backend, protocol: int) -> Finding:
-    """Walk down from ``start`` in the pickler's order to where it gives up."""
-    limit = depth_limit(backend, protocol)
-    exit_marker = object()
-    visited: set[int] = set()
-    on_path: dict[int, int] = {}
-    path: list[tuple[Any, Link, str]] = []
-    stack: list[Any] = [(start, link, level, "")]
-    while stack:
-        item = stack.pop()
-        if item is exit_marker:
-            obj, _, _ = path.pop()
-            on_path.pop(id(obj), None)
-            continue
-        obj, here, depth, role = item
-        key = id(obj)
-        if key in on_path:
-            position = on_path[key]
-            leaving = path[position + 1][2] if position + 1 < len(path) else role
-            if leaving in (ARGS, CLASS, FUNC):
-                ancestor, ancestor_link, _ = path[position]
-                return Finding(ancestor, _steps(ancestor_link), exc, origin="cycle",
-                               detail=_cycle_detail(path[position:], obj))
-            continue
-        if key in visited:
-            continue
-        visited.add(key)
-        if depth >= limit:
-            nested = depth + _depth_below(obj, backend, protocol)
-            return Finding(obj, _steps(here), exc, origin="depth",
-                           extra={"limit": limit, "level": depth, "nested": nested})
-        try:
-            exp = expand(obj, backend, protocol)
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001
-            continue
-        stack.append(exit_marker)
-        on_path[key] = len(path)
-        path.append((obj, here, role))
-        for i in reversed(range(len(exp))):
-            child = exp.child(i)
-            if type(child.obj) not in ATOMS:
-                stack.append((child.obj, (here, child.steps), depth + exp.levels, child.role))
-    return Finding(start, _steps(link), exc, origin="depth",
-                   extra={"limit": limit, "level": level, "nested": None})
-
-
-def _depth_below(obj: Any, backend: Backend, protocol: int, cap: int = 1_000_000) -> int:
-    """Levels under ``obj`` along its first non-atomic children (bounded)."""
-    levels = 0
-    seen: set[int] = set()
-    while levels < cap and id(obj) not in seen:
-        seen.add(id(obj))
-        try:
-            exp = expand(obj, backend, protocol)
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001
-            break
-        children = (exp.child(i).obj for i in range(len(exp)))
-        nxt = next((c for c in children if type(c) not in ATOMS), None)
-        if nxt is None:
-            break
-        levels += exp.levels
-        obj = nxt
-    return levels
-
-
-def _cycle_detail(path: list[tuple[Any, Link, str]], back_to: Any) -> str:
-    from picklecheck.saferepr import type_name
-
-    names = [type_name(obj) for obj, _, _ in path] + [type_name(back_to)]
-    return " -> ".join(names)
 
 
 # -- references a fresh interpreter cannot resolve -----------------------------
@@ -379,7 +225,7 @@ def locate_references(root: Any, backend: Backend, protocol: int, targets: dict[
         visited.add(id(obj))
         if id(obj) in targets and id(obj) not in reported:
             reported.add(id(obj))
-            found.append(Finding(obj, _steps(link), exc, "fresh", origin="reference", via=obj))
+            found.append(Finding(obj, steps_of(link), exc, "fresh", origin="reference", via=obj))
             continue
         try:
             exp: Expansion = expand(obj, backend, protocol)
@@ -395,7 +241,7 @@ def locate_references(root: Any, backend: Backend, protocol: int, targets: dict[
             if child.folded and id(child.obj) in targets:
                 if id(child.obj) not in reported:
                     reported.add(id(child.obj))
-                    found.append(Finding(obj, _steps(link), exc, "fresh", origin="reference",
+                    found.append(Finding(obj, steps_of(link), exc, "fresh", origin="reference",
                                          via=child.obj))
                 continue
             pushes.append((child.obj, (link, child.steps)))

@@ -1,0 +1,124 @@
+"""Depth failures: where the pickler gave up, or the cycle through ``__reduce__``
+arguments that made it recurse forever.
+
+No child of a too-deep object fails on its own, so these are located by walking down
+in the pickler's order to the depth limit measured for the backend, watching for a
+path that leads back to an ancestor through arguments (saved before the ancestor is
+memoized, so the pickler never ends).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from picklecheck.finding import Finding, Link, dump_error, steps_of
+from picklecheck.walker import ARGS, ATOMS, CLASS, FUNC, expand
+
+if TYPE_CHECKING:
+    from picklecheck.backends import Backend
+
+__all__ = ["depth_finding", "depth_limit"]
+
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+_DEPTH_LIMITS: dict[tuple[str, int], int] = {}
+
+
+def depth_limit(backend: Backend, protocol: int) -> int:
+    """How many nested lists ``backend`` can dump from here, measured once."""
+    key = (backend.name, protocol)
+    if key not in _DEPTH_LIMITS:
+        chain: list[Any] = [[]]
+        for _ in range(200_000):
+            chain.append([chain[-1]])
+        lo, hi = 1, len(chain) - 1
+        if dump_error(backend, chain[hi], protocol) is None:
+            lo = hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if dump_error(backend, chain[mid], protocol) is None:
+                lo = mid
+            else:
+                hi = mid - 1
+        _DEPTH_LIMITS[key] = lo
+        del chain
+    return _DEPTH_LIMITS[key]
+
+
+def depth_finding(start: Any, link: Link, level: int, exc: BaseException,
+                   backend: Backend, protocol: int) -> Finding:
+    """Walk down from ``start`` in the pickler's order to where it gives up."""
+    limit = depth_limit(backend, protocol)
+    exit_marker = object()
+    visited: set[int] = set()
+    on_path: dict[int, int] = {}
+    path: list[tuple[Any, Link, str]] = []
+    stack: list[Any] = [(start, link, level, "")]
+    while stack:
+        item = stack.pop()
+        if item is exit_marker:
+            obj, _, _ = path.pop()
+            on_path.pop(id(obj), None)
+            continue
+        obj, here, depth, role = item
+        key = id(obj)
+        if key in on_path:
+            position = on_path[key]
+            leaving = path[position + 1][2] if position + 1 < len(path) else role
+            if leaving in (ARGS, CLASS, FUNC):
+                ancestor, ancestor_link, _ = path[position]
+                return Finding(ancestor, steps_of(ancestor_link), exc, origin="cycle",
+                               detail=_cycle_detail(path[position:], obj))
+            continue
+        if key in visited:
+            continue
+        visited.add(key)
+        if depth >= limit:
+            nested = depth + _depth_below(obj, backend, protocol)
+            return Finding(obj, steps_of(here), exc, origin="depth",
+                           extra={"limit": limit, "level": depth, "nested": nested})
+        try:
+            exp = expand(obj, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            continue
+        stack.append(exit_marker)
+        on_path[key] = len(path)
+        path.append((obj, here, role))
+        for i in reversed(range(len(exp))):
+            child = exp.child(i)
+            if type(child.obj) not in ATOMS:
+                stack.append((child.obj, (here, child.steps), depth + exp.levels, child.role))
+    return Finding(start, steps_of(link), exc, origin="depth",
+                   extra={"limit": limit, "level": level, "nested": None})
+
+
+def _depth_below(obj: Any, backend: Backend, protocol: int, cap: int = 1_000_000) -> int:
+    """Levels under ``obj`` along its first non-atomic children (bounded)."""
+    levels = 0
+    seen: set[int] = set()
+    while levels < cap and id(obj) not in seen:
+        seen.add(id(obj))
+        try:
+            exp = expand(obj, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            break
+        children = (exp.child(i).obj for i in range(len(exp)))
+        nxt = next((c for c in children if type(c) not in ATOMS), None)
+        if nxt is None:
+            break
+        levels += exp.levels
+        obj = nxt
+    return levels
+
+
+def _cycle_detail(path: list[tuple[Any, Link, str]], back_to: Any) -> str:
+    from picklecheck.saferepr import type_name
+
+    names = [type_name(obj) for obj, _, _ in path] + [type_name(back_to)]
+    return " -> ".join(names)
+
+

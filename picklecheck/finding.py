@@ -1,0 +1,67 @@
+"""What the culprit search finds, before it is explained, and how it keeps paths.
+
+A path is kept as linked cells ``(parent_cell, steps, id)`` while searching, so a path
+100,000 steps deep costs one cell per step, not a copy per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from picklecheck.backends import Sink
+from picklecheck.model import PathStep
+
+if TYPE_CHECKING:
+    from picklecheck.backends import Backend
+
+__all__ = ["Finding", "Link", "dump_error", "is_ancestor", "steps_of"]
+
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+@dataclass
+class Finding:
+    """A culprit before it is explained: the object, how to reach it, what it raised."""
+
+    obj: Any
+    steps: tuple[PathStep, ...]
+    exc: BaseException
+    stage: str = "dumps"
+    origin: str = ""  # "reduce" (its reduction raised), "class", "reconstructor", "depth", "cycle", "reference"
+    via: Any = None  # the folded class or reconstructor, when origin says so
+    owner: Any = None  # the object that holds this one (None for the root)
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Link = Any
+
+
+def steps_of(link: Link) -> tuple[PathStep, ...]:
+    parts: list[tuple[PathStep, ...]] = []
+    while link is not None:
+        link, steps = link[0], link[1]
+        parts.append(steps)
+    return tuple(step for steps in reversed(parts) for step in steps)
+
+
+def is_ancestor(link: Link, key: int) -> bool:
+    """Whether the object with id ``key`` is on the path ``link`` (cells carry ids)."""
+    while link is not None:
+        if len(link) > 2 and link[2] == key:
+            return True
+        link = link[0]
+    return False
+
+
+def dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | None:
+    try:
+        backend.dump(obj, Sink(), protocol)
+    except _FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        exc.__traceback__ = None
+        return exc
+    return None
+
+
