@@ -86,6 +86,10 @@ def _classify(finding: Finding) -> str:
         return "main_reference" if module in ("__main__", "__mp_main__") else "unimportable"
     if (_module_of(type(obj)) or "").startswith("unittest.mock"):
         return "mock"
+    if origin == "class":  # protocols 0 and 1 refuse a lock through its class
+        kind = _kind_of_instance(obj)
+        if kind:
+            return kind
     target = finding.via if origin in ("class", "reconstructor") else obj
     kind = _kind_of_callable(target, exc)
     if kind:

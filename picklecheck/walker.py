@@ -194,6 +194,9 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
     for i, arg in enumerate(args):
         if same_items:
             steps: tuple[PathStep, ...] = (PathStep.index(i),)
+        elif arg is type(owner):  # copyreg._reconstructor(cls, base, state): protocols 0 and 1
+            out.append(Child(arg, (PathStep.attr("__class__"),), CLASS))
+            continue
         else:
             steps = _attr_steps(owner, arg) or (PathStep.opaque(f"{label} {i}"),)
         out.append(Child(arg, steps, ARGS))

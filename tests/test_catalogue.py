@@ -283,3 +283,11 @@ def test_numpy_numeric_array_is_fine():
     np = pytest.importorskip("numpy")
     report = picklecheck.check(np.arange(100_000.0), protocol=5, roundtrip=False)
     assert report.ok and report.results["pickle"].size > 800_000
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_old_protocols_blame_the_lock_not_its_class(protocol):
+    """With protocols 0 and 1 a lock fails through its class: still the lock, still a lock."""
+    lock = threading.Lock()
+    report = picklecheck.check({"lock": lock}, backends=("pickle",), protocol=protocol)
+    assert [(cu.path, cu.kind) for cu in report.culprits] == [("obj['lock']", "lock")]
