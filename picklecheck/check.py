@@ -193,33 +193,42 @@ def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: Backe
     result.fresh_error = outcome.error
     if result.roundtrip is False:
         return []  # the same load already failed here, and its culprits are located
-    error = FreshLoadError(outcome.error or "failed to load in a fresh interpreter",
-                           outcome.exception or "")
+    error = FreshLoadError.from_text(outcome.error or "failed to load in a fresh interpreter",
+                                     outcome.exception or "")
     targets = _resolve_missing(outcome.missing)
     proto = backend.default_protocol() if protocol is None else protocol
-    found = locate_references(obj, backend, proto, targets, error, max_culprits) if targets else []
+    found = locate_references(obj, backend, proto, targets, max_culprits) if targets else []
     if not found:
         found = [Finding(obj, (), error, "fresh", origin="load")]
     return found
 
 
 class FreshLoadError(Exception):
-    """The message a fresh interpreter gave when loading the bytes."""
+    """What a fresh interpreter raised when loading the bytes (by name: it was there)."""
 
     def __init__(self, message: str, exception_name: str) -> None:
         super().__init__(message)
         self.exception_name = exception_name
 
+    @classmethod
+    def from_text(cls, text: str, exception_name: str = "") -> FreshLoadError:
+        """From ``"AttributeError: Can't get attribute ..."`` as the child reported it."""
+        name, sep, message = text.partition(": ")
+        if sep and name.isidentifier():
+            return cls(message, exception_name or name)
+        return cls(text, exception_name)
 
-def _resolve_missing(missing: list[tuple[str, str, str]]) -> dict[int, Any]:
-    targets: dict[int, Any] = {}
-    for module_name, qualname, _ in missing:
-        module = sys.modules.get(module_name)
-        value: Any = module
+
+def _resolve_missing(missing: list[tuple[str, str, str]]) -> dict[int, BaseException]:
+    """Objects of this process that the other interpreter could not import, each with
+    the error it gave."""
+    targets: dict[int, BaseException] = {}
+    for module_name, qualname, error in missing:
+        value: Any = sys.modules.get(module_name)
         for part in qualname.split("."):
             value = getattr(value, part, None) if value is not None else None
         if value is not None:
-            targets[id(value)] = value
+            targets[id(value)] = FreshLoadError.from_text(error)
     return targets
 
 
@@ -282,10 +291,13 @@ def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Culpr
     elif finding.origin == "reconstructor" and finding.via is not None:
         detail = detail or "the callable its __reduce__ returns cannot be pickled"
     elif finding.origin == "reference" and finding.via is not None:
-        detail = detail or f"pickled by reference to {qualified_name(finding.via)}"
+        via = finding.via
+        where = f"{getattr(via, '__module__', '?')}.{getattr(via, '__qualname__', '?')}"
+        detail = detail or f"pickled by reference to {where}"
     culprit = Culprit(
         path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
-        reason=_reason(finding), exception=type(finding.exc).__name__, kind=kind, hint="",
+        reason=_reason(finding), kind=kind, hint="",
+        exception=getattr(finding.exc, "exception_name", "") or type(finding.exc).__name__,
         backends=(backend_name,), stage=finding.stage, repr=saferepr(finding.obj),
         evaluable=all(step.evaluable for step in steps), steps=steps, detail=detail,
         reasons={backend_name: _reason(finding)},

@@ -209,8 +209,8 @@ def _is_leaf(obj: Any, backend: Backend, protocol: int) -> bool:
 
 # -- references a fresh interpreter cannot resolve -----------------------------
 
-def locate_references(root: Any, backend: Backend, protocol: int, targets: dict[int, Any],
-                      exc: BaseException, max_culprits: int,
+def locate_references(root: Any, backend: Backend, protocol: int,
+                      targets: dict[int, BaseException], max_culprits: int,
                       node_cap: int = 2_000_000) -> list[Finding]:
     """Where the graph holds objects pickled by reference to one of ``targets``
     (ids of classes and functions another interpreter cannot import)."""
@@ -225,7 +225,8 @@ def locate_references(root: Any, backend: Backend, protocol: int, targets: dict[
         visited.add(id(obj))
         if id(obj) in targets and id(obj) not in reported:
             reported.add(id(obj))
-            found.append(Finding(obj, steps_of(link), exc, "fresh", origin="reference", via=obj))
+            found.append(Finding(obj, steps_of(link), targets[id(obj)], "fresh",
+                                 origin="reference", via=obj))
             continue
         try:
             exp: Expansion = expand(obj, backend, protocol)
@@ -241,7 +242,8 @@ def locate_references(root: Any, backend: Backend, protocol: int, targets: dict[
             if child.folded and id(child.obj) in targets:
                 if id(child.obj) not in reported:
                     reported.add(id(child.obj))
-                    found.append(Finding(obj, steps_of(link), exc, "fresh", origin="reference",
+                    found.append(Finding(obj, steps_of(link), targets[id(child.obj)], "fresh",
+                                         origin="reference",
                                          via=child.obj))
                 continue
             pushes.append((child.obj, (link, child.steps)))
