@@ -2,12 +2,12 @@
 
 The children are fed to the real pickler through generators (the pickler saves an
 iterator's items as it draws them), so when it raises, the generators' position
-says what it was saving. Plain children go in runs of up to :data:`RUN` items (one
-slice each, pickled at C speed); big plain containers among them (lists, tuples,
+says what it was saving. Plain children go in runs (one slice each, pickled at C
+speed; see :data:`RUN_MIN`); big plain containers among them (lists, tuples,
 dicts, sets) are fed the same way one level further down, so a failure deep inside
 ``obj['records']`` is placed at ``obj['records'][4882]`` in the same pass. When a
-run fails, only that run is pickled again item by item, with a fresh pickler (its
-failed attempt left half-saved objects in the memo). After a failure the scan
+run fails, only that run is pickled again, in short runs and then item by item, with
+a fresh pickler (its failed attempt left half-saved objects in the memo). After a failure the scan
 resumes right after the failing item or run, at every level, with the same
 pickler: what was already saved is a memo hit, so a scan costs about one dump.
 
@@ -33,16 +33,19 @@ __all__ = ["Failure", "Scan"]
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
 NEST_MIN = 8
-#: Plain items are fed in slices of at most this many.
-RUN = 16
+#: Plain items are fed in slices: RUN_MIN first, doubling while none fails, up to
+#: RUN_MAX; after a failure, again from RUN_MIN (small retries near culprits, few
+#: slices where there are none).
+RUN_MIN, RUN_MAX = 16, 64
 _NESTABLE = (list, tuple, dict, set, frozenset)
 _NESTABLE_SET = frozenset(_NESTABLE)
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
 Failure = tuple[tuple[int, ...], BaseException]
-#: Where to go on: the level's path, the first index, the end (None: all), runs allowed.
-_Resume = tuple[tuple[int, ...], int, "int | None", bool]
+#: Where to go on: the level's path, the first index, the end (None: all), the longest
+#: run (1: item by item).
+_Resume = tuple[tuple[int, ...], int, "int | None", int]
 
 
 class _Seq:
@@ -82,12 +85,12 @@ class Scan:
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp
         self._owners[()] = (id(node),)
-        return self._scan([((), 0, None, True)], limit)
+        return self._scan([((), 0, None, RUN_MAX)], limit)
 
     def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
         base = min(len(prefix) for prefix, _, _, _ in resume)
         ends = {prefix: end for prefix, _, end, _ in resume}
-        runs_at = {prefix: runs for prefix, _, _, runs in resume}
+        runs_at = {prefix: longest for prefix, _, _, longest in resume}
         failures: list[Failure] = []
         while resume and len(failures) < limit:
             self.progress[:] = []
@@ -104,11 +107,12 @@ class Scan:
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
-                    # A run failed: pickle its items one by one with a fresh pickler
-                    # (this one's memo holds what the attempt left half-saved).
+                    # A run failed: pickle it again in short runs, or item by item, with
+                    # a fresh pickler (this one's memo holds what it left half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.levels,
                                  self._owners)
-                    failures += retry._scan([(prefix, run[1], run[2], False)],
+                    shorter = RUN_MIN if run[2] - run[1] > RUN_MIN else 1
+                    failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
                     after = run[2]
                 else:
@@ -116,11 +120,11 @@ class Scan:
                     self.blocked.add(id(self.levels[prefix].objs[path[-1]]))
                     after = path[-1] + 1
                 # Go on after it, then after what led to it at every outer level.
-                resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, True))]
+                resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, RUN_MAX))]
                 for depth in range(len(path) - 2, base - 1, -1):
                     outer = path[:depth]
                     resume.append((outer, path[depth] + 1, ends.get(outer),
-                                   runs_at.get(outer, True)))
+                                   runs_at.get(outer, RUN_MAX)))
                 resume = [r for r in resume if r[2] is None or r[1] < r[2]]
         return failures
 
@@ -129,23 +133,24 @@ class Scan:
             yield from self._items(*resume[0], fill=self.filler)
             return
         count = 0
-        for prefix, start, end, runs in resume:
-            for item in self._items(prefix, start, end, runs, fill=False):
+        for prefix, start, end, longest in resume:
+            for item in self._items(prefix, start, end, longest, fill=False):
                 if self.filler and count % _C_BATCH == 0:
                     count += 1
                     yield None
                 count += 1
                 yield item
 
-    def _items(self, prefix: tuple[int, ...], start: int, end: int | None, runs: bool,
+    def _items(self, prefix: tuple[int, ...], start: int, end: int | None, longest: int,
                fill: bool) -> Iterator[Any]:
-        """Items at ``prefix`` from ``start``; drawing one moves the position to it.
-        With ``fill``, each batch of the C pickler starts with None."""
+        """Items at ``prefix`` from ``start``, in runs of at most ``longest``; drawing one
+        moves the position to it. With ``fill``, each C pickler batch starts with None."""
         objs = self.levels[prefix].objs
         stop = len(objs) if end is None else end
         progress, depth, count, j = self.progress, len(prefix), 0, start
         blocked, fed, owners = self.blocked, self._fed, self._owners[prefix]
         progress[:] = prefix
+        size = min(RUN_MIN, longest)
         while j < stop:
             if fill and count % _C_BATCH == 0:
                 count += 1
@@ -158,18 +163,18 @@ class Scan:
             special = (blocked and id(obj) in blocked) or (
                 type(obj) in _NESTABLE and len(obj) >= NEST_MIN
                 and id(obj) not in owners and id(obj) not in fed)
-            if special or not runs:
+            if special or size == 1:
                 progress[depth:] = (j,)
                 self._run = None
                 yield self._one(prefix, j, obj)
                 j += 1
                 continue
-            window = objs[j:min(j + RUN, stop)]
+            window = objs[j:min(j + size, stop)]
             if blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window)):
                 k = j + len(window)  # the common case, checked at C speed
             else:
                 k = j + 1
-            while k < stop and k - j < RUN:
+            while k < stop and k - j < size:
                 other = objs[k]
                 if (blocked and id(other) in blocked) or (
                         type(other) in _NESTABLE and len(other) >= NEST_MIN
@@ -180,6 +185,7 @@ class Scan:
             self._run = (depth, j, k) if k - j > 1 else None
             yield objs[j:k] if k - j > 1 else obj
             j = k
+            size = min(size * 2, longest)
 
     def _one(self, prefix: tuple[int, ...], j: int, obj: Any) -> Any:
         if self.blocked and id(obj) in self.blocked:
@@ -194,5 +200,5 @@ class Scan:
         self._fed.add(id(container))
         self.levels[path] = expand(container, self.backend, self.protocol)
         self._owners[path] = self._owners[path[:-1]] + (id(container),)
-        return _Seq(self._items(path, 0, None, True, fill=self.filler))
+        return _Seq(self._items(path, 0, None, RUN_MAX, fill=self.filler))
 
