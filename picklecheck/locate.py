@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from picklecheck.depth import depth_finding
 from picklecheck.finding import Finding, Link, dump_error, is_ancestor, steps_of
-from picklecheck.scan import _NESTABLE, NEST_MIN, Failure, Scan, _Seq
+from picklecheck.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
 from picklecheck.walker import ATOMS, CLASS, LEAF, Expansion, expand
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ _FEW = 8
 def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
     try:
         buffer = io.BytesIO()
-        backend.dump(_Seq(iter(objs)), buffer, protocol)
+        backend.dump(FedList(iter(objs)), buffer, protocol)
         backend.loads(buffer.getvalue())
     except _FATAL:
         raise
@@ -48,7 +48,7 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
               skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
     """The children (and items of big containers among them) that fail to dump."""
     if len(exp) <= _FEW and not any(
-        type(o) in _NESTABLE and len(o) >= NEST_MIN for o in exp.objs
+        type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
         # A handful of children: one small dump each beats setting up a scan.
         failures: list[Failure] = []

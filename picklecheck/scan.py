@@ -28,7 +28,7 @@ from picklecheck.walker import Expansion, expand
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["Failure", "Scan"]
+__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Scan"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -37,8 +37,8 @@ NEST_MIN = 8
 #: RUN_MAX; after a failure, again from RUN_MIN (small retries near culprits, few
 #: slices where there are none).
 RUN_MIN, RUN_MAX = 16, 64
-_NESTABLE = (list, tuple, dict, set, frozenset)
-_NESTABLE_SET = frozenset(_NESTABLE)
+NESTABLE = (list, tuple, dict, set, frozenset)
+_NESTABLE_SET = frozenset(NESTABLE)
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -48,7 +48,7 @@ Failure = tuple[tuple[int, ...], BaseException]
 _Resume = tuple[tuple[int, ...], int, "int | None", int]
 
 
-class _Seq:
+class FedList:
     """Pickles as ``list(items)``, drawing the items from a generator."""
 
     __slots__ = ("items",)
@@ -96,7 +96,7 @@ class Scan:
             self.progress[:] = []
             self._run = None
             try:
-                self.backend.run(self.pickler, _Seq(self._chain(resume)))
+                self.backend.run(self.pickler, FedList(self._chain(resume)))
                 break
             except _FATAL:
                 raise
@@ -161,7 +161,7 @@ class Scan:
             # Inlined twice (this loop is the scan's hot path): is it blocked, or a big
             # container to feed item by item?
             special = (blocked and id(obj) in blocked) or (
-                type(obj) in _NESTABLE and len(obj) >= NEST_MIN
+                type(obj) in NESTABLE and len(obj) >= NEST_MIN
                 and id(obj) not in owners and id(obj) not in fed)
             if special or size == 1:
                 progress[depth:] = (j,)
@@ -177,7 +177,7 @@ class Scan:
             while k < stop and k - j < size:
                 other = objs[k]
                 if (blocked and id(other) in blocked) or (
-                        type(other) in _NESTABLE and len(other) >= NEST_MIN
+                        type(other) in NESTABLE and len(other) >= NEST_MIN
                         and id(other) not in owners and id(other) not in fed):
                     break
                 k += 1
@@ -190,15 +190,15 @@ class Scan:
     def _one(self, prefix: tuple[int, ...], j: int, obj: Any) -> Any:
         if self.blocked and id(obj) in self.blocked:
             return None
-        if (type(obj) in _NESTABLE and len(obj) >= NEST_MIN
+        if (type(obj) in NESTABLE and len(obj) >= NEST_MIN
                 and id(obj) not in self._owners[prefix] and id(obj) not in self._fed):
             return self._nested(prefix + (j,), obj)
         return obj
 
-    def _nested(self, path: tuple[int, ...], container: Any) -> _Seq:
+    def _nested(self, path: tuple[int, ...], container: Any) -> FedList:
         # Fed once per scan: a second reference is pickled whole (and memoized).
         self._fed.add(id(container))
         self.levels[path] = expand(container, self.backend, self.protocol)
         self._owners[path] = self._owners[path[:-1]] + (id(container),)
-        return _Seq(self._items(path, 0, None, RUN_MAX, fill=self.filler))
+        return FedList(self._items(path, 0, None, RUN_MAX, fill=self.filler))
 
