@@ -168,6 +168,7 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
             raise
         except BaseException as exc:  # noqa: BLE001
             result.loads_seconds = time.perf_counter() - start
+            exc.__traceback__ = None
             result.ok = False
             result.roundtrip = False
             result.roundtrip_error = _describe(exc)

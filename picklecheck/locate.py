@@ -40,6 +40,7 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
     except _FATAL:
         raise
     except BaseException as exc:  # noqa: BLE001
+        exc.__traceback__ = None
         return exc
     return None
 
