@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import sys
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -200,14 +201,31 @@ def _resolve_all(specs: Sequence[str], *, call: bool, all_names: bool) -> list[R
 
 # -- checking ---------------------------------------------------------------------
 
+SPINNER_DELAY = 0.3  # seconds: quick checks never flash a spinner
+
+
 def _status(message: str) -> contextlib.AbstractContextManager[Any]:
-    """A spinner on stderr while a check runs, only when stderr is a terminal."""
+    """A spinner on stderr while a check runs, only when stderr is a terminal and the
+    check takes more than a moment."""
     stream = sys.stderr
     if not (getattr(stream, "isatty", None) and stream.isatty()):
         return contextlib.nullcontext()
     from picklecheck.console import make_console
 
-    return make_console(stream, plain=False).status(message, spinner="dots")
+    return _after_a_moment(make_console(stream, plain=False).status(message, spinner="dots"))
+
+
+@contextlib.contextmanager
+def _after_a_moment(status: Any) -> Iterator[None]:
+    timer = threading.Timer(SPINNER_DELAY, status.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
+        status.stop()
 
 
 def _check(entry: Resolved, options: Options) -> Report:
