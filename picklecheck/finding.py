@@ -6,6 +6,7 @@ A path is kept as linked cells ``(parent_cell, steps, id)`` while searching, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from picklecheck.model import PathStep
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["Finding", "Link", "dump_error", "is_ancestor", "steps_of"]
+__all__ = ["Finding", "Link", "dump_error", "error_of", "is_ancestor", "steps_of"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -30,6 +31,7 @@ class Finding:
     origin: str = ""  # "reduce" (its reduction raised), "class", "reconstructor", "depth", "cycle", "reference"
     via: Any = None  # the folded class or reconstructor, when origin says so
     owner: Any = None  # the object that holds this one (None for the root)
+    link: Any = None  # the search's path cell (see Link), where the search knows it
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -54,14 +56,21 @@ def is_ancestor(link: Link, key: int) -> bool:
     return False
 
 
-def dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | None:
+def error_of(action: Callable[[], Any]) -> BaseException | None:
+    """What ``action()`` raised (its traceback dropped: the frames would keep a pickler's
+    memo, the whole graph, alive), or None. Fatal signals propagate."""
     try:
-        backend.dump(obj, Sink(), protocol)
+        action()
     except _FATAL:
         raise
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - any failure is a finding
         exc.__traceback__ = None
         return exc
     return None
+
+
+def dump_error(backend: Backend, obj: Any, protocol: int) -> BaseException | None:
+    """What dumping ``obj`` alone with ``backend`` raises, or None."""
+    return error_of(lambda: backend.dump(obj, Sink(), protocol))
 
 

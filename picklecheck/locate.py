@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.depth import depth_finding
-from picklecheck.finding import Finding, Link, dump_error, is_ancestor, steps_of
+from picklecheck.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
 from picklecheck.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
 from picklecheck.walker import ATOMS, CLASS, LEAF, Expansion, expand
 
@@ -33,16 +33,12 @@ _FEW = 8
 
 
 def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
-    try:
+    def roundtrip() -> None:
         buffer = io.BytesIO()
         backend.dump(FedList(iter(objs)), buffer, protocol)
         backend.loads(buffer.getvalue())
-    except _FATAL:
-        raise
-    except BaseException as exc:  # noqa: BLE001
-        exc.__traceback__ = None
-        return exc
-    return None
+
+    return error_of(roundtrip)
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
@@ -120,8 +116,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         except _FATAL:
             raise
         except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
-            found.append(Finding(node, steps_of(link), reduce_exc, stage, origin="reduce", owner=owner))
-            found[-1].extra["link"] = link
+            found.append(Finding(node, steps_of(link), reduce_exc, stage, origin="reduce",
+                                 owner=owner, link=link))
             continue
         room = max_culprits - len(found)
         failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen)
@@ -137,7 +133,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                 if own is None:
                     origin = "class" if child.role == CLASS else "reconstructor"
                     own = Finding(node, steps_of(link), child_exc, stage, origin=origin,
-                                  via=child.obj, owner=owner)
+                                  via=child.obj, owner=owner, link=link)
                 continue
             key = id(child.obj)
             if key in seen:  # met again within this scan
@@ -146,7 +142,6 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             pushes.append((child.obj, (child_link, child.steps, key), child_exc,
                            child_level, parent))
         if own is not None:
-            own.extra["link"] = link
             found.append(own)
         elif not failures:
             # Nothing new fails below: either a known culprit (skipped in the scan)
@@ -156,8 +151,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             known = [id(o) for lvl in levels.values() for o in lvl.objs if id(o) in seen]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
             if not known:
-                found.append(Finding(node, steps_of(link), exc, stage, owner=owner))
-                found[-1].extra["link"] = link
+                found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
     return found[:max_culprits], truncated or len(found) > max_culprits
@@ -187,7 +181,7 @@ def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[
         return []
     explained: set[int] = set()
     for finding in found:
-        link = finding.extra.get("link")
+        link = finding.link
         while link is not None:
             if len(link) > 2:
                 explained.add(link[2])

@@ -148,7 +148,7 @@ class Scan:
         objs = self.levels[prefix].objs
         stop = len(objs) if end is None else end
         progress, depth, count, j = self.progress, len(prefix), 0, start
-        blocked, fed, owners = self.blocked, self._fed, self._owners[prefix]
+        blocked, owners = self.blocked, self._owners[prefix]
         progress[:] = prefix
         size = min(RUN_MIN, longest)
         while j < stop:
@@ -158,15 +158,16 @@ class Scan:
                 yield None
             count += 1
             obj = objs[j]
-            # Inlined twice (this loop is the scan's hot path): is it blocked, or a big
-            # container to feed item by item?
-            special = (blocked and id(obj) in blocked) or (
-                type(obj) in NESTABLE and len(obj) >= NEST_MIN
-                and id(obj) not in owners and id(obj) not in fed)
+            special = self._special(obj, owners)
             if special or size == 1:
                 progress[depth:] = (j,)
                 self._run = None
-                yield self._one(prefix, j, obj)
+                if special == "blocked":
+                    yield None
+                elif special == "nest":
+                    yield self._nested(prefix + (j,), obj)
+                else:
+                    yield obj
                 j += 1
                 continue
             window = objs[j:min(j + size, stop)]
@@ -174,26 +175,23 @@ class Scan:
                 k = j + len(window)  # the common case, checked at C speed
             else:
                 k = j + 1
-            while k < stop and k - j < size:
-                other = objs[k]
-                if (blocked and id(other) in blocked) or (
-                        type(other) in NESTABLE and len(other) >= NEST_MIN
-                        and id(other) not in owners and id(other) not in fed):
-                    break
-                k += 1
+                while k < stop and k - j < size and not self._special(objs[k], owners):
+                    k += 1
             progress[depth:] = (j,)
             self._run = (depth, j, k) if k - j > 1 else None
             yield objs[j:k] if k - j > 1 else obj
             j = k
             size = min(size * 2, longest)
 
-    def _one(self, prefix: tuple[int, ...], j: int, obj: Any) -> Any:
+    def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
+        """"blocked" (not to be pickled), "nest" (a big container to feed item by item),
+        or "" (a plain item, fine in a run)."""
         if self.blocked and id(obj) in self.blocked:
-            return None
+            return "blocked"
         if (type(obj) in NESTABLE and len(obj) >= NEST_MIN
-                and id(obj) not in self._owners[prefix] and id(obj) not in self._fed):
-            return self._nested(prefix + (j,), obj)
-        return obj
+                and id(obj) not in owners and id(obj) not in self._fed):
+            return "nest"
+        return ""
 
     def _nested(self, path: tuple[int, ...], container: Any) -> FedList:
         # Fed once per scan: a second reference is pickled whole (and memoized).
