@@ -28,7 +28,7 @@ if HERE not in sys.path:
 
 import _graphs  # noqa: E402
 
-from picklecheck.sizes import profile  # noqa: E402
+from picklecheck.tools.sizes import profile  # noqa: E402
 
 NEEDLE = 1 << 20
 

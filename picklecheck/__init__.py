@@ -19,7 +19,7 @@ from picklecheck._version import __version__
 # Eager on purpose: the submodule `picklecheck.check` shares its name with the function,
 # and binding the function here, after the submodule loads, keeps `picklecheck.check`
 # the function however the submodule is imported later.
-from picklecheck.check import assert_picklable, check
+from picklecheck.engine.check import assert_picklable, check
 
 if TYPE_CHECKING:
     from picklecheck.errors import (
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
         UnpicklableError,
         UnserializableSessionStateError,
     )
+    from picklecheck.integrations.session import SessionState
     from picklecheck.model import BackendResult, Culprit, PathStep, Report
-    from picklecheck.session import SessionState
-    from picklecheck.sizes import SizeProfile, profile
+    from picklecheck.tools.sizes import SizeProfile, profile
 
 __all__ = [
     "BackendResult",
@@ -58,9 +58,9 @@ _WHERE = {
     "Culprit": "picklecheck.model",
     "PathStep": "picklecheck.model",
     "Report": "picklecheck.model",
-    "SessionState": "picklecheck.session",
-    "SizeProfile": "picklecheck.sizes",
-    "profile": "picklecheck.sizes",
+    "SessionState": "picklecheck.integrations.session",
+    "SizeProfile": "picklecheck.tools.sizes",
+    "profile": "picklecheck.tools.sizes",
 }
 
 

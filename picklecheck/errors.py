@@ -47,7 +47,7 @@ class UnpicklableError(pickle.PicklingError):
     def __str__(self) -> str:
         if self._message is not None:
             return self._message
-        from picklecheck.render import explain
+        from picklecheck.report.render import explain
 
         return explain(self.report, self.backend)
 

@@ -240,7 +240,7 @@ class Report:
         }
 
     def __str__(self) -> str:
-        from picklecheck.render import render_plain
+        from picklecheck.report.render import render_plain
 
         return render_plain(self)
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from module_cleanup import forget_modules_in
 
 import picklecheck
-from picklecheck.cli import cli
+from picklecheck.cli.command import cli
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -239,7 +239,7 @@ def test_internal_error_exits_3(app, monkeypatch):
     def broken_check(*args, **kwargs):
         raise ZeroDivisionError("engine bug")
 
-    monkeypatch.setattr("picklecheck.cli.check", broken_check)
+    monkeypatch.setattr("picklecheck.cli.command.check", broken_check)
     result = run("app.py:limits")
     assert result.exit_code == 3
     assert result.stderr.splitlines() == [
@@ -317,7 +317,7 @@ def test_inspect_is_a_subcommand():
 
 def test_inspect_file(tmp_path):
     """inspect: 0 for a loadable pickle, 1 for a missing global, 2 for a corrupt file."""
-    pytest.importorskip("picklecheck.pickle_file")
+    pytest.importorskip("picklecheck.tools.pickle_file")
     good = tmp_path / "good.pkl"
     good.write_bytes(pickle.dumps({"a": [1, 2]}))
     missing = tmp_path / "missing.pkl"
@@ -333,7 +333,7 @@ def test_inspect_file(tmp_path):
 
 def test_sizes(app):
     """--sizes prints where the bytes come from; --json wraps the profile per target."""
-    pytest.importorskip("picklecheck.sizes")
+    pytest.importorskip("picklecheck.tools.sizes")
     result = run("--sizes", "app.py:limits", "--json")
     assert result.exit_code == 0
     [entry] = json.loads(result.stdout)["targets"]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from picklecheck.config import (
+from picklecheck.integrations.config import (
     ENV_BACKEND,
     ENV_MODE,
     ENV_ROUNDTRIP,

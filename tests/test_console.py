@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 
 import picklecheck
-from picklecheck.console import (
+from picklecheck.model import BackendResult, Culprit, PathStep, Report
+from picklecheck.report.console import (
     comparison_table,
     culprit_tree,
     is_plain,
@@ -17,7 +18,6 @@ from picklecheck.console import (
     render_all,
     render_report,
 )
-from picklecheck.model import BackendResult, Culprit, PathStep, Report
 
 
 class Conn:

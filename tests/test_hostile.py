@@ -151,7 +151,7 @@ def test_result_pickles_like_stdlib():
 
 def test_big_bytes_repr_is_cut_before_it_is_built():
     """A 100 MB payload's repr is bounded (and built from its ends only)."""
-    from picklecheck.saferepr import saferepr
+    from picklecheck.engine.saferepr import saferepr
 
     text = saferepr({"blob": bytes(100_000_000)})
     assert len(text) <= 120 and text.startswith("{'blob': b'\\x00")

@@ -14,7 +14,7 @@ import cloudpickle
 import dill
 import pytest
 
-from picklecheck.pickle_file import PickleFileError, inspect_file, render_pickle_file
+from picklecheck.tools.pickle_file import PickleFileError, inspect_file, render_pickle_file
 
 
 class Evil:

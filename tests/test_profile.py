@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import picklecheck
-from picklecheck.sizes import profile, render_profile
+from picklecheck.tools.sizes import profile, render_profile
 
 BACKENDS = ["pickle", "dill", "cloudpickle"]
 
@@ -157,9 +157,9 @@ def test_unpicklable_raises_enriched_error():
 
 def test_lazy_export():
     """``picklecheck.profile`` is the function, also after its module was imported."""
-    import picklecheck.sizes
+    import picklecheck.tools.sizes
 
-    assert picklecheck.profile is picklecheck.sizes.profile
+    assert picklecheck.profile is picklecheck.tools.sizes.profile
     assert picklecheck.profile(b"x" * 10).total == len(pickle.dumps(b"x" * 10))
 
 

@@ -165,7 +165,7 @@ def test_plugin_costs_nothing_unused(pytester: pytest.Pytester) -> None:
         HEAVY = ("dill", "cloudpickle", "rich", "click")
 
         def test_nothing_heavy_loaded():
-            assert "picklecheck.pytest_plugin" in sys.modules
+            assert "picklecheck.integrations.pytest_plugin" in sys.modules
             assert [m for m in HEAVY if m in sys.modules] == []
     """)
     result = pytester.runpytest_subprocess()

@@ -11,8 +11,8 @@ import pytest
 
 import picklecheck
 from picklecheck import SerializationWarning, SessionState, UnserializableSessionStateError
-from picklecheck.config import ENV_BACKEND, ENV_MODE, ENV_ROUNDTRIP, ConfigError
-from picklecheck.session import is_plain_value
+from picklecheck.integrations.config import ENV_BACKEND, ENV_MODE, ENV_ROUNDTRIP, ConfigError
+from picklecheck.integrations.session import is_plain_value
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,9 @@ from streamlit.runtime.state.session_state import SessionState as StreamlitState
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import picklecheck  # noqa: E402
-import picklecheck.streamlit as hook  # noqa: E402
-from picklecheck.config import ENV_BACKEND, ENV_MODE, ENV_ROUNDTRIP, resolve  # noqa: E402
+import picklecheck.integrations.streamlit as hook  # noqa: E402
+import picklecheck.streamlit  # noqa: E402, F401 - the public name must import
+from picklecheck.integrations.config import ENV_BACKEND, ENV_MODE, ENV_ROUNDTRIP, resolve  # noqa: E402
 
 APPS = Path(__file__).parent / "apps"
 EXAMPLES = Path(__file__).parents[1] / "examples"

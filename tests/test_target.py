@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from module_cleanup import forget_modules_in
 
-from picklecheck.target import (
+from picklecheck.cli.target import (
     NameNotFoundError,
     TargetCodeError,
     TargetNotFoundError,

@@ -28,7 +28,7 @@ _MARKER_HELP = (
     "(checked after setup, before the test body)"
 )
 _OPTIONS = ("backend", "protocol", "roundtrip", "fresh_process", "max_culprits")
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,20 +40,20 @@ class PicklecheckFixture:
 
     def check(self, obj: Any, **kwargs: Any) -> Any:
         """:func:`picklecheck.check`: the full report, never raises for unpicklable objects."""
-        from picklecheck.check import check
+        from picklecheck.engine.check import check
 
         return check(obj, **kwargs)
 
     def assert_picklable(self, obj: Any, backend: str = "pickle", **kwargs: Any) -> Any:
         """:func:`picklecheck.assert_picklable`: fail the test with the enriched report."""
         __tracebackhide__ = True
-        from picklecheck.check import assert_picklable
+        from picklecheck.engine.check import assert_picklable
 
         return assert_picklable(obj, backend, **kwargs)
 
     def profile(self, obj: Any, **kwargs: Any) -> Any:
         """:func:`picklecheck.profile`: which paths account for the payload's bytes."""
-        from picklecheck.sizes import profile
+        from picklecheck.tools.sizes import profile
 
         return profile(obj, **kwargs)
 
@@ -86,7 +86,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 def _check_marked(item: pytest.Item, markers: list[pytest.Mark]) -> None:
     __tracebackhide__ = True
-    from picklecheck.check import assert_picklable
+    from picklecheck.engine.check import assert_picklable
 
     funcargs = getattr(item, "funcargs", {})
     for marker in markers:
@@ -143,7 +143,7 @@ class _Crash:
 
 
 def _failure_text(item: pytest.Item, excinfo: pytest.ExceptionInfo[Any]) -> str:
-    from picklecheck.render import comparison_rows
+    from picklecheck.report.render import comparison_rows
 
     error = excinfo.value
     lines = [_user_frame(item, excinfo), "", str(error), "", "backends:"]

@@ -23,11 +23,11 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import BACKEND_NAMES
-from picklecheck.check import DEFAULT_MAX_CULPRITS, check
-from picklecheck.fresh import DEFAULT_TIMEOUT
+from picklecheck.cli.target import Resolved, TargetError, parse_target, resolve
+from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
+from picklecheck.isolation.fresh import DEFAULT_TIMEOUT
 from picklecheck.model import Report
-from picklecheck.render import verdict_line
-from picklecheck.target import Resolved, TargetError, parse_target, resolve
+from picklecheck.report.render import verdict_line
 
 __all__ = ["InternalError", "UsageProblem", "cli", "main"]
 
@@ -210,7 +210,7 @@ def _status(message: str) -> contextlib.AbstractContextManager[Any]:
     stream = sys.stderr
     if not (getattr(stream, "isatty", None) and stream.isatty()):
         return contextlib.nullcontext()
-    from picklecheck.console import make_console
+    from picklecheck.report.console import make_console
 
     return _after_a_moment(make_console(stream, plain=False).status(message, spinner="dots"))
 
@@ -248,7 +248,7 @@ def _run_checks(entries: list[Resolved], options: Options) -> bool:
         for report in reports:
             click.echo(verdict_line(report))
     else:
-        from picklecheck.console import print_reports
+        from picklecheck.report.console import print_reports
 
         notes = [_notes(entry, options) for entry in entries]
         print_reports(sys.stdout, [_label(e, entries) for e in entries], reports,
@@ -288,7 +288,7 @@ def _print_json(ok: bool, targets: list[dict[str, Any]]) -> None:
 # -- --sizes ----------------------------------------------------------------------
 
 def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
-    from picklecheck.sizes import profile, render_profile
+    from picklecheck.tools.sizes import profile, render_profile
 
     backend = options.backends[0]
     docs: list[dict[str, Any]] = []
@@ -330,7 +330,7 @@ def inspect_command(path: str, import_modules: bool, as_json: bool) -> None:
     file is missing, empty, truncated or not a pickle.
     """
     with _exit_codes():
-        from picklecheck.pickle_file import PickleFileError, inspect_file, render_pickle_file
+        from picklecheck.tools.pickle_file import PickleFileError, inspect_file, render_pickle_file
 
         try:
             report = inspect_file(path, import_modules=import_modules)

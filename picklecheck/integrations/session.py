@@ -40,12 +40,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Sink, get_backend
-from picklecheck.check import check as check_object
-from picklecheck.config import SessionConfig, resolve
+from picklecheck.engine.check import check as check_object
+from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import SerializationWarning, UnserializableSessionStateError
+from picklecheck.integrations.config import SessionConfig, resolve
 from picklecheck.model import BackendResult, PathStep, Report, format_path
-from picklecheck.render import explain
-from picklecheck.saferepr import saferepr, type_name
+from picklecheck.report.render import explain
 
 __all__ = ["SessionState", "Verifier", "describe", "is_plain_value"]
 

@@ -22,9 +22,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from picklecheck.engine.saferepr import type_name
 from picklecheck.model import ATTR, INDEX, ITEM, Culprit, PathStep, Report
-from picklecheck.render import comparison_rows, display_path, verdict_line
-from picklecheck.saferepr import type_name
+from picklecheck.report.render import comparison_rows, display_path, verdict_line
 
 __all__ = [
     "comparison_table",

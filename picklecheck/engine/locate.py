@@ -18,10 +18,10 @@ import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.depth import depth_finding
-from picklecheck.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
-from picklecheck.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
-from picklecheck.walker import ATOMS, CLASS, LEAF, Expansion, expand
+from picklecheck.engine.depth import depth_finding
+from picklecheck.engine.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
+from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
+from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from picklecheck.backends import Backend, Sink
+from picklecheck.engine.walker import ATOMS, expand
 from picklecheck.model import ATTR, ITEM, PathStep
-from picklecheck.walker import ATOMS, expand
 
 __all__ = ["Meter", "Node", "Pass", "new_pickler"]
 

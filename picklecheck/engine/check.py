@@ -17,15 +17,15 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from picklecheck import hints
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
+from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.engine.explain import explain_findings
+from picklecheck.engine.finding import Finding
+from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
+from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import UnpicklableError
-from picklecheck.finding import Finding
-from picklecheck.fresh import DEFAULT_TIMEOUT, FreshResult
-from picklecheck.hazards import HazardBlockedError
-from picklecheck.locate import locate_dumps, locate_loads, locate_references
-from picklecheck.model import BackendResult, Culprit, Report, format_path
-from picklecheck.saferepr import qualified_name, saferepr, type_name
+from picklecheck.isolation.fresh import DEFAULT_TIMEOUT, FreshResult
+from picklecheck.model import BackendResult, Report
 
 __all__ = ["DEFAULT_MAX_CULPRITS", "assert_picklable", "check"]
 
@@ -75,7 +75,7 @@ def check(
         if data is not None and fresh_process:
             payloads[backend.name] = data
     if payloads:
-        from picklecheck.fresh import load_in_fresh_interpreters
+        from picklecheck.isolation.fresh import load_in_fresh_interpreters
 
         fresh = load_in_fresh_interpreters(payloads, timeout)
         for backend_name, outcome in fresh.items():
@@ -83,7 +83,7 @@ def check(
             found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
                                  max_culprits)
             findings[backend_name].extend(found)
-    culprits = _explain(obj, name, results, findings, protocol)
+    culprits = explain_findings(obj, name, results, findings, protocol)
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
         results=results, culprits=culprits, python=sys.version.split()[0],
@@ -238,130 +238,3 @@ def _describe(exc: BaseException) -> str:
     if len(text) > 500:
         text = text[:497] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# -- from findings to explained, merged culprits --------------------------------
-
-def _explain(obj: Any, name: str, results: dict[str, BackendResult],
-             findings: dict[str, list[Finding]], protocol: int | None) -> list[Culprit]:
-    merged: dict[tuple[int, str, str], Culprit] = {}
-    for backend_name, found in findings.items():
-        per_backend: list[Culprit] = []
-        for finding in found:
-            # One culprit per object and stage, unless backends fail on it differently.
-            kind = hints.classify(finding)
-            key = (id(finding.obj), finding.stage, kind)
-            culprit = merged.get(key)
-            if culprit is None:
-                culprit = _culprit(finding, name, backend_name, kind)
-                merged[key] = culprit
-            elif backend_name not in culprit.backends:
-                culprit.backends += (backend_name,)
-                culprit.reasons[backend_name] = _reason(finding)
-            per_backend.append(culprit)
-        results[backend_name].culprits = per_backend
-    culprits = list(merged.values())
-    verdict_cache: dict[tuple[str, type], bool] = {}
-    for culprit in culprits:
-        culprit.works_with = _works_with(culprit, results, protocol, verdict_cache)
-        # A backend that was checked, was not stopped by this object, and still fails on
-        # it alone, fails on something inside it (reported at its first path).
-        deeper = [b for b, r in results.items()
-                  if b not in culprit.backends and r.culprits
-                  and (any(_below(d, culprit) for d in r.culprits)
-                       or (culprit.works_with.get(b) is False and not r.truncated))]
-        kind_finding = culprit._finding  # type: ignore[attr-defined]
-        culprit.hint = hints.hint_for(culprit.kind, kind_finding, culprit.works_with, deeper,
-                                      culprit.backends)
-        del culprit._finding  # type: ignore[attr-defined]
-    return culprits
-
-
-def _below(inner: Culprit, outer: Culprit) -> bool:
-    """Whether ``inner`` lies inside ``outer`` (its path extends outer's path)."""
-    if len(inner.path) <= len(outer.path) or not inner.path.startswith(outer.path):
-        return False
-    return inner.path[len(outer.path)] in ".["
-
-
-def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Culprit:
-    steps = finding.steps
-    detail = finding.detail
-    if finding.origin == "class" and finding.via is not None:
-        detail = detail or f"its class {qualified_name(finding.via)} cannot be pickled"
-    elif finding.origin == "reconstructor" and finding.via is not None:
-        detail = detail or "the callable its __reduce__ returns cannot be pickled"
-    elif finding.origin == "reference" and finding.via is not None:
-        via = finding.via
-        where = f"{getattr(via, '__module__', '?')}.{getattr(via, '__qualname__', '?')}"
-        detail = detail or f"pickled by reference to {where}"
-    culprit = Culprit(
-        path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
-        reason=_reason(finding), kind=kind, hint="",
-        exception=getattr(finding.exc, "exception_name", "") or type(finding.exc).__name__,
-        backends=(backend_name,), stage=finding.stage, repr=saferepr(finding.obj),
-        evaluable=all(step.evaluable for step in steps), steps=steps, detail=detail,
-        reasons={backend_name: _reason(finding)},
-    )
-    culprit._finding = finding  # type: ignore[attr-defined]
-    return culprit
-
-
-def _reason(finding: Finding) -> str:
-    text = str(finding.exc)
-    if isinstance(finding.exc, RecursionError) or finding.origin == "depth":
-        limit = finding.extra.get("limit")
-        text = text or "maximum recursion depth exceeded"
-        if limit:
-            text += f" (gave up near {limit:,} levels)"
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-_STATE_DEPENDENT = ("file", "load_hazard", "load_failure", "view", "other", "custom_reduce")
-
-
-def _works_with(culprit: Culprit, results: dict[str, BackendResult], protocol: int | None,
-                cache: dict[tuple[str, type], bool]) -> dict[str, bool]:
-    """For each known backend: can it serialize this culprit on its own?
-
-    Verdicts for instances of built-in C types (locks, sockets, generators) depend on
-    the type alone, so they are worked out once per type.
-    """
-    t = type(culprit.obj)
-    # C types whose instances carry no Python state (no __dict__, no __slots__).
-    by_type = (getattr(t, "__dictoffset__", 1) == 0 and not hasattr(t, "__slots__")
-               and culprit.kind not in _STATE_DEPENDENT)
-    verdicts: dict[str, bool] = {}
-    for backend_name in BACKEND_NAMES:
-        if backend_name in culprit.backends:
-            verdicts[backend_name] = False
-            continue
-        result = results.get(backend_name)
-        if result is not None and result.ok:
-            verdicts[backend_name] = True
-            continue
-        backend = get_backend(backend_name)
-        if (not backend.available or culprit.kind in ("too_deep", "reduce_cycle")
-                or culprit.stage == "fresh"):
-            continue  # unknown: a fresh load is only tried for the backends asked for
-        if by_type and (backend_name, t) in cache:
-            verdicts[backend_name] = cache[backend_name, t]
-            continue
-        verdicts[backend_name] = _serializes(backend, culprit, protocol)
-        if by_type:
-            cache[backend_name, t] = verdicts[backend_name]
-    return verdicts
-
-
-def _serializes(backend: Backend, culprit: Culprit, protocol: int | None) -> bool:
-    proto = backend.default_protocol() if protocol is None else protocol
-    try:
-        if culprit.stage == "dumps":
-            backend.dump(culprit.obj, Sink(), proto)
-        else:
-            backend.loads(backend.dumps(culprit.obj, proto))
-    except _FATAL:
-        raise
-    except BaseException:  # noqa: BLE001
-        return False
-    return True

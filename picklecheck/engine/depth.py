@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.finding import Finding, Link, dump_error, steps_of
-from picklecheck.walker import ARGS, ATOMS, CLASS, FUNC, expand
+from picklecheck.engine.finding import Finding, Link, dump_error, steps_of
+from picklecheck.engine.walker import ARGS, ATOMS, CLASS, FUNC, expand
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -116,7 +116,7 @@ def _depth_below(obj: Any, backend: Backend, protocol: int, cap: int = 1_000_000
 
 
 def _cycle_detail(path: list[tuple[Any, Link, str]], back_to: Any) -> str:
-    from picklecheck.saferepr import type_name
+    from picklecheck.engine.saferepr import type_name
 
     names = [type_name(obj) for obj, _, _ in path] + [type_name(back_to)]
     return " -> ".join(names)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picklecheck.backends import Backend, get_backend
-from picklecheck.meter import Meter, Node, Pass, new_pickler
+from picklecheck.engine.saferepr import type_name
 from picklecheck.model import format_path
-from picklecheck.saferepr import type_name
+from picklecheck.tools.meter import Meter, Node, Pass, new_pickler
 
 __all__ = ["SizeEntry", "SizeProfile", "profile", "render_profile"]
 
@@ -119,7 +119,7 @@ def _total(obj: Any, backend: Backend, proto: int, name: str) -> int:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - explained by the engine, then re-raised
-        from picklecheck.check import assert_picklable
+        from picklecheck.engine.check import assert_picklable
 
         default = proto == backend.default_protocol()
         assert_picklable(obj, backend.name, name=name, protocol=None if default else proto,
@@ -236,7 +236,7 @@ def _entry(node: Node, kind: str, size: int, name: str, total: int) -> SizeEntry
 
 def render_profile(prof: SizeProfile) -> str:
     """The profile as plain text: one line per path, largest first."""
-    from picklecheck.render import format_bytes
+    from picklecheck.report.render import format_bytes
 
     lines = [f"{prof.name}: {prof.type}, {format_bytes(prof.total)} with {prof.backend} "
              f"(protocol {prof.protocol})", ""]

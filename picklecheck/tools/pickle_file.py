@@ -24,8 +24,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from picklecheck.hazards import find_hazard
-from picklecheck.pickle_scan import Scan, UnreadableError, diagnose
+from picklecheck.backends.hazards import find_hazard
+from picklecheck.tools.pickle_scan import Scan, UnreadableError, diagnose
 
 __all__ = ["GlobalRef", "PickleFileError", "PickleFileReport", "inspect_file",
            "render_pickle_file"]
@@ -292,7 +292,7 @@ def _notes(report: PickleFileReport, scan: Scan) -> list[str]:
 
 def render_pickle_file(report: PickleFileReport) -> str:
     """The report as plain text: summary, globals with verdicts, hazards, notes."""
-    from picklecheck.render import format_bytes
+    from picklecheck.report.render import format_bytes
 
     count = "1 pickle" if report.pickles == 1 else f"{report.pickles} pickles"
     lines = [f"{os.fspath(report.path)}: pickle protocol {report.protocol}, "

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.walker import Expansion, expand
+from picklecheck.engine.walker import Expansion, expand
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend

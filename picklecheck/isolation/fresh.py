@@ -25,7 +25,7 @@ _BOOT = (
     "import sys, json\n"
     "cfg = json.loads(sys.stdin.buffer.readline())\n"
     "sys.path[:] = cfg['path']\n"
-    "from picklecheck.fresh import child_main\n"
+    "from picklecheck.isolation.fresh import child_main\n"
     "child_main(cfg)\n"
 )
 
@@ -97,7 +97,7 @@ def child_main(cfg: dict[str, Any]) -> None:
     try:
         _load(cfg["backend"], data, lenient=False)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
-        from picklecheck.hazards import HazardBlockedError
+        from picklecheck.backends.hazards import HazardBlockedError
 
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                   "exception": type(exc).__name__, "missing": [], "blocked": []}

@@ -1,0 +1,145 @@
+"""What every serializer adapter offers: the :class:`Backend` interface.
+
+This is the only module that imports dill and cloudpickle, and it imports them on
+first use, so ``import picklecheck`` stays cheap. Each :class:`Backend` knows how to
+
+* dump an object into a sink that counts bytes and keeps none (the verdict),
+* dump to bytes and load them back through a guarded unpickler (the round trip;
+  see :mod:`picklecheck.hazards`),
+* say how its pickler reduces one object (:meth:`Backend.reduce`), which is what
+  :mod:`picklecheck.walker` builds the pickler's-eye view of the graph from.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import importlib
+import io
+import pickle
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+from picklecheck.backends.hazards import guard_global
+
+__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "guarded_find_class", "reduce_with"]
+
+#: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
+#: (or as a single opcode): they have no children.
+GLOBAL = object()
+
+
+class Sink:
+    """A write-only file that counts bytes and keeps none of them."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        # Protocol 5 hands large buffers over as PickleBuffer, which has no len().
+        n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+        self.size += n
+        return n
+
+
+class Backend:
+    """One serializer. Subclasses fill in the pickler and unpickler classes."""
+
+    name = ""
+    install_name = ""
+
+    # -- the library itself -------------------------------------------------
+
+    @property
+    def module(self) -> Any:
+        # Looked up every time: a test runner may drop and re-import the library, and
+        # a stale copy would make every dill/cloudpickle object look foreign.
+        name = self.install_name or self.name
+        return sys.modules.get(name) or importlib.import_module(name)
+
+    @property
+    def available(self) -> bool:
+        try:
+            self.module  # noqa: B018 - importing it is the test
+        except ImportError:
+            return False
+        return True
+
+    def default_protocol(self) -> int:
+        return pickle.DEFAULT_PROTOCOL
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        raise NotImplementedError
+
+    def unpickler(self, file: Any) -> Any:
+        raise NotImplementedError
+
+    # -- dumping and loading ------------------------------------------------
+
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        """Pickle ``obj`` into ``file``."""
+        self.run(self.pickler(file, protocol), obj)
+
+    def scan_pickler(self, protocol: int) -> Any:
+        """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
+        :meth:`run` on it several times (one memo across the calls)."""
+        return self.pickler(Sink(), protocol)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        """``pickler.dump(obj)``, with whatever this backend needs around it."""
+        pickler.dump(obj)
+
+    #: Whether the pickler reads one item ahead at the start of each batch of
+    #: iterator items (the C pickler does; see picklecheck.locate.scan).
+    reads_ahead = True
+
+    def dumps(self, obj: Any, protocol: int) -> bytes:
+        buffer = io.BytesIO()
+        self.dump(obj, buffer, protocol)
+        return buffer.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`)."""
+        return self.unpickler(io.BytesIO(data)).load()
+
+    # -- the pickler's view of one object ----------------------------------
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        """How this backend's pickler reduces ``obj``: :data:`GLOBAL`, or the reduce tuple.
+
+        Exact dicts, lists, tuples, sets and atoms never get here (the walker handles
+        them the way every pickler does). Raises whatever the reduction raises.
+        """
+        reducer = copyreg.dispatch_table.get(type(obj))
+        return reduce_with(obj, protocol, reducer)
+
+    def is_depth_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, RecursionError)
+
+
+def reduce_with(obj: Any, protocol: int, reducer: Callable[[Any], Any] | None) -> Any:
+    # The order is the C pickler's save(): dispatch table, then classes by
+    # reference, then __reduce_ex__ (which falls back to __reduce__ on its own).
+    if reducer is not None:
+        rv = reducer(obj)
+    elif isinstance(obj, type) or type(obj) is types.FunctionType:
+        return GLOBAL
+    else:
+        rv = getattr(obj, "__reduce_ex__")(protocol)  # noqa: B009 - as the pickler does
+    if isinstance(rv, str):
+        return GLOBAL
+    return rv
+
+
+def guarded_find_class(base: type) -> Callable[..., Any]:
+    def find_class(self: Any, module: str, name: str) -> Any:
+        return guard_global(module, name, base.find_class(self, module, name))  # type: ignore[attr-defined]
+
+    return find_class
+
+
+def OPAQUE_CHILDREN(*children: Any) -> None:  # noqa: N802 - a marker, named like a constant
+    """Stands for a dill save function that wrote its children without a reduction."""

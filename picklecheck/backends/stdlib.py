@@ -1,0 +1,32 @@
+"""The standard library's pickle (the C pickler), as a :class:`~picklecheck.backends.base.Backend`."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from picklecheck.backends.base import Backend, guarded_find_class
+
+__all__ = ["PICKLE", "PickleBackend"]
+
+
+class PickleBackend(Backend):
+    name = "pickle"
+
+    def __init__(self) -> None:
+        self._unpickler_class = type(
+            "GuardedUnpickler", (pickle.Unpickler,),
+            {"find_class": guarded_find_class(pickle.Unpickler)},
+        )
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        return pickle.Pickler(file, protocol)
+
+    def unpickler(self, file: Any) -> Any:
+        return self._unpickler_class(file)
+
+    def dumps(self, obj: Any, protocol: int) -> bytes:
+        return pickle.dumps(obj, protocol)
+
+
+PICKLE = PickleBackend()

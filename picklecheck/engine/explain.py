@@ -1,0 +1,93 @@
+"""From findings to culprits: classified, named, explained and merged across backends.
+
+One culprit per object and stage (unless backends fail on it in different ways),
+each with its kind (:mod:`~picklecheck.engine.kinds`), what the other backends do
+with it (:mod:`~picklecheck.engine.compare`) and a fix (:mod:`~picklecheck.engine.fixes`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from picklecheck.engine import fixes, kinds
+from picklecheck.engine.compare import works_with
+from picklecheck.engine.finding import Finding
+from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
+from picklecheck.model import BackendResult, Culprit, format_path
+
+__all__ = ["explain_findings"]
+
+
+def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
+             findings: dict[str, list[Finding]], protocol: int | None) -> list[Culprit]:
+    merged: dict[tuple[int, str, str], Culprit] = {}
+    for backend_name, found in findings.items():
+        per_backend: list[Culprit] = []
+        for finding in found:
+            # One culprit per object and stage, unless backends fail on it differently.
+            kind = kinds.classify(finding)
+            key = (id(finding.obj), finding.stage, kind)
+            culprit = merged.get(key)
+            if culprit is None:
+                culprit = _culprit(finding, name, backend_name, kind)
+                merged[key] = culprit
+            elif backend_name not in culprit.backends:
+                culprit.backends += (backend_name,)
+                culprit.reasons[backend_name] = _reason(finding)
+            per_backend.append(culprit)
+        results[backend_name].culprits = per_backend
+    culprits = list(merged.values())
+    verdict_cache: dict[tuple[str, type], bool] = {}
+    for culprit in culprits:
+        culprit.works_with = works_with(culprit, results, protocol, verdict_cache)
+        # A backend that was checked, was not stopped by this object, and still fails on
+        # it alone, fails on something inside it (reported at its first path).
+        deeper = [b for b, r in results.items()
+                  if b not in culprit.backends and r.culprits
+                  and (any(_below(d, culprit) for d in r.culprits)
+                       or (culprit.works_with.get(b) is False and not r.truncated))]
+        kind_finding = culprit._finding  # type: ignore[attr-defined]
+        culprit.hint = fixes.hint_for(culprit.kind, kind_finding, culprit.works_with, deeper,
+                                      culprit.backends)
+        del culprit._finding  # type: ignore[attr-defined]
+    return culprits
+
+
+def _below(inner: Culprit, outer: Culprit) -> bool:
+    """Whether ``inner`` lies inside ``outer`` (its path extends outer's path)."""
+    if len(inner.path) <= len(outer.path) or not inner.path.startswith(outer.path):
+        return False
+    return inner.path[len(outer.path)] in ".["
+
+
+def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Culprit:
+    steps = finding.steps
+    detail = finding.detail
+    if finding.origin == "class" and finding.via is not None:
+        detail = detail or f"its class {qualified_name(finding.via)} cannot be pickled"
+    elif finding.origin == "reconstructor" and finding.via is not None:
+        detail = detail or "the callable its __reduce__ returns cannot be pickled"
+    elif finding.origin == "reference" and finding.via is not None:
+        via = finding.via
+        where = f"{getattr(via, '__module__', '?')}.{getattr(via, '__qualname__', '?')}"
+        detail = detail or f"pickled by reference to {where}"
+    culprit = Culprit(
+        path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
+        reason=_reason(finding), kind=kind, hint="",
+        exception=getattr(finding.exc, "exception_name", "") or type(finding.exc).__name__,
+        backends=(backend_name,), stage=finding.stage, repr=saferepr(finding.obj),
+        evaluable=all(step.evaluable for step in steps), steps=steps, detail=detail,
+        reasons={backend_name: _reason(finding)},
+    )
+    culprit._finding = finding  # type: ignore[attr-defined]
+    return culprit
+
+
+def _reason(finding: Finding) -> str:
+    text = str(finding.exc)
+    if isinstance(finding.exc, RecursionError) or finding.origin == "depth":
+        limit = finding.extra.get("limit")
+        text = text or "maximum recursion depth exceeded"
+        if limit:
+            text += f" (gave up near {limit:,} levels)"
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,1 @@
+"""picklecheck where serialization happens: session state, Streamlit, pytest."""

@@ -1,0 +1,1 @@
+"""Loading pickles where they cannot harm the caller: a fresh interpreter today."""

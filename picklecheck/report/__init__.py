@@ -1,0 +1,1 @@
+"""Drawing reports: plain text and JSON (:mod:`.render`), rich terminals (:mod:`.console`)."""
