@@ -9,12 +9,11 @@ shows the traceback).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
-import os
 import pickle
 import sys
 import threading
-import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,15 +22,20 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import BACKEND_NAMES
-from picklecheck.cli.target import Resolved, TargetError, parse_target, resolve
+from picklecheck.cli.errors import UsageProblem, exit_codes
+from picklecheck.cli.target import Resolved, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
 from picklecheck.isolation.fresh import DEFAULT_TIMEOUT
 from picklecheck.model import Report
 from picklecheck.report.render import verdict_line
 
-__all__ = ["InternalError", "UsageProblem", "cli", "main"]
+__all__ = ["SUBCOMMANDS", "cli", "main"]
 
-DEBUG_ENV = "PICKLECHECK_DEBUG"
+#: First words that name a subcommand, and where its click command lives (imported
+#: only when used). ``picklecheck -- inspect`` checks a module named inspect instead.
+SUBCOMMANDS = {
+    "inspect": ("picklecheck.cli.inspect_cmd", "inspect_command"),
+}
 
 EXAMPLES = """\
 \b
@@ -62,60 +66,20 @@ Exit codes: 0 everything serializes and loads back, 1 something does not,
 """
 
 
-# -- errors and exit codes ------------------------------------------------------
-
-class UsageProblem(click.ClickException):
-    """A target or option picklecheck cannot use: exit code 2."""
-
-    exit_code = 2
-
-
-class InternalError(click.ClickException):
-    """An unexpected exception inside picklecheck: exit code 3."""
-
-    exit_code = 3
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-        super().__init__(f"{type(exc).__name__}: {exc}")
-
-    def format_message(self) -> str:
-        text = (f"internal error in picklecheck {__version__}: {self.message}\n"
-                "This is a bug in picklecheck, not in your code; please report it with the "
-                "command you ran.")
-        if os.environ.get(DEBUG_ENV):
-            return text + "\n\n" + "".join(traceback.format_exception(self.exc)).rstrip()
-        return text + f"\nSet {DEBUG_ENV}=1 to see the traceback."
-
-
-@contextlib.contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Map every exception of a command body to its exit code."""
-    try:
-        yield
-    except TargetError as exc:
-        raise UsageProblem(str(exc)) from exc
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise
-    except KeyboardInterrupt:
-        click.echo("picklecheck: interrupted", err=True)
-        raise click.exceptions.Exit(130) from None
-    except Exception as exc:  # noqa: BLE001 - anything else is our bug
-        raise InternalError(exc) from exc
-
-
 # -- the command ----------------------------------------------------------------
 
 class _Picklecheck(click.Command):
-    """``picklecheck TARGET...``, or ``picklecheck inspect FILE.pkl`` when the first word
-    is ``inspect`` (write ``picklecheck -- inspect`` to check a module named inspect)."""
+    """``picklecheck TARGET...``, or a subcommand when the first word names one
+    (:data:`SUBCOMMANDS`)."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         name = prog_name or "picklecheck"
-        if argv[:1] == ["inspect"]:
-            return inspect_command.main(argv[1:], prog_name=f"{name} inspect", **extra)
+        if argv[:1] and argv[0] in SUBCOMMANDS:
+            module, attr = SUBCOMMANDS[argv[0]]
+            command = getattr(importlib.import_module(module), attr)
+            return command.main(argv[1:], prog_name=f"{name} {argv[0]}", **extra)
         return super().main(argv, prog_name=name, **extra)
 
 
@@ -176,7 +140,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
                       quiet=quiet)
-    with _exit_codes():
+    with exit_codes():
         entries = _resolve_all(targets, call=call, all_names=all_names)
         if sizes:
             ok = _run_sizes(entries, options, top)
@@ -312,36 +276,6 @@ def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
     else:
         click.echo("\n\n".join(texts))
     return ok
-
-
-# -- picklecheck inspect FILE.pkl --------------------------------------------------
-
-@click.command("inspect", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("path", metavar="FILE.pkl")
-@click.option("--import", "import_modules", is_flag=True,
-              help="Import the modules the pickle names, to check each global resolves "
-                   "(runs their import-time code; nothing is unpickled).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
-@click.version_option(__version__, "--version", prog_name="picklecheck")
-def inspect_command(path: str, import_modules: bool, as_json: bool) -> None:
-    """Read a pickle file without loading it: what it needs to load, and whether it can.
-
-    Exit 0 when every global it needs resolves, 1 when some are missing, 2 when the
-    file is missing, empty, truncated or not a pickle.
-    """
-    with _exit_codes():
-        from picklecheck.tools.pickle_file import PickleFileError, inspect_file, render_pickle_file
-
-        try:
-            report = inspect_file(path, import_modules=import_modules)
-        except PickleFileError as exc:
-            raise UsageProblem(str(exc)) from exc
-        if as_json:
-            click.echo(json.dumps(report.to_dict(), indent=2, default=repr))
-        else:
-            click.echo(render_pickle_file(report))
-    if not report.ok:
-        raise click.exceptions.Exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
