@@ -167,6 +167,7 @@ class BackendResult:
     truncated: bool = False
     skipped: list[str] = field(default_factory=list)
     available: bool = True
+    isolation: str | None = None  # where loads ran: "sandbox", "process", "guarded"
 
     @property
     def stage(self) -> str | None:
@@ -195,6 +196,7 @@ class BackendResult:
             "fresh_error": self.fresh_error,
             "skipped": list(self.skipped),
             "truncated": self.truncated,
+            "isolation": self.isolation,
             "culprits": [c.to_dict() for c in self.culprits],
         }
 

@@ -24,6 +24,7 @@ from picklecheck.engine.finding import Finding
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import UnpicklableError
+from picklecheck.isolation import contain
 from picklecheck.isolation.fresh import DEFAULT_TIMEOUT, FreshResult
 from picklecheck.model import BackendResult, Report
 
@@ -161,27 +162,24 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
     result.ok = True
     found: list[Finding] = []
     if roundtrip and data is not None:
-        start = time.perf_counter()
-        try:
-            backend.loads(data)
-        except _FATAL:
-            raise
-        except BaseException as exc:  # noqa: BLE001
-            result.loads_seconds = time.perf_counter() - start
-            exc.__traceback__ = None
+        outcome = contain.load(backend, data)
+        result.loads_seconds = outcome.seconds
+        result.isolation = outcome.isolation
+        if outcome.ok:
+            result.roundtrip = True
+        else:
+            load_exc = outcome.exc
+            assert load_exc is not None
             result.ok = False
             result.roundtrip = False
-            result.roundtrip_error = _describe(exc)
-            result.exception = exc
-            if isinstance(exc, HazardBlockedError):
-                result.skipped.append(str(exc))
-            found, result.truncated = locate_loads(obj, backend, proto, exc, max_culprits)
+            result.roundtrip_error = _describe(load_exc)
+            result.exception = load_exc
+            if isinstance(load_exc, HazardBlockedError):
+                result.skipped.append(str(load_exc))
+            found, result.truncated = locate_loads(obj, backend, proto, load_exc, max_culprits)
             for finding in found:
                 if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
                     result.skipped.append(str(finding.exc))
-        else:
-            result.loads_seconds = time.perf_counter() - start
-            result.roundtrip = True
     return result, found, data
 
 

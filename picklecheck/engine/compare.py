@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
+from picklecheck.isolation import contain
 from picklecheck.model import BackendResult, Culprit
 
 __all__ = ["works_with"]
@@ -50,10 +51,10 @@ def _serializes(backend: Backend, culprit: Culprit, protocol: int | None) -> boo
     try:
         if culprit.stage == "dumps":
             backend.dump(culprit.obj, Sink(), proto)
-        else:
-            backend.loads(backend.dumps(culprit.obj, proto))
+            return True
+        data = backend.dumps(culprit.obj, proto)
     except _FATAL:
         raise
     except BaseException:  # noqa: BLE001
         return False
-    return True
+    return contain.load(backend, data).ok

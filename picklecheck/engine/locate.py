@@ -22,6 +22,7 @@ from picklecheck.engine.depth import depth_finding
 from picklecheck.engine.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
 from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
+from picklecheck.isolation import contain
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -33,12 +34,11 @@ _FEW = 8
 
 
 def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
-    def roundtrip() -> None:
-        buffer = io.BytesIO()
-        backend.dump(FedList(iter(objs)), buffer, protocol)
-        backend.loads(buffer.getvalue())
-
-    return error_of(roundtrip)
+    buffer = io.BytesIO()
+    exc = error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol))
+    if exc is not None:
+        return exc
+    return contain.load(backend, buffer.getvalue()).exc
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,

@@ -44,6 +44,7 @@ from picklecheck.engine.check import check as check_object
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import SerializationWarning, UnserializableSessionStateError
 from picklecheck.integrations.config import SessionConfig, resolve
+from picklecheck.isolation import contain
 from picklecheck.model import BackendResult, PathStep, Report, format_path
 from picklecheck.report.render import explain
 
@@ -138,10 +139,12 @@ class Verifier:
             backend.dump(value, sink, protocol)
             if not config.roundtrip or self._loaded.get(key) == sink.digest():
                 return None
-            backend.loads(backend.dumps(value, protocol))
+            loaded = contain.load(backend, backend.dumps(value, protocol)).ok
         except _FATAL:
             raise
         except BaseException:  # noqa: BLE001 - every failure is a finding
+            loaded = False
+        if not loaded:
             self._loaded.pop(key, None)
             return self._diagnose(key, value)
         self._loaded[key] = sink.digest()
