@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from picklecheck._version import __version__
-from picklecheck.backends import BACKEND_NAMES
+from picklecheck.backends import ALL_BACKEND_NAMES, BACKEND_NAMES, VARIANT_NAMES
 from picklecheck.cli.errors import UsageProblem, exit_codes
 from picklecheck.cli.target import Resolved, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
@@ -101,8 +101,11 @@ class Options:
                context_settings={"help_option_names": ["-h", "--help"],
                                  "max_content_width": 92})
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("-b", "--backend", "backends", multiple=True, type=click.Choice(BACKEND_NAMES),
-              metavar="NAME", help="pickle, dill or cloudpickle (repeatable). Default: all three.")
+@click.option("-b", "--backend", "backends", multiple=True,
+              type=click.Choice(ALL_BACKEND_NAMES + VARIANT_NAMES), metavar="NAME",
+              help="pickle, dill, cloudpickle, or the serializer of a framework: "
+                   "multiprocessing[:spawn|forkserver|fork], joblib, dask, ray, spark "
+                   "(repeatable). Default: pickle, dill and cloudpickle.")
 @click.option("--protocol", type=click.IntRange(0, pickle.HIGHEST_PROTOCOL),
               help="Pickle protocol. Default: each backend's default.")
 @click.option("--fresh-process", is_flag=True,

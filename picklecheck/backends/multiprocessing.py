@@ -1,0 +1,121 @@
+"""multiprocessing and concurrent.futures: ``multiprocessing.reduction.ForkingPickler``.
+
+``Pool.map``, ``Pool.apply_async``, ``ProcessPoolExecutor.submit`` and
+``Queue.put`` send each task through ``ForkingPickler`` (in Pool's task-handler
+thread, the executor's feeder thread, or the caller). It is the C pickler with a
+dispatch table of its own: copyreg's, plus the reducers multiprocessing registers
+(bound methods, method descriptors, ``partial``, sockets, ``Connection``; views such
+as ``dict_keys`` and ``array`` only once ``multiprocessing.managers`` is imported).
+So it is walked the way plain pickle is, with that table, read from the live class
+each time: what multiprocessing registered in this process is what counts.
+
+The start method decides what a worker's load means (see
+:mod:`picklecheck.isolation.workers`): ``spawn`` and ``forkserver`` workers are new
+interpreters that import the main script as ``__mp_main__`` (and nothing at all
+from ``python -c``, stdin or a notebook); a ``fork`` worker is a copy of this
+process. ``"multiprocessing"`` follows the start method set in this process with
+``multiprocessing.set_start_method``, else ``spawn`` (the default on macOS and
+Windows, and the portable answer); ``"multiprocessing:fork"`` and friends name one.
+
+Sockets and connections are handed to the worker by multiprocessing's resource
+sharer, which keeps a duplicate of the descriptor until a worker asks for it: a
+dump that can never be loaded (into a byte-counting sink) gives those duplicates
+back at once, and each load gets bytes of its own (:attr:`single_use`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
+from picklecheck.backends.stdlib import PICKLE
+
+__all__ = ["START_METHODS", "MultiprocessingBackend"]
+
+START_METHODS = ("spawn", "forkserver", "fork")
+
+
+class MultiprocessingBackend(Backend):
+    name = "multiprocessing"
+    install_name = "multiprocessing.reduction"
+    install_hint = "part of the standard library"
+    framework = "multiprocessing"
+    single_use = True
+
+    def __init__(self, start_method: str | None = None) -> None:
+        if start_method is not None and start_method not in START_METHODS:
+            msg = (f"unknown start method {start_method!r} for multiprocessing: "
+                   f"choose among {', '.join(START_METHODS)}")
+            raise ValueError(msg)
+        self.start_method = start_method
+        if start_method is not None:
+            self.name = f"multiprocessing:{start_method}"
+
+    @property
+    def worker(self) -> str:  # type: ignore[override]
+        """The start method whose worker loads the bytes."""
+        if self.start_method is not None:
+            return self.start_method
+        import multiprocessing
+
+        chosen = multiprocessing.get_start_method(allow_none=True)
+        return chosen if chosen in START_METHODS else "spawn"
+
+    @property
+    def available(self) -> bool:
+        if self.start_method is None:
+            return True
+        import multiprocessing
+
+        return self.start_method in multiprocessing.get_all_start_methods()
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        return self.module.ForkingPickler(file, protocol)
+
+    def unpickler(self, file: Any) -> Any:
+        return PICKLE.unpickler(file)  # ForkingPickler.loads is pickle.loads
+
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        with _given_back_unless(not isinstance(file, Sink)):
+            self.pickler(file, protocol).dump(obj)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        # Scan picklers write into a Sink: nothing they save is ever loaded.
+        with _given_back_unless(False):
+            pickler.dump(obj)
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        with _given_back_unless(False):
+            return reduce_by_pickler(self.pickler(Sink(), protocol), obj, protocol)
+
+
+@contextlib.contextmanager
+def _given_back_unless(loadable: bool) -> Iterator[None]:
+    """Close the descriptors multiprocessing's resource sharer duplicated for sockets
+    and connections pickled in this block, unless the bytes may be loaded (a load
+    takes its descriptor from the sharer)."""
+    sharer_module = sys.modules.get("multiprocessing.resource_sharer")
+    sharer = getattr(sharer_module, "_resource_sharer", None)
+    before = set(getattr(sharer, "_cache", ()))
+    try:
+        yield
+    finally:
+        if not loadable:
+            _give_back(sys.modules.get("multiprocessing.resource_sharer"), before)
+
+
+def _give_back(sharer_module: Any, before: set[Any]) -> None:
+    sharer = getattr(sharer_module, "_resource_sharer", None)
+    cache = getattr(sharer, "_cache", None)
+    lock = getattr(sharer, "_lock", None)
+    if not isinstance(cache, dict) or lock is None:
+        return
+    with lock:
+        fresh = [key for key in cache if key not in before]
+        entries = [cache.pop(key) for key in fresh]
+    for _send, close in entries:
+        with contextlib.suppress(OSError):
+            close()
