@@ -14,7 +14,7 @@ import io
 import pickle
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
@@ -24,7 +24,7 @@ from picklecheck.engine.finding import Finding
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, workers
 from picklecheck.isolation.fresh import DEFAULT_TIMEOUT, FreshResult
 from picklecheck.model import BackendResult, Report
 
@@ -44,13 +44,17 @@ def check(
     fresh_process: bool = False,
     max_culprits: int = DEFAULT_MAX_CULPRITS,
     timeout: float = DEFAULT_TIMEOUT,
+    worker_path: Sequence[str] | None = None,
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
 
     Returns a :class:`~picklecheck.Report`: per-backend verdict, size and timings,
     and every culprit, each with a path rooted at ``name``, a reason and a hint.
     ``roundtrip`` loads the bytes back in this process; ``fresh_process`` also loads
-    them in a new interpreter with the same ``sys.path`` (at most ``timeout`` seconds).
+    them in a new interpreter standing for the backend's worker (at most ``timeout``
+    seconds; see :mod:`picklecheck.isolation.workers`), whose ``sys.path`` is
+    ``worker_path`` (default: this process's). Framework backends load in their
+    worker on their own whenever the bytes name a module it may not import.
     """
     chosen = _backends(backends)
     if protocol is not None and (
@@ -68,17 +72,28 @@ def check(
     results: dict[str, BackendResult] = {}
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
+    configs: dict[str, dict[str, Any]] = {}
+    path = list(worker_path) if worker_path is not None else workers.worker_path()
     for backend in chosen:
-        result, found, data = _run_backend(obj, backend, protocol, roundtrip or fresh_process,
+        model = workers.model_for(backend)
+        result, found, data = _run_backend(obj, backend, protocol,
+                                           roundtrip or fresh_process or model.watches,
                                            roundtrip, max_culprits)
+        result.worker = model.name if result.available else None
         results[backend.name] = result
         findings[backend.name] = found
-        if data is not None and fresh_process:
-            payloads[backend.name] = data
+        if data is None:
+            continue
+        if model.in_process:
+            if fresh_process:
+                found.extend(_load_in_copy(obj, backend, protocol, result, data, max_culprits))
+        elif fresh_process or workers.needs_worker_load(model, data, path):
+            payloads[backend.name] = _payload(obj, backend, protocol, result, data)
+            configs[backend.name] = workers.child_config(model, path)
     if payloads:
         from picklecheck.isolation.fresh import load_in_fresh_interpreters
 
-        fresh = load_in_fresh_interpreters(payloads, timeout)
+        fresh = load_in_fresh_interpreters(payloads, timeout, configs)
         for backend_name, outcome in fresh.items():
             backend = get_backend(backend_name)
             found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
@@ -134,7 +149,8 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
     result = BackendResult(backend=backend.name, ok=False)
     if not backend.available:
         result.available = False
-        result.error = f"{backend.name} is not installed (pip install {backend.name})"
+        hint = backend.install_hint or f"pip install {backend.name}"
+        result.error = f"{backend.name} is not installed ({hint})"
         return result, [], None
     proto = backend.default_protocol() if protocol is None else protocol
     data: bytes | None = None
@@ -181,6 +197,40 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
                 if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
                     result.skipped.append(str(finding.exc))
     return result, found, data
+
+
+def _payload(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
+             data: bytes) -> bytes:
+    """The bytes the worker loads: fresh ones when a load here consumed what they
+    refer to (see Backend.single_use)."""
+    if not backend.single_use or result.roundtrip is None:
+        return data
+    proto = backend.default_protocol() if protocol is None else protocol
+    try:
+        return backend.dumps(obj, proto)
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001 - it dumped a moment ago; keep those bytes
+        return data
+
+
+def _load_in_copy(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
+                  data: bytes, max_culprits: int) -> list[Finding]:
+    """A forked worker is a copy of this process: its load is a load here."""
+    if result.roundtrip is not None:
+        result.fresh = result.roundtrip
+        result.fresh_error = result.roundtrip_error
+        return []
+    outcome = contain.load(backend, data)
+    result.fresh = outcome.ok
+    if outcome.ok:
+        return []
+    assert outcome.exc is not None
+    result.ok = False
+    result.fresh_error = _describe(outcome.exc)
+    proto = backend.default_protocol() if protocol is None else protocol
+    found, result.truncated = locate_loads(obj, backend, proto, outcome.exc, max_culprits)
+    return found
 
 
 def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,

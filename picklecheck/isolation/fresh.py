@@ -40,27 +40,44 @@ class FreshResult:
 
 
 def load_in_fresh_interpreters(payloads: dict[str, bytes],
-                               timeout: float = DEFAULT_TIMEOUT) -> dict[str, FreshResult]:
-    """Load each ``{backend_name: data}`` in its own new interpreter, in parallel."""
+                               timeout: float = DEFAULT_TIMEOUT,
+                               workers: dict[str, dict[str, Any]] | None = None,
+                               ) -> dict[str, FreshResult]:
+    """Load each ``{backend_name: data}`` in its own new interpreter, in parallel.
+
+    ``workers`` gives, per backend, the worker the interpreter stands for
+    (:func:`picklecheck.isolation.workers.child_config`); by default a plain
+    interpreter with this process's ``sys.path``.
+    """
     if not payloads:
         return {}
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
-    path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    from picklecheck.isolation.workers import in_worker, worker_path
+
+    if in_worker():
+        return {name: FreshResult(False, "not checked: picklecheck starts no fresh "
+                                  "interpreter from inside one (a main script that checks "
+                                  "at import time was imported as __mp_main__)",
+                                  "RuntimeError") for name in payloads}
+    path = worker_path()
+    configs = workers or {}
     with tempfile.TemporaryDirectory(prefix="picklecheck-") as cwd, \
             ThreadPoolExecutor(max_workers=len(payloads)) as pool:
         futures = {
-            name: pool.submit(_run_child, name, data, path, cwd, timeout)
+            name: pool.submit(_run_child, name, data,
+                              configs.get(name) or {"path": path}, cwd, timeout)
             for name, data in payloads.items()
         }
         return {name: future.result() for name, future in futures.items()}
 
 
-def _run_child(backend: str, data: bytes, path: list[str], cwd: str, timeout: float) -> FreshResult:
+def _run_child(backend: str, data: bytes, config: dict[str, Any], cwd: str,
+               timeout: float) -> FreshResult:
     import subprocess
 
-    header = json.dumps({"path": path, "backend": backend}).encode() + b"\n"
+    header = json.dumps({**config, "backend": backend}).encode() + b"\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         proc = subprocess.run(
@@ -94,6 +111,17 @@ def child_main(cfg: dict[str, Any]) -> None:
     os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
     data = sys.stdin.buffer.read()
     answer: dict[str, Any] = {"ok": True}
+    try:
+        from picklecheck.isolation.workers import prepare_child
+
+        prepare_child(cfg)
+    except BaseException as exc:  # noqa: BLE001 - the worker would fail the same way
+        answer = {"ok": False, "exception": type(exc).__name__, "missing": [], "blocked": [],
+                  "error": f"importing the main script as __mp_main__ failed: "
+                           f"{type(exc).__name__}: {exc}"}
+        with os.fdopen(answer_fd, "w") as out:
+            out.write(json.dumps(answer) + "\n")
+        return
     try:
         _load(cfg["backend"], data, lenient=False)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
