@@ -24,7 +24,7 @@ from typing import Any
 from picklecheck.backends.hazards import guard_global
 
 __all__ = [
-    "GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "guarded_find_class", "reduce_by_pickler",
+    "GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "guarded_find_class", "reduce_by_pickler",
     "reduce_with",
 ]
 
@@ -46,6 +46,11 @@ class Sink:
         n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
         self.size += n
         return n
+
+
+class Scratch(io.BytesIO):
+    """Bytes kept to be read (which modules they name), never loaded: a backend whose
+    dump hands resources to the loader (:attr:`Backend.single_use`) gives them back."""
 
 
 class Backend:

@@ -4,7 +4,8 @@
 calls through ``joblib.externals.loky.backend.reduction.get_loky_pickler()``: a
 subclass of ``cloudpickle.CloudPickler`` (or of the pickler ``LOKY_PICKLER`` names)
 whose dispatch table adds loky's reducers (bound methods, method descriptors,
-``partial``, and on POSIX sockets and connections). Lambdas, closures and functions
+``partial``, and on POSIX sockets and connections, handed over by multiprocessing's
+resource sharer as in the ``multiprocessing`` backend). Lambdas, closures and functions
 of ``__main__`` travel by value, as with cloudpickle, and it is walked the way
 cloudpickle is. joblib also passes reducers that turn big numpy arrays into memory
 maps on disk; they change how an array travels, not whether it does, and writing
@@ -21,8 +22,9 @@ import pickle
 import sys
 from typing import Any
 
-from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
+from picklecheck.backends.base import Backend, Scratch, Sink, reduce_by_pickler
 from picklecheck.backends.cloudpickle import is_cloudpickle_depth_error
+from picklecheck.backends.multiprocessing import given_back_unless
 from picklecheck.backends.stdlib import PICKLE
 
 __all__ = ["JoblibBackend"]
@@ -34,6 +36,7 @@ class JoblibBackend(Backend):
     install_hint = "pip install 'picklecheck[joblib]'"
     framework = "joblib"
     worker = "loky"
+    single_use = True  # sockets and connections go through multiprocessing's resource sharer
 
     def __init__(self) -> None:
         self._reducing: tuple[Any, int, Any] | None = None
@@ -53,12 +56,21 @@ class JoblibBackend(Backend):
     def unpickler(self, file: Any) -> Any:
         return PICKLE.unpickler(file)  # loky loads with pickle.loads
 
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        with given_back_unless(not isinstance(file, (Sink, Scratch))):
+            self.pickler(file, protocol).dump(obj)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        with given_back_unless(False):
+            pickler.dump(obj)
+
     def reduce(self, obj: Any, protocol: int) -> Any:
         cls = self._pickler_class()
         cached = self._reducing
         if cached is None or cached[0] is not cls or cached[1] != protocol:
             cached = self._reducing = (cls, protocol, self.pickler(Sink(), protocol))
-        return reduce_by_pickler(cached[2], obj, protocol)
+        with given_back_unless(False):
+            return reduce_by_pickler(cached[2], obj, protocol)
 
     def is_depth_error(self, exc: BaseException) -> bool:
         return is_cloudpickle_depth_error(exc)

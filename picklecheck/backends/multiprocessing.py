@@ -13,9 +13,11 @@ The start method decides what a worker's load means (see
 :mod:`picklecheck.isolation.workers`): ``spawn`` and ``forkserver`` workers are new
 interpreters that import the main script as ``__mp_main__`` (and nothing at all
 from ``python -c``, stdin or a notebook); a ``fork`` worker is a copy of this
-process. ``"multiprocessing"`` follows the start method set in this process with
-``multiprocessing.set_start_method``, else ``spawn`` (the default on macOS and
-Windows, and the portable answer); ``"multiprocessing:fork"`` and friends name one.
+process. ``"multiprocessing"`` means ``spawn``: the default on macOS and Windows,
+what Python 3.14's default (forkserver) shares with it, and the strict answer that
+holds everywhere. ``"multiprocessing:fork"`` and friends name a start method. (The
+start method "set in this process" cannot be trusted: any library that asks for it
+with ``get_start_method()`` fixes it to the platform default.)
 
 Sockets and connections are handed to the worker by multiprocessing's resource
 sharer, which keeps a duplicate of the descriptor until a worker asks for it: a
@@ -30,10 +32,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
+from picklecheck.backends.base import Backend, Scratch, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["START_METHODS", "MultiprocessingBackend"]
+__all__ = ["START_METHODS", "MultiprocessingBackend", "given_back_unless"]
 
 START_METHODS = ("spawn", "forkserver", "fork")
 
@@ -57,12 +59,7 @@ class MultiprocessingBackend(Backend):
     @property
     def worker(self) -> str:  # type: ignore[override]
         """The start method whose worker loads the bytes."""
-        if self.start_method is not None:
-            return self.start_method
-        import multiprocessing
-
-        chosen = multiprocessing.get_start_method(allow_none=True)
-        return chosen if chosen in START_METHODS else "spawn"
+        return self.start_method or "spawn"
 
     @property
     def available(self) -> bool:
@@ -79,21 +76,21 @@ class MultiprocessingBackend(Backend):
         return PICKLE.unpickler(file)  # ForkingPickler.loads is pickle.loads
 
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
-        with _given_back_unless(not isinstance(file, Sink)):
+        with given_back_unless(not isinstance(file, (Sink, Scratch))):
             self.pickler(file, protocol).dump(obj)
 
     def run(self, pickler: Any, obj: Any) -> None:
         # Scan picklers write into a Sink: nothing they save is ever loaded.
-        with _given_back_unless(False):
+        with given_back_unless(False):
             pickler.dump(obj)
 
     def reduce(self, obj: Any, protocol: int) -> Any:
-        with _given_back_unless(False):
+        with given_back_unless(False):
             return reduce_by_pickler(self.pickler(Sink(), protocol), obj, protocol)
 
 
 @contextlib.contextmanager
-def _given_back_unless(loadable: bool) -> Iterator[None]:
+def given_back_unless(loadable: bool) -> Iterator[None]:
     """Close the descriptors multiprocessing's resource sharer duplicated for sockets
     and connections pickled in this block, unless the bytes may be loaded (a load
     takes its descriptor from the sharer)."""

@@ -14,10 +14,11 @@ import io
 import pickle
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
+from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding
@@ -44,7 +45,7 @@ def check(
     fresh_process: bool = False,
     max_culprits: int = DEFAULT_MAX_CULPRITS,
     timeout: float = DEFAULT_TIMEOUT,
-    worker_path: Sequence[str] | None = None,
+    script_folder: str | None = None,
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
 
@@ -52,9 +53,10 @@ def check(
     and every culprit, each with a path rooted at ``name``, a reason and a hint.
     ``roundtrip`` loads the bytes back in this process; ``fresh_process`` also loads
     them in a new interpreter standing for the backend's worker (at most ``timeout``
-    seconds; see :mod:`picklecheck.isolation.workers`), whose ``sys.path`` is
-    ``worker_path`` (default: this process's). Framework backends load in their
-    worker on their own whenever the bytes name a module it may not import.
+    seconds; see :mod:`picklecheck.isolation.workers`). The worker belongs to this
+    program, or with ``script_folder`` to ``python script.py`` run from that folder.
+    Framework backends load in their worker on their own whenever the bytes name a
+    module it may not import.
     """
     chosen = _backends(backends)
     if protocol is not None and (
@@ -73,7 +75,7 @@ def check(
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
     configs: dict[str, dict[str, Any]] = {}
-    path = list(worker_path) if worker_path is not None else workers.worker_path()
+    drv = workers.driver(script_folder)
     for backend in chosen:
         model = workers.model_for(backend)
         result, found, data = _run_backend(obj, backend, protocol,
@@ -87,9 +89,10 @@ def check(
         if model.in_process:
             if fresh_process:
                 found.extend(_load_in_copy(obj, backend, protocol, result, data, max_culprits))
-        elif fresh_process or workers.needs_worker_load(model, data, path):
+        elif fresh_process or workers.needs_worker_load(model, data,
+                                                        workers.search_path(model, drv)):
             payloads[backend.name] = _payload(obj, backend, protocol, result, data)
-            configs[backend.name] = workers.child_config(model, path)
+            configs[backend.name] = workers.child_config(model, drv)
     if payloads:
         from picklecheck.isolation.fresh import load_in_fresh_interpreters
 
@@ -157,7 +160,7 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
     start = time.perf_counter()
     try:
         if keep_bytes:
-            buffer = io.BytesIO()
+            buffer = io.BytesIO() if roundtrip else Scratch()
             backend.dump(obj, buffer, proto)
             data = buffer.getvalue()
             result.size = len(data)
@@ -201,9 +204,10 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
 
 def _payload(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
              data: bytes) -> bytes:
-    """The bytes the worker loads: fresh ones when a load here consumed what they
-    refer to (see Backend.single_use)."""
-    if not backend.single_use or result.roundtrip is None:
+    """The bytes the worker loads: a dump of their own when loading consumes what they
+    refer to (see Backend.single_use; the verdict's bytes were loaded here, or kept
+    only to be read)."""
+    if not backend.single_use:
         return data
     proto = backend.default_protocol() if protocol is None else protocol
     try:

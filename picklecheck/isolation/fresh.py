@@ -24,6 +24,7 @@ DEFAULT_TIMEOUT = 60.0
 _BOOT = (
     "import sys, json\n"
     "cfg = json.loads(sys.stdin.buffer.readline())\n"
+    "cfg['default_path'] = sys.path[:]\n"
     "sys.path[:] = cfg['path']\n"
     "from picklecheck.isolation.fresh import child_main\n"
     "child_main(cfg)\n"

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = [
-    "MODELS", "WorkerModel", "child_config", "model_for", "needs_worker_load",
-    "prepare_child", "script_path", "worker_path",
+    "MODELS", "Driver", "WorkerModel", "child_config", "driver", "model_for",
+    "needs_worker_load", "prepare_child", "script_path", "search_path", "worker_path",
 ]
 
 #: Set in every fresh interpreter: a check run there (a main script imported as
@@ -58,6 +58,9 @@ class WorkerModel:
     in_process: bool = False
     #: Loads in a worker on its own when the bytes name something it may not import.
     watches: bool = True
+    #: The worker's sys.path is the interpreter's own (what is installed) plus a few
+    #: folders the framework adds (see :func:`installed_path`), not the driver's.
+    installed_only: bool = False
 
 
 MODELS = {
@@ -75,9 +78,12 @@ MODELS = {
     "loky": WorkerModel(
         "loky", "a loky worker: a new interpreter that imports the main script as "
         "__mp_main__", imports_main=True),
-    "dask": WorkerModel("dask", "a Dask worker: imports only what its sys.path has"),
-    "ray": WorkerModel("ray", "a Ray worker: imports only what its sys.path has"),
-    "spark": WorkerModel("spark", "a Spark Python worker: imports only what its sys.path has"),
+    "dask": WorkerModel("dask", "a Dask worker process: the client's sys.path, without its "
+                        "main script"),
+    "ray": WorkerModel("ray", "a Ray worker: what is installed, plus the driver script's folder "
+                       "and the current folder", installed_only=True),
+    "spark": WorkerModel("spark", "a Spark Python worker: what is installed, plus the current "
+                         "folder and files added with sc.addPyFile", installed_only=True),
 }
 
 
@@ -101,6 +107,58 @@ def script_path(folder: str) -> list[str]:
     rest = worker_path()[1:]
     folder = os.path.abspath(folder)
     return [folder] + [p for p in rest if p != folder]
+
+
+@dataclass(frozen=True)
+class Driver:
+    """The program whose workers are modelled: its ``sys.path`` and its script's folder
+    (None from ``python -c``, stdin, a notebook or ``python -m``)."""
+
+    path: tuple[str, ...]
+    folder: str | None
+
+
+def driver(script_folder: str | None = None) -> Driver:
+    """This process as the driver, or a script in ``script_folder`` run as
+    ``python script.py`` (what the command line checks)."""
+    if script_folder is not None:
+        return Driver(tuple(script_path(script_folder)), os.path.abspath(script_folder))
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-") else None
+    folder = os.path.dirname(os.path.realpath(argv0)) if argv0 else None
+    path = worker_path()
+    return Driver(tuple(path), folder if folder in path else None)
+
+
+def installed_path(model: WorkerModel, drv: Driver) -> list[str]:
+    """The folders a framework puts before the interpreter's own path on its workers:
+    Ray the driver script's folder and the current folder (``ray.init``); Spark's
+    local workers the current folder (``python -m pyspark.daemon``) and the files
+    added with ``sc.addPyFile``."""
+    head = [drv.folder] if model.name == "ray" and drv.folder else []
+    head.append(os.getcwd())
+    if model.name == "spark":
+        head += _spark_files()
+    return list(dict.fromkeys(head))
+
+
+def _spark_files() -> list[str]:
+    pyspark = sys.modules.get("pyspark")
+    context = getattr(getattr(pyspark, "SparkContext", None), "_active_spark_context", None)
+    if context is None:
+        return []
+    try:
+        return [pyspark.SparkFiles.getRootDirectory()]  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - a stopped or half-started context
+        return []
+
+
+def search_path(model: WorkerModel, drv: Driver) -> list[str]:
+    """Where the worker looks for modules, as far as this process can tell (for
+    :func:`needs_worker_load`; the worker itself is the authority)."""
+    if not model.installed_only:
+        return list(drv.path)
+    prefixes = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    return installed_path(model, drv) + [p for p in drv.path if p.startswith(prefixes)]
 
 
 # -- when a worker load is needed ---------------------------------------------------
@@ -236,9 +294,11 @@ def _findable(top: str, path: tuple[str, ...]) -> bool:
 
 # -- the child's side ----------------------------------------------------------------
 
-def child_config(model: WorkerModel, path: Sequence[str]) -> dict[str, Any]:
+def child_config(model: WorkerModel, drv: Driver) -> dict[str, Any]:
     """What the fresh interpreter needs to stand for a worker of ``model``."""
-    cfg: dict[str, Any] = {"path": list(path), "worker": model.name}
+    cfg: dict[str, Any] = {"path": list(drv.path), "worker": model.name}
+    if model.installed_only:
+        cfg["installed"] = installed_path(model, drv)
     if model.imports_main:
         cfg["main"] = _main_spec()
         from multiprocessing import process
@@ -271,6 +331,11 @@ def prepare_child(cfg: dict[str, Any]) -> None:
     """In the fresh interpreter, before loading: become the worker ``cfg`` describes.
     Raises what importing the main script raises (the worker would fail the same way)."""
     os.environ[IN_WORKER_ENV] = "1"
+    head = cfg.get("installed")
+    if isinstance(head, list) and isinstance(cfg.get("default_path"), list):
+        import picklecheck.backends  # noqa: F401 - what loading needs, before the path changes
+
+        sys.path[:] = head + [p for p in cfg["default_path"] if p not in head]
     main = cfg.get("main")
     if main is None:
         return
