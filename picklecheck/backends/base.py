@@ -69,6 +69,9 @@ class Backend:
     #: socket handed over by multiprocessing's resource sharer): each load needs its
     #: own dump.
     single_use = False
+    #: Fixes in the framework's own words, by culprit kind (see engine.kinds): what
+    #: to do instead of sending such an object with this framework.
+    hints: dict[str, str] = {}
 
     # -- the library itself -------------------------------------------------
 

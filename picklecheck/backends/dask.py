@@ -30,6 +30,17 @@ class DaskBackend(CloudpickleBackend):
     install_hint = "pip install 'picklecheck[dask]'"
     framework = "dask"
     worker = "dask"
+    hints = {
+        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+                         "c_type", "custom_reduce", "other", "generator"),
+                        "with Dask, create it inside the task (or once per worker with "
+                        "distributed.get_worker()), and send big data once with "
+                        "client.scatter, passing the future"),
+        "unimportable": ("Dask workers import only what their sys.path has: install the module "
+                         "there, or client.upload_file('module.py')"),
+        "main_reference": ("Dask workers never import your main script: move it into a module "
+                           "and client.upload_file it, or let cloudpickle send it by value"),
+    }
 
     def cloudpickle(self) -> Any:
         return self.module.cloudpickle

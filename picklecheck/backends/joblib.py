@@ -37,6 +37,16 @@ class JoblibBackend(Backend):
     framework = "joblib"
     worker = "loky"
     single_use = True  # sockets and connections go through multiprocessing's resource sharer
+    hints = {
+        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+                         "c_type", "custom_reduce", "other"),
+                        "with joblib, create it inside the function each task runs (or cache "
+                        "it per worker in a module-level global) and pass only plain data"),
+        "main_reference": ("a loky worker imports your main script as __mp_main__: define it "
+                           "in a module-level def of an importable module"),
+        "unimportable": ("loky workers import with this process's sys.path: make that module "
+                         "importable there, or cloudpickle.register_pickle_by_value(module)"),
+    }
 
     def __init__(self) -> None:
         self._reducing: tuple[Any, int, Any] | None = None

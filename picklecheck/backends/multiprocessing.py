@@ -46,6 +46,25 @@ class MultiprocessingBackend(Backend):
     install_hint = "part of the standard library"
     framework = "multiprocessing"
     single_use = True
+    hints = {
+        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+                         "c_type", "custom_reduce", "other"),
+                        "with multiprocessing, open it once per worker in a Pool initializer "
+                        "(Pool(initializer=setup, initargs=...) storing it in a module-level "
+                        "global) and send only plain data"),
+        "lambda": ("ForkingPickler saves functions by name: use a module-level def, or "
+                   "joblib, which sends lambdas and closures by value"),
+        "local": ("ForkingPickler saves functions by name: move it to module level, or use "
+                  "joblib, which sends closures by value"),
+        "main_reference": ("a spawned worker imports your main script as __mp_main__; from "
+                           "python -c, stdin or a notebook there is none, so Pool.map hangs "
+                           "and ProcessPoolExecutor breaks: move it into a module (and keep "
+                           "the script's work under if __name__ == '__main__':), or use "
+                           "joblib, which sends it by value"),
+        "unimportable": ("a spawned worker imports with this process's sys.path: make that "
+                         "module importable there, or use joblib with "
+                         "cloudpickle.register_pickle_by_value(module)"),
+    }
 
     def __init__(self, start_method: str | None = None) -> None:
         if start_method is not None and start_method not in START_METHODS:

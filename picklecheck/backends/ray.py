@@ -32,6 +32,18 @@ class RayBackend(CloudpickleBackend):
     install_hint = "pip install 'picklecheck[ray]'"
     framework = "ray"
     worker = "ray"
+    hints = {
+        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+                         "c_type", "custom_reduce", "other", "generator"),
+                        "with Ray, create it inside the task, or keep it in an actor (made in "
+                        "its __init__) and pass the actor handle; put big data in the object "
+                        "store once with ray.put and pass the ref"),
+        "unimportable": ("Ray workers import only what is installed plus the driver's folder: "
+                         "ship the module with runtime_env={'py_modules': [module]}, or "
+                         "ray.cloudpickle.register_pickle_by_value(module)"),
+        "main_reference": ("Ray workers never import your main script: move it into a module "
+                           "shipped with runtime_env={'py_modules': [...]}"),
+    }
 
     def default_protocol(self) -> int:
         return 5  # SerializationContext._serialize_to_pickle5

@@ -26,6 +26,17 @@ class SparkBackend(CloudpickleBackend):
     install_hint = "pip install 'picklecheck[spark]'"
     framework = "spark"
     worker = "spark"
+    hints = {
+        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+                         "c_type", "custom_reduce", "other", "generator"),
+                        "with Spark, open it once per partition inside rdd.mapPartitions(func) "
+                        "(or df.foreachPartition) instead of capturing it in the closure, and "
+                        "ship read-only data with sc.broadcast"),
+        "unimportable": ("Spark's Python workers import only what is installed plus the "
+                         "current folder: ship the module with sc.addPyFile('module.py')"),
+        "main_reference": ("Spark's Python workers never import your main script: move it into "
+                           "a module shipped with sc.addPyFile"),
+    }
 
     def default_protocol(self) -> int:
         from pyspark import serializers

@@ -111,22 +111,26 @@ def script_path(folder: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Driver:
-    """The program whose workers are modelled: its ``sys.path`` and its script's folder
-    (None from ``python -c``, stdin, a notebook or ``python -m``)."""
+    """The program whose workers are modelled: its ``sys.path``, its script's folder
+    (None from ``python -c``, stdin, a notebook or ``python -m``) and the folder it
+    runs in."""
 
     path: tuple[str, ...]
     folder: str | None
+    cwd: str
 
 
 def driver(script_folder: str | None = None) -> Driver:
-    """This process as the driver, or a script in ``script_folder`` run as
-    ``python script.py`` (what the command line checks)."""
+    """This process as the driver, or a script in ``script_folder`` run there as
+    ``python script.py`` (what the command line checks: the same answer from any
+    folder)."""
     if script_folder is not None:
-        return Driver(tuple(script_path(script_folder)), os.path.abspath(script_folder))
+        folder = os.path.abspath(script_folder)
+        return Driver(tuple(script_path(folder)), folder, folder)
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-") else None
     folder = os.path.dirname(os.path.realpath(argv0)) if argv0 else None
     path = worker_path()
-    return Driver(tuple(path), folder if folder in path else None)
+    return Driver(tuple(path), folder if folder in path else None, os.getcwd())
 
 
 def installed_path(model: WorkerModel, drv: Driver) -> list[str]:
@@ -135,7 +139,7 @@ def installed_path(model: WorkerModel, drv: Driver) -> list[str]:
     local workers the current folder (``python -m pyspark.daemon``) and the files
     added with ``sc.addPyFile``."""
     head = [drv.folder] if model.name == "ray" and drv.folder else []
-    head.append(os.getcwd())
+    head.append(drv.cwd)
     if model.name == "spark":
         head += _spark_files()
     return list(dict.fromkeys(head))
