@@ -16,7 +16,7 @@ def make_task(threshold):
     model = Model([0.2, 0.3, 0.5])
 
     def task(row):
-        return sum(w * x for w, x in zip(model.weights, row)) > threshold
+        return sum(w * x for w, x in zip(model.weights, row, strict=True)) > threshold
 
     return task
 

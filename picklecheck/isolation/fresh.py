@@ -112,23 +112,18 @@ def child_main(cfg: dict[str, Any]) -> None:
     os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
     data = sys.stdin.buffer.read()
     answer: dict[str, Any] = {"ok": True}
+    prepared = _prepare(cfg)
     try:
-        from picklecheck.isolation.workers import prepare_child
-
-        prepare_child(cfg)
-    except BaseException as exc:  # noqa: BLE001 - the worker would fail the same way
-        answer = {"ok": False, "exception": type(exc).__name__, "missing": [], "blocked": [],
-                  "error": f"importing the main script as __mp_main__ failed: "
-                           f"{type(exc).__name__}: {exc}"}
-        with os.fdopen(answer_fd, "w") as out:
-            out.write(json.dumps(answer) + "\n")
-        return
-    try:
+        if prepared is not None:
+            raise prepared
         _load(cfg["backend"], data, lenient=False)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
         from picklecheck.backends.hazards import HazardBlockedError
 
-        answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+        error = f"{type(exc).__name__}: {exc}"
+        if exc is prepared:
+            error = f"importing the main script as __mp_main__ failed: {error}"
+        answer = {"ok": False, "error": error,
                   "exception": type(exc).__name__, "missing": [], "blocked": []}
         if isinstance(exc, HazardBlockedError):
             answer["blocked"].append(exc.what)
@@ -140,6 +135,19 @@ def child_main(cfg: dict[str, Any]) -> None:
         answer["missing"] = missing
     with os.fdopen(answer_fd, "w") as out:
         out.write(json.dumps(answer) + "\n")
+
+
+def _prepare(cfg: dict[str, Any]) -> BaseException | None:
+    """Become the worker the config describes (picklecheck.isolation.workers); what
+    that raised, if anything (the worker would fail the same way)."""
+    try:
+        from picklecheck.isolation.workers import prepare_child
+
+        prepare_child(cfg)
+    except BaseException as exc:  # noqa: BLE001 - a main script may raise anything
+        exc.__traceback__ = None
+        return exc
+    return None
 
 
 def _load(backend_name: str, data: bytes, lenient: bool,

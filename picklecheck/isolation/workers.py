@@ -125,8 +125,8 @@ def driver(script_folder: str | None = None) -> Driver:
     ``python script.py`` (what the command line checks: the same answer from any
     folder)."""
     if script_folder is not None:
-        folder = os.path.abspath(script_folder)
-        return Driver(tuple(script_path(folder)), folder, folder)
+        given = os.path.abspath(script_folder)
+        return Driver(tuple(script_path(given)), given, given)
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-") else None
     folder = os.path.dirname(os.path.realpath(argv0)) if argv0 else None
     path = worker_path()
