@@ -186,7 +186,10 @@ def needs_worker_load(model: WorkerModel, data: bytes, path: Sequence[str]) -> b
     """
     if not model.watches or model.in_process:
         return False
-    suspects = [n for n in _MAIN_NAMES + tuple(_unfindable(path)) if _names_module(data, n)]
+    # One pass finds both "__main__" and "__mp_main__" (usually nothing), then one per
+    # module made at run time (usually none exist).
+    names = (_MAIN_NAMES if b"main__" in data else ()) + tuple(_unfindable(path))
+    suspects = [n for n in names if _names_module(data, n)]
     if not suspects:
         return False
     if len(data) > READ_LIMIT:
@@ -240,6 +243,8 @@ def _names_module(data: bytes, module: str) -> bool:
     """Whether the pickle refers to a global of ``module``: as a short unicode string
     (protocols 4 and 5), or as the text of a GLOBAL opcode (protocols 0 to 3)."""
     raw = module.encode("utf-8", "surrogatepass")
+    if raw not in data:
+        return False
     if len(raw) < 256 and b"\x8c" + bytes([len(raw)]) + raw in data:
         return True
     return raw + b"\n" in data
@@ -261,7 +266,8 @@ def _unfindable(path: Sequence[str]) -> frozenset[str]:
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None)
         if spec is None and getattr(module, "__file__", None) is None:
-            out.add(name)
+            if not _made_by_an_import(name):
+                out.add(name)
         elif origin in ("built-in", "frozen"):
             continue
         else:
@@ -274,6 +280,14 @@ def _unfindable(path: Sequence[str]) -> frozenset[str]:
     _cache.clear()
     _cache[key] = (count, result)
     return result
+
+
+def _made_by_an_import(name: str) -> bool:
+    """Modules without a spec that importing something else makes again in a worker:
+    submodules a package creates (``typing.io``, ``pyexpat.errors``) and Cython's
+    runtime modules. A module made with ``types.ModuleType`` by the user's code is
+    not one of them."""
+    return "." in name or name.startswith(("_cython_", "cython_runtime"))
 
 
 def _findable(top: str, path: tuple[str, ...]) -> bool:
