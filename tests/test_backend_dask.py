@@ -39,7 +39,7 @@ def test_verdict_matches_submit(client, row):
     obj = fw_jobs.MATRIX[row]()
     try:
         report = picklecheck.check(obj, backends=["dask"], fresh_process=True)
-        assert ("ok" if report.ok else "fails") == _job_outcome(client, obj), str(report)
+        assert fw_jobs.outcome_of(report, obj) == _job_outcome(client, obj), str(report)
     finally:
         fw_jobs.close(obj)
 
@@ -65,3 +65,10 @@ def test_parent_only_class_never_resolves():
         del sys.modules[module.__name__]
     assert [(c.path, c.kind) for c in report.culprits] == [("obj", "unimportable")]
     assert report.results["dask"].worker == "dask"
+
+
+def test_result_that_cannot_pickle(client):
+    """A task returning a lock fails in dask; the backend fails on that value."""
+    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+        client.submit(fw_jobs.make_lock, pure=False).result(timeout=JOB_TIMEOUT)
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["dask"]).ok

@@ -25,7 +25,7 @@ def test_verdict_matches_parallel(row):
     obj = fw_jobs.MATRIX[row]()
     try:
         report = picklecheck.check(obj, backends=["joblib"], fresh_process=True)
-        assert ("ok" if report.ok else "fails") == _job_outcome(obj), str(report)
+        assert fw_jobs.outcome_of(report, obj) == _job_outcome(obj), str(report)
     finally:
         fw_jobs.close(obj)
 
@@ -50,3 +50,10 @@ def test_main_function_is_sent_by_value():
         remove()
     assert report.ok
     assert report.results["joblib"].fresh is None  # no reference to __main__ in the bytes
+
+
+def test_result_that_cannot_pickle():
+    """A task returning a lock fails in joblib; the backend fails on that value."""
+    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+        joblib.Parallel(n_jobs=2)(joblib.delayed(fw_jobs.make_lock)() for _ in range(2))
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["joblib"]).ok

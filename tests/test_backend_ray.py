@@ -37,7 +37,7 @@ def test_verdict_matches_remote(remote_kind, row):
     obj = fw_jobs.MATRIX[row]()
     try:
         report = picklecheck.check(obj, backends=["ray"], fresh_process=True)
-        assert ("ok" if report.ok else "fails") == _job_outcome(remote_kind, obj), str(report)
+        assert fw_jobs.outcome_of(report, obj) == _job_outcome(remote_kind, obj), str(report)
     finally:
         fw_jobs.close(obj)
 
@@ -80,3 +80,10 @@ def test_main_function_travels_by_value(remote_kind):
         assert picklecheck.check(func, backends=["ray"]).ok
     finally:
         remove()
+
+
+def test_result_that_cannot_pickle(remote_kind):
+    """A task returning a lock fails in ray; the backend fails on that value."""
+    with pytest.raises(Exception):  # noqa: B017 - the worker cannot store the lock
+        ray.get(ray.remote(fw_jobs.make_lock).remote(), timeout=JOB_TIMEOUT)
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["ray"]).ok

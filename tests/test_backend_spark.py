@@ -50,7 +50,7 @@ def test_verdict_matches_rdd_map(sc, row):
     obj = fw_jobs.MATRIX[row]()
     try:
         report = picklecheck.check(obj, backends=["spark"], fresh_process=True)
-        assert ("ok" if report.ok else "fails") == _job_outcome(sc, obj), str(report)
+        assert fw_jobs.outcome_of(report, obj) == _job_outcome(sc, obj), str(report)
     finally:
         fw_jobs.close(obj)
 
@@ -61,3 +61,10 @@ def test_broadcast_is_plain_pickle(sc):
         sc.broadcast({"f": fw_jobs.module_lambda})
     report = picklecheck.check({"f": fw_jobs.module_lambda}, backends=["spark", "pickle"])
     assert report.results["spark"].ok and not report.results["pickle"].ok
+
+
+def test_result_that_cannot_pickle(sc):
+    """A task returning a lock fails in spark; the backend fails on that value."""
+    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+        sc.parallelize([0], 1).map(lambda _: fw_jobs.make_lock()).collect()
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["spark"]).ok
