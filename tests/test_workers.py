@@ -191,3 +191,17 @@ def test_import_picklecheck_imports_no_framework():
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_framework_that_is_not_installed():
+    """A framework backend that is not installed is reported as such, with how to install."""
+    import importlib.util
+
+    missing = [n for n, mod in (("dask", "distributed"), ("ray", "ray"), ("spark", "pyspark"))
+               if importlib.util.find_spec(mod) is None]
+    if not missing:
+        pytest.skip("every framework is installed here")
+    report = picklecheck.check({"a": 1}, backends=[missing[0]])
+    result = report.results[missing[0]]
+    assert (result.available, result.ok) == (False, False)
+    assert f"picklecheck[{missing[0]}]" in result.error
