@@ -51,24 +51,33 @@ def test_culprit_is_named_not_the_graph():
     assert [(c.path, c.kind) for c in report.culprits] == [("obj['rows'][2]", "generator")]
 
 
-def test_parent_only_class_never_resolves():
-    """A class only the client can import: a worker process never finishes the task."""
+@pytest.fixture(scope="module")
+def process_client():
+    """A cluster whose one worker is a separate process, on 127.0.0.1."""
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_result_that_cannot_pickle(process_client):
+    """A task returning a lock fails when the worker sends it back; the backend fails on it."""
+    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+        process_client.submit(fw_jobs.make_lock, pure=False).result(timeout=JOB_TIMEOUT)
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["dask"]).ok
+
+
+def test_parent_only_class_never_resolves(process_client):
+    """A class only the client can import: the worker process never finishes the task
+    (run last: it poisons the worker for later submits)."""
     module = fw_jobs.parent_only_module("picklecheck_dask_parent_only")
     obj = module.Point(3)
     try:
         report = picklecheck.check(obj, backends=["dask"])
-        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            assert _job_outcome(client, obj, timeout=15) == "fails"
+        assert _job_outcome(process_client, obj, timeout=15) == "fails"
     finally:
         del sys.modules[module.__name__]
     assert [(c.path, c.kind) for c in report.culprits] == [("obj", "unimportable")]
     assert report.results["dask"].worker == "dask"
-
-
-def test_result_that_cannot_pickle(client):
-    """A task returning a lock fails in dask; the backend fails on that value."""
-    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
-        client.submit(fw_jobs.make_lock, pure=False).result(timeout=JOB_TIMEOUT)
-    assert not picklecheck.check(fw_jobs.make_lock(), backends=["dask"]).ok

@@ -48,6 +48,23 @@ class RayBackend(CloudpickleBackend):
     def default_protocol(self) -> int:
         return 5  # SerializationContext._serialize_to_pickle5
 
+    def unpickler(self, file: Any) -> Any:
+        """Outside a process connected to Ray (a fresh interpreter standing for a Ray
+        worker), object refs and actor handles cannot be rebuilt: that is Ray's part of
+        a worker's load, not the value's, so they load as inert placeholders there."""
+        unpickler = super().unpickler(file)
+        if _context() is not None:
+            return unpickler
+        strict = unpickler.find_class
+
+        def find_class(module: str, name: str) -> Any:
+            if module == "ray._private.serialization" and name in _RAY_OWN:
+                return _placeholder
+            return strict(module, name)
+
+        unpickler.find_class = find_class
+        return unpickler
+
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
         with _in_band():
             super().dump(obj, file, protocol)
@@ -59,6 +76,15 @@ class RayBackend(CloudpickleBackend):
     def reduce(self, obj: Any, protocol: int) -> Any:
         with _in_band():
             return super().reduce(obj, protocol)
+
+
+#: Ray's deserializers of refs and handles, which need a connected worker.
+_RAY_OWN = ("_object_ref_deserializer", "_actor_handle_deserializer", "_rdt_ref_deserializer")
+
+
+def _placeholder(*args: Any) -> None:
+    """Stands for what a connected Ray worker would rebuild from a ref or a handle."""
+    return None
 
 
 def _context() -> Any:

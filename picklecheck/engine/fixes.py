@@ -76,7 +76,7 @@ def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
                      "but fail inside it")
     if notes:
         return f" ({', '.join(notes)})"
-    if not ok and any(n not in own for n in works_with):
+    if not ok and (len(works_with) > 1 or any(n not in own for n in works_with)):
         return " (no backend can pickle it)"
     return ""
 
