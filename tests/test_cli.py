@@ -321,7 +321,7 @@ def test_inspect_file(tmp_path):
     good = tmp_path / "good.pkl"
     good.write_bytes(pickle.dumps({"a": [1, 2]}))
     missing = tmp_path / "missing.pkl"
-    missing.write_bytes(b"\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00\x8c\x0fno_such_module_q"
+    missing.write_bytes(b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00\x8c\x0fno_such_module_q"
                         b"\x94\x8c\x01X\x94\x93\x94.")
     corrupt = tmp_path / "corrupt.pkl"
     corrupt.write_bytes(b"not a pickle at all")
