@@ -20,8 +20,27 @@ import subprocess
 import sys
 
 
-class Stub:
-    """Whatever a global, a call or a persistent id returns: accepts everything."""
+def _accept(*args, **kwargs):
+    return None
+
+
+class _Accepts:
+    """A method that takes anything, on the class and on its instances alike."""
+
+    def __get__(self, obj, cls=None):
+        return _accept
+
+
+class _StubType(type):
+    def __setitem__(cls, key, value):
+        pass
+
+
+class Stub(metaclass=_StubType):
+    """Whatever a global, a call or a persistent id returns: accepts everything, as a
+    class (NEWOBJ needs a type) and as an instance."""
+
+    append = extend = add = __setstate__ = _Accepts()
 
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
@@ -32,19 +51,7 @@ class Stub:
     def __call__(self, *args, **kwargs):
         return Stub()
 
-    def __setstate__(self, state):
-        pass
-
     def __setitem__(self, key, value):
-        pass
-
-    def append(self, item):
-        pass
-
-    def extend(self, items):
-        pass
-
-    def add(self, item):
         pass
 
 
@@ -60,7 +67,7 @@ class PermissiveUnpickler(pickle.Unpickler):
 
 def permissive_load(data: bytes) -> str:
     """``"ok"``, or ``"Type: message"`` of what the C loader raised."""
-    buffers = itertools.repeat(bytearray(b"x"))
+    buffers = (b"x" for _ in itertools.count())
     try:
         PermissiveUnpickler(io.BytesIO(data), buffers=buffers).load()
     except Exception as exc:  # noqa: BLE001 - every failure is an answer
@@ -87,7 +94,7 @@ class LoaderProcess:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "import permissive_loader; permissive_loader._serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=__file__.rsplit("/", 1)[0])
 
     def load(self, data: bytes) -> str:
