@@ -45,9 +45,7 @@ def _descriptor_1_to_2() -> Iterator[None]:
         os.dup2(2, 1)
         yield
     finally:
-        try:
-            sys.__stdout__.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            out.flush()
         os.dup2(saved, 1)
         os.close(saved)
