@@ -23,6 +23,13 @@ from picklecheck.tools.pickle_file import PickleFileError, inspect_file, render_
 P4 = b"\x80\x04"
 
 
+def stack_global(module: str, name: str) -> bytes:
+    """The opcodes that push global ``module.name`` with protocol 4's STACK_GLOBAL."""
+    def text(s: str) -> bytes:
+        return b"\x8c" + bytes([len(s.encode())]) + s.encode()
+    return text(module) + text(name) + b"\x93"
+
+
 def inspect_bytes(tmp_path: Path, data: bytes, **kwargs):
     path = tmp_path / "case.pkl"
     path.write_bytes(data)
@@ -212,3 +219,27 @@ def test_python_is_not_imported_by_reading(tmp_path: Path) -> None:
     """Reading names a module; it is never imported without --import."""
     inspect_bytes(tmp_path, P4 + b"\x8c\x0bantigravity\x8c\x01X\x93.")
     assert "antigravity" not in sys.modules
+
+
+def test_modules_found_without_importlib_per_name(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one listing of sys.path still finds namespace packages and other finders' modules."""
+    import importlib.abc
+    import importlib.machinery
+
+    (tmp_path / "lib" / "nspkg_xyz").mkdir(parents=True)
+    (tmp_path / "lib" / "nspkg_xyz" / "mod.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "virtual_mod_xyz":
+                return importlib.machinery.ModuleSpec(name, None)
+            return None
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Finder()])
+    data = P4 + b"".join(stack_global(m, "X") for m in (
+        "nspkg_xyz.mod", "virtual_mod_xyz", "not_there_q_xyz")) + b"\x87."
+    refs = {ref.module: ref.status for ref in inspect_bytes(tmp_path, data).globals}
+    assert refs == {"nspkg_xyz.mod": "found", "virtual_mod_xyz": "found",
+                    "not_there_q_xyz": "missing module"}

@@ -19,6 +19,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
+import os
 import sys
 from typing import Any
 
@@ -45,6 +46,7 @@ class Resolver:
     def __init__(self, import_modules: bool = False) -> None:
         self.import_modules = import_modules
         self._top_level: list[str] | None = None
+        self._on_path: set[str] | None = None
         self._suggested = 0
 
     def resolve(self, module_name: str, name: str, dotted: bool = True) -> tuple[str, str]:
@@ -77,7 +79,9 @@ class Resolver:
                 spec = getattr(sys.modules[prefix], "__spec__", None)
                 continue
             try:
-                if spec is None:
+                if i == 0 and not self._may_exist(prefix):
+                    spec = None
+                elif spec is None:
                     spec = importlib.util.find_spec(prefix)
                 else:
                     locations = spec.submodule_search_locations
@@ -91,6 +95,28 @@ class Resolver:
                     detail += f" (not on disk under {'.'.join(parts[:i])}; --import to be sure)"
                 return MISSING_MODULE, detail
         return FOUND, f"module {module_name} found, not imported; attribute not checked (--import)"
+
+    def _may_exist(self, name: str) -> bool:
+        """False when no finder can have top-level module ``name``: not on any folder of
+        sys.path (listed once per file), not built in or frozen, and no other finder on
+        sys.meta_path knows it. Asking importlib instead rescans sys.path per name."""
+        if self._on_path is None:
+            self._on_path = _names_on_path()
+        if self._on_path is _INCOMPLETE or name in self._on_path:
+            return True
+        if name in sys.builtin_module_names or importlib.machinery.FrozenImporter.find_spec(name):
+            return True
+        standard = (importlib.machinery.PathFinder, importlib.machinery.BuiltinImporter,
+                    importlib.machinery.FrozenImporter)
+        for finder in sys.meta_path:
+            if finder in standard or isinstance(finder, standard):
+                continue
+            try:
+                if finder.find_spec(name, None) is not None:
+                    return True
+            except Exception:  # noqa: BLE001 - a broken finder does not know it
+                continue
+        return False
 
     def missing_module(self, module: str, missing: str | None) -> str:
         missing = missing or module
@@ -112,6 +138,32 @@ class Resolver:
             names = {m.name for m in pkgutil.iter_modules()} | set(sys.builtin_module_names)
             self._top_level = sorted(names)
         return self._top_level
+
+
+_INCOMPLETE: set[str] = set()  # sys.path has entries that are not folders: ask importlib
+
+
+def _names_on_path() -> set[str]:
+    """Every top-level name the folders on sys.path offer: modules (any importable
+    suffix), packages and namespace packages (any folder)."""
+    suffixes = tuple(importlib.machinery.all_suffixes())
+    names: set[str] = set()
+    for entry in sys.path:
+        folder = entry or "."
+        if not os.path.isdir(folder):
+            if os.path.exists(folder) or sys.path_importer_cache.get(entry) is not None:
+                return _INCOMPLETE  # a zip file or a custom path hook
+            continue
+        try:
+            listing = os.listdir(folder)
+        except OSError:
+            return _INCOMPLETE
+        for item in listing:
+            if item.endswith(suffixes):
+                names.add(item.split(".", 1)[0])
+            elif "." not in item:
+                names.add(item)
+    return names
 
 
 def _check_attribute(module_name: str, name: str, module: Any,
