@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,9 @@ def _contents(path: str) -> Iterator[Any]:
     except OSError as exc:
         raise PickleFileError(path, f"cannot read it ({exc.strerror or exc})") from exc
     with f:
+        mode = os.fstat(f.fileno()).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
+            raise PickleFileError(path, "cannot read it (not a regular file: a device or folder)")
         try:
             size = os.fstat(f.fileno()).st_size
             data: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
