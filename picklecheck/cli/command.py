@@ -44,6 +44,7 @@ Targets:
   path/to/app.py:state   a value in a Python file (dotted: app.py:state.cache)
   pkg.module:thing       a value in a module (current folder is importable)
   path/to/app.py         every public value of the file, one summary row each
+  path/to/pkg/           a package folder (the same as pkg from its parent folder)
   inspect FILE.pkl       read a pickle file (first word; see inspect -h)
 
 \b
@@ -120,7 +121,8 @@ class Options:
               help="With a file or module and no name: also check functions, classes "
                    "and modules that pickle by reference.")
 @click.option("--sizes", is_flag=True,
-              help="Show where the bytes of the payload come from instead of checking.")
+              help="Show where the bytes of the payload come from instead of checking "
+                   "(with pickle, or a table for each -b backend).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
               help="With --sizes: how many of the largest parts to show.")
 @click.option("--json", "as_json", is_flag=True,
