@@ -28,6 +28,9 @@ if TYPE_CHECKING:
         UnpicklableError,
         UnserializableSessionStateError,
     )
+    from picklecheck.integrations.diagnosis import Diagnosis
+    from picklecheck.integrations.explain import ExplainWarning, explain
+    from picklecheck.integrations.hook import install, uninstall
     from picklecheck.integrations.session import SessionState
     from picklecheck.model import BackendResult, Culprit, PathStep, Report
     from picklecheck.tools.sizes import SizeProfile, profile
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendResult",
     "Culprit",
+    "Diagnosis",
+    "ExplainWarning",
     "PathStep",
     "Report",
     "SerializationWarning",
@@ -46,7 +51,10 @@ __all__ = [
     "__version__",
     "assert_picklable",
     "check",
+    "explain",
+    "install",
     "profile",
+    "uninstall",
 ]
 
 _WHERE = {
@@ -59,6 +67,11 @@ _WHERE = {
     "PathStep": "picklecheck.model",
     "Report": "picklecheck.model",
     "SessionState": "picklecheck.integrations.session",
+    "Diagnosis": "picklecheck.integrations.diagnosis",
+    "ExplainWarning": "picklecheck.integrations.explain",
+    "explain": "picklecheck.integrations.explain",
+    "install": "picklecheck.integrations.hook",
+    "uninstall": "picklecheck.integrations.hook",
     "SizeProfile": "picklecheck.tools.sizes",
     "profile": "picklecheck.tools.sizes",
 }
