@@ -89,3 +89,30 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext picklecheck`` (IPython, Jupyter): diagnose pickling failures of cells,
+    and the ``%picklecheck EXPR`` magic. Imported only when IPython asks for it."""
+    from picklecheck.integrations.ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from picklecheck.integrations.ipython import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def _install_from_environment() -> None:
+    """``PICKLECHECK=1``: install the failure hook as soon as picklecheck is imported."""
+    import os
+
+    if os.environ.get("PICKLECHECK", "").strip().lower() in ("1", "true", "yes", "on"):
+        from picklecheck.integrations.hook import install
+
+        install()
+
+
+_install_from_environment()

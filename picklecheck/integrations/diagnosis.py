@@ -37,6 +37,7 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     how: str = ""  # how the framework serializes, in words
+    verb: str = "could not send what it was given"
 
     @property
     def culprits(self) -> list[Culprit]:
@@ -57,7 +58,7 @@ class Diagnosis:
         if self.framework in ("pickle", "dill", "cloudpickle"):
             return f"picklecheck: {self.call} failed: {count}"
         what = f" ({self.how})" if self.how else ""
-        return f"picklecheck: {self.call} could not send what it was given{what}: {count}"
+        return f"picklecheck: {self.call} {self.verb}{what}: {count}"
 
     def note(self) -> str:
         """The short version attached with ``add_note``: one culprit path a line."""
@@ -83,6 +84,10 @@ class Diagnosis:
 
     def __repr__(self) -> str:
         return f"<Diagnosis {self.call!r}: {len(self.culprits)} culprit(s)>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the whole diagnosis, not the short repr."""
+        printer.text(str(self))
 
     def _repr_html_(self) -> str:
         """A notebook's rendering: the headline, then a table of culprits."""

@@ -66,6 +66,16 @@ def diagnose(exc: BaseException, max_culprits: int = 100) -> Diagnosis:
 
 
 def _diagnose(exc: BaseException, max_culprits: int) -> Diagnosis:
+    for linked in exception_chain(exc):
+        carried = getattr(linked, "diagnosis", None)  # a WorkerLostError's
+        if isinstance(carried, Diagnosis):
+            return carried
+        if type(linked).__name__ == "BrokenProcessPool":
+            from picklecheck.integrations.workers import explain_broken
+
+            broken = explain_broken(linked)
+            if broken is not None:
+                return broken
     recovered = recover(exc) or _direct(exc)
     if recovered is None:
         return Diagnosis(framework="", call="", backend="", error=_describe(exc),

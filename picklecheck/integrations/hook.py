@@ -71,7 +71,7 @@ def uninstall() -> None:
             sys.excepthook = _state["excepthook"]
         feeder = _state.get("feeder")
         if feeder is not None:
-            feeder[0]._on_queue_feeder_error = feeder[1]
+            setattr(feeder[0], "_on_queue_feeder_error", staticmethod(feeder[1]))  # noqa: B010
         shell = _state.get("ipython")
         if shell is not None:
             from picklecheck.integrations import ipython
@@ -116,7 +116,7 @@ def _patch_queue_feeder() -> None:
     traceback and drops the item. Print the diagnosis of the item after it."""
     import multiprocessing.queues as queues
 
-    original = queues.Queue._on_queue_feeder_error
+    original = queues.Queue.__dict__["_on_queue_feeder_error"].__func__
     _state["feeder"] = (queues.Queue, original)
 
     def _on_queue_feeder_error(e: BaseException, obj: Any) -> None:
@@ -128,7 +128,7 @@ def _patch_queue_feeder() -> None:
         if report:
             print(report, file=_output(), flush=True)
 
-    queues.Queue._on_queue_feeder_error = staticmethod(_on_queue_feeder_error)  # type: ignore[method-assign,assignment]
+    setattr(queues.Queue, "_on_queue_feeder_error", staticmethod(_on_queue_feeder_error))  # noqa: B010
 
 
 def _diagnose_item(obj: Any) -> str:

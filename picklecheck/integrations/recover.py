@@ -38,7 +38,7 @@ class Site:
     how: str = ""  # how the framework serializes there, for people
 
 
-_MP = "multiprocessing pickles it with pickle (its ForkingPickler)"
+_MP = "multiprocessing pickles it with pickle, through its ForkingPickler"
 _LOKY = "joblib's loky backend pickles it with cloudpickle"
 _DASK = "Dask pickles it with pickle, then cloudpickle"
 _RAY = "Ray serializes it with its copy of cloudpickle"
