@@ -271,9 +271,8 @@ def _process(ctx: Context, process: Any) -> Unwrapped:
     receiver = site.receiver if site is not None and is_name(site.receiver) else "process"
     state = getattr(process, "__dict__", {})
     target = state.get("_target")
-    parts = [Part("target", target)] if target is not None else []
-    parts += [Part(f"args[{i}]", v) for i, v in enumerate(state.get("_args", ()))]
-    parts += [Part(f"kwargs[{k!r}]", v) for k, v in dict(state.get("_kwargs", {})).items()]
+    parts = call_parts(target, state.get("_args", ()), state.get("_kwargs", {}), None,
+                       func_label=_func_name(target, "target")) if target is not None else []
     parts += [Part(f"{receiver}.{name}", value) for name, value in state.items()
               if name not in _PROCESS_ATTRS]
     call = site.text if site is not None else f"{type(process).__name__}.start()"

@@ -304,29 +304,20 @@ def _lost_call(api: types.FrameType, caller: types.FrameType | None) -> Diagnosi
 
 
 def explain_broken(exc: BaseException) -> Diagnosis | None:
-    """A ``BrokenProcessPool`` raised by ``Future.result()``: what that future's
-    ``submit`` sent (remembered by an active :class:`Watch`), checked like a lost task."""
-    if not _ACTIVE:
-        return None
-    tb = exc.__traceback__
-    while tb is not None:
-        future = tb.tb_frame.f_locals.get("self")
-        for watch in _ACTIVE:
-            try:
-                sent = watch.submitted.get(future)
-            except TypeError:
-                sent = None
-            if sent is not None:
-                fn, args, kwargs = sent
-                from picklecheck.integrations.unwrap import call_parts
+    """A ``BrokenProcessPool``: what the futures it broke were sent (remembered by an
+    active :class:`Watch` at ``submit``), checked like a lost task. The executor sets the
+    one exception object on every pending future, which is how they are found."""
+    from picklecheck.integrations.unwrap import call_parts
 
-                target = fn.args[0] if getattr(fn, "args", None) and getattr(
-                    getattr(fn, "func", None), "__name__", "") == "_process_chunk" else fn
-                chunked = target is not fn
-                parts = call_parts(target, () if chunked else args, {} if chunked else kwargs,
-                                   None, func_label=getattr(target, "__name__", "fn"))
-                labels = unique_labels([p.label for p in parts])
-                return explain_lost(dict(zip(labels, (p.obj for p in parts), strict=True)),
-                                    "executor.submit(fn, ...)", _HOW)
-        tb = tb.tb_next
+    for watch in _ACTIVE:
+        for future, (fn, args, kwargs) in list(watch.submitted.items()):
+            if getattr(future, "_exception", None) is not exc:
+                continue
+            chunked = getattr(getattr(fn, "func", None), "__name__", "") == "_process_chunk"
+            target = fn.args[0] if chunked and fn.args else fn
+            parts = call_parts(target, () if chunked else args, {} if chunked else kwargs,
+                               None, func_label=getattr(target, "__name__", "fn"))
+            labels = unique_labels([p.label for p in parts])
+            call = f"executor.{'map' if chunked else 'submit'}({labels[0]}, ...)"
+            return explain_lost(dict(zip(labels, (p.obj for p in parts), strict=True)), call, _HOW)
     return None
