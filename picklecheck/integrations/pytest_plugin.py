@@ -131,7 +131,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 SECTION = "picklecheck: why it does not pickle"
 
 
-def _append_diagnosis(exc: BaseException, report: pytest.TestReport) -> None:
+def _append_diagnosis(exc: BaseException, report: Any) -> None:
     """Add the diagnosis of a pickling failure from any framework to the failure report."""
     from picklecheck.integrations.explain import diagnose, is_serialization_failure
 
@@ -145,8 +145,7 @@ def _append_diagnosis(exc: BaseException, report: pytest.TestReport) -> None:
         report.sections.append((SECTION, text))
 
 
-def _enriched(item: pytest.Item, excinfo: pytest.ExceptionInfo[Any],
-              report: pytest.TestReport) -> pytest.TestReport:
+def _enriched(item: pytest.Item, excinfo: pytest.ExceptionInfo[Any], report: Any) -> Any:
     if item.config.getoption("tbstyle", "auto") == "native":
         return report
     report.longrepr = _Failure(_failure_text(item, excinfo), str(excinfo.value).splitlines()[0])
