@@ -83,10 +83,12 @@ def _diagnose(exc: BaseException, max_culprits: int) -> Diagnosis:
     frames = traceback_frames(exc)
     if recovered.error is not exc:
         frames += [f for f in traceback_frames(recovered.error) if f not in frames]
-    positions = traceback_positions(recovered.error)
-    positions.update(traceback_positions(exc))
-    ctx = Context(recovered, user_caller(traceback_frames(exc)) or user_caller(frames), frames,
-                  positions)
+    # The user's frame nearest the failure: in the pickling error's own traceback when it
+    # has one (pickle.dumps called directly), else where the user called the framework.
+    positions = traceback_positions(exc)
+    positions.update(traceback_positions(recovered.error))
+    caller = user_caller(traceback_frames(recovered.error)) or user_caller(traceback_frames(exc))
+    ctx = Context(recovered, caller, frames, positions)
     unwrapped = unwrap(ctx)
     backend = backend_for(recovered.site)
     labels = unique_labels([p.label for p in unwrapped.parts])
@@ -138,21 +140,25 @@ def is_serialization_failure(exc: BaseException) -> bool:
 
 
 def _direct(exc: BaseException) -> Recovered | None:
-    """``pickle.dumps(state)`` raised in the user's own frame: look ``state`` up there."""
-    if not is_serialization_failure(exc):
-        return None
-    frames = traceback_frames(exc)
-    caller = user_caller(frames)
-    site = callsite.find_call(caller, ("dumps", "dump"), traceback_positions(exc).get(id(caller)))
-    if site is None or caller is None:
-        return None
-    value = callsite.lookup_name(caller, site.arg(0))
-    if value is callsite.MISSING:
-        return None
-    backend = _DIRECT_BACKENDS.get(site.receiver.rsplit(".", 1)[-1], "pickle")
-    where = Site(backend, caller.f_code.co_filename, caller.f_code.co_name, site.arg(0) or "",
-                 backend, backend)
-    return Recovered(value, where, exc, frames)
+    """``pickle.dumps(state)`` raised in the user's own frame: look ``state`` up there (in
+    the exception or any it chains to that is a pickling error)."""
+    for linked in exception_chain(exc):
+        if not (isinstance(linked, pickle.PicklingError) or _is_pickle_message(linked)):
+            continue
+        frames = traceback_frames(linked)
+        caller = user_caller(frames)
+        at = traceback_positions(linked).get(id(caller)) if caller is not None else None
+        site = callsite.find_call(caller, ("dumps", "dump"), at)
+        if site is None or caller is None:
+            continue
+        value = callsite.lookup_name(caller, site.arg(0))
+        if value is callsite.MISSING:
+            continue
+        backend = _DIRECT_BACKENDS.get(site.receiver.rsplit(".", 1)[-1], "pickle")
+        where = Site(backend, caller.f_code.co_filename, caller.f_code.co_name,
+                     site.arg(0) or "", backend, backend)
+        return Recovered(value, where, linked, frames)
+    return None
 
 
 def _why_not(exc: BaseException) -> str:
