@@ -10,6 +10,7 @@ serializer, and root every culprit at the part it lies in
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 
 from picklecheck.integrations import callsite
@@ -27,7 +28,11 @@ from picklecheck.integrations.unwrap import Context, unwrap, user_caller
 __all__ = ["ExplainWarning", "diagnose", "explain", "is_serialization_failure"]
 
 _DIRECT_BACKENDS = {"pickle": "pickle", "dill": "dill", "cloudpickle": "cloudpickle"}
-_WORDS = ("pickl", "serializ", "serialis")
+#: What the pickler's and the frameworks' messages say when serializing fails.
+_MESSAGE = re.compile(
+    r"(can ?not|can't|could not|couldn't|unable to|failed to) (pickle|seriali[sz]e)"
+    r"|not (be )?(pickl|serializ)able|unpicklable|can't get (local object|attribute)"
+    r"|pickling is not supported|pickling an? .* is disallowed", re.IGNORECASE)
 
 
 class ExplainWarning(UserWarning):
@@ -125,8 +130,13 @@ def _pickling_error(recovered: Recovered) -> BaseException:
 
 
 def _is_pickle_message(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(word in text for word in _WORDS) or "can't get local" in text
+    if "Pickl" in type(exc).__name__:
+        return True
+    try:
+        text = str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a hostile __str__ is no pickling message
+        return False
+    return _MESSAGE.search(text) is not None
 
 
 def is_serialization_failure(exc: BaseException) -> bool:

@@ -107,7 +107,8 @@ def _excepthook(etype: type[BaseException], value: BaseException,
     except Exception:  # noqa: BLE001 - the user's traceback must always print
         diagnosis = None
     previous(etype, value, tb)
-    if diagnosis is not None:
+    # Without culprits the note says all there is (where notes are shown: 3.11+).
+    if diagnosis is not None and (diagnosis.culprits or not hasattr(value, "add_note")):
         print("\n" + str(diagnosis), file=_output(), flush=True)
 
 
