@@ -21,23 +21,23 @@ import shlex
 import sys
 from typing import Any
 
-__all__ = ["NOTEBOOK_MAIN_HINT", "ReportView", "add_handler", "load_ipython_extension",
+__all__ = ["ReportView", "add_handler", "load_ipython_extension",
            "remove_handler", "unload_ipython_extension"]
 
-NOTEBOOK_MAIN_HINT = (
-    "in a notebook, functions and classes defined in a cell live in __main__, which a "
-    "worker process started with 'spawn' (the default on macOS and Windows) cannot import: "
-    "put them in a .py file next to the notebook and import them from there (or use the "
-    "'fork' start method on Linux, or cloudpickle-based frameworks such as joblib or Dask)"
-)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext picklecheck``: the failure hook and the ``%picklecheck`` magic."""
     from picklecheck.integrations import hook
+    from picklecheck.integrations.workers import Watch
 
     hook.install()
     add_handler(ipython)
+    if getattr(ipython, "_picklecheck_watch", None) is None:
+        # A pool whose worker cannot load a cell's function would hang the kernel.
+        watch = Watch()
+        watch.start()
+        ipython._picklecheck_watch = watch
     ipython.register_magic_function(_magic, magic_kind="line", magic_name="picklecheck")
 
 
@@ -45,6 +45,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     from picklecheck.integrations import hook
 
     remove_handler(ipython)
+    watch = getattr(ipython, "_picklecheck_watch", None)
+    if watch is not None:
+        watch.stop()
+        ipython._picklecheck_watch = None
     hook.uninstall()
 
 

@@ -31,7 +31,7 @@ from picklecheck.integrations import callsite
 from picklecheck.integrations.diagnosis import Diagnosis, unique_labels
 from picklecheck.integrations.recover import is_framework_frame
 
-__all__ = ["DEFAULT_GRACE", "Watch", "explain_lost", "spawn_unreachable"]
+__all__ = ["DEFAULT_GRACE", "NOTEBOOK_MAIN_HINT", "Watch", "explain_lost", "spawn_unreachable"]
 
 #: Seconds between a worker's death and failing the results it leaves hanging.
 DEFAULT_GRACE = 1.0
@@ -42,9 +42,17 @@ MAIN_GUARD_HINT = (
     "{name} is defined under `if __name__ == \"__main__\":` in {file}; a worker started with "
     "{method!r} re-runs the script as __mp_main__ without that block, so it has no {name}: "
     "define it at the top level of the script (or in a module it imports)")
+NOTEBOOK_MAIN_HINT = (
+    "in a notebook, functions and classes defined in a cell live in __main__, which a "
+    "worker process started with 'spawn' (the default on macOS and Windows) cannot import: "
+    "put them in a .py file next to the notebook and import them from there (or use the "
+    "'fork' start method on Linux, or a cloudpickle-based framework such as joblib or Dask)"
+)
 NO_FILE_HINT = (
-    "{name} is defined in __main__, which has no file here (a notebook, a REPL or python -c); "
-    "a worker started with {method!r} cannot import it: put it in a .py file and import it")
+    "{name} is defined in __main__, which has no file here (a notebook cell, a REPL or "
+    "python -c); a worker started with {method!r} (the default on macOS and Windows) "
+    "cannot import it: put it in a .py file next to the notebook or script and import it "
+    "from there")
 
 
 # -- what a spawned worker cannot import ---------------------------------------------------
@@ -118,15 +126,17 @@ def spawn_unreachable(method: str | None = None) -> dict[int, tuple[Any, str]]:
 
 # -- explaining a lost task -----------------------------------------------------------------
 
-def explain_lost(parts: dict[str, Any], call: str, how: str) -> Diagnosis:
+def explain_lost(parts: dict[str, Any], call: str, how: str, method: str | None = None
+                 ) -> Diagnosis:
     """Where ``parts`` (the user's arguments, by label) refer to ``__main__`` objects a
-    spawned worker cannot import, as a diagnosis with paths rooted at the labels."""
+    worker started with ``method`` cannot import, as a diagnosis with paths rooted at the
+    labels."""
     from picklecheck.backends import get_backend
     from picklecheck.engine.explain import explain_findings
     from picklecheck.engine.locate import locate_references
     from picklecheck.model import BackendResult, Report
 
-    unreachable = spawn_unreachable()
+    unreachable = spawn_unreachable(method)
     targets: dict[int, BaseException] = {
         key: AttributeError(f"Can't get attribute {getattr(v, '__qualname__', '?')!r} on "
                          "<module '__mp_main__'>") for key, (v, _why) in unreachable.items()}
@@ -148,6 +158,8 @@ def explain_lost(parts: dict[str, Any], call: str, how: str) -> Diagnosis:
                           error="a worker process died before it returned a result",
                           report=report, how=how,
                           verb="lost its task: a worker process could not load it")
+    if culprits and not getattr(sys.modules.get("__main__"), "__file__", None):
+        diagnosis.notes.append(NOTEBOOK_MAIN_HINT)
     if not culprits:
         diagnosis.reason = ("a worker process exited with an error before returning a result; "
                             "its own traceback (above) says why")
@@ -166,7 +178,7 @@ class Watch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._undo: list[Any] = []
-        self.submitted: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any]] = (
+        self.submitted: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any, str | None]] = (
             weakref.WeakKeyDictionary())
 
     def start(self) -> None:
@@ -189,8 +201,9 @@ class Watch:
 
         def _submit(executor: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
             future = submit(executor, fn, *args, **kwargs)
-            with contextlib.suppress(TypeError):
-                watch.submitted[future] = (fn, args, kwargs)
+            with contextlib.suppress(TypeError, AttributeError, ValueError):
+                method = executor._mp_context.get_start_method()
+                watch.submitted[future] = (fn, args, kwargs, method)
             return future
 
         cf_process.ProcessPoolExecutor.submit = _submit  # type: ignore[method-assign]
@@ -217,14 +230,15 @@ class Watch:
                     continue
                 first = pending.setdefault(id(workers), clock)
                 if clock - first >= self.grace:
-                    self._fail(cache, self._crashed.pop(id(workers)))
+                    self._fail(cache, self._crashed.pop(id(workers)),
+                               _method_of(handler.f_locals.get("ctx")))
                     pending.pop(id(workers), None)
 
-    def _fail(self, cache: dict[Any, Any], codes: list[int]) -> None:
+    def _fail(self, cache: dict[Any, Any], codes: list[int], method: str | None) -> None:
         from picklecheck.errors import WorkerLostError
 
         try:
-            diagnosis = _pool_diagnosis()
+            diagnosis = _pool_diagnosis(method)
         except Exception:  # noqa: BLE001 - unblocking the program matters more
             diagnosis = None
         message = (f"a worker process of the pool exited with code {codes[0]} before returning "
@@ -236,6 +250,13 @@ class Watch:
 
 
 _ACTIVE: list[Watch] = []
+
+
+def _method_of(context: Any) -> str | None:
+    try:
+        return str(context.get_start_method())
+    except Exception:  # noqa: BLE001 - no context: the default start method
+        return None
 
 
 def _fail_result(result: Any, error: BaseException) -> None:
@@ -266,7 +287,7 @@ def _pool_handlers() -> list[types.FrameType]:
     return frames
 
 
-def _pool_diagnosis() -> Diagnosis:
+def _pool_diagnosis(method: str | None) -> Diagnosis:
     """The diagnosis of a pool whose worker died: what the waiting call sent, checked for
     references a spawned worker cannot load."""
     for frame in sys._current_frames().values():
@@ -280,14 +301,15 @@ def _pool_diagnosis() -> Diagnosis:
             if f.f_code.co_name in _POOL_CALLS and f.f_code.co_filename.replace(
                     "\\", "/").endswith("multiprocessing/pool.py") and "func" in f.f_locals:
                 caller = next((g for g in reversed(stack[:i]) if not is_framework_frame(g)), None)
-                return _lost_call(f, caller)
-    return explain_lost({}, "Pool", _HOW)
+                return _lost_call(f, caller, method)
+    return explain_lost({}, "Pool", _HOW, method)
 
 
 _HOW = "a worker started with spawn or forkserver imports __main__ anew"
 
 
-def _lost_call(api: types.FrameType, caller: types.FrameType | None) -> Diagnosis:
+def _lost_call(api: types.FrameType, caller: types.FrameType | None, method: str | None
+               ) -> Diagnosis:
     site = callsite.find_call(caller, _POOL_CALLS)
     func, iterable = api.f_locals.get("func"), api.f_locals.get("iterable", ())
     func_text = site.arg(0) if site is not None else None
@@ -300,7 +322,7 @@ def _lost_call(api: types.FrameType, caller: types.FrameType | None) -> Diagnosi
         values += list(iterable)
     parts = dict(zip(unique_labels(labels), values, strict=True))
     call = site.text if site is not None else f"Pool.{api.f_code.co_name}(func, items)"
-    return explain_lost(parts, call, _HOW)
+    return explain_lost(parts, call, _HOW, method)
 
 
 def explain_broken(exc: BaseException) -> Diagnosis | None:
@@ -310,7 +332,7 @@ def explain_broken(exc: BaseException) -> Diagnosis | None:
     from picklecheck.integrations.unwrap import call_parts
 
     for watch in _ACTIVE:
-        for future, (fn, args, kwargs) in list(watch.submitted.items()):
+        for future, (fn, args, kwargs, method) in list(watch.submitted.items()):
             if getattr(future, "_exception", None) is not exc:
                 continue
             chunked = getattr(getattr(fn, "func", None), "__name__", "") == "_process_chunk"
@@ -319,5 +341,6 @@ def explain_broken(exc: BaseException) -> Diagnosis | None:
                                None, func_label=getattr(target, "__name__", "fn"))
             labels = unique_labels([p.label for p in parts])
             call = f"executor.{'map' if chunked else 'submit'}({labels[0]}, ...)"
-            return explain_lost(dict(zip(labels, (p.obj for p in parts), strict=True)), call, _HOW)
+            return explain_lost(dict(zip(labels, (p.obj for p in parts), strict=True)), call, _HOW,
+                                method)
     return None
