@@ -57,6 +57,15 @@ def test_pool_map_default_chunks_index_the_whole_list() -> None:
     assert _paths(picklecheck.explain(exc)) == _expect("models[9]")
 
 
+def test_pool_map_reports_every_bad_item_not_only_the_first_chunk() -> None:
+    """Items in chunks after the one that failed are checked too."""
+    models = [Model(0), 1, 2, {"cb": lambda: 0}]
+    with multiprocessing.Pool(2) as pool:
+        exc = _failure(lambda: pool.map(score, models, chunksize=1))
+    paths = _paths(picklecheck.explain(exc))
+    assert paths == {**_expect("models[0]"), "models[3]['cb']": "function"}
+
+
 def test_apply_async_names_the_argument() -> None:
     """apply_async(f, (model,)): the argument as written in the tuple."""
     model = Model(1)

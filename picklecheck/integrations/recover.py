@@ -38,11 +38,11 @@ class Site:
     how: str = ""  # how the framework serializes there, for people
 
 
-_MP = "multiprocessing pickles it with pickle, through its ForkingPickler"
-_LOKY = "joblib's loky backend pickles it with cloudpickle"
-_DASK = "Dask pickles it with pickle, then cloudpickle"
-_RAY = "Ray serializes it with its copy of cloudpickle"
-_SPARK = "PySpark serializes it with its copy of cloudpickle"
+_MP = "multiprocessing pickles what it sends with pickle"
+_LOKY = "joblib's loky backend pickles what it sends with cloudpickle"
+_DASK = "Dask pickles what it sends with pickle, then cloudpickle"
+_RAY = "Ray serializes what it sends with its copy of cloudpickle"
+_SPARK = "PySpark serializes what it sends with its copy of cloudpickle"
 _SPARK_BROADCAST = "PySpark pickles a broadcast value with pickle"
 
 #: Measured on CPython 3.10-3.13 with joblib 1.6, dask/distributed 2026.8, ray 2.60 and

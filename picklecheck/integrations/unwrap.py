@@ -195,7 +195,13 @@ def _tuple_site(site: CallSite | None) -> CallSite | None:
     return CallSite(text=site.text, method=site.method, args=tuple(ast.unparse(e) for e in node.elts))
 
 
+#: A map over more items than this is checked by its failing chunk only.
+WHOLE_MAP_LIMIT = 10_000
+
+
 def _pool_chunk(ctx: Context, index: int, func_and_chunk: Any) -> Unwrapped:
+    """A chunk of ``Pool.map``: the whole iterable is checked when the call's frame still
+    has it (every item that would fail, not only the first chunk), else the chunk."""
     func, chunk = func_and_chunk
     site = ctx.call(*_POOL_MAPS)
     api = ctx.frame("multiprocessing/pool.py", *_POOL_MAPS)
@@ -204,11 +210,15 @@ def _pool_chunk(ctx: Context, index: int, func_and_chunk: Any) -> Unwrapped:
     items = site.arg(1) if site is not None else None
     root = items if is_name(items) else "items"
     parts = [Part(_site_func_label(site, 0, func, "func"), func)]
-    for j, item in enumerate(chunk):
-        k = _index_of(iterable, item, index * size + j) if iterable is not None else None
-        if k is None and size:
-            k = index * size + j
-        parts.append(Part(f"{root}[{k}]", item))
+    if isinstance(iterable, (list, tuple)) and len(iterable) <= WHOLE_MAP_LIMIT and (
+            _index_of(iterable, chunk[0], index * size) is not None if chunk else False):
+        parts += [Part(f"{root}[{k}]", item) for k, item in enumerate(iterable)]
+    else:
+        for j, item in enumerate(chunk):
+            k = _index_of(iterable, item, index * size + j) if iterable is not None else None
+            if k is None and size:
+                k = index * size + j
+            parts.append(Part(f"{root}[{k}]", item))
     call = site.text if site is not None else f"Pool.map({parts[0].label}, items)"
     return Unwrapped(call, parts)
 
@@ -242,15 +252,22 @@ def _call_item(ctx: Context, item: Any) -> Unwrapped:
 
 
 def _executor_map(ctx: Context, fn: Any, chunk: Any) -> Unwrapped:
+    """A chunk of ``Executor.map``: every item of the user's list when the call names it
+    (a variable of the calling frame), else the chunk that failed."""
     site = ctx.call("map")
     parts = [Part(_site_func_label(site, 0, fn, "fn"), fn)]
-    for j, arguments in enumerate(chunk):
-        for m, value in enumerate(arguments):
-            text = site.arg(1 + m) if site is not None else None
-            root = text if is_name(text) else ("items" if m == 0 else f"items{m + 1}")
-            k = _index_of(callsite.lookup_name(ctx.caller, text), value) if is_name(text) else None
-            label = f"{root}[{k}]" if k is not None else f"{root}[<item {j} of a chunk>]"
-            parts.append(Part(label, value))
+    for m, values in enumerate(zip(*chunk) if chunk else ()):
+        text = site.arg(1 + m) if site is not None else None
+        root = text if is_name(text) else ("items" if m == 0 else f"items{m + 1}")
+        whole = callsite.lookup_name(ctx.caller, text) if is_name(text) else None
+        if (isinstance(whole, (list, tuple)) and len(whole) <= WHOLE_MAP_LIMIT
+                and _index_of(whole, values[0]) is not None):
+            parts += [Part(f"{root}[{k}]", item) for k, item in enumerate(whole)]
+            continue
+        for j, value in enumerate(values):
+            k = _index_of(whole, value)
+            parts.append(Part(f"{root}[{k}]" if k is not None else f"{root}[<item {j} of a chunk>]",
+                              value))
     call = site.text if site is not None else f"executor.map({parts[0].label}, items)"
     return Unwrapped(call, parts)
 
