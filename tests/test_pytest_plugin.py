@@ -220,7 +220,7 @@ def test_save():
 def test_framework_failure_gets_the_diagnosis(pytester: pytest.Pytester) -> None:
     """A test failing inside Pool.map: the diagnosis follows the traceback."""
     pytester.makepyfile(POOL_TEST)
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*TypeError: cannot pickle '_thread.lock' object",
@@ -237,7 +237,7 @@ def test_framework_failure_gets_the_diagnosis(pytester: pytest.Pytester) -> None
 def test_plain_pickle_failure_gets_the_diagnosis(pytester: pytest.Pytester) -> None:
     """pickle.dumps in the test itself: the culprit path is rooted at its argument."""
     pytester.makepyfile(DUMPS_TEST)
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "picklecheck: pickle.dumps(config) failed: 1 culprit",
@@ -249,6 +249,6 @@ def test_plain_pickle_failure_gets_the_diagnosis(pytester: pytest.Pytester) -> N
 def test_unrelated_failure_has_no_diagnosis(pytester: pytest.Pytester) -> None:
     """A failing assertion that mentions pickling is not diagnosed."""
     pytester.makepyfile("def test_x():\n    assert 'picklecheck' == 'pickle'\n")
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.no_fnmatch_line("*why it does not pickle*")

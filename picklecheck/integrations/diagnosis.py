@@ -43,11 +43,6 @@ class Diagnosis:
     def culprits(self) -> list[Culprit]:
         return list(self.report.culprits) if self.report is not None else []
 
-    @property
-    def ok(self) -> bool:
-        """True when there is a report and it names at least one culprit."""
-        return bool(self.culprits)
-
     def headline(self) -> str:
         if not self.culprits:
             if not self.call:
