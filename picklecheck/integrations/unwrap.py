@@ -256,7 +256,7 @@ def _executor_map(ctx: Context, fn: Any, chunk: Any) -> Unwrapped:
     (a variable of the calling frame), else the chunk that failed."""
     site = ctx.call("map")
     parts = [Part(_site_func_label(site, 0, fn, "fn"), fn)]
-    for m, values in enumerate(zip(*chunk) if chunk else ()):
+    for m, values in enumerate(zip(*chunk, strict=True) if chunk else ()):
         text = site.arg(1 + m) if site is not None else None
         root = text if is_name(text) else ("items" if m == 0 else f"items{m + 1}")
         whole = callsite.lookup_name(ctx.caller, text) if is_name(text) else None
