@@ -77,11 +77,11 @@ def measure(sizes: list[int], repeat: int) -> list[tuple[Any, ...]]:
         graph = _graphs.build(size, 0)
         for name, dumps in own.items():
             for roundtrip in (False, True):
-                def baseline(dumps=dumps, roundtrip=roundtrip):
+                def baseline(dumps=dumps, roundtrip=roundtrip, graph=graph):
                     data = dumps(graph)
                     return pickle.loads(data) if roundtrip else data
 
-                def subject(name=name, roundtrip=roundtrip):
+                def subject(name=name, roundtrip=roundtrip, graph=graph):
                     return check(graph, backends=(name,), roundtrip=roundtrip)
 
                 log(f"{name} {size:,} roundtrip={roundtrip}")
