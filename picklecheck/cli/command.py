@@ -241,10 +241,16 @@ def _check(entry: Resolved, options: Options) -> Report:
 
 def script_folder(entry: Resolved) -> str:
     """The folder of the program whose workers are modelled: a file's own folder, as
-    ``python file.py`` has it; for a module, the current folder, as ``python -m``
+    ``python file.py`` has it; for a package folder, the folder above its top package
+    (where it was imported from); for a module, the current folder, as ``python -m``
     has it. The same however picklecheck itself was started."""
     if entry.target.is_file:
         return os.path.dirname(os.path.abspath(entry.target.source))
+    if entry.target.is_dir:
+        top = sys.modules.get(entry.module.__name__.partition(".")[0])
+        init = getattr(top, "__file__", None)
+        if isinstance(init, str):
+            return os.path.dirname(os.path.dirname(os.path.abspath(init)))
     return os.getcwd()
 
 
