@@ -4,7 +4,9 @@
     picklecheck examples/jobs.py:job --compare
 """
 
+import functools
 import threading
+import types
 
 
 class Model:
@@ -12,14 +14,22 @@ class Model:
         self.weights = weights
 
 
+def score(row, model, limits):
+    value = sum(w * x for w, x in zip(model.weights, row, strict=True))
+    return limits["low"] <= value <= limits["high"]
+
+
 def make_task(threshold):
     model = Model([0.2, 0.3, 0.5])
 
     def task(row):
-        return sum(w * x for w, x in zip(model.weights, row, strict=True)) > threshold
+        return score(row, model, {"low": threshold, "high": 1.0})
 
     return task
 
 
-task = make_task(0.5)  # a closure: saved by name it is not found; by value it travels
-job = {"task": task, "lock": threading.Lock()}  # a lock travels with nothing
+# A read-only view of the settings: plain pickle has no reducer for it, cloudpickle does.
+limits = types.MappingProxyType({"low": 0.2, "high": 0.8})
+task = functools.partial(score, model=Model([0.2, 0.3, 0.5]), limits=limits)
+# A closure (saved by name it is not found; by value it travels) and a lock (nothing sends it).
+job = {"task": make_task(0.5), "lock": threading.Lock()}
