@@ -45,7 +45,7 @@ from streamlit.runtime.state import session_state as st_session_state
 
 from picklecheck import errors
 from picklecheck.integrations.config import SessionConfig, resolve
-from picklecheck.integrations.session import Verifier
+from picklecheck.integrations.verifier import Verifier
 from picklecheck.model import Culprit, Report
 from picklecheck.report.render import culprit_lines
 
