@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Sink, get_backend
@@ -98,12 +98,16 @@ class Verifier:
         self._failed: dict[Any, tuple[Passed, Report]] = {}
 
     def failures(self, items: Iterable[tuple[Any, Any]], *, trust: bool = False,
-                 prune: bool = False) -> dict[Any, Report]:
+                 redump: bool = False, prune: bool = False,
+                 names: Mapping[Any, str] | None = None) -> dict[Any, Report]:
         """The report of each failing ``(key, value)``, string keys sorted first.
 
         ``trust`` skips values unchanged since they last passed (or failed: the same
-        report is returned). ``prune`` forgets keys not among ``items`` (they were
-        deleted), so nothing is kept alive for them.
+        report is returned); with ``redump`` an unchanged value that passed is still
+        dumped (not hashed, not loaded), so nothing that stops dumping is missed.
+        ``prune`` forgets keys not among ``items`` (they were deleted), so nothing is
+        kept alive for them. ``names`` roots some keys' paths elsewhere than
+        ``name[key]`` (a widget without a key has no such path).
         """
         values = dict(items)
         if prune:
@@ -113,25 +117,29 @@ class Verifier:
         valid: dict[int, bool] = {}
         reports: dict[Any, Report] = {}
         for key in ordered(values):
-            report: Any = self._trusted(key, values[key], valid) if trust else _MISSING
+            value = values[key]
+            report: Any = self._trusted(key, value, valid, redump) if trust else _MISSING
             if report is _MISSING:
-                report = self.verify(key, values[key])
+                report = self.verify(key, value, None if names is None else names.get(key))
             if report is not None:
                 reports[key] = report
         return reports
 
-    def _trusted(self, key: Any, value: Any, valid: dict[int, bool]) -> Any:
+    def _trusted(self, key: Any, value: Any, valid: dict[int, bool], redump: bool) -> Any:
         """None (passes) or the old report (fails) when ``value`` is unchanged; else _MISSING."""
         passed = self._passed.get(key)
         if passed is not None and passed.holds(value, valid):
-            return None
+            return None if not redump or self._dumps(value) else _MISSING
         failed = self._failed.get(key)
         if failed is not None and failed[0].holds(value, valid):
             return failed[1]
         return _MISSING
 
-    def verify(self, key: Any, value: Any) -> Report | None:
-        """None when ``value`` serializes (and loads back, with ``roundtrip``)."""
+    def verify(self, key: Any, value: Any, name: str | None = None) -> Report | None:
+        """None when ``value`` serializes (and loads back, with ``roundtrip``).
+
+        ``name`` is the root of the culprit paths (default ``name[key]``).
+        """
         if is_plain_value(value):
             self.forget(key)
             return None
@@ -156,7 +164,7 @@ class Verifier:
         if loaded:
             self._passed[key] = Passed(value, before, _globals_of(pickler), digest)
             return None
-        report = self._diagnose(key, value)
+        report = self._diagnose(value, name or format_path(self.name, (PathStep.item(key),)))
         if report is not None:
             self._failed[key] = (Passed(value, before, _globals_of(pickler)), report)
         return report
@@ -170,9 +178,21 @@ class Verifier:
             self._passed.pop(key, None)
             self._failed.pop(key, None)
 
-    def _diagnose(self, key: Any, value: Any) -> Report | None:
+    def _dumps(self, value: Any) -> bool:
+        """Whether ``value`` still dumps (a plain dump into a counting sink)."""
         config = self.config
-        name = format_path(self.name, (PathStep.item(key),))
+        backend = get_backend(config.backend)
+        protocol = backend.default_protocol() if config.protocol is None else config.protocol
+        try:
+            backend.dump(value, Sink(), protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - the full check will say why
+            return False
+        return True
+
+    def _diagnose(self, value: Any, name: str) -> Report | None:
+        config = self.config
         try:
             report = check_object(value, backends=(config.backend,), protocol=config.protocol,
                                   name=name, roundtrip=config.roundtrip)
