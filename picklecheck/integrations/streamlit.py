@@ -77,6 +77,9 @@ ROOT = "st.session_state"
 _INTERNAL = getattr(st_session_state, "STREAMLIT_INTERNAL_KEY_PREFIX", "$$STREAMLIT_INTERNAL_KEY")
 WIDTH = 78  # what fits Streamlit's error and warning boxes at the default page width
 FULL_CHECK_EVERY = 30.0
+#: Seconds during which a rerun's enable() reuses the settings it resolved (reading the
+#: environment and finding pyproject.toml costs about a millisecond).
+_RESOLVE_EVERY = 2.0
 _HOOK_KEY = f"{_INTERNAL}_PICKLECHECK_HOOK"
 _MARK = "__picklecheck_hook__"
 _DOCS = "https://docs.streamlit.io/knowledge-base/using-streamlit/serializable-session-state"
@@ -113,6 +116,8 @@ class _Hook:
         self.last_full = -math.inf  # time.monotonic() of the last full check
         self.registry: dict[Any, Any] = {}  # each distinct terminal warning once per session
         self.caller: tuple[str, int] | None = None  # where enable() was called
+        self.args: tuple[Any, ...] = ()  # enable()'s arguments when settings were resolved
+        self.resolved_at = -math.inf
 
 
 def enable(mode: str | None = None, *, backend: str | None = None,
@@ -126,7 +131,6 @@ def enable(mode: str | None = None, *, backend: str | None = None,
     between full checks, one every ``full_check_every`` seconds (0: every run).
     Returns the resolved settings.
     """
-    config = resolve(mode=mode, backend=backend, roundtrip=roundtrip, default_roundtrip=True)
     if isinstance(full_check_every, bool) or not isinstance(full_check_every, (int, float)) \
             or not full_check_every >= 0:
         msg = (f"invalid full_check_every={full_check_every!r}: use a number of seconds "
@@ -135,21 +139,21 @@ def enable(mode: str | None = None, *, backend: str | None = None,
     _install()
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is None:  # bare `python app.py`: there is no session to check
-        return config
-    state = ctx.session_state
-    try:
-        current = state[_HOOK_KEY]
-    except KeyError:
-        current = None
-    hook = current if isinstance(current, _Hook) else None
-    if hook is None or _settings(hook.config) != _settings(config) \
-            or hook.full_check_every != full_check_every:
-        hook = _Hook(config, float(full_check_every), hook.labels if hook else None)
-        state[_HOOK_KEY] = hook
+        return resolve(mode=mode, backend=backend, roundtrip=roundtrip, default_roundtrip=True)
+    hook = _hook_of(ctx.session_state)
+    args = (mode, backend, roundtrip, float(full_check_every))
+    now = time.monotonic()
+    if hook is None or hook.args != args or now - hook.resolved_at >= _RESOLVE_EVERY:
+        config = resolve(mode=mode, backend=backend, roundtrip=roundtrip, default_roundtrip=True)
+        if hook is None or _settings(hook.config) != _settings(config) \
+                or hook.full_check_every != full_check_every:
+            hook = _Hook(config, float(full_check_every), hook.labels if hook else None)
+            ctx.session_state[_HOOK_KEY] = hook
+        hook.args, hook.resolved_at = args, now
     caller = sys._getframe(1)
     hook.caller = (caller.f_code.co_filename, caller.f_lineno)
     record_labels(ctx, hook.labels)
-    return config
+    return hook.config
 
 
 def disable() -> None:
