@@ -68,7 +68,7 @@ class SessionState(MutableMapping[Any, Any]):
     Stores from several threads are safe (see the module's notes on threads).
     """
 
-    __slots__ = ("_data", "_config", "_verifier", "_local", "_lock")
+    __slots__ = ("_data", "_config", "_verifier", "_stacks", "_lock")
 
     def __init__(self, data: MutableMapping[Any, Any] | None = None, /, *, mode: str | None = None,
                  backend: str | None = None, roundtrip: bool | None = None,
@@ -87,7 +87,7 @@ class SessionState(MutableMapping[Any, Any]):
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_config", config)
         object.__setattr__(self, "_verifier", Verifier(config, name))
-        object.__setattr__(self, "_local", threading.local())
+        object.__setattr__(self, "_stacks", {})  # thread id -> its open transactions
         object.__setattr__(self, "_lock", threading.RLock())
 
     @property
@@ -212,22 +212,35 @@ class SessionState(MutableMapping[Any, Any]):
             yield self
         except BaseException:
             stack.pop()
-            self._rollback(journal, saved)
+            try:
+                self._rollback(journal, saved)
+            finally:
+                self._forget_empty(stack)
             raise
         stack.pop()
         try:
-            self._check_on_exit()
+            self._check_on_exit(journal)
         except BaseException:
             self._rollback(journal, saved)
             raise
+        finally:
+            self._forget_empty(stack)
         if stack:
             for key, (previous, written) in journal.items():
                 stack[-1].setdefault(key, [previous, written])[1] = written
 
-    def _check_on_exit(self) -> None:
+    def _check_on_exit(self, journal: dict[Any, _Entry]) -> None:
+        """Check every key but those another thread's open transaction bound (that
+        transaction checks them when it ends), unless they still hold what this one bound."""
         if self._config.mode == "off":
             return
-        reports = self._failures(list(self._data.keys()))
+        me = threading.get_ident()
+        with self._lock:
+            others = {key for thread, stack in self._stacks.items() if thread != me
+                      for open_journal in stack for key in open_journal}
+            keys = [key for key in self._data.keys() if key not in others or (
+                key in journal and self._data.get(key, MISSING) is journal[key][1])]
+        reports = self._failures(keys)
         self._act(reports, "the transaction was rolled back" if self._config.mode == "enforce"
                   else "stored anyway because the session mode is 'warn'")
 
@@ -235,11 +248,13 @@ class SessionState(MutableMapping[Any, Any]):
 
     def _journals(self) -> list[dict[Any, _Entry]]:
         """This thread's open transactions, innermost last."""
-        try:
-            return self._local.journals  # type: ignore[no-any-return]
-        except AttributeError:
-            self._local.journals = []
-            return self._local.journals  # type: ignore[no-any-return]
+        stack: list[dict[Any, _Entry]] = self._stacks.setdefault(threading.get_ident(), [])
+        return stack
+
+    def _forget_empty(self, stack: list[dict[Any, _Entry]]) -> None:
+        with self._lock:
+            if not stack:
+                self._stacks.pop(threading.get_ident(), None)
 
     def _store(self, pending: dict[Any, Any], outcome: str, only_new: bool = False) -> None:
         if not self._journals() and self._config.mode != "off":
