@@ -137,7 +137,7 @@ def test_recording_pickler_notes_classes_and_functions(backend):
 
 def verifier(**settings) -> Verifier:
     """A Verifier with the given settings."""
-    return Verifier(resolve(mode="warn", **settings))
+    return Verifier(resolve(mode="warn", **settings), trusting=True)
 
 
 class Counted:
@@ -190,6 +190,17 @@ def test_prune_forgets_deleted_keys():
     check.failures([("a", [1]), ("b", [2])])
     check.failures([("a", [1])], prune=True)
     assert list(check._passed) == ["a"]  # noqa: SLF001 - what is held is the point
+
+
+def test_a_verifier_that_does_not_trust_keeps_no_values():
+    """SessionState's verifier keeps digests, never the values (nothing is kept alive)."""
+    check = Verifier(resolve(mode="warn", roundtrip=True))
+    value = [Counted()]
+    check.failures([("items", value)])
+    assert all(p.value is not value for p in check._passed.values())  # noqa: SLF001
+    Counted.dumps = 0
+    check.failures([("items", value)], trust=True)
+    assert Counted.dumps == 1
 
 
 def test_ordered_never_calls_a_keys_comparison():

@@ -111,7 +111,7 @@ class _Hook:
                  labels: dict[str, tuple[str, str]] | None = None) -> None:
         self.config = config
         self.full_check_every = full_check_every
-        self.verifier = Verifier(config, ROOT)
+        self.verifier = Verifier(config, ROOT, trusting=True)
         self.labels: dict[str, tuple[str, str]] = {} if labels is None else labels
         self.last_full = -math.inf  # time.monotonic() of the last full check
         self.registry: dict[Any, Any] = {}  # each distinct terminal warning once per session

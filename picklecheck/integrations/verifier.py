@@ -86,14 +86,19 @@ class Verifier:
     """Checks values by key against the configured backend, remembering what passed.
 
     ``name`` roots the paths: the value under ``"cfg"`` is reported as
-    ``session_state['cfg']``.
+    ``session_state['cfg']``. Only a ``trusting`` verifier (the Streamlit hook's) keeps
+    what :meth:`failures` needs to trust a value later: the value itself, its shape and
+    its globals. Otherwise only the digest of the bytes that loaded is kept per key, so
+    a value deleted behind the verifier's back is not kept alive.
     """
 
-    __slots__ = ("config", "name", "_passed", "_failed")
+    __slots__ = ("config", "name", "trusting", "_passed", "_failed")
 
-    def __init__(self, config: SessionConfig, name: str = "session_state") -> None:
+    def __init__(self, config: SessionConfig, name: str = "session_state",
+                 trusting: bool = False) -> None:
         self.config = config
         self.name = name
+        self.trusting = trusting
         self._passed: dict[Any, Passed] = {}
         self._failed: dict[Any, tuple[Passed, Report]] = {}
 
@@ -118,7 +123,8 @@ class Verifier:
         reports: dict[Any, Report] = {}
         for key in ordered(values):
             value = values[key]
-            report: Any = self._trusted(key, value, valid, redump) if trust else _MISSING
+            report: Any = (self._trusted(key, value, valid, redump) if trust and self.trusting
+                           else _MISSING)
             if report is _MISSING:
                 report = self.verify(key, value, None if names is None else names.get(key))
             if report is not None:
@@ -143,7 +149,7 @@ class Verifier:
         if is_plain_value(value):
             self.forget(key)
             return None
-        before = shape(value)
+        before = shape(value) if self.trusting else ()
         config = self.config
         backend = get_backend(config.backend)
         protocol = backend.default_protocol() if config.protocol is None else config.protocol
@@ -162,10 +168,11 @@ class Verifier:
         except BaseException:  # noqa: BLE001 - every failure is a finding
             loaded = False
         if loaded:
-            self._passed[key] = Passed(value, before, _globals_of(pickler), digest)
+            self._passed[key] = (Passed(value, before, _globals_of(pickler), digest)
+                                 if self.trusting else Passed(_MISSING, (), (), digest))
             return None
         report = self._diagnose(value, name or format_path(self.name, (PathStep.item(key),)))
-        if report is not None:
+        if report is not None and self.trusting:
             self._failed[key] = (Passed(value, before, _globals_of(pickler)), report)
         return report
 
