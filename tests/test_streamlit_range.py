@@ -156,6 +156,15 @@ def test_fragment_rerun_keeps_the_element_after_the_fragment(fragment_rerun_afte
 
 # -- cheap reruns ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("every", [-1, "30", float("nan"), True])
+def test_full_check_every_must_be_seconds(every):
+    """A bad full_check_every is a clear ConfigError naming the value."""
+    from picklecheck.integrations.config import ConfigError
+
+    with pytest.raises(ConfigError, match="invalid full_check_every="):
+        hook.enable(full_check_every=every)
+
+
 @pytest.fixture
 def dumps():
     """How often tests/apps/counting.Counted was pickled, reset to 0."""
