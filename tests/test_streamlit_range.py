@@ -106,6 +106,18 @@ def test_detail_lines_fit_the_error_box(enforced):
     assert not too_long, too_long
 
 
+def test_fixes_name_what_went_stale_and_do_not_cache_generators(enforced):
+    """A stale function is called a function; a generator is not told to use cache_resource."""
+    message = " ".join(only_exception(run(APPS / "rerun_words.py", times=2)).split())
+    assert "defines a new function __main__.helper; this value is an earlier run's function" \
+        in message
+    assert "Move helper into a module next to the app" in message
+    assert "class __main__.function" not in message
+    generator = message[message.index("st.session_state['rows']"):]
+    assert "no backend pickles a running generator" in generator
+    assert "cache_resource" not in generator
+
+
 def test_warning_points_at_the_apps_line():
     """The SerializationWarning names the app's file and the line that set the first bad key."""
     with pytest.warns(picklecheck.SerializationWarning) as record:

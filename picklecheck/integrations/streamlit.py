@@ -48,6 +48,7 @@ This module imports Streamlit; ``import picklecheck`` does not import this modul
 from __future__ import annotations
 
 import math
+import re
 import sys
 import textwrap
 import threading
@@ -85,6 +86,7 @@ _MARK = "__picklecheck_hook__"
 _DOCS = "https://docs.streamlit.io/knowledge-base/using-streamlit/serializable-session-state"
 _RESOURCE_KINDS = ("lock", "socket", "database", "file", "thread", "executor", "queue",
                    "process_shared", "generator")
+_FUNCTION_TYPES = ("function", "builtin_function_or_method", "method")
 _install_lock = threading.Lock()
 
 
@@ -347,12 +349,11 @@ def _streamlit_hint(culprit: Culprit) -> list[str]:
     text = ""
     reason = culprit.reason
     if culprit.kind in ("stale_reference", "main_reference") and "__main__" in reason:
-        name = culprit.type.rsplit(".", 1)[-1]
-        text = (f"Streamlit runs the app script again on every rerun, which defines a new "
-                f"class __main__.{name}; this value was made by an earlier run's class, so "
-                f"pickle's lookup of __main__.{name} finds a different object (\"not the "
-                f"same object as __main__.{name}\"). Move {name} into a module next to the "
-                f"app (e.g. models.py) and import it.")
+        text = _rerun_fix(culprit)
+    elif culprit.kind == "generator":
+        text = ("no backend pickles a running generator: store what it produces "
+                "(list(...)) or what is needed to start it again, and create the "
+                "generator where it is consumed.")
     elif culprit.kind in _RESOURCE_KINDS:
         text = ("keep connections, clients, models and locks out of st.session_state: "
                 "create them in a function decorated with @st.cache_resource and call it "
@@ -361,6 +362,20 @@ def _streamlit_hint(culprit: Culprit) -> list[str]:
         text = ("store data in st.session_state, not functions: keep a name and look the "
                 "function up in a module-level dict, or build it in @st.cache_resource.")
     return _wrap("fix:", text) if text else []
+
+
+def _rerun_fix(culprit: Culprit) -> str:
+    """Why a class or function of the app script goes stale on a rerun, and the fix."""
+    found = re.search(r"__main__\.([A-Za-z_][\w.]*\w)", culprit.reason)
+    name = found.group(1) if found else culprit.type.rsplit(".", 1)[-1]
+    what = "function" if culprit.type in _FUNCTION_TYPES else "class"
+    made = "is an earlier run's function" if what == "function" else \
+        "was made by an earlier run's class"
+    return (f"Streamlit runs the app script again on every rerun, which defines a new "
+            f"{what} __main__.{name}; this value {made}, so pickle's lookup of "
+            f"__main__.{name} finds a different object (\"not the same object as "
+            f"__main__.{name}\"). Move {name} into a module next to the app (e.g. "
+            f"models.py) and import it.")
 
 
 def _wrap(label: str, text: str, indent: str = "    ") -> list[str]:
