@@ -111,16 +111,24 @@ def _sample(value: Any, kind: type) -> tuple[int, list[Any]]:
 
 
 def _referents(value: Any) -> tuple[int, list[Any]]:
-    """What the object refers to (its attributes, slots, class), without calling its code."""
+    """What the object refers to (its attributes, slots, class), without calling its code.
+
+    An instance's ``__dict__`` (a referent on some Python versions, its values on
+    others) is opened, so attributes count the same way everywhere.
+    """
     found: list[Any] = []
+    size = 0
     for ref in gc.get_referents(value):
-        if type(ref) is dict and len(found) < 64:  # an instance's __dict__: its values count
-            found += dict.values(ref)
+        if type(ref) is dict:
+            count, sample = _sample(ref, dict)
+            size += count
+            found += sample[1::2] if count <= SAMPLE else sample  # values; or keys and values
         else:
+            size += 1
             found.append(ref)
     if len(found) <= 2 * SAMPLE:
-        return len(found), found
-    return len(found), found[:SAMPLE] + found[-SAMPLE:]
+        return size, found
+    return size, found[:SAMPLE] + found[-SAMPLE:]
 
 
 def still_global(obj: Any) -> bool:
