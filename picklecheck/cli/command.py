@@ -35,6 +35,7 @@ __all__ = ["SUBCOMMANDS", "cli", "main"]
 #: only when used). ``picklecheck -- inspect`` checks a module named inspect instead.
 SUBCOMMANDS = {
     "inspect": ("picklecheck.cli.inspect_cmd", "inspect_command"),
+    "run": ("picklecheck.cli.run_cmd", "run_command"),
 }
 
 EXAMPLES = """\
