@@ -158,7 +158,8 @@ class Verifier:
         sink: Any = io.BytesIO() if config.roundtrip else Sink()
         pickler, digest = None, None
         try:
-            pickler = recording_pickler(backend, sink, protocol)
+            pickler = (recording_pickler(backend, sink, protocol) if self.trusting
+                       else backend.pickler(sink, protocol))
             backend.run(pickler, value)
             digest = _digest(sink) if config.roundtrip else None
             loaded = (not config.roundtrip or (previous is not None and previous.digest == digest)
@@ -222,7 +223,7 @@ def _digest(buffer: io.BytesIO) -> bytes:
 
 
 def _globals_of(pickler: Any) -> tuple[Any, ...]:
-    return () if pickler is None else by_reference(pickler.picklecheck_globals)
+    return by_reference(getattr(pickler, "picklecheck_globals", ()))
 
 
 def _fallback_report(value: Any, name: str, config: SessionConfig, exc: Exception) -> Report:
