@@ -214,6 +214,17 @@ def test_ctrl_c_during_an_update_never_leaves_it_half_written():
     assert backing.data == {"a": 1, "b": 2, "c": 3}
 
 
+def test_ctrl_c_held_during_a_failing_block_is_not_lost():
+    """A Ctrl-C held while the block raises something else is still raised, with that as context."""
+    with pytest.raises(KeyboardInterrupt) as info:
+        with interrupts_deferred():
+            _thread.interrupt_main()
+            for _ in range(1000):  # let the held signal arrive
+                pass
+            raise ValueError("the block failed too")
+    assert isinstance(info.value.__context__, ValueError)
+
+
 def test_deferral_leaves_a_custom_sigint_handler_alone():
     """An application's own SIGINT handler keeps working inside a deferred block."""
     import signal

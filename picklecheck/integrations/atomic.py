@@ -47,8 +47,8 @@ def interrupts_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if held:
-        raise KeyboardInterrupt
+        if held:  # Ctrl-C wins over whatever else the block raised (kept as its context)
+            raise KeyboardInterrupt
 
 
 def restore(data: MutableMapping[Any, Any], key: Any, previous: Any) -> None:
