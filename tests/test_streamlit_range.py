@@ -168,6 +168,20 @@ def test_fragment_rerun_keeps_the_element_after_the_fragment(fragment_rerun_afte
 
 # -- cheap reruns ---------------------------------------------------------------------
 
+def test_the_hooks_memory_pickles_as_its_settings_alone():
+    """Streamlit's own check pickles internal keys: the hook's cache of values is not in it."""
+    import pickle
+    import threading
+
+    from picklecheck.integrations.config import resolve
+
+    remembered = hook._Hook(resolve(mode="warn"), 5.0)
+    remembered.verifier.failures([("big", list(range(1000))), ("bad", threading.Lock())])
+    copy = pickle.loads(pickle.dumps(remembered))
+    assert copy.config == remembered.config and copy.full_check_every == 5.0
+    assert len(pickle.dumps(remembered)) < 1000
+
+
 @pytest.mark.parametrize("every", [-1, "30", float("nan"), True])
 def test_full_check_every_must_be_seconds(every):
     """A bad full_check_every is a clear ConfigError naming the value."""

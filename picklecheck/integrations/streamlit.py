@@ -121,6 +121,11 @@ class _Hook:
         self.args: tuple[Any, ...] = ()  # enable()'s arguments when settings were resolved
         self.resolved_at = -math.inf
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Streamlit's own check (mode "off", or after disable()) pickles internal keys too:
+        # what the hook remembers is a cache, so it pickles as its settings alone.
+        return (_Hook, (self.config, self.full_check_every))
+
 
 def enable(mode: str | None = None, *, backend: str | None = None,
            roundtrip: bool | None = None,
