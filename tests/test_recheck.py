@@ -212,5 +212,11 @@ def test_ordered_never_calls_a_keys_comparison():
 
         __hash__ = str.__hash__
 
-    keys = [Unordered("b"), 3, Unordered("a")]
-    assert ordered(keys) == ["a", "b", 3]
+    class Pretender:
+        @property
+        def __class__(self):
+            raise RuntimeError("no class")
+
+    pretender = Pretender()
+    keys = [Unordered("b"), 3, Unordered("a"), pretender]
+    assert ordered(keys) == ["a", "b", 3, pretender]

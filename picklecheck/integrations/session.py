@@ -147,7 +147,7 @@ class SessionState(MutableMapping[Any, Any]):
             return self._data[name]
         except KeyError:
             msg = f"session state has no key {name!r}"
-            keys = [k for k in self._data if isinstance(k, str)]
+            keys = [k for k in self._data if issubclass(type(k), str)]
             close = difflib.get_close_matches(name, keys, n=1)
             if close:
                 msg += f" (did you mean {close[0]!r}?)"
@@ -166,7 +166,7 @@ class SessionState(MutableMapping[Any, Any]):
             raise AttributeError(msg) from None
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *(k for k in self._data if isinstance(k, str)
+        return sorted({*super().__dir__(), *(k for k in self._data if issubclass(type(k), str)
                                               and k.isidentifier())})
 
     def _refuse_interface_name(self, name: str, spelling: str) -> None:

@@ -78,8 +78,8 @@ def ordered(keys: Iterable[Any]) -> list[Any]:
     whose ``__lt__`` raises cannot break a check, or skip a rollback after one.
     """
     keys = list(keys)
-    text = sorted((k for k in keys if isinstance(k, str)), key=str.__str__)
-    return text + [k for k in keys if not isinstance(k, str)]
+    text = sorted((k for k in keys if issubclass(type(k), str)), key=str.__str__)
+    return text + [k for k in keys if not issubclass(type(k), str)]
 
 
 class Verifier:
