@@ -49,15 +49,18 @@ _BY_NAME = (types.FunctionType, types.BuiltinFunctionType)
 class Passed:
     """What is remembered about a value that passed: enough to trust it next time.
 
-    ``value`` is held (not its id), so an id cannot be reused by another object
-    while the record lives. ``digest`` is the hash of the bytes that last loaded
-    (None without a round trip).
+    ``value`` is held (not its id), and so is every object its shape sampled
+    (``kept``): CPython reuses a freed object's address at once (a replaced dict
+    often gets the old one's id), and a held object's id cannot be reused while the
+    record lives. ``digest`` is the hash of the bytes that last loaded (None
+    without a round trip).
     """
 
     value: Any
     shape: tuple[Any, ...]
     globals: tuple[Any, ...] = ()
     digest: bytes | None = None
+    kept: tuple[Any, ...] = ()
 
     def holds(self, value: Any, valid: dict[int, bool]) -> bool:
         """True when ``value`` is the same object, of the same shape, with the same globals.
@@ -75,16 +78,21 @@ class Passed:
         return True
 
 
-def shape(value: Any, depth: int = DEPTH) -> tuple[Any, ...]:
-    """A cheap structural fingerprint: type, size and a sample of identities, ``depth`` deep."""
+def shape(value: Any, depth: int = DEPTH, keep: list[Any] | None = None) -> tuple[Any, ...]:
+    """A cheap structural fingerprint: type, size and a sample of identities, ``depth`` deep.
+
+    ``keep`` receives every sampled object, for the caller to hold (see :class:`Passed`).
+    """
     kind = type(value)
     if kind in _ATOMS:
         return (id(kind), id(value))
     size, sample = _sample(value, kind)
+    if keep is not None:
+        keep += sample
     parts: list[Any] = [id(kind), size]
     parts += [id(item) for item in sample]
     if depth > 1:
-        parts += [shape(item, depth - 1) for item in sample if type(item) not in _ATOMS]
+        parts += [shape(item, depth - 1, keep) for item in sample if type(item) not in _ATOMS]
     return tuple(parts)
 
 

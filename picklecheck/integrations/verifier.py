@@ -149,7 +149,8 @@ class Verifier:
         if is_plain_value(value):
             self.forget(key)
             return None
-        before = shape(value) if self.trusting else ()
+        kept: list[Any] = []
+        before = shape(value, keep=kept) if self.trusting else ()
         config = self.config
         backend = get_backend(config.backend)
         protocol = backend.default_protocol() if config.protocol is None else config.protocol
@@ -169,12 +170,13 @@ class Verifier:
         except BaseException:  # noqa: BLE001 - every failure is a finding
             loaded = False
         if loaded:
-            self._passed[key] = (Passed(value, before, _globals_of(pickler), digest)
+            self._passed[key] = (Passed(value, before, _globals_of(pickler), digest, tuple(kept))
                                  if self.trusting else Passed(_MISSING, (), (), digest))
             return None
         report = self._diagnose(value, name or format_path(self.name, (PathStep.item(key),)))
         if report is not None and self.trusting:
-            self._failed[key] = (Passed(value, before, _globals_of(pickler)), report)
+            self._failed[key] = (Passed(value, before, _globals_of(pickler), None, tuple(kept)),
+                                 report)
         return report
 
     def forget(self, key: Any = _MISSING) -> None:
