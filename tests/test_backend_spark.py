@@ -18,13 +18,16 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None,
 def sc():
     """A local[1] SparkContext for the module, stopped by its own API. Its Python workers
     run this interpreter, and the helpers travel by value (the tests folder is not on
-    a worker's path)."""
+    a worker's path). SparkContext installs a SIGINT handler of its own that outlives
+    stop(); the default one is put back."""
     import os
+    import signal
     import sys
 
     from pyspark import cloudpickle
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    sigint = signal.getsignal(signal.SIGINT)
     cloudpickle.register_pickle_by_value(fw_jobs)
     conf = (pyspark.SparkConf().setMaster("local[1]").setAppName("picklecheck-tests")
             .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
@@ -33,6 +36,7 @@ def sc():
     context.setLogLevel("OFF")
     yield context
     context.stop()
+    signal.signal(signal.SIGINT, sigint)
     cloudpickle.unregister_pickle_by_value(fw_jobs)
 
 
