@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from picklecheck.isolation.confine import Limits, confine
+from picklecheck.isolation.confine import Limits, Plan, confine, plan
 from picklecheck.isolation.watch import Watch
 
 __all__ = ["WAITING", "ConfinementError", "run_forked"]
@@ -84,6 +84,7 @@ def _not_run() -> Result:
 
 def _run_child(indices: list[int], work: Callable[[int], Result], per_item: float,
                deadline: float, limits: Limits, sandbox: bool) -> dict[int, Result]:
+    prepared = plan(limits)
     scratch = tempfile.mkdtemp(prefix="picklecheck-load-")
     read_fd, write_fd = os.pipe()
     try:
@@ -94,7 +95,7 @@ def _run_child(indices: list[int], work: Callable[[int], Result], per_item: floa
             pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
-            _child(indices, work, write_fd, scratch, limits, sandbox)
+            _child(indices, work, write_fd, scratch, prepared, sandbox)
         os.close(write_fd)
         _setpgid(pid)
         return _Reader(pid, read_fd, scratch, per_item, deadline).collect(indices)
@@ -117,14 +118,14 @@ def _setpgid(pid: int) -> None:
 # -- the child ------------------------------------------------------------------
 
 def _child(indices: list[int], work: Callable[[int], Result], fd: int, scratch: str,
-           limits: Limits, sandbox: bool) -> None:
+           prepared: Plan, sandbox: bool) -> None:
     code = 70
     try:
         send = _sender(fd)
         current = [-1]
         parent = os.getppid()
         try:
-            refused = confine(scratch, limits, (fd,), sandbox)
+            refused = confine(scratch, prepared, (fd,), sandbox)
         except BaseException as exc:  # noqa: BLE001 - the parent decides what to do
             send({"t": "unconfined", "error": f"{type(exc).__name__}: {exc}"})
             raise

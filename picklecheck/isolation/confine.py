@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from picklecheck.isolation import landlock, seccomp
 
-__all__ = ["ENV", "Limits", "available", "confine"]
+__all__ = ["ENV", "Limits", "Plan", "available", "confine", "plan"]
 
 ENV = "PICKLECHECK_ISOLATION"
 _ORDER = ("guarded", "process", "sandbox")
@@ -67,7 +67,45 @@ def available() -> str:
     return best
 
 
-def confine(scratch: str, limits: Limits, keep: tuple[int, ...], sandbox: bool) -> list[str]:
+@dataclass(frozen=True)
+class Plan:
+    """What the parent works out before ``fork``, so that the child (where every
+    touched page is a copy) only makes system calls."""
+
+    limits: Limits
+    address_space: int  # the child's RLIMIT_AS: what it inherits plus limits.memory
+    shared: tuple[tuple[int, int], ...]  # shared writable mappings to make read-only
+    libc: ctypes.CDLL | None
+
+
+def plan(limits: Limits) -> Plan:
+    """Prepare :func:`confine` for the next child (in the parent)."""
+    libc = None
+    if sys.platform.startswith("linux"):
+        libc = _libc()
+        seccomp.prepare()
+        landlock.abi_version()
+    size = 0
+    try:
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        pass
+    return Plan(limits, size + limits.memory if size else 0, _shared_mappings(), libc)
+
+
+_LIBC: list[ctypes.CDLL] = []
+
+
+def _libc() -> ctypes.CDLL:
+    if not _LIBC:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        _LIBC.append(libc)
+    return _LIBC[0]
+
+
+def confine(scratch: str, prepared: Plan, keep: tuple[int, ...], sandbox: bool) -> list[str]:
     """Confine the calling (child) process for good; returns what is refused to it.
 
     ``keep`` are descriptors the child still needs (its pipe to the parent).
@@ -75,13 +113,16 @@ def confine(scratch: str, limits: Limits, keep: tuple[int, ...], sandbox: bool) 
     os.setpgid(0, 0)
     stderr_fd = _quiet_stdio(scratch)
     _neutralise_descriptors(set(keep) | {0, 1, 2, stderr_fd})
-    _protect_shared_mappings()
-    _set_limits(limits)
+    libc = prepared.libc
+    if libc is not None:
+        for start, end in prepared.shared:
+            libc.mprotect(start, end - start, _PROT_READ)
+    limits = prepared.limits
+    _set_limits(limits, prepared.address_space)
     refused = [f"more than {limits.seconds:g} s of CPU and "
                f"{limits.memory >> 20} MiB of new memory"]
-    if not sys.platform.startswith("linux"):
+    if libc is None:
         return refused
-    libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     _drop_capabilities(libc)
@@ -125,37 +166,35 @@ def _neutralise_descriptors(keep: set[int]) -> None:
     os.close(null)
 
 
-def _protect_shared_mappings() -> None:
+def _shared_mappings() -> tuple[tuple[int, int], ...]:
     """Shared writable mappings (``mmap`` of the caller's files, shared memory) write
-    straight through to their owner: make them read-only in the child."""
+    straight through to their owner: the child makes them read-only."""
     try:
         with open("/proc/self/maps") as maps:
             lines = maps.read().splitlines()
     except OSError:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        return ()
+    found = []
     for line in lines:
-        fields = line.split()
-        if len(fields) < 2 or not fields[1].startswith("rw") or fields[1][3] != "s":
+        fields = line.split(maxsplit=2)
+        if len(fields) < 2 or not fields[1].startswith("rw") or fields[1][3:4] != "s":
             continue
         start, end = (int(part, 16) for part in fields[0].split("-"))
-        libc.mprotect(start, end - start, _PROT_READ)
+        found.append((start, end))
+    return tuple(found)
 
 
-def _set_limits(limits: Limits) -> None:
+def _set_limits(limits: Limits, address_space: int) -> None:
     cpu = max(1, math.ceil(limits.seconds))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails, not kills
     try:
-        with open("/proc/self/statm") as statm:
-            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return
-    size = current + limits.memory
-    resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails, not kills
+    except (ValueError, OSError):
+        pass
+    if address_space:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
 
 class _CapHeader(ctypes.Structure):

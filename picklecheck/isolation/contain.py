@@ -45,6 +45,7 @@ __all__ = [
     "isolation",
     "load",
     "load_many",
+    "load_pairs",
 ]
 
 ISOLATIONS = ("sandbox", "process", "guarded")
@@ -128,21 +129,28 @@ def load_many(backend: Backend, payloads: Sequence[bytes], probe: Probe | None =
     possible; ``probe`` looks at each loaded copy where it was loaded. ``timeout`` is
     the wall-clock limit of one load (default: what is left of the running check's
     time limit, or :data:`DEFAULT_LOAD_TIMEOUT`)."""
-    if not payloads:
+    return load_pairs([(backend, data) for data in payloads], probe, timeout=timeout)
+
+
+def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = None, *,
+               timeout: float | None = None) -> list[LoadOutcome]:
+    """:func:`load_many` for payloads of different backends (a check's round trips:
+    one child for all of them)."""
+    if not pairs:
         return []
     where = isolation()
     if where != "guarded":
         try:
-            return _load_forked(backend, payloads, probe, timeout, where)
+            return _load_forked(pairs, probe, timeout, where)
         except OSError as exc:  # no fork, no pipe, or confinement refused by the system
             from picklecheck.isolation.child import ConfinementError
 
             if isinstance(exc, ConfinementError) and not _broken:
                 _broken.append(where)
-    return [_load_guarded(backend, data, probe) for data in payloads]
+    return [_load_guarded(backend, data, probe) for backend, data in pairs]
 
 
-def _limits_for(payloads: Sequence[bytes], timeout: float | None) -> tuple[float, float]:
+def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
     """(seconds per load, monotonic deadline of the whole batch)."""
     check = _deadline.current()
     end = check.soft if check is not None else float("inf")
@@ -152,19 +160,20 @@ def _limits_for(payloads: Sequence[bytes], timeout: float | None) -> tuple[float
     return per_item, min(end, now + per_item * len(payloads))
 
 
-def _load_forked(backend: Backend, payloads: Sequence[bytes], probe: Probe | None,
+def _load_forked(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None,
                  timeout: float | None, where: str) -> list[LoadOutcome]:
     from picklecheck.isolation.child import run_forked
 
-    per_item, end = _limits_for(payloads, timeout)
+    per_item, end = _limits_for(pairs, timeout)
     limits = Limits(seconds=per_item + 1,
-                    memory=MEMORY_ALLOWANCE + 8 * sum(len(p) for p in payloads))
+                    memory=MEMORY_ALLOWANCE + 8 * sum(len(data) for _, data in pairs))
     guarded = where != "sandbox"
 
     def work(i: int) -> dict[str, Any]:
-        return _load_in_child(backend, payloads[i], probe, guarded)
+        backend, data = pairs[i]
+        return _load_in_child(backend, data, probe, guarded)
 
-    results = run_forked(len(payloads), work, per_item=per_item, deadline=end,
+    results = run_forked(len(pairs), work, per_item=per_item, deadline=end,
                          limits=limits, sandbox=where == "sandbox")
     return [_outcome(result, where) for result in results]
 
@@ -221,8 +230,8 @@ def _outcome(result: dict[str, Any], where: str) -> LoadOutcome:
 
         what, why = (list(result["hazard"]) + ["", ""])[:2]
         exc = HazardBlockedError(str(what), str(why))
-    elif name or not result.get("ok"):
-        exc = ContainedLoadError(error, name) if name else None
+    elif name or (not result.get("ok") and unusable is None):
+        exc = ContainedLoadError(error or "the load failed", name)
     ok = bool(result.get("ok")) and exc is None
     return LoadOutcome(ok, exc, where, seconds, effects,
                        str(unusable) if unusable is not None else None)

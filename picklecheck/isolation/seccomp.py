@@ -21,7 +21,7 @@ import errno
 import platform
 import struct
 
-__all__ = ["install", "supported"]
+__all__ = ["install", "prepare", "supported"]
 
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "amd64": 0xC000003E, "aarch64": 0xC00000B7,
                "arm64": 0xC00000B7}
@@ -74,15 +74,27 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install() -> bool:
-    """Install the filter on the calling process for good; False where unsupported."""
+_BUILT: list[tuple[ctypes.Array[ctypes.c_char], _SockFprog, ctypes.CDLL]] = []
+
+
+def prepare() -> bool:
+    """Build the filter (in the parent, once: the child only installs it)."""
     arch = _AUDIT_ARCH.get(platform.machine().lower())
     if arch is None:
         return False
-    prog = _program(arch)
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = _SockFprog(len(prog), ctypes.cast(code, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
+    if not _BUILT:
+        prog = _program(arch)
+        code = ctypes.create_string_buffer(b"".join(prog))
+        fprog = _SockFprog(len(prog), ctypes.cast(code, ctypes.c_void_p))
+        _BUILT.append((code, fprog, ctypes.CDLL(None, use_errno=True)))
+    return True
+
+
+def install() -> bool:
+    """Install the filter on the calling process for good; False where unsupported."""
+    if not prepare():
+        return False
+    _, fprog, libc = _BUILT[0]
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"seccomp: installing the filter failed: {errno.errorcode.get(err)}")
