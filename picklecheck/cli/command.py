@@ -22,10 +22,10 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import BACKEND_NAMES
-from picklecheck.cli.errors import UsageProblem, exit_codes
+from picklecheck.cli.errors import UsageProblem, ending, exit_codes, guard_process_exit
 from picklecheck.cli.target import Resolved, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
-from picklecheck.isolation.fresh import DEFAULT_TIMEOUT
+from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.model import Report
 from picklecheck.report.render import verdict_line
 
@@ -112,7 +112,8 @@ class Options:
               show_default=True, help="Stop the culprit search after this many.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds the fresh interpreter may take.")
+              help="Seconds the whole check of one value may take; what is not finished "
+                   "by then is reported as such.")
 @click.option("--call", is_flag=True,
               help="Call the named object with no arguments and check what it returns.")
 @click.option("--all-names", is_flag=True,
@@ -140,6 +141,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
                       quiet=quiet)
+    guard_process_exit()
     with exit_codes():
         entries = _resolve_all(targets, call=call, all_names=all_names)
         if sizes:
@@ -154,7 +156,14 @@ def _resolve_all(specs: Sequence[str], *, call: bool, all_names: bool) -> list[R
     parsed = [parse_target(spec) for spec in specs]  # every syntax error before any import
     entries: list[Resolved] = []
     for target in parsed:
-        found = resolve(target, call=call, all_names=all_names)
+        try:
+            with ending(f"importing {target.source}"):
+                found = resolve(target, call=call, all_names=all_names)
+        except (OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and "loop" not in str(exc).lower():
+                raise
+            msg = f"cannot read {target.source}: {exc}"  # a symlink loop, no permission
+            raise UsageProblem(msg) from None
         if not found:
             msg = (f"{target.source} has no public values to check "
                    "(--all-names includes functions, classes and modules)")
@@ -194,7 +203,8 @@ def _after_a_moment(status: Any) -> Iterator[None]:
 
 def _check(entry: Resolved, options: Options) -> Report:
     message = f"checking {entry.name} with {', '.join(options.backends)}"
-    with _status(message + (" (and a fresh interpreter)" if options.fresh_process else "")):
+    with _status(message + (" (and a fresh interpreter)" if options.fresh_process else "")), \
+            ending(f"checking {entry.name}"):
         return check(entry.obj, backends=options.backends, protocol=options.protocol,
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,

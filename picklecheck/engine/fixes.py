@@ -26,7 +26,9 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     """
     try:
         return _hint_for(kind, finding, works_with, deeper, own)
-    except Exception:  # noqa: BLE001 - a hostile object must not break the report
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a hostile object must not break the report (any BaseException)
         return _FIXES["other"].format(type=type_name(finding.obj))
 
 

@@ -65,7 +65,9 @@ def classify(finding: Finding) -> str:
     """The kind of a finding: one of :data:`KINDS` ("other" if the object resists)."""
     try:
         return _classify(finding)
-    except Exception:  # noqa: BLE001 - isinstance() and hasattr() run user code
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - isinstance() and hasattr() run user code (any BaseException)
         return "other"
 
 
@@ -201,6 +203,8 @@ def _has_custom_reducer(obj: Any) -> bool:
 def _module_of(obj: Any) -> str | None:
     try:
         module = obj.__module__
-    except Exception:  # noqa: BLE001
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - even a hostile BaseException
         return None
     return module if isinstance(module, str) else None

@@ -115,8 +115,11 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         (root, (None, (), id(root)), root_exc, 0, None)
     ]
     while stack:
-        if len(found) >= max_culprits or deadline.expired():
+        if len(found) >= max_culprits:
             return found, True
+        if deadline.expired():  # out of time: at least the deepest failing node known
+            node, link, exc, _, owner = stack[-1]
+            return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
         node, link, exc, level, owner = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
             found.append(depth_finding(node, link, level, exc, backend, protocol))

@@ -41,7 +41,15 @@ from picklecheck.isolation.watch import Watch
 
 __all__ = ["WAITING", "ConfinementError", "run_forked"]
 
-_REAL_EXIT = os._exit  # captured at import: the CLI guards os._exit against user code
+_IMPORT_EXIT = os._exit
+
+
+def _real_exit(code: int) -> None:
+    """``os._exit`` itself, even where the CLI has made it refuse (see
+    picklecheck.cli.errors.guard_process_exit)."""
+    exit_now = getattr(os._exit, "_picklecheck_real", None) or _IMPORT_EXIT
+    exit_now = getattr(exit_now, "_picklecheck_real", exit_now)
+    exit_now(code)
 _MAX_LINE = 64 * 1024
 
 
@@ -150,7 +158,7 @@ def _child(indices: list[int], work: Callable[[int], Result], fd: int, scratch: 
         except BaseException:  # noqa: BLE001, S110
             pass
     finally:
-        _REAL_EXIT(code)
+        _real_exit(code)
 
 
 def _sender(fd: int) -> Callable[[Result], None]:

@@ -151,11 +151,15 @@ def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
 
 
 def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
-    """(seconds per load, monotonic deadline of the whole batch)."""
+    """(seconds per load, monotonic deadline of the whole batch). Within a check, one
+    load gets at most a quarter of the time left, so that a load that hangs still
+    leaves time to find which part of the object hangs."""
     check = _deadline.current()
+    now = time.monotonic()
     end = check.soft if check is not None else float("inf")
     per_item = timeout if timeout is not None else DEFAULT_LOAD_TIMEOUT
-    now = time.monotonic()
+    if check is not None:
+        per_item = min(per_item, max(0.5, (end - now) / 4))
     per_item = max(0.05, min(per_item, end - now))
     return per_item, min(end, now + per_item * len(payloads))
 

@@ -142,7 +142,10 @@ def render_plain(report: Report) -> str:
             lines += culprit_lines(culprit)
     truncated = [r.backend for r in report.results.values() if r.truncated]
     if truncated:
-        lines.append(f"  (search stopped at max_culprits for {', '.join(truncated)})")
+        timed = any("time limit" in s or "stopped after" in s
+                    for r in report.results.values() for s in r.skipped)
+        why = "the time limit" if timed else "max_culprits"
+        lines.append(f"  (search stopped at {why} for {', '.join(truncated)})")
     skipped = [s for r in report.results.values() for s in r.skipped]
     for note in dict.fromkeys(skipped):
         lines.append(f"  skipped: {note}")
