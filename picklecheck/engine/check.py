@@ -288,8 +288,12 @@ def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: Backe
     result.fresh_error = outcome.error
     if result.roundtrip is False:
         return []  # the same load already failed here, and its culprits are located
-    error = FreshLoadError.from_text(outcome.error or "failed to load in a fresh interpreter",
-                                     outcome.exception or "")
+    error: BaseException = FreshLoadError.from_text(
+        outcome.error or "failed to load in a fresh interpreter", outcome.exception or "")
+    if outcome.effects:
+        result.fresh_error = "; ".join(outcome.effects[:3])
+        error = contain.LoadSideEffectError(outcome.effects, outcome.exception or "")
+        return [Finding(obj, (), error, "fresh", origin="load")]
     targets = _resolve_missing(outcome.missing)
     proto = backend.default_protocol() if protocol is None else protocol
     found = locate_references(obj, backend, proto, targets, max_culprits) if targets else []

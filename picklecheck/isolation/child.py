@@ -39,7 +39,7 @@ from typing import Any
 from picklecheck.isolation.confine import Limits, Plan, confine, plan
 from picklecheck.isolation.watch import Watch
 
-__all__ = ["WAITING", "ConfinementError", "run_forked"]
+__all__ = ["WAITING", "ConfinementError", "describe_status", "run_forked"]
 
 _IMPORT_EXIT = os._exit
 
@@ -281,7 +281,7 @@ class _Reader:
             return _ended("timeout", "TimeoutError", _timeout_text(limit, self.threads))
         if status is None:
             return _ended("died", "ChildProcessError", "the load ended its process")
-        return _from_status(status, self._stderr_tail(), effects)
+        return describe_status(status, self._stderr_tail(), effects)
 
     def _stderr_tail(self) -> str:
         try:
@@ -316,7 +316,8 @@ def _timeout_text(limit: float | None, threads: int) -> str:
     return text
 
 
-def _from_status(status: int, stderr: str, effects: list[str]) -> Result:
+def describe_status(status: int, stderr: str, effects: list[str]) -> Result:
+    """How a loading process ended, from its wait status."""
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
         return _ended("effect", "SystemExit",

@@ -110,7 +110,8 @@ def confine(scratch: str, prepared: Plan, keep: tuple[int, ...], sandbox: bool) 
 
     ``keep`` are descriptors the child still needs (its pipe to the parent).
     """
-    os.setpgid(0, 0)
+    if os.getpgid(0) != os.getpid():  # a session leader (the fresh interpreter) already is
+        os.setpgid(0, 0)
     stderr_fd = _quiet_stdio(scratch)
     _neutralise_descriptors(set(keep) | {0, 1, 2, stderr_fd})
     libc = prepared.libc
