@@ -39,7 +39,7 @@ from typing import Any
 from picklecheck.isolation.confine import Limits, Plan, confine, plan
 from picklecheck.isolation.watch import Watch
 
-__all__ = ["WAITING", "ConfinementError", "describe_status", "run_forked"]
+__all__ = ["WAITING", "ConfinementError", "default_signals", "describe_status", "run_forked"]
 
 _IMPORT_EXIT = os._exit
 
@@ -184,6 +184,20 @@ def _prepare(scratch: str) -> None:
     tempfile_module.tempdir = scratch
     os.environ["TMPDIR"] = scratch
     gc.freeze()
+    default_signals()
+
+
+def default_signals() -> None:
+    """The caller's Python signal handlers are not the loading process's: a signal a
+    load raises must do what it does in a fresh process (``SIGTERM`` ends it), and a
+    handler of the caller must not run in the child."""
+    for sig in signal.valid_signals():
+        try:
+            handler = signal.getsignal(sig)
+            if callable(handler) and handler is not signal.default_int_handler:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            continue
 
 
 # -- the parent -----------------------------------------------------------------

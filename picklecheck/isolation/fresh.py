@@ -49,20 +49,32 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
     """Load each ``{backend_name: data}`` in its own new interpreter, in parallel."""
     if not payloads:
         return {}
+    import shutil
     import tempfile
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
     from picklecheck.isolation.contain import isolation
 
+    # Plain threads and mkdtemp: a thread pool imports logging and TemporaryDirectory
+    # uses weakref.finalize, and both register exit handlers in the caller's process.
     where = isolation()
     path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
-    with tempfile.TemporaryDirectory(prefix="picklecheck-") as cwd, \
-            ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-        futures = {
-            name: pool.submit(_run_child, name, data, path, cwd, timeout, where)
-            for name, data in payloads.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    cwd = tempfile.mkdtemp(prefix="picklecheck-")
+    results: dict[str, FreshResult] = {}
+
+    def run(name: str, data: bytes) -> None:
+        results[name] = _run_child(name, data, path, cwd, timeout, where)
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in payloads.items()]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+    return {name: results.get(name) or FreshResult(False, "the fresh interpreter did not report",
+                                                   "ChildProcessError") for name in payloads}
 
 
 def _run_child(backend: str, data: bytes, path: list[str], cwd: str, timeout: float,
