@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import io
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -86,7 +87,11 @@ def guard_global(module: str, name: str, value: Any) -> Any:
     """What a guarded unpickler uses for ``module.name`` (already resolved to ``value``)."""
     if _is_own_internal(module, value):
         raise _refuse(f"{module}.{name}", "picklecheck does not load its own internals")
-    hazard = find_hazard(module, name) or hazard_of(value)
+    return _apply(find_hazard(module, name) or hazard_of(value), value)
+
+
+def _apply(hazard: Hazard | None, value: Any) -> Any:
+    """``value`` guarded as its hazard says: special-cased, checked, or a stand-in."""
     if hazard is None:
         return value
     special = _SPECIAL.get(hazard.qualified.split(".", 1)[-1] if hazard.module in (
@@ -118,16 +123,31 @@ def _stand_in(hazard: Hazard, value: Any) -> Any:
     return stand_in
 
 
+def _process_state() -> dict[int, str]:
+    """Objects that are the loading process's own state, by identity."""
+    import builtins
+
+    state = {"sys.modules": sys.modules, "sys.path": sys.path, "sys.meta_path": sys.meta_path,
+             "sys.path_hooks": sys.path_hooks, "os.environ": os.environ,
+             "sys.path_importer_cache": sys.path_importer_cache}
+    found = {id(v): k for k, v in state.items()}
+    found.update((id(vars(m)), f"the namespace of module {name}")
+                 for name, m in list(sys.modules.items()) if isinstance(m, type(os)))
+    found[id(vars(builtins))] = "the builtins namespace"
+    return found
+
+
 def _checked(value: Any) -> Any:
-    """A value reached through getattr-like calls: refused if it is a hazard."""
+    """A value reached through getattr-like calls: refused if it is a hazard, or the
+    loading process's own state (``sys.modules``, ``os.environ``, a module's namespace)."""
     if _is_own_internal("", value):
         raise _refuse(repr(value)[:80], "picklecheck does not load its own internals")
-    hazard = hazard_of(value)
-    if hazard is not None and hazard.category == REACHES:
-        return _reaching(hazard, value)
-    if hazard is not None and hazard.blocks:
-        return _stand_in(hazard, value)
-    return value
+    state = _process_state().get(id(value)) if isinstance(value, (dict, list)) or \
+        value is os.environ else None
+    if state is not None:
+        raise _refuse(state, "a pickle that reaches the loading process's own state can "
+                             "change it")
+    return _apply(hazard_of(value), value)
 
 
 def _reaching(hazard: Hazard, value: Any) -> Any:
@@ -210,7 +230,9 @@ def _guard_dill_filehandle(hazard: Hazard, target: Any) -> Any:
     def guarded(name: Any, mode: Any, position: Any, closed: Any, open: Any,  # noqa: A002
                 strictio: Any, fmode: Any, fdata: Any) -> Any:
         if _harmless_handle(name, mode, fmode):
-            return target(name, mode, position, closed, open, strictio, fmode, fdata)
+            # dill opens with its ``open`` argument, the guarded one here: give it the
+            # real one for what is harmless (reading, or appending to an existing file).
+            return target(name, mode, position, closed, io.open, strictio, fmode, fdata)
         raise _refuse("dill._dill._create_filehandle",
                       f"dill would re-open {name!r} with mode {mode!r} on load, which "
                       + ("empties it" if "w" in str(mode) else "can create or change it"))

@@ -33,6 +33,7 @@ OPENS = "opens files"
 REACHES = "reaches arbitrary attributes"
 PROCESS = "starts or signals processes"
 STATE = "changes the loading process"
+NETWORK = "connects to the network"
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,10 @@ for _m in _OS_MODULES:
 for _m in ("signal", "_signal"):
     _add(_m, _SIGNAL_STATE, STATE)
 _add("builtins", ("eval", "exec", "compile", "__import__", "breakpoint", "input"), EXECUTES)
-_add("builtins", ("getattr", "setattr", "delattr", "object.__getattribute__",
+_add("builtins", ("getattr", "setattr", "delattr", "vars", "object.__getattribute__",
                   "type.__getattribute__"), REACHES, blocks=False)
+_add("socket", ("socket", "create_connection", "create_server", "socketpair", "fromfd"), NETWORK)
+_add("_socket", ("socket",), NETWORK)
 _add("builtins", ("open",), OPENS, blocks=False)
 _add("io", ("open", "open_code", "FileIO"), OPENS, blocks=False)
 _add("_io", ("open", "FileIO"), OPENS, blocks=False)
@@ -127,6 +130,9 @@ _add("ctypes", ("CDLL", "PyDLL", "cdll", "pydll", "pythonapi", "memmove", "memse
 _add("ctypes", ("LibraryLoader",), EXECUTES, blocks=False)
 _add("_ctypes", ("dlopen",), EXECUTES)
 _add("dill._dill", ("_create_filehandle",), OPENS, blocks=False)
+# dill's and cloudpickle's own ways to reach a type or an attribute by name
+_add("dill._dill", ("_load_type", "_get_attr", "_getattr"), REACHES, blocks=False)
+_add("cloudpickle.cloudpickle", ("_builtin_type",), REACHES, blocks=False)
 
 #: (module, name) -> (category, blocks): read-only, built once.
 _TABLE = types.MappingProxyType({(m, n): (c, b) for m, n, c, b in frozenset(_ENTRIES)})
