@@ -150,11 +150,12 @@ def _child(indices: list[int], work: Callable[[int], Result], fd: int, scratch: 
             watch.after()
             send({"t": "end", "i": i, **result})
         code = 0
-    except BaseException:  # noqa: BLE001, S110 - nothing may escape a forked child
+    except BaseException as exc:  # noqa: BLE001 - nothing may escape a forked child
         try:
             import traceback
 
             traceback.print_exc()
+            send({"t": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]})
         except BaseException:  # noqa: BLE001, S110
             pass
     finally:
@@ -213,6 +214,7 @@ class _Reader:
         self.current: int | None = None
         self.item_end = min(deadline, time.monotonic() + per_item)
         self.unconfined: str | None = None
+        self.failure: str | None = None  # picklecheck's own code failed in the child
         self.timed_out = False
         self.threads = _other_threads()
 
@@ -261,6 +263,8 @@ class _Reader:
             return
         if kind == "unconfined":
             self.unconfined = str(message.get("error"))
+        elif kind == "failed":
+            self.failure = str(message.get("error"))
         elif kind == "begin":
             self.current = message.get("i")
             self.item_end = min(self.deadline, time.monotonic() + self.per_item)
@@ -293,6 +297,9 @@ class _Reader:
         if self.timed_out:
             limit = self.per_item if self.item_end < self.deadline else None
             return _ended("timeout", "TimeoutError", _timeout_text(limit, self.threads))
+        if self.failure is not None:
+            return _ended("crash", "ChildProcessError",
+                          f"the loading process failed: {self.failure}")
         if status is None:
             return _ended("died", "ChildProcessError", "the load ended its process")
         return describe_status(status, self._stderr_tail(), effects)

@@ -8,7 +8,7 @@ possible), ``execve``, ``execveat``, ``setsid`` and ``setpgid``, and ``ENOSYS`` 
 ``clone3`` (whose flags a filter cannot read; the C library then falls back to
 ``clone`` for threads). Unix-domain, netlink and packet sockets are refused too
 (``EPERM``): a unix socket reaches local daemons that Landlock's TCP rules do not
-cover. System calls of another architecture's ABI (x32, i386) are refused whole.
+cover; so are UDP and raw sockets, so nothing the child read can leave it. System calls of another architecture's ABI (x32, i386) are refused whole.
 
 Built by hand as classic BPF (a few dozen bytes), installed with ``prctl``; x86_64
 and arm64 only. ``PR_SET_NO_NEW_PRIVS`` must be set first.
@@ -33,11 +33,12 @@ _SYSCALLS = {
 _X32_BIT = 0x40000000
 _CLONE_THREAD = 0x00010000
 _REFUSED_SOCKETS = (1, 16, 17)  # AF_UNIX, AF_NETLINK, AF_PACKET
+_AF_INET, _AF_INET6, _SOCK_STREAM = 2, 10, 1
 
-_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
+_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K, _ALU_AND_K = 0x20, 0x15, 0x35, 0x45, 0x06, 0x54
 _ALLOW = 0x7FFF0000
 _ERRNO = 0x00050000
-_NR, _ARCH, _ARG0 = 0, 4, 16  # offsets in struct seccomp_data (arg0's low word)
+_NR, _ARCH, _ARG0, _ARG1 = 0, 4, 16, 24  # offsets in struct seccomp_data (low words)
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
@@ -63,9 +64,14 @@ def _program(arch: int) -> list[bytes]:
     # clone: allowed only with CLONE_THREAD (x86_64 and arm64 both pass flags first)
     prog += [_op(_JEQ_K, clone, 0, 4), _op(_LD_W_ABS, _ARG0),
              _op(_JSET_K, _CLONE_THREAD, 1, 0), _op(_RET_K, refuse), _op(_RET_K, _ALLOW)]
-    prog += [_op(_JEQ_K, socket, 0, 2 * len(_REFUSED_SOCKETS) + 1), _op(_LD_W_ABS, _ARG0)]
+    # socket: unix, netlink and packet refused; inet and inet6 only as TCP (which
+    # Landlock governs), so no UDP or raw datagram leaves the child either.
+    prog += [_op(_JEQ_K, socket, 0, 2 * len(_REFUSED_SOCKETS) + 8), _op(_LD_W_ABS, _ARG0)]
     for family in _REFUSED_SOCKETS:
         prog += [_op(_JEQ_K, family, 0, 1), _op(_RET_K, refuse)]
+    prog += [_op(_JEQ_K, _AF_INET, 1, 0), _op(_JEQ_K, _AF_INET6, 0, 5),
+             _op(_LD_W_ABS, _ARG1), _op(_ALU_AND_K, 0xF),
+             _op(_JEQ_K, _SOCK_STREAM, 0, 1), _op(_RET_K, _ALLOW), _op(_RET_K, refuse)]
     prog += [_op(_RET_K, _ALLOW)]
     return prog
 
