@@ -22,7 +22,13 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import BACKEND_NAMES
-from picklecheck.cli.errors import UsageProblem, ending, exit_codes, guard_process_exit
+from picklecheck.cli.errors import (
+    UsageProblem,
+    ending,
+    exit_codes,
+    guard_process_exit,
+    process_exit_guarded,
+)
 from picklecheck.cli.target import Resolved, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
@@ -141,8 +147,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
                       quiet=quiet)
-    guard_process_exit()
-    with exit_codes():
+    with process_exit_guarded(), exit_codes():
         entries = _resolve_all(targets, call=call, all_names=all_names)
         if sizes:
             ok = _run_sizes(entries, options, top)
@@ -289,6 +294,9 @@ def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
-    """Entry point of the ``picklecheck`` script and ``python -m picklecheck``."""
+    """Entry point of the ``picklecheck`` script and ``python -m picklecheck``: the
+    process ends with the command, so ``os._exit`` stays guarded through its exit
+    handlers too."""
+    guard_process_exit()
     return cli.main(args=argv, prog_name="picklecheck")
 

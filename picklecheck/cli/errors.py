@@ -20,7 +20,7 @@ from picklecheck._version import __version__
 from picklecheck.cli.target import TargetCodeError, TargetError
 
 __all__ = ["DEBUG_ENV", "ExitAttempt", "InternalError", "ProcessEndingError", "UsageProblem",
-           "ending", "exit_codes", "guard_process_exit"]
+           "ending", "exit_codes", "guard_process_exit", "process_exit_guarded"]
 
 DEBUG_ENV = "PICKLECHECK_DEBUG"
 
@@ -68,11 +68,25 @@ class ExitAttempt(BaseException):  # noqa: N818 - it is not an error of ours
         super().__init__(code)
 
 
+@contextlib.contextmanager
+def process_exit_guarded() -> Iterator[None]:
+    """:func:`guard_process_exit` for a block only (a command run in-process, as
+    ``CliRunner`` does, must leave ``os._exit`` as it found it)."""
+    original = os._exit
+    guard_process_exit()
+    try:
+        yield
+    finally:
+        for module in (os, sys.modules.get("posix")):
+            if module is not None:
+                setattr(module, "_exit", original)  # noqa: B010
+
+
 def guard_process_exit() -> None:
-    """Make ``os._exit`` raise :class:`ExitAttempt` for the rest of this process: a
-    target that calls it while imported, or an exit handler that calls it after the
-    verdict, must not turn a failure into exit code 0. (The sandboxed children of
-    :mod:`picklecheck.isolation` keep the real one.)"""
+    """Make ``os._exit`` raise :class:`ExitAttempt`: a target that calls it while
+    imported, or an exit handler that calls it after the verdict, must not turn a
+    failure into exit code 0. :func:`main` keeps it for the rest of the process;
+    the sandboxed children of :mod:`picklecheck.isolation` use the real one."""
     if getattr(os._exit, "_picklecheck_guard", False):
         return
 
