@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.isolation import deadline as _deadline
-from picklecheck.isolation.confine import Limits, available
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -111,6 +110,8 @@ _broken: list[str] = []  # set once a child could not confine itself: stop tryin
 
 def isolation() -> str:
     """Where loads run on this machine now: one of :data:`ISOLATIONS`."""
+    from picklecheck.isolation.confine import available  # ctypes: only when loading
+
     best = available()
     if _broken and best != "guarded":
         return "guarded" if best == "process" or _broken[0] == "process" else "process"
@@ -167,6 +168,7 @@ def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, 
 def _load_forked(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None,
                  timeout: float | None, where: str) -> list[LoadOutcome]:
     from picklecheck.isolation.child import run_forked
+    from picklecheck.isolation.confine import Limits
 
     per_item, end = _limits_for(pairs, timeout)
     limits = Limits(seconds=per_item + 1,

@@ -20,7 +20,6 @@ thread: if the stuck call never returns, it never blocks the interpreter's exit.
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import math
 import os
 import sys
@@ -154,6 +153,8 @@ def _limited(deadline: Deadline, fn: Callable[[], T]) -> T:
 def _interrupt(thread: threading.Thread, exc_type: type[BaseException]) -> None:
     if thread.ident is None or not thread.is_alive():
         return
+    import ctypes
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
                                                ctypes.py_object(exc_type))
 
