@@ -241,3 +241,21 @@ def test_isolation_is_named_when_not_sandboxed(monkeypatch):
     report = picklecheck.check({"a": 1})
     assert {r.isolation for r in report.results.values()} == {"guarded"}
     assert "guarded" in str(report)
+
+
+def test_a_machine_that_refuses_confinement_falls_back_and_says_so(monkeypatch):
+    """If the child cannot confine itself, the load runs guarded, and the next ones
+    run without the failing layer."""
+    if contain.isolation() != "sandbox":
+        pytest.skip("this kernel has no Landlock sandbox")
+    from picklecheck.isolation import landlock
+
+    def refuse(*args, **kwargs):
+        raise OSError("landlock: restrict_self failed: Operation not permitted")
+
+    monkeypatch.setattr(contain, "_broken", [])
+    monkeypatch.setattr(landlock, "restrict", refuse)  # inherited by the forked child
+    report = picklecheck.check({"a": [1, 2]}, backends=("pickle",))
+    assert report.ok and report.results["pickle"].isolation == "guarded"
+    assert contain.isolation() == "process"
+    assert picklecheck.check({"a": 1}, backends=("pickle",)).results["pickle"].isolation == "process"

@@ -113,8 +113,10 @@ def isolation() -> str:
     from picklecheck.isolation.confine import available  # ctypes: only when loading
 
     best = available()
-    if _broken and best != "guarded":
-        return "guarded" if best == "process" or _broken[0] == "process" else "process"
+    if best == "sandbox" and "sandbox" in _broken:
+        best = "process"
+    if best == "process" and "process" in _broken:
+        best = "guarded"
     return best
 
 
@@ -146,8 +148,8 @@ def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
         except OSError as exc:  # no fork, no pipe, or confinement refused by the system
             from picklecheck.isolation.child import ConfinementError
 
-            if isinstance(exc, ConfinementError) and not _broken:
-                _broken.append(where)
+            if isinstance(exc, ConfinementError) and where not in _broken:
+                _broken.append(where)  # this machine refuses it: stop trying
     return [_load_guarded(backend, data, probe) for backend, data in pairs]
 
 
