@@ -159,6 +159,18 @@ def _interrupt(thread: threading.Thread, exc_type: type[BaseException]) -> None:
                                                ctypes.py_object(exc_type))
 
 
+def _qualname(frame: Any) -> str:
+    code = frame.f_code
+    qualname = getattr(code, "co_qualname", None)  # 3.11+
+    if qualname:
+        return str(qualname)
+    owner = frame.f_locals.get("self", frame.f_locals.get("cls"))
+    if owner is not None:  # 3.10: Class.method from the instance the method runs on
+        cls = owner if isinstance(owner, type) else type(owner)
+        return f"{cls.__qualname__}.{code.co_name}"
+    return str(code.co_name)
+
+
 _OURS = tuple(os.path.dirname(os.path.dirname(p)) + os.sep for p in (__file__,))
 _LIBRARIES = ("pickle.py", "copyreg.py", "threading.py", "contextvars", "dill", "cloudpickle")
 
@@ -169,7 +181,6 @@ def _where(thread: threading.Thread) -> str:
     while frame is not None:
         name = frame.f_code.co_filename
         if not name.startswith(_OURS) and not any(lib in name for lib in _LIBRARIES):
-            qualname = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
-            return f"{qualname} ({os.path.basename(name)}:{frame.f_lineno})"
+            return f"{_qualname(frame)} ({os.path.basename(name)}:{frame.f_lineno})"
         frame = frame.f_back
     return ""
