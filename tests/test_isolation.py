@@ -199,10 +199,13 @@ class SleepyReduce:
 
 
 def test_whole_check_time_limit_covers_dumps():
-    """A __reduce__ that never returns: the check returns at the limit, saying where."""
+    """A __reduce__ that never returns: the check returns at the limit, saying where,
+    and the loading child forked for it is gone too."""
+    children = _children()
     start = time.monotonic()
     report = picklecheck.check([SleepyReduce()], backends=("pickle",), timeout=2)
     assert time.monotonic() - start < 3
+    assert _children() == children
     result = report.results["pickle"]
     assert not report.ok and result.truncated
     assert any("SleepyReduce.__reduce__" in note for note in result.skipped)

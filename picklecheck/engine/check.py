@@ -76,20 +76,31 @@ def check(
     limit = Deadline(timeout)
     results: dict[str, BackendResult] = {}
     done: set[str] = set()
+    loaders: list[contain.Loader] = []
 
     def run() -> Report:
-        return _check(obj, chosen, protocol, name, roundtrip, fresh_process, max_culprits,
-                      limit, results, done)
+        loader = contain.Loader() if roundtrip else None  # forked now: overlaps the dumps
+        if loader is not None:
+            loaders.append(loader)
+        try:
+            return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
+                          max_culprits, limit, results, done, loader)
+        finally:
+            if loader is not None:
+                loader.close()
 
     try:
         return deadline.run_within(run, limit)
     except CheckTimeout as stuck:
+        for loader in loaders:
+            loader.close()  # the stuck helper never will
         return _unfinished(obj, name, protocol, chosen, results, done, stuck)
 
 
 def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, roundtrip: bool,
            fresh_process: bool, max_culprits: int, limit: Deadline,
-           results: dict[str, BackendResult], done: set[str]) -> Report:
+           results: dict[str, BackendResult], done: set[str],
+           loader: contain.Loader | None = None) -> Report:
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
     dumped: dict[str, bytes] = {}
@@ -104,7 +115,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         if data is not None:
             dumped[backend.name] = data
     if roundtrip and dumped:
-        _round_trips(obj, dumped, protocol, max_culprits, results, findings)
+        _round_trips(obj, dumped, protocol, max_culprits, results, findings, loader)
     for backend in chosen:
         if backend.name in dumped and fresh_process:
             payloads[backend.name] = dumped[backend.name]
@@ -252,12 +263,14 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
 
 
 def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_culprits: int,
-                 results: dict[str, BackendResult], findings: dict[str, list[Finding]]) -> None:
+                 results: dict[str, BackendResult], findings: dict[str, list[Finding]],
+                 loader: contain.Loader | None) -> None:
     """Load every backend's bytes (one contained child for all), and locate what fails."""
     for name in dumped:
         results[name].ok = False  # until its round trip says otherwise
     backends = [get_backend(name) for name in dumped]
-    outcomes = contain.load_pairs(list(zip(backends, dumped.values(), strict=True)))
+    pairs = list(zip(backends, dumped.values(), strict=True))
+    outcomes = loader.load_pairs(pairs) if loader is not None else contain.load_pairs(pairs)
     for backend, outcome in zip(backends, outcomes, strict=True):
         result = results[backend.name]
         result.loads_seconds = outcome.seconds

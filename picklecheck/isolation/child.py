@@ -39,7 +39,8 @@ from typing import Any
 from picklecheck.isolation.confine import Limits, Plan, confine, plan
 from picklecheck.isolation.watch import Watch
 
-__all__ = ["WAITING", "ConfinementError", "default_signals", "describe_status", "run_forked"]
+__all__ = ["WAITING", "ConfinementError", "Reader", "default_signals", "describe_status",
+           "fork_quietly", "prepare", "run_forked", "setpgid"]
 
 _IMPORT_EXIT = os._exit
 
@@ -96,17 +97,13 @@ def _run_child(indices: list[int], work: Callable[[int], Result], per_item: floa
     scratch = tempfile.mkdtemp(prefix="picklecheck-load-")
     read_fd, write_fd = os.pipe()
     try:
-        with warnings.catch_warnings():
-            # 3.12+ warns that forking a threaded process may deadlock: we know, and
-            # a deadlocked child ends at the time limit.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = fork_quietly()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
-            _child(indices, work, write_fd, scratch, prepared, sandbox)
+            _child(lambda: (indices, work), write_fd, scratch, prepared, sandbox)
         os.close(write_fd)
-        _setpgid(pid)
-        return _Reader(pid, read_fd, scratch, per_item, deadline).collect(indices)
+        setpgid(pid)
+        return Reader(pid, read_fd, scratch, per_item, deadline).collect(indices)
     finally:
         for fd in (read_fd, write_fd):
             try:
@@ -116,7 +113,7 @@ def _run_child(indices: list[int], work: Callable[[int], Result], per_item: floa
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _setpgid(pid: int) -> None:
+def setpgid(pid: int) -> None:
     try:
         os.setpgid(pid, pid)  # also done by the child: whichever runs first
     except OSError:
@@ -125,23 +122,26 @@ def _setpgid(pid: int) -> None:
 
 # -- the child ------------------------------------------------------------------
 
-def _child(indices: list[int], work: Callable[[int], Result], fd: int, scratch: str,
-           prepared: Plan, sandbox: bool) -> None:
+def _child(get_work: Callable[[], tuple[list[int], Callable[[int], Result]]], fd: int,
+           scratch: str, prepared: Plan, sandbox: bool, keep: tuple[int, ...] = ()) -> None:
+    """The forked child's whole life: confine, then run the items ``get_work()`` names,
+    reporting on ``fd``; never returns."""
     code = 70
     try:
         send = _sender(fd)
         current = [-1]
         parent = os.getppid()
         try:
-            refused = confine(scratch, prepared, (fd,), sandbox)
+            refused = confine(scratch, prepared, (fd, *keep), sandbox)
         except BaseException as exc:  # noqa: BLE001 - the parent decides what to do
             send({"t": "unconfined", "error": f"{type(exc).__name__}: {exc}"})
             raise
-        _prepare(scratch)
+        prepare(scratch)
         watch = Watch(lambda text: send({"t": "effect", "i": current[0], "what": text}),
                       (scratch, os.devnull), parent)
         watch.install()
         send({"t": "ready", "refused": refused})
+        indices, work = get_work()
         for i in indices:
             current[0] = i
             send({"t": "begin", "i": i})
@@ -162,6 +162,14 @@ def _child(indices: list[int], work: Callable[[int], Result], fd: int, scratch: 
         _real_exit(code)
 
 
+def fork_quietly() -> int:
+    """``os.fork``, without 3.12's warning about forking a threaded process (we know:
+    a child stuck on a lock another thread held ends at its time limit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
 def _sender(fd: int) -> Callable[[Result], None]:
     write = os.write
     dumps = json.dumps
@@ -174,17 +182,18 @@ def _sender(fd: int) -> Callable[[Result], None]:
     return send
 
 
-def _prepare(scratch: str) -> None:
+def prepare(scratch: str) -> None:
     """Quiet, cheap and local: no bytecode files written, temporary files in the
-    scratch folder, the caller's objects left out of garbage collection (touching
-    them would copy every page)."""
+    scratch folder, no garbage collection (it would touch, and so copy, every page of
+    the caller's objects; the child ends without freeing anything, and a load that
+    piles up garbage meets the memory limit)."""
     import gc
     import tempfile as tempfile_module
 
     sys.dont_write_bytecode = True
     tempfile_module.tempdir = scratch
     os.environ["TMPDIR"] = scratch
-    gc.freeze()
+    gc.disable()
     default_signals()
 
 
@@ -203,7 +212,7 @@ def default_signals() -> None:
 
 # -- the parent -----------------------------------------------------------------
 
-class _Reader:
+class Reader:
     """Reads one child's reports until it ends, enforcing the time limits."""
 
     def __init__(self, pid: int, fd: int, scratch: str, per_item: float, deadline: float):

@@ -40,6 +40,7 @@ __all__ = [
     "LoadOutcome",
     "LoadSideEffectError",
     "LoadTimeoutError",
+    "Loader",
     "Probe",
     "isolation",
     "load",
@@ -151,6 +152,75 @@ def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
             if isinstance(exc, ConfinementError) and where not in _broken:
                 _broken.append(where)  # this machine refuses it: stop trying
     return [_load_guarded(backend, data, probe) for backend, data in pairs]
+
+
+class Loader:
+    """The round trips of one check, in a child forked when the check starts, so that
+    forking and confinement overlap the dumps (:mod:`picklecheck.isolation.ahead`).
+    :meth:`load_pairs` once, then :meth:`close` (always: it kills an unused child)."""
+
+    #: Payloads larger than this go to a child sized for them (:func:`load_pairs`).
+    MAX_BYTES = 64 << 20
+
+    def __init__(self, probe: Probe | None = None) -> None:
+        self.probe = probe
+        self.where = isolation()
+        self._ahead: Any = None
+        if self.where == "guarded":
+            return
+        from picklecheck.isolation.ahead import Ahead
+        from picklecheck.isolation.confine import Limits
+
+        check = _deadline.current()
+        wait_until = min(check.hard if check is not None else float("inf"),
+                         time.monotonic() + DEFAULT_LOAD_TIMEOUT)
+        seconds = max(1.0, wait_until - time.monotonic()) + 1
+        guarded = self.where != "sandbox"
+
+        def work_for(items: list[tuple[str, bytes]]) -> Callable[[int], dict[str, Any]]:
+            from picklecheck.backends import get_backend
+
+            def work(i: int) -> dict[str, Any]:
+                name, data = items[i]
+                return _load_in_child(get_backend(name), data, probe, guarded)
+
+            return work
+
+        try:
+            self._ahead = Ahead(Limits(seconds, MEMORY_ALLOWANCE + 8 * self.MAX_BYTES),
+                                self.where == "sandbox", wait_until, work_for)
+        except OSError:
+            self._ahead = None
+
+    def load_pairs(self, pairs: Sequence[tuple[Backend, bytes]]) -> list[LoadOutcome]:
+        """As :func:`load_pairs`, in the child forked ahead where there is one."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or sum(len(d) for _, d in pairs) > self.MAX_BYTES:
+            if ahead is not None:
+                ahead.close()
+            return load_pairs(pairs, self.probe)
+        from picklecheck.isolation.child import ConfinementError
+
+        per_item, end = _limits_for(pairs, None)
+        try:
+            results = ahead.run([(b.name, d) for b, d in pairs], per_item, end)
+        except ConfinementError:
+            if self.where not in _broken:
+                _broken.append(self.where)
+            return [_load_guarded(b, d, self.probe) for b, d in pairs]
+        missing = [i for i in range(len(pairs)) if i not in results]
+        if missing:  # the child died on one of them: each of the rest gets its own
+            redone = load_pairs([pairs[i] for i in missing], self.probe)
+            results.update((i, {}) for i in missing)
+            by_index = dict(zip(missing, redone, strict=True))
+        else:
+            by_index = {}
+        return [by_index.get(i) or _outcome(results[i], self.where) for i in range(len(pairs))]
+
+    def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
 
 
 def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
