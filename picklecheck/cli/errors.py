@@ -19,7 +19,8 @@ import click
 from picklecheck._version import __version__
 from picklecheck.cli.target import TargetCodeError, TargetError
 
-__all__ = ["DEBUG_ENV", "ExitAttempt", "InternalError", "ProcessEndingError", "UsageProblem",
+__all__ = ["DEBUG_ENV", "ExitAttempt", "InternalError", "ProcessEndingError",
+           "UnreadableTargetError", "UsageProblem",
            "ending", "exit_codes", "guard_process_exit", "process_exit_guarded"]
 
 DEBUG_ENV = "PICKLECHECK_DEBUG"
@@ -47,6 +48,18 @@ class InternalError(click.ClickException):
         if os.environ.get(DEBUG_ENV):
             return text + "\n\n" + "".join(traceback.format_exception(self.exc)).rstrip()
         return text + f"\nSet {DEBUG_ENV}=1 to see the traceback."
+
+
+class UnreadableTargetError(TargetError):
+    """A target file that cannot be read: a symlink loop, no permission (exit code 2)."""
+
+    def __init__(self, spec: str, exc: BaseException) -> None:
+        self.spec = spec
+        self.reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        super().__init__(spec, self.reason)
+
+    def __str__(self) -> str:
+        return f"cannot read {self.spec.rsplit(':', 1)[0]}: {self.reason}"
 
 
 class ProcessEndingError(click.ClickException):
