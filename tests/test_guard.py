@@ -103,6 +103,7 @@ def test_the_table_cannot_be_changed():
 
 def test_inspect_and_the_guard_share_one_table():
     """`picklecheck inspect` warns about exactly what the guard blocks."""
-    from picklecheck.tools import pickle_file
+    from picklecheck.tools import pickle_resolve
 
-    assert pickle_file.find_hazard is hazards.find_hazard
+    assert pickle_resolve.find_hazard is hazards.find_hazard
+    assert pickle_resolve.hazard_of is hazards.hazard_of

@@ -141,14 +141,15 @@ del _m
 
 def find_hazard(module: str, name: str) -> Hazard | None:
     """The hazard a global ``module.name`` poses, or None. A dotted name inside a
-    blocked class (``subprocess.Popen.__init__``) is that class's hazard."""
+    blocked class (``subprocess.Popen.__init__``) is that class's hazard (named so)."""
     entry = _TABLE.get((module, name))
     if entry is None and module in _OS_MODULES and name.startswith(_OS_EXEC_PREFIXES):
         entry = (PROCESS, True)
     if entry is None and "." in name:
-        owner = _TABLE.get((module, name.split(".", 1)[0]))
-        if owner is not None and owner[1]:
-            entry = owner
+        owner = name.split(".", 1)[0]
+        found = _TABLE.get((module, owner))
+        if found is not None and found[1]:
+            return Hazard(module, owner, found[0], found[1])  # the class it belongs to
     if entry is None:
         return None
     return Hazard(module, name, entry[0], entry[1])
