@@ -262,3 +262,13 @@ def test_a_machine_that_refuses_confinement_falls_back_and_says_so(monkeypatch):
     assert report.ok and report.results["pickle"].isolation == "guarded"
     assert contain.isolation() == "process"
     assert picklecheck.check({"a": 1}, backends=("pickle",)).results["pickle"].isolation == "process"
+
+
+def test_a_load_that_needs_too_much_memory_is_load_memory():
+    """A reconstructor that allocates without bound meets the child's memory limit."""
+    if contain.isolation() != "sandbox":
+        pytest.skip("this kernel has no Landlock sandbox")
+    from hostile_payloads import Call
+
+    report = picklecheck.check({"blob": Call(bytearray, 1 << 44)}, backends=("pickle",))
+    assert [(c.path, c.kind) for c in report.culprits] == [("obj['blob']", "load_memory")]
