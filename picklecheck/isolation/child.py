@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from picklecheck.isolation.confine import Limits, Plan, confine, plan
+from picklecheck.isolation.deadline import WAITING
 from picklecheck.isolation.watch import Watch
 
 __all__ = ["WAITING", "ConfinementError", "Reader", "default_signals", "describe_status",
@@ -324,11 +325,6 @@ class Reader:
 
 def _ended(how: str, exception: str, error: str) -> Result:
     return {"ok": False, "ended": how, "exception": exception, "error": error, "effects": []}
-
-
-#: Idents of threads that only wait for a check running in another thread (see
-#: picklecheck.isolation.deadline): they hold no lock a child could need.
-WAITING: set[int] = set()
 
 
 def _other_threads() -> int:

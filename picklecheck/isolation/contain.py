@@ -111,8 +111,10 @@ _broken: list[str] = []  # set once a child could not confine itself: stop tryin
 
 def isolation() -> str:
     """Where loads run on this machine now: one of :data:`ISOLATIONS`."""
-    from picklecheck.isolation.confine import available  # ctypes: only when loading
-
+    try:
+        from picklecheck.isolation.confine import available  # ctypes: only when loading
+    except ImportError:  # no resource module: Windows
+        return "guarded"
     best = available()
     if best == "sandbox" and "sandbox" in _broken:
         best = "process"

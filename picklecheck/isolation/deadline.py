@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_TIMEOUT", "CheckTimeout", "Deadline", "current", "expired", "limit",
-           "run_within"]
+__all__ = ["DEFAULT_TIMEOUT", "WAITING", "CheckTimeout", "Deadline", "current", "expired",
+           "limit", "run_within"]
 
 DEFAULT_TIMEOUT = 60.0
 T = TypeVar("T")
@@ -62,6 +62,11 @@ class Deadline:
 
     def stop(self) -> None:
         self.stopped = True
+
+
+#: Idents of threads that only wait for a check running in a helper thread: they hold
+#: no lock a forked child could need (see picklecheck.isolation.child).
+WAITING: set[int] = set()
 
 
 class _Context:
@@ -121,8 +126,6 @@ def run_within(fn: Callable[[], T], deadline: Deadline) -> T:
             box["error"] = exc
 
     helper = threading.Thread(target=target, name="picklecheck-check", daemon=True)
-    from picklecheck.isolation.child import WAITING
-
     me = threading.get_ident()
     WAITING.add(me)
     try:

@@ -111,7 +111,10 @@ def _kill_group(proc: Any) -> None:
     import signal
 
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: nothing survives it
+        else:
+            proc.kill()  # Windows: no process groups to kill
     except OSError:
         pass
     proc.wait()
