@@ -22,9 +22,9 @@ import pickle
 import sys
 from typing import Any
 
-from picklecheck.backends.base import Backend, Scratch, Sink, reduce_by_pickler
+from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.cloudpickle import is_cloudpickle_depth_error
-from picklecheck.backends.multiprocessing import given_back_unless
+from picklecheck.backends.multiprocessing import given_back_unless, handed_over_as_placeholders
 from picklecheck.backends.stdlib import PICKLE
 
 __all__ = ["JoblibBackend"]
@@ -36,7 +36,6 @@ class JoblibBackend(Backend):
     install_hint = "pip install 'picklecheck[joblib]'"
     framework = "joblib"
     worker = "loky"
-    single_use = True  # sockets and connections go through multiprocessing's resource sharer
     hints = {
         **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
                          "c_type", "custom_reduce", "other"),
@@ -64,10 +63,10 @@ class JoblibBackend(Backend):
         return self._pickler_class()(file, reducers=None, protocol=protocol)
 
     def unpickler(self, file: Any) -> Any:
-        return PICKLE.unpickler(file)  # loky loads with pickle.loads
+        return handed_over_as_placeholders(PICKLE.unpickler(file))  # pickle.loads, as loky
 
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
-        with given_back_unless(not isinstance(file, (Sink, Scratch))):
+        with given_back_unless(False):
             self.pickler(file, protocol).dump(obj)
 
     def run(self, pickler: Any, obj: Any) -> None:

@@ -20,9 +20,11 @@ start method "set in this process" cannot be trusted: any library that asks for 
 with ``get_start_method()`` fixes it to the platform default.)
 
 Sockets and connections are handed to the worker by multiprocessing's resource
-sharer, which keeps a duplicate of the descriptor until a worker asks for it: a
-dump that can never be loaded (into a byte-counting sink) gives those duplicates
-back at once, and each load gets bytes of its own (:attr:`single_use`).
+sharer, which keeps a duplicate of the descriptor until a worker connects back to
+this process to ask for it. That hand-over is the framework's transport, not the
+value's: a check gives the duplicates back right after each dump, and its loads
+(sandboxed ones may not connect anywhere) rebuild such sockets and connections as
+inert placeholders.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from picklecheck.backends.base import Backend, Scratch, Sink, reduce_by_pickler
+from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["START_METHODS", "MultiprocessingBackend", "given_back_unless"]
+__all__ = ["START_METHODS", "MultiprocessingBackend", "given_back_unless",
+           "handed_over_as_placeholders"]
 
 START_METHODS = ("spawn", "forkserver", "fork")
 
@@ -45,7 +48,6 @@ class MultiprocessingBackend(Backend):
     install_name = "multiprocessing.reduction"
     install_hint = "part of the standard library"
     framework = "multiprocessing"
-    single_use = True
     hints = {
         **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
                          "c_type", "custom_reduce", "other"),
@@ -92,10 +94,10 @@ class MultiprocessingBackend(Backend):
         return self.module.ForkingPickler(file, protocol)
 
     def unpickler(self, file: Any) -> Any:
-        return PICKLE.unpickler(file)  # ForkingPickler.loads is pickle.loads
+        return handed_over_as_placeholders(PICKLE.unpickler(file))  # pickle.loads, as theirs
 
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
-        with given_back_unless(not isinstance(file, (Sink, Scratch))):
+        with given_back_unless(False):
             self.pickler(file, protocol).dump(obj)
 
     def run(self, pickler: Any, obj: Any) -> None:
@@ -106,6 +108,34 @@ class MultiprocessingBackend(Backend):
     def reduce(self, obj: Any, protocol: int) -> Any:
         with given_back_unless(False):
             return reduce_by_pickler(self.pickler(Sink(), protocol), obj, protocol)
+
+
+#: What rebuilds a socket or connection from the resource sharer (by connecting back).
+HANDED_OVER = frozenset({
+    ("multiprocessing.reduction", "_rebuild_socket"),
+    ("multiprocessing.connection", "rebuild_connection"),
+    ("joblib.externals.loky.backend._posix_reduction", "_rebuild_socket"),
+    ("joblib.externals.loky.backend._posix_reduction", "rebuild_connection"),
+})
+
+
+def handed_over_as_placeholders(unpickler: Any) -> Any:
+    """``unpickler`` with the rebuilders of handed-over descriptors replaced by a
+    placeholder (see the module docstring)."""
+    strict = unpickler.find_class
+
+    def find_class(module: str, name: str) -> Any:
+        if (module, name) in HANDED_OVER:
+            return _placeholder
+        return strict(module, name)
+
+    unpickler.find_class = find_class
+    return unpickler
+
+
+def _placeholder(*args: Any) -> None:
+    """Stands for a socket or connection the worker would get from the resource sharer."""
+    return None
 
 
 @contextlib.contextmanager

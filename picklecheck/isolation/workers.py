@@ -348,7 +348,6 @@ def _main_spec() -> dict[str, str]:
 def prepare_child(cfg: dict[str, Any]) -> None:
     """In the fresh interpreter, before loading: become the worker ``cfg`` describes.
     Raises what importing the main script raises (the worker would fail the same way)."""
-    os.environ[IN_WORKER_ENV] = "1"
     head = cfg.get("installed")
     if isinstance(head, list) and isinstance(cfg.get("default_path"), list):
         import picklecheck.backends  # noqa: F401 - what loading needs, before the path changes
