@@ -33,12 +33,12 @@ def test_render_compare_exactly():
     assert render_compare(_report()) == textwrap.dedent("""\
         task: function
 
-        backend  verdict            size     dumps   worker       worker load  first culprit
-        ------------------------------------------------------------------------------------
-        pickle   dumps fails        -        29 us   interpreter  -            task (local)
-        joblib   ok                 1.0 KiB  434 us  loky         ok           -
-        spark    worker load fails  1004 B   1.2 ms  spark        FAIL         -
-        ray      not installed      -        -       -            -            -
+        backend  verdict            size       dumps    worker       worker load  first culprit
+        ---------------------------------------------------------------------------------------
+        pickle   dumps fails                -    29 us  interpreter  -            task (local)
+        joblib   ok                   1.0 KiB   434 us  loky         ok           -
+        spark    worker load fails     1004 B   1.2 ms  spark        FAIL         -
+        ray      not installed              -        -  -            -            -
 
         works with: joblib
         fails with: pickle, spark

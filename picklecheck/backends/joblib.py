@@ -65,6 +65,9 @@ class JoblibBackend(Backend):
     def unpickler(self, file: Any) -> Any:
         return handed_over_as_placeholders(PICKLE.unpickler(file))  # pickle.loads, as loky
 
+    def contained_unpickler(self, file: Any) -> Any:
+        return handed_over_as_placeholders(PICKLE.contained_unpickler(file))
+
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
         with given_back_unless(False):
             self.pickler(file, protocol).dump(obj)

@@ -49,21 +49,10 @@ class RayBackend(CloudpickleBackend):
         return 5  # SerializationContext._serialize_to_pickle5
 
     def unpickler(self, file: Any) -> Any:
-        """Outside a process connected to Ray (a fresh interpreter standing for a Ray
-        worker), object refs and actor handles cannot be rebuilt: that is Ray's part of
-        a worker's load, not the value's, so they load as inert placeholders there."""
-        unpickler = super().unpickler(file)
-        if _context() is not None:
-            return unpickler
-        strict = unpickler.find_class
+        return _refs_as_placeholders(super().unpickler(file))
 
-        def find_class(module: str, name: str) -> Any:
-            if module == "ray._private.serialization" and name in _RAY_OWN:
-                return _placeholder
-            return strict(module, name)
-
-        unpickler.find_class = find_class
-        return unpickler
+    def contained_unpickler(self, file: Any) -> Any:
+        return _refs_as_placeholders(super().contained_unpickler(file))
 
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
         with _in_band():
@@ -80,6 +69,24 @@ class RayBackend(CloudpickleBackend):
 
 #: Ray's deserializers of refs and handles, which need a connected worker.
 _RAY_OWN = ("_object_ref_deserializer", "_actor_handle_deserializer", "_rdt_ref_deserializer")
+
+
+def _refs_as_placeholders(unpickler: Any) -> Any:
+    """Outside a process connected to Ray (a fresh interpreter standing for a Ray
+    worker, a sandboxed child), object refs and actor handles cannot be rebuilt: that
+    is Ray's part of a worker's load, not the value's, so they load as inert
+    placeholders there."""
+    if _context() is not None:
+        return unpickler
+    strict = unpickler.find_class
+
+    def find_class(module: str, name: str) -> Any:
+        if module == "ray._private.serialization" and name in _RAY_OWN:
+            return _placeholder
+        return strict(module, name)
+
+    unpickler.find_class = find_class
+    return unpickler
 
 
 def _placeholder(*args: Any) -> None:

@@ -82,7 +82,7 @@ def render_compare(report: Report, title: str | None = None) -> str:
 
 def _cells(row: CompareRow) -> tuple[str, ...]:
     if row.verdict == "not installed":
-        return (row.backend, "not installed", "-", "-", "-", "-", "-")
+        return (row.backend, "not installed", _size(None), _seconds(None), "-", "-", "-")
     load = "-" if row.worker_load is None else ("ok" if row.worker_load else "FAIL")
     return (row.backend, row.verdict, _size(row.size), _seconds(row.dumps_seconds),
             row.worker or "-", load, row.culprit or "-")
@@ -94,20 +94,26 @@ def _install_words(error: str) -> str:
 
 
 def _size(size: int | None) -> str:
+    """Right-aligned in 9 characters, like the times."""
     if size is None:
-        return "-"
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size / 1024 / 1024:.1f} MiB"
+        text = "-"
+    elif size < 1024:
+        text = f"{size} B"
+    elif size < 1024 * 1024:
+        text = f"{size / 1024:.1f} KiB"
+    else:
+        text = f"{size / 1024 / 1024:.1f} MiB"
+    return text.rjust(9)
 
 
 def _seconds(seconds: float | None) -> str:
+    """Right-aligned in 7 characters, so that a table's width does not follow its times."""
     if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
+        text = "-"
+    elif seconds < 1e-3:
+        text = f"{seconds * 1e6:.0f} us"
+    elif seconds < 1:
+        text = f"{seconds * 1e3:.1f} ms"
+    else:
+        text = f"{seconds:.2f} s"
+    return text.rjust(7)
