@@ -44,7 +44,27 @@ def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     text = fix.format(type=tname, owner=owner, attr=attr or "it",
                       via=qualified_name(finding.via) if finding.via is not None else tname,
                       detail=finding.detail, **_depth_words(finding))
-    return text + _coping(works_with, deeper, own)
+    return framework_hint(kind, own, text) + _coping(works_with, deeper, own)
+
+
+def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
+    """The frameworks' own fixes (see Backend.hints) for the backends that fail on it:
+    instead of the generic fix when only frameworks fail on it, after it otherwise."""
+    from picklecheck.backends import get_backend
+
+    spoken = []
+    for name in own:
+        try:
+            sentence = get_backend(name).hints.get(kind)
+        except ValueError:
+            continue
+        if sentence and sentence not in spoken:
+            spoken.append(sentence)
+    if not spoken:
+        return generic
+    if all(get_backend(n).framework for n in own):
+        return "; ".join(spoken)
+    return generic + "; " + "; ".join(spoken)
 
 
 def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
@@ -58,7 +78,7 @@ def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
                      "but fail inside it")
     if notes:
         return f" ({', '.join(notes)})"
-    if works_with and not ok:
+    if not ok and (len(works_with) > 1 or any(n not in own for n in works_with)):
         return " (no backend can pickle it)"
     return ""
 
