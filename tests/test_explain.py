@@ -7,6 +7,7 @@ import multiprocessing
 import pickle
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -181,14 +182,42 @@ def test_payload_fixed_since_the_failure_is_not_called_ok() -> None:
     assert picklecheck.explain(exc) is not None  # recovered: the honest "pickles now" answer
 
 
-def test_joblib_loky_names_the_delayed_argument() -> None:
-    """joblib.Parallel with loky: the BatchedCalls envelope is unwrapped to the argument."""
+@pytest.fixture
+def hook_installed():
+    picklecheck.install()
+    try:
+        yield
+    finally:
+        picklecheck.uninstall()
+
+
+def test_joblib_loky_names_the_delayed_argument(hook_installed: None) -> None:
+    """joblib.Parallel with loky: the BatchedCalls envelope is unwrapped to the argument.
+
+    Whether loky chains the pickler's error is a race; with the hook installed it always
+    does, so every one of several runs must name the argument."""
+    joblib = pytest.importorskip("joblib")
+    model = Model(1)
+    for _ in range(3):
+        exc = _failure(lambda: joblib.Parallel(n_jobs=2)(joblib.delayed(score)(m) for m in [model]))
+        diagnosis = picklecheck.explain(exc)
+        assert _paths(diagnosis) == _expect("m", pickled_lambda=False)
+        assert diagnosis.framework == "joblib"
+
+
+def test_joblib_loky_without_the_hook_names_the_argument_or_says_how() -> None:
+    """Without the hook the task is found when loky chained the error, and otherwise the
+    warning says how to make it found."""
     joblib = pytest.importorskip("joblib")
     model = Model(1)
     exc = _failure(lambda: joblib.Parallel(n_jobs=2)(joblib.delayed(score)(m) for m in [model]))
-    diagnosis = picklecheck.explain(exc)
-    assert _paths(diagnosis) == _expect("m", pickled_lambda=False)
-    assert diagnosis.framework == "joblib"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diagnosis = picklecheck.explain(exc)
+    if diagnosis is None:
+        assert "picklecheck.install()" in str(caught[0].message)
+    else:
+        assert _paths(diagnosis) == _expect("m", pickled_lambda=False)
 
 
 def test_note_lists_one_culprit_a_line() -> None:

@@ -11,6 +11,14 @@ thread that waits for the result), IPython's ``set_custom_exc`` (a notebook or I
 shell), and ``multiprocessing.Queue``'s feeder thread, whose failures raise nothing at
 all: the item is dropped and a traceback printed.
 
+joblib's loky executor pickles tasks in a feeder thread too, and hands the caller a new
+``PicklingError`` that carries the original failure only as text; whether the original
+(whose frames hold the task) is chained to it depends on a race with the caller's
+thread. With the hook installed, loky's error path always chains it, so
+:func:`picklecheck.explain` finds the task every time. loky is patched when it is
+imported (a finder on ``sys.meta_path`` waits for it), so installing costs nothing for
+programs that never use joblib.
+
 ``PICKLECHECK=1`` (or ``true``/``yes``/``on``) in the environment installs the hook when
 picklecheck is imported (and the pytest plugin imports it in every pytest run); a
 program that does not import picklecheck gets it from ``picklecheck run``, which sets
@@ -59,6 +67,7 @@ def install(*, file: TextIO | None = None) -> None:
         _state["excepthook"] = sys.excepthook
         sys.excepthook = _excepthook
         _patch_queue_feeder()
+        _patch_loky_when_imported()
         _install_ipython()
 
 
@@ -72,6 +81,11 @@ def uninstall() -> None:
         feeder = _state.get("feeder")
         if feeder is not None:
             setattr(feeder[0], "_on_queue_feeder_error", staticmethod(feeder[1]))  # noqa: B010
+        loky = _state.get("loky")
+        if loky is not None:
+            setattr(loky[0], "_on_queue_feeder_error", loky[1])  # noqa: B010
+        if _LokyFinder.instance in sys.meta_path:
+            sys.meta_path.remove(_LokyFinder.instance)
         shell = _state.get("ipython")
         if shell is not None:
             from picklecheck.integrations import ipython
@@ -130,6 +144,84 @@ def _patch_queue_feeder() -> None:
             print(report, file=_output(), flush=True)
 
     setattr(queues.Queue, "_on_queue_feeder_error", staticmethod(_on_queue_feeder_error))  # noqa: B010
+
+
+_LOKY = "joblib.externals.loky.process_executor"
+
+
+class _LokyFinder:
+    """Patches loky's executor module right after it is first imported."""
+
+    instance: _LokyFinder
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != _LOKY:
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        loader = spec.loader
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            with _lock:
+                if _state and "loky" not in _state:
+                    _patch_loky(module)
+
+        spec.loader = _PatchingLoader(loader, exec_module)  # type: ignore[assignment]
+        return spec
+
+
+class _PatchingLoader:
+    """A loader that runs ``exec_module`` (then patches) and otherwise is ``loader``."""
+
+    def __init__(self, loader: Any, exec_module: Any) -> None:
+        self._loader = loader
+        self.exec_module = exec_module
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+_LokyFinder.instance = _LokyFinder()
+
+
+def _patch_loky_when_imported() -> None:
+    module = sys.modules.get(_LOKY)
+    if module is not None:
+        _patch_loky(module)
+    elif _LokyFinder.instance not in sys.meta_path:
+        sys.meta_path.insert(0, _LokyFinder.instance)
+
+
+def _patch_loky(module: Any) -> None:
+    """Chain the pickler's own error (its frames hold the task) to the error loky gives
+    the caller, whichever thread wins the race."""
+    queue = getattr(module, "_SafeQueue", None)
+    original = getattr(queue, "__dict__", {}).get("_on_queue_feeder_error")
+    if queue is None or not callable(original):
+        return  # a loky this hook does not know: leave it alone
+    _state["loky"] = (queue, original)
+
+    def _on_queue_feeder_error(self: Any, e: BaseException, obj: Any) -> None:
+        items = getattr(self, "pending_work_items", None)
+        item = items.get(getattr(obj, "work_id", None)) if isinstance(items, dict) else None
+        original(self, e, obj)
+        future = getattr(item, "future", None)
+        try:
+            raised = future.exception(timeout=0) if future is not None and future.done() else None
+        except BaseException:  # noqa: BLE001 - cancelled: nothing to chain
+            return
+        if raised is not None and raised is not e and raised.__context__ is None:
+            raised.__context__ = e
+
+    setattr(queue, "_on_queue_feeder_error", _on_queue_feeder_error)  # noqa: B010
 
 
 def _diagnose_item(obj: Any) -> str:
