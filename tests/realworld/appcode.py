@@ -7,6 +7,7 @@ reference and load in a fresh interpreter; what fails is what they hold.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -64,3 +65,21 @@ def lock_is_free(lock: Any) -> bool:
         return False
     lock.release()
     return True
+
+
+@dataclass
+class RateLimiter:
+    """A dataclass with a lock field made by ``default_factory``."""
+
+    rate: float
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class AuditLog:
+    """Keeps a file open for writing (dill would re-open it with mode "w" on load)."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = str(path)
+        self.out = open(path, "w")  # noqa: SIM115 - held open on purpose, closed by teardown
+        self.out.write("started\n")
+        self.out.flush()

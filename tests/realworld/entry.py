@@ -19,8 +19,8 @@ EXTRA = "realworld"
 
 # Every expectation a corpus test can assert, in the order tests run them. See
 # realworld.expect for what each one means.
-EXPECTATIONS = ("runs", "verdicts", "fresh", "culprit", "short", "paths", "kinds", "works_with",
-                "genuine")
+EXPECTATIONS = ("runs", "verdicts", "fresh", "culprit", "vocabulary", "short", "paths", "kinds",
+                "works_with", "genuine")
 
 
 class Context:
@@ -58,7 +58,10 @@ class Entry:
     client itself when the user put a client where it cannot go. ``library`` marks an
     object whose report must stay short (at most 5 top-level entries). ``probe`` is
     called on the original and on each loaded copy; a copy whose answer differs is
-    loaded but not usable (dill's dead RLock). ``xfail`` maps an expectation name to
+    loaded but not usable (dill's dead RLock). ``harmless_load`` says every backend's real
+load changes nothing outside the process, so refusing it is wrong. ``say`` holds paths the report must print as they are (the library's own
+vocabulary: ``obj['rows'].iloc[0]``). ``slow`` marks an object today's engine needs
+minutes for (a longer hang limit). ``xfail`` maps an expectation name to
     "issue N: why" where today's engine does not meet it.
     """
 
@@ -69,6 +72,9 @@ class Entry:
     library: bool = True
     fresh: bool = False
     probe: Callable[[Any], Any] | None = None
+    say: tuple[str, ...] = ()
+    slow: bool = False
+    harmless_load: bool = False
     wrong_kinds: frozenset[str] = frozenset({"stale_reference"})
     xfail: Mapping[str, str] = field(default_factory=dict)
     name: str = "obj"

@@ -4,6 +4,8 @@ Each judge takes the entry, the object and the report, and returns ``(ok, detail
 
 - ``culprit``: every object named in ``entry.change`` is a top-level report entry
   (by identity: the report's ``obj`` *is* that object, whatever vocabulary the path uses);
+- ``vocabulary``: each path in ``entry.say`` is printed as is (the library's own way to
+  reach the item, issue 10);
 - ``short``: a library object's report has at most :data:`MAX_ENTRIES` top-level entries;
 - ``paths``: every path marked evaluable evaluates to its culprit;
 - ``kinds``: no culprit gets a kind the entry rules out (``stale_reference`` for classes
@@ -57,6 +59,15 @@ def judge_culprit(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
     return False, f"not named: {', '.join(missing)}; named: {named}{more}"
 
 
+def judge_vocabulary(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
+    printed = {e.path for e in report_entries(report)}
+    wanted = [path.replace("obj", entry.name, 1) for path in entry.say]
+    missing = [path for path in wanted if path not in printed]
+    if not missing:
+        return True, ""
+    return False, f"not printed: {', '.join(missing)}; printed: {', '.join(sorted(printed)[:8])}"
+
+
 def judge_short(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
     count = len(report_entries(report))
     if not entry.library or count <= MAX_ENTRIES:
@@ -98,8 +109,8 @@ def judge_works_with(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
 def judge_genuine(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
     wrong = []
     for culprit in report.culprits:
-        if culprit.stage not in ("dumps", "loads"):
-            continue  # a fresh-interpreter culprit fails only there: nothing cheap to re-run
+        if culprit.stage not in ("dumps", "loads") or culprit.kind == "load_hazard":
+            continue  # fails only in a fresh interpreter, or a refusal rather than a failure
         backends = list(culprit.backends)
         real = round_trips(culprit.obj)
         fine = [b for b in backends if not real[b]]
@@ -156,6 +167,7 @@ _ANSWERS: dict[int, tuple[Any, dict[str, str]]] = {}  # the target is kept: ids 
 
 JUDGES: dict[str, Callable[[Entry, Any, Any], tuple[bool, str]]] = {
     "culprit": judge_culprit,
+    "vocabulary": judge_vocabulary,
     "short": judge_short,
     "paths": judge_paths,
     "kinds": judge_kinds,

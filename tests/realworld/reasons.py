@@ -12,10 +12,11 @@ from realworld.entry import EXPECTATIONS
 
 __all__ = [
     "CRASH", "DILL_RLOCK", "GUARD", "HANG", "INTERNALS", "LONG", "MEMO", "STALE",
-    "UNLOADABLE", "everything",
+    "UNLOADABLE", "VOCABULARY", "everything",
 ]
 
 INTERNALS = "issue 10: names library internals, not the object the user holds"
+VOCABULARY = "issue 10: the path is not in the library's own vocabulary"
 LONG = "issue 10: more than 5 top-level entries (no grouping or collapse yet)"
 STALE = "issue 8: stale_reference for a class or function that was never redefined"
 DILL_RLOCK = "issue 8: 'dill: ok' for an RLock whose loaded copy can never be acquired"

@@ -5,23 +5,44 @@ from __future__ import annotations
 import asyncio
 import code
 import collections
+import contextvars
 import ctypes
 import dataclasses
 import functools
 import io
 import logging
+import os
 import queue
 import socket
 import sqlite3
 import tempfile
 import threading
 import typing
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from realworld.appcode import Cache, JobRunner, Reader, Services, Widget, lock_is_free
+from realworld.appcode import (
+    AuditLog,
+    Cache,
+    JobRunner,
+    RateLimiter,
+    Reader,
+    Services,
+    Widget,
+    lock_is_free,
+)
 from realworld.entry import Context, Entry
-from realworld.reasons import DILL_RLOCK, GUARD, INTERNALS, LONG, MEMO, STALE, UNLOADABLE
+from realworld.reasons import (
+    DILL_RLOCK,
+    GUARD,
+    INTERNALS,
+    LONG,
+    MEMO,
+    STALE,
+    UNLOADABLE,
+    VOCABULARY,
+)
 
 # -- asyncio ----------------------------------------------------------------------
 
@@ -276,6 +297,28 @@ def services(ctx: Context) -> Any:
     )
 
 
+def weak_value_cache(ctx: Context) -> Any:
+    cache: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+    keep = Reader(rows=None)
+    cache["reader"] = keep
+    ctx.closing(lambda: keep)  # the value stays alive while the entry is in use
+    return cache
+
+
+def mp_queue(ctx: Context) -> Any:
+    import multiprocessing
+
+    q: Any = multiprocessing.get_context("fork").Queue()
+    ctx.closing(q.close)
+    return q
+
+
+def audit_log(ctx: Context) -> Any:
+    log = AuditLog(ctx.tmp / "audit.log")
+    ctx.closing(log.out.close)
+    return log
+
+
 def _e(id: str, build: Any, **kw: Any) -> Entry:
     return Entry(id=id, build=build, **kw)
 
@@ -287,8 +330,9 @@ ENTRIES = [
     _e("asyncio-queue", asyncio_queue),
     _e("asyncio-lock", asyncio_lock),
     _e("logging-filehandler", file_handler, change=("obj",), probe=lambda h: lock_is_free(h.lock),
-       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK,
-              "genuine": "issue 8: dill's append-mode file handle blocked and blamed on dill"}),
+       harmless_load=True, xfail={
+           "culprit": INTERNALS, "works_with": DILL_RLOCK,
+           "verdicts": "issue 8: dill's append-mode file handle refused as a hazard"}),
     _e("logging-streamhandler", stream_handler, change=("obj",),
        probe=lambda h: lock_is_free(h.lock),
        xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),
@@ -302,18 +346,26 @@ ENTRIES = [
     _e("thread-pool-executor", thread_pool, change=("obj",),
        xfail={"culprit": INTERNALS, "short": LONG}),
     _e("queue-in-user-object", queue_in_user_object, change=("obj.jobs",), library=False,
-       xfail={"culprit": INTERNALS}),
+       say=("obj.jobs",), xfail={"culprit": INTERNALS, "vocabulary": INTERNALS}),
     _e("rlock-in-user-object", rlock_cache, change=("obj._lock",), library=False,
        probe=lambda c: lock_is_free(c._lock), xfail={"works_with": DILL_RLOCK}),
+    _e("dataclass-lock-field", lambda ctx: RateLimiter(rate=2.5), library=False,
+       change=("obj._lock",)),
+    _e("open-write-file-in-user-object", audit_log, library=False, change=("obj.out",),
+       probe=lambda log: os.path.getsize(log.path)),
+    _e("weak-value-dictionary", weak_value_cache, change=("obj",), xfail={"culprit": INTERNALS}),
+    _e("multiprocessing-queue", mp_queue, change=("obj",)),
+    _e("contextvar", lambda ctx: contextvars.ContextVar("request_id", default=""),
+       change=("obj",)),
     _e("sqlite3-connection", sqlite_connection, change=("obj",)),
     _e("socket", tcp_socket, change=("obj",)),
-    _e("tempfile-named", named_tempfile, change=("obj",), xfail={
-        "culprit": INTERNALS, "kinds": STALE,
-        "genuine": "issue 8: dill's copy fails in the wrapper's __getattr__, blamed on .file"}),
+    _e("tempfile-named", named_tempfile, change=("obj",),
+       xfail={"culprit": INTERNALS, "kinds": STALE}),
     _e("tempfile-directory", temporary_directory, xfail={"verdicts": GUARD, "genuine": GUARD}),
     _e("tempfile-spooled", spooled_tempfile),
     _e("closure-over-connection", closure_over_connection, library=False,
-       change=("obj.__closure__[0].cell_contents",)),
+       change=("obj.__closure__[0].cell_contents",),
+       say=("obj.__closure__[0].cell_contents",)),
     _e("generator", generator, change=("obj",), library=False),
     _e("generator-in-user-object", generator_in_user_object, change=("obj.rows",),
        library=False),
@@ -333,10 +385,11 @@ ENTRIES = [
     _e("numpy-object-array-1d", object_array_1d, needs=("numpy",), library=False,
        change=("obj[1]",)),
     _e("numpy-object-array-2d", object_array_2d, needs=("numpy",), library=False,
-       change=("obj[1, 0]",)),
+       change=("obj[1, 0]",), say=("obj[1, 0]",), xfail={"vocabulary": VOCABULARY}),
     _e("parent-child-widgets", widget_tree, library=False, change=("obj.on_click",),
        xfail={"kinds": MEMO + " (obj.parent called stale)"}),
     _e("user-services-stdlib", services, library=False,
        change=("obj.db", "obj.lock", "obj.on_done", "obj.pending", "obj.pool"),
-       xfail={"culprit": INTERNALS + " (obj.pool)"}),
+       say=("obj.db", "obj.lock", "obj.on_done", "obj.pending", "obj.pool"),
+       xfail={"culprit": INTERNALS + " (obj.pool)", "vocabulary": INTERNALS + " (obj.pool)"}),
 ]

@@ -125,6 +125,7 @@ def _steps(entry: Entry, module: Any, obj: Any, emit: Callable[[dict[str, Any]],
     if entry.fresh:
         ok, error = fresh_load(module.__name__, data)
         emit({"event": "fresh", "ok": ok, "error": error})
+    expected = _probe(entry, obj) if entry.probe is not None else ""
     emit({"event": "loads", "ok": None, "error": "started"})
     try:
         copy = module.loads(data)
@@ -133,8 +134,7 @@ def _steps(entry: Entry, module: Any, obj: Any, emit: Callable[[dict[str, Any]],
         return
     emit({"event": "loads", "ok": True, "error": ""})
     _KEEP.append(copy)  # never collected: the child leaves with os._exit, finalizers unrun
-    if entry.probe is not None:
-        expected = _probe(entry, obj)
+    if entry.probe is not None:  # asked of the original before the load, of the copy after
         emit({"event": "usable", "ok": None})  # a probe that hangs leaves this as the answer
         emit({"event": "usable", "ok": _probe(entry, copy) == expected, "expected": expected})
 
