@@ -155,10 +155,15 @@ def _try(target: Any, backend: str) -> str:
     except Exception as exc:  # noqa: BLE001 - the failure is the answer
         return f"{type(exc).__name__}: {exc}"[:200]
     _KEEP.append(copy)  # never finalized: a broken copy's __del__ must not hang the child
-    if callable(getattr(copy, "acquire", None)) and callable(getattr(target, "acquire", None)):
+    if _is_lock(copy) and _is_lock(target):
         if lock_is_free(copy) != lock_is_free(target):
             return "its copy's lock cannot be acquired"
     return ""
+
+
+def _is_lock(obj: Any) -> bool:
+    """Has an ``acquire`` method: looked up on the type, so no ``__getattr__`` runs."""
+    return callable(getattr(type(obj), "acquire", None))
 
 
 _KEEP: list[Any] = []

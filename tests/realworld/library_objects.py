@@ -23,6 +23,7 @@ from realworld.reasons import (
     STALE,
     UNLOADABLE,
     VOCABULARY,
+    by_python,
     everything,
 )
 
@@ -313,7 +314,9 @@ ENTRIES = [
        say=("obj.axes[0].yaxis.major.formatter.func",), xfail=_MPL_XFAIL),
     _e("matplotlib-axes", mpl_axes, _MPL, change=("obj.yaxis.get_major_formatter().func",),
        say=("obj.yaxis.major.formatter.func",), xfail=_MPL_XFAIL),
-    _e("tqdm-bar", tqdm_bar, ("tqdm",), change=("obj",), xfail=everything(CRASH)),
+    _e("tqdm-bar", tqdm_bar, ("tqdm",), change=("obj",), xfail=by_python(
+        {(3, 11): everything(CRASH), (3, 10): {"culprit": INTERNALS, "works_with": UNLOADABLE}},
+        default={"works_with": UNLOADABLE})),
     _e("redis-client", redis_client, ("redis",), change=("obj",),
        probe=lambda r: lock_is_free(r.connection_pool._lock), xfail=everything(HANG)),
     _e("requests-session", requests_session, ("requests",)),

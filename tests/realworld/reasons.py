@@ -6,13 +6,14 @@ work list readable: ``grep -n ISSUE_ tests/realworld/*objects.py``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from realworld.entry import EXPECTATIONS
 
 __all__ = [
     "CRASH", "DILL_RLOCK", "GUARD", "HANG", "INTERNALS", "LONG", "MEMO", "STALE",
-    "UNLOADABLE", "VOCABULARY", "everything",
+    "UNLOADABLE", "VOCABULARY", "by_python", "everything",
 ]
 
 INTERNALS = "issue 10: names library internals, not the object the user holds"
@@ -25,6 +26,15 @@ GUARD = "issue 8: the load guard turns a load that works into a load failure"
 MEMO = "issue 8: the resumed scan's memo hides the real culprit (wrong or extra culprit)"
 CRASH = "issue 8: check aborts the interpreter (half-loaded copies' __del__ recurses in GC)"
 HANG = "issue 8: check does not finish on this object"
+
+
+def by_python(reasons: Mapping[tuple[int, int], Mapping[str, str]],
+              default: Mapping[str, str]) -> Mapping[str, str]:
+    """The reasons measured on this Python (major, minor), else ``default``.
+
+    For defects that show on some Pythons only: the check aborts on 3.11 alone.
+    """
+    return reasons.get(sys.version_info[:2], default)
 
 
 def everything(reason: str) -> Mapping[str, str]:

@@ -101,7 +101,9 @@ def _work(entry: Entry, tmp: Path, timeout: float) -> Work:
                 ok, detail = judge(entry, obj, report)
                 emit({"event": "judged", "name": name, "ok": ok, "detail": detail})
             if entry.fresh:
+                signal.alarm(max(1, round(timeout)))
                 fresh = picklecheck.check(obj, name=entry.name, fresh_process=True)
+                signal.alarm(0)
                 emit({"event": "fresh", "results": {
                     name: {"fresh": r.fresh, "error": r.fresh_error}
                     for name, r in fresh.results.items()}})
