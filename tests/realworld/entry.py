@@ -19,8 +19,8 @@ EXTRA = "realworld"
 
 # Every expectation a corpus test can assert, in the order tests run them. See
 # realworld.expect for what each one means.
-EXPECTATIONS = ("runs", "verdicts", "fresh", "culprit", "vocabulary", "short", "paths", "kinds",
-                "works_with", "genuine")
+EXPECTATIONS = ("runs", "complete", "verdicts", "fresh", "culprit", "vocabulary", "short",
+                "paths", "kinds", "works_with", "genuine")
 
 
 class Context:

@@ -2,6 +2,8 @@
 
 Each judge takes the entry, the object and the report, and returns ``(ok, detail)``:
 
+- ``complete``: no backend's search was cut short (by the check's time limit or the
+  culprit cap): a truncated report cannot have found every culprit;
 - ``culprit``: every object named in ``entry.change`` is a top-level report entry
   (by identity: the report's ``obj`` *is* that object, whatever vocabulary the path uses);
 - ``vocabulary``: each path in ``entry.say`` is printed as is (the library's own way to
@@ -43,6 +45,12 @@ def report_entries(report: Any) -> list[Any]:
     (issue 10), this is the one place to point at the grouped, collapsed entries.
     """
     return list(report.culprits)
+
+
+def judge_complete(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
+    cut = [f"{name}: {'; '.join(r.skipped) or 'truncated'}"
+           for name, r in report.results.items() if r.truncated]
+    return not cut, " / ".join(cut)[:400]
 
 
 def judge_culprit(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
@@ -109,8 +117,8 @@ def judge_works_with(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
 def judge_genuine(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
     wrong = []
     for culprit in report.culprits:
-        if culprit.stage not in ("dumps", "loads") or culprit.kind == "load_hazard":
-            continue  # fails only in a fresh interpreter, or a refusal rather than a failure
+        if culprit.stage not in ("dumps", "loads") or culprit.kind in _NOT_FAILURES:
+            continue  # fails only in a fresh interpreter, or a refusal or side effect
         backends = list(culprit.backends)
         real = round_trips(culprit.obj)
         fine = [b for b in backends if not real[b]]
@@ -167,10 +175,13 @@ def _is_lock(obj: Any) -> bool:
 
 
 _KEEP: list[Any] = []
+# Kinds that say what a load would do or was not allowed to do, not that it fails.
+_NOT_FAILURES = frozenset({"load_hazard", "load_side_effect"})
 _ANSWERS: dict[int, tuple[Any, dict[str, str]]] = {}  # the target is kept: ids stay unique
 
 
 JUDGES: dict[str, Callable[[Entry, Any, Any], tuple[bool, str]]] = {
+    "complete": judge_complete,
     "culprit": judge_culprit,
     "vocabulary": judge_vocabulary,
     "short": judge_short,

@@ -14,9 +14,8 @@ from typing import Any
 from realworld.appcode import Services, lock_is_free
 from realworld.entry import Context, Entry
 from realworld.reasons import (
-    CRASH,
+    DILL_OK,
     DILL_RLOCK,
-    HANG,
     INTERNALS,
     LONG,
     MEMO,
@@ -24,7 +23,6 @@ from realworld.reasons import (
     UNLOADABLE,
     VOCABULARY,
     by_python,
-    everything,
 )
 
 _AWS = {"region_name": "us-east-1", "aws_access_key_id": "testing",
@@ -315,10 +313,11 @@ ENTRIES = [
     _e("matplotlib-axes", mpl_axes, _MPL, change=("obj.yaxis.get_major_formatter().func",),
        say=("obj.yaxis.major.formatter.func",), xfail=_MPL_XFAIL),
     _e("tqdm-bar", tqdm_bar, ("tqdm",), change=("obj",), xfail=by_python(
-        {(3, 11): everything(CRASH), (3, 10): {"culprit": INTERNALS, "works_with": UNLOADABLE}},
+        {(3, 10): {"culprit": INTERNALS, "works_with": UNLOADABLE}},
         default={"works_with": UNLOADABLE})),
     _e("redis-client", redis_client, ("redis",), change=("obj",),
-       probe=lambda r: lock_is_free(r.connection_pool._lock), xfail=everything(HANG)),
+       probe=lambda r: lock_is_free(r.connection_pool._lock), xfail={
+           "culprit": INTERNALS, "short": LONG, "verdicts": DILL_OK, "works_with": DILL_RLOCK}),
     _e("requests-session", requests_session, ("requests",)),
     _e("httpx-client", httpx_client, ("httpx",), change=("obj",),
        xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),

@@ -15,6 +15,7 @@ import os
 import queue
 import socket
 import sqlite3
+import sys
 import tempfile
 import threading
 import typing
@@ -34,8 +35,8 @@ from realworld.appcode import (
 )
 from realworld.entry import Context, Entry
 from realworld.reasons import (
+    DILL_OK,
     DILL_RLOCK,
-    GUARD,
     INTERNALS,
     LONG,
     MEMO,
@@ -113,7 +114,8 @@ def file_handler(ctx: Context) -> Any:
 
 
 def stream_handler(ctx: Context) -> Any:
-    handler = logging.StreamHandler()
+    # What StreamHandler() holds in a plain program; under pytest sys.stderr is a capture.
+    handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     return handler
 
@@ -330,25 +332,26 @@ ENTRIES = [
     _e("asyncio-queue", asyncio_queue),
     _e("asyncio-lock", asyncio_lock),
     _e("logging-filehandler", file_handler, change=("obj",), probe=lambda h: lock_is_free(h.lock),
-       harmless_load=True, xfail={
-           "culprit": INTERNALS, "works_with": DILL_RLOCK,
-           "verdicts": "issue 8: dill's append-mode file handle refused as a hazard"}),
+       harmless_load=True,
+       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK, "verdicts": DILL_OK}),
     _e("logging-streamhandler", stream_handler, change=("obj",),
        probe=lambda h: lock_is_free(h.lock),
-       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),
+       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK, "verdicts": DILL_OK}),
     _e("logging-logger", logger, fresh=True),
     _e("thread-started", started_thread, change=("obj",),
        xfail={"culprit": INTERNALS, "short": LONG}),
     _e("thread-event", lambda ctx: threading.Event(), change=("obj",),
        xfail={"culprit": INTERNALS}),
     _e("thread-condition", lambda ctx: threading.Condition(), change=("obj",),
-       probe=lambda c: lock_is_free(c), xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),
+       probe=lambda c: lock_is_free(c),
+       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK, "verdicts": DILL_OK}),
     _e("thread-pool-executor", thread_pool, change=("obj",),
        xfail={"culprit": INTERNALS, "short": LONG}),
     _e("queue-in-user-object", queue_in_user_object, change=("obj.jobs",), library=False,
        say=("obj.jobs",), xfail={"culprit": INTERNALS, "vocabulary": INTERNALS}),
     _e("rlock-in-user-object", rlock_cache, change=("obj._lock",), library=False,
-       probe=lambda c: lock_is_free(c._lock), xfail={"works_with": DILL_RLOCK}),
+       probe=lambda c: lock_is_free(c._lock),
+       xfail={"works_with": DILL_RLOCK, "verdicts": DILL_OK}),
     _e("dataclass-lock-field", lambda ctx: RateLimiter(rate=2.5), library=False,
        change=("obj._lock",)),
     _e("open-write-file-in-user-object", audit_log, library=False, change=("obj.out",),
@@ -361,7 +364,7 @@ ENTRIES = [
     _e("socket", tcp_socket, change=("obj",)),
     _e("tempfile-named", named_tempfile, change=("obj",),
        xfail={"culprit": INTERNALS, "kinds": STALE}),
-    _e("tempfile-directory", temporary_directory, xfail={"verdicts": GUARD, "genuine": GUARD}),
+    _e("tempfile-directory", temporary_directory),
     _e("tempfile-spooled", spooled_tempfile),
     _e("closure-over-connection", closure_over_connection, library=False,
        change=("obj.__closure__[0].cell_contents",),
@@ -379,10 +382,8 @@ ENTRIES = [
        xfail={"kinds": STALE, "works_with": UNLOADABLE}),
     _e("ctypes-array-type", ctypes_array_type, change=("obj",),
        xfail={"kinds": STALE, "works_with": UNLOADABLE}),
-    _e("ctypes-cdll", ctypes_cdll, fresh=True,
-       xfail={"verdicts": GUARD, "fresh": GUARD, "genuine": GUARD}),
-    _e("code-interactive-console", interactive_console, fresh=True,
-       xfail={"verdicts": GUARD, "fresh": GUARD, "genuine": GUARD}),
+    _e("ctypes-cdll", ctypes_cdll, fresh=True),
+    _e("code-interactive-console", interactive_console, fresh=True),
     _e("numpy-object-array-1d", object_array_1d, needs=("numpy",), library=False,
        change=("obj[1]",)),
     _e("numpy-object-array-2d", object_array_2d, needs=("numpy",), library=False,

@@ -102,7 +102,7 @@ def test_truth_of_a_load_that_hangs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_verdict_mismatch_is_caught() -> None:
-    """A check that calls a backend ok when its real load fails is a mismatch."""
+    """A check that calls a backend ok when its real load fails, or breaks the copy, is wrong."""
     said = {"ok": True, "available": True, "error": None, "roundtrip": True,
             "roundtrip_error": None, "skipped": [], "stage": None}
     run = CheckRun(outcome=None, results={"dill": said})  # type: ignore[arg-type]
@@ -110,6 +110,8 @@ def test_verdict_mismatch_is_caught() -> None:
     assert verdict_mismatches(run, real)
     real["dill"].loads = True
     assert not verdict_mismatches(run, real)
+    real["dill"].usable = False  # loads, but the copy's lock can never be acquired
+    assert verdict_mismatches(run, real)
 
 
 def _culprit(path: str, obj: Any, **kw: Any) -> Any:
