@@ -14,13 +14,22 @@ are handed to :mod:`picklecheck.depth`.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.depth import depth_finding
-from picklecheck.engine.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
-from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
+from picklecheck.engine.finding import (
+    UNSEEDED,
+    Finding,
+    Link,
+    ancestors,
+    error_of,
+    is_ancestor,
+    steps_of,
+)
+from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan, seeded_pickler
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 from picklecheck.isolation import contain
 
@@ -42,8 +51,10 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-              skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
-    """The children (and items of big containers among them) that fail to dump."""
+              skip: set[int], seeds: dict[int, Any]
+              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+    """The children (and items of big containers among them) that fail to dump, with
+    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`)."""
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
@@ -52,17 +63,24 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
         for i, obj in enumerate(exp.objs):
             if len(failures) >= limit:
                 break
-            exc = None if id(obj) in skip or type(obj) in ATOMS else dump_error(backend, obj, protocol)
+            if id(obj) in skip or type(obj) in ATOMS:
+                continue
+            pickler = seeded_pickler(backend, protocol, seeds.values())
+            exc = error_of(functools.partial(backend.run, pickler, obj))
             if exc is not None:
                 failures.append(((i,), exc))
         return failures, {(): exp}
-    scan = Scan(backend, protocol, set(skip))
+    scan = Scan(backend, protocol, set(skip), dict(seeds))
     return scan.run(node, exp, limit), scan.levels
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-                   skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
-    """The children whose dump-then-load fails, by bisection (a load gives no position)."""
+                   skip: set[int], seeds: dict[int, Any]
+                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+    """The children whose dump-then-load fails, by bisection (a load gives no position).
+
+    ``seeds`` are not memoized in advance here: bytes that refer to an object they never
+    saved would not load."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
     pending = [(0, len(objs))]
@@ -102,7 +120,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     cyclic: set[int] = set()
     truncated = False
     stack: list[tuple[Any, Link, BaseException, int, Any]] = [
-        (root, (None, (), id(root)), root_exc, 0, None)
+        (root, (None, (), id(root), root), root_exc, 0, None)
     ]
     while stack:
         if len(found) >= max_culprits:
@@ -120,7 +138,10 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                                  owner=owner, link=link))
             continue
         room = max_culprits - len(found)
-        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen)
+        # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
+        # hit there, as in the real pickle, never a route to a culprit.
+        seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
+        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen, seeds)
                             if len(exp) else ([], {(): exp}))
         if len(failures) > room:
             truncated, failures = True, failures[:room]
@@ -139,7 +160,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             if key in seen:  # met again within this scan
                 continue
             seen.add(key)
-            pushes.append((child.obj, (child_link, child.steps, key), child_exc,
+            pushes.append((child.obj, (child_link, child.steps, key, child.obj), child_exc,
                            child_level, parent))
         if own is not None:
             found.append(own)
@@ -147,8 +168,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             # Nothing new fails below: either a known culprit (skipped in the scan)
             # explains it, or a child that leads back up the path (a class dill cannot
             # save by value fails in every attribute that refers back to it), or the
-            # node fails on its own.
-            known = [id(o) for lvl in levels.values() for o in lvl.objs if id(o) in seen]
+            # node fails on its own. Memoized ancestors explain nothing (see above).
+            known = [id(o) for lvl in levels.values() for o in lvl.objs
+                     if id(o) in seen and id(o) not in seeds]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
             if not known:
                 found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
@@ -160,12 +182,14 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
 def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], node: Any,
             link: Link, level: int, seen: set[int]) -> tuple[Any, Link, int, Any]:
     """The failing child at ``path``, with the link and level of its parent: items of
-    containers the scan fed one by one pass through those containers."""
+    containers the scan fed one by one pass through those containers (the first level's
+    were memoized in advance; deeper ones were not)."""
     exp = levels[()]
     for depth in range(len(path) - 1):
         container = exp.child(path[depth])
         seen.add(id(container.obj))
-        link = (link, container.steps, id(container.obj))
+        link = (link, container.steps, id(container.obj),
+                container.obj if depth == 0 else UNSEEDED)
         level += exp.levels
         node = container.obj
         exp = levels[path[: depth + 1]]
