@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from picklecheck.backends.hazards import guard_global
+from picklecheck.backends.remains import disarmed_on_failure
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "guarded_find_class", "reduce_with"]
 
@@ -102,8 +103,11 @@ class Backend:
         return buffer.getvalue()
 
     def loads(self, data: bytes) -> Any:
-        """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`)."""
-        return self.unpickler(io.BytesIO(data)).load()
+        """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`);
+        if it fails, what it built half-way is disarmed (see :mod:`.remains`)."""
+        unpickler = self.unpickler(io.BytesIO(data))
+        with disarmed_on_failure(unpickler):
+            return unpickler.load()
 
     # -- the pickler's view of one object ----------------------------------
 

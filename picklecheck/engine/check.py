@@ -20,7 +20,7 @@ from typing import Any
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.explain import explain_findings
-from picklecheck.engine.finding import Finding
+from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import UnpicklableError
@@ -153,7 +153,7 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
         result.dumps_seconds = time.perf_counter() - start
-        exc.__traceback__ = None  # its frames hold the pickler, whose memo holds everything
+        scrub(exc)  # tracebacks' frames hold the pickler, whose memo holds everything
         result.error = _describe(exc)
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
@@ -170,6 +170,7 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
         else:
             load_exc = outcome.exc
             assert load_exc is not None
+            scrub(load_exc)  # chained tracebacks would keep half-built copies alive
             result.ok = False
             result.roundtrip = False
             result.roundtrip_error = _describe(load_exc)

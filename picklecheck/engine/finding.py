@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "is_ancestor",
-           "steps_of"]
+           "scrub", "steps_of"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -81,16 +81,31 @@ def ancestors(link: Link, cap: int = ANCESTOR_SEEDS) -> list[Any]:
     return out
 
 
+def scrub(exc: BaseException) -> BaseException:
+    """``exc`` with the tracebacks of it and every exception chained to it dropped: their
+    frames would keep alive a pickler's memo (the whole graph) or an unpickler's
+    half-built copies for as long as the report lives."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        chained = pending.pop()
+        if id(chained) in seen:
+            continue
+        seen.add(id(chained))
+        chained.__traceback__ = None
+        pending.extend(e for e in (chained.__context__, chained.__cause__) if e is not None)
+    return exc
+
+
 def error_of(action: Callable[[], Any]) -> BaseException | None:
-    """What ``action()`` raised (its traceback dropped: the frames would keep a pickler's
-    memo, the whole graph, alive), or None. Fatal signals propagate."""
+    """What ``action()`` raised (scrubbed: see :func:`scrub`), or None. Fatal signals
+    propagate."""
     try:
         action()
     except _FATAL:
         raise
     except BaseException as exc:  # noqa: BLE001 - any failure is a finding
-        exc.__traceback__ = None
-        return exc
+        return scrub(exc)
     return None
 
 

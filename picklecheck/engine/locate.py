@@ -27,6 +27,7 @@ from picklecheck.engine.finding import (
     ancestors,
     error_of,
     is_ancestor,
+    scrub,
     steps_of,
 )
 from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan, seeded_pickler
@@ -47,7 +48,8 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
     exc = error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol))
     if exc is not None:
         return exc
-    return contain.load(backend, buffer.getvalue()).exc
+    load_exc = contain.load(backend, buffer.getvalue()).exc
+    return scrub(load_exc) if load_exc is not None else None
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
