@@ -38,13 +38,15 @@ def disarmed_on_failure(unpickler: Any) -> Iterator[None]:
     """Run a load with the collector off; if it raises, disarm what it left behind."""
     enabled = gc.isenabled()
     gc.disable()
+    # The collector's youngest generation lists objects in the order they were tracked:
+    # whatever follows this marker there was made by the load.
+    marker: list[Any] = []
     try:
-        before = set(map(id, gc.get_objects(generation=0)))
         try:
             yield
         except BaseException:
             try:
-                _disarm(unpickler, before)
+                _disarm(unpickler, marker)
             except Exception:  # noqa: BLE001, S110 - the load's own error is what counts
                 pass
             raise
@@ -53,15 +55,21 @@ def disarmed_on_failure(unpickler: Any) -> Iterator[None]:
             gc.enable()
 
 
-def _disarm(unpickler: Any, before: set[int]) -> None:
+def _disarm(unpickler: Any, marker: list[Any]) -> None:
     """Swap the class of each object the failed load created and still holds, when that
     class has a Python ``__del__``."""
-    fresh = [o for o in gc.get_objects(generation=0) if id(o) not in before]
-    armed = {t for t in set(map(type, fresh)) if _python_finalizer(t)}
+    held = _held_by(unpickler)
+    armed = {t for t in set(map(type, held)) if _python_finalizer(t)}
     if not armed:
-        return
+        return  # the usual case: nothing it holds has a finalizer, nothing to look up
+    young = gc.get_objects(generation=0)
+    start = next((i for i in range(len(young) - 1, -1, -1) if young[i] is marker), None)
+    if start is None:
+        return  # cannot tell what the load made: touch nothing
+    fresh = young[start + 1:]
+    armed.update(t for t in set(map(type, fresh)) if _python_finalizer(t))
     fresh_ids = {id(o) for o in fresh}
-    for obj in _reachable(_held_by(unpickler), fresh_ids):
+    for obj in _reachable(held, fresh_ids):
         if type(obj) in armed:
             _swap(obj)
 

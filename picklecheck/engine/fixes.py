@@ -18,20 +18,23 @@ __all__ = ["hint_for"]
 
 
 def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
-             deeper: list[str] | tuple[str, ...] = (), own: tuple[str, ...] = ()) -> str:
+             deeper: list[str] | tuple[str, ...] = (), own: tuple[str, ...] = (),
+             notes: dict[str, str] | None = None) -> str:
     """A concrete fix for a finding of ``kind``, ending with which backends cope.
 
     ``deeper`` names backends that get past this object but fail on something inside it;
-    ``own`` the backends this culprit was found for.
+    ``own`` the backends this culprit was found for; ``notes`` how far a backend that
+    does not cope gets ("dumps and loads, but the copy's lock can never be acquired").
     """
     try:
-        return _hint_for(kind, finding, works_with, deeper, own)
+        return _hint_for(kind, finding, works_with, deeper, own, notes or {})
     except Exception:  # noqa: BLE001 - a hostile object must not break the report
         return _FIXES["other"].format(type=type_name(finding.obj))
 
 
 def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
-              deeper: list[str] | tuple[str, ...], own: tuple[str, ...]) -> str:
+              deeper: list[str] | tuple[str, ...], own: tuple[str, ...],
+              notes: dict[str, str]) -> str:
     obj = finding.obj
     tname = type_name(obj)
     owner = _owner_name(finding)
@@ -42,15 +45,16 @@ def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     text = fix.format(type=tname, owner=owner, attr=attr or "it",
                       via=qualified_name(finding.via) if finding.via is not None else tname,
                       detail=finding.detail, **_depth_words(finding))
-    return text + _coping(works_with, deeper, own)
+    return text + _coping(works_with, deeper, own, notes)
 
 
 def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
-            own: tuple[str, ...]) -> str:
+            own: tuple[str, ...], partly: dict[str, str] | None = None) -> str:
     """"(dill: ok, cloudpickle: fails)": what the backends not blamed here do with it."""
+    partly = partly or {}
     ok = [name for name, good in works_with.items() if good]
     others = [n for n, good in works_with.items() if not good and n not in own and n not in deeper]
-    notes = [f"{n}: ok" for n in ok] + [f"{n}: fails" for n in others]
+    notes = [f"{n}: ok" for n in ok] + [f"{n}: {partly.get(n, 'fails')}" for n in others]
     if deeper:
         notes.append(f"{' and '.join(deeper)} get{'s' if len(deeper) == 1 else ''} past it "
                      "but fail inside it")

@@ -12,6 +12,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.engine.usable import UnusableCopyError
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -95,6 +96,8 @@ def _classify(finding: Finding) -> str:
     if _by_name_failure(str(exc)):  # the pickler looked its class (or it) up by name
         return _kind_of_callable(type(obj), exc) or "stale_reference"
     if finding.stage == "loads":
+        if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is broken
+            return _kind_of_instance(obj) or "load_failure"
         return "load_failure"
     kind = _kind_of_instance(obj)
     if kind:

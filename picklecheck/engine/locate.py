@@ -30,7 +30,16 @@ from picklecheck.engine.finding import (
     scrub,
     steps_of,
 )
-from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan, seeded_pickler
+from picklecheck.engine.scan import (
+    NEST_MIN,
+    NESTABLE,
+    Failure,
+    FedList,
+    Scan,
+    memo_of,
+    seeded_pickler,
+)
+from picklecheck.engine.usable import load_error, probe_for
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 from picklecheck.isolation import contain
 
@@ -48,7 +57,8 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
     exc = error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol))
     if exc is not None:
         return exc
-    load_exc = contain.load(backend, buffer.getvalue()).exc
+    data = buffer.getvalue()
+    load_exc = load_error(contain.load(backend, data, probe_for([data])))
     return scrub(load_exc) if load_exc is not None else None
 
 
@@ -62,17 +72,18 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
     ):
         # A handful of children: one small dump each beats setting up a scan.
         failures: list[Failure] = []
+        memo = memo_of(seeds.values())
         for i, obj in enumerate(exp.objs):
             if len(failures) >= limit:
                 break
             if id(obj) in skip or type(obj) in ATOMS:
                 continue
-            pickler = seeded_pickler(backend, protocol, seeds.values())
+            pickler = seeded_pickler(backend, protocol, memo)
             exc = error_of(functools.partial(backend.run, pickler, obj))
             if exc is not None:
                 failures.append(((i,), exc))
         return failures, {(): exp}
-    scan = Scan(backend, protocol, set(skip), dict(seeds))
+    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()))
     return scan.run(node, exp, limit), scan.levels
 
 

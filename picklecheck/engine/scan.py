@@ -42,7 +42,8 @@ from picklecheck.engine.walker import Expansion, expand
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Scan", "seeded_pickler"]
+__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Memo", "Scan", "memo_of", "seed",
+           "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -62,13 +63,32 @@ Failure = tuple[tuple[int, ...], BaseException]
 _Resume = tuple[tuple[int, ...], int, "int | None", int]
 
 
-def seeded_pickler(backend: Backend, protocol: int, seeds: Iterable[Any]) -> Any:
-    """A scan pickler (into a sink) that starts with ``seeds`` memoized: a reference
-    to one of them is a memo hit, as for an object already saved."""
+#: A pickler memo as picklers take it: ``{id(obj): (index, obj)}``.
+Memo = dict[int, tuple[int, Any]]
+
+
+def memo_of(objs: Iterable[Any]) -> Memo:
+    """A memo holding ``objs`` (see :func:`seed`)."""
+    memo: Memo = {}
+    for obj in objs:
+        seed(memo, obj)
+    return memo
+
+
+def seed(memo: Memo, obj: Any) -> None:
+    """Add ``obj`` to ``memo`` (once)."""
+    if id(obj) not in memo:
+        memo[id(obj)] = (len(memo), obj)
+
+
+def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
+    """A scan pickler (into a sink) that starts with ``memo``'s objects memoized: a
+    reference to one of them is a memo hit, as for an object already saved."""
     pickler = backend.scan_pickler(protocol)
-    memo = {id(obj): (i, obj) for i, obj in enumerate(seeds)}
     if memo:
-        pickler.memo = memo
+        # The C pickler copies what it is given; pickle's Python one (dill's base) keeps
+        # the dict itself and would add to the caller's.
+        pickler.memo = memo.copy()
     return pickler
 
 
@@ -90,21 +110,19 @@ class Scan:
     ``levels`` maps an index path to the :class:`Expansion` fed at that level
     (``()`` is the node's own), so a failure's path can be named step by step.
     ``blocked`` holds ids not to pickle (known culprits, and what failed already).
-    ``seeds`` maps ids to the objects every new pickler starts with memoized (the
-    node's ancestors, then the node and its fed containers once :meth:`run` starts);
-    ``failed`` the same for the items found failing, shared with retries.
+    ``seeds`` is what every new pickler starts with memoized: the node's ancestors,
+    then the node and its fed containers once :meth:`run` starts, and the items found
+    failing (shared with retries).
     """
 
     def __init__(self, backend: Backend, protocol: int, blocked: set[int],
-                 seeds: dict[int, Any] | None = None,
+                 seeds: Memo | None = None,
                  levels: dict[tuple[int, ...], Expansion] | None = None,
-                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None,
-                 failed: dict[int, Any] | None = None) -> None:
+                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None) -> None:
         self.backend = backend
         self.protocol = protocol
         self.blocked = blocked
-        self.seeds = {} if seeds is None else seeds
-        self.failed = {} if failed is None else failed
+        self.seeds: Memo = {} if seeds is None else seeds
         self.filler = backend.reads_ahead and protocol > 0
         self.levels = {} if levels is None else levels
         self._owners = {} if owners is None else owners
@@ -114,16 +132,17 @@ class Scan:
         self.pickler = self._fresh_pickler()
 
     def _fresh_pickler(self) -> Any:
-        """A pickler whose memo holds the seeds and the failed items, nothing half-saved."""
-        return seeded_pickler(self.backend, self.protocol,
-                              [*self.seeds.values(), *self.failed.values()])
+        """A pickler whose memo holds the seeds, nothing half-saved."""
+        return seeded_pickler(self.backend, self.protocol, self.seeds)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp
         self._owners[()] = (id(node),)
-        self.seeds[id(node)] = node
+        seed(self.seeds, node)
         owners = self._owners[()]
-        self.seeds.update((id(o), o) for o in exp.objs if self._special(o, owners) == "nest")
+        for obj in exp.objs:
+            if self._special(obj, owners) == "nest":
+                seed(self.seeds, obj)
         self.pickler = self._fresh_pickler()
         return self._scan([((), 0, None, RUN_MAX)], limit)
 
@@ -144,24 +163,27 @@ class Scan:
                 exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
+                    self.pickler = self._fresh_pickler()
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
-                    # A run failed: pickle it again in short runs, or item by item.
+                    # A run failed: pickle it again in short runs, or item by item, and
+                    # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
-                                 self.levels, self._owners, self.failed)
+                                 self.levels, self._owners)
                     shorter = RUN_MIN if run[2] - run[1] > RUN_MIN else 1
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
+                    self.pickler = retry.pickler
                     after = run[2]
                 else:
                     failures.append((path, exc))
                     failing = self.levels[prefix].objs[path[-1]]
                     self.blocked.add(id(failing))
-                    self.failed[id(failing)] = failing
+                    seed(self.seeds, failing)
+                    # This pickler's memo holds what the failed save left half-saved.
+                    self.pickler = self._fresh_pickler()
                     after = path[-1] + 1
-                # This pickler's memo holds what the failed save left half-saved.
-                self.pickler = self._fresh_pickler()
                 # Go on after it, then after what led to it at every outer level.
                 resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, RUN_MAX))]
                 for depth in range(len(path) - 2, base - 1, -1):

@@ -1,0 +1,111 @@
+"""Whether a loaded copy can be used, where that is cheap to check: its locks.
+
+A load that returns is not yet a copy that works. dill re-creates an ``RLock`` by
+restoring the original's owner and count, and an unlocked one comes back with its
+mutex held by no thread: every ``acquire()`` on the copy blocks forever (a logging
+handler, a ``Condition``, a connection pool that holds one deadlocks on first use).
+(A lock that was *held* when it was pickled and comes back held is a faithful copy:
+that is what it was.)
+
+:func:`probe` is given to :mod:`picklecheck.isolation.contain`, which runs it where
+the copy was loaded; it looks at the copy and at what it holds (a bounded walk) and
+tries, without blocking, each lock that says it is unlocked.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from picklecheck.isolation.contain import LoadOutcome, Probe
+
+__all__ = ["UnusableCopyError", "load_error", "probe", "probe_for", "says_unlocked"]
+
+_LOCK_TYPES = tuple({type(threading.Lock()), type(threading.RLock()), threading._RLock})
+#: How many objects of a copy the probe looks at, at most.
+_BUDGET = 10_000
+#: Reconstructors that restore a lock's state (dill's); any other way of pickling a lock
+#: gives a fresh one, so bytes without these names need no probe.
+_STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock")
+
+
+class UnusableCopyError(Exception):
+    """A copy loaded, but cannot be used (the message says why: "its lock can never be
+    acquired")."""
+
+
+def probe(copy: Any) -> str | None:
+    """What is wrong with ``copy`` (a lock no thread can acquire), or None."""
+    seen: set[int] = set()
+    pending: list[tuple[Any, str]] = [(copy, "")]
+    while pending and len(seen) < _BUDGET:
+        obj, where = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, _LOCK_TYPES):
+            if not _acquirable(obj):
+                at = f" at copy{where}" if where else ""
+                return f"the copy's lock{at} can never be acquired"
+            continue
+        pending.extend(reversed(_parts(obj, where)))
+    return None
+
+
+def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
+    """:func:`probe` if any of ``payloads`` re-creates a lock with its state, else None
+    (the walk is cheap, but not free on a copy of a million objects)."""
+    if any(name in data for data in payloads for name in _STATEFUL_LOCKS):
+        return probe
+    return None
+
+
+def load_error(outcome: LoadOutcome) -> BaseException | None:
+    """What made a load not ok: what it raised, or what the probe found."""
+    if outcome.exc is not None:
+        return outcome.exc
+    if outcome.unusable is not None:
+        return UnusableCopyError(f"it loads, but {outcome.unusable}")
+    return None
+
+
+def _acquirable(lock: Any) -> bool:
+    """Whether a lock that says it is unlocked can be acquired (one that says it is held
+    is taken at its word)."""
+    try:
+        if not says_unlocked(lock):
+            return True
+        if not lock.acquire(blocking=False):
+            return False
+        lock.release()
+    except Exception:  # noqa: BLE001 - a lock in a state its methods refuse
+        return False
+    return True
+
+
+def says_unlocked(lock: Any) -> bool:
+    """Whether a lock says it is free (a held one is copied held, faithfully)."""
+    if hasattr(lock, "locked"):  # Lock
+        return not lock.locked()
+    match = re.search(r"\bcount=(\d+)", repr(lock))  # RLock: "<unlocked ... count=0 at ...>"
+    return match is not None and match.group(1) == "0"
+
+
+def _parts(obj: Any, where: str) -> list[tuple[Any, str]]:
+    """What ``obj`` holds, by plain data access only (no properties, no __getattr__)."""
+    t = type(obj)
+    if t is dict:
+        return [(v, f"{where}[{k!r}]") for k, v in obj.items()]
+    if t is list or t is tuple:
+        return [(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if t is set or t is frozenset:
+        return [(v, f"{where} element") for v in obj]
+    try:
+        state = object.__getattribute__(obj, "__dict__")
+    except Exception:  # noqa: BLE001 - no instance dict
+        return []
+    if type(state) is not dict:
+        return []
+    return [(v, f"{where}.{k}") for k, v in state.items() if isinstance(k, str)]
