@@ -2,15 +2,17 @@
 
 For each object of ``_peer_objects`` (dill's catalogue, CPython-pickle-test-like
 reductions, cloudpickle-test-like functions and classes) and each protocol (0, 2 and
-the backend's default), the ground truth is what each backend really does: ``dumps``,
-``loads`` in this process, and whether the copy's locks can be acquired. ``check`` agrees
-on an object at a protocol when, for every backend,
+the backend's default), the ground truth is what each backend really does: ``dumps``
+and ``loads`` in this process. ``check`` agrees on an object at a protocol when, for
+every backend,
 
-* its verdict is the truth (``ok`` exactly when dumps and loads work and the copy is usable),
+* its verdict is the truth (``ok`` exactly when dumps and loads work),
 * the stage is right (a dumps failure has an error and dumps culprits; a load failure has
   a failed round trip and loads culprits), with at least one culprit named,
 
-and every culprit path marked evaluable evaluates to that culprit.
+every culprit path marked evaluable evaluates to that culprit, and every "backend: ok"
+claim about a culprit holds: that backend dumps the culprit alone, loads it back, and
+the copy's locks can be acquired.
 
     python benchmarks/peer_oracle.py                    # everything (a few minutes)
     python benchmarks/peer_oracle.py --source cpython --protocols 0,2 --show 20
@@ -69,8 +71,10 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _TimeoutError
 
 
-def truth(obj: Any, backend_name: str, protocol: int | None) -> tuple[bool, bool]:
-    """(dumps works, loads works and the copy is usable) for the real backend."""
+def truth(obj: Any, backend_name: str, protocol: int | None,
+          usable: bool = False) -> tuple[bool, bool]:
+    """(dumps works, loads works) for the real backend; with ``usable``, loads also
+    means the copy's locks can be acquired."""
     backend = get_backend(backend_name)
     proto = backend.default_protocol() if protocol is None else protocol
     module = backend.module if backend_name != "pickle" else pickle
@@ -82,7 +86,7 @@ def truth(obj: Any, backend_name: str, protocol: int | None) -> tuple[bool, bool
         copy = module.loads(data)
     except Exception:  # noqa: BLE001
         return True, False
-    return True, _usable(copy)
+    return True, _usable(copy) if usable else True
 
 
 def _usable(copy: Any, depth: int = 2) -> bool:
@@ -142,6 +146,10 @@ def judge(source: str, name: str, factory: Any, protocol: int | None) -> Outcome
     for culprit in report.culprits:
         if culprit.evaluable and not _evaluates(culprit.path, obj, culprit.obj):
             outcome.problems.append(f"path {culprit.path} does not evaluate to the culprit")
+        for b, good in culprit.works_with.items():
+            if good and truth(culprit.obj, b, protocol, usable=True) != (True, True):
+                outcome.problems.append(f"{culprit.path}: '{b}: ok', but {b} does not "
+                                        "dump, load and use it alone")
     outcome.seconds = time.perf_counter() - start
     return outcome
 

@@ -1,4 +1,5 @@
-"""A failed load leaves no half-built copy whose finalizer runs: no abort, no noise."""
+"""The copies a check loads in-process never run their finalizers: a half-built copy's
+would recurse (and abort the interpreter), a whole one's would act in the user's world."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -110,15 +113,40 @@ class SingletonRef:
         return (the_singleton, ())
 
 
-def test_finalizer_of_a_whole_copy_still_runs():
-    """A load that succeeds returns a real copy: its finalizer is the copy's own business."""
+def test_finalizer_of_a_whole_copy_does_not_run_either():
+    """A copy that loads is looked at and dropped: its finalizer would act in this process."""
     original = Tidy()
     gc.collect()
     FINALIZED.clear()
     get_backend("pickle").loads(pickle.dumps(original))
     gc.collect()
-    assert FINALIZED == ["tidy"]
-    assert gc.isenabled()
+    assert FINALIZED == []
+    assert type(original) is Tidy and gc.isenabled()
+
+
+class Pool:
+    """A connection pool: its finalizer closes it under its lock (redis.ConnectionPool)."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+
+    def __del__(self):
+        with self._lock:
+            FINALIZED.append("pool closed")
+
+
+def test_dill_copy_whose_finalizer_takes_a_broken_lock_does_not_hang():
+    """dill restores the RLock held by no thread; the copy's finalizer would wait forever."""
+    script = textwrap.dedent("""
+        import gc, picklecheck, test_remains
+        report = picklecheck.check(test_remains.Pool(), backends=("dill",))
+        gc.collect()
+        print("done", report.ok)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=str(Path(__file__).parent))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["done", "True"]
 
 
 def test_objects_that_existed_before_the_load_are_never_touched():

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from picklecheck.backends.hazards import guard_global
-from picklecheck.backends.remains import disarmed_on_failure
+from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "guarded_find_class", "reduce_with"]
 
@@ -104,9 +104,9 @@ class Backend:
 
     def loads(self, data: bytes) -> Any:
         """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`);
-        if it fails, what it built half-way is disarmed (see :mod:`.remains`)."""
+        the finalizers of what it builds never run (see :mod:`.remains`)."""
         unpickler = self.unpickler(io.BytesIO(data))
-        with disarmed_on_failure(unpickler):
+        with disarmed(unpickler):
             return unpickler.load()
 
     # -- the pickler's view of one object ----------------------------------

@@ -1,21 +1,27 @@
-"""What a failed load leaves behind, made harmless before the collector finds it.
+"""What an in-process load leaves behind, made harmless before the collector finds it.
 
-A load that fails half-way leaves objects it created but never finished: a
-``tqdm`` bar whose state was never set, a wrapper whose ``__getattr__`` recurses
-because the attribute it wraps never arrived. They sit in reference cycles until
-the cyclic collector runs, at whatever moment and stack depth that happens to be,
-and then their ``__del__`` runs on a broken object. When that moment is deep in
-another recursion (the next load of the same bar recursing in the same
-``__getattr__``), the finalizer's own recursion has no headroom left and CPython
-aborts: "Fatal Python error: Cannot recover from stack overflow".
+The copies a check loads are only looked at, then dropped; their finalizers would run
+in the user's process, on objects the user never made:
 
-So while an in-process load runs, the collector is off (no finalizer of anything
-runs inside the load's recursion), and when the load fails, every object it
-created that is still reachable from the unpickler and whose class has a Python
-``__del__`` is *disarmed*: its class is swapped for a twin with the same memory
-layout and no finalizer. The objects die quietly, nothing of them runs. Objects
-that existed before the load (classes, singletons a reducer returned) are never
-touched: only objects the collector had not seen before the load qualify.
+* a load that fails half-way leaves objects it created but never finished (a ``tqdm``
+  bar whose state never arrived, a wrapper whose ``__getattr__`` recurses because the
+  attribute it wraps is missing). They sit in reference cycles until the collector
+  runs, at whatever moment and stack depth that happens to be; when that is deep in
+  another recursion (the next load of the same bar), the finalizer's own recursion has
+  no headroom left and CPython aborts: "Cannot recover from stack overflow";
+* a load that works can still give a copy whose finalizer harms: a redis client copied
+  by dill closes its pool under a lock that dill restored held by no thread, and the
+  process hangs forever; a copy of a temporary file's wrapper deletes the original's
+  file.
+
+So while an in-process load runs, the collector is off (no finalizer of anything runs
+inside the load's recursion), and afterwards every object the load created that the
+unpickler still holds (or reaches) and whose class has a Python ``__del__`` is
+*disarmed*: its class is swapped for a twin with the same memory layout and no
+finalizer. Objects that existed before the load (classes, singletons a reducer
+returned) are never touched: only objects the collector first saw during the load
+qualify. Finalizers written in C (files, sockets) still run: they release only what
+the copy itself opened.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["disarmed_on_failure"]
+__all__ = ["disarmed"]
 
 _HEAPTYPE = 1 << 9
 _twins: dict[type, type | None] = {}
@@ -34,42 +40,38 @@ _kept: list[Any] = []
 
 
 @contextmanager
-def disarmed_on_failure(unpickler: Any) -> Iterator[None]:
-    """Run a load with the collector off; if it raises, disarm what it left behind."""
+def disarmed(unpickler: Any) -> Iterator[None]:
+    """Run a load with the collector off, then disarm what it made (see the module)."""
     enabled = gc.isenabled()
     gc.disable()
     # The collector's youngest generation lists objects in the order they were tracked:
     # whatever follows this marker there was made by the load.
     marker: list[Any] = []
     try:
-        try:
-            yield
-        except BaseException:
-            try:
-                _disarm(unpickler, marker)
-            except Exception:  # noqa: BLE001, S110 - the load's own error is what counts
-                pass
-            raise
+        yield
     finally:
+        try:
+            _disarm(unpickler, marker)
+        except Exception:  # noqa: BLE001, S110 - the load's own outcome is what counts
+            pass
         if enabled:
             gc.enable()
 
 
 def _disarm(unpickler: Any, marker: list[Any]) -> None:
-    """Swap the class of each object the failed load created and still holds, when that
-    class has a Python ``__del__``."""
-    held = _held_by(unpickler)
-    armed = {t for t in set(map(type, held)) if _python_finalizer(t)}
-    if not armed:
-        return  # the usual case: nothing it holds has a finalizer, nothing to look up
+    """Swap the class of each object the load created and the unpickler still reaches,
+    when that class has a Python ``__del__``."""
     young = gc.get_objects(generation=0)
-    start = next((i for i in range(len(young) - 1, -1, -1) if young[i] is marker), None)
-    if start is None:
+    try:
+        start = list(map(id, young)).index(id(marker))  # ints: no user __eq__ runs
+    except ValueError:
         return  # cannot tell what the load made: touch nothing
     fresh = young[start + 1:]
-    armed.update(t for t in set(map(type, fresh)) if _python_finalizer(t))
-    fresh_ids = {id(o) for o in fresh}
-    for obj in _reachable(held, fresh_ids):
+    armed = {t for t in set(map(type, fresh)) if _python_finalizer(t)}
+    if not armed:
+        return  # the usual case: nothing it made has a finalizer
+    fresh_ids = set(map(id, fresh))
+    for obj in _reachable(_held_by(unpickler), fresh_ids):
         if type(obj) in armed:
             _swap(obj)
 

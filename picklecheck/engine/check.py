@@ -23,7 +23,6 @@ from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
-from picklecheck.engine.usable import load_error, probe_for
 from picklecheck.errors import UnpicklableError
 from picklecheck.isolation import contain
 from picklecheck.isolation.fresh import DEFAULT_TIMEOUT, FreshResult
@@ -163,13 +162,13 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
     result.ok = True
     found: list[Finding] = []
     if roundtrip and data is not None:
-        outcome = contain.load(backend, data, probe_for([data]))
+        outcome = contain.load(backend, data)
         result.loads_seconds = outcome.seconds
         result.isolation = outcome.isolation
         if outcome.ok:
             result.roundtrip = True
         else:
-            load_exc = load_error(outcome)
+            load_exc = outcome.exc
             assert load_exc is not None
             scrub(load_exc)  # chained tracebacks would keep half-built copies alive
             result.ok = False

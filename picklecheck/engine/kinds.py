@@ -13,7 +13,6 @@ import types
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.backends.hazards import HazardBlockedError
-from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
 
 if TYPE_CHECKING:
@@ -108,8 +107,6 @@ def _classify(finding: Finding) -> str:
             return "other"  # it was looked up itself, and is where its name says
         return _kind_of_callable(type(obj), exc) or "other"
     if finding.stage == "loads":
-        if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is broken
-            return _kind_of_instance(obj) or "load_failure"
         return "load_failure"
     kind = _kind_of_instance(obj)
     if kind:

@@ -39,7 +39,6 @@ from picklecheck.engine.scan import (
     memo_of,
     seeded_pickler,
 )
-from picklecheck.engine.usable import load_error, probe_for
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 from picklecheck.isolation import contain
 
@@ -58,7 +57,7 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
     if exc is not None:
         return exc
     data = buffer.getvalue()
-    load_exc = load_error(contain.load(backend, data, probe_for([data])))
+    load_exc = contain.load(backend, data).exc
     return scrub(load_exc) if load_exc is not None else None
 
 

@@ -1,4 +1,4 @@
-"""Whether a loaded copy can be used, where that is cheap to check: its locks.
+"""Whether a culprit's loaded copy can be used, where that is cheap to check: its locks.
 
 A load that returns is not yet a copy that works. dill re-creates an ``RLock`` by
 restoring the original's owner and count, and an unlocked one comes back with its
@@ -9,7 +9,9 @@ that is what it was.)
 
 :func:`probe` is given to :mod:`picklecheck.isolation.contain`, which runs it where
 the copy was loaded; it looks at the copy and at what it holds (a bounded walk) and
-tries, without blocking, each lock that says it is unlocked.
+tries, without blocking, each lock that says it is unlocked. It decides what
+"backend: ok" claims about a culprit (:mod:`.compare`); a backend's own verdict stays
+what its loads did (they returned).
 """
 
 from __future__ import annotations
