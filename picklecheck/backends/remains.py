@@ -19,8 +19,8 @@ inside the load's recursion), and afterwards every object the load created that 
 unpickler still holds (or reaches) and whose class has a Python ``__del__`` is
 *disarmed*: its class is swapped for a twin with the same memory layout and no
 finalizer. Objects that existed before the load (classes, singletons a reducer
-returned) are never touched: only objects the collector first saw during the load
-qualify. Finalizers written in C (files, sockets) still run: they release only what
+returned) are never touched: a young collection just before the load leaves the
+collector's youngest generation to what the load makes, and only those qualify. Finalizers written in C (files, sockets) still run: they release only what
 the copy itself opened.
 """
 
@@ -44,29 +44,24 @@ def disarmed(unpickler: Any) -> Iterator[None]:
     """Run a load with the collector off, then disarm what it made (see the module)."""
     enabled = gc.isenabled()
     gc.disable()
-    # The collector's youngest generation lists objects in the order they were tracked:
-    # whatever follows this marker there was made by the load.
-    marker: list[Any] = []
+    # A young collection first: the youngest generation then holds only what the load
+    # makes (what survives moves on; garbage left by earlier loads is already disarmed).
+    gc.collect(0)
     try:
         yield
     finally:
         try:
-            _disarm(unpickler, marker)
+            _disarm(unpickler)
         except Exception:  # noqa: BLE001, S110 - the load's own outcome is what counts
             pass
         if enabled:
             gc.enable()
 
 
-def _disarm(unpickler: Any, marker: list[Any]) -> None:
+def _disarm(unpickler: Any) -> None:
     """Swap the class of each object the load created and the unpickler still reaches,
     when that class has a Python ``__del__``."""
-    young = gc.get_objects(generation=0)
-    try:
-        start = list(map(id, young)).index(id(marker))  # ints: no user __eq__ runs
-    except ValueError:
-        return  # cannot tell what the load made: touch nothing
-    fresh = young[start + 1:]
+    fresh = gc.get_objects(generation=0)
     armed = {t for t in set(map(type, fresh)) if _python_finalizer(t)}
     if not armed:
         return  # the usual case: nothing it made has a finalizer

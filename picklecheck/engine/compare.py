@@ -24,7 +24,7 @@ from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
 from picklecheck.engine.finding import error_of
 from picklecheck.engine.scan import memo_of, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, deadline
 from picklecheck.model import BackendResult, Culprit
 
 __all__ = ["compare_backends"]
@@ -49,7 +49,7 @@ def compare_backends(culprits: Sequence[Culprit], results: dict[str, BackendResu
         todo = [c for c in culprits if backend_name not in c.backends
                 and c.kind not in _UNKNOWABLE and c.stage != "fresh"]
         # A fresh load is only tried for the backends asked for: unknown for the others.
-        if todo and backend.available:
+        if todo and backend.available and not deadline.expired():  # else: unknown
             _compare(backend, todo, results.get(backend_name), protocol, owners, inside)
     return inside
 

@@ -40,7 +40,7 @@ from picklecheck.engine.scan import (
     seeded_pickler,
 )
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, deadline
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -51,14 +51,21 @@ _FATAL = (KeyboardInterrupt, SystemExit)
 _FEW = 8
 
 
-def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
-    buffer = io.BytesIO()
-    exc = error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol))
-    if exc is not None:
-        return exc
-    data = buffer.getvalue()
-    load_exc = contain.load(backend, data).exc
-    return scrub(load_exc) if load_exc is not None else None
+def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
+                      protocol: int) -> list[BaseException | None]:
+    """What dumping then loading each group (as one list) raises, or None; all the
+    loads of one call run in one contained child."""
+    errors: list[BaseException | None] = []
+    payloads: dict[int, bytes] = {}
+    for i, objs in enumerate(groups):
+        buffer = io.BytesIO()
+        errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
+        if errors[-1] is None:
+            payloads[i] = buffer.getvalue()
+    outcomes = contain.load_many(backend, list(payloads.values()))
+    for i, outcome in zip(payloads, outcomes, strict=True):
+        errors[i] = scrub(outcome.exc) if outcome.exc is not None else None
+    return errors
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
@@ -95,18 +102,19 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     saved would not load."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
-    pending = [(0, len(objs))]
-    while pending and len(failures) < limit:
-        lo, hi = pending.pop()
-        exc = _roundtrip_error(backend, objs[lo:hi], protocol)
-        if exc is None:
-            continue
-        if hi - lo == 1:
-            failures.append(((lo,), exc))
-        else:
-            mid = (lo + hi) // 2
-            pending.append((mid, hi))
-            pending.append((lo, mid))
+    level = [(0, len(objs))]  # bisected breadth-first: one child per level
+    while level and len(failures) < limit and not deadline.expired():
+        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in level], protocol)
+        deeper = []
+        for (lo, hi), exc in zip(level, errors, strict=True):
+            if exc is None:
+                continue
+            if hi - lo == 1:
+                failures.append(((lo,), exc))
+            else:
+                mid = (lo + hi) // 2
+                deeper += [(lo, mid), (mid, hi)]
+        level = deeper
     return sorted(failures, key=lambda pair: pair[0]), {(): exp}
 
 
@@ -137,6 +145,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     while stack:
         if len(found) >= max_culprits:
             return found, True
+        if deadline.expired():  # out of time: at least the deepest failing node known
+            node, link, exc, _, owner = stack[-1]
+            return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
         node, link, exc, level, owner = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
             found.append(depth_finding(node, link, level, exc, backend, protocol))
