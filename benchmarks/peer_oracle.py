@@ -2,11 +2,11 @@
 
 For each object of ``_peer_objects`` (dill's catalogue, CPython-pickle-test-like
 reductions, cloudpickle-test-like functions and classes) and each protocol (0, 2 and
-the backend's default), the ground truth is what each backend really does: ``dumps``
-and ``loads`` in this process. ``check`` agrees on an object at a protocol when, for
-every backend,
+the backend's default), the ground truth is what each backend really does: ``dumps``,
+``loads`` in this process, and whether the copy's locks can be acquired. ``check``
+agrees on an object at a protocol when, for every backend,
 
-* its verdict is the truth (``ok`` exactly when dumps and loads work),
+* its verdict is the truth (``ok`` exactly when dumps and loads work and the copy is usable),
 * the stage is right (a dumps failure has an error and dumps culprits; a load failure has
   a failed round trip and loads culprits), with at least one culprit named,
 
@@ -119,7 +119,7 @@ def judge(source: str, name: str, factory: Any, protocol: int | None) -> Outcome
     outcome = Outcome(source, name, protocol)
     start = time.perf_counter()
     subject = factory()
-    truths = {b: truth(subject, b, protocol) for b in BACKEND_NAMES}
+    truths = {b: truth(subject, b, protocol, usable=True) for b in BACKEND_NAMES}
     obj = factory()
     try:
         report = picklecheck.check(obj, protocol=protocol, max_culprits=50)

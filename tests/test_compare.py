@@ -46,8 +46,8 @@ def make_needy():
     (threading.Condition, "obj._lock"),
 ], ids=["logging handler", "Condition"])
 def test_dill_copy_of_an_rlock_holder_is_not_ok(factory, path):
-    """dill restores an RLock no thread can acquire: never "dill: ok" for the culprit (dill's
-    own verdict stays what its loads did: they return)."""
+    """dill restores an RLock no thread can acquire: never "dill: ok", and dill's own round
+    trip of the holder fails at that lock."""
     report = picklecheck.check(factory())
     culprit = _culprit(report, path)
     assert culprit.works_with["dill"] is False
@@ -55,7 +55,8 @@ def test_dill_copy_of_an_rlock_holder_is_not_ok(factory, path):
         "dumps and loads, but the copy's lock can never be acquired")
     assert "dill: ok" not in culprit.hint
     assert "(dill: dumps and loads, but the copy's lock can never be acquired" in culprit.hint
-    assert report.results["dill"].roundtrip is True
+    assert report.results["dill"].ok is False
+    assert _culprit(report, path, stage="loads").kind == "lock"
 
 
 def test_each_weakref_gets_its_own_verdict():

@@ -13,6 +13,7 @@ import types
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
 
@@ -116,6 +117,8 @@ def _classify(finding: Finding) -> str:
             return "other"  # it was looked up itself, and is where its name says
         return _kind_of_callable(type(obj), exc) or "other"
     if finding.stage == "loads":
+        if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is dead
+            return _kind_of_instance(obj) or "load_failure"
         return "load_failure"
     kind = _kind_of_instance(obj)
     if kind:

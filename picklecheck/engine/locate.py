@@ -19,6 +19,7 @@ import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from picklecheck.engine import usable
 from picklecheck.engine.depth import depth_finding, runaway
 from picklecheck.engine.finding import (
     UNSEEDED,
@@ -62,9 +63,11 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
         errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
         if errors[-1] is None:
             payloads[i] = buffer.getvalue()
-    outcomes = contain.load_many(backend, list(payloads.values()))
+    data = list(payloads.values())
+    outcomes = contain.load_many(backend, data, usable.probe_for(data))
     for i, outcome in zip(payloads, outcomes, strict=True):
-        errors[i] = scrub(outcome.exc) if outcome.exc is not None else None
+        load_exc = usable.load_error(outcome)  # what it raised, or why the copy is unusable
+        errors[i] = scrub(load_exc) if load_exc is not None else None
     return errors
 
 

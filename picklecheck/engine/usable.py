@@ -9,15 +9,18 @@ that is what it was.)
 
 :func:`probe` is given to :mod:`picklecheck.isolation.contain`, which runs it where
 the copy was loaded; it looks at the copy and at what it holds (a bounded walk) and
-tries, without blocking, each lock that says it is unlocked. It decides what
-"backend: ok" claims about a culprit (:mod:`.compare`); a backend's own verdict stays
-what its loads did (they returned).
+tries, without blocking, each lock that says it is unlocked. A copy it finds broken
+is not "ok": neither the backend's round trip of the whole object, nor "backend: ok"
+for a culprit (:mod:`.compare`).
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import re
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,9 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = ["UnusableCopyError", "load_error", "probe", "probe_for", "says_unlocked"]
 
-_LOCK_TYPES = tuple({type(threading.Lock()), type(threading.RLock()), threading._RLock})
+_LOCK_TYPES = frozenset({type(threading.Lock()), type(threading.RLock()), threading._RLock})
+#: Values that hold nothing: not worth a step of the walk.
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
 #: How many objects of a copy the probe looks at, at most.
-_BUDGET = 10_000
+_BUDGET = 2_000
 #: Reconstructors that restore a lock's state (dill's); any other way of pickling a lock
 #: gives a fresh one, so bytes without these names need no probe.
 _STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock")
@@ -41,19 +46,31 @@ class UnusableCopyError(Exception):
 def probe(copy: Any) -> str | None:
     """What is wrong with ``copy`` (a lock no thread can acquire), or None."""
     seen: set[int] = set()
-    pending: list[tuple[Any, str]] = [(copy, "")]
+    pending: collections.deque[tuple[Any, Any]] = collections.deque([(copy, None)])
     while pending and len(seen) < _BUDGET:
-        obj, where = pending.pop()
+        obj, link = pending.popleft()
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, _LOCK_TYPES):
+        if type(obj) in _LOCK_TYPES:
             if not _acquirable(obj):
-                at = f" at copy{where}" if where else ""
+                at = f" at copy{_path(link)}" if link is not None else ""
                 return f"the copy's lock{at} can never be acquired"
             continue
-        pending.extend(reversed(_parts(obj, where)))
+        room = _BUDGET - len(seen) - len(pending)
+        if room > 0:
+            pending.extend((part, (link, how, key))
+                           for how, key, part in itertools.islice(_parts(obj), room))
     return None
+
+
+def _path(link: Any) -> str:
+    steps = []
+    while link is not None:
+        link, how, key = link
+        steps.append(f"[{key!r}]" if how == "item" else f".{key}" if how == "attr"
+                     else " element")
+    return "".join(reversed(steps))
 
 
 def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
@@ -95,19 +112,25 @@ def says_unlocked(lock: Any) -> bool:
     return match is not None and match.group(1) == "0"
 
 
-def _parts(obj: Any, where: str) -> list[tuple[Any, str]]:
-    """What ``obj`` holds, by plain data access only (no properties, no __getattr__)."""
+def _parts(obj: Any) -> Iterator[tuple[str, Any, Any]]:
+    """What ``obj`` holds (how it is reached, the key, the part), by plain data access
+    only (no properties, no __getattr__), skipping values that hold nothing."""
     t = type(obj)
     if t is dict:
-        return [(v, f"{where}[{k!r}]") for k, v in obj.items()]
-    if t is list or t is tuple:
-        return [(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if t is set or t is frozenset:
-        return [(v, f"{where} element") for v in obj]
-    try:
-        state = object.__getattribute__(obj, "__dict__")
-    except Exception:  # noqa: BLE001 - no instance dict
-        return []
-    if type(state) is not dict:
-        return []
-    return [(v, f"{where}.{k}") for k, v in state.items() if isinstance(k, str)]
+        items: Any = obj.items()
+        how = "item"
+    elif t is list or t is tuple:
+        items, how = enumerate(obj), "item"
+    elif t is set or t is frozenset:
+        items, how = ((None, v) for v in obj), "element"
+    else:
+        try:
+            state = object.__getattribute__(obj, "__dict__")
+        except Exception:  # noqa: BLE001 - no instance dict
+            return
+        if type(state) is not dict:
+            return
+        items, how = state.items(), "attr"
+    for key, part in items:
+        if type(part) not in _PLAIN:
+            yield how, key, part
