@@ -124,6 +124,9 @@ class Culprit:
     detail: str = ""
     reasons: dict[str, str] = field(default_factory=dict, repr=False)
     works_with: dict[str, bool] = field(default_factory=dict, repr=False)
+    #: For a backend in ``works_with`` as False that gets part of the way: how far
+    #: ("dumps and loads, but the copy's lock can never be acquired").
+    works_with_notes: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +143,7 @@ class Culprit:
             "backends": list(self.backends),
             "reasons": dict(self.reasons),
             "works_with": dict(self.works_with),
+            "works_with_notes": dict(self.works_with_notes),
         }
 
 

@@ -77,3 +77,72 @@ def build(spec: Any, path: str, planted: list[tuple[str, Any]]) -> Any:
         node.right = build(body[1], f"{path}.right", planted)
         return node
     raise AssertionError(kind)
+
+
+# -- parent/child object models: back-references, shared siblings, culprits anywhere --
+
+square = lambda v: v * v  # noqa: E731 - pickle cannot save a lambda by name; dill and cloudpickle can
+
+#: culprit kind -> (maker, the backends that fail on it)
+MODEL_CULPRITS = {
+    "lock": (threading.Lock, {"pickle", "cloudpickle"}),
+    "generator": (_gen, {"pickle", "dill", "cloudpickle"}),
+    "lambda": (lambda: square, {"pickle"}),
+}
+
+
+class Part:
+    """A node of an object model: a parent, children, and whatever else it holds."""
+
+
+models = st.fixed_dictionaries({
+    # parent of node i (i >= 1) is parents[i - 1] % i: every node hangs under the root
+    "parents": st.lists(st.integers(0, 1000), min_size=0, max_size=10),
+    # extra references: (from, to, name) between any two nodes (siblings, cousins, ancestors)
+    "links": st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 1000), NAMES), max_size=8),
+    # culprits: (node, kind, where, share the culprit of the previous plant?), where is an
+    # attribute, a big list, or a holder object (saved half-way when the culprit fails)
+    "plants": st.lists(st.tuples(st.sampled_from([0, 1]) | st.integers(0, 1000),
+                                 st.sampled_from(sorted(MODEL_CULPRITS)),
+                                 st.sampled_from(["attr", "list", "holder"]), st.booleans()),
+                       max_size=5),
+    # plain settings per node (more than 8 attributes sends a node through the scan)
+    "settings": st.lists(st.sampled_from([0, 1, 3, 9, 12]), min_size=11, max_size=11),
+    # children held in a list, or in a tuple
+    "tuples": st.booleans(),
+})
+
+
+def build_model(spec: dict[str, Any]) -> tuple[Part, list[tuple[Any, set[str]]]]:
+    """The model a spec describes: its root, and each planted culprit with the backends
+    that fail on it (a culprit planted twice is listed once)."""
+    parts = [Part()]
+    for i, p in enumerate(spec["parents"], start=1):
+        node, parent = Part(), parts[p % i]
+        node.parent = parent  # back-reference, saved before the node's own later attributes
+        parent.__dict__.setdefault("children", []).append(node)
+        parts.append(node)
+    for node, n in zip(parts, spec["settings"], strict=False):
+        for k in range(n):
+            setattr(node, f"setting{k}", k)
+    for a, b, name in spec["links"]:
+        setattr(parts[a % len(parts)], f"peer_{name}", parts[b % len(parts)])
+    planted: list[tuple[Any, set[str]]] = []
+    for n, (at, kind, where, share) in enumerate(spec["plants"]):
+        maker, failing = MODEL_CULPRITS[kind]
+        culprit = planted[-1][0] if share and planted else maker()
+        if not any(c is culprit for c, _ in planted):
+            planted.append((culprit, failing))
+        node = parts[at % len(parts)]
+        if where == "list":
+            node.__dict__.setdefault("log", list(range(9))).append(culprit)
+        elif where == "holder":
+            holder = node.__dict__.setdefault("holder", Part())
+            setattr(holder, f"bad{n}", culprit)
+        else:
+            setattr(node, f"bad{n}", culprit)
+    if spec["tuples"]:
+        for node in parts:
+            if "children" in node.__dict__:
+                node.children = tuple(node.children)
+    return parts[0], planted

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from strategies import Node, build, specs
+from strategies import Node, build, build_model, models, specs
 
 import picklecheck
 
@@ -108,3 +108,28 @@ def test_every_protocol_finds_the_planted_culprits(protocol, spec):
         assert found == expected
     else:  # protocols 0 and 1 also refuse __slots__ instances without __getstate__
         assert expected <= found or any("__slots__" in c.reason for c in report.culprits)
+
+
+#: The matplotlib Axes shape: the first attribute leads back to the node, a later one
+#: holds the culprit inside another object, and there are enough attributes for a scan.
+AXES_SHAPE = {"parents": [0], "links": [], "plants": [(0, "generator", "holder", False)],
+              "settings": [9] + [0] * 10, "tuples": False}
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=models)
+@example(spec=AXES_SHAPE)
+def test_object_models_give_back_exactly_their_culprits(backend, spec):
+    """Parent/child models with back-references and shared siblings: every planted culprit
+    the backend refuses comes back, at a path that evaluates to it, and nothing else."""
+    root, planted = build_model(spec)
+    expected = {id(c) for c, failing in planted if backend in failing}
+    report = picklecheck.check(root, backends=(backend,), name="root", roundtrip=False,
+                               max_culprits=1000)
+    result = report.results[backend]
+    assert {id(c.obj) for c in result.culprits} == expected
+    assert not result.truncated
+    for culprit in result.culprits:
+        assert culprit.evaluable
+        assert eval(culprit.path, {"root": root}) is culprit.obj  # noqa: S307

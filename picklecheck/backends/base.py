@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from picklecheck.backends.guard import contained_global, guard_global
+from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
            "guarded_find_class", "reduce_by_pickler", "reduce_with"]
@@ -130,9 +131,12 @@ class Backend:
 
     def loads(self, data: bytes, guarded: bool = True) -> Any:
         """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`);
-        ``guarded=False`` only inside a sandboxed child."""
+        ``guarded=False`` only inside a sandboxed child. The finalizers of what it
+        builds never run (see :mod:`.remains`)."""
         file = io.BytesIO(data)
-        return (self.unpickler(file) if guarded else self.contained_unpickler(file)).load()
+        unpickler = self.unpickler(file) if guarded else self.contained_unpickler(file)
+        with disarmed(unpickler):
+            return unpickler.load()
 
     # -- the pickler's view of one object ----------------------------------
 

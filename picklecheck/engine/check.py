@@ -21,8 +21,9 @@ from typing import Any
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.engine import usable
 from picklecheck.engine.explain import explain_findings
-from picklecheck.engine.finding import Finding
+from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import UnpicklableError
@@ -86,7 +87,8 @@ def check(
     def run() -> Report:
         for backend in chosen:  # imported before the loader forks: a framework's import
             backend.available  # noqa: B018 - (env vars, threads) is not the load's doing
-        loader = contain.Loader() if roundtrip else None  # forked now: overlaps the dumps
+        # Forked now (overlaps the dumps); the probe tells a copy whose lock is dead.
+        loader = contain.Loader(usable.probe) if roundtrip else None
         if loader is not None:
             loaders.append(loader)
         try:
@@ -277,7 +279,7 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
         result.dumps_seconds = time.perf_counter() - start
-        exc.__traceback__ = None  # its frames hold the pickler, whose memo holds everything
+        scrub(exc)  # tracebacks' frames hold the pickler, whose memo holds everything
         result.error = _describe(exc)
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
@@ -295,7 +297,8 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
         results[name].ok = False  # until its round trip says otherwise
     backends = [get_backend(name) for name in dumped]
     pairs = list(zip(backends, dumped.values(), strict=True))
-    outcomes = loader.load_pairs(pairs) if loader is not None else contain.load_pairs(pairs)
+    outcomes = (loader.load_pairs(pairs) if loader is not None
+                else contain.load_pairs(pairs, usable.probe_for([d for _, d in pairs])))
     for backend, outcome in zip(backends, outcomes, strict=True):
         result = results[backend.name]
         result.loads_seconds = outcome.seconds
@@ -303,8 +306,9 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
         result.ok = result.roundtrip = outcome.ok
         if outcome.ok:
             continue
-        load_exc = outcome.exc
+        load_exc = usable.load_error(outcome)  # what it raised, or why the copy is unusable
         assert load_exc is not None
+        scrub(load_exc)  # chained tracebacks would keep half-built copies alive
         result.roundtrip_error = _describe(load_exc)
         result.exception = load_exc
         if isinstance(load_exc, HazardBlockedError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from picklecheck.engine import fixes, kinds
-from picklecheck.engine.compare import works_with
+from picklecheck.engine.compare import compare_backends
 from picklecheck.engine.finding import Finding
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.model import BackendResult, Culprit, format_path
@@ -37,18 +37,17 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
             per_backend.append(culprit)
         results[backend_name].culprits = per_backend
     culprits = list(merged.values())
-    verdict_cache: dict[tuple[str, type], bool] = {}
+    owners = {id(c): c._finding.owner for c in culprits}  # type: ignore[attr-defined]
+    inside = compare_backends(culprits, results, protocol, owners)
     for culprit in culprits:
-        culprit.works_with = works_with(culprit, results, protocol, verdict_cache)
-        # A backend that was checked, was not stopped by this object, and still fails on
-        # it alone, fails on something inside it (reported at its first path).
+        # Backends that get past this object but fail on something inside it: reported
+        # below its path, or elsewhere (see compare._fails_only_on_its_own).
         deeper = [b for b, r in results.items()
-                  if b not in culprit.backends and r.culprits
-                  and (any(_below(d, culprit) for d in r.culprits)
-                       or (culprit.works_with.get(b) is False and not r.truncated))]
+                  if b not in culprit.backends
+                  and (any(_below(d, culprit) for d in r.culprits) or b in inside[id(culprit)])]
         kind_finding = culprit._finding  # type: ignore[attr-defined]
         culprit.hint = fixes.hint_for(culprit.kind, kind_finding, culprit.works_with, deeper,
-                                      culprit.backends)
+                                      culprit.backends, culprit.works_with_notes)
         del culprit._finding  # type: ignore[attr-defined]
     return culprits
 

@@ -1,7 +1,9 @@
 """What the culprit search finds, before it is explained, and how it keeps paths.
 
-A path is kept as linked cells ``(parent_cell, steps, id)`` while searching, so a path
-100,000 steps deep costs one cell per step, not a copy per step.
+A path is kept as linked cells ``(parent_cell, steps, id, obj)`` while searching, so a
+path 100,000 steps deep costs one cell per step, not a copy per step. ``obj`` is the
+object itself where scans below it start with it memoized (see
+:mod:`picklecheck.engine.scan`), :data:`UNSEEDED` where they must not.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from picklecheck.model import PathStep
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["Finding", "Link", "dump_error", "error_of", "is_ancestor", "steps_of"]
+__all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "is_ancestor",
+           "scrub", "steps_of"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
+
+#: A path cell's object that scans below it do not memoize in advance.
+UNSEEDED = object()
+#: How many ancestors a scan memoizes in advance (the nearest ones; see ancestors()).
+ANCESTOR_SEEDS = 256
 
 @dataclass
 class Finding:
@@ -56,16 +64,48 @@ def is_ancestor(link: Link, key: int) -> bool:
     return False
 
 
+def ancestors(link: Link, cap: int = ANCESTOR_SEEDS) -> list[Any]:
+    """The objects on the path ``link`` that scans below it memoize in advance, nearest
+    first, at most ``cap`` cells up.
+
+    Nearest first and capped, so that what a node's scan memoizes is always among what
+    its parent's scan memoized, plus the parent itself: a child the parent saw fail then
+    has a failing child of its own, unless it fails on its own.
+    """
+    out = []
+    while link is not None and cap > 0:
+        if len(link) > 3 and link[3] is not UNSEEDED:
+            out.append(link[3])
+        link = link[0]
+        cap -= 1
+    return out
+
+
+def scrub(exc: BaseException) -> BaseException:
+    """``exc`` with the tracebacks of it and every exception chained to it dropped: their
+    frames would keep alive a pickler's memo (the whole graph) or an unpickler's
+    half-built copies for as long as the report lives."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        chained = pending.pop()
+        if id(chained) in seen:
+            continue
+        seen.add(id(chained))
+        chained.__traceback__ = None
+        pending.extend(e for e in (chained.__context__, chained.__cause__) if e is not None)
+    return exc
+
+
 def error_of(action: Callable[[], Any]) -> BaseException | None:
-    """What ``action()`` raised (its traceback dropped: the frames would keep a pickler's
-    memo, the whole graph, alive), or None. Fatal signals propagate."""
+    """What ``action()`` raised (scrubbed: see :func:`scrub`), or None. Fatal signals
+    propagate."""
     try:
         action()
     except _FATAL:
         raise
     except BaseException as exc:  # noqa: BLE001 - any failure is a finding
-        exc.__traceback__ = None
-        return exc
+        return scrub(exc)
     return None
 
 

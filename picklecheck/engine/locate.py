@@ -14,13 +14,32 @@ are handed to :mod:`picklecheck.depth`.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.engine.depth import depth_finding
-from picklecheck.engine.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
-from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
+from picklecheck.engine import usable
+from picklecheck.engine.depth import depth_finding, runaway
+from picklecheck.engine.finding import (
+    UNSEEDED,
+    Finding,
+    Link,
+    ancestors,
+    error_of,
+    is_ancestor,
+    scrub,
+    steps_of,
+)
+from picklecheck.engine.scan import (
+    NEST_MIN,
+    NESTABLE,
+    Failure,
+    FedList,
+    Scan,
+    memo_of,
+    seeded_pickler,
+)
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 from picklecheck.isolation import contain, deadline
 
@@ -44,34 +63,46 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
         errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
         if errors[-1] is None:
             payloads[i] = buffer.getvalue()
-    outcomes = contain.load_many(backend, list(payloads.values()))
+    data = list(payloads.values())
+    outcomes = contain.load_many(backend, data, usable.probe_for(data))
     for i, outcome in zip(payloads, outcomes, strict=True):
-        errors[i] = outcome.exc
+        load_exc = usable.load_error(outcome)  # what it raised, or why the copy is unusable
+        errors[i] = scrub(load_exc) if load_exc is not None else None
     return errors
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-              skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
-    """The children (and items of big containers among them) that fail to dump."""
+              skip: set[int], seeds: dict[int, Any]
+              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+    """The children (and items of big containers among them) that fail to dump, with
+    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`)."""
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
         # A handful of children: one small dump each beats setting up a scan.
         failures: list[Failure] = []
+        memo = memo_of(seeds.values())
         for i, obj in enumerate(exp.objs):
             if len(failures) >= limit:
                 break
-            exc = None if id(obj) in skip or type(obj) in ATOMS else dump_error(backend, obj, protocol)
+            if id(obj) in skip or type(obj) in ATOMS:
+                continue
+            pickler = seeded_pickler(backend, protocol, memo)
+            exc = error_of(functools.partial(backend.run, pickler, obj))
             if exc is not None:
                 failures.append(((i,), exc))
         return failures, {(): exp}
-    scan = Scan(backend, protocol, set(skip))
+    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()))
     return scan.run(node, exp, limit), scan.levels
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-                   skip: set[int]) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
-    """The children whose dump-then-load fails, by bisection (a load gives no position)."""
+                   skip: set[int], seeds: dict[int, Any]
+                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+    """The children whose dump-then-load fails, by bisection (a load gives no position).
+
+    ``seeds`` are not memoized in advance here: bytes that refer to an object they never
+    saved would not load."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
     level = [(0, len(objs))]  # bisected breadth-first: one child per level
@@ -112,7 +143,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     cyclic: set[int] = set()
     truncated = False
     stack: list[tuple[Any, Link, BaseException, int, Any]] = [
-        (root, (None, (), id(root)), root_exc, 0, None)
+        (root, (None, (), id(root), root), root_exc, 0, None)
     ]
     while stack:
         if len(found) >= max_culprits:
@@ -128,12 +159,18 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             exp = expand(node, backend, protocol)
         except _FATAL:
             raise
+        except RecursionError as recursion:  # its own code recursed: not a deep graph
+            found.append(runaway(node, link, recursion, stage, owner))
+            continue
         except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
             found.append(Finding(node, steps_of(link), reduce_exc, stage, origin="reduce",
                                  owner=owner, link=link))
             continue
         room = max_culprits - len(found)
-        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen)
+        # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
+        # hit there, as in the real pickle, never a route to a culprit.
+        seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
+        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen, seeds)
                             if len(exp) else ([], {(): exp}))
         if len(failures) > room:
             truncated, failures = True, failures[:room]
@@ -152,7 +189,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             if key in seen:  # met again within this scan
                 continue
             seen.add(key)
-            pushes.append((child.obj, (child_link, child.steps, key), child_exc,
+            pushes.append((child.obj, (child_link, child.steps, key, child.obj), child_exc,
                            child_level, parent))
         if own is not None:
             found.append(own)
@@ -160,8 +197,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             # Nothing new fails below: either a known culprit (skipped in the scan)
             # explains it, or a child that leads back up the path (a class dill cannot
             # save by value fails in every attribute that refers back to it), or the
-            # node fails on its own.
-            known = [id(o) for lvl in levels.values() for o in lvl.objs if id(o) in seen]
+            # node fails on its own. Memoized ancestors explain nothing (see above).
+            known = [id(o) for lvl in levels.values() for o in lvl.objs
+                     if id(o) in seen and id(o) not in seeds]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
             if not known:
                 found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
@@ -173,12 +211,14 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
 def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], node: Any,
             link: Link, level: int, seen: set[int]) -> tuple[Any, Link, int, Any]:
     """The failing child at ``path``, with the link and level of its parent: items of
-    containers the scan fed one by one pass through those containers."""
+    containers the scan fed one by one pass through those containers (the first level's
+    were memoized in advance; deeper ones were not)."""
     exp = levels[()]
     for depth in range(len(path) - 1):
         container = exp.child(path[depth])
         seen.add(id(container.obj))
-        link = (link, container.steps, id(container.obj))
+        link = (link, container.steps, id(container.obj),
+                container.obj if depth == 0 else UNSEEDED)
         level += exp.levels
         node = container.obj
         exp = levels[path[: depth + 1]]

@@ -6,10 +6,24 @@ says what it was saving. Plain children go in runs (one slice each, pickled at C
 speed; see :data:`RUN_MIN`); big plain containers among them (lists, tuples,
 dicts, sets) are fed the same way one level further down, so a failure deep inside
 ``obj['records']`` is placed at ``obj['records'][4882]`` in the same pass. When a
-run fails, only that run is pickled again, in short runs and then item by item, with
-a fresh pickler (its failed attempt left half-saved objects in the memo). After a failure the scan
-resumes right after the failing item or run, at every level, with the same
-pickler: what was already saved is a memo hit, so a scan costs about one dump.
+run fails, only that run is pickled again, in short runs and then item by item.
+
+A failed save leaves half-saved objects in the pickler's memo: every object whose
+save began and never finished (the failing item, and each object between it and
+the culprit) is memoized, and a later reference to one of them would pass as a
+memo hit although its save never got past the culprit. A sibling holding the only
+other route to a second culprit would then pass, and a culprit would go missing.
+So after a failure the scan goes on with a new pickler whose memo holds only the
+*seeds*: objects whose culprits are searched elsewhere. They are
+
+* the node and its ancestors on the search path (the real pickler has memoized
+  them by the time it saves the node's children, so a back-reference is a memo
+  hit there too), and the big containers fed item by item at the first level;
+* the items found failing in this scan (their culprits are searched under them).
+
+Whatever else was saved before is pickled again if it is referenced again, so a
+scan costs about one dump, plus what later items share with earlier ones once per
+failure.
 
 Two details keep the position exact:
 
@@ -20,7 +34,7 @@ Two details keep the position exact:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.walker import Expansion, expand
@@ -29,7 +43,8 @@ from picklecheck.isolation import deadline
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Scan"]
+__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Memo", "Scan", "memo_of", "seed",
+           "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -47,6 +62,35 @@ Failure = tuple[tuple[int, ...], BaseException]
 #: Where to go on: the level's path, the first index, the end (None: all), the longest
 #: run (1: item by item).
 _Resume = tuple[tuple[int, ...], int, "int | None", int]
+
+
+#: A pickler memo as picklers take it: ``{id(obj): (index, obj)}``.
+Memo = dict[int, tuple[int, Any]]
+
+
+def memo_of(objs: Iterable[Any]) -> Memo:
+    """A memo holding ``objs`` (see :func:`seed`)."""
+    memo: Memo = {}
+    for obj in objs:
+        seed(memo, obj)
+    return memo
+
+
+def seed(memo: Memo, obj: Any) -> None:
+    """Add ``obj`` to ``memo`` (once)."""
+    if id(obj) not in memo:
+        memo[id(obj)] = (len(memo), obj)
+
+
+def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
+    """A scan pickler (into a sink) that starts with ``memo``'s objects memoized: a
+    reference to one of them is a memo hit, as for an object already saved."""
+    pickler = backend.scan_pickler(protocol)
+    if memo:
+        # The C pickler copies what it is given; pickle's Python one (dill's base) keeps
+        # the dict itself and would add to the caller's.
+        pickler.memo = memo.copy()
+    return pickler
 
 
 class FedList:
@@ -67,25 +111,40 @@ class Scan:
     ``levels`` maps an index path to the :class:`Expansion` fed at that level
     (``()`` is the node's own), so a failure's path can be named step by step.
     ``blocked`` holds ids not to pickle (known culprits, and what failed already).
+    ``seeds`` is what every new pickler starts with memoized: the node's ancestors,
+    then the node and its fed containers once :meth:`run` starts, and the items found
+    failing (shared with retries).
     """
 
     def __init__(self, backend: Backend, protocol: int, blocked: set[int],
+                 seeds: Memo | None = None,
                  levels: dict[tuple[int, ...], Expansion] | None = None,
                  owners: dict[tuple[int, ...], tuple[int, ...]] | None = None) -> None:
         self.backend = backend
         self.protocol = protocol
         self.blocked = blocked
-        self.pickler = backend.scan_pickler(protocol)
+        self.seeds: Memo = {} if seeds is None else seeds
         self.filler = backend.reads_ahead and protocol > 0
         self.levels = {} if levels is None else levels
         self._owners = {} if owners is None else owners
         self._fed: set[int] = set()
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
+        self.pickler = self._fresh_pickler()
+
+    def _fresh_pickler(self) -> Any:
+        """A pickler whose memo holds the seeds, nothing half-saved."""
+        return seeded_pickler(self.backend, self.protocol, self.seeds)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp
         self._owners[()] = (id(node),)
+        seed(self.seeds, node)
+        owners = self._owners[()]
+        for obj in exp.objs:
+            if self._special(obj, owners) == "nest":
+                seed(self.seeds, obj)
+        self.pickler = self._fresh_pickler()
         return self._scan([((), 0, None, RUN_MAX)], limit)
 
     def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
@@ -105,20 +164,26 @@ class Scan:
                 exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
+                    self.pickler = self._fresh_pickler()
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
-                    # A run failed: pickle it again in short runs, or item by item, with
-                    # a fresh pickler (this one's memo holds what it left half-saved).
-                    retry = Scan(self.backend, self.protocol, self.blocked, self.levels,
-                                 self._owners)
+                    # A run failed: pickle it again in short runs, or item by item, and
+                    # go on with the retry's pickler (it ends with nothing half-saved).
+                    retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
+                                 self.levels, self._owners)
                     shorter = RUN_MIN if run[2] - run[1] > RUN_MIN else 1
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
+                    self.pickler = retry.pickler
                     after = run[2]
                 else:
                     failures.append((path, exc))
-                    self.blocked.add(id(self.levels[prefix].objs[path[-1]]))
+                    failing = self.levels[prefix].objs[path[-1]]
+                    self.blocked.add(id(failing))
+                    seed(self.seeds, failing)
+                    # This pickler's memo holds what the failed save left half-saved.
+                    self.pickler = self._fresh_pickler()
                     after = path[-1] + 1
                 # Go on after it, then after what led to it at every outer level.
                 resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, RUN_MAX))]
@@ -145,7 +210,13 @@ class Scan:
     def _items(self, prefix: tuple[int, ...], start: int, end: int | None, longest: int,
                fill: bool) -> Iterator[Any]:
         """Items at ``prefix`` from ``start``, in runs of at most ``longest``; drawing one
-        moves the position to it. With ``fill``, each C pickler batch starts with None."""
+        moves the position to it. With ``fill``, each C pickler batch starts with None.
+
+        Drawing the next item also means the last one was saved (a real item is never
+        the first of a C pickler batch, the only one it draws before saving the one
+        before): saved items join ``blocked``, so a later reference at a fed level is
+        skipped, as a memo hit would be, even after a failure has reset the memo.
+        """
         objs = self.levels[prefix].objs
         stop = len(objs) if end is None else end
         progress, depth, count, j = self.progress, len(prefix), 0, start
@@ -153,22 +224,21 @@ class Scan:
         progress[:] = prefix
         size = min(RUN_MIN, longest)
         while j < stop:
+            obj = objs[j]
+            special = self._special(obj, owners)
+            if special == "blocked":
+                j += 1
+                continue
             if fill and count % _C_BATCH == 0:
                 count += 1
                 progress[depth:] = (j,)
                 yield None
             count += 1
-            obj = objs[j]
-            special = self._special(obj, owners)
             if special or size == 1:
                 progress[depth:] = (j,)
                 self._run = None
-                if special == "blocked":
-                    yield None
-                elif special == "nest":
-                    yield self._nested(prefix + (j,), obj)
-                else:
-                    yield obj
+                yield self._nested(prefix + (j,), obj) if special == "nest" else obj
+                blocked.add(id(obj))
                 j += 1
                 continue
             window = objs[j:min(j + size, stop)]
@@ -178,9 +248,11 @@ class Scan:
                 k = j + 1
                 while k < stop and k - j < size and not self._special(objs[k], owners):
                     k += 1
+                window = objs[j:k]
             progress[depth:] = (j,)
             self._run = (depth, j, k) if k - j > 1 else None
-            yield objs[j:k] if k - j > 1 else obj
+            yield window if k - j > 1 else obj
+            blocked.update(map(id, window))
             j = k
             size = min(size * 2, longest)
 

@@ -1,0 +1,136 @@
+"""Whether a culprit's loaded copy can be used, where that is cheap to check: its locks.
+
+A load that returns is not yet a copy that works. dill re-creates an ``RLock`` by
+restoring the original's owner and count, and an unlocked one comes back with its
+mutex held by no thread: every ``acquire()`` on the copy blocks forever (a logging
+handler, a ``Condition``, a connection pool that holds one deadlocks on first use).
+(A lock that was *held* when it was pickled and comes back held is a faithful copy:
+that is what it was.)
+
+:func:`probe` is given to :mod:`picklecheck.isolation.contain`, which runs it where
+the copy was loaded; it looks at the copy and at what it holds (a bounded walk) and
+tries, without blocking, each lock that says it is unlocked. A copy it finds broken
+is not "ok": neither the backend's round trip of the whole object, nor "backend: ok"
+for a culprit (:mod:`.compare`).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import re
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from picklecheck.isolation.contain import LoadOutcome, Probe
+
+__all__ = ["UnusableCopyError", "load_error", "probe", "probe_for", "says_unlocked"]
+
+_LOCK_TYPES = frozenset({type(threading.Lock()), type(threading.RLock()), threading._RLock})
+#: Values that hold nothing: not worth a step of the walk.
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
+#: How many objects of a copy the probe looks at, at most.
+_BUDGET = 2_000
+#: Reconstructors that restore a lock's state (dill's); any other way of pickling a lock
+#: gives a fresh one, so bytes without these names need no probe.
+_STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock")
+
+
+class UnusableCopyError(Exception):
+    """A copy loaded, but cannot be used (the message says why: "its lock can never be
+    acquired")."""
+
+
+def probe(copy: Any) -> str | None:
+    """What is wrong with ``copy`` (a lock no thread can acquire), or None."""
+    seen: set[int] = set()
+    pending: collections.deque[tuple[Any, Any]] = collections.deque([(copy, None)])
+    while pending and len(seen) < _BUDGET:
+        obj, link = pending.popleft()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if type(obj) in _LOCK_TYPES:
+            if not _acquirable(obj):
+                at = f" at copy{_path(link)}" if link is not None else ""
+                return f"the copy's lock{at} can never be acquired"
+            continue
+        room = _BUDGET - len(seen) - len(pending)
+        if room > 0:
+            pending.extend((part, (link, how, key))
+                           for how, key, part in itertools.islice(_parts(obj), room))
+    return None
+
+
+def _path(link: Any) -> str:
+    steps = []
+    while link is not None:
+        link, how, key = link
+        steps.append(f"[{key!r}]" if how == "item" else f".{key}" if how == "attr"
+                     else " element")
+    return "".join(reversed(steps))
+
+
+def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
+    """:func:`probe` if any of ``payloads`` re-creates a lock with its state, else None
+    (the walk is cheap, but not free on a copy of a million objects)."""
+    if any(name in data for data in payloads for name in _STATEFUL_LOCKS):
+        return probe
+    return None
+
+
+def load_error(outcome: LoadOutcome) -> BaseException | None:
+    """What made a load not ok: what it raised, or what the probe found."""
+    if outcome.exc is not None:
+        return outcome.exc
+    if outcome.unusable is not None:
+        return UnusableCopyError(f"it loads, but {outcome.unusable}")
+    return None
+
+
+def _acquirable(lock: Any) -> bool:
+    """Whether a lock that says it is unlocked can be acquired (one that says it is held
+    is taken at its word)."""
+    try:
+        if not says_unlocked(lock):
+            return True
+        if not lock.acquire(blocking=False):
+            return False
+        lock.release()
+    except Exception:  # noqa: BLE001 - a lock in a state its methods refuse
+        return False
+    return True
+
+
+def says_unlocked(lock: Any) -> bool:
+    """Whether a lock says it is free (a held one is copied held, faithfully)."""
+    if hasattr(lock, "locked"):  # Lock
+        return not lock.locked()
+    match = re.search(r"\bcount=(\d+)", repr(lock))  # RLock: "<unlocked ... count=0 at ...>"
+    return match is not None and match.group(1) == "0"
+
+
+def _parts(obj: Any) -> Iterator[tuple[str, Any, Any]]:
+    """What ``obj`` holds (how it is reached, the key, the part), by plain data access
+    only (no properties, no __getattr__), skipping values that hold nothing."""
+    t = type(obj)
+    if t is dict:
+        items: Any = obj.items()
+        how = "item"
+    elif t is list or t is tuple:
+        items, how = enumerate(obj), "item"
+    elif t is set or t is frozenset:
+        items, how = ((None, v) for v in obj), "element"
+    else:
+        try:
+            state = object.__getattribute__(obj, "__dict__")
+        except Exception:  # noqa: BLE001 - no instance dict
+            return
+        if type(state) is not dict:
+            return
+        items, how = state.items(), "attr"
+    for key, part in items:
+        if type(part) not in _PLAIN:
+            yield how, key, part

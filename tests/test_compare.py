@@ -1,0 +1,108 @@
+"""works_with: a backend is "ok" with a culprit only if it dumps it alone, loads it back,
+and the copy's locks can be acquired; otherwise the culprit says how far it gets."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import weakref
+
+import pytest
+
+import picklecheck
+
+
+def _culprit(report, path, stage="dumps"):
+    matches = [c for c in report.culprits if c.path == path and c.stage == stage]
+    assert len(matches) == 1, [(c.path, c.stage) for c in report.culprits]
+    return matches[0]
+
+
+def _gen():
+    yield 1
+
+
+class Node:
+    """Importable, so every backend pickles it by reference."""
+
+
+def make_needy():
+    """An instance of a class made in a function whose __reduce__ forgets an argument:
+    pickle cannot find the class; dill saves it by value, and its copy cannot load."""
+
+    class Needy:
+        def __init__(self, value):
+            self.value = value
+
+        def __reduce__(self):
+            return (Needy, ())
+
+    return Needy(1)
+
+
+@pytest.mark.parametrize("factory, path", [
+    (lambda: logging.StreamHandler(io.StringIO()), "obj.lock"),
+    (threading.Condition, "obj._lock"),
+], ids=["logging handler", "Condition"])
+def test_dill_copy_of_an_rlock_holder_is_not_ok(factory, path):
+    """dill restores an RLock no thread can acquire: never "dill: ok", and dill's own round
+    trip of the holder fails at that lock."""
+    report = picklecheck.check(factory())
+    culprit = _culprit(report, path)
+    assert culprit.works_with["dill"] is False
+    assert culprit.works_with_notes["dill"] == (
+        "dumps and loads, but the copy's lock can never be acquired")
+    assert "dill: ok" not in culprit.hint
+    assert "(dill: dumps and loads, but the copy's lock can never be acquired" in culprit.hint
+    assert report.results["dill"].ok is False
+    assert _culprit(report, path, stage="loads").kind == "lock"
+
+
+def test_each_weakref_gets_its_own_verdict():
+    """Weak references of one type are judged by what they refer to, not by type."""
+    node, gen = Node(), _gen()
+    report = picklecheck.check({"good": weakref.ref(node), "bad": weakref.ref(gen)},
+                               backends=("pickle",))
+    assert _culprit(report, "obj['good']").works_with["dill"] is True
+    assert _culprit(report, "obj['bad']").works_with["dill"] is False
+
+
+def test_a_held_lock_copies_held_and_an_unlocked_rlock_copies_broken():
+    """dill copies a held Lock held (faithful: ok), an unlocked RLock unacquirable (not ok)."""
+    held = threading.Lock()
+    held.acquire()
+    try:
+        report = picklecheck.check({"held": held, "rlock": threading.RLock()},
+                                   backends=("pickle",))
+    finally:
+        held.release()
+    assert _culprit(report, "obj['held']").works_with["dill"] is True
+    assert _culprit(report, "obj['rlock']").works_with["dill"] is False
+
+
+def test_weakset_callback_is_not_ok_with_backends_that_save_the_set_another_way():
+    """dill and cloudpickle save a WeakSet without its _remove callback, and fail on the
+    callback alone: they are not "ok" with it."""
+    report = picklecheck.check({"seen": weakref.WeakSet()}, backends=("pickle",))
+    culprit = _culprit(report, "obj['seen']._remove")
+    for other in ("dill", "cloudpickle"):
+        assert culprit.works_with[other] is False
+        assert culprit.works_with_notes[other] == "saves what holds it, not this part alone"
+        assert f"{other}: ok" not in culprit.hint
+
+
+def test_dumps_alone_is_not_ok():
+    """A culprit dill dumps but cannot load back is not "dill: ok"."""
+    report = picklecheck.check({"needy": make_needy()}, backends=("pickle",))
+    culprit = _culprit(report, "obj['needy']")
+    assert culprit.works_with["dill"] is False
+    assert culprit.works_with_notes["dill"].startswith("dumps, but the copy does not load (TypeError")
+
+
+def test_ok_means_ok_for_a_plain_lock():
+    """An unheld Lock: dill copies it and the copy works; cloudpickle cannot dump it."""
+    report = picklecheck.check({"lock": threading.Lock()}, backends=("pickle",))
+    culprit = _culprit(report, "obj['lock']")
+    assert culprit.works_with == {"pickle": False, "dill": True, "cloudpickle": False}
+    assert culprit.hint.endswith("(dill: ok, cloudpickle: fails)")

@@ -1,0 +1,106 @@
+"""The scan's resumption: a failed save never lets a half-saved object pass as saved."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import picklecheck
+
+
+class Box:
+    """A plain instance (importable, so it pickles by reference)."""
+
+
+def _gen():
+    yield 1
+
+
+def _axes_shape(culprit):
+    """The issue's reproduction: the first attribute leads back to the object, a later one
+    holds the culprit inside two more objects, and there are enough attributes for a scan."""
+    ax = Box()
+    ax.figure = Box()
+    ax.figure.axes = [ax]
+    ax.yaxis = Box()
+    ax.yaxis.formatter = Box()
+    ax.yaxis.formatter.func = culprit
+    for i in range(8):
+        setattr(ax, f"setting{i}", i)
+    return ax
+
+
+@pytest.mark.parametrize("backend, culprit", [
+    ("pickle", lambda v: v),
+    ("pickle", threading.Lock()),
+    ("cloudpickle", threading.Lock()),
+    ("dill", _gen()),
+])
+def test_back_reference_before_the_culprit_names_the_culprit(backend, culprit):
+    """A child leading back to its parent does not hide the parent's later children."""
+    ax = _axes_shape(culprit)
+    report = picklecheck.check(ax, backends=(backend,), name="ax", roundtrip=False)
+    assert [(c.path, c.obj) for c in report.culprits] == [("ax.yaxis.formatter.func", culprit)]
+
+
+def _settings(obj, n=8):
+    for i in range(n):
+        setattr(obj, f"setting{i}", i)
+    return obj
+
+
+def test_back_reference_to_a_grandparent_hides_no_culprit():
+    """A grandchild leading back to the root, whose save half-saves a later branch of the
+    root, does not hide that branch's culprits from the scans below the root."""
+    root, part, other = Box(), Box(), Box()
+    part.first = Box()
+    part.first.root = root  # back to the grandparent: its save runs into other.holder
+    part.second = Box()
+    part.second.other = other
+    _settings(part)
+    other.holder = Box()
+    other.holder.lock = threading.Lock()
+    other.holder.gen = _gen()
+    root.part, root.other = part, other
+    _settings(root)
+    report = picklecheck.check(root, backends=("pickle",), name="root", roundtrip=False)
+    assert sorted((c.path, c.kind) for c in report.culprits) == [
+        ("root.other.holder.gen", "generator"), ("root.other.holder.lock", "lock")]
+
+
+def test_many_failures_find_every_culprit_in_order():
+    """Failures spread over a long list are each found once, in order, without truncation."""
+    items = [Box() for _ in range(300)]
+    locks = {}
+    for i, item in enumerate(items):
+        item.peer = items[(i * 7) % len(items)]
+        item.value = i
+        if i % 13 == 5:
+            item.meta = {"lock": threading.Lock()}
+            locks[i] = item.meta["lock"]
+    report = picklecheck.check({"items": items, "index": dict(enumerate(items))},
+                               backends=("pickle",), roundtrip=False, max_culprits=1000)
+    assert not report.results["pickle"].truncated
+    assert sorted(id(c.obj) for c in report.culprits) == sorted(map(id, locks.values()))
+
+
+def test_matplotlib_figure_names_the_formatter_lambda():
+    """A Figure whose axis formatter is FuncFormatter(lambda) blames the lambda, not the Figure."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots()
+    try:
+        ax.plot([1, 2, 3])
+        percent = lambda v, pos: f"{v:.0f}%"  # noqa: E731 - the culprit under test
+        ax.yaxis.set_major_formatter(FuncFormatter(percent))
+        report = picklecheck.check(fig, backends=("pickle",), name="fig", roundtrip=False)
+    finally:
+        plt.close(fig)
+    assert [c.obj for c in report.culprits] == [percent]
+    culprit = report.culprits[0]
+    assert culprit.kind == "lambda"
+    assert eval(culprit.path, {"fig": fig}) is percent  # noqa: S307
