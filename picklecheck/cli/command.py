@@ -95,6 +95,7 @@ class Options:
     timeout: float
     as_json: bool
     quiet: bool
+    expand: bool = False
 
 
 @click.command("picklecheck", cls=_Picklecheck, epilog=EXAMPLES,
@@ -124,12 +125,15 @@ class Options:
               help="With --sizes: how many of the largest parts to show.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document on stdout and nothing else.")
+@click.option("--expand", is_flag=True,
+              help="List every culprit: no grouping of alike ones, no collapsing into the "
+                   "library object that holds them.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @click.version_option(__version__, "--version", prog_name="picklecheck")
 def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | None,
         fresh_process: bool, no_roundtrip: bool, max_culprits: int, timeout: float,
         call: bool, all_names: bool, sizes: bool, top: int, as_json: bool,
-        quiet: bool) -> None:
+        expand: bool, quiet: bool) -> None:
     """Find what in an object does not pickle, where, and what to do about it.
 
     Checks each TARGET with pickle, dill and cloudpickle: a tree down to every
@@ -139,7 +143,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
     options = Options(backends=backends or BACKEND_NAMES, protocol=protocol,
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
-                      quiet=quiet)
+                      quiet=quiet, expand=expand)
     with exit_codes():
         entries = _resolve_all(targets, call=call, all_names=all_names)
         if sizes:
@@ -198,7 +202,8 @@ def _check(entry: Resolved, options: Options) -> Report:
         return check(entry.obj, backends=options.backends, protocol=options.protocol,
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,
-                     timeout=options.timeout)
+                     timeout=options.timeout, expand=options.expand,
+                     user_code=(entry.module.__name__.split(".")[0],))
 
 
 def _run_checks(entries: list[Resolved], options: Options) -> bool:

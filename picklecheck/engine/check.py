@@ -19,10 +19,12 @@ from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.engine import boundary, group
 from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
+from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
 from picklecheck.isolation import contain
 from picklecheck.isolation.fresh import DEFAULT_TIMEOUT, FreshResult
@@ -44,6 +46,8 @@ def check(
     fresh_process: bool = False,
     max_culprits: int = DEFAULT_MAX_CULPRITS,
     timeout: float = DEFAULT_TIMEOUT,
+    expand: bool = False,
+    user_code: Iterable[str] = (),
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
 
@@ -51,6 +55,9 @@ def check(
     and every culprit, each with a path rooted at ``name``, a reason and a hint.
     ``roundtrip`` loads the bytes back in this process; ``fresh_process`` also loads
     them in a new interpreter with the same ``sys.path`` (at most ``timeout`` seconds).
+    ``report.entries`` groups alike culprits and collapses those inside a library
+    object into it, unless ``expand``. ``user_code`` names packages whose classes count
+    as your code even when installed (see :mod:`picklecheck.engine.usercode`).
     """
     chosen = _backends(backends)
     if protocol is not None and (
@@ -84,10 +91,14 @@ def check(
             found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
                                  max_culprits)
             findings[backend_name].extend(found)
+    places = boundary.annotate(obj, findings, protocol, UserCode(user_code),
+                               {b.name: b for b in chosen})
     culprits = explain_findings(obj, name, results, findings, protocol)
+    boundary.attach(name, culprits, places)
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
         results=results, culprits=culprits, python=sys.version.split()[0],
+        entries=group.entries(culprits, expand), expanded=expand,
     )
 
 
