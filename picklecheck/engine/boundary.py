@@ -62,6 +62,7 @@ class Place:
     holder: Holder
     boundary: tuple[PathStep, ...] | None = None
     boundary_obj: Any = None
+    finding: Any = None  # the finding it was worked out for
 
 
 def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None,
@@ -86,6 +87,7 @@ def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None
                 place = Place(finding.steps, DATA)
             finding.steps = place.steps
             finding.extra["holder"] = place.holder
+            place.finding = finding
             places[id(finding.obj), id(finding.steps)] = place
     return places
 

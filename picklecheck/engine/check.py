@@ -19,7 +19,7 @@ from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.backends.hazards import HazardBlockedError
-from picklecheck.engine import boundary, group
+from picklecheck.engine import boundary, group, merge
 from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
@@ -93,7 +93,8 @@ def check(
             findings[backend_name].extend(found)
     places = boundary.annotate(obj, findings, protocol, UserCode(user_code),
                                {b.name: b for b in chosen})
-    culprits = explain_findings(obj, name, results, findings, protocol)
+    culprits = merge.one_per_object(explain_findings(obj, name, results, findings, protocol),
+                                    places)
     boundary.attach(name, culprits, places)
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,

@@ -52,6 +52,8 @@ def _sentence(kind: str, finding: Finding) -> str:
         holder = owner_holder(finding, _USER)
     via = finding.via if finding.via is not None else obj
     template = _variant(kind, finding, _is_mine(kind, via))
+    if holder.kind == "data" and kind in _SAYS_WHERE:
+        template = template.replace("; {fix}", "")
     return template.format(type=type_name(obj), via=_name_of(via), package=_package(via),
                            detail=finding.detail, fix=where_to_drop(holder),
                            **_depth_words(finding))
@@ -141,6 +143,8 @@ def _depth_words(finding: Finding) -> dict[str, Any]:
     }
 
 
+# Kinds whose first words already say to re-create the object where it is used.
+_SAYS_WHERE = ("file", "socket", "database", "executor")
 _BY_NAME = ("local", "stale_reference", "main_reference", "unimportable", "lambda")
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+import types
 import warnings
 from typing import Any
 
@@ -46,8 +47,8 @@ from streamlit.runtime.state import session_state as st_session_state
 from picklecheck import errors
 from picklecheck.integrations.config import SessionConfig, resolve
 from picklecheck.integrations.session import Verifier
-from picklecheck.model import Culprit, Report
-from picklecheck.report.render import culprit_lines
+from picklecheck.model import Entry, Report
+from picklecheck.report.render import entries_for, entry_lines, summary_note
 
 __all__ = ["UnserializableSessionStateError", "disable", "enable", "explain_state"]
 
@@ -59,7 +60,7 @@ _HOOK_KEY = f"{_INTERNAL}_PICKLECHECK_HOOK"
 _MARK = "__picklecheck_hook__"
 _DOCS = "https://docs.streamlit.io/knowledge-base/using-streamlit/serializable-session-state"
 _RESOURCE_KINDS = ("lock", "socket", "database", "file", "thread", "executor", "queue",
-                   "process_shared", "generator")
+                   "process_shared")
 _install_lock = threading.Lock()
 
 
@@ -243,33 +244,52 @@ def _value_lines(key: str, report: Report, backend: str, widget: bool) -> list[s
         lines += _wrap("note:", f"this is the value of the widget with key={key!r}; a widget "
                        "keeps the option it returns, so offer names or plain values as options "
                        "and look the objects up after the widget.", "  ")
-    culprits = [c for c in report.culprits if backend in c.backends]
-    for culprit in culprits:
-        lines += culprit_lines(culprit, indent="  ", backends=False)
-        lines += _streamlit_hint(culprit)
-    if not culprits and result is not None:
+    entries = entries_for(report, backend)
+    for entry in entries:
+        lines += entry_lines(entry, indent="  ", backends=False)
+        lines += _streamlit_hint(entry)
+    count = sum(len(e.culprits) for e in entries)
+    note = summary_note(report, entries, count, "picklecheck.check(value, expand=True)")
+    if note:
+        lines.append(f"  ({note})")
+    if not entries and result is not None:
         lines.append(f"  {result.error or result.roundtrip_error or result.fresh_error}")
     return lines
 
 
-def _streamlit_hint(culprit: Culprit) -> list[str]:
+def _streamlit_hint(entry: Entry) -> list[str]:
+    """What to do in a Streamlit app: where objects of each kind belong instead."""
+    culprit = entry.first
     text = ""
-    reason = culprit.reason
-    if culprit.kind in ("stale_reference", "main_reference") and "__main__" in reason:
-        name = culprit.type.rsplit(".", 1)[-1]
-        text = (f"Streamlit runs the app script again on every rerun, which defines a new "
-                f"class __main__.{name}; this value was made by an earlier run's class, so "
-                f"pickle's lookup of __main__.{name} finds a different object (\"not the "
-                f"same object as __main__.{name}\"). Move {name} into a module next to the "
-                f"app (e.g. models.py) and import it.")
-    elif culprit.kind in _RESOURCE_KINDS:
+    if entry.inside or culprit.kind in _RESOURCE_KINDS:
         text = ("keep connections, clients, models and locks out of st.session_state: "
                 "create them in a function decorated with @st.cache_resource and call it "
                 "on every run (it returns the same object each time).")
+    elif culprit.kind in ("stale_reference", "main_reference") and "__main__" in culprit.reason:
+        text = _rerun_fix(culprit.obj)
+    elif culprit.kind == "generator":
+        text = ("a generator is used up once and cannot be stored: keep what it produces "
+                "(a list) or where to resume in st.session_state, and make a new generator "
+                "from that on each run.")
     elif culprit.kind in ("lambda", "local"):
         text = ("store data in st.session_state, not functions: keep a name and look the "
                 "function up in a module-level dict, or build it in @st.cache_resource.")
     return _wrap("fix:", text) if text else []
+
+
+def _rerun_fix(obj: Any) -> str:
+    """Why a function or class of the app script stops pickling after a rerun."""
+    if type(obj) is types.FunctionType:
+        noun, name, made = "function", obj.__name__, "is the earlier run's function"
+    else:
+        cls = obj if isinstance(obj, type) else type(obj)
+        noun, name = "class", getattr(cls, "__name__", "?")
+        made = "is an earlier run's class" if cls is obj else "was made by an earlier run's class"
+    return (f"Streamlit runs the app script again on every rerun, which defines a new "
+            f"{noun} __main__.{name}; this value {made}, so pickle's lookup of "
+            f"__main__.{name} finds a different object (\"not the same object as "
+            f"__main__.{name}\"). Move {name} into a module next to the app (e.g. "
+            f"{'helpers' if noun == 'function' else 'models'}.py) and import it.")
 
 
 def _wrap(label: str, text: str, indent: str = "    ") -> list[str]:

@@ -95,9 +95,9 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _wrapped(label: str, text: str, indent: str) -> list[str]:
+def _wrapped(label: str, text: str, indent: str, width: int = WIDTH) -> list[str]:
     prefix = f"{indent}{label:<7}"
-    return textwrap.wrap(text, WIDTH, initial_indent=prefix,
+    return textwrap.wrap(text, width, initial_indent=prefix,
                          subsequent_indent=" " * len(prefix)) or [prefix.rstrip()]
 
 
@@ -128,20 +128,21 @@ def display_path(culprit: _HasPath, name: str | None = None, run: int = 6) -> st
     return ((name or root) + "".join(parts)).rstrip()
 
 
-def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True) -> list[str]:
+def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True,
+                  width: int = WIDTH) -> list[str]:
     head = f"{indent}{display_path(culprit)}  ({culprit.type})"
     if backends:
         head += f"  [{', '.join(culprit.backends)}]"
     lines = [head]
     inner = indent + "  "
     stage = {"loads": "loads: ", "fresh": "fresh interpreter: "}.get(culprit.stage, "")
-    lines += _wrapped("cause:", f"{stage}{culprit.exception}: {culprit.reason}", inner)
+    lines += _wrapped("cause:", f"{stage}{culprit.exception}: {culprit.reason}", inner, width)
     for other, reason in culprit.reasons.items():
         if other != culprit.backends[0] and reason != culprit.reason:
-            lines += _wrapped("", f"{other}: {reason}", inner)
+            lines += _wrapped("", f"{other}: {reason}", inner, width)
     if culprit.detail:
-        lines += _wrapped("where:", culprit.detail, inner)
-    lines += _wrapped("hint:", culprit.hint, inner)
+        lines += _wrapped("where:", culprit.detail, inner, width)
+    lines += _wrapped("hint:", culprit.hint, inner, width)
     return lines
 
 
@@ -169,23 +170,24 @@ def holds_text(entry: Entry) -> str:
             f"({first.type}): {first.exception}: {first.reason}")
 
 
-def entry_lines(entry: Entry, indent: str = "  ", backends: bool = True) -> list[str]:
+def entry_lines(entry: Entry, indent: str = "  ", backends: bool = True,
+                width: int = WIDTH) -> list[str]:
     """An entry as plain text: a culprit as :func:`culprit_lines` draws it; a group with
     its members; a library object with what it holds and its own fix."""
     if entry.count == 1 and not entry.inside:
-        return culprit_lines(entry.first, indent, backends)
+        return culprit_lines(entry.first, indent, backends, width)
     head = f"{indent}{display_path(entry)}  ({entry.type})"
     if backends:
         head += f"  [{', '.join(entry.backends)}]"
     lines = [head]
     inner = indent + "  "
     if entry.count > 1:
-        lines += _wrapped("paths:", first_paths(entry), inner)
+        lines += _wrapped("paths:", first_paths(entry), inner, width)
     if entry.inside:
-        lines += _wrapped("holds:", holds_text(entry), inner)
-        lines += _wrapped("hint:", entry.hint, inner)
+        lines += _wrapped("holds:", holds_text(entry), inner, width)
+        lines += _wrapped("hint:", entry.hint, inner, width)
         return lines
-    return lines + culprit_lines(entry.first, indent, backends)[1:]
+    return lines + culprit_lines(entry.first, indent, backends, width)[1:]
 
 
 def summary_note(report: Report, entries: list[Entry], culprits: int, how: str) -> str | None:
