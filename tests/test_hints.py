@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import importlib
 import importlib.util
@@ -375,7 +374,6 @@ def test_one_object_is_one_culprit(tmp_path):
 
 def test_library_local_function_is_not_moved_to_module_level():
     """A function a library defines inside another one is not the user's to move."""
-    handler = functools.partial(threading.Thread, target=print)  # noqa: F841 - for contrast
     logger_filter = types.SimpleNamespace(cb=weakref.WeakValueDictionary())
     report = picklecheck.check(logger_filter, backends=("pickle",))
     assert report.culprits
