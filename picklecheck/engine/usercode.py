@@ -12,8 +12,9 @@ need one answer, per module, to "did the user write this?":
   under the interpreter's own library folders: no (third-party or standard library).
 * any other module with a file (the app's own package, a file checked with
   ``picklecheck app.py``, tests, an editable install): yes.
-* a module that is not loaded (a class whose module is gone) and is not in the standard
-  library: yes. Only library code is ever hidden, so the doubt goes to showing it.
+* a module that is not loaded: by where its package would be imported from; when it is
+  nowhere to be found (a class whose module is gone): yes. Only library code is ever
+  hidden, so the doubt goes to showing it.
 * the packages a caller names (the command line names the target's package): yes, even
   when installed into site-packages.
 
@@ -30,6 +31,7 @@ import sysconfig
 import types
 from collections.abc import Iterable
 from functools import lru_cache
+from importlib.machinery import PathFinder
 from typing import Any
 
 __all__ = ["UserCode"]
@@ -59,6 +61,15 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(sorted(r.rstrip(os.sep) + os.sep for r in real))
 
 
+def _find(top: str) -> str | None:
+    """Where a package that is not loaded would be imported from (nothing is imported)."""
+    try:
+        spec = PathFinder.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None and isinstance(spec.origin, str) else None
+
+
 class UserCode:
     """Answers "is this the user's code?" for modules and objects (cached per module)."""
 
@@ -82,9 +93,9 @@ class UserCode:
         if top == _OWN or top in sys.stdlib_module_names or top in sys.builtin_module_names:
             return False
         module = sys.modules.get(name)
-        filename = getattr(module, "__file__", None) if module is not None else None
+        filename = getattr(module, "__file__", None) if module is not None else _find(top)
         if not isinstance(filename, str):
-            return True  # not loaded, a namespace package, or made at run time
+            return True  # nowhere to be found, a namespace package, or made at run time
         path = os.path.realpath(filename)
         return not any(path.startswith(root) for root in _library_roots()) and not any(
             part in _PACKAGE_DIRS for part in path.split(os.sep))
