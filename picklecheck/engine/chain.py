@@ -13,12 +13,12 @@ the culprit itself; a walk that exceeds its budget gives up and returns None.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.engine.walker import expand
-from picklecheck.model import INDEX, ITEM, PathStep
+from picklecheck.engine.walker import MISSING, expand, safe_attr
+from picklecheck.model import ATTR, INDEX, ITEM, PathStep
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -64,14 +64,14 @@ def resolve(root: Any, steps: Sequence[PathStep], target: Any, backend: Backend,
     budget = [BUDGET]
     children: Children = {} if cache is None else cache
     # An explicit stack of (hops so far, position in steps, untried candidates).
-    stack: list[tuple[list[Hop], int, list[Hop]]] = [
+    stack: list[tuple[list[Hop], int, Iterator[Hop]]] = [
         ([Hop((), root)], 0, _candidates(root, steps, 0, backend, protocol, budget, children))]
     while stack:
         hops, pos, todo = stack[-1]
-        if not todo:
+        hop = next(todo, None)
+        if hop is None:
             stack.pop()
             continue
-        hop = todo.pop(0)
         here = pos + len(hop.steps)
         path = [*hops, hop]
         if here == len(steps):
@@ -86,18 +86,24 @@ def resolve(root: Any, steps: Sequence[PathStep], target: Any, backend: Backend,
 
 
 def _candidates(node: Any, steps: Sequence[PathStep], pos: int, backend: Backend,
-                protocol: int, budget: list[int], cache: Children) -> list[Hop]:
-    """The children of ``node`` whose steps are the next ones of the path."""
+                protocol: int, budget: list[int], cache: Children) -> Iterator[Hop]:
+    """The children of ``node`` whose steps are the next ones of the path, cheapest
+    first: an item of an exact container, an attribute read without running code (the
+    walker names a child ``.name`` only when that is the object), then the reduction's
+    children (only when those lead nowhere)."""
     step = steps[pos]
     direct = _direct(node, step)
     if direct is not None:
-        return [direct]
-    found = []
+        yield direct
+        return
+    if step.kind == ATTR:
+        value = safe_attr(node, step.value)
+        if value is not MISSING:
+            yield Hop((step,), value)
     for hop in _children(node, backend, protocol, budget, cache):
         size = len(hop.steps)
         if size and _same(hop.steps, steps[pos:pos + size]):
-            found.append(hop)
-    return found
+            yield hop
 
 
 def _children(node: Any, backend: Backend, protocol: int, budget: list[int],

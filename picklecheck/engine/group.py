@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from picklecheck.model import INDEX, ITEM, OPAQUE, Culprit, Entry, PathStep, Within
+from picklecheck.model import ATTR, INDEX, ITEM, OPAQUE, Culprit, Entry, PathStep, Within
 
 __all__ = ["entries"]
 
@@ -43,10 +43,13 @@ class _Unit:
 
     @property
     def backends(self) -> tuple[str, ...]:
+        if len(self.culprits) == 1:
+            return self.culprits[0].backends
         return tuple(dict.fromkeys(b for c in self.culprits for b in c.backends))
 
     def signature(self) -> tuple[Any, ...]:
-        shape = tuple(("position",) if _is_position(s) else (s.kind, s.render())
+        shape = tuple(None if _is_position(s) else (s.kind, s.value if s.kind == ATTR
+                                                     else s.render())
                       for s in self.steps)
         if self.inside:
             return ("inside", self.type, self.hint, self.backends, shape)

@@ -36,6 +36,7 @@ Translator = Callable[[Any, Sequence[Hop]], "Translation | None"]
 #: qualified type name -> translator; looked up along the type's MRO.
 TRANSLATORS: dict[str, Translator] = {}
 _FATAL = (KeyboardInterrupt, SystemExit)
+_PLAIN = frozenset({dict, list, tuple, set, frozenset})  # no words of their own
 
 
 def translates(*names: str) -> Callable[[Translator], Translator]:
@@ -53,7 +54,7 @@ def speak(hops: list[Hop]) -> list[Hop]:
     i = 0
     while i < len(hops) - 1:
         owner, below = hops[i].obj, hops[i + 1:]
-        done = _translate(owner, below)
+        done = None if type(owner) in _PLAIN else _translate(owner, below)
         if done is None:
             out.append(below[0])
             i += 1
