@@ -132,3 +132,12 @@ def test_cli_groups_and_expands(app):
     doc = json.loads(runner.invoke(cli, ["chatapp.py:state", "-b", "pickle", "--json"]).stdout)
     report = doc["targets"][0]["report"]
     assert len(report["culprits"]) == 30 and report["entries"][0]["count"] == 30
+
+
+def test_notebook_html_draws_entries():
+    """A report displayed in a notebook has one table row per entry, not per culprit."""
+    from picklecheck.integrations.ipython import ReportView
+
+    html = ReportView(picklecheck.check(chat(), backends=("pickle",)))._repr_html_()
+    assert html.count("<tr><td><code>") == 1
+    assert "obj[&#x27;messages&#x27;][0..99]._lock" in html
