@@ -74,11 +74,10 @@ def _is_mine(kind: str, target: Any) -> bool:
 
 def _name_of(obj: Any) -> str:
     """``module.qualname`` of a class or function, else a short repr (a TypeVar: ``~T``)."""
-    try:
-        named = isinstance(getattr(obj, "__qualname__", None), str)
-    except Exception:  # noqa: BLE001 - a hostile __getattr__
-        named = False
-    return qualified_name(obj) if named else saferepr(obj, 60)
+    kind = type(obj)
+    if kind in (types.FunctionType, types.BuiltinFunctionType) or issubclass(kind, type):
+        return qualified_name(obj)
+    return saferepr(obj, 60)
 
 
 def _variant(kind: str, finding: Finding, mine: bool) -> str:

@@ -15,9 +15,9 @@ A translator is trusted with nothing: its steps are evaluated from the owner, an
 only when they reach exactly (``is``) the object the consumed hops reached. Evaluating
 runs the library's own indexing code (``df[...]``, ``.iloc``), never user code.
 
-One rule holds for every type: a ``[<state 'name'>]`` label (a ``__getstate__`` key)
-becomes ``.name`` when the class has a property of that name returning the same object
-(pandas' ``attrs``).
+One rule holds for every library type: a ``[<state 'name'>]`` label (a ``__getstate__``
+key) becomes ``.name`` when the class has a property of that name returning the same
+object (pandas' ``attrs``). The user's own properties are never called.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from picklecheck.engine.chain import Hop
+from picklecheck.engine.usercode import UserCode
 from picklecheck.model import ATTR, INDEX, ITEM, OPAQUE, PathStep
 
 __all__ = ["TRANSLATORS", "Translation", "speak", "translates"]
@@ -37,6 +38,7 @@ Translator = Callable[[Any, Sequence[Hop]], "Translation | None"]
 TRANSLATORS: dict[str, Translator] = {}
 _FATAL = (KeyboardInterrupt, SystemExit)
 _PLAIN = frozenset({dict, list, tuple, set, frozenset})  # no words of their own
+_USER = UserCode()
 
 
 def translates(*names: str) -> Callable[[Translator], Translator]:
@@ -123,7 +125,9 @@ def _state_property(owner: Any, below: Sequence[Hop]) -> Translation | None:
     for klass in type(owner).__mro__:
         found = vars(klass).get(name)
         if found is not None:
-            if isinstance(found, property) and found.fget is not None:
+            # Reading it runs its getter: only a library's, never the user's own code.
+            mine = _USER.module(getattr(klass, "__module__", None))
+            if isinstance(found, property) and found.fget is not None and not mine:
                 return (PathStep.attr(name),), 1
             return None
     return None
