@@ -86,6 +86,9 @@ def test_error_message_shows_the_group():
     assert message.splitlines()[0] == "cannot pickle state with 'pickle': 100 culprits"
     assert len(message.splitlines()) < 15
     assert "state['messages'][0..99]._lock" in message
+    with pytest.raises(picklecheck.UnpicklableError) as info:
+        picklecheck.assert_picklable(chat(3), name="state", expand=True)
+    assert "  state['messages'][2]._lock  (_thread.lock)" in str(info.value).splitlines()
 
 
 def test_json_keeps_every_path():
@@ -141,3 +144,14 @@ def test_notebook_html_draws_entries():
     html = ReportView(picklecheck.check(chat(), backends=("pickle",)))._repr_html_()
     assert html.count("<tr><td><code>") == 1
     assert "obj[&#x27;messages&#x27;][0..99]._lock" in html
+
+
+def test_different_roots_are_not_one_pattern():
+    """Culprits re-rooted at different labels (as a diagnosis does) stay apart: no pattern
+    could name them all."""
+    report = picklecheck.check(chat(2), backends=("pickle",))
+    for i, culprit in enumerate(report.culprits):
+        culprit.steps = culprit.steps[3:]
+        culprit.path = f"messages[{i}]._lock"
+    assert [e.path for e in entries(report.culprits)] == ["messages[0]._lock",
+                                                         "messages[1]._lock"]

@@ -106,16 +106,18 @@ def check(
 def assert_picklable(obj: Any, backend: str = "pickle", *, name: str = "obj",
                      protocol: int | None = None, roundtrip: bool = True,
                      fresh_process: bool = False,
-                     max_culprits: int = DEFAULT_MAX_CULPRITS) -> Report:
+                     max_culprits: int = DEFAULT_MAX_CULPRITS, expand: bool = False) -> Report:
     """Raise :class:`~picklecheck.UnpicklableError` unless ``backend`` round-trips ``obj``.
 
-    The message names every culprit path, the reason, the hint, and which other
-    backends would succeed. Returns the report when the object is fine.
+    The message names every culprit path (alike ones grouped, those inside a library
+    object under it, unless ``expand``), the reason, the hint, and which other backends
+    would succeed. Returns the report when the object is fine.
     """
     backend_obj = get_backend(backend)
     others = [b for b in BACKEND_NAMES if b != backend_obj.name and get_backend(b).available]
     report = check(obj, backends=(backend_obj.name,), protocol=protocol, name=name,
-                   roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits)
+                   roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits,
+                   expand=expand)
     if report.ok:
         return report
     if others:

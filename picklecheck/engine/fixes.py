@@ -207,6 +207,8 @@ FIXES = {
 
 # Library code: say what it is and where the user can leave it out, never "edit it".
 _NOT_MINE = {
+    "reduce_cycle": ("{detail}: the __reduce__ of {type} passes an object that leads back to "
+                     "itself, so pickling never ends; {fix}"),
     "local": ("{via} is a function {package} defines inside another function, so pickle "
               "cannot find it by name; {fix}"),
     "stale_reference": ("{via} is made at run time by {package} and cannot be found under "

@@ -51,11 +51,12 @@ class _Unit:
         shape = tuple(None if _is_position(s) else (s.kind, s.value if s.kind == ATTR
                                                      else s.render())
                       for s in self.steps)
+        where = (_root(self.path, self.steps), shape)  # the root too: a pattern keeps it
         if self.inside:
-            return ("inside", self.type, self.hint, self.backends, shape)
+            return ("inside", self.type, self.hint, self.backends, where)
         c = self.culprits[0]
         return (c.kind, c.type, c.stage, c.exception, _plain(c.reason), _plain(c.hint),
-                _plain(c.detail), self.backends, shape)
+                _plain(c.detail), self.backends, where)
 
 
 def entries(culprits: list[Culprit], expand: bool = False) -> list[Entry]:
@@ -99,13 +100,18 @@ def _entry(units: list[_Unit]) -> Entry:
                      paths=[first.path], objs=[first.obj], steps=first.steps,
                      inside=first.inside)
     steps = _pattern([u.steps for u in units])
-    root = first.path[: len(first.path) - len("".join(s.render() for s in first.steps))]
+    root = _root(first.path, first.steps)
     backends = tuple(dict.fromkeys(b for u in units for b in u.backends))
     return Entry(path=root + "".join(s.render() for s in steps), type=first.type, kind=kind,
                  hint=first.hint, backends=backends,
                  culprits=[c for u in units for c in u.culprits],
                  paths=[u.path for u in units], objs=[u.obj for u in units], steps=steps,
                  inside=first.inside)
+
+
+def _root(path: str, steps: tuple[PathStep, ...]) -> str:
+    """What a path starts with before its steps: ``state``, ``st.session_state``."""
+    return path[: len(path) - len("".join(s.render() for s in steps))]
 
 
 def _pattern(paths: list[tuple[PathStep, ...]]) -> tuple[PathStep, ...]:

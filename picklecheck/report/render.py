@@ -97,8 +97,8 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def _wrapped(label: str, text: str, indent: str, width: int = WIDTH) -> list[str]:
     prefix = f"{indent}{label:<7}"
-    return textwrap.wrap(text, width, initial_indent=prefix,
-                         subsequent_indent=" " * len(prefix)) or [prefix.rstrip()]
+    return textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
+                         break_on_hyphens=False) or [prefix.rstrip()]
 
 
 class _HasPath(Protocol):
