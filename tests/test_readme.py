@@ -96,10 +96,18 @@ def _shorten_paths(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Addresses and timings out; then whitespace, so that wrapping and padding (which
-    follow path and timing lengths) do not count."""
+    """Addresses, timings, Streamlit's element ids, the key Streamlit's own error names,
+    and byte counts under 1 KiB out (ids hash the app's path and code objects carry their
+    file's path, so these follow where the repository is); then whitespace, so that wrapping and padding (which follow path
+    and timing lengths) do not count."""
     text = re.sub(r"0x[0-9a-f]{4,}", "0x...", text)
     text = re.sub(r"\b\d+(?:\.\d+)? ?(?:ns|us|µs|ms|s)\b", "<time>", text)
+    text = re.sub(r"\$\$(ID|WIDGET_ID)-[0-9a-f]{32}-", r"$$\1-<hash>-", text)
+    text = re.sub(r"\b\d+ B\b", "<bytes>", text)
+    # Streamlit's own check names the first failing key of a set whose order follows the
+    # hashes of widget ids, so of the app's path (README says the key varies).
+    text = re.sub(r"Cannot serialize the value \(of type `<class '[^']*'>`\) of '[^']*'",
+                  "Cannot serialize the value (of type <type>) of <key>", text)
     return " ".join(text.split())
 
 

@@ -130,6 +130,7 @@ def display_path(culprit: _HasPath, name: str | None = None, run: int = 6) -> st
 
 def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True,
                   width: int = WIDTH) -> list[str]:
+    """The culprit's path and type, then cause, where and hint wrapped at ``width``."""
     head = f"{indent}{display_path(culprit)}  ({culprit.type})"
     if backends:
         head += f"  [{', '.join(culprit.backends)}]"
