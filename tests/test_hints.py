@@ -360,12 +360,14 @@ def test_main_reference_names_the_users_function(main_function):
     assert library_edits(report) == []
 
 
-def test_one_object_is_one_culprit(tmp_path):
+@pytest.mark.parametrize("where", ["in a dict", "at the root"])
+def test_one_object_is_one_culprit(tmp_path, where):
     """A file pickle cannot dump and dill would empty on load is one culprit, not two."""
     with open(tmp_path / "log.txt", "w") as handle:
-        report = picklecheck.check({"log": handle}, name="state")
+        obj = {"log": handle} if where == "in a dict" else handle
+        report = picklecheck.check(obj, name="state")
     (culprit,) = report.culprits
-    assert culprit.path == "state['log']"
+    assert culprit.path == ("state['log']" if where == "in a dict" else "state")
     assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
     assert culprit.reasons["dill"].startswith("loads: HazardBlockedError")
     assert "with dill:" in culprit.hint and "dill: ok" not in culprit.hint

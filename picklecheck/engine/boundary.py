@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
     from picklecheck.engine.finding import Finding
 
-__all__ = ["Place", "annotate", "attach", "place_of"]
+__all__ = ["Place", "annotate", "attach", "key_of", "place_of"]
 
 _CONTAINERS = (dict, list, tuple, set, frozenset, collections.OrderedDict,
                collections.defaultdict, collections.deque, collections.Counter,
@@ -50,7 +50,7 @@ _CONTAINERS = (dict, list, tuple, set, frozenset, collections.OrderedDict,
 USER, CONTAINER, LIBRARY = "user", "container", "library"
 _FATAL = (KeyboardInterrupt, SystemExit)
 
-Places = dict[tuple[int, int], "Place"]
+Places = dict[tuple[str, int, int], "Place"]
 
 
 @dataclass
@@ -70,8 +70,8 @@ def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None
     """Rewrite each finding's steps in library words and note its holder in
     ``finding.extra["holder"]`` (read by :mod:`~picklecheck.engine.fixes`).
 
-    Returns each finding's :class:`Place`, keyed by ``(id(obj), id(steps))`` so that the
-    culprit made from the finding (which shares both) finds it again.
+    Returns each finding's :class:`Place`, keyed by :func:`key_of` its culprit: the
+    culprit made from a finding shares its object and its steps.
     """
     places: Places = {}
     for name, found in findings.items():
@@ -88,7 +88,7 @@ def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None
             finding.steps = place.steps
             finding.extra["holder"] = place.holder
             place.finding = finding
-            places[id(finding.obj), id(finding.steps)] = place
+            places[name, id(finding.obj), id(finding.steps)] = place
     return places
 
 
@@ -114,6 +114,12 @@ def place_of(root: Any, finding: Finding, backend: Backend, protocol: int, user:
     return Place(steps, holder_of(hops, mine, edge), to_edge, hops[edge].obj)
 
 
+def key_of(culprit: Culprit) -> tuple[str, int, int]:
+    """The key of the finding a culprit was made from: its first backend's, with the same
+    object and the same steps (``()`` is one tuple for every root, hence the backend)."""
+    return culprit.backends[0], id(culprit.obj), id(culprit.steps)
+
+
 def _role(obj: Any, below: chain.Hop | None, user: UserCode) -> str:
     if user.defines(obj):
         return USER
@@ -127,7 +133,7 @@ def attach(name: str, culprits: list[Culprit], places: Places) -> None:
     one per object, with a fix that knows every kind of culprit inside it."""
     inside: dict[int, tuple[Place, list[Culprit]]] = {}
     for culprit in culprits:
-        place = places.get((id(culprit.obj), id(culprit.steps)))
+        place = places.get(key_of(culprit))
         if place is not None and place.boundary is not None:
             inside.setdefault(id(place.boundary_obj), (place, []))[1].append(culprit)
     for place, members in inside.values():

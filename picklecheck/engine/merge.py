@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from picklecheck.engine.boundary import key_of
 from picklecheck.engine.fixes import hint_for
 
 if TYPE_CHECKING:
@@ -57,5 +58,5 @@ def _absorb(kept: Culprit, other: Culprit, places: Places) -> None:
 
 
 def _finding(culprit: Culprit, places: Places) -> Finding | None:
-    place = places.get((id(culprit.obj), id(culprit.steps)))
+    place = places.get(key_of(culprit))
     return place.finding if place is not None else None
