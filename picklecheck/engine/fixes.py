@@ -6,7 +6,7 @@ naming the place to change, ending with what the other backends do with the obje
 library object that holds culprits (a SQLAlchemy Session, a boto3 client).
 
 A fix only ever names code the user owns: the nearest class or function they wrote on
-the culprit's path (its :class:`~picklecheck.engine.boundary.Holder`), never a class of
+the culprit's path (its :class:`~picklecheck.engine.holder.Holder`), never a class of
 the standard library or of an installed package. A new kind needs one entry in
 :data:`FIXES`; ``{fix}`` in it becomes the sentence that says where to drop the object
 (:func:`where_to_drop`). A library's own advice is one entry in :data:`LIBRARY_FIXES`.
