@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, deadline
 from picklecheck.model import BackendResult, Culprit
 
 __all__ = ["works_with"]
@@ -37,6 +37,8 @@ def works_with(culprit: Culprit, results: dict[str, BackendResult], protocol: in
         if (not backend.available or culprit.kind in ("too_deep", "reduce_cycle")
                 or culprit.stage == "fresh"):
             continue  # unknown: a fresh load is only tried for the backends asked for
+        if deadline.expired():
+            continue  # unknown: the check's time is up
         if by_type and (backend_name, t) in cache:
             verdicts[backend_name] = cache[backend_name, t]
             continue

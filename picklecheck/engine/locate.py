@@ -22,7 +22,7 @@ from picklecheck.engine.depth import depth_finding
 from picklecheck.engine.finding import Finding, Link, dump_error, error_of, is_ancestor, steps_of
 from picklecheck.engine.scan import NEST_MIN, NESTABLE, Failure, FedList, Scan
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, deadline
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -33,12 +33,21 @@ _FATAL = (KeyboardInterrupt, SystemExit)
 _FEW = 8
 
 
-def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
-    buffer = io.BytesIO()
-    exc = error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol))
-    if exc is not None:
-        return exc
-    return contain.load(backend, buffer.getvalue()).exc
+def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
+                      protocol: int) -> list[BaseException | None]:
+    """What dumping then loading each group (as one list) raises, or None; all the
+    loads of one call run in one contained child."""
+    errors: list[BaseException | None] = []
+    payloads: dict[int, bytes] = {}
+    for i, objs in enumerate(groups):
+        buffer = io.BytesIO()
+        errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
+        if errors[-1] is None:
+            payloads[i] = buffer.getvalue()
+    outcomes = contain.load_many(backend, list(payloads.values()))
+    for i, outcome in zip(payloads, outcomes, strict=True):
+        errors[i] = outcome.exc
+    return errors
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
@@ -65,18 +74,19 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     """The children whose dump-then-load fails, by bisection (a load gives no position)."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
-    pending = [(0, len(objs))]
-    while pending and len(failures) < limit:
-        lo, hi = pending.pop()
-        exc = _roundtrip_error(backend, objs[lo:hi], protocol)
-        if exc is None:
-            continue
-        if hi - lo == 1:
-            failures.append(((lo,), exc))
-        else:
-            mid = (lo + hi) // 2
-            pending.append((mid, hi))
-            pending.append((lo, mid))
+    level = [(0, len(objs))]  # bisected breadth-first: one child per level
+    while level and len(failures) < limit and not deadline.expired():
+        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in level], protocol)
+        deeper = []
+        for (lo, hi), exc in zip(level, errors, strict=True):
+            if exc is None:
+                continue
+            if hi - lo == 1:
+                failures.append(((lo,), exc))
+            else:
+                mid = (lo + hi) // 2
+                deeper += [(lo, mid), (mid, hi)]
+        level = deeper
     return sorted(failures, key=lambda pair: pair[0]), {(): exp}
 
 
@@ -107,6 +117,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     while stack:
         if len(found) >= max_culprits:
             return found, True
+        if deadline.expired():  # out of time: at least the deepest failing node known
+            node, link, exc, _, owner = stack[-1]
+            return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
         node, link, exc, level, owner = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
             found.append(depth_finding(node, link, level, exc, backend, protocol))

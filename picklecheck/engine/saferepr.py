@@ -67,7 +67,9 @@ def qualified_name(cls: Any) -> str:
     try:
         module = cls.__module__
         qualname = cls.__qualname__
-    except Exception:  # noqa: BLE001 - hostile metaclass
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - hostile metaclass (any BaseException)
         return "<unknown type>"
     if not isinstance(module, str) or not isinstance(qualname, str):
         return "<unknown type>"

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.walker import Expansion, expand
+from picklecheck.isolation import deadline
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -92,7 +93,7 @@ class Scan:
         ends = {prefix: end for prefix, _, end, _ in resume}
         runs_at = {prefix: longest for prefix, _, _, longest in resume}
         failures: list[Failure] = []
-        while resume and len(failures) < limit:
+        while resume and len(failures) < limit and not deadline.expired():
             self.progress[:] = []
             self._run = None
             try:
