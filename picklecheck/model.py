@@ -253,6 +253,9 @@ class BackendResult:
     skipped: list[str] = field(default_factory=list)
     available: bool = True
     isolation: str | None = None  # where loads ran: "sandbox", "process", "guarded"
+    #: Which worker the fresh load stood for (picklecheck.isolation.workers): "interpreter",
+    #: "spawn", "forkserver", "fork", "loky", "dask", "ray", "spark".
+    worker: str | None = None
 
     @property
     def stage(self) -> str | None:
@@ -282,6 +285,7 @@ class BackendResult:
             "skipped": list(self.skipped),
             "truncated": self.truncated,
             "isolation": self.isolation,
+            "worker": self.worker,
             "culprits": [c.to_dict() for c in self.culprits],
         }
 

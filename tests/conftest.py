@@ -1,1 +1,23 @@
+import copyreg
+
+import pytest
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _no_tblib_reducers():
+    """Importing dask.distributed installs tblib's reducers for every exception class and
+    for tracebacks into copyreg, for everyone in the process (at collection already, when
+    a test module imports it). Every test starts and ends without them: the rest of the
+    suite judges plain pickle."""
+    _drop_tblib()
+    yield
+    _drop_tblib()
+
+
+def _drop_tblib():
+    for cls, reducer in list(copyreg.dispatch_table.items()):
+        function = getattr(reducer, "func", reducer)  # tracebacks get a functools.partial
+        if (getattr(function, "__module__", None) or "").startswith("tblib"):
+            del copyreg.dispatch_table[cls]

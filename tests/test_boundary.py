@@ -211,3 +211,13 @@ def test_jinja_environment_names_the_users_filter_and_the_environment():
     by_path = {e.path: e for e in report.entries}
     assert by_path["obj.filters['shout']"].obj is env.filters["shout"]
     assert len(report.entries) <= 5
+
+
+def test_compare_view_names_the_library_object(request):
+    """The compare table's first culprit is the report's first entry: the thread itself."""
+    from picklecheck.report.compare_view import compare_rows
+
+    thread = started_thread(request)
+    report = picklecheck.check({"worker": thread}, backends=("pickle",))
+    (row,) = compare_rows(report)
+    assert row.culprit == f"obj['worker'] (threading.Thread, holds {len(report.culprits)})"

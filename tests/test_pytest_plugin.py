@@ -185,6 +185,32 @@ def test_import_picklecheck_is_light(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
+def test_marker_with_a_framework_backend(pytester):
+    """@pytest.mark.picklable(backend="joblib") judges with loky's pickler."""
+    pytester.makepyfile("""
+        import threading
+        import pytest
+
+        @pytest.fixture
+        def task():
+            return lambda x: x
+
+        @pytest.fixture
+        def lock():
+            return threading.Lock()
+
+        @pytest.mark.picklable("task", backend="joblib")
+        def test_task(task):
+            pass
+
+        @pytest.mark.picklable("lock", backend="joblib")
+        def test_lock(lock):
+            pass
+    """)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+
+
 POOL_TEST = """
 import multiprocessing
 import threading

@@ -133,6 +133,11 @@ def test_output_block_is_current(command):
     """The block equals what the command prints now (addresses and timings aside)."""
     if "streamlit" in command and importlib.util.find_spec("streamlit") is None:
         pytest.skip("streamlit is not installed (pip install 'picklecheck[streamlit]')")
+    missing = [m for m in ("joblib", "distributed", "ray", "pyspark")
+               if importlib.util.find_spec(m) is None]
+    if "--compare" in command and missing:
+        pytest.skip(f"the compare view shows every framework; not installed: {missing} "
+                    "(pip install 'picklecheck[frameworks]')")
     if not UPDATE and readme_python() != HERE:
         pytest.skip(f"README's outputs were produced with Python {readme_python()}, whose "
                     f"pickle messages and sizes differ from this Python {HERE}'s")

@@ -23,8 +23,8 @@ from typing import Any
 
 from picklecheck.backends.guard import contained_global, guard_global
 
-__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "contained_find_class",
-           "guarded_find_class", "reduce_with"]
+__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
+           "guarded_find_class", "reduce_by_pickler", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -46,11 +46,30 @@ class Sink:
         return n
 
 
+class Scratch(io.BytesIO):
+    """Bytes kept to be read (which modules they name), never loaded: a backend whose
+    dump hands resources to the loader (:attr:`Backend.single_use`) gives them back."""
+
+
 class Backend:
     """One serializer. Subclasses fill in the pickler and unpickler classes."""
 
     name = ""
     install_name = ""
+    #: How a person gets it: what "not installed" says.
+    install_hint = ""
+    #: The framework whose tasks this backend judges ("" for the plain serializers).
+    framework = ""
+    #: Which worker loads the bytes (see picklecheck.isolation.workers): "interpreter"
+    #: is a new interpreter with this process's sys.path.
+    worker = "interpreter"
+    #: Whether loading the bytes consumes something this process holds for them (a
+    #: socket handed over by multiprocessing's resource sharer): each load needs its
+    #: own dump.
+    single_use = False
+    #: Fixes in the framework's own words, by culprit kind (see engine.kinds): what
+    #: to do instead of sending such an object with this framework.
+    hints: dict[str, str] = {}
 
     # -- the library itself -------------------------------------------------
 
@@ -142,6 +161,22 @@ def reduce_with(obj: Any, protocol: int, reducer: Callable[[Any], Any] | None) -
     if isinstance(rv, str):
         return GLOBAL
     return rv
+
+
+def reduce_by_pickler(pickler: Any, obj: Any, protocol: int) -> Any:
+    """How ``pickler`` (an instance of a framework's pickler class) reduces ``obj``: its
+    ``reducer_override`` first, then its own dispatch table, as the C pickler's save()
+    does. A framework's reducers are entries of that table, so they are walked the
+    way copyreg's are."""
+    override = getattr(pickler, "reducer_override", None)
+    if override is not None:
+        rv = override(obj)
+        if rv is not NotImplemented:
+            return GLOBAL if isinstance(rv, str) else rv
+    table = getattr(pickler, "dispatch_table", None)
+    if table is None:
+        table = copyreg.dispatch_table
+    return reduce_with(obj, protocol, table.get(type(obj)))
 
 
 def guarded_find_class(base: type, policy: Callable[[str, str, Any], Any] = guard_global

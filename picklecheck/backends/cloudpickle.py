@@ -6,23 +6,30 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from picklecheck.backends.base import GLOBAL, Backend, Sink, reduce_with
+from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["CloudpickleBackend"]
+__all__ = ["CloudpickleBackend", "is_cloudpickle_depth_error"]
 
 
 class CloudpickleBackend(Backend):
+    """cloudpickle itself; frameworks that ship or wrap it (Ray, Spark, Dask) subclass
+    this with their own copy of cloudpickle (:meth:`cloudpickle`)."""
+
     name = "cloudpickle"
 
     def __init__(self) -> None:
         self._reducing_pickler: Any = None
 
+    def cloudpickle(self) -> Any:
+        """The cloudpickle module this backend pickles with."""
+        return self.module
+
     def default_protocol(self) -> int:
-        return int(self.module.DEFAULT_PROTOCOL)
+        return int(self.cloudpickle().DEFAULT_PROTOCOL)
 
     def pickler(self, file: Any, protocol: int) -> Any:
-        return self.module.Pickler(file, protocol=protocol)
+        return self.cloudpickle().Pickler(file, protocol=protocol)
 
     def unpickler(self, file: Any) -> Any:
         return PICKLE.unpickler(file)
@@ -32,14 +39,17 @@ class CloudpickleBackend(Backend):
 
     def reduce(self, obj: Any, protocol: int) -> Any:
         pickler = self._reducing_pickler
-        if pickler is None or pickler.proto != protocol or not isinstance(pickler, self.module.Pickler):
+        if (pickler is None or pickler.proto != protocol
+                or not isinstance(pickler, self.cloudpickle().Pickler)):
             pickler = self._reducing_pickler = self.pickler(Sink(), protocol)
-        rv = pickler.reducer_override(obj)
-        if rv is not NotImplemented:
-            return GLOBAL if isinstance(rv, str) else rv
-        return reduce_with(obj, protocol, pickler.dispatch_table.get(type(obj)))
+        return reduce_by_pickler(pickler, obj, protocol)
 
     def is_depth_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, RecursionError) or (
-            isinstance(exc, pickle.PicklingError) and "excessively deep recursion" in str(exc)
-        )
+        return is_cloudpickle_depth_error(exc)
+
+
+def is_cloudpickle_depth_error(exc: BaseException) -> bool:
+    """cloudpickle turns a RecursionError into a PicklingError of its own."""
+    return isinstance(exc, RecursionError) or (
+        isinstance(exc, pickle.PicklingError) and "excessively deep recursion" in str(exc)
+    )

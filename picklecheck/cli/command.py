@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import pickle
 import sys
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 import click
 
 from picklecheck._version import __version__
-from picklecheck.backends import BACKEND_NAMES
+from picklecheck.backends import ALL_BACKEND_NAMES, BACKEND_NAMES, VARIANT_NAMES
 from picklecheck.cli.errors import (
     UnreadableTargetError,
     ending,
@@ -105,14 +106,18 @@ class Options:
     as_json: bool
     quiet: bool
     expand: bool = False
+    compare: bool = False
 
 
 @click.command("picklecheck", cls=_Picklecheck, epilog=EXAMPLES,
                context_settings={"help_option_names": ["-h", "--help"],
                                  "max_content_width": 92})
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("-b", "--backend", "backends", multiple=True, type=click.Choice(BACKEND_NAMES),
-              metavar="NAME", help="pickle, dill or cloudpickle (repeatable). Default: all three.")
+@click.option("-b", "--backend", "backends", multiple=True,
+              type=click.Choice(ALL_BACKEND_NAMES + VARIANT_NAMES), metavar="NAME",
+              help="pickle, dill, cloudpickle, or the serializer of a framework: "
+                   "multiprocessing[:spawn|forkserver|fork], joblib, dask, ray, spark "
+                   "(repeatable). Default: pickle, dill and cloudpickle.")
 @click.option("--protocol", type=click.IntRange(0, pickle.HIGHEST_PROTOCOL),
               help="Pickle protocol. Default: each backend's default.")
 @click.option("--fresh-process", is_flag=True,
@@ -140,22 +145,29 @@ class Options:
               help="List every culprit: no grouping of alike ones, no collapsing into the "
                    "library object that holds them.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+@click.option("--compare", "--frameworks", "compare", is_flag=True,
+              help="Which of my options would work? Check with every installed backend "
+                   "(serializers and frameworks), each loading in its own kind of worker: "
+                   "one row each. Exit 0 when at least one works.")
 @click.version_option(__version__, "--version", prog_name="picklecheck")
 def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | None,
         fresh_process: bool, no_roundtrip: bool, max_culprits: int, timeout: float,
         call: bool, all_names: bool, sizes: bool, top: int, as_json: bool,
-        expand: bool, quiet: bool) -> None:
+        expand: bool, quiet: bool, compare: bool) -> None:
     """Find what in an object does not pickle, where, and what to do about it.
 
     Checks each TARGET with pickle, dill and cloudpickle: a tree down to every
     culprit with its reason and a hint, a table comparing the backends, and a
     one-line verdict. Also: `picklecheck inspect FILE.pkl` reads a pickle file.
     """
+    if compare:
+        backends = backends or ALL_BACKEND_NAMES
+        fresh_process = True
     default = SIZES_BACKENDS if sizes else BACKEND_NAMES
     options = Options(backends=backends or default, protocol=protocol,
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
-                      quiet=quiet, expand=expand)
+                      quiet=quiet, compare=compare, expand=expand)
     with process_exit_guarded(), exit_codes():
         entries, bad = _resolve_all(targets, call=call, all_names=all_names)
         if not entries and len(bad) == 1:
@@ -242,8 +254,23 @@ def _check(entry: Resolved, options: Options) -> Report:
         return check(entry.obj, backends=options.backends, protocol=options.protocol,
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,
-                     timeout=options.timeout, expand=options.expand,
-                     user_code=(entry.module.__name__.split(".")[0],))
+                     timeout=options.timeout, script_folder=script_folder(entry),
+                     expand=options.expand, user_code=(entry.module.__name__.split(".")[0],))
+
+
+def script_folder(entry: Resolved) -> str:
+    """The folder of the program whose workers are modelled: a file's own folder, as
+    ``python file.py`` has it; for a package folder, the folder above its top package
+    (where it was imported from); for a module, the current folder, as ``python -m``
+    has it. The same however picklecheck itself was started."""
+    if entry.target.is_file:
+        return os.path.dirname(os.path.abspath(entry.target.source))
+    if entry.target.is_dir:
+        top = sys.modules.get(entry.module.__name__.partition(".")[0])
+        init = getattr(top, "__file__", None)
+        if isinstance(init, str):
+            return os.path.dirname(os.path.dirname(os.path.abspath(init)))
+    return os.getcwd()
 
 
 def _run_checks(entries: list[Resolved], options: Options,
@@ -251,6 +278,14 @@ def _run_checks(entries: list[Resolved], options: Options,
     """Check every value; print the reports, or return their JSON (``--json``)."""
     reports = [_check(entry, options) for entry in entries]
     ok = all(report.ok for report in reports)
+    if options.compare:
+        ok = all(report.succeeded() for report in reports)
+        if not options.as_json:
+            from picklecheck.report.compare_view import render_compare
+
+            click.echo("\n\n".join(render_compare(r, _label(e, entries) + f": {r.type}")
+                                    for e, r in zip(entries, reports, strict=True)))
+            return ok, []
     if options.as_json:
         return ok, [_entry_json(entry, {"ok": r.ok, "report": r.to_dict()})
                     for entry, r in zip(entries, reports, strict=True)]

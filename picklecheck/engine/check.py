@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
+from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine import boundary, group, merge
 from picklecheck.engine.explain import explain_findings
@@ -27,7 +28,7 @@ from picklecheck.engine.locate import locate_dumps, locate_loads, locate_referen
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import contain, deadline
+from picklecheck.isolation import contain, deadline, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.fresh import FreshResult
 from picklecheck.model import BackendResult, Report
@@ -50,14 +51,18 @@ def check(
     timeout: float | None = DEFAULT_TIMEOUT,
     expand: bool = False,
     user_code: Iterable[str] = (),
+    script_folder: str | None = None,
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
 
     Returns a :class:`~picklecheck.Report`: per-backend verdict, size and timings,
     and every culprit, each with a path rooted at ``name``, a reason and a hint.
     ``roundtrip`` loads the bytes back (in a sandboxed child where the machine has
-    one); ``fresh_process`` also loads them in a new interpreter with the same
-    ``sys.path``. ``timeout`` bounds the whole call (default 60 s; None: no limit):
+    one); ``fresh_process`` also loads them in a new interpreter standing for the
+    backend's worker (see :mod:`picklecheck.isolation.workers`): the worker of this
+    program, or with ``script_folder`` of ``python script.py`` run in that folder.
+    Framework backends load in their worker on their own whenever the bytes name a
+    module it may not import. ``timeout`` bounds the whole call (default 60 s; None: no limit):
     what was not finished by then is reported as ``truncated`` and ``skipped``.
     ``report.entries`` groups alike culprits and collapses those inside a library
     object into it, unless ``expand``. ``user_code`` names packages whose classes count
@@ -86,13 +91,15 @@ def check(
     loaders: list[contain.Loader] = []
 
     def run() -> Report:
+        for backend in chosen:  # imported before the loader forks: a framework's import
+            backend.available  # noqa: B018 - (env vars, threads) is not the load's doing
         loader = contain.Loader() if roundtrip else None  # forked now: overlaps the dumps
         if loader is not None:
             loaders.append(loader)
         try:
             return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
                           max_culprits, limit, results, done, loader,
-                          _Words(expand, UserCode(user_code)))
+                          workers.driver(script_folder), _Words(expand, UserCode(user_code)))
         finally:
             if loader is not None:
                 loader.close()
@@ -117,32 +124,48 @@ class _Words:
 def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, roundtrip: bool,
            fresh_process: bool, max_culprits: int, limit: Deadline,
            results: dict[str, BackendResult], done: set[str],
-           loader: contain.Loader | None = None, words: _Words | None = None) -> Report:
+           loader: contain.Loader | None = None,
+           drv: workers.Driver | None = None, words: _Words | None = None) -> Report:
     words = words if words is not None else _Words()
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
+    configs: dict[str, dict[str, Any]] = {}
     dumped: dict[str, bytes] = {}
+    drv = drv or workers.driver()
     for backend in chosen:
         if limit.expired():
             results[backend.name] = _not_started(backend.name, limit)
             findings[backend.name] = []
             continue
-        found, data = _dump(obj, backend, protocol, roundtrip or fresh_process, max_culprits,
-                            results)
+        model = workers.model_for(backend)
+        found, data = _dump(obj, backend, protocol, roundtrip or fresh_process or model.watches,
+                            max_culprits, results, loadable=roundtrip)
+        results[backend.name].worker = model.name if results[backend.name].available else None
         findings[backend.name] = found
         if data is not None:
             dumped[backend.name] = data
     if roundtrip and dumped:
         _round_trips(obj, dumped, protocol, max_culprits, results, findings, loader)
     for backend in chosen:
-        if backend.name in dumped and fresh_process:
-            payloads[backend.name] = dumped[backend.name]
+        model = workers.model_for(backend)
+        data = dumped.get(backend.name)
+        if data is not None and model.in_process:
+            if fresh_process:
+                findings[backend.name].extend(
+                    _load_in_copy(obj, backend, protocol, results[backend.name], data,
+                                  max_culprits))
+            done.add(backend.name)
+        elif data is not None and (fresh_process or workers.needs_worker_load(
+                model, data, workers.search_path(model, drv))):
+            payloads[backend.name] = _payload(obj, backend, protocol, results[backend.name],
+                                              data)
+            configs[backend.name] = workers.child_config(model, drv)
         else:
             done.add(backend.name)
     if payloads and not limit.expired():
         from picklecheck.isolation.fresh import load_in_fresh_interpreters
 
-        fresh = load_in_fresh_interpreters(payloads, max(0.1, limit.remaining()))
+        fresh = load_in_fresh_interpreters(payloads, max(0.1, limit.remaining()), configs)
         for backend_name, outcome in fresh.items():
             backend = get_backend(backend_name)
             found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
@@ -249,7 +272,7 @@ def _backends(names: Iterable[str]) -> list[Backend]:
 
 
 def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
-          max_culprits: int, results: dict[str, BackendResult]
+          max_culprits: int, results: dict[str, BackendResult], loadable: bool = True
           ) -> tuple[list[Finding], bytes | None]:
     """The verdict of one backend's dumps (and its culprits when it fails); the bytes
     when they are to be loaded."""
@@ -257,14 +280,15 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
     results[backend.name] = result  # visible to the caller as it fills in
     if not backend.available:
         result.available = False
-        result.error = f"{backend.name} is not installed (pip install {backend.name})"
+        hint = backend.install_hint or f"pip install {backend.name}"
+        result.error = f"{backend.name} is not installed ({hint})"
         return [], None
     proto = backend.default_protocol() if protocol is None else protocol
     data: bytes | None = None
     start = time.perf_counter()
     try:
         if keep_bytes:
-            buffer = io.BytesIO()
+            buffer = io.BytesIO() if loadable else Scratch()
             backend.dump(obj, buffer, proto)
             data = buffer.getvalue()
             result.size = len(data)
@@ -314,6 +338,41 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
             if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
                 result.skipped.append(str(finding.exc))
         findings[backend.name] = found
+
+
+def _payload(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
+             data: bytes) -> bytes:
+    """The bytes the worker loads: a dump of their own when loading consumes what they
+    refer to (see Backend.single_use; the verdict's bytes were loaded here, or kept
+    only to be read)."""
+    if not backend.single_use:
+        return data
+    proto = backend.default_protocol() if protocol is None else protocol
+    try:
+        return backend.dumps(obj, proto)
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001 - it dumped a moment ago; keep those bytes
+        return data
+
+
+def _load_in_copy(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
+                  data: bytes, max_culprits: int) -> list[Finding]:
+    """A forked worker is a copy of this process: its load is a load here."""
+    if result.roundtrip is not None:
+        result.fresh = result.roundtrip
+        result.fresh_error = result.roundtrip_error
+        return []
+    outcome = contain.load(backend, data)
+    result.fresh = outcome.ok
+    if outcome.ok:
+        return []
+    assert outcome.exc is not None
+    result.ok = False
+    result.fresh_error = _describe(outcome.exc)
+    proto = backend.default_protocol() if protocol is None else protocol
+    found, result.truncated = locate_loads(obj, backend, proto, outcome.exc, max_culprits)
+    return found
 
 
 def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,

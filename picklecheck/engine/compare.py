@@ -25,7 +25,8 @@ def works_with(culprit: Culprit, results: dict[str, BackendResult], protocol: in
     by_type = (getattr(t, "__dictoffset__", 1) == 0 and not hasattr(t, "__slots__")
                and culprit.kind not in _STATE_DEPENDENT)
     verdicts: dict[str, bool] = {}
-    for backend_name in BACKEND_NAMES:
+    # The serializers, and any framework backend this check ran.
+    for backend_name in BACKEND_NAMES + tuple(n for n in results if n not in BACKEND_NAMES):
         if backend_name in culprit.backends:
             verdicts[backend_name] = False
             continue

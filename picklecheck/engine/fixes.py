@@ -40,6 +40,8 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     """
     try:
         text = _sentence(kind, finding)
+        if _is_mine(kind, _target(finding)) or kind not in _NOT_MINE:
+            text = framework_hint(kind, own, text)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a hostile object must not break the report
@@ -52,13 +54,18 @@ def _sentence(kind: str, finding: Finding) -> str:
     holder = finding.extra.get("holder")
     if not isinstance(holder, Holder):
         holder = owner_holder(finding, _USER)
-    via = finding.via if finding.via is not None else obj
+    via = _target(finding)
     template = _variant(kind, finding, _is_mine(kind, via))
     if holder.kind == "data" and kind in _SAYS_WHERE:
         template = template.replace("; {fix}", "")
     return template.format(type=type_name(obj), via=_name_of(via), package=_package(via),
                            detail=finding.detail, fix=where_to_drop(holder),
                            **_depth_words(finding))
+
+
+def _target(finding: Finding) -> Any:
+    """What the fix is about: the folded class or reconstructor, or the object itself."""
+    return finding.via if finding.via is not None else finding.obj
 
 
 def _is_mine(kind: str, target: Any) -> bool:
@@ -115,6 +122,26 @@ def where_to_drop(holder: Holder) -> str:
     return "take it out of the data before it is sent and re-create it where it is used"
 
 
+def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
+    """The frameworks' own fixes (see Backend.hints) for the backends that fail on it:
+    instead of the generic fix when only frameworks fail on it, after it otherwise."""
+    from picklecheck.backends import get_backend
+
+    spoken = []
+    for name in own:
+        try:
+            sentence = get_backend(name).hints.get(kind)
+        except ValueError:
+            continue
+        if sentence and sentence not in spoken:
+            spoken.append(sentence)
+    if not spoken:
+        return generic
+    if all(get_backend(n).framework for n in own):
+        return "; ".join(spoken)
+    return generic + "; " + "; ".join(spoken)
+
+
 def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
             own: tuple[str, ...], stage: str) -> str:
     """"(dill: ok, cloudpickle: fails)": what the backends not blamed here do with it."""
@@ -127,7 +154,8 @@ def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
                      f"fail{'s' if one else ''} inside it")
     if notes:
         return f" ({', '.join(notes)})"
-    if works_with and not ok and stage in _NO_BACKEND:
+    if not ok and stage in _NO_BACKEND and (len(works_with) > 1
+                                            or any(n not in own for n in works_with)):
         return f" ({_NO_BACKEND[stage]})"
     return ""
 

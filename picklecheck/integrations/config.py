@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picklecheck.backends import BACKEND_NAMES
+from picklecheck.backends import ALL_BACKEND_NAMES, VARIANT_NAMES
 
 __all__ = [
     "ENV_BACKEND",
@@ -103,7 +103,7 @@ def _validate(setting: str, value: Any, where: str) -> Any:
     if setting == "mode":
         return _choice(value, MODES, "session mode", where)
     if setting == "backend":
-        return _choice(value, BACKEND_NAMES, "session backend", where)
+        return _choice(value, ALL_BACKEND_NAMES + VARIANT_NAMES, "session backend", where)
     return _boolean(value, where)
 
 

@@ -24,10 +24,12 @@ from typing import Any
 __all__ = ["FreshResult", "load_in_fresh_interpreters"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
+from picklecheck.isolation.workers import IN_WORKER_ENV
 
 _BOOT = (
     "import sys, json\n"
     "cfg = json.loads(sys.stdin.buffer.readline())\n"
+    "cfg['default_path'] = sys.path[:]\n"
     "sys.path[:] = cfg['path']\n"
     "from picklecheck.isolation.fresh import child_main\n"
     "child_main(cfg)\n"
@@ -45,8 +47,15 @@ class FreshResult:
 
 
 def load_in_fresh_interpreters(payloads: dict[str, bytes],
-                               timeout: float = DEFAULT_TIMEOUT) -> dict[str, FreshResult]:
-    """Load each ``{backend_name: data}`` in its own new interpreter, in parallel."""
+                               timeout: float = DEFAULT_TIMEOUT,
+                               workers: dict[str, dict[str, Any]] | None = None,
+                               ) -> dict[str, FreshResult]:
+    """Load each ``{backend_name: data}`` in its own new interpreter, in parallel.
+
+    ``workers`` gives, per backend, the worker the interpreter stands for
+    (:func:`picklecheck.isolation.workers.child_config`); by default a plain
+    interpreter with this process's ``sys.path``.
+    """
     if not payloads:
         return {}
     import shutil
@@ -54,16 +63,24 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
     import threading
 
     from picklecheck.isolation.contain import isolation
+    from picklecheck.isolation.workers import in_worker, worker_path
 
+    if in_worker():
+        return {name: FreshResult(False, "not checked: picklecheck starts no fresh "
+                                  "interpreter from inside one (a main script that checks "
+                                  "at import time was imported as __mp_main__)",
+                                  "RuntimeError") for name in payloads}
     # Plain threads and mkdtemp: a thread pool imports logging and TemporaryDirectory
     # uses weakref.finalize, and both register exit handlers in the caller's process.
     where = isolation()
-    path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    path = worker_path()
+    configs = workers or {}
     cwd = tempfile.mkdtemp(prefix="picklecheck-")
     results: dict[str, FreshResult] = {}
 
     def run(name: str, data: bytes) -> None:
-        results[name] = _run_child(name, data, path, cwd, timeout, where)
+        config = configs.get(name) or {"path": path}
+        results[name] = _run_child(name, data, config, cwd, timeout, where)
 
     threads = [threading.Thread(target=run, args=item, daemon=True) for item in payloads.items()]
     try:
@@ -77,17 +94,18 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
                                                    "ChildProcessError") for name in payloads}
 
 
-def _run_child(backend: str, data: bytes, path: list[str], cwd: str, timeout: float,
+def _run_child(backend: str, data: bytes, config: dict[str, Any], cwd: str, timeout: float,
                where: str) -> FreshResult:
     import subprocess
 
-    scratch = os.path.join(cwd, backend)
+    scratch = os.path.join(cwd, backend.replace(":", "-"))
     os.mkdir(scratch)
-    header = json.dumps({"path": path, "backend": backend, "isolation": where,
+    header = json.dumps({**config, "backend": backend, "isolation": where,
                          "scratch": scratch, "seconds": timeout}).encode() + b"\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     # Caches that imports write (matplotlib's fonts, ...) go to the scratch folder.
     env.update(TMPDIR=scratch, XDG_CACHE_HOME=scratch, MPLCONFIGDIR=scratch)
+    env[IN_WORKER_ENV] = "1"  # a check run by the worker's main script starts no interpreter
     try:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", _BOOT], stdin=subprocess.PIPE,
@@ -176,17 +194,22 @@ def child_main(cfg: dict[str, Any]) -> None:
 
     if where == "guarded":
         os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
-        watch = None
+        watch, prepared = None, _prepare(cfg)
     else:
-        watch = _confine(cfg, answer_fd, where, send)
+        watch, prepared = _confine(cfg, answer_fd, where, send)
     guarded = where != "sandbox"
     answer: dict[str, Any] = {"ok": True}
     try:
+        if prepared is not None:
+            raise prepared
         _load(cfg["backend"], data, lenient=False, guarded=guarded)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
         from picklecheck.backends.hazards import HazardBlockedError
 
-        answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+        error = f"{type(exc).__name__}: {exc}"
+        if exc is prepared:
+            error = f"importing the main script as __mp_main__ failed: {error}"
+        answer = {"ok": False, "error": error,
                   "exception": type(exc).__name__, "missing": [], "blocked": []}
         if isinstance(exc, HazardBlockedError):
             answer["blocked"].append(exc.what)
@@ -206,7 +229,8 @@ def child_main(cfg: dict[str, Any]) -> None:
         os._exit(0)  # no exit handlers a load may have registered
 
 
-def _confine(cfg: dict[str, Any], answer_fd: int, where: str, send: Any) -> Any:
+def _confine(cfg: dict[str, Any], answer_fd: int, where: str,
+             send: Any) -> tuple[Any, BaseException | None]:
     import tempfile
 
     from picklecheck.backends import get_backend
@@ -221,10 +245,26 @@ def _confine(cfg: dict[str, Any], answer_fd: int, where: str, send: Any) -> Any:
     confine(scratch, plan(limits), (answer_fd,), sandbox=where == "sandbox")
     sys.dont_write_bytecode = True
     tempfile.tempdir = scratch
+    # Becoming the worker (a spawned one imports the main script as __mp_main__) happens
+    # confined, but before the watch: it is the worker's doing, not the load's.
+    prepared = _prepare(cfg)
     watch = Watch(lambda text: send({"effect": text}), (scratch, os.devnull), os.getppid())
     watch.install()
     watch.before()
-    return watch
+    return watch, prepared
+
+
+def _prepare(cfg: dict[str, Any]) -> BaseException | None:
+    """Become the worker the config describes (picklecheck.isolation.workers); what
+    that raised, if anything (the worker would fail the same way)."""
+    try:
+        from picklecheck.isolation.workers import prepare_child
+
+        prepare_child(cfg)
+    except BaseException as exc:  # noqa: BLE001 - a main script may raise anything
+        exc.__traceback__ = None
+        return exc
+    return None
 
 
 def _load(backend_name: str, data: bytes, lenient: bool,

@@ -1,0 +1,170 @@
+"""multiprocessing and concurrent.futures: ``multiprocessing.reduction.ForkingPickler``.
+
+``Pool.map``, ``Pool.apply_async``, ``ProcessPoolExecutor.submit`` and
+``Queue.put`` send each task through ``ForkingPickler`` (in Pool's task-handler
+thread, the executor's feeder thread, or the caller). It is the C pickler with a
+dispatch table of its own: copyreg's, plus the reducers multiprocessing registers
+(bound methods, method descriptors, ``partial``, sockets, ``Connection``; views such
+as ``dict_keys`` and ``array`` only once ``multiprocessing.managers`` is imported).
+So it is walked the way plain pickle is, with that table, read from the live class
+each time: what multiprocessing registered in this process is what counts.
+
+The start method decides what a worker's load means (see
+:mod:`picklecheck.isolation.workers`): ``spawn`` and ``forkserver`` workers are new
+interpreters that import the main script as ``__mp_main__`` (and nothing at all
+from ``python -c``, stdin or a notebook); a ``fork`` worker is a copy of this
+process. ``"multiprocessing"`` means ``spawn``: the default on macOS and Windows,
+what Python 3.14's default (forkserver) shares with it, and the strict answer that
+holds everywhere. ``"multiprocessing:fork"`` and friends name a start method. (The
+start method "set in this process" cannot be trusted: any library that asks for it
+with ``get_start_method()`` fixes it to the platform default.)
+
+Sockets and connections are handed to the worker by multiprocessing's resource
+sharer, which keeps a duplicate of the descriptor until a worker connects back to
+this process to ask for it. That hand-over is the framework's transport, not the
+value's: a check gives the duplicates back right after each dump, and its loads
+(sandboxed ones may not connect anywhere) rebuild such sockets and connections as
+inert placeholders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
+from picklecheck.backends.stdlib import PICKLE
+
+__all__ = ["START_METHODS", "MultiprocessingBackend", "given_back_unless",
+           "handed_over_as_placeholders"]
+
+START_METHODS = ("spawn", "forkserver", "fork")
+
+
+class MultiprocessingBackend(Backend):
+    name = "multiprocessing"
+    install_name = "multiprocessing.reduction"
+    install_hint = "part of the standard library"
+    framework = "multiprocessing"
+    hints = {
+        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+                         "c_type", "custom_reduce", "other"),
+                        "with multiprocessing, open it once per worker in a Pool initializer "
+                        "(Pool(initializer=setup, initargs=...) storing it in a module-level "
+                        "global) and send only plain data"),
+        "lambda": ("ForkingPickler saves functions by name: use a module-level def, or "
+                   "joblib, which sends lambdas and closures by value"),
+        "local": ("ForkingPickler saves functions by name: move it to module level, or use "
+                  "joblib, which sends closures by value"),
+        "main_reference": ("a spawned worker imports your main script as __mp_main__; from "
+                           "python -c, stdin or a notebook there is none, so Pool.map hangs "
+                           "and ProcessPoolExecutor breaks: move it into a module (and keep "
+                           "the script's work under if __name__ == '__main__':), or use "
+                           "joblib, which sends it by value"),
+        "unimportable": ("a spawned worker imports with this process's sys.path: make that "
+                         "module importable there, or use joblib with "
+                         "cloudpickle.register_pickle_by_value(module)"),
+    }
+
+    def __init__(self, start_method: str | None = None) -> None:
+        if start_method is not None and start_method not in START_METHODS:
+            msg = (f"unknown start method {start_method!r} for multiprocessing: "
+                   f"choose among {', '.join(START_METHODS)}")
+            raise ValueError(msg)
+        self.start_method = start_method
+        if start_method is not None:
+            self.name = f"multiprocessing:{start_method}"
+
+    @property
+    def worker(self) -> str:  # type: ignore[override]
+        """The start method whose worker loads the bytes."""
+        return self.start_method or "spawn"
+
+    @property
+    def available(self) -> bool:
+        if self.start_method is None:
+            return True
+        import multiprocessing
+
+        return self.start_method in multiprocessing.get_all_start_methods()
+
+    def pickler(self, file: Any, protocol: int) -> Any:
+        return self.module.ForkingPickler(file, protocol)
+
+    def unpickler(self, file: Any) -> Any:
+        return handed_over_as_placeholders(PICKLE.unpickler(file))  # pickle.loads, as theirs
+
+    def contained_unpickler(self, file: Any) -> Any:
+        return handed_over_as_placeholders(PICKLE.contained_unpickler(file))
+
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        with given_back_unless(False):
+            self.pickler(file, protocol).dump(obj)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        # Scan picklers write into a Sink: nothing they save is ever loaded.
+        with given_back_unless(False):
+            pickler.dump(obj)
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        with given_back_unless(False):
+            return reduce_by_pickler(self.pickler(Sink(), protocol), obj, protocol)
+
+
+#: What rebuilds a socket or connection from the resource sharer (by connecting back).
+HANDED_OVER = frozenset({
+    ("multiprocessing.reduction", "_rebuild_socket"),
+    ("multiprocessing.connection", "rebuild_connection"),
+    ("joblib.externals.loky.backend._posix_reduction", "_rebuild_socket"),
+    ("joblib.externals.loky.backend._posix_reduction", "rebuild_connection"),
+})
+
+
+def handed_over_as_placeholders(unpickler: Any) -> Any:
+    """``unpickler`` with the rebuilders of handed-over descriptors replaced by a
+    placeholder (see the module docstring)."""
+    strict = unpickler.find_class
+
+    def find_class(module: str, name: str) -> Any:
+        if (module, name) in HANDED_OVER:
+            return _placeholder
+        return strict(module, name)
+
+    unpickler.find_class = find_class
+    return unpickler
+
+
+def _placeholder(*args: Any) -> None:
+    """Stands for a socket or connection the worker would get from the resource sharer."""
+    return None
+
+
+@contextlib.contextmanager
+def given_back_unless(loadable: bool) -> Iterator[None]:
+    """Close the descriptors multiprocessing's resource sharer duplicated for sockets
+    and connections pickled in this block, unless the bytes may be loaded (a load
+    takes its descriptor from the sharer)."""
+    sharer_module = sys.modules.get("multiprocessing.resource_sharer")
+    sharer = getattr(sharer_module, "_resource_sharer", None)
+    before = set(getattr(sharer, "_cache", ()))
+    try:
+        yield
+    finally:
+        if not loadable:
+            _give_back(sys.modules.get("multiprocessing.resource_sharer"), before)
+
+
+def _give_back(sharer_module: Any, before: set[Any]) -> None:
+    sharer = getattr(sharer_module, "_resource_sharer", None)
+    cache = getattr(sharer, "_cache", None)
+    lock = getattr(sharer, "_lock", None)
+    if not isinstance(cache, dict) or lock is None:
+        return
+    with lock:
+        fresh = [key for key in cache if key not in before]
+        entries = [cache.pop(key) for key in fresh]
+    for _send, close in entries:
+        with contextlib.suppress(OSError):
+            close()

@@ -1,0 +1,169 @@
+"""The multiprocessing backend against real Pools and ProcessPoolExecutors (spawn)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import multiprocessing.managers  # noqa: F401 - registers the dict_keys reducer, as many programs do
+import pickle
+
+import fw_jobs
+import pytest
+
+import picklecheck
+from picklecheck.backends import get_backend
+
+SPAWN = multiprocessing.get_context("spawn")
+JOB_TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """One spawn Pool with one worker for the module."""
+    with SPAWN.Pool(1) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def executor():
+    """One spawn ProcessPoolExecutor with one worker for the module."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=SPAWN) as ex:
+        yield ex
+
+
+def _pool_outcome(pool, obj):
+    try:
+        pool.apply_async(fw_jobs.kind, (obj,)).get(timeout=JOB_TIMEOUT)
+    except multiprocessing.TimeoutError:
+        return "fails"
+    except Exception:  # noqa: BLE001 - whatever the job raised, it did not work
+        return "fails"
+    return "ok"
+
+
+def _verdict(obj, backend="multiprocessing:spawn"):
+    report = picklecheck.check(obj, backends=[backend], fresh_process=True)
+    for culprit in report.culprits:
+        if culprit.evaluable:
+            assert eval(culprit.path, {"obj": obj}) is culprit.obj  # noqa: S307
+    return ("ok" if report.ok else "fails"), report
+
+
+@pytest.mark.parametrize("row", sorted(fw_jobs.MATRIX))
+def test_verdict_matches_pool(pool, row):
+    """Each matrix row: the backend's verdict is what Pool.apply_async did with it."""
+    obj = fw_jobs.MATRIX[row]()
+    try:
+        verdict, report = _verdict(obj)
+        assert verdict == _pool_outcome(pool, obj), str(report)
+    finally:
+        fw_jobs.close(obj)
+
+
+@pytest.mark.parametrize("row", ["lock", "lambda", "generator", "clean dict", "dict_keys"])
+def test_verdict_matches_executor(executor, row):
+    """ProcessPoolExecutor.submit agrees with the backend on the same rows."""
+    obj = fw_jobs.MATRIX[row]()
+    try:
+        executor.submit(fw_jobs.kind, obj).result(timeout=JOB_TIMEOUT)
+        outcome = "ok"
+    except Exception:  # noqa: BLE001
+        outcome = "fails"
+    assert _verdict(obj)[0] == outcome
+
+
+def test_culprits_and_paths():
+    """Every culprit is found, with the path that evaluates to it and the framework's error."""
+    obj = {"a": fw_jobs.MATRIX["lock"](), "b": [fw_jobs.module_lambda]}
+    report = picklecheck.check(obj, backends=["multiprocessing"])
+    paths = {c.path: c.kind for c in report.culprits}
+    assert paths == {"obj['a']['state'][0]": "lock", "obj['b'][0]": "lambda"}
+    assert report.results["multiprocessing"].worker == "spawn"
+
+
+def test_main_function_breaks_the_executor(executor):
+    """A __main__ function (as from python -c) breaks a spawn executor; the backend says why."""
+    func, remove = fw_jobs.main_function()
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=SPAWN) as ex:
+            with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+                ex.submit(func, 1).result(timeout=JOB_TIMEOUT)
+        report = picklecheck.check(func, backends=["multiprocessing:spawn"], name="job")
+    finally:
+        remove()
+    assert not report.ok
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == ("job", "main_reference", "fresh")
+    assert report.results["multiprocessing:spawn"].fresh is False
+
+
+def test_main_function_hangs_pool_map():
+    """Pool.map with a __main__ function never returns under spawn (checked with a time limit)."""
+    func, remove = fw_jobs.main_function("picklecheck_main_hang")
+    try:
+        with SPAWN.Pool(1) as p:
+            result = p.map_async(func, [1])
+            with pytest.raises(multiprocessing.TimeoutError):
+                result.get(timeout=10)
+            p.terminate()
+        verdict, _ = _verdict(func)
+    finally:
+        remove()
+    assert verdict == "fails"
+
+
+def test_main_function_is_fine_under_fork():
+    """Under fork the worker is a copy of this process: a __main__ function is found."""
+    func, remove = fw_jobs.main_function("picklecheck_main_fork")
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as p:
+            assert p.apply(func, (5,)) == 5
+        report = picklecheck.check(func, backends=["multiprocessing:fork"], fresh_process=True)
+    finally:
+        remove()
+    assert report.ok
+    assert report.results["multiprocessing:fork"].worker == "fork"
+
+
+def test_parent_only_class_fails_in_spawn_worker(executor):
+    """A class whose module exists only in the parent cannot load in a spawned worker."""
+    module = fw_jobs.parent_only_module()
+    obj = {"p": module.Point(1)}
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=SPAWN) as ex:
+            with pytest.raises(Exception):  # noqa: B017 - the worker's unpickling error
+                ex.submit(fw_jobs.kind, obj).result(timeout=JOB_TIMEOUT)
+        report = picklecheck.check(obj, backends=["multiprocessing"])  # no fresh_process asked
+    finally:
+        del __import__("sys").modules[module.__name__]
+    assert [(c.path, c.kind) for c in report.culprits] == [("obj['p']", "unimportable")]
+
+
+def test_result_that_cannot_pickle(pool):
+    """A task whose result cannot be pickled fails in Pool; the backend fails on that value."""
+    with pytest.raises(Exception):  # noqa: B017 - MaybeEncodingError
+        pool.apply(fw_jobs.make_lock)
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["multiprocessing"]).ok
+
+
+def test_socket_is_handed_over_and_given_back():
+    """A socket pickles through the resource sharer; a dump into the sink keeps no duplicate."""
+    from multiprocessing import resource_sharer
+
+    sock = fw_jobs.MATRIX["socket"]()
+    try:
+        assert picklecheck.check(sock, backends=["multiprocessing"], roundtrip=False).ok
+        assert not picklecheck.check(sock, backends=["pickle"], roundtrip=False).ok
+        cache = resource_sharer._resource_sharer._cache
+        assert not cache
+    finally:
+        sock.close()
+
+
+def test_assert_picklable_and_errors():
+    """assert_picklable takes a framework backend; a bad start method is a clear error."""
+    picklecheck.assert_picklable({"a": 1}, backend="multiprocessing")
+    with pytest.raises(pickle.PicklingError, match="multiprocessing"):
+        picklecheck.assert_picklable(fw_jobs.module_lambda, backend="multiprocessing")
+    with pytest.raises(picklecheck.UnknownBackendError, match="start methods: spawn"):
+        get_backend("multiprocessing:thread")

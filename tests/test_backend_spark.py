@@ -1,0 +1,74 @@
+"""The spark backend against PySpark in local mode (needs a Java runtime)."""
+
+from __future__ import annotations
+
+import shutil
+
+import fw_jobs
+import pytest
+
+import picklecheck
+
+pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (picklecheck[spark])")
+pytestmark = pytest.mark.skipif(shutil.which("java") is None,
+                                reason="Spark needs a Java runtime; none is on PATH")
+
+
+@pytest.fixture(scope="module")
+def sc():
+    """A local[1] SparkContext for the module, stopped by its own API. Its Python workers
+    run this interpreter, and the helpers travel by value (the tests folder is not on
+    a worker's path). SparkContext installs a SIGINT handler of its own that outlives
+    stop(); the default one is put back."""
+    import os
+    import signal
+    import sys
+
+    from pyspark import cloudpickle
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    sigint = signal.getsignal(signal.SIGINT)
+    cloudpickle.register_pickle_by_value(fw_jobs)
+    conf = (pyspark.SparkConf().setMaster("local[1]").setAppName("picklecheck-tests")
+            .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
+            .set("spark.driver.bindAddress", "127.0.0.1"))
+    context = pyspark.SparkContext(conf=conf)
+    context.setLogLevel("OFF")
+    yield context
+    context.stop()
+    signal.signal(signal.SIGINT, sigint)
+    cloudpickle.unregister_pickle_by_value(fw_jobs)
+
+
+def _job_outcome(sc, obj):
+    try:
+        sc.parallelize([0], 1).map(lambda _: fw_jobs.kind(obj)).collect()
+    except Exception:  # noqa: BLE001 - whatever Spark raised, the job did not work
+        return "fails"
+    return "ok"
+
+
+@pytest.mark.parametrize("row", sorted(fw_jobs.MATRIX))
+def test_verdict_matches_rdd_map(sc, row):
+    """Each matrix row: the backend's verdict is what rdd.map with it in the closure did."""
+    obj = fw_jobs.MATRIX[row]()
+    try:
+        report = picklecheck.check(obj, backends=["spark"], fresh_process=True)
+        assert fw_jobs.outcome_of(report, obj) == _job_outcome(sc, obj), str(report)
+    finally:
+        fw_jobs.close(obj)
+
+
+def test_broadcast_is_plain_pickle(sc):
+    """sc.broadcast uses plain pickle: a lambda that rdd.map carries fails there."""
+    with pytest.raises(Exception):  # noqa: B017 - Spark's PicklingError
+        sc.broadcast({"f": fw_jobs.module_lambda})
+    report = picklecheck.check({"f": fw_jobs.module_lambda}, backends=["spark", "pickle"])
+    assert report.results["spark"].ok and not report.results["pickle"].ok
+
+
+def test_result_that_cannot_pickle(sc):
+    """A task returning a lock fails in spark; the backend fails on that value."""
+    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+        sc.parallelize([0], 1).map(lambda _: fw_jobs.make_lock()).collect()
+    assert not picklecheck.check(fw_jobs.make_lock(), backends=["spark"]).ok
