@@ -130,7 +130,7 @@ def judge(source: str, name: str, factory: Any, protocol: int | None) -> Outcome
         result = report.results[b]
         dumps_ok, loads_ok = truths[b]
         outcome.guard |= bool(result.skipped)
-        culprits = [c for c in report.culprits if b in c.backends]
+        culprits = result.culprits  # its own list: report.culprits folds one per object
         if result.ok != (dumps_ok and loads_ok):
             outcome.problems.append(f"{b}: verdict {result.ok}, truth dumps={dumps_ok} "
                                     f"loads={loads_ok} ({result.error or result.roundtrip_error})")

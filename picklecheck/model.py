@@ -14,14 +14,17 @@ from typing import Any
 __all__ = [
     "BackendResult",
     "Culprit",
+    "Entry",
     "PathStep",
     "Report",
+    "Within",
     "format_path",
 ]
 
 # Step kinds. "item" is ``[key]``, "index" is ``[3]``, "attr" is ``.name``; "opaque" is a
-# place no Python expression names (a set member, a reduce argument), rendered ``[<label>]``.
-ITEM, INDEX, ATTR, OPAQUE = "item", "index", "attr", "opaque"
+# place no Python expression names (a set member, a reduce argument), rendered ``[<label>]``;
+# "pattern" stands for the positions a group of alike culprits differs in: ``[0..99]``, ``[*]``.
+ITEM, INDEX, ATTR, OPAQUE, PATTERN = "item", "index", "attr", "opaque", "pattern"
 
 _LITERAL_KEY_TYPES = (str, int, float, bool, bytes, type(None))
 _MAX_KEY_REPR = 60
@@ -50,6 +53,10 @@ class PathStep:
     def opaque(cls, label: str) -> PathStep:
         return cls(OPAQUE, label)
 
+    @classmethod
+    def pattern(cls, label: str) -> PathStep:
+        return cls(PATTERN, label)
+
     @property
     def evaluable(self) -> bool:
         """True when the rendered step is valid Python that reaches the same object."""
@@ -70,12 +77,21 @@ class PathStep:
             return f"[<attribute {self.value!r}>]"
         if self.kind == ITEM:
             if _is_literal_key(self.value):
-                text = repr(self.value)
+                text = _key_text(self.value)
                 if len(text) <= _MAX_KEY_REPR:
                     return f"[{text}]"
                 return f"[<key {text[:_MAX_KEY_REPR - 3]}...>]"
             return f"[<key of type {_type_name(self.value)}>]"
+        if self.kind == PATTERN:
+            return f"[{self.value}]"
         return f"[<{self.value}>]"
+
+
+def _key_text(key: Any) -> str:
+    """``1, 0`` for a tuple key of two or more items (``arr[1, 0]`` is ``arr[(1, 0)]``)."""
+    if type(key) is tuple and len(key) > 1:
+        return ", ".join(repr(k) for k in key)
+    return repr(key)
 
 
 def _is_literal_key(key: Any) -> bool:
@@ -127,6 +143,7 @@ class Culprit:
     #: For a backend in ``works_with`` as False that gets part of the way: how far
     #: ("dumps and loads, but the copy's lock can never be acquired").
     works_with_notes: dict[str, str] = field(default_factory=dict, repr=False)
+    within: Within | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +161,74 @@ class Culprit:
             "reasons": dict(self.reasons),
             "works_with": dict(self.works_with),
             "works_with_notes": dict(self.works_with_notes),
+            "within": self.within.path if self.within is not None else None,
+        }
+
+
+@dataclass
+class Within:
+    """The library object a culprit sits inside, which the report shows instead.
+
+    A SQLAlchemy Session with fifty culprits deep inside is one decision for the user:
+    do not send the Session. ``path`` is the Session's path (a prefix of the culprit's),
+    ``hint`` what to do about it. Culprits inside the same object share one ``Within``.
+    """
+
+    path: str
+    obj: Any = field(repr=False, compare=False)
+    type: str
+    hint: str
+    steps: tuple[PathStep, ...] = field(default=(), repr=False)
+    evaluable: bool = True
+
+
+@dataclass
+class Entry:
+    """One item of a report as people read it: a culprit, several alike culprits, or a
+    library object with culprits inside.
+
+    ``path`` is the object's path, or for a group a pattern (``state['items'][0..99]``)
+    with every member in ``paths``; ``objs`` are the objects the entry names (the
+    culprits themselves, or the library objects they sit in when ``inside``).
+    ``culprits`` are every culprit the entry stands for; the report keeps them all in
+    :attr:`Report.culprits` too.
+    """
+
+    path: str
+    type: str
+    kind: str
+    hint: str
+    backends: tuple[str, ...]
+    culprits: list[Culprit]
+    paths: list[str]
+    objs: list[Any] = field(default_factory=list, repr=False, compare=False)
+    steps: tuple[PathStep, ...] = field(default=(), repr=False)
+    inside: bool = False
+
+    @property
+    def count(self) -> int:
+        """How many objects the entry names (one unless it is a group)."""
+        return len(self.paths)
+
+    @property
+    def obj(self) -> Any:
+        return self.objs[0] if self.objs else None
+
+    @property
+    def first(self) -> Culprit:
+        return self.culprits[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "type": self.type,
+            "kind": self.kind,
+            "inside": self.inside,
+            "count": self.count,
+            "paths": list(self.paths),
+            "hint": self.hint,
+            "backends": list(self.backends),
+            "culprits": [c.path for c in self.culprits],
         }
 
 
@@ -212,7 +297,9 @@ class BackendResult:
 @dataclass
 class Report:
     """The result of :func:`picklecheck.check`: one :class:`BackendResult` per backend,
-    plus the culprits merged across backends (one entry per object)."""
+    the culprits merged across backends (one per object), and ``entries``: the same
+    culprits as a person reads them, alike ones grouped and those inside a library
+    object collapsed into it (one entry per culprit when ``expanded``)."""
 
     name: str
     type: str
@@ -221,6 +308,8 @@ class Report:
     results: dict[str, BackendResult]
     culprits: list[Culprit] = field(default_factory=list)
     python: str = ""
+    entries: list[Entry] = field(default_factory=list)
+    expanded: bool = False
 
     @property
     def ok(self) -> bool:
@@ -247,6 +336,7 @@ class Report:
             "python": self.python,
             "results": {name: r.to_dict() for name, r in self.results.items()},
             "culprits": [c.to_dict() for c in self.culprits],
+            "entries": [e.to_dict() for e in self.entries],
         }
 
     def __str__(self) -> str:

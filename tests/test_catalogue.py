@@ -271,13 +271,13 @@ def test_copyreg_reducer_state_is_walked():
 
 
 def test_numpy_object_array_element():
-    """numpy object arrays: the element is named ``.flat[i]``, and that path evaluates."""
+    """numpy object arrays: the element is named ``arr[i, j]``, and that path evaluates."""
     np = pytest.importorskip("numpy")
     grid = np.empty((2, 2), dtype=object)
     grid[1, 0] = threading.Lock()
     report = picklecheck.check({"grid": grid}, backends=("pickle",), roundtrip=False)
     (culprit,) = report.culprits
-    assert culprit.path == "obj['grid'].flat[2]"
+    assert culprit.path == "obj['grid'][1, 0]"
     assert eval(culprit.path, {"obj": {"grid": grid}}) is grid[1, 0]  # noqa: S307
 
 

@@ -105,6 +105,7 @@ class Options:
     timeout: float
     as_json: bool
     quiet: bool
+    expand: bool = False
     compare: bool = False
 
 
@@ -140,6 +141,9 @@ class Options:
               help="With --sizes: how many of the largest parts to show.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document on stdout and nothing else.")
+@click.option("--expand", is_flag=True,
+              help="List every culprit: no grouping of alike ones, no collapsing into the "
+                   "library object that holds them.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @click.option("--compare", "--frameworks", "compare", is_flag=True,
               help="Which of my options would work? Check with every installed backend "
@@ -149,7 +153,7 @@ class Options:
 def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | None,
         fresh_process: bool, no_roundtrip: bool, max_culprits: int, timeout: float,
         call: bool, all_names: bool, sizes: bool, top: int, as_json: bool,
-        quiet: bool, compare: bool) -> None:
+        expand: bool, quiet: bool, compare: bool) -> None:
     """Find what in an object does not pickle, where, and what to do about it.
 
     Checks each TARGET with pickle, dill and cloudpickle: a tree down to every
@@ -163,7 +167,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
     options = Options(backends=backends or default, protocol=protocol,
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
-                      quiet=quiet, compare=compare)
+                      quiet=quiet, compare=compare, expand=expand)
     with process_exit_guarded(), exit_codes():
         entries, bad = _resolve_all(targets, call=call, all_names=all_names)
         if not entries and len(bad) == 1:
@@ -250,7 +254,8 @@ def _check(entry: Resolved, options: Options) -> Report:
         return check(entry.obj, backends=options.backends, protocol=options.protocol,
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,
-                     timeout=options.timeout, script_folder=script_folder(entry))
+                     timeout=options.timeout, script_folder=script_folder(entry),
+                     expand=options.expand, user_code=(entry.module.__name__.split(".")[0],))
 
 
 def script_folder(entry: Resolved) -> str:

@@ -21,11 +21,12 @@ from typing import Any
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
-from picklecheck.engine import usable
+from picklecheck.engine import boundary, group, merge, usable
 from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
+from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
 from picklecheck.isolation import contain, deadline, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
@@ -48,6 +49,8 @@ def check(
     fresh_process: bool = False,
     max_culprits: int = DEFAULT_MAX_CULPRITS,
     timeout: float | None = DEFAULT_TIMEOUT,
+    expand: bool = False,
+    user_code: Iterable[str] = (),
     script_folder: str | None = None,
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
@@ -61,6 +64,9 @@ def check(
     Framework backends load in their worker on their own whenever the bytes name a
     module it may not import. ``timeout`` bounds the whole call (default 60 s; None: no limit):
     what was not finished by then is reported as ``truncated`` and ``skipped``.
+    ``report.entries`` groups alike culprits and collapses those inside a library
+    object into it, unless ``expand``. ``user_code`` names packages whose classes count
+    as your code even when installed (see :mod:`picklecheck.engine.usercode`).
     """
     chosen = _backends(backends)
     if protocol is not None and (
@@ -94,7 +100,7 @@ def check(
         try:
             return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
                           max_culprits, limit, results, done, loader,
-                          workers.driver(script_folder))
+                          workers.driver(script_folder), _Words(expand, UserCode(user_code)))
         finally:
             if loader is not None:
                 loader.close()
@@ -107,11 +113,21 @@ def check(
         return _unfinished(obj, name, protocol, chosen, results, done, stuck)
 
 
+class _Words:
+    """How the report reads: grouped and collapsed (or ``expand``ed), and whose code is
+    the user's."""
+
+    def __init__(self, expand: bool = False, user: UserCode | None = None) -> None:
+        self.expand = expand
+        self.user = user if user is not None else UserCode()
+
+
 def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, roundtrip: bool,
            fresh_process: bool, max_culprits: int, limit: Deadline,
            results: dict[str, BackendResult], done: set[str],
            loader: contain.Loader | None = None,
-           drv: workers.Driver | None = None) -> Report:
+           drv: workers.Driver | None = None, words: _Words | None = None) -> Report:
+    words = words if words is not None else _Words()
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
     configs: dict[str, dict[str, Any]] = {}
@@ -161,7 +177,11 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         for backend_name in payloads:
             results[backend_name].ok = False
             results[backend_name].skipped.append(_late(limit, "the fresh-interpreter load"))
-    culprits = explain_findings(obj, name, results, findings, protocol)
+    places = ({} if limit.expired() else
+              boundary.annotate(obj, findings, protocol, words.user, {b.name: b for b in chosen}))
+    culprits = merge.one_per_object(explain_findings(obj, name, results, findings, protocol),
+                                    places)
+    boundary.attach(name, culprits, places)
     if limit.expired():
         for result in results.values():
             if result.truncated and not any("time limit" in s for s in result.skipped):
@@ -169,6 +189,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
         results=results, culprits=culprits, python=sys.version.split()[0],
+        entries=group.entries(culprits, words.expand), expanded=words.expand,
     )
 
 
@@ -214,17 +235,18 @@ def assert_picklable(obj: Any, backend: str = "pickle", *, name: str = "obj",
                      protocol: int | None = None, roundtrip: bool = True,
                      fresh_process: bool = False,
                      max_culprits: int = DEFAULT_MAX_CULPRITS,
-                     timeout: float | None = DEFAULT_TIMEOUT) -> Report:
+                     timeout: float | None = DEFAULT_TIMEOUT, expand: bool = False) -> Report:
     """Raise :class:`~picklecheck.UnpicklableError` unless ``backend`` round-trips ``obj``.
 
-    The message names every culprit path, the reason, the hint, and which other
-    backends would succeed. Returns the report when the object is fine.
+    The message names every culprit path (alike ones grouped, those inside a library
+    object under it, unless ``expand``), the reason, the hint, and which other backends
+    would succeed. Returns the report when the object is fine.
     """
     backend_obj = get_backend(backend)
     others = [b for b in BACKEND_NAMES if b != backend_obj.name and get_backend(b).available]
     report = check(obj, backends=(backend_obj.name,), protocol=protocol, name=name,
                    roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits,
-                   timeout=timeout)
+                   timeout=timeout, expand=expand)
     if report.ok:
         return report
     if others:

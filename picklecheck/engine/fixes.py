@@ -1,22 +1,34 @@
 """What to do about a culprit: a concrete fix for its kind, and which backends cope.
 
-:func:`hint_for` turns a kind (see :mod:`picklecheck.engine.kinds`) into one
-sentence naming the place to change, ending with what the other backends do with
-the object ("(dill: ok, cloudpickle: fails)").
+:func:`hint_for` turns a kind (see :mod:`picklecheck.engine.kinds`) into one sentence
+naming the place to change, ending with what the other backends do with the object
+("(dill: ok, cloudpickle: fails)"). :func:`boundary_hint` says what to do about a
+library object that holds culprits (a SQLAlchemy Session, a boto3 client).
+
+A fix only ever names code the user owns: the nearest class or function they wrote on
+the culprit's path (its :class:`~picklecheck.engine.holder.Holder`), never a class of
+the standard library or of an installed package. A new kind needs one entry in
+:data:`FIXES`; ``{fix}`` in it becomes the sentence that says where to drop the object
+(:func:`where_to_drop`). A library's own advice is one entry in :data:`LIBRARY_FIXES`.
 """
 
 from __future__ import annotations
 
 import types
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from picklecheck.engine.saferepr import qualified_name, type_name
+from picklecheck.engine.holder import DATA, Holder, owner_holder
+from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
+from picklecheck.engine.usercode import UserCode
 from picklecheck.engine.walker import safe_attr
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
 
-__all__ = ["hint_for"]
+__all__ = ["FIXES", "KIND_WORDS", "LIBRARY_FIXES", "boundary_hint", "hint_for", "where_to_drop"]
+
+_USER = UserCode()
 
 
 def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
@@ -27,34 +39,103 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     ``deeper`` names backends that get past this object but fail on something inside it;
     ``own`` the backends this culprit was found for; ``notes`` how far a backend that
     does not cope gets ("dumps and loads, but the copy's lock can never be acquired").
+    The holder of the fix is ``finding.extra["holder"]`` when the report worked it out,
+    else the finding's owner.
     """
     try:
-        return _hint_for(kind, finding, works_with, deeper, own, notes or {})
+        text = _sentence(kind, finding)
+        if _is_mine(kind, _target(finding)) or kind not in _NOT_MINE:
+            text = framework_hint(kind, own, text)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException:  # noqa: BLE001 - a hostile object must not break the report (any BaseException)
-        return _FIXES["other"].format(type=type_name(finding.obj))
+    except BaseException:  # noqa: BLE001 - a hostile object must not break the report
+        text = "take it out of the data before it is sent and re-create it where it is used"
+    return text + _coping(works_with, deeper, own, finding.stage, notes or {})
 
 
-def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
-              deeper: list[str] | tuple[str, ...], own: tuple[str, ...],
-              notes: dict[str, str]) -> str:
+def _sentence(kind: str, finding: Finding) -> str:
     obj = finding.obj
-    # A class (or a function, a TypeVar) is named by its own name, not its type's.
-    # (type() checks only: isinstance() reads __class__, which runs hostile code.)
-    tname = qualified_name(obj) if issubclass(type(obj), type) else type_name(obj)
-    named = obj if issubclass(type(obj), _NAMED) else safe_attr(obj, "__wrapped__")  # a wrapper
-    own_name = qualified_name(named) if issubclass(type(named), _NAMED) else "<unknown type>"
-    subject = own_name if own_name != "<unknown type>" else tname
-    owner = _owner_name(finding)
-    attr = _last_attr(finding)
-    fix = _FIXES.get(kind, _FIXES["other"])
-    if attr is None or finding.owner is None:
-        fix = fix.replace(_STATE_FIX, _CONTAINER_FIX)
-    text = fix.format(type=tname, owner=owner, attr=attr or "it",
-                      via=qualified_name(finding.via) if finding.via is not None else subject,
-                      detail=finding.detail, **_depth_words(finding))
-    return framework_hint(kind, own, text) + _coping(works_with, deeper, own, notes)
+    holder = finding.extra.get("holder")
+    if not isinstance(holder, Holder):
+        holder = owner_holder(finding, _USER)
+    via = _target(finding)
+    template = _variant(kind, finding, _is_mine(kind, via))
+    if holder.kind == "data" and kind in _SAYS_WHERE:
+        template = template.replace("; {fix}", "")
+    # A class is named by its own name, not its type's (type() only: isinstance() reads
+    # __class__, which runs hostile code).
+    name = qualified_name(obj) if issubclass(type(obj), type) else type_name(obj)
+    return template.format(type=name, via=_name_of(via), package=_package(via),
+                           detail=finding.detail, fix=where_to_drop(holder),
+                           **_depth_words(finding))
+
+
+def _target(finding: Finding) -> Any:
+    """What the fix is about: the folded class or reconstructor, the function a wrapper
+    (``functools.lru_cache``) wraps, or the object itself."""
+    if finding.via is not None:
+        return finding.via
+    obj = finding.obj
+    if not issubclass(type(obj), _NAMED):
+        wrapped = safe_attr(obj, "__wrapped__")
+        if issubclass(type(wrapped), _NAMED):
+            return wrapped
+    return obj
+
+
+def _is_mine(kind: str, target: Any) -> bool:
+    """Whether the user wrote ``target``. What pickles by name (a function, a class, a
+    TypeVar) is judged by the module it names, anything else by its class."""
+    if kind in _BY_NAME:
+        try:
+            module = target.__module__
+        except Exception:  # noqa: BLE001 - a hostile __getattr__
+            module = None
+        if isinstance(module, str):
+            # "types": made by a factory the caller called (make_dataclass, new_class).
+            return module == "types" or _USER.module(module)
+    return _USER.defines(target)
+
+
+def _name_of(obj: Any) -> str:
+    """``module.qualname`` of a class, function or TypeVar, else a short repr."""
+    kind = type(obj)
+    if kind in (types.FunctionType, types.BuiltinFunctionType, TypeVar) or issubclass(kind, type):
+        return qualified_name(obj)
+    return saferepr(obj, 60)
+
+
+def _variant(kind: str, finding: Finding, mine: bool) -> str:
+    """The template for ``kind``: library code gets words that do not ask to edit it."""
+    if kind == "load_failure":
+        if finding.stage == "fresh":
+            name = getattr(finding.exc, "exception_name", "")
+            return _FRESH_TIMEOUT if name == "TimeoutError" else _FRESH_FAILURE
+        return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
+    if not mine and kind in _NOT_MINE:
+        return _NOT_MINE[kind]
+    return FIXES.get(kind, FIXES["other"])
+
+
+def where_to_drop(holder: Holder) -> str:
+    """Where to leave the object out: in the user's class, function, or their data."""
+    if holder.kind == "class" and holder.attr:
+        return (f"drop {holder.attr} in {holder.name}.__getstate__ (or exclude it with "
+                f"__reduce__) and re-create it in __setstate__")
+    if holder.kind == "type" and holder.attr:
+        return (f"{holder.name} is saved by value with its class attributes: make "
+                f"{holder.attr} an instance attribute created in __init__, or define "
+                f"{holder.short} in an importable module so it is saved by name")
+    if holder.kind == "function":
+        func, short = holder.name, holder.short
+        how = {"closure": f"{short} ({func}) captures "
+                          + (holder.label if holder.label else "it")
+                          + " from the enclosing function",
+               "global": f"{short} ({func}) uses it as the global {holder.label}",
+               "default": f"{short} ({func}) has it as a default argument value"}.get(holder.via)
+        fix = f"create it inside {short}, or pass what is needed to create it as an argument"
+        return f"{how}: {fix}" if how else f"{fix} ({func})"
+    return "take it out of the data before it is sent and re-create it where it is used"
 
 
 def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
@@ -78,20 +159,25 @@ def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
 
 
 def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
-            own: tuple[str, ...], partly: dict[str, str] | None = None) -> str:
-    """"(dill: ok, cloudpickle: fails)": what the backends not blamed here do with it."""
-    partly = partly or {}
+            own: tuple[str, ...], stage: str, partly: dict[str, str]) -> str:
+    """"(dill: ok, cloudpickle: fails)": what the backends not blamed here do with it;
+    ``partly`` says how far a backend that fails gets."""
     ok = [name for name, good in works_with.items() if good]
     others = [n for n, good in works_with.items() if not good and n not in own and n not in deeper]
     notes = [f"{n}: ok" for n in ok] + [f"{n}: {partly.get(n, 'fails')}" for n in others]
     if deeper:
-        notes.append(f"{' and '.join(deeper)} get{'s' if len(deeper) == 1 else ''} past it "
-                     "but fail inside it")
+        one = len(deeper) == 1
+        notes.append(f"{' and '.join(deeper)} get{'s' if one else ''} past it but "
+                     f"fail{'s' if one else ''} inside it")
     if notes:
         return f" ({', '.join(notes)})"
-    if not ok and (len(works_with) > 1 or any(n not in own for n in works_with)):
-        return " (no backend can pickle it)"
+    if not ok and stage in _NO_BACKEND and (len(works_with) > 1
+                                            or any(n not in own for n in works_with)):
+        return f" ({_NO_BACKEND[stage]})"
     return ""
+
+
+_NO_BACKEND = {"dumps": "no backend can pickle it", "loads": "no backend loads it back"}
 
 
 def _depth_words(finding: Finding) -> dict[str, Any]:
@@ -103,27 +189,22 @@ def _depth_words(finding: Finding) -> dict[str, Any]:
     }
 
 
-def _owner_name(finding: Finding) -> str:
-    if finding.owner is None:
-        return "its class"
-    return type_name(finding.owner)
-
-
-def _last_attr(finding: Finding) -> str | None:
-    for step in reversed(finding.steps):
-        if step.kind == "attr":
-            return str(step.value)
-        if step.kind in ("item", "index"):
-            return None
-    return None
-
-
+# Kinds whose first words already say to re-create the object where it is used.
+_SAYS_WHERE = ("file", "socket", "database", "executor")
+_BY_NAME = ("local", "stale_reference", "main_reference", "unimportable", "lambda", "wrapped",
+            "runtime_class", "generated_function", "unbound")
 _NAMED = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
-_STATE_FIX = ("drop {attr} in {owner}.__getstate__ (or exclude it with __reduce__) and "
-              "re-create it in __setstate__")
-_CONTAINER_FIX = ("take it out of the data before it is sent and re-create it where it is "
-                  "used")
-_FIXES = {
+
+
+def _package(obj: Any) -> str:
+    """The top-level package that defines a function or class, or ``obj``'s class."""
+    kind = type(obj)
+    owner = obj if kind is types.FunctionType or issubclass(kind, type) else kind
+    module = getattr(owner, "__module__", None)
+    return module.split(".")[0] if isinstance(module, str) and module else "a library"
+
+
+FIXES = {
     "too_deep": ("the graph nests {nested} levels here; the pickler gives up near {limit}; "
                  "flatten it (store a list of nodes and indices) or raise sys.setrecursionlimit "
                  "with care"),
@@ -166,30 +247,148 @@ _FIXES = {
     "recursive_attribute": ("looking up an attribute on {type} never ends ({detail}); have its "
                             "__getattr__ or __getattribute__ read its own attributes with "
                             "object.__getattribute__, or give it __getstate__"),
-    "lock": ("locks cannot cross a process boundary; " + _STATE_FIX),
+    "lock": "locks cannot cross a process boundary; {fix}",
     "process_shared": ("pass it to worker processes when they start (Process args or a Pool "
                        "initializer), or use a multiprocessing.Manager() proxy"),
-    "executor": "pools hold threads and queues; keep the pool outside the object you send",
-    "thread": ("threads, thread-locals and context variables belong to this process; "
-               + _STATE_FIX),
-    "queue": ("an in-process queue cannot be sent; use multiprocessing.Queue or a Manager "
-              "queue, or " + _STATE_FIX),
-    "file": "store the file's path and open it again where it is used; " + _STATE_FIX,
-    "socket": "store the address, and connect again where it is used; " + _STATE_FIX,
-    "database": ("store the connection string and connect again where it is used (in "
-                 "Streamlit, st.cache_resource); " + _STATE_FIX),
+    "executor": ("pools hold threads and queues; keep the pool out of what you send and "
+                 "create one where it is used; {fix}"),
+    "thread": "threads, thread-locals and context variables belong to this process; {fix}",
+    "queue": ("an in-process queue cannot be sent; share work through a multiprocessing.Queue "
+              "or a Manager().Queue(), or {fix}"),
+    "file": "store the file's path and open it again where it is used; {fix}",
+    "socket": "store the address, and connect again where it is used; {fix}",
+    "database": "store the connection string and connect again where it is used; {fix}",
     "generator": ("a running generator, coroutine or frame cannot be saved; store the data it "
                   "produces (a list) or what is needed to restart it"),
     "module": "store the module's name and import it where it is used",
     "code": "store the source or a module-level function instead of a code object",
-    "weakref": "store the referenced object, or re-create the weak reference in __setstate__",
+    "weakref": "store the referenced object instead, or {fix}",
     "view": "convert it to a plain value first (list(d.keys()), dict(proxy), bytes(view))",
     "mock": "mocks are test doubles that cannot be pickled; use a real object or a picklable fake",
     "custom_reduce": ("{type} refuses to be pickled in its own __reduce__/__getstate__; "
                       "exclude it from the state that is sent, or pass what is needed to "
                       "re-create it"),
-    "load_failure": ("it dumps but does not load: check that __reduce__ returns every "
-                     "argument the constructor needs and that __setstate__ accepts the state"),
-    "c_type": ("{type} is a C type that none of its methods can pickle; " + _STATE_FIX),
-    "other": "exclude it from what is sent, or give {type} a __reduce__ that rebuilds it",
+    "load_failure": ("{type} dumps but does not load: check that its __reduce__ returns every "
+                     "argument its constructor needs and that its __setstate__ accepts the "
+                     "state"),
+    "c_type": "{type} is a C type that none of its methods can pickle; {fix}",
+    "other": "give {type} a __reduce__ that rebuilds it, or {fix}",
 }
+
+# Library code: say what it is and where the user can leave it out, never "edit it".
+_NOT_MINE = {
+    "reduce_cycle": ("{detail}: the __reduce__ of {type} passes an object that leads back to "
+                     "itself, so pickling never ends; {fix}"),
+    "local": ("{via} is a function {package} defines inside another function, so pickle "
+              "cannot find it by name; {fix}"),
+    "stale_reference": ("{via} is made at run time by {package} and cannot be found under "
+                        "its name, so it cannot be pickled by reference; {fix}"),
+    "custom_reduce": ("{type} refuses to be pickled (its __reduce__ or __getstate__ raises); "
+                      "{fix}"),
+    "wrapped": ("{via} is wrapped by a decorator of {package} that pickle cannot find by "
+                "name; {fix}"),
+    "runtime_class": ("{via} is a class {package} makes at run time, and its module holds "
+                      "nothing under that name, so pickle cannot find it; {fix}"),
+    "unbound": ("{via} is made at run time by {package} and its module holds nothing under "
+                "that name, so pickle cannot find it; {fix}"),
+    "recursive_attribute": ("looking up an attribute on {type} never ends ({detail}); {fix}"),
+    "other": ("{type} cannot be pickled; {fix} (or register a reducer for its type with "
+              "copyreg.pickle in your own code)"),
+}
+_LIBRARY_LOAD_FAILURE = "it dumps but {package} cannot load it back; {fix}"
+_FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
+                  "file it needs exists there, and that its __setstate__ or reconstructor "
+                  "does not depend on this process")
+_FRESH_TIMEOUT = ("loading it in a new interpreter did not finish in time: something it runs "
+                  "while loading (a __setstate__, a reconstructor, an import) blocks or waits; "
+                  "raise the timeout if loading is only slow")
+
+#: kind -> words for "N culprits inside: locks, open files".
+KIND_WORDS = {
+    "lock": "locks", "thread": "thread state", "executor": "pools", "queue": "queues",
+    "file": "open files", "socket": "sockets", "database": "database connections",
+    "generator": "generators", "weakref": "weak references", "local": "local functions",
+    "lambda": "lambdas", "module": "modules", "process_shared": "multiprocessing objects",
+    "stale_reference": "redefined classes", "load_failure": "objects that do not load",
+    "runtime_class": "classes made at run time", "generated_function": "generated functions",
+    "wrapped": "wrapped functions", "unbound": "names made at run time",
+    "recursive_attribute": "objects whose attribute lookup never ends",
+    "load_hazard": "objects with side effects on load",
+}
+
+#: (module prefix, class-name words, what it holds and what to do). The first entry whose
+#: prefix matches the object's module and one of whose words is in its class name wins;
+#: no words matches any class of the module.
+LIBRARY_FIXES: list[tuple[str, tuple[str, ...], str]] = [
+    ("sqlalchemy", ("Session",), "a SQLAlchemy Session holds a live database connection: "
+     "pass the database URL and open a session where it is used"),
+    ("sqlalchemy", (), "a SQLAlchemy {name} holds a pool of live database connections: pass "
+     "the database URL and call create_engine where it is used"),
+    ("botocore", (), "a boto3 client holds an HTTP connection pool and credentials: pass the "
+     "service name and region and call boto3.client() where it is used"),
+    ("boto3", (), "a boto3 {name} holds a client with an HTTP connection pool: pass the "
+     "service name, region and resource names and call boto3.resource() where it is used"),
+    ("httpx", (), "an httpx {name} holds open connections: pass the base URL and settings and "
+     "create the client where it is used"),
+    ("aiohttp", (), "an aiohttp {name} belongs to its event loop and holds open connections: "
+     "pass the base URL and create the session inside the event loop where it is used"),
+    ("requests", (), "a requests {name} holds open connections: pass the headers and settings "
+     "and create the session where it is used"),
+    ("urllib3", (), "a urllib3 {name} holds open connections: create it where it is used"),
+    ("openai", (), "an OpenAI client holds an HTTP client: pass the model and base URL (the "
+     "key comes from the environment) and create the client where it is used"),
+    ("anthropic", (), "an Anthropic client holds an HTTP client: pass the model (the key "
+     "comes from the environment) and create the client where it is used"),
+    ("redis", (), "a Redis client holds a connection pool: pass the URL and call "
+     "redis.Redis.from_url() where it is used"),
+    ("pymongo", (), "a MongoDB client holds a connection pool and monitor threads: pass the "
+     "URI and create the client where it is used"),
+    ("tqdm", (), "a tqdm progress bar writes to this process's terminal: pass the total and "
+     "create the bar where the work runs"),
+    ("asyncio", ("EventLoop",), "an asyncio event loop belongs to the thread that runs it: "
+     "pass the coroutine function and its arguments and run it with asyncio.run() where it "
+     "is used"),
+    ("asyncio", (), "an asyncio {name} belongs to the event loop of this thread: pass the "
+     "coroutine function and its arguments and run it with asyncio.run() where it is used"),
+    ("tempfile", ("Directory",), "a TemporaryDirectory is deleted by this process: pass its "
+     "path (the folder must outlive the worker's use of it)"),
+    ("tempfile", (), "a temporary file belongs to this process, which deletes it: pass its "
+     "name or its contents and open it where it is used"),
+    ("concurrent.futures", (), "a {name} holds threads or processes and their queues: keep the "
+     "pool out of what you send and create one where it is used"),
+    ("multiprocessing", (), "a multiprocessing {name} is shared with workers only when they "
+     "start: pass it as a Process argument or Pool initializer, or use a Manager() proxy"),
+    ("threading", (), "a threading.{name} belongs to this process: create it where it is used"),
+    ("queue", (), "an in-process queue holds locks: share work through a multiprocessing.Queue "
+     "or a Manager().Queue(), or create the queue where it is used"),
+    ("logging", (), "a logging {name} holds a lock and an open stream: configure logging where "
+     "the work runs (logging.basicConfig or dictConfig)"),
+    ("jinja2", (), "a jinja2 {name} holds compiled templates and caches: pass the template "
+     "source or folder and create it where it is used"),
+    ("subprocess", (), "a running subprocess belongs to this process: pass the command and "
+     "start it where it is used"),
+    ("sqlite3", (), "an SQLite connection cannot be sent: pass the database path and connect "
+     "where it is used"),
+]
+
+
+def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
+    """What to do about a library object with culprits inside: the library's own advice
+    (:data:`LIBRARY_FIXES`) or words from the kinds inside, then where to drop it."""
+    cls = type(obj)
+    name = getattr(cls, "__name__", "object")
+    module = getattr(cls, "__module__", "") or ""
+    for prefix, words, text in LIBRARY_FIXES:
+        if (module == prefix or module.startswith(prefix + ".")) and (
+                not words or any(w in name for w in words)):
+            sentence = text.format(name=name)
+            break
+    else:
+        held = list(dict.fromkeys(KIND_WORDS.get(k, "objects that cannot be pickled")
+                                  for k in kinds))
+        inside = ", ".join(held[:3]) or "objects that cannot be pickled"
+        sentence = (f"{qualified_name(cls)} holds {inside}, which belong to this process: "
+                    "pass what is needed to create it and create it where it is used")
+    if holder is DATA or holder.kind == "data" or (holder.kind == "class" and not holder.attr):
+        return sentence
+    return f"{sentence}; {where_to_drop(holder)}"

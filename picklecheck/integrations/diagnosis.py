@@ -13,7 +13,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from picklecheck.model import Culprit, Report, format_path
+from picklecheck.model import Culprit, Report, Within, format_path
 
 __all__ = ["Diagnosis", "check_parts"]
 
@@ -56,24 +56,29 @@ class Diagnosis:
         return f"picklecheck: {self.call} {self.verb}{what}: {count}"
 
     def note(self) -> str:
-        """The short version attached with ``add_note``: one culprit path a line."""
+        """The short version attached with ``add_note``: one entry path a line."""
+        from picklecheck.report.render import entries_for
+
         lines = [self.headline()]
-        for culprit in self.culprits[:NOTE_CULPRITS]:
-            lines.append(f"  {culprit.path}  ({culprit.type}): {culprit.exception}: "
-                         f"{_one_line(culprit.reason, 100)}")
-        if len(self.culprits) > NOTE_CULPRITS:
-            lines.append(f"  ... and {len(self.culprits) - NOTE_CULPRITS} more")
+        entries = entries_for(self.report) if self.report is not None else []
+        for entry in entries[:NOTE_CULPRITS]:
+            first = entry.first
+            what = (f"{len(entry.culprits)} culprits inside" if entry.inside
+                    else f"{first.exception}: {_one_line(first.reason, 100)}")
+            lines.append(f"  {entry.path}  ({entry.type}): {what}")
+        if len(entries) > NOTE_CULPRITS:
+            lines.append(f"  ... and {len(entries) - NOTE_CULPRITS} more")
         lines += [f"  {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        from picklecheck.report.render import culprit_lines
+        from picklecheck.report.render import entries_for, entry_lines
 
         lines = [self.headline()]
         if self.error:
             lines.append(f"  error: {_one_line(self.error, 200)}")
-        for culprit in self.culprits:
-            lines += culprit_lines(culprit, backends=False)
+        for entry in entries_for(self.report) if self.report is not None else []:
+            lines += entry_lines(entry, backends=False)
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -123,15 +128,20 @@ def check_parts(parts: dict[str, Any], backend: str, max_culprits: int = 100) ->
     """Check the parts together (one memo, as the framework pickles them) with ``backend``,
     and root each culprit's path at its part's label instead of the container's."""
     from picklecheck.engine.check import check
+    from picklecheck.engine.group import entries
 
     report = check(parts, backends=(backend,), roundtrip=False, name="parts",
                    max_culprits=max_culprits)
+    withins = {id(c.within): c.within for c in report.culprits if c.within is not None}
     for culprit in report.culprits:
         _reroot(culprit)
+    for within in withins.values():
+        _reroot(within)
+    report.entries = entries(report.culprits, report.expanded)
     return report
 
 
-def _reroot(culprit: Culprit) -> None:
+def _reroot(culprit: Culprit | Within) -> None:
     steps = culprit.steps
     if not steps or steps[0].kind != "item":
         return

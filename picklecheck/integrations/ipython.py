@@ -106,7 +106,12 @@ class ReportView:
         return str(self.report)
 
     def _repr_html_(self) -> str:
-        from picklecheck.report.render import comparison_rows, verdict_line
+        from picklecheck.report.render import (
+            comparison_rows,
+            entries_for,
+            holds_text,
+            verdict_line,
+        )
 
         report = self.report
         rows = comparison_rows(report)
@@ -114,9 +119,10 @@ class ReportView:
             "<tr>" + "".join(f"<{tag}>{html.escape(cell)}</{tag}>" for cell in row) + "</tr>"
             for tag, row in [("th", rows[0])] + [("td", r) for r in rows[1:]])
         culprits = "".join(
-            f"<tr><td><code>{html.escape(c.path)}</code></td><td><code>{html.escape(c.type)}"
-            f"</code></td><td>{html.escape(c.exception + ': ' + c.reason)}</td>"
-            f"<td>{html.escape(c.hint)}</td></tr>" for c in report.culprits)
+            f"<tr><td><code>{html.escape(e.path)}</code></td><td><code>{html.escape(e.type)}"
+            f"</code></td><td>{html.escape(holds_text(e) if e.inside else e.first.exception + ': ' + e.first.reason)}</td>"
+            f"<td>{html.escape(e.hint)}</td></tr>"
+            for e in entries_for(report))
         parts = [f"<p><b>{html.escape(verdict_line(report))}</b></p>", f"<table>{table}</table>"]
         if culprits:
             parts.append("<table><thead><tr><th>path</th><th>type</th><th>cause</th>"

@@ -68,8 +68,8 @@ from picklecheck.integrations.app_source import line_setting
 from picklecheck.integrations.config import ConfigError, SessionConfig, resolve
 from picklecheck.integrations.st_widgets import WidgetNames, is_widget_id, record_labels
 from picklecheck.integrations.verifier import Verifier
-from picklecheck.model import Culprit, Report
-from picklecheck.report.render import culprit_lines
+from picklecheck.model import Culprit, Entry, Report
+from picklecheck.report.render import entries_for, entry_lines, summary_note
 
 __all__ = ["UnserializableSessionStateError", "disable", "enable", "explain_state"]
 
@@ -341,16 +341,22 @@ def _value_lines(key: str, report: Report, backend: str, widget: str | None) -> 
         lines += _wrap("note:", f"this is the value of {widget}; a widget keeps the option it "
                        "returns, so offer names or plain values as options and look the "
                        "objects up after the widget.", "  ")
-    culprits = [c for c in report.culprits if backend in c.backends]
-    for culprit in culprits:
-        lines += culprit_lines(culprit, indent="  ", backends=False, width=WIDTH)
-        lines += _streamlit_hint(culprit)
-    if not culprits and result is not None:
+    entries = entries_for(report, backend)
+    for entry in entries:
+        lines += entry_lines(entry, indent="  ", backends=False, width=WIDTH)
+        lines += _streamlit_hint(entry)
+    count = sum(len(e.culprits) for e in entries)
+    note = summary_note(report, entries, count, "picklecheck.check(value, expand=True)")
+    if note:
+        lines += textwrap.wrap(f"({note})", WIDTH, initial_indent="  ", subsequent_indent="   ")
+    if not entries and result is not None:
         lines.append(f"  {result.error or result.roundtrip_error or result.fresh_error}")
     return lines
 
 
-def _streamlit_hint(culprit: Culprit) -> list[str]:
+def _streamlit_hint(entry: Entry) -> list[str]:
+    """What to do in a Streamlit app: where objects of each kind belong instead."""
+    culprit = entry.first
     text = ""
     reason = culprit.reason
     if culprit.kind in ("stale_reference", "main_reference") and "__main__" in reason:
@@ -359,7 +365,7 @@ def _streamlit_hint(culprit: Culprit) -> list[str]:
         text = ("no backend pickles a running generator: store what it produces "
                 "(list(...)) or what is needed to start it again, and create the "
                 "generator where it is consumed.")
-    elif culprit.kind in _RESOURCE_KINDS:
+    elif entry.inside or culprit.kind in _RESOURCE_KINDS:
         text = ("keep connections, clients, models and locks out of st.session_state: "
                 "create them in a function decorated with @st.cache_resource and call it "
                 "on every run (it returns the same object each time).")

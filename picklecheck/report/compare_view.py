@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from picklecheck.model import BackendResult, Report
+from picklecheck.report.render import entries_for
 
 __all__ = ["CompareRow", "compare_rows", "render_compare"]
 
@@ -34,10 +35,23 @@ class CompareRow:
 
 
 def compare_rows(report: Report) -> list[CompareRow]:
-    return [_row(name, result) for name, result in report.results.items()]
+    return [_row(name, result, _first(report, name, result))
+            for name, result in report.results.items()]
 
 
-def _row(name: str, result: BackendResult) -> CompareRow:
+def _first(report: Report, name: str, result: BackendResult) -> str | None:
+    """``path (kind)`` of the backend's first report entry: a library object that holds
+    culprits is named as the report names it, not by the first culprit deep inside."""
+    entries = entries_for(report, name) if report.culprits else []
+    if entries:
+        entry = entries[0]
+        return f"{entry.path} ({entry.type}, holds {len(entry.culprits)})" if entry.inside \
+            else f"{entry.path} ({entry.kind})"
+    first = result.culprits[0] if result.culprits else None
+    return f"{first.path} ({first.kind})" if first is not None else None
+
+
+def _row(name: str, result: BackendResult, culprit: str | None) -> CompareRow:
     if not result.available:
         return CompareRow(name, "not installed", None, None, None, None, None,
                           note=result.error or "")
@@ -49,8 +63,6 @@ def _row(name: str, result: BackendResult) -> CompareRow:
         verdict = "load fails"
     else:
         verdict = "worker load fails"
-    first = result.culprits[0] if result.culprits else None
-    culprit = f"{first.path} ({first.kind})" if first is not None else None
     return CompareRow(name, verdict, result.size, result.dumps_seconds, result.worker,
                       result.fresh, culprit)
 

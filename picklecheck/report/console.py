@@ -23,8 +23,17 @@ from rich.text import Text
 from rich.tree import Tree
 
 from picklecheck.engine.saferepr import type_name
-from picklecheck.model import ATTR, INDEX, ITEM, Culprit, PathStep, Report
-from picklecheck.report.render import comparison_rows, display_path, isolation_note, verdict_line
+from picklecheck.model import ATTR, INDEX, ITEM, Culprit, Entry, PathStep, Report
+from picklecheck.report.render import (
+    comparison_rows,
+    display_path,
+    entries_for,
+    first_paths,
+    holds_text,
+    isolation_note,
+    summary_note,
+    verdict_line,
+)
 
 __all__ = [
     "comparison_table",
@@ -100,7 +109,7 @@ class _Node:
     steps: tuple[PathStep, ...]
     obj: Any = _MISSING
     children: dict[tuple[str, ...], _Node] = field(default_factory=dict)
-    culprits: list[Culprit] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
 
 
 def _follow(obj: Any, step: PathStep) -> Any:
@@ -139,11 +148,11 @@ def _segments(steps: Sequence[PathStep]) -> list[tuple[PathStep, ...]]:
     return groups
 
 
-def _build(root: Any, culprits: Iterable[Culprit]) -> _Node:
+def _build(root: Any, entries: Iterable[Entry]) -> _Node:
     top = _Node(steps=(), obj=root)
-    for culprit in culprits:
+    for entry in entries:
         node = top
-        for group in _segments(culprit.steps):
+        for group in _segments(entry.steps):
             key = tuple(step.render() for step in group)
             child = node.children.get(key)
             if child is None:
@@ -152,8 +161,8 @@ def _build(root: Any, culprits: Iterable[Culprit]) -> _Node:
                     obj = _follow(obj, step)
                 child = node.children[key] = _Node(steps=group, obj=obj)
             node = child
-        node.obj = culprit.obj
-        node.culprits.append(culprit)
+        node.obj = entry.obj if entry.count == 1 else _MISSING
+        node.entries.append(entry)
     return top
 
 
@@ -166,17 +175,19 @@ def _step_text(steps: tuple[PathStep, ...]) -> str:
     return "".join(rendered)
 
 
-def _label(head: str, obj: Any, culprits: list[Culprit], ascii: bool) -> RenderableType:
+def _label(head: str, obj: Any, entries: list[Entry], ascii: bool) -> RenderableType:
     text = Text(head, style="bold")
-    if obj is not _MISSING:
+    shown = type_name(obj) if obj is not _MISSING else (entries[0].type if entries else "")
+    if shown:
         text.append("  ")
-        text.append(type_name(obj), style="cyan")
-    if not culprits:
+        text.append(shown, style="cyan")
+    if not entries:
         return text
-    backends = sorted({b for c in culprits for b in c.backends}, key=_backend_order(culprits))
+    culprits = [c for e in entries for c in e.culprits]
+    backends = sorted({b for e in entries for b in e.backends}, key=_backend_order(culprits))
     text.append("  ")
     text.append(("x " if ascii else "✗ ") + ", ".join(backends), style="bold red")
-    return Group(text, *(_culprit_detail(c) for c in culprits))
+    return Group(text, *(_entry_detail(e) for e in entries))
 
 
 def _backend_order(culprits: list[Culprit]) -> Any:
@@ -184,10 +195,27 @@ def _backend_order(culprits: list[Culprit]) -> Any:
     return lambda name: order.index(name) if name in order else len(order)
 
 
+def _entry_detail(entry: Entry) -> Table:
+    """The rows under an entry: a culprit's value, path, cause and hint; a group's
+    members; what a library object holds and its own fix."""
+    if entry.count == 1 and not entry.inside:
+        return _culprit_detail(entry.first)
+    rows: list[tuple[str, Text]] = [("path", Text(display_path(entry), style="bold yellow"))]
+    if entry.count > 1:
+        rows.append(("paths", Text(first_paths(entry))))
+    if entry.inside:
+        rows += [("holds", Text(holds_text(entry), style="red")),
+                 ("hint", Text(entry.hint, style="green"))]
+    else:
+        rows += _culprit_rows(entry.first)[2:]
+    return _grid(rows)
+
+
 def _culprit_detail(culprit: Culprit) -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
+    return _grid(_culprit_rows(culprit))
+
+
+def _culprit_rows(culprit: Culprit) -> list[tuple[str, Text]]:
     stage = {"loads": "loads: ", "fresh": "fresh interpreter: "}.get(culprit.stage, "")
     rows = [
         ("value", Text(_short(culprit.repr, REPR_SIZE))),
@@ -200,6 +228,13 @@ def _culprit_detail(culprit: Culprit) -> Table:
     if culprit.detail:
         rows.append(("where", Text(culprit.detail)))
     rows.append(("hint", Text(culprit.hint, style="green")))
+    return rows
+
+
+def _grid(rows: list[tuple[str, Text]]) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
     for name, value in rows:
         if value.plain or name:
             grid.add_row(name, value)
@@ -213,12 +248,12 @@ def culprit_tree(report: Report, root: Any = _MISSING, *, ascii: bool = False
     ``root`` is the checked object: the types of the objects on the way are read
     from it by following each culprit's steps (never by calling repr on them).
     """
-    top = _build(root, report.culprits)
-    tree = Tree(_label(report.name, top.obj, top.culprits, ascii), guide_style="dim")
+    top = _build(root, entries_for(report))
+    tree = Tree(_label(report.name, top.obj, top.entries, ascii), guide_style="dim")
     pending = [(tree, node) for node in top.children.values()]
     while pending:  # an explicit stack: deep graphs cannot exhaust the recursion limit
         parent, node = pending.pop(0)
-        branch = parent.add(_label(_step_text(node.steps), node.obj, node.culprits, ascii))
+        branch = parent.add(_label(_step_text(node.steps), node.obj, node.entries, ascii))
         pending += [(branch, child) for child in node.children.values()]
     return _Ascii(tree) if ascii else tree
 
@@ -277,6 +312,9 @@ def _short(text: str, size: int = 100) -> str:
 
 def _notes(report: Report, notes: Sequence[str]) -> list[Text]:
     lines = [Text(f"note: {note}", style="yellow") for note in notes]
+    summary = summary_note(report, entries_for(report), len(report.culprits), "--expand")
+    if summary:
+        lines.append(Text(f"note: {summary}", style="yellow"))
     truncated = [r.backend for r in report.results.values() if r.truncated]
     if truncated:
         lines.append(Text(f"note: search stopped at --max-culprits for {', '.join(truncated)}",

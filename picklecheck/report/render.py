@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import Any
+from typing import Any, Protocol
 
-from picklecheck.model import BackendResult, Culprit, Report
+from picklecheck.engine.group import entries as group_entries
+from picklecheck.model import BackendResult, Culprit, Entry, PathStep, Report
 
-__all__ = ["display_path", "explain", "format_bytes", "format_seconds", "isolation_note",
-           "render_json", "render_plain", "verdict_line"]
+__all__ = ["culprit_lines", "display_path", "entries_for", "entry_lines", "explain",
+           "first_paths", "format_bytes", "format_seconds", "holds_text", "isolation_note",
+           "render_json", "render_plain", "summary_note", "verdict_line"]
+
+#: How many member paths a group shows before "and N more".
+SHOWN = 3
 
 WIDTH = 88
 
@@ -42,7 +47,9 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
 def verdict_line(report: Report) -> str:
@@ -90,12 +97,18 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def _wrapped(label: str, text: str, indent: str, width: int = WIDTH) -> list[str]:
     prefix = f"{indent}{label:<7}"
-    return textwrap.wrap(text, width, initial_indent=prefix,
-                         subsequent_indent=" " * len(prefix)) or [prefix.rstrip()]
+    return textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
+                         break_on_hyphens=False) or [prefix.rstrip()]
 
 
-def display_path(culprit: Culprit, name: str | None = None, run: int = 6) -> str:
-    """The culprit's path for people: long runs of one step are shown once with a count."""
+class _HasPath(Protocol):
+    path: str
+    steps: tuple[PathStep, ...]
+
+
+def display_path(culprit: _HasPath, name: str | None = None, run: int = 6) -> str:
+    """A path for people (a culprit's or an entry's): long runs of one step are shown
+    once with a count."""
     if not culprit.steps:
         return culprit.path
     root = culprit.path[: len(culprit.path) - len("".join(s.render() for s in culprit.steps))]
@@ -134,14 +147,71 @@ def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True,
     return lines
 
 
+def entries_for(report: Report, backend: str | None = None) -> list[Entry]:
+    """The report's entries, or those of the culprits ``backend`` fails on, grouped the
+    same way (a report made by hand, without entries, is grouped here)."""
+    if backend is None and (report.entries or not report.culprits):
+        return list(report.entries)
+    culprits = [c for c in report.culprits if backend is None or backend in c.backends]
+    return group_entries(culprits, report.expanded)
+
+
+def first_paths(entry: Entry, shown: int = SHOWN) -> str:
+    """``a[0], a[1], a[2] and 97 more``: the members of a group."""
+    text = ", ".join(entry.paths[:shown])
+    rest = entry.count - shown
+    return text + (f" and {rest} more" if rest > 0 else "")
+
+
+def holds_text(entry: Entry) -> str:
+    """``51 culprits inside, first: obj.bind.pool._conn (_thread._local): reason``."""
+    first = entry.first
+    count = len(entry.culprits)
+    return (f"{_plural(count, 'culprit')} inside, first: {display_path(first)} "
+            f"({first.type}): {first.exception}: {first.reason}")
+
+
+def entry_lines(entry: Entry, indent: str = "  ", backends: bool = True,
+                width: int = WIDTH) -> list[str]:
+    """An entry as plain text: a culprit as :func:`culprit_lines` draws it; a group with
+    its members; a library object with what it holds and its own fix."""
+    if entry.count == 1 and not entry.inside:
+        return culprit_lines(entry.first, indent, backends, width)
+    head = f"{indent}{display_path(entry)}  ({entry.type})"
+    if backends:
+        head += f"  [{', '.join(entry.backends)}]"
+    lines = [head]
+    inner = indent + "  "
+    if entry.count > 1:
+        lines += _wrapped("paths:", first_paths(entry), inner, width)
+    if entry.inside:
+        lines += _wrapped("holds:", holds_text(entry), inner, width)
+        lines += _wrapped("hint:", entry.hint, inner, width)
+        return lines
+    return lines + culprit_lines(entry.first, indent, backends, width)[1:]
+
+
+def summary_note(report: Report, entries: list[Entry], culprits: int, how: str) -> str | None:
+    """``51 culprits shown as 1 entry; <how> lists each``, when entries summarise."""
+    if report.expanded or len(entries) >= culprits:
+        return None
+    return (f"{_plural(culprits, 'culprit')} shown as {_plural(len(entries), 'entry')}; "
+            f"{how} lists each")
+
+
 def render_plain(report: Report) -> str:
     """The whole report as plain text, readable without colour."""
     lines = [verdict_line(report), f"  {report.name}: {report.type} = {report.repr}", ""]
     lines += _table(comparison_rows(report))
     if report.culprits:
+        entries = entries_for(report)
         lines += ["", f"{_plural(len(report.culprits), 'culprit')}:"]
-        for culprit in report.culprits:
-            lines += culprit_lines(culprit)
+        for entry in entries:
+            lines += entry_lines(entry)
+        note = summary_note(report, entries, len(report.culprits),
+                            "check(..., expand=True) or report.culprits")
+        if note:
+            lines.append(f"  ({note})")
     truncated = [r.backend for r in report.results.values() if r.truncated]
     if truncated:
         timed = any("time limit" in s or "stopped after" in s
@@ -177,13 +247,17 @@ def explain(report: Report, backend: str | None = None) -> str:
     """The message of an :class:`~picklecheck.UnpicklableError`: summary, then detail."""
     names = [backend] if backend else list(report.failed())
     culprits = [c for c in report.culprits if backend is None or backend in c.backends]
+    entries = entries_for(report, backend)
     result = report.results.get(backend) if backend else None
     stage = result.stage if result is not None else None
     verb = {"loads": "load back", "fresh": "load in a fresh interpreter"}.get(stage or "", "pickle")
     lines = [f"cannot {verb} {report.name} with {', '.join(repr(n) for n in names)}: "
              f"{_plural(len(culprits), 'culprit')}"]
-    for culprit in culprits:
-        lines += culprit_lines(culprit, backends=backend is None)
+    for entry in entries:
+        lines += entry_lines(entry, backends=backend is None)
+    note = summary_note(report, entries, len(culprits), "expand=True")
+    if note:
+        lines.append(f"  ({note})")
     if result is not None and not culprits:
         error = result.error or result.roundtrip_error or result.fresh_error
         lines.append(f"  {error}")

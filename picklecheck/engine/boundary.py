@@ -1,0 +1,146 @@
+"""Where the user's decision sits: the outermost library object their data holds, and the
+nearest code they own.
+
+A SQLAlchemy ``Session`` fails on fifty objects deep inside it; the user's decision is
+one level up, "don't send the Session". Along a culprit's path (its hops, from
+:mod:`~picklecheck.engine.chain`, in the library's words from
+:mod:`~picklecheck.engine.vocabulary`) each object is
+
+* the user's (:class:`~picklecheck.engine.usercode.UserCode`: a class or function they
+  wrote, or an instance of their class),
+* a container of their data (dicts, lists, tuples, sets, ``collections`` types,
+  ``SimpleNamespace``, ``functools.partial``, bound methods, closure cells, and a
+  library's data container reached in its own words: ``df['col'].iloc[0]``), or
+* a library object: anything else.
+
+The *boundary* is the first library object on the path: what the user chose to put
+there. When the culprit lies strictly inside it and is not itself the user's (a lambda
+the user handed to a library stays a culprit of its own), the report collapses the
+culprit into it. The *holder* is the deepest object of the user's above the boundary
+(or above the culprit): the class or function a fix can name, since a fix never asks
+anyone to edit the standard library or a third-party package.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import types
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from picklecheck.engine import chain, vocabulary
+from picklecheck.engine.fixes import boundary_hint
+from picklecheck.engine.holder import DATA, Holder, holder_of, owner_holder
+from picklecheck.engine.saferepr import type_name
+from picklecheck.engine.usercode import UserCode
+from picklecheck.model import Culprit, PathStep, Within, format_path
+
+if TYPE_CHECKING:
+    from picklecheck.backends import Backend
+    from picklecheck.engine.finding import Finding
+
+__all__ = ["Place", "annotate", "attach", "key_of", "place_of"]
+
+_CONTAINERS = (dict, list, tuple, set, frozenset, collections.OrderedDict,
+               collections.defaultdict, collections.deque, collections.Counter,
+               collections.ChainMap, collections.UserDict, collections.UserList,
+               types.SimpleNamespace, functools.partial, types.MethodType, types.CellType,
+               types.BuiltinMethodType, types.MethodWrapperType, staticmethod, classmethod)
+USER, CONTAINER, LIBRARY = "user", "container", "library"
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+Places = dict[tuple[str, int, int], "Place"]
+
+
+@dataclass
+class Place:
+    """Where one culprit sits: its path's steps in library words, the holder of its fix,
+    and (when it is collapsed) the boundary object and the steps to it."""
+
+    steps: tuple[PathStep, ...]
+    holder: Holder
+    boundary: tuple[PathStep, ...] | None = None
+    boundary_obj: Any = None
+    finding: Any = None  # the finding it was worked out for
+
+
+def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None,
+             user: UserCode, backends: dict[str, Backend]) -> Places:
+    """Rewrite each finding's steps in library words and note its holder in
+    ``finding.extra["holder"]`` (read by :mod:`~picklecheck.engine.fixes`).
+
+    Returns each finding's :class:`Place`, keyed by :func:`key_of` its culprit: the
+    culprit made from a finding shares its object and its steps.
+    """
+    places: Places = {}
+    for name, found in findings.items():
+        backend = backends[name]
+        proto = backend.default_protocol() if protocol is None else protocol
+        cache: chain.Children = {}
+        for finding in found:
+            try:
+                place = place_of(root, finding, backend, proto, user, cache)
+            except _FATAL:
+                raise
+            except BaseException:  # noqa: BLE001 - hostile objects keep the search's words
+                place = Place(finding.steps, DATA)
+            finding.steps = place.steps
+            finding.extra["holder"] = place.holder
+            place.finding = finding
+            places[name, id(finding.obj), id(finding.steps)] = place
+    return places
+
+
+def place_of(root: Any, finding: Finding, backend: Backend, protocol: int, user: UserCode,
+             cache: chain.Children | None = None) -> Place:
+    """The :class:`Place` of one finding (its own steps and the owner's class when the
+    path cannot be walked again)."""
+    hops = None
+    if finding.origin not in ("depth", "cycle"):
+        hops = chain.resolve(root, finding.steps, finding.obj, backend, protocol, cache)
+    if hops is None:
+        return Place(finding.steps, owner_holder(finding, user))
+    hops = vocabulary.speak(hops)
+    steps = tuple(step for hop in hops for step in hop.steps)
+    roles = [_role(hop.obj, hops[i + 1] if i + 1 < len(hops) else None, user)
+             for i, hop in enumerate(hops)]
+    last = len(hops) - 1
+    edge = next((i for i, role in enumerate(roles) if role == LIBRARY), last)
+    mine = [role == USER for role in roles]
+    if mine[last] or edge == last:
+        return Place(steps, holder_of(hops, mine, last))
+    to_edge = tuple(step for hop in hops[:edge + 1] for step in hop.steps)
+    return Place(steps, holder_of(hops, mine, edge), to_edge, hops[edge].obj)
+
+
+def key_of(culprit: Culprit) -> tuple[str, int, int]:
+    """The key of the finding a culprit was made from: its first backend's, with the same
+    object and the same steps (``()`` is one tuple for every root, hence the backend)."""
+    return culprit.backends[0], id(culprit.obj), id(culprit.steps)
+
+
+def _role(obj: Any, below: chain.Hop | None, user: UserCode) -> str:
+    if user.defines(obj):
+        return USER
+    if issubclass(type(obj), _CONTAINERS) or (below is not None and below.vocabulary):
+        return CONTAINER
+    return LIBRARY
+
+
+def attach(name: str, culprits: list[Culprit], places: Places) -> None:
+    """Give each culprit inside a library object its :class:`~picklecheck.model.Within`:
+    one per object, with a fix that knows every kind of culprit inside it."""
+    inside: dict[int, tuple[Place, list[Culprit]]] = {}
+    for culprit in culprits:
+        place = places.get(key_of(culprit))
+        if place is not None and place.boundary is not None:
+            inside.setdefault(id(place.boundary_obj), (place, []))[1].append(culprit)
+    for place, members in inside.values():
+        steps = place.boundary or ()
+        hint = boundary_hint(place.boundary_obj, place.holder, [c.kind for c in members])
+        within = Within(path=format_path(name, steps), obj=place.boundary_obj,
+                        type=type_name(place.boundary_obj), hint=hint, steps=steps,
+                        evaluable=all(step.evaluable for step in steps))
+        for culprit in members:
+            culprit.within = within

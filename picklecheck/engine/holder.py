@@ -1,0 +1,113 @@
+"""The nearest code the user owns above a culprit: where its fix goes.
+
+A lock inside a ``queue.Queue`` inside the user's ``JobRunner`` is fixed in
+``JobRunner.__getstate__`` (drop ``jobs``), never in ``queue.Queue``; a connection a
+closure captured is fixed in that function. :func:`holder_of` reads this off the objects
+along the path (see :mod:`~picklecheck.engine.boundary`); :func:`owner_holder` makes do
+with the culprit's immediate owner when the path could not be walked again.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from picklecheck.engine.saferepr import qualified_name
+from picklecheck.model import ATTR, INDEX, ITEM, PathStep
+
+if TYPE_CHECKING:
+    from picklecheck.engine.chain import Hop
+    from picklecheck.engine.finding import Finding
+    from picklecheck.engine.usercode import UserCode
+
+__all__ = ["DATA", "Holder", "holder_of", "owner_holder"]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Where the fix of an object goes.
+
+    ``kind`` is "class" (an instance of a class the user wrote holds it as ``attr``, or
+    through items when ``attr`` is None), "type" (a class the user wrote, saved by value,
+    holds it as the class attribute ``attr``), "function" (a function the user wrote
+    reaches it ``via`` "closure", "global" or "default"), or "data" (only containers
+    hold it). ``name`` is qualified (``app.models.Cache``); ``short`` is what the code
+    calls it (``Cache``).
+    """
+
+    kind: str
+    name: str = ""
+    short: str = ""
+    attr: str | None = None
+    via: str = ""
+    label: str = ""  # the free variable's or the global's name, for functions
+
+
+DATA = Holder("data")
+
+
+def holder_of(hops: Sequence[Hop], mine: Sequence[bool], target: int) -> Holder:
+    """The deepest object of the user's (``mine``) above hop ``target``, and how it
+    reaches that hop."""
+    owner = max((i for i in range(target) if mine[i]), default=-1)
+    if owner < 0:
+        return DATA
+    obj = hops[owner].obj
+    steps = [step for hop in hops[owner + 1:target + 1] for step in hop.steps]
+    if type(obj) is types.FunctionType:
+        return _function_holder(obj, steps)
+    if issubclass(type(obj), type):
+        return Holder("type", qualified_name(obj), _short(obj), _last_attr(steps))
+    return Holder("class", qualified_name(type(obj)), _short(type(obj)), _last_attr(steps))
+
+
+def owner_holder(finding: Finding, user: UserCode) -> Holder:
+    """Without the objects on the path: the immediate owner, when the user wrote it."""
+    owner = finding.owner
+    if owner is None or not user.defines(owner):
+        return DATA
+    if type(owner) is types.FunctionType:
+        return Holder("function", qualified_name(owner), _short(owner))
+    return Holder("class", qualified_name(type(owner)), _short(type(owner)),
+                  _last_attr(list(finding.steps[-1:])))
+
+
+def _last_attr(steps: list[PathStep]) -> str | None:
+    """The attribute to drop: the path's last attribute, unless items follow it (then
+    the object sits in a container that the fix cannot name). ``__class__`` is no
+    attribute anyone can drop."""
+    for step in reversed(steps):
+        if step.kind == ATTR:
+            return str(step.value) if step.value != "__class__" else None
+        if step.kind in (ITEM, INDEX):
+            return None
+    return None
+
+
+def _function_holder(func: Any, steps: list[PathStep]) -> Holder:
+    name, short = qualified_name(func), _short(func)
+    first = steps[0] if steps else None
+    attr = first.value if first is not None and first.kind == ATTR else ""
+    if attr == "__closure__":
+        return Holder("function", name, short, via="closure",
+                      label=_free_variable(func, steps))
+    if attr == "__globals__" and len(steps) > 1 and steps[1].kind == ITEM:
+        return Holder("function", name, short, via="global", label=str(steps[1].value))
+    if attr in ("__defaults__", "__kwdefaults__"):
+        return Holder("function", name, short, via="default")
+    return Holder("function", name, short)
+
+
+def _short(obj: Any) -> str:
+    name = getattr(obj, "__name__", None)
+    return name if isinstance(name, str) else "it"
+
+
+def _free_variable(func: Any, steps: list[PathStep]) -> str:
+    """The name of the variable a closure cell holds (``co_freevars``)."""
+    try:
+        return str(func.__code__.co_freevars[int(steps[1].value)])
+    except Exception:  # noqa: BLE001
+        return ""

@@ -1,0 +1,70 @@
+"""One culprit per object, whatever each backend did with it.
+
+Explaining keeps one culprit per object *and stage*: an open file that pickle cannot dump
+and that dill dumps but would re-open for writing when loading came out as two culprits
+at the same path. A person has one thing to change there, so :func:`one_per_object`
+folds the later one into the first: its backends join, its cause is kept under its
+backend's name ("dill: loads: HazardBlockedError: ..."), and the hint says what that
+backend does with it. Each backend's own list (``BackendResult.culprits``) is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from picklecheck.engine.boundary import key_of
+from picklecheck.engine.fixes import hint_for
+
+if TYPE_CHECKING:
+    from picklecheck.engine.boundary import Places
+    from picklecheck.engine.finding import Finding
+    from picklecheck.model import Culprit
+
+__all__ = ["one_per_object"]
+
+_STAGE = {"loads": "loads: ", "fresh": "fresh interpreter: "}
+_DOES = {"loads": "it dumps, but does not load back",
+         "fresh": "it loads here, but not in a new interpreter"}
+
+
+def one_per_object(culprits: list[Culprit], places: Places) -> list[Culprit]:
+    """``culprits`` with every later culprit of an object folded into its first."""
+    first: dict[int, Culprit] = {}
+    out: list[Culprit] = []
+    for culprit in culprits:
+        kept = first.get(id(culprit.obj))
+        if kept is None:
+            first[id(culprit.obj)] = culprit
+            out.append(culprit)
+        else:
+            _absorb(kept, culprit, places)
+    return out
+
+
+def _absorb(kept: Culprit, other: Culprit, places: Places) -> None:
+    own = kept.backends
+    joined = [b for b in other.backends if b not in own]
+    if not joined:
+        return
+    for backend in joined:
+        stage = _STAGE.get(other.stage, "") if other.stage != kept.stage else ""
+        kept.reasons[backend] = f"{stage}{other.exception}: {other.reason}"
+        kept.works_with[backend] = False
+    kept.backends = own + tuple(joined)
+    mine, theirs = _finding(kept, places), _finding(other, places)
+    if mine is None or theirs is None:
+        return
+    others = {b: ok for b, ok in kept.works_with.items() if b not in kept.backends}
+    # What the joined backends do with it: how far they get, then their own fix when it
+    # is another kind (the same kind's fix is already said).
+    how = next((kept.works_with_notes[b] for b in joined if b in kept.works_with_notes),
+               None) or (_DOES.get(other.stage) if other.kind == kept.kind else None)
+    fix = hint_for(other.kind, theirs, {}) if other.kind != kept.kind else None
+    words = "; ".join(w for w in (how, fix) if w)
+    kept.hint = hint_for(kept.kind, mine, others, (), own) + (
+        f"; with {' and '.join(joined)}: {words}" if words else "")
+
+
+def _finding(culprit: Culprit, places: Places) -> Finding | None:
+    place = places.get(key_of(culprit))
+    return place.finding if place is not None else None

@@ -1,0 +1,223 @@
+"""Paths in a library's own words: ``df['rows'].iloc[0]``, not ``df._mgr[<reduce argument 0>]...``.
+
+The pickler reaches a pandas cell through the block manager's reduction, and a numpy
+element through the array's flat state; a person reaches them as ``df['rows'].iloc[0]``
+and ``arr[1, 0]``. :data:`TRANSLATORS` maps a type (by qualified name, so nothing here
+imports the library) to a small function that rewrites the first hops below an object
+of that type. Adding a library is one function and one line in the table::
+
+    @translates("pandas.Series", "pandas.core.series.Series")  # pandas 3, pandas 2
+    def _series(owner, below):
+        ...
+        return steps, hops_consumed   # or None to leave the path as it is
+
+A translator is trusted with nothing: its steps are evaluated from the owner, and kept
+only when they reach exactly (``is``) the object the consumed hops reached. Evaluating
+runs the library's own indexing code (``df[...]``, ``.iloc``), never user code.
+
+One rule holds for every library type: a ``[<state 'name'>]`` label (a ``__getstate__``
+key) becomes ``.name`` when the class has a property of that name returning the same
+object (pandas' ``attrs``). The user's own properties are never called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from picklecheck.engine.chain import Hop
+from picklecheck.engine.usercode import UserCode
+from picklecheck.model import ATTR, INDEX, ITEM, OPAQUE, PathStep
+
+__all__ = ["TRANSLATORS", "Translation", "speak", "translates"]
+
+Translation = tuple[tuple[PathStep, ...], int]
+Translator = Callable[[Any, Sequence[Hop]], "Translation | None"]
+
+#: qualified type name -> translator; looked up along the type's MRO.
+TRANSLATORS: dict[str, Translator] = {}
+_FATAL = (KeyboardInterrupt, SystemExit)
+_PLAIN = frozenset({dict, list, tuple, set, frozenset})  # no words of their own
+_USER = UserCode()
+
+
+def translates(*names: str) -> Callable[[Translator], Translator]:
+    """Register a translator for the types called ``names`` (``module.qualname``)."""
+    def register(func: Translator) -> Translator:
+        for name in names:
+            TRANSLATORS[name] = func
+        return func
+    return register
+
+
+def speak(hops: list[Hop]) -> list[Hop]:
+    """``hops`` with every stretch a translator knows rewritten in its library's words."""
+    out = [hops[0]]
+    i = 0
+    while i < len(hops) - 1:
+        owner, below = hops[i].obj, hops[i + 1:]
+        done = None if type(owner) in _PLAIN else _translate(owner, below)
+        if done is None:
+            out.append(below[0])
+            i += 1
+            continue
+        steps, used = done
+        out.append(Hop(steps, below[used - 1].obj, vocabulary=True))
+        i += used
+    return out
+
+
+def _translate(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    for func in _translators(owner):
+        done = _checked(owner, below, func)
+        if done is not None:
+            return done
+    return _checked(owner, below, _state_property)
+
+
+def _translators(owner: Any) -> list[Translator]:
+    found = []
+    try:
+        for klass in type(owner).__mro__:
+            func = TRANSLATORS.get(f"{klass.__module__}.{klass.__qualname__}")
+            if func is not None and func not in found:
+                found.append(func)
+    except Exception:  # noqa: BLE001 - a hostile metaclass
+        return []
+    return found
+
+
+def _checked(owner: Any, below: Sequence[Hop], func: Translator) -> Translation | None:
+    try:
+        done = func(owner, below)
+        if done is None:
+            return None
+        steps, used = done
+        if not 1 <= used <= len(below) or _evaluate(owner, steps) is not below[used - 1].obj:
+            return None
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001 - a library that changed its internals
+        return None
+    return tuple(steps), used
+
+
+def _evaluate(obj: Any, steps: Sequence[PathStep]) -> Any:
+    for step in steps:
+        if step.kind == ATTR:
+            obj = getattr(obj, step.value)
+        elif step.kind in (ITEM, INDEX):
+            obj = obj[step.value]
+        else:
+            raise LookupError(step)
+    return obj
+
+
+# -- every type: __getstate__ keys that are properties ----------------------------------
+
+def _state_property(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    (step,) = below[0].steps if len(below[0].steps) == 1 else (None,)
+    if step is None or step.kind != OPAQUE or not str(step.value).startswith("state '"):
+        return None
+    name = str(step.value)[len("state '"):-1]
+    if not name.isidentifier():
+        return None
+    for klass in type(owner).__mro__:
+        found = vars(klass).get(name)
+        if found is not None:
+            # Reading it runs its getter: only a library's, never the user's own code.
+            mine = _USER.module(getattr(klass, "__module__", None))
+            if isinstance(found, property) and found.fget is not None and not mine:
+                return (PathStep.attr(name),), 1
+            return None
+    return None
+
+
+# -- numpy ---------------------------------------------------------------------------
+
+def _flat_index(hop: Hop) -> int | None:
+    """``i`` when the hop is ``.flat[i]`` (how the walker names an object array's items)."""
+    steps = hop.steps
+    if (len(steps) == 2 and steps[0].kind == ATTR and steps[0].value == "flat"
+            and steps[1].kind == INDEX):
+        return int(steps[1].value)
+    return None
+
+
+def _position(array: Any, flat: int) -> tuple[int, ...]:
+    import numpy as np  # an ndarray exists, so numpy is loaded
+
+    return tuple(int(i) for i in np.unravel_index(flat, array.shape))
+
+
+@translates("numpy.ndarray")
+def _ndarray(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``arr[i]`` or ``arr[i, j]`` for an element of an object array."""
+    flat = _flat_index(below[0])
+    if flat is None:
+        return None
+    where = _position(owner, flat)
+    step = PathStep.index(where[0]) if len(where) == 1 else PathStep.item(where)
+    return (step,), 1
+
+
+# -- pandas --------------------------------------------------------------------------
+
+def _element(below: Sequence[Hop], arrays: list[Any]) -> tuple[Any, int, int] | None:
+    """The array (one of ``arrays``) whose element the path reaches: the array, the
+    element's flat index, and how many hops that took."""
+    for k in range(len(below) - 1):
+        if any(below[k].obj is a for a in arrays):
+            flat = _flat_index(below[k + 1])
+            if flat is not None:
+                return below[k].obj, flat, k + 2
+    return None
+
+
+def _axis(owner: Any, below: Sequence[Hop], names: tuple[str, ...]) -> Translation | None:
+    """``.index`` (or ``.columns``) when the path goes through that axis."""
+    for name in names:
+        axis = getattr(owner, name)
+        for k, hop in enumerate(below):
+            if hop.obj is axis:
+                return (PathStep.attr(name),), k + 1
+    return None
+
+
+@translates("pandas.DataFrame", "pandas.core.frame.DataFrame")
+def _dataframe(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``df['col'].iloc[i]`` for a cell (``df.iloc[i, j]`` when the label is not
+    unique or not a literal), ``df.index`` and ``df.columns`` for the axes."""
+    blocks = list(owner._mgr.blocks)
+    found = _element(below, [b.values for b in blocks])
+    if found is None:
+        return _axis(owner, below, ("index", "columns"))
+    array, flat, used = found
+    block = next(b for b in blocks if b.values is array)
+    item, row = _position(array, flat) if array.ndim == 2 else (0, flat)
+    column = int(block.mgr_locs.as_array[item])
+    label = owner.columns[column]
+    key = PathStep.item(label)
+    if key.evaluable and owner.columns.is_unique:
+        return (key, PathStep.attr("iloc"), PathStep.index(row)), used
+    return (PathStep.attr("iloc"), PathStep.item((row, column))), used
+
+
+@translates("pandas.Series", "pandas.core.series.Series")
+def _series(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``s.iloc[i]`` for an element, ``s.index`` for the index."""
+    found = _element(below, [b.values for b in owner._mgr.blocks])
+    if found is None:
+        return _axis(owner, below, ("index",))
+    _, flat, used = found
+    return (PathStep.attr("iloc"), PathStep.index(flat)), used
+
+
+@translates("pandas.Index", "pandas.core.indexes.base.Index")
+def _index(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``idx[i]`` for a label of an object index."""
+    found = _element(below, [owner._data])
+    if found is None:
+        return None
+    _, flat, used = found
+    return (PathStep.index(flat),), used

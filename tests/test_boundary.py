@@ -1,0 +1,223 @@
+"""Collapsing at the user's boundary: a library object is reported once, by the path the
+user's data holds it at, with a fix at that level; the full list stays available."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import culprits as c
+import pytest
+
+import picklecheck
+from picklecheck.engine.usercode import UserCode
+
+
+class Services:
+    """An app's bag of long-lived helpers."""
+
+    def __init__(self, **parts):
+        self.__dict__.update(parts)
+
+
+# -- what "the user's code" is ---------------------------------------------------------
+
+def test_user_code_is_main_and_files_outside_the_library_folders():
+    """__main__ and the test modules are the user's; stdlib, site-packages and picklecheck
+    are not; a named package counts as the user's even when installed."""
+    user = UserCode()
+    assert user.module("__main__") and user.module(__name__) and user.module("culprits")
+    assert not user.module("threading") and not user.module("_thread")
+    assert not user.module("click.core") and not user.module("picklecheck.model")
+    assert UserCode(["click"]).module("click.core")
+    assert user.module("never_imported_anywhere")
+    assert user.defines(Services()) and user.defines(c.square) and user.defines(Services)
+    assert not user.defines(threading.Lock()) and not user.defines(print)
+
+
+# -- collapsing ---------------------------------------------------------------------------
+
+def started_thread(request):
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    request.addfinalizer(thread.join)
+    request.addfinalizer(stop.set)
+    return thread
+
+
+def test_library_object_is_one_entry_with_everything_inside(request):
+    """A started thread fails on several locks inside: one entry, the thread itself."""
+    thread = started_thread(request)
+    report = picklecheck.check(thread, backends=("pickle",))
+    assert len(report.culprits) > 1
+    (entry,) = report.entries
+    assert (entry.path, entry.inside, entry.obj) == ("obj", True, thread)
+    assert entry.type == "threading.Thread"
+    assert len(entry.culprits) == len(report.culprits)
+    assert all(cu.within is not None and cu.within.obj is thread for cu in report.culprits)
+
+
+def test_user_object_holding_library_objects(request):
+    """Each helper of the user's object is one entry at its attribute, fixed in the user's
+    class; a lock directly held stays itself."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    request.addfinalizer(pool.shutdown)
+    pool.submit(sum, [1]).result()
+    services = Services(pool=pool, log=logging.StreamHandler(), lock=threading.Lock(),
+                        on_done=c.square, retries=3)
+    report = picklecheck.check(services, backends=("pickle",))
+    paths = {e.path: e for e in report.entries}
+    assert set(paths) == {"obj.pool", "obj.log", "obj.lock", "obj.on_done"}
+    assert paths["obj.pool"].inside and paths["obj.log"].inside
+    assert not paths["obj.lock"].inside
+    assert paths["obj.pool"].obj is pool and paths["obj.lock"].obj is services.lock
+    assert f"drop pool in {__name__}.Services.__getstate__" in paths["obj.pool"].hint
+    assert "logging" in paths["obj.log"].hint
+
+
+def test_users_callback_inside_a_library_object_stays_a_culprit():
+    """A lambda the user handed to a library object is the user's to change."""
+    report = picklecheck.check({"args": argparse.Namespace(key=c.square)}, backends=("pickle",))
+    assert [(e.path, e.inside) for e in report.entries] == [("obj['args'].key", False)]
+
+
+def test_outermost_library_object_is_the_one_reported():
+    """A library object inside a library object: the outer one is what the user holds."""
+    inner = argparse.Namespace(lock=threading.Lock())
+    report = picklecheck.check({"outer": argparse.Namespace(inner=inner)}, backends=("pickle",))
+    (entry,) = report.entries
+    assert (entry.path, entry.type, entry.inside) == ("obj['outer']", "argparse.Namespace", True)
+    assert report.culprits[0].path == "obj['outer'].inner.lock"
+
+
+class Worker:
+    """Holds an in-process queue."""
+
+    def __init__(self):
+        self.jobs = queue.Queue()
+
+
+def test_alike_library_objects_group():
+    """Ten user objects each holding a queue.Queue: one entry for the ten queues."""
+    report = picklecheck.check([Worker() for _ in range(10)], backends=("pickle",))
+    (entry,) = report.entries
+    assert (entry.path, entry.count, entry.inside) == ("obj[0..9].jobs", 10, True)
+
+
+def test_expand_and_json_keep_every_culprit(request):
+    """expand=True lists each culprit; JSON has every culprit and where it sits."""
+    thread = started_thread(request)
+    expanded = picklecheck.check(thread, backends=("pickle",), expand=True)
+    assert [e.path for e in expanded.entries] == [cu.path for cu in expanded.culprits]
+    data = json.loads(json.dumps(picklecheck.check(thread, backends=("pickle",)).to_dict()))
+    assert all(cu["within"] == "obj" for cu in data["culprits"])
+    assert data["entries"][0]["inside"] is True
+    assert data["entries"][0]["culprits"] == [cu["path"] for cu in data["culprits"]]
+
+
+def test_plain_text_and_error_show_what_is_inside(request):
+    """str(report) and UnpicklableError: the library object, N culprits inside, first one."""
+    thread = started_thread(request)
+    report = picklecheck.check({"worker": thread}, name="state", backends=("pickle",))
+    text = " ".join(str(report).split())
+    assert "state['worker'] (threading.Thread) [pickle]" in text
+    assert f"holds: {len(report.culprits)} culprits inside, first: state['worker']." in text
+    with pytest.raises(picklecheck.UnpicklableError) as info:
+        picklecheck.assert_picklable({"worker": thread}, name="state")
+    assert "holds:" in str(info.value)
+
+
+def test_event_loop_is_one_entry():
+    """An asyncio event loop: one entry naming the loop, with asyncio's own advice."""
+    loop = asyncio.new_event_loop()
+    try:
+        report = picklecheck.check({"loop": loop}, backends=("pickle", "cloudpickle"))
+    finally:
+        loop.close()
+    (entry,) = report.entries
+    assert entry.path == "obj['loop']" and entry.obj is loop
+    assert "asyncio.run()" in entry.hint
+
+
+# -- real third-party objects ------------------------------------------------------------
+
+def _sqlalchemy_session():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy.orm import Session
+
+    engine = sqlalchemy.create_engine("sqlite://")
+    session = Session(engine)
+    session.execute(sqlalchemy.text("select 1"))
+    return session
+
+
+def _boto3_client():
+    boto3 = pytest.importorskip("boto3")
+    return boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def _httpx_client():
+    return pytest.importorskip("httpx").Client(base_url="https://api.example.com")
+
+
+def _openai_client():
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(api_key="sk-test-not-a-key", base_url="http://127.0.0.1:9/v1")
+
+
+LIBRARY_OBJECTS = [
+    pytest.param(_sqlalchemy_session, "SQLAlchemy Session", id="sqlalchemy session"),
+    pytest.param(_boto3_client, "boto3 client", id="boto3 client"),
+    pytest.param(_httpx_client, "httpx Client", id="httpx client"),
+    pytest.param(_openai_client, "OpenAI client", id="openai client"),
+]
+
+
+@pytest.mark.parametrize(("factory", "words"), LIBRARY_OBJECTS)
+def test_library_clients_are_one_entry(factory, words):
+    """A client of a popular library is one entry naming the client, with its advice."""
+    client = factory()
+    report = picklecheck.check(client, backends=("pickle", "cloudpickle"))
+    assert len(report.culprits) >= 2
+    (entry,) = report.entries
+    assert entry.obj is client and entry.path == "obj" and entry.inside
+    assert words in entry.hint
+    assert len(str(report).splitlines()) < 20
+
+
+@pytest.mark.parametrize(("factory", "words"), LIBRARY_OBJECTS)
+def test_user_object_holding_a_client(factory, words):
+    """The same client inside the user's object: named at its attribute, fixed there."""
+    report = picklecheck.check(Services(client=factory(), name="x"), backends=("pickle",))
+    (entry,) = report.entries
+    assert entry.path == "obj.client"
+    assert f"drop client in {__name__}.Services.__getstate__" in entry.hint
+
+
+def test_jinja_environment_names_the_users_filter_and_the_environment():
+    """A lambda filter is the user's (its own entry); the rest is the Environment's."""
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment(loader=jinja2.DictLoader({"hi.txt": "Hello {{ name }}"}))
+    env.filters["shout"] = lambda s: s.upper()
+    env.get_template("hi.txt")
+    report = picklecheck.check(env, backends=("pickle",))
+    by_path = {e.path: e for e in report.entries}
+    assert by_path["obj.filters['shout']"].obj is env.filters["shout"]
+    assert len(report.entries) <= 5
+
+
+def test_compare_view_names_the_library_object(request):
+    """The compare table's first culprit is the report's first entry: the thread itself."""
+    from picklecheck.report.compare_view import compare_rows
+
+    thread = started_thread(request)
+    report = picklecheck.check({"worker": thread}, backends=("pickle",))
+    (row,) = compare_rows(report)
+    assert row.culprit == f"obj['worker'] (threading.Thread, holds {len(report.culprits)})"

@@ -1,0 +1,452 @@
+"""Every word of a fix: it names only code the user owns, and says nothing false."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import hashlib
+import importlib
+import importlib.util
+import multiprocessing
+import multiprocessing.pool
+import os
+import queue
+import re
+import socket
+import sqlite3
+import sys
+import sysconfig
+import textwrap
+import threading
+import time
+import types
+import unittest.mock
+import weakref
+
+import culprits as c
+import pytest
+
+import picklecheck
+from picklecheck.engine.kinds import KINDS
+from picklecheck.isolation import confine, contain
+
+# -- an oracle for "this names library code as the place to edit" ----------------------
+
+_LIBRARY_DIRS = tuple(
+    os.path.realpath(p) + os.sep
+    for p in {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
+
+#: Phrases of a fix that name a class or function to change; group 1 is its name.
+EDIT_PHRASES = [
+    r"in ([\w.<>]+)\.__getstate__",
+    r"give ([\w.<>]+) a __reduce__",
+    r"create it inside \w+ \(([\w.<>]+)\)",
+    r"\(([\w.<>]+)\) (?:captures|uses it|has it)",
+    r"([\w.<>]+) is defined inside a function, so pickle cannot find it by name; move it",
+    r"([\w.<>]+) is defined in __main__",
+    r"([\w.<>]+) is not the object its module now holds",
+    r"([\w.<>]+) dumps but does not load: check",
+    r"([\w.<>]+) refuses to be pickled in its own",
+    r"define (\w+) in an importable module",
+    r"([\w.<>]+) is saved by value",
+]
+
+
+def is_library(name: str) -> bool:
+    """Whether ``name`` (``module.Qual.name``) is defined in the standard library or an
+    installed package: by the longest prefix that is a loaded module."""
+    parts = name.split(".")
+    for size in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:size])
+        try:
+            spec = importlib.util.find_spec(prefix)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            path = os.path.realpath(spec.origin or "")
+            return prefix.split(".")[0] in sys.stdlib_module_names or path.startswith(
+                _LIBRARY_DIRS)
+    return hasattr(__builtins__, name) or name in dir(__builtins__) or name in (
+        "function", "method", "generator", "cell", "module", "code")
+
+
+def edit_targets(hint: str) -> list[str]:
+    """The names a fix asks the user to change."""
+    flat = " ".join(hint.split())
+    return [m.group(1) for pattern in EDIT_PHRASES for m in re.finditer(pattern, flat)]
+
+
+def library_edits(report: picklecheck.Report) -> list[tuple[str, str]]:
+    """(path, name) for every fix in the report that names library code to change."""
+    found = []
+    entries = getattr(report, "entries", [])
+    hints = [(c.path, c.hint) for c in report.culprits] + [(e.path, e.hint) for e in entries]
+    for path, hint in hints:
+        found += [(path, name) for name in edit_targets(hint) if is_library(name)]
+    return found
+
+
+def test_oracle_recognises_library_and_user_code():
+    """The oracle itself: queue.Queue is library code, this test module's classes are not."""
+    assert edit_targets("drop mutex in queue.Queue.__getstate__ (or exclude it)") == ["queue.Queue"]
+    assert is_library("queue.Queue") and is_library("http.cookiejar.CookieJar")
+    assert is_library("sqlalchemy.pool.base._ConnectionRecord") or "sqlalchemy" not in sys.modules
+    assert not is_library("culprits.Conn") and not is_library(f"{__name__}.Bag")
+
+
+# -- every kind, held every way ----------------------------------------------------------
+
+class Bag:
+    """The user's own class holding one value."""
+
+    def __init__(self, item):
+        self.item = item
+
+
+def hold_in_user_object(x):
+    return Bag(x)
+
+
+def hold_in_library_object(x):
+    return {"ns": argparse.Namespace(item=x)}
+
+
+def hold_in_closure(x):
+    def use():
+        return x
+
+    return use
+
+
+def hold_as_default(x):
+    def use(value=x):
+        return value
+
+    return use
+
+
+HOLDERS = {
+    "root": lambda x: x,
+    "user object": hold_in_user_object,
+    "library object": hold_in_library_object,
+    "closure": hold_in_closure,
+    "default argument": hold_as_default,
+}
+
+
+def _nested(depth):
+    root = node = []
+    for _ in range(depth):
+        child = []
+        node.append(child)
+        node = child
+    return root
+
+
+def _peers():
+    a = c.Peer("a")
+    a.other = c.Peer("b", a)
+    return a
+
+
+def _generator():
+    yield 1
+
+
+def _stale():
+    def scale(x):
+        return x
+
+    scale.__module__, scale.__qualname__ = c.__name__, "scale"
+    return scale  # culprits.scale is another function
+
+
+def _thread_pool(request):
+    pool = multiprocessing.pool.ThreadPool(1)
+    request.addfinalizer(pool.terminate)
+    return pool
+
+
+def _socket(request):
+    sock = socket.socket()
+    request.addfinalizer(sock.close)
+    return sock
+
+
+def _file(request, tmp_path, mode="rb"):
+    (tmp_path / "data.bin").write_bytes(b"abc")
+    handle = open(tmp_path / "data.bin", mode)  # noqa: SIM115 - closed by the finalizer
+    request.addfinalizer(handle.close)
+    return handle
+
+
+def _database(request):
+    conn = sqlite3.connect(":memory:")
+    request.addfinalizer(conn.close)
+    return conn
+
+
+def _generated():
+    namespace = {"__name__": __name__}
+    exec("def generated(x):\n    return x\n", namespace)  # noqa: S102 - code made at run time
+    return namespace["generated"]
+
+
+def _unbound():
+    def renamed(x):
+        return x
+
+    renamed.__qualname__ = renamed.__name__ = "bound_nowhere"
+    return renamed
+
+
+def _wrapped():
+    def square(v):
+        return v * v
+
+    return functools.lru_cache(square)
+
+
+class Recursing:
+    """Every attribute lookup calls itself."""
+
+    def __getattribute__(self, name):
+        return getattr(self, name)
+
+
+class Sleeper:
+    """Its load never ends."""
+
+    def __init__(self):
+        self.x = 1
+
+    def __setstate__(self, state):
+        time.sleep(600)
+
+
+class Blob:
+    """Its load asks for 16 TiB."""
+
+    def __reduce__(self):
+        return (bytearray, (1 << 44,))
+
+
+#: kind -> (factory(request, tmp_path), check keywords); "isolation" is where loads must
+#: run for that kind (the sandbox names what the hazard guard refuses in-process).
+KIND_CASES = {
+    "too_deep": (lambda r, t: _nested(5000), {"backends": ("pickle",), "roundtrip": False}),
+    "reduce_cycle": (lambda r, t: _peers(), {"backends": ("pickle",), "roundtrip": False}),
+    "load_hazard": (lambda r, t: _file(r, t, "w"), {"backends": ("dill",),
+                                                      "isolation": "guarded"}),
+    "load_side_effect": (lambda r, t: _file(r, t, "w"), {"backends": ("dill",),
+                                                           "isolation": "sandbox"}),
+    "load_timeout": (lambda r, t: Sleeper(), {"backends": ("pickle",), "timeout": 2}),
+    "load_memory": (lambda r, t: Blob(), {"backends": ("pickle",), "isolation": "sandbox"}),
+    "lambda": (lambda r, t: c.square, {}),
+    "local": (lambda r, t: c.make_local_instance(), {}),
+    "stale_reference": (lambda r, t: _stale(), {}),
+    "runtime_class": (lambda r, t: collections.namedtuple("Point", "x y")(1, 2), {}),
+    "wrapped": (lambda r, t: _wrapped(), {}),
+    "generated_function": (lambda r, t: _generated(), {}),
+    "unbound": (lambda r, t: _unbound(), {}),
+    "recursive_attribute": (lambda r, t: Recursing(), {"backends": ("pickle",)}),
+    "lock": (lambda r, t: threading.Lock(), {}),
+    "process_shared": (lambda r, t: multiprocessing.Lock(), {}),
+    "executor": (lambda r, t: _thread_pool(r), {}),
+    "thread": (lambda r, t: threading.local(), {}),
+    "queue": (lambda r, t: queue.SimpleQueue(), {}),
+    "file": (_file, {"backends": ("pickle",)}),
+    "socket": (lambda r, t: _socket(r), {}),
+    "database": (lambda r, t: _database(r), {}),
+    "generator": (lambda r, t: _generator(), {}),
+    "module": (lambda r, t: os, {"backends": ("pickle",)}),
+    "code": (lambda r, t: c.scale.__code__, {"backends": ("pickle",)}),
+    "weakref": (lambda r, t: weakref.ref(c.Holder), {}),
+    "view": (lambda r, t: {1: 2}.keys(), {"backends": ("pickle",)}),
+    "mock": (lambda r, t: unittest.mock.MagicMock(), {}),
+    "custom_reduce": (lambda r, t: c.DbClient(), {}),
+    "load_failure": (lambda r, t: c.Account("ada", 10), {}),
+    "c_type": (lambda r, t: hashlib.sha256(), {}),
+}
+
+
+def check_case(kind, obj, monkeypatch):
+    """Check ``obj`` as the catalogue says, where loads run as that kind needs."""
+    options = dict(KIND_CASES[kind][1])
+    where = options.pop("isolation", None)
+    if where == "sandbox" and contain.isolation() != "sandbox":
+        pytest.skip("this machine has no kernel sandbox for loads")
+    if where == "guarded":
+        monkeypatch.setenv(confine.ENV, "guarded")
+    return picklecheck.check(obj, **options)
+
+
+@pytest.mark.parametrize("holder", list(HOLDERS))
+@pytest.mark.parametrize("kind", list(KIND_CASES))
+def test_no_fix_names_library_code(kind, holder, request, tmp_path, monkeypatch):
+    """Whatever holds it, no hint or entry asks to edit a standard-library or installed class."""
+    obj = HOLDERS[holder](KIND_CASES[kind][0](request, tmp_path))
+    report = check_case(kind, obj, monkeypatch)
+    assert not report.ok
+    assert library_edits(report) == []
+
+
+@pytest.mark.parametrize("kind", list(KIND_CASES))
+def test_catalogue_produces_its_kind(kind, request, tmp_path, monkeypatch):
+    """Each case of the hint catalogue really is a culprit of that kind."""
+    report = check_case(kind, {"x": KIND_CASES[kind][0](request, tmp_path)}, monkeypatch)
+    assert kind in {culprit.kind for culprit in report.culprits}
+
+
+def test_catalogue_covers_every_kind():
+    """The hint catalogue has a case for every kind (fresh-interpreter kinds are below)."""
+    fresh_only = {"main_reference", "unimportable"}
+    assert set(KINDS) - set(KIND_CASES) - fresh_only <= {"other"}
+
+
+def test_reference_catalogue_names_no_library_code():
+    """The culprit catalogue's objects (test_catalogue) get no fix in library code."""
+    from test_catalogue import CATALOGUE, PATHS
+
+    for param in [*CATALOGUE, *PATHS]:
+        factory = param.values[0]
+        report = picklecheck.check(factory(), roundtrip=False)
+        assert library_edits(report) == [], param.id
+
+
+# -- the misleading hints of issue 10, one by one -----------------------------------------
+
+def closure_over_connection(conn):
+    def count_rows():
+        return conn.execute("select 1").fetchone()
+
+    return count_rows
+
+
+def test_closure_over_a_connection_names_the_function():
+    """A closure's culprit is fixed in the function, not in a cell's __getstate__."""
+    conn = sqlite3.connect(":memory:")
+    report = picklecheck.check(closure_over_connection(conn), backends=("cloudpickle",))
+    (culprit,) = report.culprits
+    assert culprit.path == "obj.__closure__[0].cell_contents"
+    assert "cell" not in culprit.hint and "__getstate__" not in culprit.hint
+    assert "count_rows" in culprit.hint and "captures conn" in culprit.hint
+
+
+def test_gets_past_it_agrees_with_its_subject():
+    """One backend 'gets past it but fails inside it'; two 'get past it but fail'."""
+    conn = sqlite3.connect(":memory:")
+    report = picklecheck.check(closure_over_connection(conn), backends=("pickle", "dill"))
+    outer = next(cu for cu in report.culprits if cu.path == "obj")
+    assert "dill gets past it but fails inside it" in outer.hint
+    both = picklecheck.check(closure_over_connection(conn))
+    outer = next(cu for cu in both.culprits if cu.path == "obj")
+    assert "dill and cloudpickle get past it but fail inside it" in outer.hint
+
+
+class JobRunner:
+    """Holds a queue.Queue: its fix belongs here."""
+
+    def __init__(self):
+        self.name = "runner"
+        self.jobs = queue.Queue()
+
+
+def test_queue_in_user_object_is_fixed_in_the_user_class():
+    """A queue.Queue held by the user's class: drop it there, never in queue.Queue."""
+    report = picklecheck.check(JobRunner(), backends=("pickle",))
+    (entry,) = report.entries
+    assert (entry.path, entry.type, entry.inside) == ("obj.jobs", "queue.Queue", True)
+    assert f"drop jobs in {__name__}.JobRunner.__getstate__" in entry.hint
+    for hint in [entry.hint] + [cu.hint for cu in report.culprits]:
+        assert "queue.Queue.__getstate__" not in hint
+
+
+class Slow:
+    def __setstate__(self, state):
+        import time
+
+        time.sleep(30)
+
+
+def test_fresh_timeout_hint_talks_about_time():
+    """A load that times out in a fresh interpreter is not blamed on __reduce__."""
+    slow = Slow()
+    slow.x = 1
+    report = picklecheck.check(slow, backends=("pickle",), roundtrip=False,
+                               fresh_process=True, timeout=2)
+    (culprit,) = report.culprits
+    assert "__reduce__ returns every argument" not in culprit.hint
+    assert "did not finish in time" in culprit.hint
+
+
+@pytest.fixture
+def private_module(tmp_path):
+    """A module only this process can import."""
+    name = "picklecheck_hint_plugin"
+    (tmp_path / f"{name}.py").write_text("class PluginConfig:\n    pass\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+    yield module
+    sys.modules.pop(name, None)
+
+
+def test_only_fresh_load_fails_is_not_no_backend_can_pickle(private_module):
+    """Every backend dumps it: '(no backend can pickle it)' would be false."""
+    report = picklecheck.check([private_module.PluginConfig()], fresh_process=True)
+    assert all(r.size for r in report.results.values())
+    (culprit,) = report.culprits
+    assert culprit.stage == "fresh"
+    assert "no backend can pickle it" not in culprit.hint
+    assert library_edits(report) == []
+
+
+@pytest.fixture
+def main_function():
+    """A function defined in __main__, as a script defines it."""
+    main = sys.modules["__main__"]
+    namespace = {"__name__": "__main__"}
+    exec(textwrap.dedent("""
+        def handler(x):
+            return x
+    """), namespace)
+    main.handler = namespace["handler"]
+    yield namespace["handler"]
+    del main.handler
+
+
+def test_main_reference_names_the_users_function(main_function):
+    """A __main__ function a worker cannot import: move it, and that is user code."""
+    report = picklecheck.check({"cb": main_function}, backends=("pickle",), fresh_process=True)
+    (culprit,) = report.culprits
+    assert culprit.kind == "main_reference"
+    assert "importable module" in culprit.hint
+    assert library_edits(report) == []
+
+
+@pytest.mark.parametrize("where", ["in a dict", "at the root"])
+def test_one_object_is_one_culprit(tmp_path, where):
+    """A file pickle cannot dump and dill would empty on load is one culprit, not two."""
+    with open(tmp_path / "log.txt", "w") as handle:
+        obj = {"log": handle} if where == "in a dict" else handle
+        report = picklecheck.check(obj, name="state")
+    (culprit,) = report.culprits
+    assert culprit.path == ("state['log']" if where == "in a dict" else "state")
+    assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
+    assert culprit.reasons["dill"].startswith("loads: ") and "empties it" in culprit.reasons["dill"]
+    assert "with dill:" in culprit.hint and "dill: ok" not in culprit.hint
+    assert "get past it" not in culprit.hint and "gets past it" not in culprit.hint
+
+
+def test_library_local_function_is_not_moved_to_module_level():
+    """A function a library defines inside another one is not the user's to move."""
+    logger_filter = types.SimpleNamespace(cb=weakref.WeakValueDictionary())
+    report = picklecheck.check(logger_filter, backends=("pickle",))
+    assert report.culprits
+    for culprit in report.culprits:
+        assert "move it to module level" not in culprit.hint
