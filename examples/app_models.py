@@ -6,6 +6,7 @@ earlier run no longer pickles; a class imported from a module is defined once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -13,6 +14,17 @@ from dataclasses import dataclass
 class Point:
     x: float
     y: float
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A widget option that carries a function: the widget's value is then this object."""
+
+    name: str
+    apply: Callable[[float], float]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def double(value: float) -> float:

@@ -41,6 +41,14 @@ def inventory_lock() -> threading.Lock:
     return threading.Lock()
 
 
+@st.cache_resource
+def lambda_scales() -> list:
+    """Options that carry lambdas: the widget's value then holds a function."""
+    from app_models import Scale
+
+    return [Scale("x2", lambda v: v * 2), Scale("x10", lambda v: v * 10)]
+
+
 st.title("picklecheck + Streamlit")
 fixed = st.sidebar.toggle("Store the fixed versions", key="fixed")
 
@@ -61,7 +69,6 @@ else:
         st.session_state.cfg = {"name": "demo", "handlers": [print, len, {"cb": lambda: 0}]}
         st.session_state.inventory = Inventory()
         st.session_state.point = Point(1, 2)
-    scale = st.selectbox("Scale", [lambda v: v * 2, lambda v: v * 10], key="scale",
-                         format_func=lambda f: f"x{f(1)}")
+    scale = st.selectbox("Scale", lambda_scales(), key="scale", format_func=str).apply
 
 st.write("3 scaled:", scale(3))

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
         UnpicklableError,
         UnserializableSessionStateError,
     )
+    from picklecheck.integrations.diagnosis import Diagnosis
+    from picklecheck.integrations.explain import ExplainWarning, explain
+    from picklecheck.integrations.hook import install, uninstall
     from picklecheck.integrations.session import SessionState
     from picklecheck.model import BackendResult, Culprit, PathStep, Report
     from picklecheck.tools.sizes import SizeProfile, profile
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendResult",
     "Culprit",
+    "Diagnosis",
+    "ExplainWarning",
     "PathStep",
     "Report",
     "SerializationWarning",
@@ -46,7 +51,10 @@ __all__ = [
     "__version__",
     "assert_picklable",
     "check",
+    "explain",
+    "install",
     "profile",
+    "uninstall",
 ]
 
 _WHERE = {
@@ -59,6 +67,11 @@ _WHERE = {
     "PathStep": "picklecheck.model",
     "Report": "picklecheck.model",
     "SessionState": "picklecheck.integrations.session",
+    "Diagnosis": "picklecheck.integrations.diagnosis",
+    "ExplainWarning": "picklecheck.integrations.explain",
+    "explain": "picklecheck.integrations.explain",
+    "install": "picklecheck.integrations.hook",
+    "uninstall": "picklecheck.integrations.hook",
     "SizeProfile": "picklecheck.tools.sizes",
     "profile": "picklecheck.tools.sizes",
 }
@@ -76,3 +89,30 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext picklecheck`` (IPython, Jupyter): diagnose pickling failures of cells,
+    and the ``%picklecheck EXPR`` magic. Imported only when IPython asks for it."""
+    from picklecheck.integrations.ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from picklecheck.integrations.ipython import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def _install_from_environment() -> None:
+    """``PICKLECHECK=1``: install the failure hook as soon as picklecheck is imported."""
+    import os
+
+    if os.environ.get("PICKLECHECK", "").strip().lower() in ("1", "true", "yes", "on"):
+        from picklecheck.integrations.hook import install
+
+        install()
+
+
+_install_from_environment()

@@ -18,6 +18,7 @@ __all__ = [
     "UnknownBackendError",
     "UnpicklableError",
     "UnserializableSessionStateError",
+    "WorkerLostError",
 ]
 
 
@@ -87,3 +88,16 @@ class UnserializableSessionStateError(UnpicklableError):
 
 class SerializationWarning(UserWarning):
     """A value was stored although it does not serialize (session ``warn`` mode)."""
+
+
+class WorkerLostError(RuntimeError):
+    """A worker process died before it returned a result, most often because it could not
+    load its task; raised by ``picklecheck run`` in place of the hang of ``Pool.map``.
+
+    ``diagnosis`` (a :class:`~picklecheck.Diagnosis`, or None) says what the worker could
+    not load and why.
+    """
+
+    def __init__(self, message: str, diagnosis: Any = None) -> None:
+        super().__init__(message)
+        self.diagnosis = diagnosis

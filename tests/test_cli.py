@@ -321,7 +321,7 @@ def test_inspect_file(tmp_path):
     good = tmp_path / "good.pkl"
     good.write_bytes(pickle.dumps({"a": [1, 2]}))
     missing = tmp_path / "missing.pkl"
-    missing.write_bytes(b"\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00\x8c\x0fno_such_module_q"
+    missing.write_bytes(b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00\x8c\x0fno_such_module_q"
                         b"\x94\x8c\x01X\x94\x93\x94.")
     corrupt = tmp_path / "corrupt.pkl"
     corrupt.write_bytes(b"not a pickle at all")
@@ -417,3 +417,100 @@ def test_interrupt_exits_130(tmp_path):
     result = CliRunner().invoke(cli, [f"{script}:value"])
     assert result.exit_code == 130
     assert "interrupted" in result.output
+
+
+# -- consistency (issue 10): folders, suggestions, several targets, sizes, clean JSON -----
+
+def test_folder_with_and_without_slash_agree(app, tmp_path):
+    """`adir` and `adir/` give the same clear error; `pkgdir/` checks the package like `pkgdir`."""
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir" / "a.py").write_text("x = 1\n")
+    plain, slash = run("adir"), run("adir/")
+    assert plain.exit_code == slash.exit_code == 2
+    assert plain.stderr.replace("'adir'", "'adir/'") == slash.stderr
+    assert "it has no __init__.py" in plain.stderr and "adir/a.py:NAME" in plain.stderr
+    (tmp_path / "pkgdir").mkdir()
+    (tmp_path / "pkgdir" / "__init__.py").write_text("import threading\nlock = threading.Lock()\n")
+    package, package_slash = run("pkgdir", "-b", "pickle"), run("pkgdir/", "-b", "pickle")
+    assert package.exit_code == package_slash.exit_code == 1
+    assert "lock" in package.stdout and "lock" in package_slash.stdout
+    assert run("pkgdir", "-q").stdout == run("pkgdir/", "-q").stdout
+    assert run("pkgdir/:lock", "-b", "pickle", "-q").stdout == run("pkgdir:lock", "-b",
+                                                                      "pickle", "-q").stdout
+
+
+@pytest.mark.parametrize(("target", "suggestion"), [
+    pytest.param("ap.py:state", "did you mean app.py?", id="file"),
+    pytest.param("app:stat", "did you mean 'state'?", id="name in a module"),
+    pytest.param("sub_dri/modl.py:x", "did you mean sub_dir/model.py?", id="folder and file"),
+    pytest.param("app.pyy:state", "did you mean app.py?", id="suffix"),
+])
+def test_did_you_mean_for_mistyped_targets(app, tmp_path, target, suggestion):
+    """A mistyped file, folder or name gets a close existing one suggested."""
+    (tmp_path / "sub_dir").mkdir()
+    (tmp_path / "sub_dir" / "model.py").write_text("x = 1\n")
+    result = run(target)
+    assert result.exit_code == 2
+    assert suggestion in result.stderr
+
+
+def test_one_bad_target_keeps_the_good_reports(app):
+    """The good targets are checked and reported; the bad one is an error; exit 2."""
+    result = run("app.py:limits", "missing.py:x", "app.py:state", "-b", "pickle")
+    assert result.exit_code == 2
+    assert "app.py:limits" in result.stdout and "app.py:state" in result.stdout
+    assert "Error: cannot find file missing.py (target 'missing.py:x')" in result.stderr
+    doc = json.loads(run("app.py:limits", "nope.py:y", "--json", "-b", "pickle").stdout)
+    assert doc["ok"] is False
+    assert [t["target"] for t in doc["targets"]] == ["app.py:limits", "nope.py:y"]
+    assert doc["targets"][0]["ok"] is True and doc["targets"][1]["report"] is None
+    assert "cannot find file nope.py" in doc["targets"][1]["error"]
+
+
+def test_sizes_does_every_backend_asked(app):
+    """--sizes -b dill -b cloudpickle: one table per backend, one JSON entry per backend."""
+    result = run("--sizes", "app.py:limits", "-b", "dill", "-b", "cloudpickle")
+    assert result.exit_code == 0
+    assert "limits: dict" in result.stdout
+    assert "with dill" in result.stdout and "with cloudpickle" in result.stdout
+    doc = json.loads(run("--sizes", "app.py:limits", "-b", "dill", "-b", "cloudpickle",
+                         "--json").stdout)
+    assert [t["backend"] for t in doc["targets"]] == ["dill", "cloudpickle"]
+    assert [t["profile"]["backend"] for t in doc["targets"]] == ["dill", "cloudpickle"]
+
+
+def test_json_stays_clean_when_a_reduce_prints(app, tmp_path):
+    """A __reduce__ that prints while it is checked writes to stderr under --json."""
+    (tmp_path / "noisy.py").write_text(textwrap.dedent("""\
+        class Noisy:
+            def __reduce__(self):
+                print("reducing!")
+                return (Noisy, ())
+        value = Noisy()
+    """))
+    result = run("noisy.py:value", "--json", "-b", "pickle")
+    assert json.loads(result.stdout)["ok"] is True
+    assert "reducing!" in result.stderr
+
+
+def test_inspect_import_json_stays_clean(tmp_path):
+    """inspect --import --json: the imported module's prints (Python and fd 1) go to stderr."""
+    (tmp_path / "chatty_mod_q.py").write_text(
+        "import os\nprint('hello from import')\nos.write(1, b'raw fd write\\n')\nclass X: pass\n")
+    data = b"\x80\x04\x8c\x0cchatty_mod_q\x94\x8c\x01X\x94\x93\x94)\x81\x94."
+    (tmp_path / "x.pkl").write_bytes(data)
+    result = script("inspect", "x.pkl", "--import", "--json", cwd=tmp_path,
+                    PYTHONPATH=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verified"] is True
+    assert "hello from import" in result.stderr and "raw fd write" in result.stderr
+
+
+def test_inspect_corrupt_json(tmp_path):
+    """inspect --json on a corrupt file: exit 2, a JSON error with the offset, the message on stderr."""
+    (tmp_path / "bad.pkl").write_bytes(b"\x80\x04h\x05.")
+    result = run("inspect", str(tmp_path / "bad.pkl"), "--json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["offset"] == 2
+    assert "memo slot 5" in doc["error"] and "memo slot 5" in result.stderr

@@ -195,3 +195,28 @@ def test_shares_always_add_up(obj, backend, top):
     assert prof.total == len(dumps(obj, backend))
     assert len(prof.entries) <= top
     assert_adds_up(prof)
+
+
+def test_no_path_listed_twice():
+    """A by-value function's two globals dicts and a set's elements each get their own path."""
+    namespace = {"__name__": "not_importable_profile_mod", "big": list(range(5_000)),
+                 "other": {"a": "x" * 2_000}}
+    exec("def task():\n    return len(big) + len(other)\n", namespace)  # noqa: S102
+    for obj, backend in ((namespace["task"], "cloudpickle"),
+                         ({"tags": {"a" * 200, "b" * 300, "c" * 400}}, "pickle")):
+        prof = profile(obj, backend=backend, top=50, name="task")
+        labels = [(e.path, e.kind) for e in prof.entries]
+        assert len(labels) == len(set(labels)), labels
+        assert len({e.path for e in prof.entries if e.kind == "object"}) == len(
+            [e for e in prof.entries if e.kind == "object"])
+    prof = profile(namespace["task"], backend="cloudpickle", top=50, name="task")
+    assert prof.entries[0].path == "task.__globals__['big']" and prof.entries[0].evaluable
+    assert eval(prof.entries[0].path, {"task": namespace["task"]}) is namespace["big"]  # noqa: S307
+
+
+def test_str_of_a_profile_is_the_table():
+    """print(profile(obj)) shows the table, and one item is "1 item"."""
+    prof = picklecheck.profile((b"x" * 1_000,), name="t")
+    assert str(prof) == render_profile(prof)
+    assert str(prof).startswith("t: tuple, ")
+    assert "tuple, 1 item" in str(prof) and "1 items" not in str(prof)

@@ -183,3 +183,72 @@ def test_import_picklecheck_is_light(pytester: pytest.Pytester) -> None:
     """)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
+
+
+POOL_TEST = """
+import multiprocessing
+import threading
+
+
+class Job:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.stream = (i for i in range(3))
+
+
+def work(job):
+    return 1
+
+
+def test_pool():
+    jobs = [1, Job()]
+    with multiprocessing.Pool(1) as pool:
+        pool.map(work, jobs)
+"""
+
+DUMPS_TEST = """
+import pickle
+import threading
+
+
+def test_save():
+    config = {"cache": {"lock": threading.Lock()}}
+    pickle.dumps(config)
+"""
+
+
+def test_framework_failure_gets_the_diagnosis(pytester: pytest.Pytester) -> None:
+    """A test failing inside Pool.map: the diagnosis follows the traceback."""
+    pytester.makepyfile(POOL_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*TypeError: cannot pickle '_thread.lock' object",
+        "*picklecheck: why it does not pickle*",
+        "picklecheck: pool.map(work, jobs) could not send what it was given*: 2 culprits",
+        "*",
+        "  jobs[1].lock  (_thread.lock)",
+        "*",
+        "*",
+        "  jobs[1].stream  (generator)",
+    ])
+
+
+def test_plain_pickle_failure_gets_the_diagnosis(pytester: pytest.Pytester) -> None:
+    """pickle.dumps in the test itself: the culprit path is rooted at its argument."""
+    pytester.makepyfile(DUMPS_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "picklecheck: pickle.dumps(config) failed: 1 culprit",
+        "*",
+        "  config['cache']['lock']  (_thread.lock)",
+    ])
+
+
+def test_unrelated_failure_has_no_diagnosis(pytester: pytest.Pytester) -> None:
+    """A failing assertion that mentions pickling is not diagnosed."""
+    pytester.makepyfile("def test_x():\n    assert 'picklecheck' == 'pickle'\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.no_fnmatch_line("*why it does not pickle*")

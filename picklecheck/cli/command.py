@@ -22,8 +22,9 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import BACKEND_NAMES
-from picklecheck.cli.errors import UsageProblem, exit_codes
-from picklecheck.cli.target import Resolved, parse_target, resolve
+from picklecheck.cli.errors import exit_codes
+from picklecheck.cli.streams import stdout_to_stderr
+from picklecheck.cli.target import NoValuesError, Resolved, TargetError, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
 from picklecheck.isolation.fresh import DEFAULT_TIMEOUT
 from picklecheck.model import Report
@@ -35,6 +36,7 @@ __all__ = ["SUBCOMMANDS", "cli", "main"]
 #: only when used). ``picklecheck -- inspect`` checks a module named inspect instead.
 SUBCOMMANDS = {
     "inspect": ("picklecheck.cli.inspect_cmd", "inspect_command"),
+    "run": ("picklecheck.cli.run_cmd", "run_command"),
 }
 
 EXAMPLES = """\
@@ -43,6 +45,7 @@ Targets:
   path/to/app.py:state   a value in a Python file (dotted: app.py:state.cache)
   pkg.module:thing       a value in a module (current folder is importable)
   path/to/app.py         every public value of the file, one summary row each
+  path/to/pkg/           a package folder (the same as pkg from its parent folder)
   inspect FILE.pkl       read a pickle file (first word; see inspect -h)
 
 \b
@@ -119,7 +122,8 @@ class Options:
               help="With a file or module and no name: also check functions, classes "
                    "and modules that pickle by reference.")
 @click.option("--sizes", is_flag=True,
-              help="Show where the bytes of the payload come from instead of checking.")
+              help="Show where the bytes of the payload come from instead of checking "
+                   "(with pickle, or a table for each -b backend).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
               help="With --sizes: how many of the largest parts to show.")
 @click.option("--json", "as_json", is_flag=True,
@@ -136,34 +140,56 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
     culprit with its reason and a hint, a table comparing the backends, and a
     one-line verdict. Also: `picklecheck inspect FILE.pkl` reads a pickle file.
     """
-    options = Options(backends=backends or BACKEND_NAMES, protocol=protocol,
+    default = SIZES_BACKENDS if sizes else BACKEND_NAMES
+    options = Options(backends=backends or default, protocol=protocol,
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
                       quiet=quiet)
     with exit_codes():
-        entries = _resolve_all(targets, call=call, all_names=all_names)
-        if sizes:
-            ok = _run_sizes(entries, options, top)
-        else:
-            ok = _run_checks(entries, options)
+        entries, bad = _resolve_all(targets, call=call, all_names=all_names)
+        if not entries and len(bad) == 1:
+            raise bad[0][1]  # one target, and it is unusable: a plain usage error
+        ok = True
+        docs: list[dict[str, Any]] = []
+        if entries:
+            with stdout_to_stderr(as_json):  # a __reduce__ that prints must not break JSON
+                run = _run_sizes if sizes else _run_checks
+                ok, docs = run(entries, options, top)
+        if as_json:
+            errors = [{"target": spec, "source": None, "name": None, "ok": False,
+                       "error": str(exc), "report": None} for spec, exc in bad]
+            _print_json(ok and not bad, docs + errors)
+        for _, exc in bad:
+            click.echo(f"Error: {exc}", err=True)
+    if bad:
+        raise click.exceptions.Exit(2)
     if not ok:
         raise click.exceptions.Exit(1)
 
 
-def _resolve_all(specs: Sequence[str], *, call: bool, all_names: bool) -> list[Resolved]:
-    parsed = [parse_target(spec) for spec in specs]  # every syntax error before any import
+def _resolve_all(specs: Sequence[str], *, call: bool,
+                 all_names: bool) -> tuple[list[Resolved], list[tuple[str, TargetError]]]:
+    """The values each target names, and the targets that cannot be used (with why):
+    one bad target does not cost the others their reports."""
     entries: list[Resolved] = []
-    for target in parsed:
-        found = resolve(target, call=call, all_names=all_names)
-        if not found:
-            msg = (f"{target.source} has no public values to check "
-                   "(--all-names includes functions, classes and modules)")
-            raise UsageProblem(msg)
+    bad: list[tuple[str, TargetError]] = []
+    for spec in specs:
+        try:
+            target = parse_target(spec)
+            found = resolve(target, call=call, all_names=all_names)
+            if not found:
+                raise NoValuesError(target.spec, target.source)
+        except TargetError as exc:
+            bad.append((spec, exc))
+            continue
         entries += found
-    return entries
+    return entries, bad
 
 
 # -- checking ---------------------------------------------------------------------
+
+#: ``--sizes`` measures with pickle unless ``-b`` names backends (each gets its table).
+SIZES_BACKENDS = ("pickle",)
 
 SPINNER_DELAY = 0.3  # seconds: quick checks never flash a spinner
 
@@ -201,14 +227,15 @@ def _check(entry: Resolved, options: Options) -> Report:
                      timeout=options.timeout)
 
 
-def _run_checks(entries: list[Resolved], options: Options) -> bool:
+def _run_checks(entries: list[Resolved], options: Options,
+                top: int = 0) -> tuple[bool, list[dict[str, Any]]]:
+    """Check every value; print the reports, or return their JSON (``--json``)."""
     reports = [_check(entry, options) for entry in entries]
     ok = all(report.ok for report in reports)
     if options.as_json:
-        docs = [_entry_json(entry, {"ok": r.ok, "report": r.to_dict()})
-                for entry, r in zip(entries, reports, strict=True)]
-        _print_json(ok, docs)
-    elif options.quiet:
+        return ok, [_entry_json(entry, {"ok": r.ok, "report": r.to_dict()})
+                    for entry, r in zip(entries, reports, strict=True)]
+    if options.quiet:
         for report in reports:
             click.echo(verdict_line(report))
     else:
@@ -217,7 +244,7 @@ def _run_checks(entries: list[Resolved], options: Options) -> bool:
         notes = [_notes(entry, options) for entry in entries]
         print_reports(sys.stdout, [_label(e, entries) for e in entries], reports,
                       [e.obj for e in entries], notes)
-    return ok
+    return ok, []
 
 
 def _label(entry: Resolved, entries: list[Resolved]) -> str:
@@ -251,31 +278,33 @@ def _print_json(ok: bool, targets: list[dict[str, Any]]) -> None:
 
 # -- --sizes ----------------------------------------------------------------------
 
-def _run_sizes(entries: list[Resolved], options: Options, top: int) -> bool:
+def _run_sizes(entries: list[Resolved], options: Options,
+               top: int) -> tuple[bool, list[dict[str, Any]]]:
+    """A size profile per value and backend asked for; print them, or return their JSON."""
     from picklecheck.tools.sizes import profile, render_profile
 
-    backend = options.backends[0]
     docs: list[dict[str, Any]] = []
     texts: list[str] = []
     ok = True
     for entry in entries:
-        try:
-            with _status(f"measuring {entry.name} with {backend}"):
-                result = profile(entry.obj, backend=backend, protocol=options.protocol,
-                                 top=top, name=entry.name)
-        except pickle.PicklingError as exc:
-            ok = False
-            docs.append(_entry_json(entry, {"ok": False, "error": str(exc), "profile": None}))
-            texts.append(str(exc))
-            continue
-        docs.append(_entry_json(entry, {"ok": True, "error": None,
-                                        "profile": result.to_dict()}))
-        texts.append(render_profile(result))
+        for backend in options.backends:
+            try:
+                with _status(f"measuring {entry.name} with {backend}"):
+                    result = profile(entry.obj, backend=backend, protocol=options.protocol,
+                                     top=top, name=entry.name)
+            except pickle.PicklingError as exc:
+                ok = False
+                docs.append(_entry_json(entry, {"backend": backend, "ok": False,
+                                                "error": str(exc), "profile": None}))
+                texts.append(str(exc))
+                continue
+            docs.append(_entry_json(entry, {"backend": backend, "ok": True, "error": None,
+                                            "profile": result.to_dict()}))
+            texts.append(render_profile(result))
     if options.as_json:
-        _print_json(ok, docs)
-    else:
-        click.echo("\n\n".join(texts))
-    return ok
+        return ok, docs
+    click.echo("\n\n".join(texts))
+    return ok, []
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

@@ -34,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "NameNotFoundError",
+    "NoValuesError",
     "Resolved",
     "Target",
     "TargetCodeError",
@@ -72,15 +73,32 @@ class TargetSyntaxError(TargetError, ValueError):
 
 
 class TargetNotFoundError(TargetError, LookupError):
-    """The file does not exist, or the module cannot be found."""
+    """The file does not exist, or the module cannot be found; with close matches."""
 
-    def __init__(self, spec: str, what: str) -> None:
+    def __init__(self, spec: str, what: str, suggestions: list[str] | None = None) -> None:
         self.spec = spec
         self.what = what
+        self.suggestions = suggestions or []
         super().__init__(spec, what)
 
     def __str__(self) -> str:
-        return f"cannot find {self.what} (target {self.spec!r})"
+        text = f"cannot find {self.what} (target {self.spec!r})"
+        if self.suggestions:
+            text += "\n  did you mean " + " or ".join(self.suggestions) + "?"
+        return text
+
+
+class NoValuesError(TargetError):
+    """A file or module with nothing public to check."""
+
+    def __init__(self, spec: str, source: str) -> None:
+        self.spec = spec
+        self.source = source
+        super().__init__(spec, source)
+
+    def __str__(self) -> str:
+        return (f"{self.source} has no public values to check "
+                "(--all-names includes functions, classes and modules)")
 
 
 class NameNotFoundError(TargetError, AttributeError):
@@ -150,6 +168,7 @@ class Target:
     source: str
     attr: str | None
     is_file: bool
+    is_dir: bool = False
 
     @property
     def label(self) -> str:
@@ -172,6 +191,9 @@ def parse_target(spec: str) -> Target:
         raise TargetSyntaxError(spec, f"{attr!r} is not a Python name (dotted names are fine)")
     if not source:
         raise TargetSyntaxError(spec, "nothing before ':' (name a .py file or a module)")
+    if os.path.isdir(source):  # `pkg`, `pkg/` and `./pkg` are one folder
+        folder = source.rstrip("/" + os.sep) or source
+        return Target(spec=spec, source=folder, attr=attr or None, is_file=False, is_dir=True)
     is_file = source.endswith(".py") or "/" in source or os.sep in source \
         or os.path.isfile(source)
     if not is_file and not _is_dotted(source):
@@ -208,17 +230,44 @@ def _same_file(filename: str | None, path: Path) -> bool:
 
 def load_module(target: Target) -> ModuleType:
     """Import the target's source; a file already loaded is not run twice."""
+    if target.is_dir:
+        return _import_package(target)
     if target.is_file:
         return _load_file(target)
     return _import_module(target)
 
 
+def _import_package(target: Target) -> ModuleType:
+    """A folder: the package it is (imported from the folder above its top package),
+    or a usage error naming the Python files in it."""
+    folder = Path(target.source).resolve()
+    if not (folder / "__init__.py").is_file():
+        files = sorted(p.name for p in folder.glob("*.py"))[:5]
+        hint = (f"; name a file in it, e.g. {_join(target.source, files[0])}:NAME (it holds "
+                f"{', '.join(files)})" if files else "; it holds no .py file")
+        raise TargetNotFoundError(target.spec, f"a package in folder {target.source} (it has "
+                                  f"no __init__.py){hint}")
+    parts = [folder.name]
+    root = folder.parent
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    name = ".".join(parts)
+    if not _is_dotted(name):
+        raise TargetNotFoundError(target.spec, f"an importable package: {name!r} is not a "
+                                  "module name")
+    return _import_module(Target(target.spec, name, target.attr, False), str(root))
+
+
+def _join(folder: str, name: str) -> str:
+    return os.path.join(folder, name)
+
+
 def _load_file(target: Target) -> ModuleType:
     path = Path(target.source).resolve()
     if not path.is_file():
-        what = "directory" if path.is_dir() else "file"
-        raise TargetNotFoundError(target.spec, f"{what} {target.source}"
-                                  + (" (name a .py file)" if what == "directory" else ""))
+        raise TargetNotFoundError(target.spec, f"file {target.source}",
+                                  close_paths(target.source))
     name = _module_name(path)
     existing = sys.modules.get(name)
     if existing is not None:
@@ -239,13 +288,15 @@ def _load_file(target: Target) -> ModuleType:
     return module
 
 
-def _import_module(target: Target) -> ModuleType:
+def _import_module(target: Target, folder: str | None = None) -> ModuleType:
     try:
-        with _importable(os.getcwd()):
+        with _importable(folder or os.getcwd()):
             return importlib.import_module(target.source)
     except ModuleNotFoundError as exc:
         if exc.name is not None and target.source.startswith(exc.name):
-            raise TargetNotFoundError(target.spec, f"module {exc.name!r}") from None
+            raise TargetNotFoundError(target.spec, f"module {exc.name!r}",
+                                      close_modules(exc.name) + close_paths(target.source)
+                                      ) from None
         raise TargetCodeError(f"importing {target.source}", exc) from None
     except _FATAL:
         raise
@@ -283,6 +334,47 @@ def lookup(target: Target, module: ModuleType, dotted: str) -> Any:
         done.append(part)
         owner = ".".join(done)
     return value
+
+
+def close_paths(path: str) -> list[str]:
+    """Existing files close to a mistyped path, fixed part by part
+    (``exampels/sesion_app.py`` becomes ``examples/session_app.py``)."""
+    given = Path(path)
+    if given.is_absolute():
+        bases, parts = [Path(given.parts[0])], given.parts[1:]
+    else:
+        bases, parts = [Path(".")], given.parts
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        found: list[Path] = []
+        for base in bases:
+            exact = base / part
+            if exact.is_file() if last else exact.is_dir():
+                found.append(exact)
+                continue
+            try:
+                names = [e.name for e in base.iterdir() if (e.is_file() if last else e.is_dir())]
+            except OSError:
+                continue
+            found += [base / m for m in difflib.get_close_matches(part, names, n=3, cutoff=0.6)]
+        bases = found[:3]
+        if not bases:
+            return []
+    return [str(p) for p in bases]
+
+
+def close_modules(name: str) -> list[str]:
+    """Importable top-level names close to a mistyped one (the current folder first)."""
+    import pkgutil
+
+    if "." in name:
+        return []
+    try:
+        names = {m.name for m in pkgutil.iter_modules([os.getcwd()])}
+        names |= {m.name for m in pkgutil.iter_modules()} | set(sys.builtin_module_names)
+    except Exception:  # noqa: BLE001 - a broken sys.path entry: no suggestion
+        return []
+    return [repr(m) for m in difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.75)]
 
 
 def _close_matches(word: str, owner: Any) -> list[str]:

@@ -3,6 +3,10 @@
 * A test that fails with :class:`~picklecheck.UnpicklableError` shows the culprit
   paths, reasons, hints and the backend table, under the line of the test that
   raised it, instead of a traceback through picklecheck's own code.
+* A test that fails with any other pickling error, from any framework (``Pool.map``,
+  joblib, Dask, Ray, Spark, or ``pickle.dumps`` itself), gets the diagnosis of
+  :func:`picklecheck.explain` appended to its failure: the culprits inside what the
+  test passed, at paths in the test's own terms.
 * The ``picklecheck`` fixture offers ``check``, ``assert_picklable`` and ``profile``.
 * ``@pytest.mark.picklable("model", backend="cloudpickle")`` fails the test unless
   the value of fixture ``model`` survives the trip (checked after setup, before the
@@ -33,6 +37,10 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
+    if os.environ.get("PICKLECHECK", "").strip().lower() in ("1", "true", "yes", "on"):
+        from picklecheck.integrations.hook import install
+
+        install()
 
 
 class PicklecheckFixture:
@@ -108,12 +116,36 @@ def _check_marked(item: pytest.Item, markers: list[pytest.Mark]) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     excinfo = call.excinfo
-    if excinfo is None or not report.failed or "picklecheck.errors" not in sys.modules:
+    if excinfo is None or not report.failed:
         return report
-    from picklecheck.errors import UnpicklableError
+    if "picklecheck.errors" in sys.modules:
+        from picklecheck.errors import UnpicklableError
 
-    if not isinstance(excinfo.value, UnpicklableError) or excinfo.value.report is None:
-        return report
+        if isinstance(excinfo.value, UnpicklableError) and excinfo.value.report is not None:
+            return _enriched(item, excinfo, report)
+    _append_diagnosis(excinfo.value, report)
+    return report
+
+
+#: The title of the section a failure's diagnosis is shown under.
+SECTION = "picklecheck: why it does not pickle"
+
+
+def _append_diagnosis(exc: BaseException, report: Any) -> None:
+    """Add the diagnosis of a pickling failure from any framework to the failure report."""
+    from picklecheck.integrations.explain import diagnose, is_serialization_failure
+
+    if not is_serialization_failure(exc):
+        return
+    text = str(diagnose(exc))
+    longrepr = report.longrepr
+    if hasattr(longrepr, "addsection"):
+        longrepr.addsection(SECTION, text)
+    else:
+        report.sections.append((SECTION, text))
+
+
+def _enriched(item: pytest.Item, excinfo: pytest.ExceptionInfo[Any], report: Any) -> Any:
     if item.config.getoption("tbstyle", "auto") == "native":
         return report
     report.longrepr = _Failure(_failure_text(item, excinfo), str(excinfo.value).splitlines()[0])

@@ -14,166 +14,44 @@ attribute access) for any application, and checks each value on the way in:
 Settings come from arguments, the environment and ``pyproject.toml`` (see
 :mod:`picklecheck.config`).
 
-What is cheap on repeat, and why no more than that
------------------------------------------------------
-A value made only of ``None``, ``bool``, ``int``, ``float``, ``complex``, ``str``,
-``bytes`` and (nested) tuples and frozensets of those, with exactly those types, is
-accepted without pickling: every backend serializes such values and they cannot
-change in place. Anything else is dumped on every store and every :meth:`check`.
-An ``id()`` cache would be unsafe there: a list, dict or instance can change in
-place without changing its id, and even an unchanged instance of a frozen class
-stops pickling when its class is redefined (Streamlit reruns the app script, which
-makes ``__main__.Point`` a new class). With ``roundtrip=True`` the load is what is
-cached: the digest of the bytes last loaded successfully is kept per key, and the
-same bytes are not loaded again (the same bytes load the same way).
+Threads and interrupts
+----------------------
+Each store is checked, then written under the wrapper's lock; an ``update`` is
+written whole or not at all, even when the wrapped mapping refuses one key or Ctrl-C
+arrives in the middle (see :mod:`picklecheck.integrations.atomic`). A transaction
+belongs to the thread that opened it: stores from other threads meanwhile are
+checked as usual, and a rollback restores only the keys this transaction bound that
+nobody has bound since. Readers are not locked out: like ``dict.update``, another
+thread may see an update that is under way.
+
+What is cheap on repeat is described in :mod:`picklecheck.integrations.verifier`.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
 import sys
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from picklecheck.backends import BACKEND_NAMES, Sink, get_backend
-from picklecheck.engine.check import check as check_object
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.errors import SerializationWarning, UnserializableSessionStateError
+from picklecheck.integrations.atomic import MISSING, interrupts_deferred, restore, write_all
 from picklecheck.integrations.config import SessionConfig, resolve
-from picklecheck.isolation import contain
-from picklecheck.model import BackendResult, PathStep, Report, format_path
-from picklecheck.report.render import explain
+from picklecheck.integrations.verifier import Verifier, describe, is_plain_value
+from picklecheck.model import Report
 
 __all__ = ["SessionState", "Verifier", "describe", "is_plain_value"]
 
-_MISSING = object()
-_FATAL = (KeyboardInterrupt, SystemExit)
-_ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes})
-_PLAIN_LIMIT = 1000  # elements inspected before a value is pickled instead
-_INTERNAL_MODULES = frozenset({__name__, "contextlib", "_collections_abc", "collections.abc"})
+_INTERNAL_MODULES = frozenset({__name__, "contextlib", "_collections_abc", "collections.abc",
+                               "picklecheck.integrations.atomic"})
 
-
-def is_plain_value(value: Any) -> bool:
-    """True for deeply immutable builtin values that every backend serializes.
-
-    Exact types only (a ``str`` subclass may define a failing ``__reduce__``); gives
-    up, returning False, after :data:`_PLAIN_LIMIT` elements.
-    """
-    stack, seen = [value], 0
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind in _ATOMS:
-            continue
-        if kind is not tuple and kind is not frozenset:
-            return False
-        seen += len(item)
-        if seen > _PLAIN_LIMIT:
-            return False
-        stack.extend(item)
-    return True
-
-
-def describe(reports: dict[Any, Report], backend: str, outcome: str) -> str:
-    """The message for rejected values: a summary line, then each value's culprits."""
-    names = ", ".join(report.name for report in reports.values())
-    verb = "does" if len(reports) == 1 else "do"
-    lines = [f"{names} {verb} not serialize with {backend!r}; {outcome}"]
-    lines += [explain(report, backend) for report in reports.values()]
-    return "\n".join(lines)
-
-
-class _HashSink:
-    """A write-only file that keeps a digest of what was written, not the bytes."""
-
-    __slots__ = ("_hash",)
-
-    def __init__(self) -> None:
-        self._hash = hashlib.blake2b(digest_size=16)
-
-    def write(self, data: Any) -> int:
-        self._hash.update(data)
-        return len(data)
-
-    def digest(self) -> bytes:
-        return self._hash.digest()
-
-
-class Verifier:
-    """Checks values by key against the configured backend, remembering what loaded.
-
-    Shared by :class:`SessionState` and the Streamlit hook. ``name`` roots the paths:
-    the value under ``"cfg"`` is reported as ``session_state['cfg']``.
-    """
-
-    __slots__ = ("config", "name", "_loaded")
-
-    def __init__(self, config: SessionConfig, name: str = "session_state") -> None:
-        self.config = config
-        self.name = name
-        self._loaded: dict[Any, bytes] = {}
-
-    def failures(self, items: Iterable[tuple[Any, Any]]) -> dict[Any, Report]:
-        """The report of each failing ``(key, value)``, string keys sorted first."""
-        values = dict(items)
-        reports: dict[Any, Report] = {}
-        for key in _ordered(values):
-            report = self.verify(key, values[key])
-            if report is not None:
-                reports[key] = report
-        return reports
-
-    def verify(self, key: Any, value: Any) -> Report | None:
-        """None when ``value`` serializes (and loads back, with ``roundtrip``)."""
-        if is_plain_value(value):
-            return None
-        config = self.config
-        backend = get_backend(config.backend)
-        protocol = backend.default_protocol() if config.protocol is None else config.protocol
-        sink: Any = _HashSink() if config.roundtrip else Sink()
-        try:
-            backend.dump(value, sink, protocol)
-            if not config.roundtrip or self._loaded.get(key) == sink.digest():
-                return None
-            loaded = contain.load(backend, backend.dumps(value, protocol)).ok
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001 - every failure is a finding
-            loaded = False
-        if not loaded:
-            self._loaded.pop(key, None)
-            return self._diagnose(key, value)
-        self._loaded[key] = sink.digest()
-        return None
-
-    def forget(self, key: Any = _MISSING) -> None:
-        """Drop what is remembered about ``key`` (about every key by default)."""
-        if key is _MISSING:
-            self._loaded.clear()
-        else:
-            self._loaded.pop(key, None)
-
-    def _diagnose(self, key: Any, value: Any) -> Report | None:
-        config = self.config
-        name = format_path(self.name, (PathStep.item(key),))
-        try:
-            report = check_object(value, backends=(config.backend,), protocol=config.protocol,
-                                  name=name, roundtrip=config.roundtrip)
-            if report.ok:  # it changed while we looked, or fails only now and then
-                return None
-            others = [b for b in BACKEND_NAMES if b != config.backend]
-            verdicts = check_object(value, backends=others, protocol=config.protocol, name=name,
-                                    roundtrip=config.roundtrip, max_culprits=1)
-            report.results.update(verdicts.results)
-        except _FATAL:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the engine must not take the app down
-            return _fallback_report(value, name, config, exc)
-        return report
+#: A transaction's record of one key: [binding before the transaction, binding it made].
+_Entry = list
 
 
 class SessionState(MutableMapping[Any, Any]):
@@ -187,10 +65,10 @@ class SessionState(MutableMapping[Any, Any]):
 
     Keys that share a name with a method (``items``, ``check``, ...) are reached with
     ``state["items"]``; setting them as attributes raises AttributeError.
-    Not thread-safe, like the dict it wraps.
+    Stores from several threads are safe (see the module's notes on threads).
     """
 
-    __slots__ = ("_data", "_config", "_verifier", "_journals")
+    __slots__ = ("_data", "_config", "_verifier", "_stacks", "_lock")
 
     def __init__(self, data: MutableMapping[Any, Any] | None = None, /, *, mode: str | None = None,
                  backend: str | None = None, roundtrip: bool | None = None,
@@ -209,7 +87,8 @@ class SessionState(MutableMapping[Any, Any]):
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_config", config)
         object.__setattr__(self, "_verifier", Verifier(config, name))
-        object.__setattr__(self, "_journals", [])
+        object.__setattr__(self, "_stacks", {})  # thread id -> its open transactions
+        object.__setattr__(self, "_lock", threading.RLock())
 
     @property
     def session_config(self) -> SessionConfig:
@@ -227,8 +106,10 @@ class SessionState(MutableMapping[Any, Any]):
                     else "the key was not set")
 
     def __delitem__(self, key: Any) -> None:
-        self._remember(key)
-        del self._data[key]
+        with self._lock:
+            previous = self._data[key]
+            del self._data[key]
+            self._note({key: MISSING}, {key: previous})
         self._verifier.forget(key)
 
     def __iter__(self) -> Iterator[Any]:
@@ -249,8 +130,8 @@ class SessionState(MutableMapping[Any, Any]):
         """``state[key]`` if present; otherwise store ``default`` (checked) and return it."""
         if key in self._data:
             return self._data[key]
-        self._store({key: default}, "the key was not set")
-        return default
+        self._store({key: default}, "the key was not set", only_new=True)
+        return self._data[key]
 
     def __repr__(self) -> str:
         return (f"SessionState({saferepr(self._data, 200)}, mode={self._config.mode!r}, "
@@ -266,7 +147,7 @@ class SessionState(MutableMapping[Any, Any]):
             return self._data[name]
         except KeyError:
             msg = f"session state has no key {name!r}"
-            keys = [k for k in self._data if isinstance(k, str)]
+            keys = [k for k in self._data if issubclass(type(k), str)]
             close = difflib.get_close_matches(name, keys, n=1)
             if close:
                 msg += f" (did you mean {close[0]!r}?)"
@@ -285,7 +166,7 @@ class SessionState(MutableMapping[Any, Any]):
             raise AttributeError(msg) from None
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *(k for k in self._data if isinstance(k, str)
+        return sorted({*super().__dir__(), *(k for k in self._data if issubclass(type(k), str)
                                               and k.isidentifier())})
 
     def _refuse_interface_name(self, name: str, spelling: str) -> None:
@@ -314,48 +195,89 @@ class SessionState(MutableMapping[Any, Any]):
 
         Stores inside the block are not checked one by one. On exit every key is
         checked, so values changed in place inside the block are caught too. In
-        "enforce" mode a failure, and in any mode an exception, rebinds each key the
-        block assigned or deleted to the value it had before (or removes it). An
-        in-place change to an object cannot be undone that way; ``snapshot=True``
-        deep-copies every value on entry and restores all keys from those copies
-        (values that cannot be copied are restored by reference).
-        Nested blocks fold their changes into the enclosing one.
+        "enforce" mode a failure, and in any mode an exception (Ctrl-C during the
+        exit check included), rebinds each key the block assigned or deleted to the
+        value it had before (or removes it), unless another thread has bound that key
+        since. An in-place change to an object cannot be undone that way;
+        ``snapshot=True`` deep-copies every value on entry and restores the keys from
+        those copies (values that cannot be copied are restored by reference).
+        Nested blocks fold their changes into the enclosing one. A transaction
+        belongs to the thread that opened it.
         """
-        journal: dict[Any, Any] = {}
+        journal: dict[Any, _Entry] = {}
         saved = self._snapshot() if snapshot else None
-        self._journals.append(journal)
+        stack = self._journals()
+        stack.append(journal)
         try:
             yield self
         except BaseException:
-            self._journals.pop()
+            stack.pop()
+            try:
+                self._rollback(journal, saved)
+            finally:
+                self._forget_empty(stack)
+            raise
+        stack.pop()
+        try:
+            self._check_on_exit(journal)
+        except BaseException:
             self._rollback(journal, saved)
             raise
-        self._journals.pop()
-        reports = self._failures(self._data.keys()) if self._config.mode != "off" else {}
-        if reports and self._config.mode == "enforce":
-            self._rollback(journal, saved)
-            self._act(reports, "the transaction was rolled back")
-        self._act(reports, "stored anyway because the session mode is 'warn'")
-        if self._journals:
-            for key, previous in journal.items():
-                self._journals[-1].setdefault(key, previous)
+        finally:
+            self._forget_empty(stack)
+        if stack:
+            for key, (previous, written) in journal.items():
+                stack[-1].setdefault(key, [previous, written])[1] = written
+
+    def _check_on_exit(self, journal: dict[Any, _Entry]) -> None:
+        """Check every key but those another thread's open transaction bound (that
+        transaction checks them when it ends), unless they still hold what this one bound."""
+        if self._config.mode == "off":
+            return
+        me = threading.get_ident()
+        with self._lock:
+            others = {key for thread, stack in self._stacks.items() if thread != me
+                      for open_journal in stack for key in open_journal}
+            keys = [key for key in self._data.keys() if key not in others or (
+                key in journal and self._data.get(key, MISSING) is journal[key][1])]
+        reports = self._failures(keys)
+        self._act(reports, "the transaction was rolled back" if self._config.mode == "enforce"
+                  else "stored anyway because the session mode is 'warn'")
 
     # -- internals -----------------------------------------------------------------
 
-    def _store(self, pending: dict[Any, Any], outcome: str) -> None:
-        if self._journals:  # checked when the transaction ends
-            for key, value in pending.items():
-                self._remember(key)
-                self._data[key] = value
-            return
-        reports: dict[Any, Report] = {}
-        if self._config.mode != "off":
+    def _journals(self) -> list[dict[Any, _Entry]]:
+        """This thread's open transactions, innermost last."""
+        stack: list[dict[Any, _Entry]] = self._stacks.setdefault(threading.get_ident(), [])
+        return stack
+
+    def _forget_empty(self, stack: list[dict[Any, _Entry]]) -> None:
+        with self._lock:
+            if not stack:
+                self._stacks.pop(threading.get_ident(), None)
+
+    def _store(self, pending: dict[Any, Any], outcome: str, only_new: bool = False) -> None:
+        if not self._journals() and self._config.mode != "off":
             reports = self._verifier.failures(pending.items())
-        # Raise or warn before storing, so that `-W error` leaves the state as it was.
-        self._act(reports, outcome if self._config.mode == "enforce"
-                  else "stored anyway because the session mode is 'warn'")
-        for key, value in pending.items():
-            self._data[key] = value
+            # Raise or warn before storing, so that `-W error` leaves the state as it was.
+            self._act(reports, outcome if self._config.mode == "enforce"
+                      else "stored anyway because the session mode is 'warn'")
+        # Inside this thread's transaction the check runs when the transaction ends.
+        with self._lock:
+            if only_new:
+                pending = {k: v for k, v in pending.items() if k not in self._data}
+            previous = {key: self._data.get(key, MISSING) for key in pending}
+            write_all(self._data, pending)
+            self._note(pending, previous)
+
+    def _note(self, written: dict[Any, Any], previous: dict[Any, Any]) -> None:
+        """Record in this thread's innermost transaction what a write bound (under the lock)."""
+        stack = self._journals()
+        if not stack:
+            return
+        journal = stack[-1]
+        for key, value in written.items():
+            journal.setdefault(key, [previous[key], value])[1] = value
 
     def _act(self, reports: dict[Any, Report], outcome: str) -> None:
         if not reports or self._config.mode == "off":
@@ -370,51 +292,38 @@ class SessionState(MutableMapping[Any, Any]):
     def _failures(self, keys: Iterable[Any]) -> dict[Any, Report]:
         return self._verifier.failures((key, self._data[key]) for key in keys)
 
-    def _remember(self, key: Any) -> None:
-        if self._journals and key not in self._journals[-1]:
+    def _snapshot(self) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """Deep copies of every value, and the values themselves, at this moment."""
+        with self._lock:
+            originals = dict(self._data.items())
+        copies: dict[Any, Any] = {}
+        for key, value in originals.items():
             try:
-                self._journals[-1][key] = self._data[key]
-            except KeyError:
-                self._journals[-1][key] = _MISSING
-
-    def _snapshot(self) -> dict[Any, Any]:
-        saved: dict[Any, Any] = {}
-        for key, value in self._data.items():
-            try:
-                saved[key] = copy.deepcopy(value)
-            except _FATAL:
+                copies[key] = copy.deepcopy(value)
+            except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:  # noqa: BLE001 - uncopyable: restore the reference
-                saved[key] = value
-        return saved
+                copies[key] = value
+        return copies, originals
 
-    def _rollback(self, journal: dict[Any, Any], saved: dict[Any, Any] | None) -> None:
-        for key, previous in journal.items():
-            if previous is _MISSING:
-                self._data.pop(key, None)
-            else:
-                self._data[key] = previous
-            self._verifier.forget(key)
-        if saved is not None:
-            for key in [k for k in self._data if k not in saved]:
-                del self._data[key]
-            for key, value in saved.items():
-                self._data[key] = value
+    def _rollback(self, journal: dict[Any, _Entry],
+                  saved: tuple[dict[Any, Any], dict[Any, Any]] | None) -> None:
+        """Undo a transaction, whole even if Ctrl-C arrives meanwhile.
+
+        A key is put back only if it still holds what this transaction bound (or, with
+        a snapshot, what it held on entry): a later store from another thread stays.
+        """
+        data = self._data
+        with self._lock, interrupts_deferred():
+            for key, (previous, written) in journal.items():
+                if data.get(key, MISSING) is written:
+                    restore(data, key, previous)
+            if saved is not None:
+                copies, originals = saved
+                for key, original in originals.items():
+                    if data.get(key, MISSING) is original:
+                        data[key] = copies[key]
             self._verifier.forget()
-
-
-def _ordered(keys: Iterable[Any]) -> list[Any]:
-    keys = list(keys)
-    text = sorted(k for k in keys if isinstance(k, str))
-    return text + [k for k in keys if not isinstance(k, str)]
-
-
-def _fallback_report(value: Any, name: str, config: SessionConfig, exc: Exception) -> Report:
-    """A report without culprits, for when the engine itself failed on a hostile value."""
-    error = f"picklecheck could not analyse it ({type(exc).__name__}: {exc})"
-    result = BackendResult(backend=config.backend, ok=False, error=error, exception=exc)
-    return Report(name=name, type=type_name(value), repr=saferepr(value),
-                  protocol=config.protocol, results={config.backend: result})
 
 
 def _caller_level() -> int:

@@ -88,9 +88,9 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _wrapped(label: str, text: str, indent: str) -> list[str]:
+def _wrapped(label: str, text: str, indent: str, width: int = WIDTH) -> list[str]:
     prefix = f"{indent}{label:<7}"
-    return textwrap.wrap(text, WIDTH, initial_indent=prefix,
+    return textwrap.wrap(text, width, initial_indent=prefix,
                          subsequent_indent=" " * len(prefix)) or [prefix.rstrip()]
 
 
@@ -115,20 +115,22 @@ def display_path(culprit: Culprit, name: str | None = None, run: int = 6) -> str
     return ((name or root) + "".join(parts)).rstrip()
 
 
-def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True) -> list[str]:
+def culprit_lines(culprit: Culprit, indent: str = "  ", backends: bool = True,
+                  width: int = WIDTH) -> list[str]:
+    """The culprit's path and type, then cause, where and hint wrapped at ``width``."""
     head = f"{indent}{display_path(culprit)}  ({culprit.type})"
     if backends:
         head += f"  [{', '.join(culprit.backends)}]"
     lines = [head]
     inner = indent + "  "
     stage = {"loads": "loads: ", "fresh": "fresh interpreter: "}.get(culprit.stage, "")
-    lines += _wrapped("cause:", f"{stage}{culprit.exception}: {culprit.reason}", inner)
+    lines += _wrapped("cause:", f"{stage}{culprit.exception}: {culprit.reason}", inner, width)
     for other, reason in culprit.reasons.items():
         if other != culprit.backends[0] and reason != culprit.reason:
-            lines += _wrapped("", f"{other}: {reason}", inner)
+            lines += _wrapped("", f"{other}: {reason}", inner, width)
     if culprit.detail:
-        lines += _wrapped("where:", culprit.detail, inner)
-    lines += _wrapped("hint:", culprit.hint, inner)
+        lines += _wrapped("where:", culprit.detail, inner, width)
+    lines += _wrapped("hint:", culprit.hint, inner, width)
     return lines
 
 

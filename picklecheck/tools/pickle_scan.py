@@ -1,28 +1,27 @@
-"""The opcodes of a pickle file, read without loading it: which globals it names.
+"""Every pickle in a file, read without loading it: which globals it names.
 
-:class:`Scan` walks every pickle in a byte string with :func:`pickletools.genops` and a
-simulated stack that keeps only strings, so that ``STACK_GLOBAL`` (protocol 4 and
-later) is resolved from the strings pushed or memoized before it, as the unpickler
-would. Nothing is imported or executed.
+:class:`Scan` runs the pickles of a byte string one after another through
+:class:`~.pickle_machine.Machine`, as successive ``pickle.load`` calls on one file
+would read them, and collects the globals they name. Nothing is imported or
+executed. :func:`diagnose` turns a stream the first pickle of which is corrupt into
+one sentence (a gzip file, text, a truncated pickle, a corrupt one and where).
 """
 
 from __future__ import annotations
 
 import _compat_pickle
-import io
 import pickle
-import pickletools
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Needed", "Scan", "UnreadableError", "diagnose"]
+from picklecheck.tools.pickle_machine import Machine
+from picklecheck.tools.pickle_stack import CorruptPickleError, TooLargeError
 
-_STRING_OPS = frozenset({
-    "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
-    "STRING", "BINSTRING", "SHORT_BINSTRING",
-})
-_GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
-_PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+__all__ = ["MAX_GLOBALS", "CorruptPickleError", "Needed", "Scan", "TooLargeError", "diagnose"]
+
+#: Distinct globals one file may name (a real pickle names at most a few hundred).
+MAX_GLOBALS = 20_000
+
 _MAGIC = (
     (b"\x1f\x8b", "a gzip file: decompress it first (gzip.open)"),
     (b"PK\x03\x04", "a zip archive (torch.save and some joblib files are zip archives)"),
@@ -44,141 +43,106 @@ class Needed:
     offset: int
     count: int = 1
     written_as: str | None = None
-
-
-class UnreadableError(Exception):
-    """The opcodes stop making sense (pickletools' message)."""
-
-
-class _Mark:
-    """The MARK opcode's place on the simulated stack."""
-
-
-_MARK = _Mark()
+    dotted: bool = True  # protocol 4+ loaders follow a dotted name; older ones do not
 
 
 class Scan:
-    """A simulated unpickler stack that keeps only strings (for STACK_GLOBAL)."""
+    """Every pickle in a byte string, one after another, as successive
+    ``pickle.load`` calls on one file would read them."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Any) -> None:
         self.data = data
         self.pickles = 0
         self.protocol = 0
         self.end = 0
         self.dynamic = 0
         self.persistent_ids = 0
+        self.buffers = 0
+        self.py2_bytes = 0
         self.extensions: set[int] = set()
         self.globals: dict[tuple[str, str], Needed] = {}
-        self.error: str | None = None
+        self.error: CorruptPickleError | None = None  # what stopped the bytes after the last pickle
+        self._pending: dict[tuple[str, str], Needed] = {}
 
     def run(self) -> None:
-        stream = io.BytesIO(self.data)
-        while stream.tell() < len(self.data):
-            start = stream.tell()
+        """Raises :class:`CorruptPickleError` when the first pickle is; bytes after a good pickle
+        that are not one are kept in ``error`` (``pickle.load`` never reads them)."""
+        pos = 0
+        while pos < len(self.data):
+            machine = Machine(self, self.data)
+            self._pending = {}
             try:
-                self._one(stream)
-            except (ValueError, IndexError, KeyError) as exc:
+                end = machine.run(pos)
+            except CorruptPickleError as exc:
                 if self.pickles == 0:
-                    raise UnreadableError(str(exc)) from None
-                self.error = str(exc)  # trailing bytes after good pickles
-                stream.seek(start)
+                    raise
+                self.error = exc
                 return
+            self._keep()
             self.pickles += 1
-            self.end = stream.tell()
+            declared = machine.declared
+            self.protocol = max(self.protocol,
+                                declared if declared is not None else machine.needed)
+            self.end = pos = end
 
-    def _one(self, stream: io.BytesIO) -> None:
-        stack: list[Any] = []
-        memo: dict[int, Any] = {}
-        declared: int | None = None
-        needed = 0
-        stopped = False
-        for op, arg, maybe_pos in pickletools.genops(stream):
-            pos = maybe_pos or 0
-            value: Any = arg
-            needed = max(needed, op.proto)
-            name = op.name
-            if name == "PROTO":
-                declared = int(value)
-            elif name == "STOP":
-                stopped = True
-            elif name in ("GLOBAL", "INST"):
-                module, _, qualname = str(arg).partition(" ")
-                self._add(module, qualname, pos, declared or needed)
-            elif name == "STACK_GLOBAL":
-                top = stack.pop() if stack else None
-                below = stack.pop() if stack else None
-                if isinstance(below, str) and isinstance(top, str):
-                    self._add(below, top, pos, declared or needed)
-                else:
-                    self.dynamic += 1
-                stack.append(None)
-                continue
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                self.extensions.add(int(value))
-            elif name in ("PERSID", "BINPERSID"):
-                self.persistent_ids += 1
-            self._effect(op, arg, stack, memo)
-        if not stopped:
-            raise ValueError("the pickle ends before its STOP opcode")
-        proto = declared if declared is not None else needed
-        self.protocol = max(self.protocol, proto)
-
-    def _effect(self, op: Any, arg: Any, stack: list[Any], memo: dict[int, Any]) -> None:
-        name = op.name
-        if name in _PUT_OPS:
-            memo[arg] = stack[-1] if stack else None
-            return
-        if name == "MEMOIZE":
-            memo[len(memo)] = stack[-1] if stack else None
-            return
-        for item in reversed(op.stack_before):
-            if item is pickletools.stackslice:
-                while stack and stack[-1] is not _MARK:
-                    stack.pop()
-            elif stack:
-                stack.pop()
-        if name == "MARK":
-            stack.append(_MARK)
-        elif name in _STRING_OPS:
-            stack.append(arg if isinstance(arg, str) else None)
-        elif name in _GET_OPS:
-            stack.append(memo.get(arg))
-        else:
-            stack.extend(None for _ in op.stack_after)
-
-    def _add(self, module: str, qualname: str, pos: int, proto: int) -> None:
+    def add(self, module: str, name: str, offset: int, proto: int) -> None:
+        """A global the pickle being read names (kept if that pickle turns out whole)."""
         written = None
-        if proto < 3:  # loading maps Python 2 names (fix_imports), so the check must too
-            mapped = _compat_pickle.NAME_MAPPING.get((module, qualname))
+        if proto < 3:  # the loader maps Python 2 names (fix_imports), so the check must too
+            mapped = _compat_pickle.NAME_MAPPING.get((module, name))
             if mapped is None and module in _compat_pickle.IMPORT_MAPPING:
-                mapped = (_compat_pickle.IMPORT_MAPPING[module], qualname)
-            if mapped is not None and mapped != (module, qualname):
-                written = f"{module}.{qualname}"
-                module, qualname = mapped
-        ref = self.globals.get((module, qualname))
-        if ref is None:
-            self.globals[(module, qualname)] = Needed(module, qualname, pos, written_as=written)
-        else:
+                mapped = (_compat_pickle.IMPORT_MAPPING[module], name)
+            if mapped is not None and mapped != (module, name):
+                written = f"{module}.{name}"
+                module, name = mapped
+        ref = self._pending.get((module, name))
+        if ref is not None:
             ref.count += 1
+            return
+        if len(self._pending) + len(self.globals) >= MAX_GLOBALS:
+            raise TooLargeError(offset, f"more than {MAX_GLOBALS:,} distinct globals")
+        self._pending[(module, name)] = Needed(module, name, offset, written_as=written,
+                                               dotted=proto >= 4)
+
+    def _keep(self) -> None:
+        for key, ref in self._pending.items():
+            kept = self.globals.get(key)
+            if kept is None:
+                self.globals[key] = ref
+            else:
+                kept.count += ref.count
 
 
-def diagnose(data: bytes, scan: Scan, error: str) -> str:
+def diagnose(data: Any, error: CorruptPickleError) -> str:
+    """One sentence on a file whose first pickle ``pickle.load`` would reject."""
+    head = bytes(data[:8])
     for magic, what in _MAGIC:
-        if data.startswith(magic):
+        if head.startswith(magic):
             return f"not a pickle: it is {what}"
-    if data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= pickle.HIGHEST_PROTOCOL:
-        if "STOP" in error or "not enough data" in error or "truncated" in error:
-            return (f"a truncated pickle (protocol {data[1]}): the data ends before the pickle "
-                    f"does ({len(data)} bytes; {error})")
-        return f"a corrupt pickle (protocol {data[1]}): {error}"
+    where = f"pickle.load would fail {error}"
+    if head[:1] == b"\x80" and len(head) > 1:
+        proto = head[1]
+        if proto > pickle.HIGHEST_PROTOCOL:
+            return (f"a pickle of protocol {proto}, which this Python cannot read (it reads "
+                    f"protocols 0 to {pickle.HIGHEST_PROTOCOL}); {where}")
+        if error.truncated:
+            return (f"a truncated pickle (protocol {proto}): the data ends before the pickle "
+                    f"does ({len(data):,} bytes; {where})")
+        return f"a corrupt pickle (protocol {proto}): {where}"
     if _looks_like_text(data):
-        preview = data[:_PREVIEW].decode("utf-8", "replace").splitlines()[0] if data.strip() else ""
-        return f"not a pickle: it looks like text ({preview!r}...)"
-    return f"not a pickle: {error}"
+        sample = bytes(data[:_PREVIEW]).decode("utf-8", "replace")
+        preview = sample.splitlines()[0] if sample.strip() else ""
+        return (f"not a pickle: it looks like text ({preview!r}...); read as a protocol 0 "
+                f"pickle, {where}")
+    if error.offset == 0 and error.opname.startswith("byte "):
+        return f"not a pickle: its first byte 0x{head[0]:02x} is not a pickle opcode"
+    if error.truncated:
+        return f"not a pickle, or a truncated one of protocol 0 or 1: {where}"
+    return f"not a pickle, or a corrupt one of protocol 0 or 1: {where}"
 
 
-def _looks_like_text(data: bytes) -> bool:
-    sample = data[:4096]
+def _looks_like_text(data: Any) -> bool:
+    sample = bytes(data[:4096])
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError:

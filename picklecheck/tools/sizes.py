@@ -25,7 +25,6 @@ from typing import Any
 
 from picklecheck.backends import Backend, get_backend
 from picklecheck.engine.saferepr import type_name
-from picklecheck.model import format_path
 from picklecheck.tools.meter import Meter, Node, Pass, new_pickler
 
 __all__ = ["SizeEntry", "SizeProfile", "profile", "render_profile"]
@@ -71,6 +70,10 @@ class SizeProfile:
     entries: list[SizeEntry] = field(default_factory=list)
     rest: SizeEntry | None = None
     passes: int = 1
+
+    def __str__(self) -> str:
+        """The table, as ``picklecheck --sizes`` prints it."""
+        return render_profile(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,8 +212,10 @@ def _summarize(root: Node, name: str, backend: str, proto: int, top: int,
                passes: int) -> SizeProfile:
     total = root.size
     leaves = [leaf for leaf in _leaves(root) if leaf[2] > 0 or leaf[0] is root]
+    paths = _unique_paths(root, name)
     leaves.sort(key=lambda leaf: -leaf[2])  # stable: ties stay in pickling order
-    entries = [_entry(node, kind, size, name, total) for node, kind, size in leaves[:top]]
+    entries = [_entry(node, kind, size, paths[id(node)], total)
+               for node, kind, size in leaves[:top]]
     rest = None
     others = leaves[top:]
     if others:
@@ -222,15 +227,52 @@ def _summarize(root: Node, name: str, backend: str, proto: int, top: int,
                        total=total, entries=entries, rest=rest, passes=passes)
 
 
-def _entry(node: Node, kind: str, size: int, name: str, total: int) -> SizeEntry:
+def _unique_paths(root: Node, name: str) -> dict[int, tuple[str, bool]]:
+    """A path for every node, each used once. Where the walker names two different
+    objects alike (a set's elements, two reduce arguments that both look like
+    ``__globals__``), the largest keeps the name and the others say which part of
+    their parent they are: ``task[<args 1>]``."""
+    nodes = _preorder(root)
+    raw: dict[int, str] = {id(root): name}
+    winner: dict[str, Node] = {}
+    for node in nodes[1:]:
+        path = raw[id(node)] = raw[id(node.parent)] + _steps_text(node)
+        best = winner.get(path)
+        if best is None or node.size > best.size:
+            winner[path] = node
+    out: dict[int, tuple[str, bool]] = {id(root): (name, True)}
+    for node in nodes[1:]:
+        parent_path, parent_ok = out[id(node.parent)]
+        child = node.expansion.child(node.index)
+        if winner[raw[id(node)]] is node:
+            out[id(node)] = (parent_path + _steps_text(node),
+                             parent_ok and all(step.evaluable for step in child.steps))
+        else:
+            out[id(node)] = (f"{parent_path}[<{child.role} {node.index}>]", False)
+    return out
+
+
+def _preorder(root: Node) -> list[Node]:
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(reversed(node.children or ()))
+    return out
+
+
+def _steps_text(node: Node) -> str:
+    return "".join(step.render() for step in node.expansion.child(node.index).steps)
+
+
+def _entry(node: Node, kind: str, size: int, where: tuple[str, bool],
+           total: int) -> SizeEntry:
     items = None
     if type(node.obj) in (list, tuple, dict, set, frozenset):
         items = len(node.obj)
-    steps = node.steps()
     return SizeEntry(
-        path=format_path(name, steps), type=type_name(node.obj), size=size,
-        share=size / total if total else 0.0, kind=kind, items=items,
-        evaluable=all(step.evaluable for step in steps),
+        path=where[0], type=type_name(node.obj), size=size,
+        share=size / total if total else 0.0, kind=kind, items=items, evaluable=where[1],
     )
 
 
@@ -245,7 +287,7 @@ def render_profile(prof: SizeProfile) -> str:
     for entry in rows:
         detail = entry.type
         if entry.items is not None:
-            detail += f", {entry.items:,} items"
+            detail += f", {entry.items:,} item{'' if entry.items == 1 else 's'}"
         lines.append(f"  {format_bytes(entry.size):>10}  {entry.share * 100:5.1f}%  "
                      f"{_label(entry).ljust(width)}  {detail}".rstrip())
     return "\n".join(lines)

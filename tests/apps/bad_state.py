@@ -28,7 +28,13 @@ if "cfg" not in st.session_state:
     st.session_state.point = Point(1, 2)
     st.session_state.count = 0
 
+@st.cache_resource
+def scales():
+    """The same option objects on every run (Streamlit 1.30 refuses a value not among them)."""
+    return [lambda v: v * 2, lambda v: v * 10]
+
+
 st.session_state.count += 1
-st.selectbox("Scale", [lambda v: v * 2, lambda v: v * 10], key="scale",
-             format_func=lambda f: f"x{f(1)}")
+# No format_func: AppTest 1.30 looks the value up among the options by str().
+st.selectbox("Scale", scales(), key="scale")
 st.write("runs:", st.session_state.count)

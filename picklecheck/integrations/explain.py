@@ -1,0 +1,194 @@
+"""``picklecheck.explain(exc)``: diagnose a pickling failure from the exception it raised.
+
+The steps: recover the payload from the exception's frames
+(:mod:`~picklecheck.integrations.recover`), take the framework's envelope apart into the
+user's parts (:mod:`~picklecheck.integrations.unwrap`), check them with the framework's
+serializer, and root every culprit at the part it lies in
+(:mod:`~picklecheck.integrations.diagnosis`).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+
+from picklecheck.integrations import callsite
+from picklecheck.integrations.diagnosis import Diagnosis, check_parts, unique_labels
+from picklecheck.integrations.recover import (
+    Recovered,
+    Site,
+    exception_chain,
+    recover,
+    traceback_frames,
+    traceback_positions,
+)
+from picklecheck.integrations.unwrap import Context, unwrap, user_caller
+
+__all__ = ["ExplainWarning", "diagnose", "explain", "is_serialization_failure"]
+
+_DIRECT_BACKENDS = {"pickle": "pickle", "dill": "dill", "cloudpickle": "cloudpickle"}
+#: What the pickler's and the frameworks' messages say when serializing fails.
+_MESSAGE = re.compile(
+    r"(can ?not|can't|could not|couldn't|unable to|failed to) (pickle|seriali[sz]e)"
+    r"|not (be )?(pickl|serializ)able|unpicklable|can't get (local object|attribute)"
+    r"|pickling is not supported|pickling an? .* is disallowed", re.IGNORECASE)
+
+
+class ExplainWarning(UserWarning):
+    """:func:`explain` could not recover the object that failed to serialize; says why."""
+
+
+def explain(exc: BaseException) -> Diagnosis | None:
+    """Diagnose the pickling failure behind ``exc``: which of the objects handed to the
+    framework do not serialize, at which paths (rooted in the user's own terms), why, and
+    what to do.
+
+    Returns None, with an :class:`ExplainWarning` saying why, when the object that was
+    being serialized cannot be recovered from ``exc``.
+    """
+    diagnosis = diagnose(exc)
+    if diagnosis.report is None:
+        warnings.warn(diagnosis.reason or "nothing to explain", ExplainWarning, stacklevel=2)
+        return None
+    return diagnosis
+
+
+def diagnose(exc: BaseException, max_culprits: int = 100) -> Diagnosis:
+    """Like :func:`explain`, but always a :class:`Diagnosis`: when nothing could be checked,
+    ``report`` is None and ``reason`` says why. Never raises for a bad exception."""
+    if not isinstance(exc, BaseException):
+        msg = f"explain() takes an exception, not {type(exc).__name__}: {exc!r:.80}"
+        raise TypeError(msg)
+    try:
+        return _diagnose(exc, max_culprits)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as internal:  # noqa: BLE001 - a diagnosis must never add a failure
+        return Diagnosis(framework="", call="", backend="", error=_describe(exc),
+                         reason=f"picklecheck failed to diagnose it ({type(internal).__name__}: "
+                                f"{internal}); please report this")
+
+
+def _diagnose(exc: BaseException, max_culprits: int) -> Diagnosis:
+    for linked in exception_chain(exc):
+        carried = getattr(linked, "diagnosis", None)  # a WorkerLostError's
+        if isinstance(carried, Diagnosis):
+            return carried
+        if type(linked).__name__ == "BrokenProcessPool":
+            from picklecheck.integrations.workers import explain_broken
+
+            broken = explain_broken(linked)
+            if broken is not None:
+                return broken
+    recovered = recover(exc) or _direct(exc)
+    if recovered is None:
+        return Diagnosis(framework="", call="", backend="", error=_describe(exc),
+                         reason=_why_not(exc))
+    frames = traceback_frames(exc)
+    if recovered.error is not exc:
+        frames += [f for f in traceback_frames(recovered.error) if f not in frames]
+    # The user's frame nearest the failure: in the pickling error's own traceback when it
+    # has one (pickle.dumps called directly), else where the user called the framework.
+    positions = traceback_positions(exc)
+    positions.update(traceback_positions(recovered.error))
+    caller = user_caller(traceback_frames(recovered.error)) or user_caller(traceback_frames(exc))
+    ctx = Context(recovered, caller, frames, positions)
+    unwrapped = unwrap(ctx)
+    backend = backend_for(recovered.site)
+    labels = unique_labels([p.label for p in unwrapped.parts])
+    parts = dict(zip(labels, (p.obj for p in unwrapped.parts), strict=True))
+    report = check_parts(parts, backend, max_culprits)
+    diagnosis = Diagnosis(framework=recovered.site.framework, call=unwrapped.call,
+                          backend=backend, error=_describe(_pickling_error(recovered)),
+                          report=report, notes=list(unwrapped.notes), labels=labels,
+                          how=recovered.site.how)
+    if report.ok:
+        diagnosis.reason = (f"{', '.join(labels)} pickle{'s' if len(labels) == 1 else ''} now "
+                            f"with {backend}: they may have changed since the failure")
+    return diagnosis
+
+
+def backend_for(site: Site) -> str:
+    """The framework's own backend when one is registered, else the nearest built-in one."""
+    from picklecheck.backends import get_backend
+    from picklecheck.errors import UnknownBackendError
+
+    try:
+        return get_backend(site.backend).name
+    except UnknownBackendError:
+        return site.fallback
+
+
+def _pickling_error(recovered: Recovered) -> BaseException:
+    """The pickler's own error: the innermost exception of the recovered one's chain."""
+    error = recovered.error
+    for linked in exception_chain(error):
+        if linked.__traceback__ is not None and _is_pickle_message(linked):
+            error = linked
+    return error
+
+
+def _is_pickle_message(exc: BaseException) -> bool:
+    if "Pickl" in type(exc).__name__:
+        return True
+    try:
+        text = str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a hostile __str__ is no pickling message
+        return False
+    return _MESSAGE.search(text) is not None
+
+
+def is_serialization_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it chains to) looks like a failure to serialize."""
+    for linked in exception_chain(exc):
+        if isinstance(linked, pickle.PicklingError) or _is_pickle_message(linked):
+            return True
+        if type(linked).__name__ in ("BrokenProcessPool", "TokenizationError", "WorkerLostError"):
+            return True
+    return False
+
+
+def _direct(exc: BaseException) -> Recovered | None:
+    """``pickle.dumps(state)`` raised in the user's own frame: look ``state`` up there (in
+    the exception or any it chains to that is a pickling error)."""
+    for linked in exception_chain(exc):
+        if not (isinstance(linked, pickle.PicklingError) or _is_pickle_message(linked)):
+            continue
+        frames = traceback_frames(linked)
+        caller = user_caller(frames)
+        at = traceback_positions(linked).get(id(caller)) if caller is not None else None
+        site = callsite.find_call(caller, ("dumps", "dump"), at)
+        if site is None or caller is None:
+            continue
+        value = callsite.lookup_name(caller, site.arg(0))
+        if value is callsite.MISSING:
+            continue
+        backend = _DIRECT_BACKENDS.get(site.receiver.rsplit(".", 1)[-1], "pickle")
+        where = Site(backend, caller.f_code.co_filename, caller.f_code.co_name,
+                     site.arg(0) or "", backend, backend)
+        return Recovered(value, where, linked, frames)
+    return None
+
+
+def _why_not(exc: BaseException) -> str:
+    if not is_serialization_failure(exc):
+        return (f"{type(exc).__name__} is not a serialization failure, or none that "
+                "picklecheck can trace to the object being serialized")
+    if exc.__traceback__ is None and exc.__cause__ is None and exc.__context__ is None:
+        return ("the exception carries no traceback (joblib's multiprocessing backend drops "
+                "it), so the object being pickled cannot be found; check what you passed "
+                "with picklecheck.check(obj)")
+    if type(exc).__name__ in ("BrokenProcessPool", "WorkerLostError"):
+        return ("a worker process died without saying why; most often it could not load "
+                "its task (a function or class defined in __main__ under the spawn start "
+                "method, or in a notebook); run the program with `picklecheck run` to find out")
+    return ("no serializer frame holding the object is left in the exception's traceback; "
+            "check what you passed with picklecheck.check(obj)")
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,175 @@
+"""`picklecheck run`: real programs in real subprocesses, failing inside real frameworks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JOBS = Path(__file__).parent / "jobs"
+#: Every culprit of tests/jobs/models.Model for pickle; cloudpickle copes with the lambda.
+PICKLE_CULPRITS = (".lock  (_thread.lock)", ".on_done  (function)", ".batches  (generator)")
+CLOUDPICKLE_CULPRITS = (".lock  (_thread.lock)", ".batches  (generator)")
+
+
+def run(*args: str, timeout: float = 120, cwd: Path = JOBS) -> subprocess.CompletedProcess[str]:
+    """``python -m picklecheck run ARGS`` in ``cwd``; fails the test if it hangs."""
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("PICKLECHECK", None)
+    return subprocess.run([sys.executable, "-m", "picklecheck", "run", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def diagnosis_of(result: subprocess.CompletedProcess[str]) -> str:
+    """The diagnosis printed after the traceback (the last block of stderr)."""
+    marker = "\npicklecheck: "
+    assert marker in result.stderr, result.stderr[-3000:]
+    return result.stderr[result.stderr.rindex(marker) + 1:]
+
+
+def assert_culprits(text: str, root: str, culprits: tuple[str, ...]) -> None:
+    lines = [line.strip() for line in text.splitlines()]
+    for culprit in culprits:
+        assert root + culprit in lines, text
+
+
+def test_exit_code_argv_and_path_are_the_programs() -> None:
+    """The program's own exit code, sys.argv and sys.path[0], as `python script.py` gives."""
+    result = run("exits.py", "7", "--flag")
+    assert result.returncode == 7
+    assert "argv: ['exits.py', '7', '--flag']" in result.stdout
+    assert f"path0: {JOBS}" in result.stdout
+
+
+def test_module_mode_runs_as_python_dash_m() -> None:
+    """`run -m pkg.module`: argv[0] is the module's file, sys.path[0] the current folder."""
+    result = run("-m", "jobs.exits", "5", cwd=JOBS.parent)
+    assert result.returncode == 5
+    assert f"argv: ['{JOBS / 'exits.py'}', '5']" in result.stdout
+    assert f"path0: {JOBS.parent}" in result.stdout
+
+
+def test_missing_script_is_a_usage_error() -> None:
+    """A script that does not exist: exit code 2 and a sentence, no traceback."""
+    result = run("no_such_script.py")
+    assert result.returncode == 2
+    assert "can't open file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_pool_map() -> None:
+    """Pool.map: every culprit, rooted at the failing item of the user's list; exit code 1."""
+    result = run("pool_map.py")
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: pool.map(score, models, chunksize=1) could not send")
+    assert_culprits(text, "models[3]", PICKLE_CULPRITS)
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "picklecheck/cli" not in result.stderr  # picklecheck's own frames are not shown
+
+
+def test_process_spawn() -> None:
+    """Process(spawn).start(): rooted at the target's parameter."""
+    result = run("process_spawn.py")
+    assert result.returncode == 1
+    assert_culprits(diagnosis_of(result), "model", PICKLE_CULPRITS)
+
+
+def test_process_pool_executor() -> None:
+    """ProcessPoolExecutor.submit: the argument, not the _CallItem around it."""
+    result = run("executor_submit.py")
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert_culprits(text, "model", PICKLE_CULPRITS)
+    assert "_CallItem" not in text
+
+
+def test_note_is_attached_to_the_traceback() -> None:
+    """The short note (one culprit a line) appears in the traceback itself (3.11+)."""
+    if sys.version_info < (3, 11):
+        pytest.skip("add_note is 3.11+")
+    result = run("pool_map.py")
+    traceback_part = result.stderr[: result.stderr.rindex("\npicklecheck: ")]
+    assert "  models[3].lock  (_thread.lock): TypeError: cannot pickle" in traceback_part
+
+
+def test_spawn_main_function_does_not_hang_pool_map() -> None:
+    """spawn + a function under the main guard: Pool.map fails in seconds, with the why."""
+    result = run("--start-method", "spawn", "spawn_main_pool.py", timeout=60)
+    assert result.returncode == 1
+    assert "WorkerLostError" in result.stderr
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: pool.map(square, [1, 2, 3]) lost its task")
+    assert "  square  (function)" in text.splitlines()
+    assert 'square is defined under `if __name__ == "__main__":`' in " ".join(text.split())
+
+
+def test_spawn_main_function_explains_broken_process_pool() -> None:
+    """spawn + a main-guard function in ProcessPoolExecutor.map: BrokenProcessPool explained."""
+    result = run("--start-method", "spawn", "spawn_main_executor.py", timeout=60)
+    assert result.returncode == 1
+    assert "BrokenProcessPool" in result.stderr
+    text = diagnosis_of(result)
+    assert "  square  (function)" in text.splitlines()
+
+
+def test_fork_runs_the_same_script_fine() -> None:
+    """The same program under fork works: no false alarm, exit code 0."""
+    result = run("--start-method", "fork", "spawn_main_pool.py", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1, 4, 9]"
+    assert "picklecheck:" not in result.stderr
+
+
+def test_queue_put_drop_is_diagnosed() -> None:
+    """mp.Queue.put raises nothing; the feeder's dropped item is diagnosed on stderr."""
+    result = run("queue_put.py")
+    assert result.returncode == 0
+    assert "picklecheck: Queue.put(item) could not send" in result.stderr
+    assert_culprits(result.stderr, "item", PICKLE_CULPRITS)
+
+
+def test_joblib_parallel() -> None:
+    """joblib (loky, cloudpickle): the delayed call's argument; the lambda is no culprit."""
+    pytest.importorskip("joblib")
+    result = run("joblib_parallel.py")
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert_culprits(text, "model", CLOUDPICKLE_CULPRITS)
+    assert "on_done" not in text
+
+
+def test_dask_local_cluster() -> None:
+    """Dask LocalCluster: client.submit(score, model), the graph expression unwrapped."""
+    pytest.importorskip("distributed")
+    result = run("dask_submit.py", timeout=180)
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: client.submit(score, model) could not send")
+    assert_culprits(text, "model", CLOUDPICKLE_CULPRITS)
+    assert "Expr" not in text
+
+
+def test_ray_local() -> None:
+    """Local Ray: train.remote(model), rooted at the argument."""
+    pytest.importorskip("ray")
+    result = run("ray_remote.py", timeout=300)
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: train.remote(model) could not send")
+    assert_culprits(text, "model", CLOUDPICKLE_CULPRITS)
+
+
+def test_spark_local() -> None:
+    """Local Spark (needs Java): the user's lambda inside PySpark's wrapped closure."""
+    pytest.importorskip("pyspark")
+    if not any(os.access(os.path.join(p, "java"), os.X_OK)
+               for p in os.environ.get("PATH", "").split(os.pathsep)):
+        pytest.skip("Spark needs a Java runtime")
+    result = run("spark_map.py", timeout=300)
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert_culprits(text, "map(<lambda>).__globals__['model']", CLOUDPICKLE_CULPRITS)
