@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.engine.finding import Finding, Link, dump_error, steps_of
+from picklecheck.engine.finding import Finding, Link, dump_error, scrub, steps_of
 from picklecheck.engine.walker import ARGS, ATOMS, CLASS, FUNC, expand
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["depth_finding", "depth_limit"]
+__all__ = ["depth_finding", "depth_limit", "runaway"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -81,6 +81,8 @@ def depth_finding(start: Any, link: Link, level: int, exc: BaseException,
             exp = expand(obj, backend, protocol)
         except _FATAL:
             raise
+        except RecursionError as recursion:  # not deep: its own code recursed (see runaway)
+            return runaway(obj, here, recursion, "dumps")
         except BaseException:  # noqa: BLE001
             continue
         stack.append(exit_marker)
@@ -92,6 +94,30 @@ def depth_finding(start: Any, link: Link, level: int, exc: BaseException,
                 stack.append((child.obj, (here, child.steps), depth + exp.levels, child.role))
     return Finding(start, steps_of(link), exc, origin="depth",
                    extra={"limit": limit, "level": level, "nested": None})
+
+
+def runaway(obj: Any, link: Link, exc: RecursionError, stage: str, owner: Any = None) -> Finding:
+    """``obj``'s own reduction recursed without end (an attribute lookup that calls
+    itself): a culprit of its own, named after the function that kept calling itself."""
+    detail = _recurring_function(exc)
+    scrub(exc)
+    return Finding(obj, steps_of(link), exc, stage, origin="recursion", owner=owner, link=link,
+                   detail=f"in {detail}" if detail else "")
+
+
+def _recurring_function(exc: BaseException) -> str:
+    """The function that appears most often in ``exc``'s traceback."""
+    counts: dict[str, int] = {}
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        name = getattr(code, "co_qualname", None)  # Python 3.11+
+        if name is None:
+            owner = tb.tb_frame.f_locals.get("self", None)
+            name = f"{type(owner).__qualname__}.{code.co_name}" if owner is not None else code.co_name
+        counts[name] = counts.get(name, 0) + 1
+        tb = tb.tb_next
+    return max(counts, key=counts.__getitem__) if counts else ""
 
 
 def _depth_below(obj: Any, backend: Backend, protocol: int, cap: int = 1_000_000) -> int:

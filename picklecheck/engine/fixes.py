@@ -7,9 +7,11 @@ the object ("(dill: ok, cloudpickle: fails)").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import types
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.engine.saferepr import qualified_name, type_name
+from picklecheck.engine.walker import safe_attr
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -36,14 +38,19 @@ def _hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
               deeper: list[str] | tuple[str, ...], own: tuple[str, ...],
               notes: dict[str, str]) -> str:
     obj = finding.obj
-    tname = type_name(obj)
+    # A class (or a function, a TypeVar) is named by its own name, not its type's.
+    # (type() checks only: isinstance() reads __class__, which runs hostile code.)
+    tname = qualified_name(obj) if issubclass(type(obj), type) else type_name(obj)
+    named = obj if issubclass(type(obj), _NAMED) else safe_attr(obj, "__wrapped__")  # a wrapper
+    own_name = qualified_name(named) if issubclass(type(named), _NAMED) else "<unknown type>"
+    subject = own_name if own_name != "<unknown type>" else tname
     owner = _owner_name(finding)
     attr = _last_attr(finding)
     fix = _FIXES.get(kind, _FIXES["other"])
     if attr is None or finding.owner is None:
         fix = fix.replace(_STATE_FIX, _CONTAINER_FIX)
     text = fix.format(type=tname, owner=owner, attr=attr or "it",
-                      via=qualified_name(finding.via) if finding.via is not None else tname,
+                      via=qualified_name(finding.via) if finding.via is not None else subject,
                       detail=finding.detail, **_depth_words(finding))
     return text + _coping(works_with, deeper, own, notes)
 
@@ -89,6 +96,7 @@ def _last_attr(finding: Finding) -> str | None:
     return None
 
 
+_NAMED = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
 _STATE_FIX = ("drop {attr} in {owner}.__getstate__ (or exclude it with __reduce__) and "
               "re-create it in __setstate__")
 _CONTAINER_FIX = ("take it out of the data before it is sent and re-create it where it is "
@@ -115,6 +123,19 @@ _FIXES = {
     "stale_reference": ("{via} is not the object its module now holds under that name "
                         "(redefined after use, renamed, or wrapped by a decorator); pickle "
                         "the current definition or give it a unique module-level name"),
+    "wrapped": ("it wraps {via} (a decorator such as functools.lru_cache), which pickle "
+                "cannot find by name; define and decorate the function at module level"),
+    "runtime_class": ("{via} is made at run time (by a factory, or inside a function) and its "
+                      "module holds nothing under that name, so pickle cannot find it; define "
+                      "it at module level, or send what it is made from"),
+    "generated_function": ("{via} is compiled at run time (from a template, or by a library "
+                           "that generates code), so pickle cannot find it by name; send what "
+                           "it is generated from and generate it again where it is used"),
+    "unbound": ("its module holds nothing under the name {via}, so pickle cannot find it; "
+                "bind it there under that name"),
+    "recursive_attribute": ("looking up an attribute on {type} never ends ({detail}); have its "
+                            "__getattr__ or __getattribute__ read its own attributes with "
+                            "object.__getattribute__, or give it __getstate__"),
     "lock": ("locks cannot cross a process boundary; " + _STATE_FIX),
     "process_shared": ("pass it to worker processes when they start (Process args or a Pool "
                        "initializer), or use a multiprocessing.Manager() proxy"),

@@ -8,11 +8,13 @@ between Python versions). :mod:`picklecheck.engine.fixes` turns a kind into a fi
 from __future__ import annotations
 
 import io
+import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.usable import UnusableCopyError
+from picklecheck.engine.walker import MISSING, safe_attr
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -28,7 +30,12 @@ KINDS = {
     "unimportable": "pickled by reference to a module another interpreter cannot import",
     "lambda": "a lambda",
     "local": "defined inside a function",
-    "stale_reference": "not findable under its own name",
+    "wrapped": "a decorator's wrapper of a function pickle cannot find by name",
+    "runtime_class": "a class (or TypeVar) made at run time, never bound under its name",
+    "generated_function": "a function compiled at run time (a template, a generated __init__)",
+    "unbound": "not bound under its own name in its module",
+    "stale_reference": "its module holds another object under its name",
+    "recursive_attribute": "looking up an attribute on it recurses without end",
     "lock": "a lock or other synchronisation primitive",
     "process_shared": "a multiprocessing object shared by inheritance only",
     "executor": "a thread or process pool",
@@ -49,6 +56,7 @@ KINDS = {
     "other": "cannot be pickled",
 }
 
+_BY_NAME = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
 _DB_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql", "sqlalchemy",
                "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "cx_Oracle",
                "oracledb", "pyodbc", "snowflake", "clickhouse_driver", "cassandra")
@@ -68,6 +76,8 @@ def classify(finding: Finding) -> str:
 
 def _classify(finding: Finding) -> str:
     origin, obj, exc = finding.origin, finding.obj, finding.exc
+    if origin == "recursion":
+        return "recursive_attribute"
     if origin == "depth":
         return "too_deep"
     if origin == "cycle":
@@ -94,7 +104,9 @@ def _classify(finding: Finding) -> str:
     if kind:
         return kind
     if _by_name_failure(str(exc)):  # the pickler looked its class (or it) up by name
-        return _kind_of_callable(type(obj), exc) or "stale_reference"
+        if issubclass(type(obj), _BY_NAME) or _is_wrapper(obj):
+            return "other"  # it was looked up itself, and is where its name says
+        return _kind_of_callable(type(obj), exc) or "other"
     if finding.stage == "loads":
         if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is broken
             return _kind_of_instance(obj) or "load_failure"
@@ -114,17 +126,60 @@ def _classify(finding: Finding) -> str:
 
 
 def _kind_of_callable(target: Any, exc: BaseException) -> str | None:
-    if not isinstance(target, (type, types.FunctionType, types.BuiltinFunctionType)):
+    """The kind of something pickled by name (a class, function, wrapper, TypeVar) that
+    failed, from where it was made and what its module holds under its name."""
+    name, qualname = safe_attr(target, "__name__"), safe_attr(target, "__qualname__")
+    if issubclass(type(target), type):  # a class's names live on its metaclass
+        name, qualname = target.__name__, target.__qualname__
+    if not isinstance(name, str):
         return None
-    name = getattr(target, "__name__", "")
-    qualname = getattr(target, "__qualname__", "") or ""
+    qualname = qualname if isinstance(qualname, str) else name
+    if not (issubclass(type(target), _BY_NAME) or _is_wrapper(target)
+            or _by_name_failure(str(exc))):
+        return None
     if name == "<lambda>":
         return "lambda"
     if "<locals>" in qualname:
-        return "local"
+        return "wrapped" if _is_wrapper(target) else "local"
     if _by_name_failure(str(exc)):
-        return "stale_reference"
+        return _unfindable_kind(target, qualname)
     return None
+
+
+def _unfindable_kind(target: Any, qualname: str) -> str | None:
+    """Why pickle could not find ``target`` under its name: its module holds another
+    object there (stale), or nothing, because it was made at run time."""
+    module = sys.modules.get(_module_of(target) or "")
+    # No module (a function whose __module__ is None): pickle searched them all.
+    bound = _bound(module, qualname) if module is not None else MISSING
+    if bound is target:
+        return None
+    if bound is not MISSING:
+        return "stale_reference"
+    if _is_wrapper(target):
+        return "wrapped"
+    if type(target) is types.FunctionType:
+        source = getattr(target.__code__, "co_filename", "")
+        return "generated_function" if source.startswith("<") else "unbound"
+    return "runtime_class"
+
+
+def _bound(module: Any, qualname: str) -> Any:
+    """What ``module`` holds under ``qualname`` (dotted), read without running its code:
+    its namespace, then class namespaces; :data:`MISSING` if nothing."""
+    parts = qualname.split(".")
+    value = vars(module).get(parts[0], MISSING)
+    for part in parts[1:]:
+        if value is MISSING:
+            break
+        value = safe_attr(value, part)
+    return value
+
+
+def _is_wrapper(obj: Any) -> bool:
+    """A decorator's wrapper object (functools.lru_cache, partial-like callables)."""
+    return (not issubclass(type(obj), (type, types.FunctionType))
+            and safe_attr(obj, "__wrapped__") is not MISSING)
 
 
 def _by_name_failure(message: str) -> bool:

@@ -19,7 +19,7 @@ import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.engine.depth import depth_finding
+from picklecheck.engine.depth import depth_finding, runaway
 from picklecheck.engine.finding import (
     UNSEEDED,
     Finding,
@@ -146,6 +146,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             exp = expand(node, backend, protocol)
         except _FATAL:
             raise
+        except RecursionError as recursion:  # its own code recursed: not a deep graph
+            found.append(runaway(node, link, recursion, stage, owner))
+            continue
         except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
             found.append(Finding(node, steps_of(link), reduce_exc, stage, origin="reduce",
                                  owner=owner, link=link))

@@ -66,11 +66,11 @@ def type_name(obj: Any) -> str:
 def qualified_name(cls: Any) -> str:
     try:
         module = cls.__module__
-        qualname = cls.__qualname__
+        qualname = getattr(cls, "__qualname__", None) or cls.__name__  # a TypeVar: __name__
     except Exception:  # noqa: BLE001 - hostile metaclass
         return "<unknown type>"
-    if not isinstance(module, str) or not isinstance(qualname, str):
+    if not isinstance(qualname, str):
         return "<unknown type>"
-    if module in ("builtins", "__main__"):
+    if not isinstance(module, str) or module in ("builtins", "__main__"):
         return qualname
     return f"{module}.{qualname}"

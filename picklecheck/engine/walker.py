@@ -16,6 +16,7 @@ Steps are named so that the path is a Python expression wherever one exists
 from __future__ import annotations
 
 import collections
+import pickle
 import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -128,12 +129,15 @@ def expand(obj: Any, backend: Backend, protocol: int) -> Expansion:
     rv = backend.reduce(obj, protocol)
     if rv is GLOBAL:
         return LEAF
-    children = reduce_children(obj, rv)
+    children = reduce_children(obj, rv, protocol)
     return Expansion("reduce", [c.obj for c in children], levels=2, children=children)
 
 
-def reduce_children(owner: Any, rv: Any) -> list[Child]:
-    """Name what a reduce tuple makes the pickler save, in the order it saves it."""
+def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL) -> list[Child]:
+    """Name what a reduce tuple makes the pickler save, in the order it saves it.
+
+    Raises what the pickler raises on the object itself for a ``__newobj__`` call it
+    refuses (protocols 2 and up check its class argument)."""
     if not isinstance(rv, tuple) or not 2 <= len(rv) <= 6:
         return []  # malformed: the pickler raises on the object itself
     func, args, state, listitems, dictitems, setter = (tuple(rv) + (None,) * 4)[:6]
@@ -141,18 +145,20 @@ def reduce_children(owner: Any, rv: Any) -> list[Child]:
         return [Child(a, (PathStep.opaque(f"item {i}"),), ITEMS) for i, a in enumerate(args)]
     children: list[Child] = []
     fname = getattr(func, "__name__", None) if func is not None else None
+    if protocol >= 2 and fname in ("__newobj__", "__newobj_ex__"):
+        _check_newobj(owner, fname, args)
     if fname == "__newobj__" and isinstance(args, tuple) and args:
-        children.append(Child(args[0], (PathStep.attr("__class__"),), CLASS))
+        children.append(_class_child(owner, args[0]))
         children.extend(_arg_children(owner, args[1:], "__new__ argument", tuple_owner=True))
     elif fname == "__newobj_ex__" and isinstance(args, tuple) and len(args) == 3:
-        children.append(Child(args[0], (PathStep.attr("__class__"),), CLASS))
+        children.append(_class_child(owner, args[0]))
         children.extend(_arg_children(owner, tuple(args[1]), "__new__ argument", tuple_owner=True))
         if isinstance(args[2], dict):
             children.extend(
                 Child(v, (PathStep.opaque(f"__new__ keyword {k!r}"),), ARGS) for k, v in args[2].items()
             )
     else:
-        step = PathStep.attr("__class__") if func is type(owner) else PathStep.opaque("reconstructor")
+        step = _class_step(owner, func) or PathStep.opaque("reconstructor")
         children.append(Child(func, (step,), FUNC))
         if isinstance(args, tuple):
             shared = safe_attr(owner, "args")
@@ -167,16 +173,24 @@ def reduce_children(owner: Any, rv: Any) -> list[Child]:
     if state is not None:
         children.extend(_state_children(owner, state))
     if listitems is not None:
-        index = isinstance(owner, (list, collections.deque))
+        base = _getitem_base(owner, (list, collections.deque))
         for i, item in enumerate(listitems):
-            step = PathStep.index(i) if index else PathStep.opaque(f"item {i}")
+            step = (PathStep.index(i) if base is not None and _item_is(owner, base, i, item)
+                    else PathStep.opaque(f"item {i}"))
             children.append(Child(item, (step,), ITEMS))
     if dictitems is not None:
+        base = _getitem_base(owner, (dict,))
         for pair in dictitems:
             if not isinstance(pair, tuple) or len(pair) != 2:
                 break
             key, value = pair
-            children.append(Child(value, (PathStep.item(key),), ITEMS))
+            # owner[key] only where it is what the reduction gave (a __reduce__ can hand
+            # out dict items for an object with no __getitem__ at all)
+            literal = type(key) in ATOMS or type(key) is tuple
+            step = (PathStep.item(key)
+                    if not literal or (base is not None and _item_is(owner, base, key, value))
+                    else PathStep.opaque(f"item {key!r}"[:60]))
+            children.append(Child(value, (step,), ITEMS))
             if type(key) not in ATOMS:
                 children.append(Child(key, (PathStep.opaque(f"key {_short_type(key)}"),), ITEMS))
     if setter is not None:
@@ -184,10 +198,67 @@ def reduce_children(owner: Any, rv: Any) -> list[Child]:
     return children
 
 
+def _check_newobj(owner: Any, fname: str, args: Any) -> None:
+    """The pickler's own checks of a ``__newobj__``/``__newobj_ex__`` reduction."""
+    if not isinstance(args, tuple) or not args:
+        msg = f"{fname} arglist is empty" if fname == "__newobj__" else f"{fname} args is not a tuple"
+        raise pickle.PicklingError(msg)
+    cls = args[0]
+    if not issubclass(type(cls), type):
+        msg = f"args[0] from {fname} args is not a type"
+        raise pickle.PicklingError(msg)
+    if cls is not getattr(owner, "__class__", None):  # noqa: B009 - as the pickler reads it
+        msg = f"args[0] from {fname} args has the wrong class"
+        raise pickle.PicklingError(msg)
+
+
+def _class_child(owner: Any, cls: Any) -> Child:
+    """``__newobj__``'s first argument: the owner's class (folded into the owner), or,
+    when a reduction passes something else (an instance, at protocols 0 and 1 where the
+    pickler does not check), an argument like any other."""
+    if issubclass(type(cls), type):
+        return Child(cls, (_class_step(owner, cls) or PathStep.opaque("class"),), CLASS)
+    return Child(cls, (PathStep.opaque("__new__ argument 0"),), ARGS)
+
+
+def _class_step(owner: Any, cls: Any) -> PathStep | None:
+    """``.__class__`` if that evaluates to ``cls`` (the owner's type, and no class of its
+    says otherwise), else None."""
+    if cls is not type(owner):
+        return None
+    try:
+        if any("__class__" in vars(k) for k in type(owner).__mro__[:-1]):
+            return None
+    except Exception:  # noqa: BLE001 - a hostile metaclass
+        return None
+    return PathStep.attr("__class__")
+
+
+def _getitem_base(owner: Any, bases: tuple[type, ...]) -> type | None:
+    """The base among ``bases`` whose own ``__getitem__`` ``owner[...]`` runs (None when
+    ``owner`` is none of them, or its class overrides ``__getitem__``)."""
+    try:
+        for klass in type(owner).__mro__:
+            if "__getitem__" in klass.__dict__:
+                return klass if klass in bases else None
+    except Exception:  # noqa: BLE001 - a hostile metaclass
+        return None
+    return None
+
+
+def _item_is(owner: Any, base: type, key: Any, value: Any) -> bool:
+    """Whether ``owner[key] is value``, looked up with ``base``'s own method (no user code:
+    keys here are plain literals)."""
+    try:
+        return base.__dict__["__getitem__"](owner, key) is value
+    except Exception:  # noqa: BLE001 - no such key, or an unhashable one
+        return False
+
+
 def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
                   tuple_owner: bool = False) -> list[Child]:
     same_items = (
-        tuple_owner and isinstance(owner, tuple) and len(owner) == len(args)
+        tuple_owner and _getitem_base(owner, (tuple,)) is tuple and len(owner) == len(args)
         and all(a is b for a, b in zip(owner, args, strict=True))
     )
     out = []
@@ -195,7 +266,7 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
         if same_items:
             steps: tuple[PathStep, ...] = (PathStep.index(i),)
         elif arg is type(owner):  # copyreg._reconstructor(cls, base, state): protocols 0 and 1
-            out.append(Child(arg, (PathStep.attr("__class__"),), CLASS))
+            out.append(Child(arg, (_class_step(owner, arg) or PathStep.opaque("class"),), CLASS))
             continue
         else:
             steps = _attr_steps(owner, arg) or (PathStep.opaque(f"{label} {i}"),)

@@ -1,0 +1,135 @@
+"""Kinds decided from evidence: where a culprit was made, and what its module holds
+under its name; class culprits named by their own name."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import dataclasses
+import functools
+import typing
+import warnings
+
+import pytest
+
+import picklecheck
+
+
+def _only(obj, backend="pickle"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = picklecheck.check(obj, backends=(backend,), roundtrip=False)
+    assert len(report.culprits) >= 1
+    return report.culprits[0]
+
+
+def make_namedtuple():
+    Point = collections.namedtuple("Point", "x y")
+    return Point(1, 2)
+
+
+def make_dataclass():
+    return dataclasses.make_dataclass("Row", [("x", int)])(1)
+
+
+def make_typevar():
+    return {"t": typing.TypeVar("T")}
+
+
+def make_lru_local():
+    def square(v):
+        return v * v
+
+    return {"f": functools.lru_cache(square)}
+
+
+class Recursing:
+    """Every attribute lookup calls itself."""
+
+    def __getattribute__(self, name):
+        return getattr(self, name)
+
+
+def redefine():
+    """An instance of a class that is then redefined under the same name."""
+    global Redefined
+
+    class Redefined:  # noqa: F811 - the point of the test
+        pass
+
+    Redefined.__qualname__ = "Redefined"
+    obj = Redefined()
+
+    class Redefined:  # noqa: F811 - the point of the test
+        pass
+
+    Redefined.__qualname__ = "Redefined"
+    return obj
+
+
+@pytest.mark.parametrize("factory, path, kind, named", [
+    (make_namedtuple, "obj", "runtime_class", "Point is made at run time"),
+    (make_dataclass, "obj", "runtime_class", "Row is made at run time"),
+    (make_typevar, "obj['t']", "runtime_class", ".T is made at run time"),
+    (lambda: {"arr": ctypes.c_int * 3}, "obj['arr']", "runtime_class",
+     "c_int_Array_3 is made at run time"),
+    (lambda: (ctypes.c_int * 3)(1, 2, 3), "obj", "runtime_class",
+     "c_int_Array_3 is made at run time"),
+    (make_lru_local, "obj['f']", "wrapped", "it wraps test_kinds.make_lru_local.<locals>.square"),
+    (lambda: {"r": Recursing()}, "obj['r']", "recursive_attribute",
+     "looking up an attribute on test_kinds.Recursing never ends "
+     "(in Recursing.__getattribute__)"),
+    (redefine, "obj", "stale_reference", "test_kinds.Redefined is not the object"),
+], ids=["namedtuple made in a function", "make_dataclass in a function", "local TypeVar",
+        "ctypes array type", "ctypes array", "lru_cache of a local function",
+        "recursing __getattribute__", "class redefined after use"])
+def test_kind_and_hint(factory, path, kind, named):
+    """Each culprit gets the kind its evidence shows, and a hint naming it."""
+    culprit = _only(factory())
+    assert (culprit.path, culprit.kind) == (path, kind)
+    assert named in culprit.hint, culprit.hint
+
+
+def test_recursing_getattribute_is_not_too_deep():
+    """An attribute lookup that recurses forever is named, not called a deep graph."""
+    culprit = _only({"r": Recursing(), "n": [1, 2]})
+    assert culprit.kind != "too_deep" and "flatten" not in culprit.hint
+
+
+def test_deep_graph_is_still_too_deep():
+    """A really deep graph stays too_deep."""
+    chain: list = []
+    for _ in range(5000):
+        chain = [chain]
+    assert _only(chain).kind == "too_deep"
+
+
+def test_jinja_template_root_is_generated():
+    """jinja compiles a template into a function named root: generated, not stale."""
+    jinja2 = pytest.importorskip("jinja2")
+    culprit = _only(jinja2.Template("hello {{ name }}"))
+    assert (culprit.path, culprit.kind) == ("obj.root_render_func", "generated_function")
+    assert culprit.hint.startswith("root is compiled at run time")
+
+
+def test_boto3_client_class_is_made_at_run_time():
+    """boto3 builds botocore.client.S3 at run time: the client is named by that class."""
+    boto3 = pytest.importorskip("boto3")
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="y")
+    culprit = _only(client)
+    assert (culprit.path, culprit.kind) == ("obj", "runtime_class")
+    assert culprit.hint.startswith("botocore.client.S3 is made at run time")
+
+
+def test_sqlalchemy_generated_init_is_generated():
+    """SQLAlchemy replaces a mapped class's __init__ with generated code."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy.orm import declarative_base
+
+    base = declarative_base()
+    user = type("User", (base,), {"__tablename__": "users",
+                                  "id": sqlalchemy.Column(sqlalchemy.Integer, primary_key=True)})
+    culprit = _only({"init": user.__init__})
+    assert (culprit.path, culprit.kind) == ("obj['init']", "generated_function")
+    assert culprit.hint.startswith("sqlalchemy.orm.instrumentation.__init__ is compiled at run time")

@@ -1,0 +1,133 @@
+"""Paths: evaluable only where the expression evaluates to the culprit."""
+
+from __future__ import annotations
+
+import collections
+import copyreg
+import threading
+
+import pytest
+
+import picklecheck
+
+
+class REX_seven:  # noqa: N801 - the name in CPython's pickletester
+    """A __reduce__ that hands out dict items for an object with no __getitem__."""
+
+    def __init__(self, table=None):
+        self.table = table if table is not None else {}
+
+    def __reduce__(self):
+        return type(self), (), None, None, iter(self.table.items())
+
+
+class REX_six:  # noqa: N801 - the name in CPython's pickletester
+    """A __reduce__ that hands out list items for an object with no __getitem__."""
+
+    def __init__(self, items=None):
+        self.items = items if items is not None else []
+
+    def __reduce__(self):
+        return type(self), (), None, iter(self.items), None
+
+
+class Holder:
+    """Holds a lock."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+
+class NewobjWithInstance:
+    """A reduction that calls copyreg.__newobj__ with an instance, not a class."""
+
+    def __reduce_ex__(self, protocol):
+        return copyreg.__newobj__, (Holder(),)
+
+
+class ListWithOwnGetitem(list):
+    """owner[i] runs this, not list's."""
+
+    def __getitem__(self, i):
+        return "something else"
+
+
+class LyingClass:
+    """obj.__class__ is not type(obj)."""
+
+    @property
+    def __class__(self):
+        return int
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+
+def _culprits(obj, protocol=None):
+    report = picklecheck.check(obj, backends=("pickle",), roundtrip=False, protocol=protocol)
+    return report.culprits
+
+
+def _assert_honest(obj, culprits):
+    for culprit in culprits:
+        if culprit.evaluable:
+            assert eval(culprit.path, {"obj": obj}) is culprit.obj, culprit.path  # noqa: S307
+
+
+def test_dict_items_of_an_object_without_getitem_are_not_evaluable():
+    """REX_seven({'a': lock}): the lock is found, at a path not claiming obj['a']."""
+    lock = threading.Lock()
+    obj = REX_seven({"a": lock})
+    (culprit,) = _culprits(obj)
+    assert culprit.obj is lock
+    assert (culprit.path, culprit.evaluable) == ("obj[<item 'a'>]", False)
+
+
+def test_list_items_of_an_object_without_getitem_are_not_evaluable():
+    """REX_six([lock]): the lock is found, at a path not claiming obj[0]."""
+    lock = threading.Lock()
+    (culprit,) = _culprits(REX_six([lock]))
+    assert (culprit.obj, culprit.evaluable) == (lock, False)
+
+
+def test_dict_items_of_a_dict_subclass_are_evaluable():
+    """A dict subclass's items keep their obj['key'] paths."""
+    obj = collections.OrderedDict(a=threading.Lock())
+    (culprit,) = _culprits(obj)
+    assert (culprit.path, culprit.evaluable) == ("obj['a']", True)
+    _assert_honest(obj, [culprit])
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_newobj_called_with_an_instance_at_protocols_0_and_1(protocol):
+    """copyreg.__newobj__(instance) is a plain call at protocols 0 and 1: the instance's
+    lock is the culprit, at a path that does not claim obj.__class__."""
+    obj = NewobjWithInstance()
+    (culprit,) = _culprits(obj, protocol)
+    assert isinstance(culprit.obj, type(threading.Lock()))
+    assert (culprit.path, culprit.evaluable) == ("obj[<__new__ argument 0>].lock", False)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_newobj_called_with_an_instance_at_protocol_2_and_up(protocol):
+    """From protocol 2 the pickler refuses the reduction itself: the object is the culprit."""
+    obj = NewobjWithInstance()
+    (culprit,) = _culprits(obj, protocol)
+    assert (culprit.path, culprit.obj, culprit.kind) == ("obj", obj, "custom_reduce")
+    assert culprit.reason == "args[0] from __newobj__ args is not a type"
+
+
+def test_list_subclass_with_its_own_getitem():
+    """obj[0] would run the subclass's __getitem__: the path is not evaluable."""
+    obj = ListWithOwnGetitem([threading.Lock()])
+    culprits = _culprits(obj)
+    assert len(culprits) == 1 and not culprits[0].evaluable
+    _assert_honest(obj, culprits)
+
+
+def test_class_that_lies_about_its_class():
+    """A class whose __class__ is a property: no culprit path goes through obj.__class__."""
+    obj = LyingClass()
+    culprits = _culprits(obj, protocol=1)
+    assert culprits
+    _assert_honest(obj, culprits)
