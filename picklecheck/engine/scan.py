@@ -25,6 +25,14 @@ Whatever else was saved before is pickled again if it is referenced again, so a
 scan costs about one dump, plus what later items share with earlier ones once per
 failure.
 
+A *flat* level (a long list, tuple, set, or dict's values, whose sampled items are nearly
+all atoms: numbers, strings, bytes, None) is fed in slices that keep doubling up to
+:data:`FLAT_MAX` items, with no per-item bookkeeping, so the scan runs at the pickler's
+own speed; only a slice that fails is fed again, in shorter slices. Where the atoms are
+ones the pickler memoizes (strings, bytes), a slice whose items are all atoms is not
+pickled at all: checking their types costs a fraction of pickling them, and an atom
+never fails.
+
 Two details keep the position exact:
 
 * the C pickler takes the *second* item of each batch of 1000 before it saves the
@@ -37,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.engine.walker import Expansion, expand
+from picklecheck.engine.walker import ATOMS, Expansion, expand
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -52,8 +60,17 @@ NEST_MIN = 8
 #: RUN_MAX; after a failure, again from RUN_MIN (small retries near culprits, few
 #: slices where there are none).
 RUN_MIN, RUN_MAX = 16, 64
+#: A flat level's slices double up to this many items (see the module docstring).
+FLAT_MAX = 1 << 16
+#: Levels shorter than this are never flat (a few runs cost nothing anyway).
+FLAT_MIN = 256
+_FLAT_SAMPLE = 32
+#: A flat level's failed slice this short is retried item by item (atoms skipped).
+_FLAT_ITEMWISE = 512
 NESTABLE = (list, tuple, dict, set, frozenset)
 _NESTABLE_SET = frozenset(NESTABLE)
+#: Atoms the pickler memoizes: pickling them costs far more than checking their type.
+_MEMOIZED_ATOMS = frozenset({str, bytes, bytearray, complex})
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -118,7 +135,8 @@ class Scan:
     def __init__(self, backend: Backend, protocol: int, blocked: set[int],
                  seeds: Memo | None = None,
                  levels: dict[tuple[int, ...], Expansion] | None = None,
-                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None) -> None:
+                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None,
+                 flat: dict[tuple[int, ...], tuple[bool, bool]] | None = None) -> None:
         self.backend = backend
         self.protocol = protocol
         self.blocked = blocked
@@ -127,9 +145,10 @@ class Scan:
         self.levels = {} if levels is None else levels
         self._owners = {} if owners is None else owners
         self._fed: set[int] = set()
+        self._flat: dict[tuple[int, ...], tuple[bool, bool]] = {} if flat is None else flat
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
-        self.pickler = self._fresh_pickler()
+        self.pickler: Any = None  # made when the scan starts, with the seeds it has then
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, nothing half-saved."""
@@ -140,9 +159,10 @@ class Scan:
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
         owners = self._owners[()]
-        for obj in exp.objs:
-            if self._special(obj, owners) == "nest":
-                seed(self.seeds, obj)
+        if not self._flatness(())[0]:
+            for obj in exp.objs:
+                if self._special(obj, owners) == "nest":
+                    seed(self.seeds, obj)
         self.pickler = self._fresh_pickler()
         return self._scan([((), 0, None, RUN_MAX)], limit)
 
@@ -151,6 +171,8 @@ class Scan:
         ends = {prefix: end for prefix, _, end, _ in resume}
         runs_at = {prefix: longest for prefix, _, _, longest in resume}
         failures: list[Failure] = []
+        if self.pickler is None:
+            self.pickler = self._fresh_pickler()
         while resume and len(failures) < limit:
             self.progress[:] = []
             self._run = None
@@ -170,8 +192,8 @@ class Scan:
                     # A run failed: pickle it again in short runs, or item by item, and
                     # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
-                                 self.levels, self._owners)
-                    shorter = RUN_MIN if run[2] - run[1] > RUN_MIN else 1
+                                 self.levels, self._owners, self._flat)
+                    shorter = self._retry_runs(prefix, run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
                     self.pickler = retry.pickler
@@ -218,12 +240,18 @@ class Scan:
         """
         objs = self.levels[prefix].objs
         stop = len(objs) if end is None else end
+        if longest > 1 and self._flatness(prefix)[0]:
+            yield from self._flat_items(prefix, start, stop, longest, fill)
+            return
         progress, depth, count, j = self.progress, len(prefix), 0, start
         blocked, owners = self.blocked, self._owners[prefix]
         progress[:] = prefix
         size = min(RUN_MIN, longest)
         while j < stop:
             obj = objs[j]
+            if size == 1 and type(obj) in ATOMS:
+                j += 1  # item by item, an atom (which never fails) is not fed at all
+                continue
             special = self._special(obj, owners)
             if special == "blocked":
                 j += 1
@@ -254,6 +282,57 @@ class Scan:
             blocked.update(map(id, window))
             j = k
             size = min(size * 2, longest)
+
+    def _flat_items(self, prefix: tuple[int, ...], start: int, stop: int, longest: int,
+                    fill: bool) -> Iterator[Any]:
+        """A flat level's items from ``start``: slices doubling up to :data:`FLAT_MAX`
+        (or ``longest`` in a retry), each pickled at the pickler's speed; single items
+        go through the usual checks (known culprits are skipped, big containers fed)."""
+        objs, progress, depth = self.levels[prefix].objs, self.progress, len(prefix)
+        census = self._flatness(prefix)[1]
+        cap = FLAT_MAX if longest >= RUN_MAX else longest
+        progress[:] = prefix
+        count, j, size = 0, start, min(RUN_MIN, cap)
+        while j < stop:
+            k = min(j + size, stop)
+            size = min(size * 2, cap)
+            if k - j == 1:
+                yield from self._items(prefix, j, k, 1, fill and count % _C_BATCH == 0)
+                count, j = count + 1, k
+                continue
+            window = objs[j:k]
+            if census and ATOMS.issuperset(map(type, window)):
+                j = k  # atoms only: nothing here can fail
+                continue
+            if fill and count % _C_BATCH == 0:
+                count += 1
+                progress[depth:] = (j,)
+                yield None
+            count += 1
+            progress[depth:] = (j,)
+            self._run = (depth, j, k)
+            yield window
+            j = k
+
+    def _flatness(self, prefix: tuple[int, ...]) -> tuple[bool, bool]:
+        """Whether the level is flat (long, and nearly every sampled item an atom), and whether
+        its atoms are ones the pickler memoizes (then types are checked instead)."""
+        known = self._flat.get(prefix)
+        if known is None:
+            objs = self.levels[prefix].objs
+            step = max(1, len(objs) // _FLAT_SAMPLE)
+            sampled = [type(objs[i]) for i in range(0, len(objs), step)]
+            atoms = sum(t in ATOMS for t in sampled)
+            flat = len(objs) >= FLAT_MIN and atoms * 8 >= len(sampled) * 7
+            known = self._flat[prefix] = (flat, flat and not _MEMOIZED_ATOMS.isdisjoint(sampled))
+        return known
+
+    def _retry_runs(self, prefix: tuple[int, ...], size: int) -> int:
+        """The longest run to retry a failed run of ``size`` items with: a flat level's
+        slices keep doubling up to a quarter of it, other levels go by RUN_MIN."""
+        if self._flatness(prefix)[0]:
+            return 1 if size <= _FLAT_ITEMWISE else max(RUN_MIN, size // 16)
+        return 1 if size <= RUN_MIN else RUN_MIN
 
     def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
         """"blocked" (not to be pickled), "nest" (a big container to feed item by item),
