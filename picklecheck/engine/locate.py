@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import io
+from time import perf_counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +34,13 @@ from picklecheck.engine.finding import (
 from picklecheck.engine.scan import (
     NEST_MIN,
     NESTABLE,
+    SLOW_SAVE,
     Failure,
     FedList,
+    Good,
     Scan,
     memo_of,
+    seed,
     seeded_pickler,
 )
 from picklecheck.engine.usable import load_error, probe_for
@@ -63,33 +67,53 @@ def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> Ba
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-              skip: set[int], seeds: dict[int, Any]
-              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+              skip: set[int], seeds: dict[int, Any], good: Good | None = None
+              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
     """The children (and items of big containers among them) that fail to dump, with
-    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`)."""
+    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`); children in
+    ``good`` are skipped. Also says whether one was."""
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
-        # A handful of children: one small dump each beats setting up a scan.
-        failures: list[Failure] = []
-        memo = memo_of(seeds.values())
-        for i, obj in enumerate(exp.objs):
-            if len(failures) >= limit:
-                break
-            if id(obj) in skip or type(obj) in ATOMS:
-                continue
+        failures, used = _few_scan(backend, exp, protocol, limit, skip, seeds, good)
+        return failures, {(): exp}, used
+    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()), good=good)
+    return scan.run(node, exp, limit), scan.levels, scan.used_good
+
+
+def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: set[int],
+              seeds: dict[int, Any], good: Good | None) -> tuple[list[Failure], bool]:
+    """A handful of children, one dump each (cheaper than setting up a scan): one pickler
+    while they pickle, so what one saved is a memo hit for the next; a new one after a
+    failure (the old memo holds what the failure left half-saved), with the failed child
+    memoized like the seeds. A child that was slow to save joins ``good``."""
+    failures: list[Failure] = []
+    memo = memo_of(seeds.values())
+    pickler, used = None, False
+    for i, obj in enumerate(exp.objs):
+        if len(failures) >= limit:
+            break
+        if type(obj) in ATOMS or id(obj) in skip:
+            continue
+        if good is not None and good.holds(obj):
+            used = True
+            continue
+        if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
-            exc = error_of(functools.partial(backend.run, pickler, obj))
-            if exc is not None:
-                failures.append(((i,), exc))
-        return failures, {(): exp}
-    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()))
-    return scan.run(node, exp, limit), scan.levels
+        started = perf_counter()
+        exc = error_of(functools.partial(backend.run, pickler, obj))
+        if exc is not None:
+            failures.append(((i,), exc))
+            seed(memo, obj)
+            pickler = None
+        elif good is not None and perf_counter() - started > SLOW_SAVE:
+            good.remember((obj,))
+    return failures, used
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-                   skip: set[int], seeds: dict[int, Any]
-                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+                   skip: set[int], seeds: dict[int, Any], good: Good | None = None
+                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
     """The children whose dump-then-load fails, by bisection (a load gives no position).
 
     ``seeds`` are not memoized in advance here: bytes that refer to an object they never
@@ -108,7 +132,7 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
             mid = (lo + hi) // 2
             pending.append((mid, hi))
             pending.append((lo, mid))
-    return sorted(failures, key=lambda pair: pair[0]), {(): exp}
+    return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False
 
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
@@ -129,6 +153,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             stage: str) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
     seen = {id(root)}
+    good = Good() if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
     expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
     cyclic: set[int] = set()
     truncated = False
@@ -157,8 +182,13 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
         # hit there, as in the real pickle, never a route to a culprit.
         seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
-        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen, seeds)
-                            if len(exp) else ([], {(): exp}))
+        failures, levels, used_good = (
+            scanner(backend, node, exp, protocol, room + 1, seen, seeds, good)
+            if len(exp) else ([], {(): exp}, False))
+        if used_good and not failures:
+            # Its children pass only thanks to one skipped as good (saved whole, but
+            # maybe through a back-reference another scan had memoized): look again.
+            failures, levels, _ = scanner(backend, node, exp, protocol, room + 1, seen, seeds)
         if len(failures) > room:
             truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)

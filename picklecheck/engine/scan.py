@@ -42,7 +42,8 @@ Two details keep the position exact:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.walker import ATOMS, Expansion, expand
@@ -50,8 +51,8 @@ from picklecheck.engine.walker import ATOMS, Expansion, expand
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Memo", "Scan", "memo_of", "seed",
-           "seeded_pickler"]
+__all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
+           "memo_of", "seed", "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -109,6 +110,38 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
     return pickler
 
 
+#: A fed item that took longer than this (seconds) to save is remembered as good.
+SLOW_SAVE = 1e-5
+
+
+class Good:
+    """What one search saw pickle whole with its backend, where that took a while: later
+    scans of the same search skip it instead of pickling it again (a client's event
+    emitter or service model is reached from dozens of places).
+
+    Saved "whole" means with that scan's seeds memoized, so an object here may still
+    lead to a culprit through one of them; those are searched elsewhere. A scan that
+    skipped one of these says so (:attr:`Scan.used_good`), and a node whose children
+    all pass only thanks to a skip is scanned again without them before it is called a
+    culprit (see :func:`picklecheck.engine.locate.dump_scan`)."""
+
+    __slots__ = ("objs",)
+
+    def __init__(self) -> None:
+        self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
+
+    def holds(self, obj: Any) -> bool:
+        return id(obj) in self.objs
+
+    def isdisjoint(self, objs: Sequence[Any]) -> bool:
+        return self.objs.keys().isdisjoint(map(id, objs))
+
+    def remember(self, objs: Iterable[Any]) -> None:
+        for obj in objs:
+            if type(obj) not in ATOMS:
+                self.objs[id(obj)] = obj
+
+
 class FedList:
     """Pickles as ``list(items)``, drawing the items from a generator."""
 
@@ -136,7 +169,8 @@ class Scan:
                  seeds: Memo | None = None,
                  levels: dict[tuple[int, ...], Expansion] | None = None,
                  owners: dict[tuple[int, ...], tuple[int, ...]] | None = None,
-                 flat: dict[tuple[int, ...], tuple[bool, bool]] | None = None) -> None:
+                 flat: dict[tuple[int, ...], tuple[bool, bool]] | None = None,
+                 good: Good | None = None) -> None:
         self.backend = backend
         self.protocol = protocol
         self.blocked = blocked
@@ -146,6 +180,8 @@ class Scan:
         self._owners = {} if owners is None else owners
         self._fed: set[int] = set()
         self._flat: dict[tuple[int, ...], tuple[bool, bool]] = {} if flat is None else flat
+        self.good = good
+        self.used_good = False  # whether an item was skipped as good (see locate)
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
@@ -163,7 +199,7 @@ class Scan:
             for obj in exp.objs:
                 if self._special(obj, owners) == "nest":
                     seed(self.seeds, obj)
-        self.pickler = self._fresh_pickler()
+        self.pickler = None  # made with the seeds above when the scan starts
         return self._scan([((), 0, None, RUN_MAX)], limit)
 
     def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
@@ -171,9 +207,9 @@ class Scan:
         ends = {prefix: end for prefix, _, end, _ in resume}
         runs_at = {prefix: longest for prefix, _, _, longest in resume}
         failures: list[Failure] = []
-        if self.pickler is None:
-            self.pickler = self._fresh_pickler()
         while resume and len(failures) < limit:
+            if self.pickler is None:  # after a failure: made only if there is more to scan
+                self.pickler = self._fresh_pickler()
             self.progress[:] = []
             self._run = None
             try:
@@ -185,17 +221,18 @@ class Scan:
                 exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
-                    self.pickler = self._fresh_pickler()
+                    self.pickler = None
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
                     # A run failed: pickle it again in short runs, or item by item, and
                     # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
-                                 self.levels, self._owners, self._flat)
+                                 self.levels, self._owners, self._flat, self.good)
                     shorter = self._retry_runs(prefix, run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
+                    self.used_good |= retry.used_good
                     self.pickler = retry.pickler
                     after = run[2]
                 else:
@@ -204,7 +241,7 @@ class Scan:
                     self.blocked.add(id(failing))
                     seed(self.seeds, failing)
                     # This pickler's memo holds what the failed save left half-saved.
-                    self.pickler = self._fresh_pickler()
+                    self.pickler = None
                     after = path[-1] + 1
                 # Go on after it, then after what led to it at every outer level.
                 resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, RUN_MAX))]
@@ -244,7 +281,7 @@ class Scan:
             yield from self._flat_items(prefix, start, stop, longest, fill)
             return
         progress, depth, count, j = self.progress, len(prefix), 0, start
-        blocked, owners = self.blocked, self._owners[prefix]
+        blocked, owners, good = self.blocked, self._owners[prefix], self.good
         progress[:] = prefix
         size = min(RUN_MIN, longest)
         while j < stop:
@@ -264,12 +301,19 @@ class Scan:
             if special or size == 1:
                 progress[depth:] = (j,)
                 self._run = None
-                yield self._nested(prefix + (j,), obj) if special == "nest" else obj
+                if special == "nest":
+                    yield self._nested(prefix + (j,), obj)
+                else:
+                    started = perf_counter()
+                    yield obj
+                    if good is not None and perf_counter() - started > SLOW_SAVE:
+                        good.remember((obj,))
                 blocked.add(id(obj))
                 j += 1
                 continue
             window = objs[j:min(j + size, stop)]
-            if blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window)):
+            if (blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window))
+                    and (good is None or good.isdisjoint(window))):
                 k = j + len(window)  # the common case, checked at C speed
             else:
                 k = j + 1
@@ -278,7 +322,10 @@ class Scan:
                 window = objs[j:k]
             progress[depth:] = (j,)
             self._run = (depth, j, k) if k - j > 1 else None
+            started = perf_counter()
             yield window if k - j > 1 else obj
+            if good is not None and perf_counter() - started > SLOW_SAVE:
+                good.remember(window)
             blocked.update(map(id, window))
             j = k
             size = min(size * 2, longest)
@@ -318,6 +365,8 @@ class Scan:
         """Whether the level is flat (long, and nearly every sampled item an atom), and whether
         its atoms are ones the pickler memoizes (then types are checked instead)."""
         known = self._flat.get(prefix)
+        if known is None and len(self.levels[prefix].objs) < FLAT_MIN:
+            known = self._flat[prefix] = (False, False)
         if known is None:
             objs = self.levels[prefix].objs
             step = max(1, len(objs) // _FLAT_SAMPLE)
@@ -338,6 +387,9 @@ class Scan:
         """"blocked" (not to be pickled), "nest" (a big container to feed item by item),
         or "" (a plain item, fine in a run)."""
         if self.blocked and id(obj) in self.blocked:
+            return "blocked"
+        if self.good is not None and self.good.holds(obj):
+            self.used_good = True
             return "blocked"
         if (type(obj) in NESTABLE and len(obj) >= NEST_MIN
                 and id(obj) not in owners and id(obj) not in self._fed):
