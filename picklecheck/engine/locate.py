@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 import io
-from time import perf_counter
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.depth import depth_finding, runaway
