@@ -44,3 +44,24 @@ def test_a_big_shared_object_is_searched_once_and_its_culprits_found(backend):
     report = picklecheck.check(branches, backends=(backend,), roundtrip=False)
     paths = sorted(c.path for c in report.culprits)
     assert paths == sorted([f"obj['b{i}'].own" for i in range(5)] + ["obj['b0'].shared.gen"])
+
+
+def _settings(obj, n=8):
+    for i in range(n):
+        setattr(obj, f"setting{i}", i)
+    return obj
+
+
+def test_dill_carries_only_what_it_saved_in_full_past_a_failure():
+    """dill's search keeps, after a failure, what it had saved in full (not what was under
+    way): a branch half-saved through a back-reference still has both culprits found."""
+    root, part, other = Node(), Node(), Node()
+    part.first = Node(root=root)  # back to the grandparent: its save runs into other.holder
+    part.second = Node(other=other)
+    _settings(part)
+    other.holder = Node(first=_gen(), second=_gen(), bulk=_bulk())
+    root.part, root.other = part, other
+    _settings(root)
+    report = picklecheck.check(root, backends=("dill",), name="root", roundtrip=False)
+    assert sorted((c.path, c.kind) for c in report.culprits) == [
+        ("root.other.holder.first", "generator"), ("root.other.holder.second", "generator")]

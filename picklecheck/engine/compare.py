@@ -24,15 +24,14 @@ limit is the case this accepts.
 
 from __future__ import annotations
 
-import functools
 import threading
 import types
 from collections.abc import Sequence
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
-from picklecheck.engine.finding import dump_error, error_of
-from picklecheck.engine.scan import FedList, memo_of, seeded_pickler
+from picklecheck.engine.finding import dump_error, error_of, scrub
+from picklecheck.engine.scan import FedList, completed_memo, memo_of, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
 from picklecheck.isolation import contain
 from picklecheck.isolation.contain import Probe
@@ -41,6 +40,7 @@ from picklecheck.model import BackendResult, Culprit
 __all__ = ["compare_backends"]
 
 _UNKNOWABLE = ("too_deep", "reduce_cycle")
+_FATAL = (KeyboardInterrupt, SystemExit)
 _LOCKS = frozenset({type(threading.Lock()), type(threading.RLock())})
 _STATELESS = frozenset({types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
                         types.FrameType, types.TracebackType})
@@ -121,8 +121,15 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
     for i, obj in enumerate(objs):
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
-        if error_of(functools.partial(backend.run, pickler, obj)) is not None:
+        try:
+            backend.run(pickler, obj)
+        except _FATAL:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a failure is the answer
             failing.add(i)
+            # What a pure-Python pickler saved in full before failing stays memoized.
+            memo = completed_memo(pickler, exc) or memo
+            scrub(exc)
             pickler = None
     return failing
 

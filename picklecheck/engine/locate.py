@@ -14,7 +14,6 @@ are handed to :mod:`picklecheck.depth`.
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Callable, Sequence
 from time import perf_counter
@@ -39,6 +38,7 @@ from picklecheck.engine.scan import (
     FedList,
     Good,
     Scan,
+    completed_memo,
     memo_of,
     seed,
     seeded_pickler,
@@ -101,14 +101,27 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
         started = perf_counter()
-        exc = error_of(functools.partial(backend.run, pickler, obj))
+        exc = _failure(backend, pickler, obj)
         if exc is not None:
             failures.append(((i,), exc))
+            memo = completed_memo(pickler, exc) or memo
             seed(memo, obj)
+            scrub(exc)  # its frames would keep the pickler's memo alive
             pickler = None
         elif good is not None and perf_counter() - started > SLOW_SAVE:
             good.remember((obj,))
     return failures, used
+
+
+def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
+    """What ``pickler`` raised dumping ``obj`` (traceback kept: see completed_memo)."""
+    try:
+        backend.run(pickler, obj)
+    except _FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+        return exc
+    return None
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,

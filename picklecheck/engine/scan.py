@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "memo_of", "seed", "seeded_pickler"]
+           "completed_memo", "memo_of", "seed", "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -142,6 +142,30 @@ class Good:
                 self.objs[id(obj)] = obj
 
 
+def completed_memo(pickler: Any, exc: BaseException) -> Memo | None:
+    """What a pure-Python pickler (dill's) saved in full before ``exc``: its memo without
+    the objects whose save was still under way, read from the ``save`` frames of the
+    traceback. None for the C pickler, whose frames a traceback does not show.
+
+    Whatever else its memo holds was saved in full: a later memo hit on it is what the
+    real pickle would do. (One of them may have been saved through a back-reference to
+    an object under way; the culprits behind that one are searched under the item that
+    failed.) Call it before the traceback is dropped."""
+    memo = getattr(pickler, "memo", None)
+    if type(memo) is not dict:
+        return None
+    under_way: set[int] = set()
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "save" and frame.f_locals.get("self") is pickler:
+            under_way.add(id(frame.f_locals.get("obj")))
+        tb = tb.tb_next
+    if not under_way:
+        return None  # it did not fail while saving: nothing to go on
+    return {key: entry for key, entry in memo.items() if key not in under_way}
+
+
 class FedList:
     """Pickles as ``list(items)``, drawing the items from a generator."""
 
@@ -185,9 +209,15 @@ class Scan:
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
+        self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
 
     def _fresh_pickler(self) -> Any:
-        """A pickler whose memo holds the seeds, nothing half-saved."""
+        """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
+        full before the last failure (:func:`completed_memo`), nothing half-saved."""
+        carried, self.carry = self.carry, None
+        if carried:
+            carried.update(self.seeds)
+            return seeded_pickler(self.backend, self.protocol, carried)
         return seeded_pickler(self.backend, self.protocol, self.seeds)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
@@ -218,10 +248,11 @@ class Scan:
             except _FATAL:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+                self.carry = completed_memo(self.pickler, exc)
                 exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
-                    self.pickler = None
+                    self.pickler = self.carry = None
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
@@ -229,6 +260,7 @@ class Scan:
                     # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
                                  self.levels, self._owners, self._flat, self.good)
+                    retry.carry, self.carry = self.carry, None
                     shorter = self._retry_runs(prefix, run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
