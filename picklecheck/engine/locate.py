@@ -14,6 +14,7 @@ are handed to :mod:`picklecheck.depth`.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from time import perf_counter
@@ -54,16 +55,32 @@ __all__ = ["locate_dumps", "locate_loads", "locate_references"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 _FEW = 8
+#: Up to this many children, a load failure is located with one load per child in a
+#: single batch; more are halved, one batch of loads per round.
+_FEW_LOADS = 16
 
 
-def _roundtrip_error(backend: Backend, objs: Sequence[Any], protocol: int) -> BaseException | None:
-    buffer = io.BytesIO()
-    exc = error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol))
-    if exc is not None:
-        return exc
-    data = buffer.getvalue()
-    load_exc = load_error(contain.load(backend, data, probe_for([data])))
-    return scrub(load_exc) if load_exc is not None else None
+def _roundtrip_errors(backend: Backend, groups: list[Sequence[Any]], protocol: int
+                      ) -> list[BaseException | None]:
+    """For each group of objects, what dumping it (as one list) and loading it back
+    raises, or None; the loads of all groups go in one batch."""
+    errors: list[BaseException | None] = [None] * len(groups)
+    payloads: list[bytes] = []
+    loaded: list[int] = []
+    for i, objs in enumerate(groups):
+        buffer = io.BytesIO()
+        exc = error_of(functools.partial(backend.dump, FedList(iter(objs)), buffer, protocol))
+        if exc is not None:
+            errors[i] = exc
+            continue
+        payloads.append(buffer.getvalue())
+        loaded.append(i)
+    if payloads:
+        for i, outcome in zip(loaded, contain.load_many(backend, payloads, probe_for(payloads)),
+                              strict=True):
+            load_exc = load_error(outcome)
+            errors[i] = scrub(load_exc) if load_exc is not None else None
+    return errors
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
@@ -127,24 +144,29 @@ def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
                    skip: set[int], seeds: dict[int, Any], good: Good | None = None
                    ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
-    """The children whose dump-then-load fails, by bisection (a load gives no position).
+    """The children whose dump-then-load fails, by bisection (a load gives no position),
+    in rounds: the halves still in question are loaded together (one load_many each).
 
     ``seeds`` are not memoized in advance here: bytes that refer to an object they never
     saved would not load."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
-    pending = [(0, len(objs))]
+    # A handful of children are tried one by one in the first round; more, by halves.
+    pending = ([(i, i + 1) for i in range(len(objs))] if len(objs) <= _FEW_LOADS
+               else [(0, len(objs))])
     while pending and len(failures) < limit:
-        lo, hi = pending.pop()
-        exc = _roundtrip_error(backend, objs[lo:hi], protocol)
-        if exc is None:
-            continue
-        if hi - lo == 1:
-            failures.append(((lo,), exc))
-        else:
-            mid = (lo + hi) // 2
-            pending.append((mid, hi))
-            pending.append((lo, mid))
+        # One round: every range still in question, its loads in one batch.
+        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol)
+        split = []
+        for (lo, hi), exc in zip(pending, errors, strict=True):
+            if exc is None:
+                continue
+            if hi - lo == 1:
+                failures.append(((lo,), exc))
+            else:
+                mid = (lo + hi) // 2
+                split += [(lo, mid), (mid, hi)]
+        pending = split
     return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False
 
 
