@@ -151,6 +151,84 @@ def blob_memory() -> dict[str, int]:
     }
 
 
+# -- the fixed cost of contained loads ------------------------------------------
+
+ISOLATION_ENV = "PICKLECHECK_ISOLATION"
+
+
+def _per_call(fn: Callable[[], Any], n: int, k: int) -> float:
+    """Best of k runs of n calls, per call."""
+    best = float("inf")
+    for _ in range(k):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - start) / n)
+    return best
+
+
+def _isolated(mode: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        old = os.environ.get(ISOLATION_ENV)
+        os.environ[ISOLATION_ENV] = mode
+        try:
+            return fn()
+        finally:
+            if old is None:
+                os.environ.pop(ISOLATION_ENV, None)
+            else:
+                os.environ[ISOLATION_ENV] = old
+    return run
+
+
+def containment_costs(k: int) -> dict[str, dict[str, float]]:
+    """Per-call seconds of small checks and session-state stores, by isolation."""
+    from picklecheck import SessionState
+    from picklecheck.isolation.contain import isolation
+
+    small = {"user": "ada", "scores": [1.5, 2.5], "tags": ("a", "b")}
+    counter = iter(range(10**9))
+    modes = [m for m in ("sandbox", "process", "guarded")
+             if m == "guarded" or isolation() in ("sandbox", m)]
+    costs: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        state = SessionState(mode="enforce", roundtrip=True)
+
+        def store(state: Any = state) -> None:
+            state["value"] = {**small, "n": next(counter)}  # new bytes: loaded every time
+
+        costs[mode] = {
+            "check, pickle": _per_call(_isolated(mode, lambda: check(
+                small, backends=("pickle",))), 20, k),
+            "check, 3 backends": _per_call(_isolated(mode, lambda: check(small)), 20, k),
+            "SessionState store (roundtrip)": _per_call(_isolated(mode, store), 50, k),
+        }
+    dumps_only = SessionState(mode="enforce", roundtrip=False)
+
+    def store_dumps() -> None:
+        dumps_only["value"] = {**small, "n": next(counter)}
+
+    costs["(no load)"] = {"SessionState store (roundtrip)": _per_call(store_dumps, 200, k)}
+    return costs
+
+
+def containment_table(costs: dict[str, dict[str, float]]) -> list[str]:
+    rows = ["check, pickle", "check, 3 backends", "SessionState store (roundtrip)"]
+    modes = [m for m in costs if m != "(no load)"]
+    lines = [
+        "Fixed cost of contained loads, per call, on a 3-key dict (best of k): the difference "
+        "between sandbox and guarded is the fork + sandbox cost",
+        "",
+        "| call | " + " | ".join(f"{m} ms" for m in modes) + " | dumps only ms |",
+        "|---|" + "---:|" * (len(modes) + 1),
+    ]
+    for row in rows:
+        cells = [ms(costs[m].get(row)) for m in modes]
+        extra = ms(costs["(no load)"].get(row)) if row.startswith("SessionState") else "–"
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {extra} |")
+    return lines
+
+
 # -- competitors, each in its own process ---------------------------------------
 
 class _TimeoutError(Exception):
@@ -303,6 +381,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cap", type=float, default=30.0, help="seconds per competitor run")
     p.add_argument("--no-competitors", action="store_true")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--no-containment", action="store_true",
+                   help="skip the fixed cost of contained loads")
     p.add_argument("--out", help="also write the tables (Markdown) to this file")
     p.add_argument("--child", nargs=3, metavar=("TOOL", "SIZE", "CULPRITS"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -323,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         for culprits in CULPRIT_COUNTS:
             cases.append(run_case(size, culprits, args.culprit, k, not args.no_memory))
     blob = None if args.no_memory else blob_memory()
+    costs = None if args.no_containment else containment_costs(args.repeat or 5)
     results: dict[tuple[str, int, int], dict[str, Any]] = {}
     if not args.no_competitors:
         for tool in TOOLS:
@@ -344,6 +425,8 @@ def main(argv: list[str] | None = None) -> None:
         *timing_table(cases, False), "",
         *timing_table(cases, True), "",
     ]
+    if costs is not None:
+        out += [*containment_table(costs), ""]
     if not args.no_memory:
         out += [*memory_table(cases, blob), ""]
     if not args.no_competitors:

@@ -1,29 +1,81 @@
-"""A check must never harm the user's world: loads that would change files are not run."""
+"""A check must never harm the user's world: loads that would change files do not.
+
+Where the kernel sandbox is available the load runs and the kernel refuses (the
+finding names what it tried: ``load_side_effect``); with ``PICKLECHECK_ISOLATION=guarded``
+the in-process guard refuses before it runs (``load_hazard``).
+"""
 
 from __future__ import annotations
 
 import os
 
+import pytest
+
 import picklecheck
+from picklecheck.isolation import contain
+
+needs_sandbox = pytest.mark.skipif(contain.isolation() != "sandbox",
+                                   reason="this kernel has no Landlock sandbox")
 
 
-def test_dill_file_opened_for_writing_is_not_emptied(tmp_path):
-    """dill re-opens a write-mode file with mode 'w' on load; picklecheck refuses to."""
-    path = tmp_path / "log.txt"
+@pytest.fixture
+def guarded(monkeypatch):
+    """Loads in this process, through the hazard guard (the fallback)."""
+    monkeypatch.setenv("PICKLECHECK_ISOLATION", "guarded")
+
+
+def _open_log(path):
     handle = path.open("w")
     handle.write("precious data")
     handle.flush()
+    return handle
+
+
+@needs_sandbox
+def test_dill_file_opened_for_writing_is_not_emptied(tmp_path):
+    """dill re-opens a write-mode file with mode 'w' on load: the sandbox refuses, the
+    finding names the file."""
+    path = tmp_path / "log.txt"
+    handle = _open_log(path)
     try:
-        report = picklecheck.check({"log": handle}, name="state", fresh_process=True)
+        report = picklecheck.check({"log": handle}, name="state", backends=("dill",))
     finally:
         handle.close()
     assert path.read_text() == "precious data"
     dill = report.results["dill"]
-    assert dill.error is None and dill.roundtrip is False and not dill.ok
+    assert (dill.error, dill.roundtrip, dill.ok, dill.isolation) == (None, False, False, "sandbox")
+    (culprit,) = dill.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == ("state['log']", "load_side_effect", "loads")
+    assert f"opened '{path}' for writing, which empties it" in culprit.reason
+
+
+def test_dill_file_opened_for_writing_is_refused_by_the_guard(tmp_path, guarded):
+    """Guarded: dill's re-open with mode 'w' is refused and reported as skipped."""
+    path = tmp_path / "log.txt"
+    handle = _open_log(path)
+    try:
+        report = picklecheck.check({"log": handle}, name="state", backends=("dill",),
+                                   fresh_process=True)
+    finally:
+        handle.close()
+    assert path.read_text() == "precious data"
+    dill = report.results["dill"]
+    assert (dill.error, dill.roundtrip, dill.ok, dill.isolation) == (None, False, False, "guarded")
     assert any("log.txt" in note for note in dill.skipped)
     (culprit,) = dill.culprits
     assert (culprit.path, culprit.kind, culprit.stage) == ("state['log']", "load_hazard", "loads")
     assert dill.fresh is False  # the fresh interpreter refuses too
+
+
+@pytest.mark.parametrize("mode", ["a", "r+"])
+def test_dill_append_and_update_handles_load(tmp_path, mode):
+    """Re-opening an existing file for appending or updating changes nothing: it loads."""
+    path = tmp_path / "log.txt"
+    path.write_text("rows\n")
+    with path.open(mode) as handle:
+        report = picklecheck.check(handle, backends=("dill",))
+    assert report.results["dill"].roundtrip is True, report.results["dill"].roundtrip_error
+    assert path.read_text() == "rows\n"
 
 
 class Remover:
@@ -44,8 +96,20 @@ class Shell:
         return (os.system, (self.command,))
 
 
-def test_reductions_that_delete_files_are_not_run(tmp_path):
-    """A reduce to os.remove would delete the file on load: blocked and reported."""
+@needs_sandbox
+def test_reductions_that_delete_files_are_refused_and_named(tmp_path):
+    """A reduce to os.remove tries to delete the file on load: refused, named."""
+    victim = tmp_path / "keep.me"
+    victim.write_text("x")
+    report = picklecheck.check({"cleanup": Remover(str(victim))}, backends=("pickle",))
+    assert victim.exists()
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind) == ("obj['cleanup']", "load_side_effect")
+    assert culprit.reason == f"loading it removed '{victim}'"
+
+
+def test_reductions_that_delete_files_are_not_run_guarded(tmp_path, guarded):
+    """Guarded: a reduce to os.remove is blocked and reported as a hazard."""
     victim = tmp_path / "keep.me"
     victim.write_text("x")
     report = picklecheck.check({"cleanup": Remover(str(victim))}, backends=("pickle",),
@@ -56,13 +120,18 @@ def test_reductions_that_delete_files_are_not_run(tmp_path):
     assert "os.remove" in culprit.reason or "posix.remove" in culprit.reason
 
 
-def test_reductions_that_run_commands_are_not_run(tmp_path):
+@pytest.mark.parametrize("isolation", ["sandbox", "guarded"])
+def test_reductions_that_run_commands_are_not_run(tmp_path, monkeypatch, isolation):
     """A reduce to os.system is never executed, in this process or a fresh one."""
+    if isolation == "sandbox" and contain.isolation() != "sandbox":
+        pytest.skip("this kernel has no Landlock sandbox")
+    monkeypatch.setenv("PICKLECHECK_ISOLATION", isolation)
     marker = tmp_path / "ran"
     report = picklecheck.check([Shell(f"touch {marker}")], backends=("pickle", "cloudpickle"),
                                fresh_process=True)
     assert not marker.exists()
-    assert [c.kind for c in report.culprits] == ["load_hazard"]
+    expected = "load_side_effect" if isolation == "sandbox" else "load_hazard"
+    assert [c.kind for c in report.culprits] == [expected]
 
 
 def test_reading_files_is_allowed(tmp_path):

@@ -484,8 +484,9 @@ def test_roundtrip_catches_values_that_do_not_load():
     assert "cannot rebuild Broken" in str(info.value)
 
 
-def test_unchanged_bytes_are_not_loaded_twice():
+def test_unchanged_bytes_are_not_loaded_twice(monkeypatch):
     """With roundtrip the same bytes under the same key are loaded once, new bytes again."""
+    monkeypatch.setenv("PICKLECHECK_ISOLATION", "guarded")  # count loads in this process
     state = SessionState(mode="enforce", roundtrip=True)
     LOADS["count"] = 0
     value = Counted(1)

@@ -21,10 +21,11 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from picklecheck.backends.hazards import guard_global
+from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed_on_failure
 
-__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "guarded_find_class", "reduce_with"]
+__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Sink", "contained_find_class",
+           "guarded_find_class", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -76,7 +77,14 @@ class Backend:
         raise NotImplementedError
 
     def unpickler(self, file: Any) -> Any:
+        """An unpickler through the hazard guard (loads in this process)."""
         raise NotImplementedError
+
+    def contained_unpickler(self, file: Any) -> Any:
+        """An unpickler for a sandboxed child, where the kernel refuses what the guard
+        would (see :func:`picklecheck.backends.guard.contained_global`). Adapters
+        without one keep the guard."""
+        return self.unpickler(file)
 
     # -- dumping and loading ------------------------------------------------
 
@@ -102,10 +110,12 @@ class Backend:
         self.dump(obj, buffer, protocol)
         return buffer.getvalue()
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes, guarded: bool = True) -> Any:
         """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`);
-        if it fails, what it built half-way is disarmed (see :mod:`.remains`)."""
-        unpickler = self.unpickler(io.BytesIO(data))
+        ``guarded=False`` only inside a sandboxed child. If it fails, what it built
+        half-way is disarmed (see :mod:`.remains`)."""
+        file = io.BytesIO(data)
+        unpickler = self.unpickler(file) if guarded else self.contained_unpickler(file)
         with disarmed_on_failure(unpickler):
             return unpickler.load()
 
@@ -138,11 +148,20 @@ def reduce_with(obj: Any, protocol: int, reducer: Callable[[Any], Any] | None) -
     return rv
 
 
-def guarded_find_class(base: type) -> Callable[..., Any]:
+def guarded_find_class(base: type, policy: Callable[[str, str, Any], Any] = guard_global
+                       ) -> Callable[..., Any]:
+    """A ``find_class`` that resolves with ``base`` and then asks ``policy`` (bound
+    here, so replacing the module's name later changes nothing)."""
+    resolve = base.find_class  # type: ignore[attr-defined]
+
     def find_class(self: Any, module: str, name: str) -> Any:
-        return guard_global(module, name, base.find_class(self, module, name))  # type: ignore[attr-defined]
+        return policy(module, name, resolve(self, module, name))
 
     return find_class
+
+
+def contained_find_class(base: type) -> Callable[..., Any]:
+    return guarded_find_class(base, contained_global)
 
 
 def OPAQUE_CHILDREN(*children: Any) -> None:  # noqa: N802 - a marker, named like a constant

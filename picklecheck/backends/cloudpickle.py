@@ -27,6 +27,9 @@ class CloudpickleBackend(Backend):
     def unpickler(self, file: Any) -> Any:
         return PICKLE.unpickler(file)
 
+    def contained_unpickler(self, file: Any) -> Any:
+        return PICKLE.contained_unpickler(file)
+
     def reduce(self, obj: Any, protocol: int) -> Any:
         pickler = self._reducing_pickler
         if pickler is None or pickler.proto != protocol or not isinstance(pickler, self.module.Pickler):

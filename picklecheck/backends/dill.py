@@ -14,7 +14,14 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from picklecheck.backends.base import GLOBAL, OPAQUE_CHILDREN, Backend, Sink, guarded_find_class
+from picklecheck.backends.base import (
+    GLOBAL,
+    OPAQUE_CHILDREN,
+    Backend,
+    Sink,
+    contained_find_class,
+    guarded_find_class,
+)
 
 __all__ = ["DillBackend"]
 
@@ -63,6 +70,14 @@ class DillBackend(Backend):
             return type("GuardedDillUnpickler", (base,), {"find_class": guarded_find_class(base)})
 
         return self._class("unpickler", make)(file)
+
+    def contained_unpickler(self, file: Any) -> Any:
+        def make(module: Any) -> Any:
+            base = module.Unpickler
+            return type("ContainedDillUnpickler", (base,),
+                        {"find_class": contained_find_class(base)})
+
+        return self._class("contained", make)(file)
 
     def reduce(self, obj: Any, protocol: int) -> Any:
         if type(obj) is dict:  # only module dicts get here: see walker.expand

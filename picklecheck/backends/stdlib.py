@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from picklecheck.backends.base import Backend, guarded_find_class
+from picklecheck.backends.base import Backend, contained_find_class, guarded_find_class
 
 __all__ = ["PICKLE", "PickleBackend"]
 
@@ -18,12 +18,19 @@ class PickleBackend(Backend):
             "GuardedUnpickler", (pickle.Unpickler,),
             {"find_class": guarded_find_class(pickle.Unpickler)},
         )
+        self._contained_class = type(
+            "ContainedUnpickler", (pickle.Unpickler,),
+            {"find_class": contained_find_class(pickle.Unpickler)},
+        )
 
     def pickler(self, file: Any, protocol: int) -> Any:
         return pickle.Pickler(file, protocol)
 
     def unpickler(self, file: Any) -> Any:
         return self._unpickler_class(file)
+
+    def contained_unpickler(self, file: Any) -> Any:
+        return self._contained_class(file)
 
     def dumps(self, obj: Any, protocol: int) -> bytes:
         return pickle.dumps(obj, protocol)

@@ -22,11 +22,17 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import BACKEND_NAMES
-from picklecheck.cli.errors import exit_codes
+from picklecheck.cli.errors import (
+    UnreadableTargetError,
+    ending,
+    exit_codes,
+    guard_process_exit,
+    process_exit_guarded,
+)
 from picklecheck.cli.streams import stdout_to_stderr
 from picklecheck.cli.target import NoValuesError, Resolved, TargetError, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
-from picklecheck.isolation.fresh import DEFAULT_TIMEOUT
+from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.model import Report
 from picklecheck.report.render import verdict_line
 
@@ -115,7 +121,8 @@ class Options:
               show_default=True, help="Stop the culprit search after this many.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds the fresh interpreter may take.")
+              help="Seconds the whole check of one value may take; what is not finished "
+                   "by then is reported as such.")
 @click.option("--call", is_flag=True,
               help="Call the named object with no arguments and check what it returns.")
 @click.option("--all-names", is_flag=True,
@@ -145,7 +152,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
                       quiet=quiet)
-    with exit_codes():
+    with process_exit_guarded(), exit_codes():
         entries, bad = _resolve_all(targets, call=call, all_names=all_names)
         if not entries and len(bad) == 1:
             raise bad[0][1]  # one target, and it is unusable: a plain usage error
@@ -176,9 +183,15 @@ def _resolve_all(specs: Sequence[str], *, call: bool,
     for spec in specs:
         try:
             target = parse_target(spec)
-            found = resolve(target, call=call, all_names=all_names)
+            with ending(f"importing {target.source}"):
+                found = resolve(target, call=call, all_names=all_names)
             if not found:
                 raise NoValuesError(target.spec, target.source)
+        except (OSError, RuntimeError) as exc:  # a symlink loop, a file it cannot read
+            if isinstance(exc, RuntimeError) and "loop" not in str(exc).lower():
+                raise
+            bad.append((spec, UnreadableTargetError(spec, exc)))
+            continue
         except TargetError as exc:
             bad.append((spec, exc))
             continue
@@ -220,7 +233,8 @@ def _after_a_moment(status: Any) -> Iterator[None]:
 
 def _check(entry: Resolved, options: Options) -> Report:
     message = f"checking {entry.name} with {', '.join(options.backends)}"
-    with _status(message + (" (and a fresh interpreter)" if options.fresh_process else "")):
+    with _status(message + (" (and a fresh interpreter)" if options.fresh_process else "")), \
+            ending(f"checking {entry.name}"):
         return check(entry.obj, backends=options.backends, protocol=options.protocol,
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,
@@ -308,6 +322,9 @@ def _run_sizes(entries: list[Resolved], options: Options,
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
-    """Entry point of the ``picklecheck`` script and ``python -m picklecheck``."""
+    """Entry point of the ``picklecheck`` script and ``python -m picklecheck``: the
+    process ends with the command, so ``os._exit`` stays guarded through its exit
+    handlers too."""
+    guard_process_exit()
     return cli.main(args=argv, prog_name="picklecheck")
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import traceback
 from collections.abc import Iterator
 
 import click
 
 from picklecheck._version import __version__
-from picklecheck.cli.target import TargetError
+from picklecheck.cli.target import TargetCodeError, TargetError
 
-__all__ = ["DEBUG_ENV", "InternalError", "UsageProblem", "exit_codes"]
+__all__ = ["DEBUG_ENV", "ExitAttempt", "InternalError", "ProcessEndingError",
+           "UnreadableTargetError", "UsageProblem",
+           "ending", "exit_codes", "guard_process_exit", "process_exit_guarded"]
 
 DEBUG_ENV = "PICKLECHECK_DEBUG"
 
@@ -47,6 +50,91 @@ class InternalError(click.ClickException):
         return text + f"\nSet {DEBUG_ENV}=1 to see the traceback."
 
 
+class UnreadableTargetError(TargetError):
+    """A target file that cannot be read: a symlink loop, no permission (exit code 2)."""
+
+    def __init__(self, spec: str, exc: BaseException) -> None:
+        self.spec = spec
+        self.reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        super().__init__(spec, self.reason)
+
+    def __str__(self) -> str:
+        return f"cannot read {self.spec.rsplit(':', 1)[0]}: {self.reason}"
+
+
+class ProcessEndingError(click.ClickException):
+    """The user's code tried to end picklecheck's own process (``SystemExit``,
+    ``os._exit``) while it was imported or checked: no verdict, exit code 3."""
+
+    exit_code = 3
+
+    def format_message(self) -> str:
+        return (f"{self.message}; picklecheck stopped without a verdict (a process that "
+                "ends while checking has proven nothing)")
+
+
+class ExitAttempt(BaseException):  # noqa: N818 - it is not an error of ours
+    """Raised in place of ``os._exit`` while the command runs."""
+
+    def __init__(self, code: object) -> None:
+        self.code = code
+        super().__init__(code)
+
+
+@contextlib.contextmanager
+def process_exit_guarded() -> Iterator[None]:
+    """:func:`guard_process_exit` for a block only (a command run in-process, as
+    ``CliRunner`` does, must leave ``os._exit`` as it found it)."""
+    original = os._exit
+    guard_process_exit()
+    try:
+        yield
+    finally:
+        for module in (os, sys.modules.get("posix")):
+            if module is not None:
+                setattr(module, "_exit", original)  # noqa: B010
+
+
+def guard_process_exit() -> None:
+    """Make ``os._exit`` raise :class:`ExitAttempt`: a target that calls it while
+    imported, or an exit handler that calls it after the verdict, must not turn a
+    failure into exit code 0. :func:`main` keeps it for the rest of the process;
+    the sandboxed children of :mod:`picklecheck.isolation` use the real one."""
+    if getattr(os._exit, "_picklecheck_guard", False):
+        return
+
+    def refuse_exit(code: object = 0) -> None:
+        raise ExitAttempt(code)
+
+    refuse_exit._picklecheck_guard = True  # type: ignore[attr-defined]
+    refuse_exit._picklecheck_real = os._exit  # type: ignore[attr-defined]
+    for module in (os, sys.modules.get("posix")):
+        if module is not None:
+            setattr(module, "_exit", refuse_exit)  # noqa: B010
+
+
+def _ended(exc: BaseException) -> str | None:
+    if isinstance(exc, SystemExit):
+        return f"raised SystemExit({exc.code!r})"
+    if isinstance(exc, ExitAttempt):
+        return f"called os._exit({exc.code!r})"
+    return None
+
+
+@contextlib.contextmanager
+def ending(action: str) -> Iterator[None]:
+    """Turn an attempt to end the process during ``action`` into exit code 3."""
+    try:
+        yield
+    except (SystemExit, ExitAttempt) as exc:
+        raise ProcessEndingError(f"{action} {_ended(exc)}") from None
+    except TargetCodeError as exc:
+        how = _ended(exc.exc)
+        if how is None:
+            raise
+        raise ProcessEndingError(f"{exc.action} {how}") from None
+
+
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
     """Map every exception of a command body to its exit code."""
@@ -59,5 +147,7 @@ def exit_codes() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("picklecheck: interrupted", err=True)
         raise click.exceptions.Exit(130) from None
-    except Exception as exc:  # noqa: BLE001 - anything else is our bug
+    except (SystemExit, ExitAttempt) as exc:
+        raise ProcessEndingError(f"the checked code {_ended(exc)}") from None
+    except BaseException as exc:  # noqa: BLE001 - anything else is our bug
         raise InternalError(exc) from exc

@@ -10,6 +10,7 @@ new interpreters (:mod:`picklecheck.fresh`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import sys
@@ -25,8 +26,9 @@ from picklecheck.engine.locate import locate_dumps, locate_loads, locate_referen
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.usable import load_error, probe_for
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import contain
-from picklecheck.isolation.fresh import DEFAULT_TIMEOUT, FreshResult
+from picklecheck.isolation import contain, deadline
+from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
+from picklecheck.isolation.fresh import FreshResult
 from picklecheck.model import BackendResult, Report
 
 __all__ = ["DEFAULT_MAX_CULPRITS", "assert_picklable", "check"]
@@ -44,14 +46,16 @@ def check(
     roundtrip: bool = True,
     fresh_process: bool = False,
     max_culprits: int = DEFAULT_MAX_CULPRITS,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
 
     Returns a :class:`~picklecheck.Report`: per-backend verdict, size and timings,
     and every culprit, each with a path rooted at ``name``, a reason and a hint.
-    ``roundtrip`` loads the bytes back in this process; ``fresh_process`` also loads
-    them in a new interpreter with the same ``sys.path`` (at most ``timeout`` seconds).
+    ``roundtrip`` loads the bytes back (in a sandboxed child where the machine has
+    one); ``fresh_process`` also loads them in a new interpreter with the same
+    ``sys.path``. ``timeout`` bounds the whole call (default 60 s; None: no limit):
+    what was not finished by then is reported as ``truncated`` and ``skipped``.
     """
     chosen = _backends(backends)
     if protocol is not None and (
@@ -66,36 +70,126 @@ def check(
     if not isinstance(name, str) or not name:
         msg = f"name must be a non-empty string, not {name!r}"
         raise ValueError(msg)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        msg = f"timeout must be a positive number of seconds (or None), not {timeout!r}"
+        raise ValueError(msg)
+    limit = Deadline(timeout)
     results: dict[str, BackendResult] = {}
+    done: set[str] = set()
+    loaders: list[contain.Loader] = []
+
+    def run() -> Report:
+        loader = contain.Loader() if roundtrip else None  # forked now: overlaps the dumps
+        if loader is not None:
+            loaders.append(loader)
+        try:
+            return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
+                          max_culprits, limit, results, done, loader)
+        finally:
+            if loader is not None:
+                loader.close()
+
+    try:
+        return deadline.run_within(run, limit)
+    except CheckTimeout as stuck:
+        for loader in loaders:
+            loader.close()  # the stuck helper never will
+        return _unfinished(obj, name, protocol, chosen, results, done, stuck)
+
+
+def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, roundtrip: bool,
+           fresh_process: bool, max_culprits: int, limit: Deadline,
+           results: dict[str, BackendResult], done: set[str],
+           loader: contain.Loader | None = None) -> Report:
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
+    dumped: dict[str, bytes] = {}
     for backend in chosen:
-        result, found, data = _run_backend(obj, backend, protocol, roundtrip or fresh_process,
-                                           roundtrip, max_culprits)
-        results[backend.name] = result
+        if limit.expired():
+            results[backend.name] = _not_started(backend.name, limit)
+            findings[backend.name] = []
+            continue
+        found, data = _dump(obj, backend, protocol, roundtrip or fresh_process, max_culprits,
+                            results)
         findings[backend.name] = found
-        if data is not None and fresh_process:
-            payloads[backend.name] = data
-    if payloads:
+        if data is not None:
+            dumped[backend.name] = data
+    if roundtrip and dumped:
+        _round_trips(obj, dumped, protocol, max_culprits, results, findings, loader)
+    for backend in chosen:
+        if backend.name in dumped and fresh_process:
+            payloads[backend.name] = dumped[backend.name]
+        else:
+            done.add(backend.name)
+    if payloads and not limit.expired():
         from picklecheck.isolation.fresh import load_in_fresh_interpreters
 
-        fresh = load_in_fresh_interpreters(payloads, timeout)
+        fresh = load_in_fresh_interpreters(payloads, max(0.1, limit.remaining()))
         for backend_name, outcome in fresh.items():
             backend = get_backend(backend_name)
             found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
                                  max_culprits)
             findings[backend_name].extend(found)
+            done.add(backend_name)
+    elif payloads:
+        for backend_name in payloads:
+            results[backend_name].ok = False
+            results[backend_name].skipped.append(_late(limit, "the fresh-interpreter load"))
     culprits = explain_findings(obj, name, results, findings, protocol)
+    if limit.expired():
+        for result in results.values():
+            if result.truncated and not any("time limit" in s for s in result.skipped):
+                result.skipped.append(_late(limit, "the culprit search"))
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
         results=results, culprits=culprits, python=sys.version.split()[0],
     )
 
 
+def _late(limit: Deadline, what: str) -> str:
+    return f"{what} did not finish: the check's time limit of {limit.seconds:g} s was reached"
+
+
+def _not_started(backend_name: str, limit: Deadline) -> BackendResult:
+    note = _late(limit, f"checking with {backend_name}")
+    return BackendResult(backend=backend_name, ok=False, error=f"not checked: {note}",
+                         truncated=True, skipped=[note])
+
+
+def _unfinished(obj: Any, name: str, protocol: int | None, chosen: list[Backend],
+                results: dict[str, BackendResult], done: set[str],
+                stuck: CheckTimeout) -> Report:
+    """The report of a check whose helper did not return by the hard limit: what was
+    finished, and for the rest where it was stuck. Nothing here calls the object."""
+    note = f"the check stopped after {stuck.seconds:g} s" + (
+        f", stuck in {stuck.where}" if stuck.where else "")
+    final: dict[str, BackendResult] = {}
+    for backend in chosen:
+        started = results.get(backend.name)
+        result = (dataclasses.replace(started, skipped=list(started.skipped), culprits=[])
+                  if started is not None else BackendResult(backend=backend.name, ok=False))
+        if backend.name not in done:
+            result.ok, result.truncated = False, True
+            result.skipped.append(note)
+            if result.size is None and result.error is None:
+                result.error = f"not finished: {note}"
+        final[backend.name] = result
+    return Report(name=name, type=_plain_type_name(obj), repr="<not shown: the check timed out>",
+                  protocol=protocol, results=final, culprits=[],
+                  python=sys.version.split()[0])
+
+
+def _plain_type_name(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+
+
 def assert_picklable(obj: Any, backend: str = "pickle", *, name: str = "obj",
                      protocol: int | None = None, roundtrip: bool = True,
                      fresh_process: bool = False,
-                     max_culprits: int = DEFAULT_MAX_CULPRITS) -> Report:
+                     max_culprits: int = DEFAULT_MAX_CULPRITS,
+                     timeout: float | None = DEFAULT_TIMEOUT) -> Report:
     """Raise :class:`~picklecheck.UnpicklableError` unless ``backend`` round-trips ``obj``.
 
     The message names every culprit path, the reason, the hint, and which other
@@ -104,12 +198,14 @@ def assert_picklable(obj: Any, backend: str = "pickle", *, name: str = "obj",
     backend_obj = get_backend(backend)
     others = [b for b in BACKEND_NAMES if b != backend_obj.name and get_backend(b).available]
     report = check(obj, backends=(backend_obj.name,), protocol=protocol, name=name,
-                   roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits)
+                   roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits,
+                   timeout=timeout)
     if report.ok:
         return report
     if others:
         verdicts = check(obj, backends=others, protocol=protocol, name=name,
-                         roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=1)
+                         roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=1,
+                         timeout=timeout)
         for other, result in verdicts.results.items():
             report.results[other] = result
     raise UnpicklableError(report, backend_obj.name)
@@ -129,14 +225,17 @@ def _backends(names: Iterable[str]) -> list[Backend]:
     return chosen
 
 
-def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
-                 roundtrip: bool, max_culprits: int
-                 ) -> tuple[BackendResult, list[Finding], bytes | None]:
+def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
+          max_culprits: int, results: dict[str, BackendResult]
+          ) -> tuple[list[Finding], bytes | None]:
+    """The verdict of one backend's dumps (and its culprits when it fails); the bytes
+    when they are to be loaded."""
     result = BackendResult(backend=backend.name, ok=False)
+    results[backend.name] = result  # visible to the caller as it fills in
     if not backend.available:
         result.available = False
         result.error = f"{backend.name} is not installed (pip install {backend.name})"
-        return result, [], None
+        return [], None
     proto = backend.default_protocol() if protocol is None else protocol
     data: bytes | None = None
     start = time.perf_counter()
@@ -158,31 +257,45 @@ def _run_backend(obj: Any, backend: Backend, protocol: int | None, keep_bytes: b
         result.error = _describe(exc)
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
-        return result, located, None
+        return located, None
     result.dumps_seconds = time.perf_counter() - start
     result.ok = True
-    found: list[Finding] = []
-    if roundtrip and data is not None:
-        outcome = contain.load(backend, data, probe_for([data]))
+    return [], data
+
+
+def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_culprits: int,
+                 results: dict[str, BackendResult], findings: dict[str, list[Finding]],
+                 loader: contain.Loader | None) -> None:
+    """Load every backend's bytes (one contained child for all), and locate what fails."""
+    for name in dumped:
+        results[name].ok = False  # until its round trip says otherwise
+    backends = [get_backend(name) for name in dumped]
+    pairs = list(zip(backends, dumped.values(), strict=True))
+    # A copy that loads but whose lock is dead (dill's RLock) is not a round trip: the
+    # child forked in advance has no probe, so bytes that re-create locks get one.
+    probe = probe_for(list(dumped.values()))
+    outcomes = (loader.load_pairs(pairs) if loader is not None and probe is None
+                else contain.load_pairs(pairs, probe))
+    for backend, outcome in zip(backends, outcomes, strict=True):
+        result = results[backend.name]
         result.loads_seconds = outcome.seconds
         result.isolation = outcome.isolation
+        result.ok = result.roundtrip = outcome.ok
         if outcome.ok:
-            result.roundtrip = True
-        else:
-            load_exc = load_error(outcome)
-            assert load_exc is not None
-            scrub(load_exc)  # chained tracebacks would keep half-built copies alive
-            result.ok = False
-            result.roundtrip = False
-            result.roundtrip_error = _describe(load_exc)
-            result.exception = load_exc
-            if isinstance(load_exc, HazardBlockedError):
-                result.skipped.append(str(load_exc))
-            found, result.truncated = locate_loads(obj, backend, proto, load_exc, max_culprits)
-            for finding in found:
-                if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
-                    result.skipped.append(str(finding.exc))
-    return result, found, data
+            continue
+        load_exc = load_error(outcome)
+        assert load_exc is not None
+        scrub(load_exc)  # chained tracebacks would keep half-built copies alive
+        result.roundtrip_error = _describe(load_exc)
+        result.exception = load_exc
+        if isinstance(load_exc, HazardBlockedError):
+            result.skipped.append(str(load_exc))
+        proto = backend.default_protocol() if protocol is None else protocol
+        found, result.truncated = locate_loads(obj, backend, proto, load_exc, max_culprits)
+        for finding in found:
+            if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
+                result.skipped.append(str(finding.exc))
+        findings[backend.name] = found
 
 
 def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
@@ -194,8 +307,12 @@ def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: Backe
     result.fresh_error = outcome.error
     if result.roundtrip is False:
         return []  # the same load already failed here, and its culprits are located
-    error = FreshLoadError.from_text(outcome.error or "failed to load in a fresh interpreter",
-                                     outcome.exception or "")
+    error: BaseException = FreshLoadError.from_text(
+        outcome.error or "failed to load in a fresh interpreter", outcome.exception or "")
+    if outcome.effects:
+        result.fresh_error = "; ".join(outcome.effects[:3])
+        error = contain.LoadSideEffectError(outcome.effects, outcome.exception or "")
+        return [Finding(obj, (), error, "fresh", origin="load")]
     targets = _resolve_missing(outcome.missing)
     proto = backend.default_protocol() if protocol is None else protocol
     found = locate_references(obj, backend, proto, targets, max_culprits) if targets else []

@@ -33,7 +33,7 @@ from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
 from picklecheck.engine.finding import dump_error, error_of, scrub
 from picklecheck.engine.scan import FedList, completed_memo, memo_of, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, deadline
 from picklecheck.isolation.contain import Probe
 from picklecheck.model import BackendResult, Culprit
 
@@ -59,8 +59,9 @@ def compare_backends(culprits: Sequence[Culprit], results: dict[str, BackendResu
         backend = get_backend(backend_name)
         todo = [c for c in culprits if backend_name not in c.backends
                 and c.kind not in _UNKNOWABLE and c.stage != "fresh"]
-        # A fresh load is only tried for the backends asked for: unknown for the others.
-        if todo and backend.available:
+        # A fresh load is only tried for the backends asked for: unknown for the others;
+        # so is what the check's time limit left no time for.
+        if todo and backend.available and not deadline.expired():
             _compare(backend, todo, results.get(backend_name), protocol, owners, inside)
     return inside
 

@@ -55,7 +55,7 @@ def _settle(culprits: list[DeferredCulprit], results: dict[str, BackendResult],
     below = _below_each(culprits, results)
     for culprit in culprits:
         # Backends that get past this object but fail on something inside it: reported
-        # below its path, or elsewhere (see compare._fails_only_on_its_own).
+        # below its path, or elsewhere (see compare._why_not).
         deeper = [b for b in results
                   if b not in culprit.backends
                   and (b in below[id(culprit)] or b in inside[id(culprit)])]

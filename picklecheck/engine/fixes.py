@@ -30,7 +30,9 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     """
     try:
         return _hint_for(kind, finding, works_with, deeper, own, notes or {})
-    except Exception:  # noqa: BLE001 - a hostile object must not break the report
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a hostile object must not break the report (any BaseException)
         return _FIXES["other"].format(type=type_name(finding.obj))
 
 
@@ -110,6 +112,14 @@ _FIXES = {
                      "into the state (third item of __reduce__) so it is set after creation"),
     "load_hazard": ("picklecheck did not load it: a trip through this backend would re-run "
                     "that side effect wherever it is loaded; keep the path, not the handle"),
+    "load_side_effect": ("whatever loads this pickle (a worker, a cache, the next run) would do "
+                         "the same; keep such actions out of __reduce__ and __setstate__, and "
+                         "do them explicitly after loading"),
+    "load_timeout": ("a __setstate__ or reconstructor that waits, loops or takes a lock makes "
+                     "every load hang; keep slow work out of loading, and re-create locks and "
+                     "connections in __setstate__ rather than restoring their state"),
+    "load_memory": ("loading it builds far more than the pickle holds; check __setstate__ and "
+                    "reconstructors for allocations sized by the data"),
     "main_reference": ("{via} is defined in __main__, so the pickle refers to __main__.{via} "
                        "and another interpreter has no such name; move it into an importable "
                        "module"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
+from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -26,6 +27,9 @@ KINDS = {
     "too_deep": "nested deeper than the pickler can recurse",
     "reduce_cycle": "a reference cycle through __reduce__ arguments",
     "load_hazard": "loading it would change files or run commands",
+    "load_side_effect": "loading it tried to change something outside itself",
+    "load_timeout": "loading it took longer than the time limit",
+    "load_memory": "loading it needed more memory than the limit",
     "main_reference": "pickled by reference to __main__",
     "unimportable": "pickled by reference to a module another interpreter cannot import",
     "lambda": "a lambda",
@@ -70,7 +74,9 @@ def classify(finding: Finding) -> str:
     """The kind of a finding: one of :data:`KINDS` ("other" if the object resists)."""
     try:
         return _classify(finding)
-    except Exception:  # noqa: BLE001 - isinstance() and hasattr() run user code
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - isinstance() and hasattr() run user code (any BaseException)
         return "other"
 
 
@@ -84,6 +90,9 @@ def _classify(finding: Finding) -> str:
         return "reduce_cycle"
     if isinstance(exc, HazardBlockedError):
         return "load_hazard"
+    contained = _contained_kind(exc)
+    if contained:
+        return contained
     if finding.stage == "fresh":
         name = getattr(exc, "exception_name", "")
         if name == "HazardBlockedError":
@@ -123,6 +132,17 @@ def _classify(finding: Finding) -> str:
     if "cannot pickle" in str(exc) and not hasattr(obj, "__dict__"):
         return "c_type"
     return "other"
+
+
+def _contained_kind(exc: BaseException) -> str | None:
+    """Kinds the contained load decided (picklecheck.isolation.contain)."""
+    if isinstance(exc, LoadSideEffectError):
+        return "load_side_effect"
+    if isinstance(exc, LoadTimeoutError):
+        return "load_timeout"
+    if isinstance(exc, LoadMemoryError):
+        return "load_memory"
+    return None
 
 
 def _kind_of_callable(target: Any, exc: BaseException) -> str | None:
@@ -241,6 +261,8 @@ def _has_custom_reducer(obj: Any) -> bool:
 def _module_of(obj: Any) -> str | None:
     try:
         module = obj.__module__
-    except Exception:  # noqa: BLE001
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - even a hostile BaseException
         return None
     return module if isinstance(module, str) else None

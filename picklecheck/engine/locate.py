@@ -46,7 +46,7 @@ from picklecheck.engine.scan import (
 )
 from picklecheck.engine.usable import load_error, probe_for
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
-from picklecheck.isolation import contain
+from picklecheck.isolation import contain, deadline
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -154,7 +154,7 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     # A handful of children are tried one by one in the first round; more, by halves.
     pending = ([(i, i + 1) for i in range(len(objs))] if len(objs) <= _FEW_LOADS
                else [(0, len(objs))])
-    while pending and len(failures) < limit:
+    while pending and len(failures) < limit and not deadline.expired():
         # One round: every range still in question, its loads in one batch.
         errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol)
         split = []
@@ -198,6 +198,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     while stack:
         if len(found) >= max_culprits:
             return found, True
+        if deadline.expired():  # out of time: at least the deepest failing node known
+            node, link, exc, _, owner = stack[-1]
+            return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
         node, link, exc, level, owner = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
             found.append(depth_finding(node, link, level, exc, backend, protocol))

@@ -105,7 +105,9 @@ def qualified_name(cls: Any) -> str:
     try:
         module = cls.__module__
         qualname = getattr(cls, "__qualname__", None) or cls.__name__  # a TypeVar: __name__
-    except Exception:  # noqa: BLE001 - hostile metaclass
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - hostile metaclass (any BaseException)
         return "<unknown type>"
     if not isinstance(qualname, str):
         return "<unknown type>"

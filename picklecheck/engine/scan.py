@@ -47,6 +47,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.walker import ATOMS, Expansion, expand
+from picklecheck.isolation import deadline
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -237,7 +238,7 @@ class Scan:
         ends = {prefix: end for prefix, _, end, _ in resume}
         runs_at = {prefix: longest for prefix, _, _, longest in resume}
         failures: list[Failure] = []
-        while resume and len(failures) < limit:
+        while resume and len(failures) < limit and not deadline.expired():
             if self.pickler is None:  # after a failure: made only if there is more to scan
                 self.pickler = self._fresh_pickler()
             self.progress[:] = []

@@ -5,13 +5,19 @@ A load runs code (reducers, ``__setstate__``), so where it runs decides what it 
 harm. :func:`load` and :func:`load_many` say how each load went as a
 :class:`LoadOutcome`, whose ``isolation`` names where it ran:
 
-* ``"sandbox"``: a child process confined by the kernel;
-* ``"process"``: a child process without kernel confinement;
+* ``"sandbox"``: a forked child confined by the kernel (Landlock, seccomp, no
+  capabilities, resource limits, its own process group; see
+  :mod:`~picklecheck.isolation.confine`), watched so that what it *tried* is named;
+* ``"process"``: a forked child without Landlock (an old kernel), loading through
+  the hazard guard;
 * ``"guarded"``: this process, through the hazard guard of
-  :mod:`picklecheck.backends.hazards` (a list of refused globals, not a guarantee).
+  :mod:`picklecheck.backends.hazards` (a list of refused globals, not a guarantee),
+  where there is no ``fork``.
 
-This module is the only place the engine loads bytes; callers never call
-``backend.loads`` themselves.
+A load that tried something (a write, a connect, a signal, a subprocess, an exit) is
+not ok, whatever it returned: :class:`LoadSideEffectError`. A load past its time or
+memory limit: :class:`LoadTimeoutError`, :class:`LoadMemoryError`. This module is
+the only place the engine loads bytes; callers never call ``backend.loads``.
 """
 
 from __future__ import annotations
@@ -21,24 +27,72 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from picklecheck.isolation import deadline as _deadline
+
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["ISOLATIONS", "LoadOutcome", "Probe", "load", "load_many"]
+__all__ = [
+    "DEFAULT_LOAD_TIMEOUT",
+    "ISOLATIONS",
+    "ContainedLoadError",
+    "LoadMemoryError",
+    "LoadOutcome",
+    "LoadSideEffectError",
+    "LoadTimeoutError",
+    "Loader",
+    "Probe",
+    "isolation",
+    "load",
+    "load_many",
+    "load_pairs",
+]
 
 ISOLATIONS = ("sandbox", "process", "guarded")
+#: Wall-clock seconds one load may take when no check's time limit is running.
+DEFAULT_LOAD_TIMEOUT = 60.0
+#: Address space a loading child may add to what it inherits (plus 8x the payloads).
+MEMORY_ALLOWANCE = 2 << 30
 _FATAL = (KeyboardInterrupt, SystemExit)
+
+
+class ContainedLoadError(Exception):
+    """What a load in a child raised or how it ended, by name (its objects stayed
+    there). ``exception_name`` is the original exception's type name."""
+
+    def __init__(self, message: str, exception_name: str = "") -> None:
+        super().__init__(message)
+        self.exception_name = exception_name or type(self).__name__
+
+
+class LoadSideEffectError(ContainedLoadError):
+    """The load tried to change something outside itself; ``effects`` names each try."""
+
+    def __init__(self, effects: Sequence[str], exception_name: str = "") -> None:
+        self.effects = tuple(effects)
+        shown = "; ".join(self.effects[:3]) + (
+            f"; and {len(self.effects) - 3} more" if len(self.effects) > 3 else "")
+        super().__init__(f"loading it {shown}", exception_name or "LoadSideEffectError")
+
+
+class LoadTimeoutError(ContainedLoadError):
+    """The load did not finish within its time limit."""
+
+
+class LoadMemoryError(ContainedLoadError):
+    """The load needed more memory than its limit."""
 
 
 @dataclass
 class LoadOutcome:
     """How one load went.
 
-    ``exc`` is what the load raised (None when it loaded). ``side_effects`` lists
-    what the load tried that the confinement refused (a write, a connect, a signal,
-    a subprocess), each as a sentence naming what and on what. ``unusable`` is what
-    the caller's probe said about the loaded copy ("its lock can never be acquired"),
-    None when the copy is fine or no probe was given; ``ok`` is false then too.
+    ``exc`` is what the load raised or why it is not ok (None when it loaded).
+    ``side_effects`` lists what the load tried that it must not do (a write, a
+    connect, a signal, a subprocess), each as a sentence naming what and on what.
+    ``unusable`` is what the caller's probe said about the loaded copy ("its lock can
+    never be acquired"), None when the copy is fine or no probe was given; ``ok`` is
+    false then too.
     """
 
     ok: bool
@@ -52,26 +106,240 @@ class LoadOutcome:
 #: Looks at a loaded copy where it was loaded; returns what is wrong with it, or None.
 Probe = Callable[[Any], "str | None"]
 
+_broken: list[str] = []  # set once a child could not confine itself: stop trying
 
-def load(backend: Backend, data: bytes, probe: Probe | None = None) -> LoadOutcome:
+
+def isolation() -> str:
+    """Where loads run on this machine now: one of :data:`ISOLATIONS`."""
+    try:
+        from picklecheck.isolation.confine import available  # ctypes: only when loading
+    except ImportError:  # no resource module: Windows
+        return "guarded"
+    best = available()
+    if best == "sandbox" and "sandbox" in _broken:
+        best = "process"
+    if best == "process" and "process" in _broken:
+        best = "guarded"
+    return best
+
+
+def load(backend: Backend, data: bytes, probe: Probe | None = None, *,
+         timeout: float | None = None) -> LoadOutcome:
     """Load ``data`` with ``backend`` and say how it went."""
-    return load_many(backend, [data], probe)[0]
+    return load_many(backend, [data], probe, timeout=timeout)[0]
 
 
-def load_many(backend: Backend, payloads: Sequence[bytes],
-              probe: Probe | None = None) -> list[LoadOutcome]:
-    """Load each payload on its own (one outcome each, in order); ``probe`` looks at
-    each loaded copy where it was loaded."""
-    return [_load_guarded(backend, data, probe) for data in payloads]
+def load_many(backend: Backend, payloads: Sequence[bytes], probe: Probe | None = None, *,
+              timeout: float | None = None) -> list[LoadOutcome]:
+    """Load each payload on its own (one outcome each, in order), in one child where
+    possible; ``probe`` looks at each loaded copy where it was loaded. ``timeout`` is
+    the wall-clock limit of one load (default: what is left of the running check's
+    time limit, or :data:`DEFAULT_LOAD_TIMEOUT`)."""
+    return load_pairs([(backend, data) for data in payloads], probe, timeout=timeout)
+
+
+def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = None, *,
+               timeout: float | None = None) -> list[LoadOutcome]:
+    """:func:`load_many` for payloads of different backends (a check's round trips:
+    one child for all of them)."""
+    if not pairs:
+        return []
+    where = isolation()
+    if where != "guarded":
+        try:
+            return _load_forked(pairs, probe, timeout, where)
+        except OSError as exc:  # no fork, no pipe, or confinement refused by the system
+            from picklecheck.isolation.child import ConfinementError
+
+            if isinstance(exc, ConfinementError) and where not in _broken:
+                _broken.append(where)  # this machine refuses it: stop trying
+    return [_load_guarded(backend, data, probe) for backend, data in pairs]
+
+
+class Loader:
+    """The round trips of one check, in a child forked when the check starts, so that
+    forking and confinement overlap the dumps (:mod:`picklecheck.isolation.ahead`).
+    :meth:`load_pairs` once, then :meth:`close` (always: it kills an unused child)."""
+
+    #: Payloads larger than this go to a child sized for them (:func:`load_pairs`).
+    MAX_BYTES = 64 << 20
+
+    def __init__(self, probe: Probe | None = None) -> None:
+        self.probe = probe
+        self.where = isolation()
+        self._ahead: Any = None
+        if self.where == "guarded":
+            return
+        from picklecheck.isolation.ahead import Ahead
+        from picklecheck.isolation.confine import Limits
+
+        check = _deadline.current()
+        wait_until = min(check.hard if check is not None else float("inf"),
+                         time.monotonic() + DEFAULT_LOAD_TIMEOUT)
+        seconds = max(1.0, wait_until - time.monotonic()) + 1
+        guarded = self.where != "sandbox"
+
+        def work_for(items: list[tuple[str, bytes]]) -> Callable[[int], dict[str, Any]]:
+            from picklecheck.backends import get_backend
+
+            def work(i: int) -> dict[str, Any]:
+                name, data = items[i]
+                return _load_in_child(get_backend(name), data, probe, guarded)
+
+            return work
+
+        try:
+            self._ahead = Ahead(Limits(seconds, MEMORY_ALLOWANCE + 8 * self.MAX_BYTES),
+                                self.where == "sandbox", wait_until, work_for)
+        except OSError:
+            self._ahead = None
+
+    def load_pairs(self, pairs: Sequence[tuple[Backend, bytes]]) -> list[LoadOutcome]:
+        """As :func:`load_pairs`, in the child forked ahead where there is one."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or sum(len(d) for _, d in pairs) > self.MAX_BYTES:
+            if ahead is not None:
+                ahead.close()
+            return load_pairs(pairs, self.probe)
+        from picklecheck.isolation.child import ConfinementError
+
+        per_item, end = _limits_for(pairs, None)
+        try:
+            results = ahead.run([(b.name, d) for b, d in pairs], per_item, end)
+        except ConfinementError:
+            if self.where not in _broken:
+                _broken.append(self.where)
+            return [_load_guarded(b, d, self.probe) for b, d in pairs]
+        missing = [i for i in range(len(pairs)) if i not in results]
+        if missing:  # the child died on one of them: each of the rest gets its own
+            redone = load_pairs([pairs[i] for i in missing], self.probe)
+            results.update((i, {}) for i in missing)
+            by_index = dict(zip(missing, redone, strict=True))
+        else:
+            by_index = {}
+        return [by_index.get(i) or _outcome(results[i], self.where) for i in range(len(pairs))]
+
+    def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
+
+
+def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
+    """(seconds per load, monotonic deadline of the whole batch). Within a check, one
+    load gets at most a quarter of the time left, so that a load that hangs still
+    leaves time to find which part of the object hangs."""
+    check = _deadline.current()
+    now = time.monotonic()
+    end = check.soft if check is not None else float("inf")
+    per_item = timeout if timeout is not None else DEFAULT_LOAD_TIMEOUT
+    if check is not None:
+        per_item = min(per_item, max(0.5, (end - now) / 4))
+    per_item = max(0.05, min(per_item, end - now))
+    return per_item, min(end, now + per_item * len(payloads))
+
+
+def _load_forked(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None,
+                 timeout: float | None, where: str) -> list[LoadOutcome]:
+    from picklecheck.isolation.child import run_forked
+    from picklecheck.isolation.confine import Limits
+
+    per_item, end = _limits_for(pairs, timeout)
+    limits = Limits(seconds=per_item + 1,
+                    memory=MEMORY_ALLOWANCE + 8 * sum(len(data) for _, data in pairs))
+    guarded = where != "sandbox"
+
+    def work(i: int) -> dict[str, Any]:
+        backend, data = pairs[i]
+        return _load_in_child(backend, data, probe, guarded)
+
+    results = run_forked(len(pairs), work, per_item=per_item, deadline=end,
+                         limits=limits, sandbox=where == "sandbox")
+    return [_outcome(result, where) for result in results]
+
+
+def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
+                   guarded: bool) -> dict[str, Any]:
+    """One load, inside the child: what it raised (by name), what the probe says."""
+    start = time.perf_counter()
+    result: dict[str, Any] = {"ok": True}
+    try:
+        copy = backend.loads(data, guarded=guarded)
+        result["unusable"] = probe(copy) if probe is not None else None
+        result["ok"] = result["unusable"] is None
+    except BaseException as exc:  # noqa: BLE001 - reported by name, even SystemExit
+        result.update(ok=False, exception=type(exc).__name__,
+                      error=_text(exc), hazard=getattr(exc, "what", None) and
+                      [getattr(exc, "what", ""), getattr(exc, "why", "")])
+        if isinstance(exc, _FATAL):
+            result["effects"] = [f"raised {type(exc).__name__}({_text(exc, 60)}), "
+                                 "which would end or interrupt the process that "
+                                 "loads it"]
+        elif isinstance(exc, MemoryError):
+            result["ended"] = "memory"
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _text(exc: BaseException, limit: int = 500) -> str:
+    try:
+        text = str(exc) if not isinstance(exc, SystemExit) else repr(exc.code)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        text = f"<{type(exc).__name__} (str raised)>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _outcome(result: dict[str, Any], where: str) -> LoadOutcome:
+    """A child's report as a :class:`LoadOutcome` (nothing in it is unpickled)."""
+    effects = [str(e) for e in result.get("effects") or []]
+    if result.get("ended") == "effect":
+        effects.append(str(result.get("error")))
+    seconds = float(result.get("seconds") or 0.0)
+    unusable = result.get("unusable")
+    name = str(result.get("exception") or "")
+    error = str(result.get("error") or "")
+    exc: BaseException | None = None
+    if effects:
+        exc = LoadSideEffectError(effects, name)
+    elif result.get("ended") == "timeout":
+        exc = LoadTimeoutError(error, name or "TimeoutError")
+    elif result.get("ended") == "memory":
+        exc = LoadMemoryError(error or "ran out of memory while loading", name or "MemoryError")
+    elif result.get("hazard"):
+        from picklecheck.backends.hazards import HazardBlockedError
+
+        what, why = (list(result["hazard"]) + ["", ""])[:2]
+        exc = HazardBlockedError(str(what), str(why))
+    elif name or (not result.get("ok") and unusable is None):
+        exc = ContainedLoadError(error or "the load failed", name)
+    ok = bool(result.get("ok")) and exc is None
+    return LoadOutcome(ok, exc, where, seconds, effects,
+                       str(unusable) if unusable is not None else None)
 
 
 def _load_guarded(backend: Backend, data: bytes, probe: Probe | None) -> LoadOutcome:
+    from picklecheck.backends.guard import recording
+
+    with recording() as refused:
+        outcome = _guarded_attempt(backend, data, probe)
+    if refused:
+        # Refused is not "does not load": whatever failed after it failed because of it.
+        outcome.ok, outcome.exc, outcome.unusable = False, refused[0], None
+    return outcome
+
+
+def _guarded_attempt(backend: Backend, data: bytes, probe: Probe | None) -> LoadOutcome:
     start = time.perf_counter()
     try:
         copy = backend.loads(data)
         unusable = probe(copy) if probe is not None else None
-    except _FATAL:
+    except KeyboardInterrupt:
         raise
+    except SystemExit as exc:
+        effect = (f"raised SystemExit({_text(exc, 60)}), which would end the "
+                  "process that loads it")
+        return LoadOutcome(False, LoadSideEffectError([effect], "SystemExit"), "guarded",
+                           time.perf_counter() - start, [effect])
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
         exc.__traceback__ = None
         return LoadOutcome(False, exc, "guarded", time.perf_counter() - start)

@@ -1,7 +1,11 @@
 """Loading pickles in a fresh interpreter: what a worker process or a later run sees.
 
-The parent starts ``python -I`` with the same ``sys.path`` (``''`` made absolute),
-in an empty temporary directory, and sends the bytes on stdin. The child loads
+The parent starts ``python -I -B`` with the same ``sys.path`` (``''`` made absolute),
+in an empty temporary directory and its own process group, and sends the bytes on
+stdin. The child confines itself exactly like a forked loading child
+(:func:`picklecheck.isolation.confine.confine`, with a
+:class:`~picklecheck.isolation.watch.Watch` naming what the load tries) before it
+loads anything. The child loads
 them strictly (the verdict) and then leniently, with every global it cannot
 import replaced by a stand-in, so that *every* missing global is reported, not
 only the first. Loading uses the same hazard guard as in-process round trips.
@@ -19,7 +23,7 @@ from typing import Any
 
 __all__ = ["FreshResult", "load_in_fresh_interpreters"]
 
-DEFAULT_TIMEOUT = 60.0
+from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 
 _BOOT = (
     "import sys, json\n"
@@ -37,6 +41,7 @@ class FreshResult:
     exception: str | None = None
     missing: list[tuple[str, str, str]] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    effects: list[str] = field(default_factory=list)  # what the load tried (see watch)
 
 
 def load_in_fresh_interpreters(payloads: dict[str, bytes],
@@ -44,58 +49,140 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
     """Load each ``{backend_name: data}`` in its own new interpreter, in parallel."""
     if not payloads:
         return {}
+    import shutil
     import tempfile
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
+    from picklecheck.isolation.contain import isolation
+
+    # Plain threads and mkdtemp: a thread pool imports logging and TemporaryDirectory
+    # uses weakref.finalize, and both register exit handlers in the caller's process.
+    where = isolation()
     path = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
-    with tempfile.TemporaryDirectory(prefix="picklecheck-") as cwd, \
-            ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-        futures = {
-            name: pool.submit(_run_child, name, data, path, cwd, timeout)
-            for name, data in payloads.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
+    cwd = tempfile.mkdtemp(prefix="picklecheck-")
+    results: dict[str, FreshResult] = {}
+
+    def run(name: str, data: bytes) -> None:
+        results[name] = _run_child(name, data, path, cwd, timeout, where)
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in payloads.items()]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+    return {name: results.get(name) or FreshResult(False, "the fresh interpreter did not report",
+                                                   "ChildProcessError") for name in payloads}
 
 
-def _run_child(backend: str, data: bytes, path: list[str], cwd: str, timeout: float) -> FreshResult:
+def _run_child(backend: str, data: bytes, path: list[str], cwd: str, timeout: float,
+               where: str) -> FreshResult:
     import subprocess
 
-    header = json.dumps({"path": path, "backend": backend}).encode() + b"\n"
+    scratch = os.path.join(cwd, backend)
+    os.mkdir(scratch)
+    header = json.dumps({"path": path, "backend": backend, "isolation": where,
+                         "scratch": scratch, "seconds": timeout}).encode() + b"\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    # Caches that imports write (matplotlib's fonts, ...) go to the scratch folder.
+    env.update(TMPDIR=scratch, XDG_CACHE_HOME=scratch, MPLCONFIGDIR=scratch)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-I", "-c", _BOOT], input=header + data, capture_output=True,
-            timeout=timeout, cwd=cwd, env=env, check=False,
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-c", _BOOT], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
+            start_new_session=True,  # its own process group, killed whole below
         )
-    except subprocess.TimeoutExpired:
-        return FreshResult(False, f"timed out after {timeout:g} s in a fresh interpreter",
-                           "TimeoutError")
     except OSError as exc:
         return FreshResult(False, f"could not start a fresh interpreter: {exc}", "OSError")
-    lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
     try:
-        answer = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        detail = " / ".join(tail) or f"exit code {proc.returncode}"
-        return FreshResult(False, f"the fresh interpreter crashed: {detail}", "ChildProcessError")
+        out, err = proc.communicate(header + data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return FreshResult(False, f"timed out after {timeout:g} s in a fresh interpreter",
+                           "TimeoutError")
+    finally:
+        _kill_group(proc)
+    return _answer(out, err, proc.returncode, scratch)
+
+
+def _kill_group(proc: Any) -> None:
+    import signal
+
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: nothing survives it
+        else:
+            proc.kill()  # Windows: no process groups to kill
+    except OSError:
+        pass
+    proc.wait()
+
+
+def _answer(out: bytes, err: bytes, returncode: int, scratch: str) -> FreshResult:
+    """The child's last JSON line, and every effect it reported before it."""
+    answer: dict[str, Any] | None = None
+    effects: list[str] = []
+    for line in out.decode("utf-8", "replace").splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and "effect" in message:
+            effects.append(str(message["effect"]))
+        elif isinstance(message, dict) and "ok" in message:
+            answer = message
+    effects = list(dict.fromkeys(effects))
+    if answer is None:
+        from picklecheck.isolation.child import describe_status
+
+        tail = _stderr_tail(err, scratch)
+        status = returncode << 8 if returncode >= 0 else -returncode  # as a wait status
+        ended = describe_status(status, tail, effects)
+        if ended["ended"] == "effect":
+            effects.append(ended["error"])
+        return FreshResult(False, f"the fresh interpreter {ended['error']}",
+                           ended["exception"], effects=effects)
     return FreshResult(
-        ok=bool(answer["ok"]), error=answer.get("error"), exception=answer.get("exception"),
+        ok=bool(answer["ok"]) and not effects, error=answer.get("error"),
+        exception=answer.get("exception"),
         missing=[tuple(m) for m in answer.get("missing", [])],  # type: ignore[misc]
-        blocked=list(answer.get("blocked", [])),
+        blocked=list(answer.get("blocked", [])), effects=effects,
     )
+
+
+def _stderr_tail(err: bytes, scratch: str) -> str:
+    try:
+        with open(os.path.join(scratch, "stderr"), "rb") as log:
+            err = log.read()[-4000:] or err
+    except OSError:
+        pass
+    lines = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+    return " / ".join(line.strip() for line in lines)
 
 
 # -- the child ---------------------------------------------------------------
 
 def child_main(cfg: dict[str, Any]) -> None:
-    """Entry point inside the fresh interpreter (see ``_BOOT``)."""
+    """Entry point inside the fresh interpreter (see ``_BOOT``): confined like a forked
+    loading child (:mod:`picklecheck.isolation.confine`) before it loads anything."""
     answer_fd = os.dup(1)
-    os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
     data = sys.stdin.buffer.read()
+    where = cfg.get("isolation", "guarded")
+
+    def send(message: dict[str, Any]) -> None:
+        os.write(answer_fd, (json.dumps(message) + "\n").encode())
+
+    if where == "guarded":
+        os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
+        watch = None
+    else:
+        watch = _confine(cfg, answer_fd, where, send)
+    guarded = where != "sandbox"
     answer: dict[str, Any] = {"ok": True}
     try:
-        _load(cfg["backend"], data, lenient=False)
+        _load(cfg["backend"], data, lenient=False, guarded=guarded)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
         from picklecheck.backends.hazards import HazardBlockedError
 
@@ -103,23 +190,52 @@ def child_main(cfg: dict[str, Any]) -> None:
                   "exception": type(exc).__name__, "missing": [], "blocked": []}
         if isinstance(exc, HazardBlockedError):
             answer["blocked"].append(exc.what)
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            send({"effect": f"raised {type(exc).__name__}({exc}), which would end or "
+                            "interrupt the process that loads it"})
         missing: list[tuple[str, str, str]] = []
         try:
-            _load(cfg["backend"], data, lenient=True, missing=missing)
+            _load(cfg["backend"], data, lenient=True, missing=missing, guarded=guarded)
         except BaseException:  # noqa: BLE001, S110 - the lenient pass is best effort
             pass
         answer["missing"] = missing
-    with os.fdopen(answer_fd, "w") as out:
-        out.write(json.dumps(answer) + "\n")
+    if watch is not None:
+        watch.after()
+    send(answer)
+    if where != "guarded":
+        os._exit(0)  # no exit handlers a load may have registered
+
+
+def _confine(cfg: dict[str, Any], answer_fd: int, where: str, send: Any) -> Any:
+    import tempfile
+
+    from picklecheck.backends import get_backend
+    from picklecheck.isolation.confine import Limits, confine, plan
+    from picklecheck.isolation.contain import MEMORY_ALLOWANCE
+    from picklecheck.isolation.watch import Watch
+
+    get_backend(cfg["backend"]).module  # noqa: B018 - imported before confinement
+    scratch = cfg["scratch"]
+    limits = Limits(seconds=float(cfg.get("seconds") or DEFAULT_TIMEOUT) + 1,
+                    memory=MEMORY_ALLOWANCE)
+    confine(scratch, plan(limits), (answer_fd,), sandbox=where == "sandbox")
+    sys.dont_write_bytecode = True
+    tempfile.tempdir = scratch
+    watch = Watch(lambda text: send({"effect": text}), (scratch, os.devnull), os.getppid())
+    watch.install()
+    watch.before()
+    return watch
 
 
 def _load(backend_name: str, data: bytes, lenient: bool,
-          missing: list[tuple[str, str, str]] | None = None) -> Any:
+          missing: list[tuple[str, str, str]] | None = None, guarded: bool = True) -> Any:
     import io
 
     from picklecheck.backends import get_backend
 
-    unpickler = get_backend(backend_name).unpickler(io.BytesIO(data))
+    backend = get_backend(backend_name)
+    file = io.BytesIO(data)
+    unpickler = backend.unpickler(file) if guarded else backend.contained_unpickler(file)
     if lenient:
         strict_find = unpickler.find_class
 

@@ -24,7 +24,7 @@ from rich.tree import Tree
 
 from picklecheck.engine.saferepr import type_name
 from picklecheck.model import ATTR, INDEX, ITEM, Culprit, PathStep, Report
-from picklecheck.report.render import comparison_rows, display_path, verdict_line
+from picklecheck.report.render import comparison_rows, display_path, isolation_note, verdict_line
 
 __all__ = [
     "comparison_table",
@@ -283,6 +283,9 @@ def _notes(report: Report, notes: Sequence[str]) -> list[Text]:
                           style="yellow"))
     skipped = dict.fromkeys(s for r in report.results.values() for s in r.skipped)
     lines += [Text(f"skipped: {note}", style="yellow") for note in skipped]
+    isolation = isolation_note(report)
+    if isolation:
+        lines.append(Text(isolation, style="yellow"))
     return lines
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from picklecheck.model import BackendResult, Culprit, Report
 
-__all__ = ["display_path", "explain", "format_bytes", "format_seconds", "render_json", "render_plain",
-           "verdict_line"]
+__all__ = ["display_path", "explain", "format_bytes", "format_seconds", "isolation_note",
+           "render_json", "render_plain", "verdict_line"]
 
 WIDTH = 88
 
@@ -144,11 +144,33 @@ def render_plain(report: Report) -> str:
             lines += culprit_lines(culprit)
     truncated = [r.backend for r in report.results.values() if r.truncated]
     if truncated:
-        lines.append(f"  (search stopped at max_culprits for {', '.join(truncated)})")
+        timed = any("time limit" in s or "stopped after" in s
+                    for r in report.results.values() for s in r.skipped)
+        why = "the time limit" if timed else "max_culprits"
+        lines.append(f"  (search stopped at {why} for {', '.join(truncated)})")
     skipped = [s for r in report.results.values() for s in r.skipped]
     for note in dict.fromkeys(skipped):
         lines.append(f"  skipped: {note}")
+    isolation = isolation_note(report)
+    if isolation:
+        lines.append(f"  {isolation}")
     return "\n".join(lines)
+
+
+_ISOLATION_NOTES = {
+    "process": ("loads ran in a child process without the kernel sandbox (no Landlock here), "
+                "through the hazard guard: files and the network were not protected by the "
+                "kernel"),
+    "guarded": ("loads ran guarded in this process (no kernel sandbox here): the hazard guard "
+                "refuses known dangerous calls, but a load can still change this process"),
+}
+
+
+def isolation_note(report: Report) -> str | None:
+    """A sentence when loads did not run in the kernel sandbox (see
+    picklecheck.isolation.contain), None when they did or none ran."""
+    where = [r.isolation for r in report.results.values() if r.isolation not in (None, "sandbox")]
+    return f"isolation: {_ISOLATION_NOTES[where[0]]}" if where else None
 
 
 def explain(report: Report, backend: str | None = None) -> str:

@@ -1,0 +1,189 @@
+"""A time limit on a whole check: cooperative where the engine loops, enforced where a
+single call never returns.
+
+Two limits per check. At the **soft** limit (a little before the end) the engine's
+loops stop on their own (:func:`expired` is a one-line test in the culprit search,
+the scan and the depth walk), loads get no more time, and the report says what was
+not finished (``truncated``, ``skipped``). The **hard** limit is for one call that
+never returns: a ``__reduce__`` that sleeps, a ``__repr__`` that waits on a lock.
+:func:`run_within` runs the check in a helper thread (with the caller's context
+variables) while the caller's thread waits; at the hard limit the caller stops
+waiting, asks the helper to stop (an asynchronous exception, delivered when it next
+runs Python code), and raises :class:`CheckTimeout` saying where it was stuck.
+
+Why the caller's thread waits rather than works: only the main thread can be
+interrupted by a signal, and Streamlit runs scripts (and so checks) in a thread of
+its own, so a watchdog cannot reliably interrupt the caller. The helper is a daemon
+thread: if the stuck call never returns, it never blocks the interpreter's exit.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+__all__ = ["DEFAULT_TIMEOUT", "WAITING", "CheckTimeout", "Deadline", "current", "expired",
+           "limit", "run_within"]
+
+DEFAULT_TIMEOUT = 60.0
+T = TypeVar("T")
+
+
+class Deadline:
+    """When a check must end: ``soft`` (loops stop) and ``hard`` (the caller returns),
+    as ``time.monotonic()`` values; both infinite for ``seconds=None``."""
+
+    __slots__ = ("hard", "seconds", "soft", "start", "stopped")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.stopped = False
+        if seconds is None or math.isinf(seconds):
+            self.soft = self.hard = math.inf
+        else:
+            self.hard = self.start + seconds
+            self.soft = self.hard - min(seconds * 0.15, 3.0)
+
+    def expired(self) -> bool:
+        """Whether the engine should stop starting new work."""
+        return self.stopped or time.monotonic() >= self.soft
+
+    def remaining(self) -> float:
+        """Seconds until the soft limit (never negative; ``inf`` without a limit)."""
+        return max(0.0, self.soft - time.monotonic())
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+#: Idents of threads that only wait for a check running in a helper thread: they hold
+#: no lock a forked child could need (see picklecheck.isolation.child).
+WAITING: set[int] = set()
+
+
+class _Context:
+    # A class attribute, not a module global: dill saves a module that is not installed
+    # (a checkout) by value, with its globals, and a ContextVar does not pickle.
+    current: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+        "picklecheck_deadline", default=None)
+
+
+def current() -> Deadline | None:
+    """The deadline of the check running in this context, if any."""
+    return _Context.current.get()
+
+
+def expired() -> bool:
+    """True when the running check's soft limit has passed: stop starting new work."""
+    deadline = _Context.current.get()
+    return deadline is not None and deadline.expired()
+
+
+@contextmanager
+def limit(deadline: Deadline) -> Iterator[Deadline]:
+    """Make ``deadline`` the current one for the block."""
+    token = _Context.current.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _Context.current.reset(token)
+
+
+class CheckTimeout(Exception):  # noqa: N818 - reads as what happened
+    """A check did not return by its hard limit; ``where`` names the call it was in."""
+
+    def __init__(self, seconds: float, where: str) -> None:
+        self.seconds = seconds
+        self.where = where
+        super().__init__(f"the check did not finish within {seconds:g} s" +
+                         (f" (stuck in {where})" if where else ""))
+
+
+class _Abandoned(BaseException):  # noqa: N818
+    """Sent into a check's helper thread once its caller has stopped waiting."""
+
+
+def run_within(fn: Callable[[], T], deadline: Deadline) -> T:
+    """``fn()`` (in a helper thread when there is a limit), or :class:`CheckTimeout`."""
+    if math.isinf(deadline.hard):
+        with limit(deadline):
+            return fn()
+    context = contextvars.copy_context()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = context.run(_limited, deadline, fn)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name="picklecheck-check", daemon=True)
+    me = threading.get_ident()
+    WAITING.add(me)
+    try:
+        helper.start()
+        helper.join(max(0.0, deadline.hard - time.monotonic()))
+    except BaseException:
+        deadline.stop()
+        _interrupt(helper, KeyboardInterrupt)
+        raise
+    finally:
+        WAITING.discard(me)
+    if helper.is_alive():
+        where = _where(helper)
+        deadline.stop()
+        _interrupt(helper, _Abandoned)
+        raise CheckTimeout(deadline.seconds or 0.0, where)
+    if "error" in box:
+        error = box.pop("error")
+        raise error
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _limited(deadline: Deadline, fn: Callable[[], T]) -> T:
+    with limit(deadline):
+        return fn()
+
+
+def _interrupt(thread: threading.Thread, exc_type: type[BaseException]) -> None:
+    if thread.ident is None or not thread.is_alive():
+        return
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                               ctypes.py_object(exc_type))
+
+
+def _qualname(frame: Any) -> str:
+    code = frame.f_code
+    qualname = getattr(code, "co_qualname", None)  # 3.11+
+    if qualname:
+        return str(qualname)
+    owner = frame.f_locals.get("self", frame.f_locals.get("cls"))
+    if owner is not None:  # 3.10: Class.method from the instance the method runs on
+        cls = owner if isinstance(owner, type) else type(owner)
+        return f"{cls.__qualname__}.{code.co_name}"
+    return str(code.co_name)
+
+
+_OURS = tuple(os.path.dirname(os.path.dirname(p)) + os.sep for p in (__file__,))
+_LIBRARIES = ("pickle.py", "copyreg.py", "threading.py", "contextvars", "dill", "cloudpickle")
+
+
+def _where(thread: threading.Thread) -> str:
+    """The innermost frame of the helper that is neither ours nor a pickler's."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(_OURS) and not any(lib in name for lib in _LIBRARIES):
+            return f"{_qualname(frame)} ({os.path.basename(name)}:{frame.f_lineno})"
+        frame = frame.f_back
+    return ""

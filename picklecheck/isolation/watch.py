@@ -1,0 +1,223 @@
+"""Naming what a load tried: a separate job from refusing it.
+
+The kernel refuses (see :mod:`~picklecheck.isolation.confine`) but says nothing of
+what was attempted, and some attempts are harmless in a child that is about to end
+(changing the directory, registering an exit handler, scheduling an alarm) although
+they would change the process that really loads the bytes. :class:`Watch`, installed
+in the child only, records both kinds as sentences ("opened '/home/me/notes.txt' for
+writing, which empties it", "sent SIGTERM to process 4121 (the process that ran the
+check)"):
+
+* an audit hook (:func:`sys.addaudithook`) for writes, removals, renames, commands,
+  processes, signals, connections, the working directory and the environment; it
+  reports each attempt the moment it is made (the next call may kill the child);
+* ``atexit.register`` wrapped (outside imports), and a comparison before and after
+  each load of threads, signal handlers, timers and ``sys.modules``.
+
+An audit hook cannot be removed, which is why it lives in the child only.
+"""
+
+from __future__ import annotations
+
+import _thread
+import atexit
+import functools
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Watch"]
+
+_MAX_PER_LOAD = 20
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_PATH_EVENTS = {
+    "os.remove": "removed {0}", "os.rmdir": "removed the folder {0}",
+    "os.mkdir": "created the folder {0}", "os.rename": "renamed {0} to {1}",
+    "os.truncate": "truncated {0} to {1} bytes", "os.chmod": "changed the mode of {0}",
+    "os.chown": "changed the owner of {0}", "os.utime": "changed the times of {0}",
+    "os.link": "linked {0} to {1}", "os.symlink": "made a symbolic link {1} to {0}",
+    "os.mkfifo": "made a named pipe {0}", "os.mknod": "made a device node {0}",
+    "shutil.rmtree": "removed the tree {0}", "shutil.move": "moved {0} to {1}",
+    "shutil.copyfile": "copied {0} over {1}", "shutil.copytree": "copied {0} to {1}",
+    "shutil.unpack_archive": "unpacked {0} into {1}",
+}
+_PROCESS_EVENTS = {
+    "os.system": "ran the command {0}", "subprocess.Popen": "started the process {1}",
+    "os.exec": "replaced the process with {1}", "os.posix_spawn": "started the process {1}",
+    "os.spawn": "started the process {2}", "os.fork": "forked the process",
+    "os.forkpty": "forked the process", "pty.spawn": "started the process {0}",
+    "os.startfile": "opened {0} with its application",
+    "webbrowser.open": "opened {0} in a web browser",
+    "socket.connect": "connected to {1}", "socket.bind": "bound a socket to {1}",
+    "socket.sendto": "sent data to {1}", "os.chdir": "changed the working directory to {0}",
+    "os.putenv": "set the environment variable {0}", "os.unsetenv": "removed the environment variable {0}",
+    "sys.settrace": "installed a trace function", "sys.setprofile": "installed a profile function",
+    "sys.addaudithook": "installed an audit hook",
+}
+
+
+class Watch:
+    """Records what loads in this (child) process try; see the module docstring.
+
+    ``emit`` receives each sentence as it happens; ``allowed`` are paths (the
+    scratch folder, ``/dev/null``) whose changes are no one's business.
+    """
+
+    def __init__(self, emit: Callable[[str], None], allowed: tuple[str, ...],
+                 parent_pid: int) -> None:
+        self._emit = emit
+        self._allowed = tuple(os.path.realpath(p) for p in allowed)
+        self._parent = parent_pid
+        self._count = 0
+        self._state: dict[str, Any] = {}
+
+    def install(self) -> None:
+        """Start watching, for good (audit hooks cannot be removed)."""
+        sys.addaudithook(self._hook)
+        real_register = atexit.register
+
+        @functools.wraps(real_register)  # type: ignore[arg-type]  # still atexit.register
+        def register(func: Any, *args: Any, **kwargs: Any) -> Any:
+            if not _importing():
+                self._record(f"registered the exit handler {_name(func)}")
+            return real_register(func, *args, **kwargs)
+
+        atexit.register = register  # type: ignore[assignment]
+
+    def before(self) -> None:
+        """Remember the process state a load could change."""
+        self._count = 0
+        self._state = {
+            "threads": {t.ident for t in threading.enumerate()},
+            "thread_count": _thread._count(),
+            "signals": _handlers(),
+            "modules": dict(sys.modules),
+        }
+
+    def after(self) -> None:
+        """Record what the last load changed in this process, and undo the timers."""
+        state, self._state = self._state, {}
+        if not state:
+            return
+        for name in _timers():
+            self._record(f"scheduled {name}")
+        if _thread._count() > state["thread_count"]:
+            started = [t.name for t in threading.enumerate() if t.ident not in state["threads"]]
+            self._record("started the thread " + (", ".join(started) or "(already ended)"))
+        for sig, handler in _handlers().items():
+            if state["signals"].get(sig) is not handler:
+                self._record(f"installed a handler for {signal.Signals(sig).name}")
+        old = state["modules"]
+        changed = [k for k, v in old.items() if sys.modules.get(k) is not v]
+        if changed:
+            self._record(f"removed or replaced sys.modules[{changed[0]!r}]"
+                         + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""))
+
+    # -- the audit hook ------------------------------------------------------
+
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        try:
+            text = self._describe(event, args)
+        except Exception:  # noqa: BLE001 - a hook must never fail the audited call
+            text = f"{event} (arguments not shown)"
+        if text:
+            self._record(text)
+
+    def _describe(self, event: str, args: tuple[Any, ...]) -> str | None:
+        if event == "open":
+            return self._open(*args[:3])
+        if event in _PATH_EVENTS:
+            paths = [a for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
+            if paths and all(self._is_allowed(p) for p in paths):
+                return None
+            return _PATH_EVENTS[event].format(*(_short(a) for a in args))
+        if event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+            return self._signal(event, args[0], args[1])
+        if event in _PROCESS_EVENTS:
+            return _PROCESS_EVENTS[event].format(*(_short(a) for a in args))
+        return None
+
+    def _open(self, path: Any, mode: Any, flags: Any) -> str | None:
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags > 0 and flags & _WRITE_FLAGS)
+        if not writing or isinstance(path, int) or self._is_allowed(path):
+            return None
+        empties = (isinstance(mode, str) and "w" in mode) or (
+            isinstance(flags, int) and flags > 0 and flags & os.O_TRUNC)
+        return f"opened {_short(path)} for writing" + (", which empties it" if empties else "")
+
+    def _signal(self, event: str, target: Any, sig: Any) -> str:
+        try:
+            name = signal.Signals(sig).name
+        except (ValueError, TypeError):
+            name = f"signal {sig}"
+        if event == "signal.pthread_kill":
+            return f"sent {name} to a thread"
+        whom = {0: "its own process group", -1: "every process it may signal",
+                os.getpid(): "itself", self._parent: f"process {target} (the process that ran the check)"}
+        group = "process group" if event == "os.killpg" else "process"
+        return f"sent {name} to " + whom.get(target, f"{group} {target}")
+
+    def _is_allowed(self, path: Any) -> bool:
+        try:
+            real = os.path.realpath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return False
+        return any(real == a or real.startswith(a + os.sep) for a in self._allowed)
+
+    def _record(self, text: str) -> None:
+        self._count += 1
+        if self._count <= _MAX_PER_LOAD:
+            self._emit(text)
+
+
+def _importing() -> bool:
+    """Whether the caller runs inside an import (modules register exit handlers as
+    they load; that is the module's doing, not the pickle's)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _handlers() -> dict[int, Any]:
+    handlers = {}
+    for sig in signal.valid_signals():
+        try:
+            handlers[int(sig)] = signal.getsignal(sig)
+        except (ValueError, OSError):
+            continue
+    return handlers
+
+
+def _timers() -> list[str]:
+    """Pending interval timers, cancelled, each named by the signal it would send."""
+    found = []
+    for which, sig in ((signal.ITIMER_REAL, "SIGALRM"), (signal.ITIMER_VIRTUAL, "SIGVTALRM"),
+                       (signal.ITIMER_PROF, "SIGPROF")):
+        delay, _ = signal.getitimer(which)
+        if delay:
+            signal.setitimer(which, 0)
+            found.append(f"{sig} in {delay:.3g} s")
+    return found
+
+
+def _name(func: Any) -> str:
+    try:
+        return f"{func.__module__}.{func.__qualname__}"
+    except Exception:  # noqa: BLE001
+        return _short(func)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    try:
+        text = repr(os.fsdecode(value)) if isinstance(value, (bytes, os.PathLike)) else (
+            repr(value) if not isinstance(value, str) else repr(value))
+    except Exception:  # noqa: BLE001
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,274 @@
+"""Contained loads: hostile payloads change nothing outside a scratch folder, nothing in
+the caller's process, send it no signal, leave no process behind, never hang, and are
+never ok. Real files in a tmp folder, real children, the real kernel sandbox."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hostile_payloads import build
+
+import picklecheck
+from picklecheck.isolation import contain
+
+HERE = Path(__file__).parent
+needs_sandbox = pytest.mark.skipif(contain.isolation() != "sandbox",
+                                   reason="this kernel has no Landlock sandbox")
+ROUTES = sorted(build("v", "m", 0))
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this one (zombies included)."""
+    me, found = str(os.getpid()), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == me:
+                found.append(int(entry))
+    return found
+
+
+class World:
+    """A victim file, a marker that must not appear, a listening port, and a record of
+    the caller's process state and of the signals it receives."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.victim = tmp / "victim.txt"
+        self.victim.write_text("precious")
+        self.marker = tmp / "marker"
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.setblocking(False)
+        self.port = self.server.getsockname()[1]
+        self.signals: list[int] = []
+        self.old = {sig: signal.signal(sig, lambda s, f: self.signals.append(s))
+                    for sig in (signal.SIGUSR1, signal.SIGALRM, signal.SIGTERM)}
+        self.state = self.snapshot()
+
+    def payloads(self) -> dict[str, object]:
+        return build(str(self.victim), str(self.marker), os.getpid(), self.port)
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "cwd": os.getcwd(),
+            "environ": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+            "modules": {k: id(v) for k, v in sys.modules.items()},
+            "handlers": {s: signal.getsignal(s) for s in signal.valid_signals()
+                         if s not in (signal.SIGKILL, signal.SIGSTOP)},
+            "atexit": atexit._ncallbacks(), "alarm": signal.getitimer(signal.ITIMER_REAL),
+            "children": _children(),
+        }
+
+    def assert_untouched(self) -> None:
+        time.sleep(0.3)  # a timer or alarm the load scheduled would fire by now
+        assert self.victim.read_text() == "precious"
+        assert not self.marker.exists()
+        assert self.signals == []
+        now = self.snapshot()
+        new_modules = {k for k in now["modules"] if k not in self.state["modules"]}
+        now["modules"] = {k: v for k, v in now["modules"].items() if k not in new_modules}
+        assert now == self.state
+        with pytest.raises(BlockingIOError):
+            self.server.accept()
+
+    def close(self) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        self.server.close()
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+@needs_sandbox
+@pytest.mark.parametrize("route", ROUTES)
+def test_check_contains_every_route(world, route):
+    """check(): the load runs in the sandbox, is named, and is not ok."""
+    payload = world.payloads()[route]
+    start = time.monotonic()
+    report = picklecheck.check(payload, backends=("pickle", "dill"), timeout=20)
+    assert time.monotonic() - start < 20
+    world.assert_untouched()
+    assert not report.ok
+    assert all(r.isolation == "sandbox" for r in report.results.values() if r.roundtrip is not None)
+    kinds = {c.kind for c in report.culprits}
+    assert kinds & {"load_side_effect", "load_failure"}, [(c.kind, c.reason) for c in report.culprits]
+
+
+def test_named_side_effects():
+    """What a load tried is named with what it tried it on."""
+    if contain.isolation() != "sandbox":
+        pytest.skip("this kernel has no Landlock sandbox")
+    payloads = build("/nonexistent/victim", "/nonexistent/marker", os.getpid())
+    expected = {
+        "os.remove": "loading it removed '/nonexistent/victim'",
+        "os.system": "loading it ran the command 'touch /nonexistent/marker'",
+        "kill the caller": f"loading it sent SIGUSR1 to process {os.getpid()} (the process "
+                           "that ran the check)",
+        "os.chdir": "loading it changed the working directory to '/'",
+        "signal.alarm": "loading it scheduled SIGALRM in 1 s",
+        "os._exit": "loading it ended its process with exit code 0 (os._exit or a C-level exit)",
+    }
+    for route, reason in expected.items():
+        (culprit,) = picklecheck.check(payloads[route], backends=("pickle",)).culprits
+        assert (culprit.kind, culprit.reason) == ("load_side_effect", reason)
+
+
+@needs_sandbox
+@pytest.mark.parametrize("route", ["os.remove", "os.system", "kill the caller", "os._exit",
+                                   "fork an orphan", "Path.write_text", "tcp connect"])
+def test_fresh_interpreter_is_contained(world, route):
+    """check(fresh_process=True): the new interpreter is confined the same way."""
+    report = picklecheck.check(world.payloads()[route], backends=("pickle",), roundtrip=False,
+                               fresh_process=True, timeout=30)
+    world.assert_untouched()
+    result = report.results["pickle"]
+    assert result.fresh is False and not report.ok
+
+
+@needs_sandbox
+@pytest.mark.parametrize("route", ["os.remove", "os.system", "kill the caller", "sys.exit",
+                                   "atexit.register", "os.chdir"])
+def test_session_state_round_trips_are_contained(world, route):
+    """SessionState(roundtrip=True) rejects the value and nothing happens."""
+    state = picklecheck.SessionState(mode="enforce", roundtrip=True)
+    with pytest.raises(picklecheck.UnserializableSessionStateError):
+        state["value"] = world.payloads()[route]
+    assert "value" not in state
+    world.assert_untouched()
+
+
+@needs_sandbox
+def test_cli_contains_every_route(world, tmp_path):
+    """The CLI checks every payload of a file: exit 1, every target not ok, no harm."""
+    target = tmp_path / "payloads.py"
+    target.write_text(textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(HERE)!r})
+        from hostile_payloads import build
+        for _name, _value in build({str(world.victim)!r}, {str(world.marker)!r}, os.getpid(),
+                                   {world.port}).items():
+            globals()["p_" + "".join(c if c.isalnum() else "_" for c in _name)] = _value
+    """))
+    proc = subprocess.run([sys.executable, "-m", "picklecheck", f"{target}", "--json",
+                           "-b", "pickle", "--timeout", "30"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    document = json.loads(proc.stdout)
+    assert len(document["targets"]) == len(ROUTES)
+    assert not any(t["ok"] for t in document["targets"])
+    world.assert_untouched()
+
+
+def test_timeout_of_a_load_that_never_ends():
+    """A __setstate__ that sleeps is stopped at the limit and named load_timeout."""
+    report = picklecheck.check({"a": [1], "b": Sleeper()}, backends=("pickle",), timeout=4)
+    assert not report.ok
+    assert [(c.path, c.kind) for c in report.culprits] == [("obj['b']", "load_timeout")]
+
+
+class Sleeper:
+    def __init__(self):
+        self.x = 1
+
+    def __setstate__(self, state):
+        time.sleep(600)
+
+
+class SleepyReduce:
+    def __reduce__(self):
+        time.sleep(600)
+        return (int, ())
+
+
+def test_whole_check_time_limit_covers_dumps():
+    """A __reduce__ that never returns: the check returns at the limit, saying where,
+    and the loading child forked for it is gone too."""
+    children = _children()
+    start = time.monotonic()
+    report = picklecheck.check([SleepyReduce()], backends=("pickle",), timeout=2)
+    assert time.monotonic() - start < 3
+    assert _children() == children
+    result = report.results["pickle"]
+    assert not report.ok and result.truncated
+    assert any("SleepyReduce.__reduce__" in note for note in result.skipped)
+    assert "stuck in SleepyReduce.__reduce__" in str(report)
+
+
+def test_time_limit_from_a_thread_like_streamlit():
+    """The limit holds when the check runs in a non-main thread (Streamlit's script thread)."""
+    out = {}
+    thread = threading.Thread(target=lambda: out.setdefault(
+        "report", picklecheck.check([SleepyReduce()], backends=("pickle",), timeout=2)))
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and not out["report"].ok
+
+
+def test_redis_client_returns_within_the_limit():
+    """check(redis.Redis()) returns in time with explained findings (it used to hang)."""
+    redis = pytest.importorskip("redis")
+    start = time.monotonic()
+    report = picklecheck.check(redis.Redis(host="localhost"), timeout=60)
+    assert time.monotonic() - start < 60
+    assert not report.ok and report.culprits
+    assert all(c.hint for c in report.culprits)
+
+
+def test_timeout_must_be_positive():
+    """A bad timeout is a clear ValueError."""
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        picklecheck.check(1, timeout=0)
+
+
+def test_isolation_is_named_when_not_sandboxed(monkeypatch):
+    """str(report) says where loads ran when it is not the sandbox."""
+    monkeypatch.setenv("PICKLECHECK_ISOLATION", "guarded")
+    report = picklecheck.check({"a": 1})
+    assert {r.isolation for r in report.results.values()} == {"guarded"}
+    assert "guarded" in str(report)
+
+
+def test_a_machine_that_refuses_confinement_falls_back_and_says_so(monkeypatch):
+    """If the child cannot confine itself, the load runs guarded, and the next ones
+    run without the failing layer."""
+    if contain.isolation() != "sandbox":
+        pytest.skip("this kernel has no Landlock sandbox")
+    from picklecheck.isolation import landlock
+
+    def refuse(*args, **kwargs):
+        raise OSError("landlock: restrict_self failed: Operation not permitted")
+
+    monkeypatch.setattr(contain, "_broken", [])
+    monkeypatch.setattr(landlock, "restrict", refuse)  # inherited by the forked child
+    report = picklecheck.check({"a": [1, 2]}, backends=("pickle",))
+    assert report.ok and report.results["pickle"].isolation == "guarded"
+    assert contain.isolation() == "process"
+    assert picklecheck.check({"a": 1}, backends=("pickle",)).results["pickle"].isolation == "process"
+
+
+def test_a_load_that_needs_too_much_memory_is_load_memory():
+    """A reconstructor that allocates without bound meets the child's memory limit."""
+    if contain.isolation() != "sandbox":
+        pytest.skip("this kernel has no Landlock sandbox")
+    from hostile_payloads import Call
+
+    report = picklecheck.check({"blob": Call(bytearray, 1 << 44)}, backends=("pickle",))
+    assert [(c.path, c.kind) for c in report.culprits] == [("obj['blob']", "load_memory")]
