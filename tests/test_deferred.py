@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
+import time
 
 import picklecheck
 from picklecheck.model import Culprit
@@ -75,3 +76,30 @@ def test_repr_is_made_on_first_read():
     report = picklecheck.check({"lock": threading.Lock()}, backends=("pickle",))
     assert report.culprits[0].repr.startswith("<unlocked _thread.lock object at 0x")
     assert report.culprits[0].to_dict()["repr"] == report.culprits[0].repr
+
+
+class Sleepy:
+    """Refuses to be pickled; once told to, it first hangs (as a stuck __reduce__ would)."""
+
+    asleep = False
+
+    def __reduce_ex__(self, protocol):
+        if Sleepy.asleep:
+            time.sleep(5)
+        raise TypeError("Sleepy cannot be pickled")
+
+
+def test_working_it_out_keeps_the_checks_time_limit():
+    """A comparison stuck in a culprit's __reduce__ ends at the check's time limit: the
+    hint is there, and what was not tried in time is left out of works_with."""
+    report = picklecheck.check({"s": Sleepy()}, backends=("pickle",), timeout=1.0)
+    Sleepy.asleep = True
+    try:
+        started = time.monotonic()
+        culprit = report.culprits[0]
+        hint = culprit.hint
+        assert time.monotonic() - started < 4.0
+    finally:
+        Sleepy.asleep = False
+    assert hint.startswith("test_deferred.Sleepy refuses to be pickled")
+    assert culprit.works_with == {"pickle": False}

@@ -136,7 +136,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         for backend_name in payloads:
             results[backend_name].ok = False
             results[backend_name].skipped.append(_late(limit, "the fresh-interpreter load"))
-    culprits = explain_findings(obj, name, results, findings, protocol)
+    culprits = explain_findings(obj, name, results, findings, protocol, limit.seconds)
     if limit.expired():
         for result in results.values():
             if result.truncated and not any("time limit" in s for s in result.skipped):

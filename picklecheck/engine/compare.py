@@ -47,12 +47,17 @@ _STATELESS = frozenset({types.GeneratorType, types.CoroutineType, types.AsyncGen
 
 
 def compare_backends(culprits: Sequence[Culprit], results: dict[str, BackendResult],
-                     protocol: int | None, owners: dict[int, Any]) -> dict[int, set[str]]:
+                     protocol: int | None, owners: dict[int, Any],
+                     inside: dict[int, set[str]] | None = None) -> dict[int, set[str]]:
     """Fill in each culprit's ``works_with`` (and ``works_with_notes`` where a backend
     gets part of the way); ``owners`` maps ``id(culprit)`` to the object holding it.
-    Returns, by ``id(culprit)``, the backends that fail on it alone only because of
-    their own culprits inside it."""
-    inside: dict[int, set[str]] = {id(c): set() for c in culprits}
+    Fills in and returns ``inside``: by ``id(culprit)``, the backends that fail on it
+    alone only because of their own culprits inside it. A backend missing from
+    ``works_with`` is unknown (not available, or no time was left to try it)."""
+    if inside is None:
+        inside = {}
+    for culprit in culprits:
+        inside.setdefault(id(culprit), set())
     for culprit in culprits:
         culprit.works_with = {b: False for b in BACKEND_NAMES if b in culprit.backends}
     for backend_name in BACKEND_NAMES:
@@ -80,10 +85,11 @@ def _compare(backend: Backend, culprits: list[Culprit], result: BackendResult | 
             alike.setdefault(key, []).append(culprit)
             if len(alike[key]) > 1:
                 continue
-        culprit.works_with[backend.name] = False
         if not _settled_by_verdict(backend, culprit, result, inside):
             firsts.append(culprit)
     failing = _dump_failures(backend, [c.obj for c in firsts], proto)
+    for i in failing:
+        firsts[i].works_with[backend.name] = False
     _why_not(backend, [c for i, c in enumerate(firsts) if i in failing], result, proto, owners,
              inside)
     dumped = [c for i, c in enumerate(firsts) if i not in failing]
@@ -107,6 +113,7 @@ def _settled_by_verdict(backend: Backend, culprit: Culprit, result: BackendResul
     own = [c for c in result.culprits if c.stage == "dumps"]
     if not own or any(c.obj is culprit.obj or c.kind in _UNKNOWABLE for c in own):
         return False
+    culprit.works_with[backend.name] = False
     inside[id(culprit)].add(backend.name)
     return True
 
@@ -198,7 +205,9 @@ def _follow_verdict(backend: Backend, culprit: Culprit, first: Culprit,
                     inside: dict[int, set[str]]) -> None:
     """Give ``culprit`` the verdict ``first`` got on its own; what depends on where it
     is (what holds it, what else failed) is worked out for it."""
-    good = first.works_with.get(backend.name, False)
+    if backend.name not in first.works_with:
+        return  # unknown for the first: unknown for it too
+    good = first.works_with[backend.name]
     culprit.works_with[backend.name] = good
     note = first.works_with_notes.get(backend.name)
     if good:

@@ -14,15 +14,18 @@ from picklecheck.engine.compare import compare_backends
 from picklecheck.engine.deferred import DeferredCulprit
 from picklecheck.engine.finding import Finding
 from picklecheck.engine.saferepr import qualified_name, type_name
+from picklecheck.isolation import deadline
 from picklecheck.model import BackendResult, Culprit, format_path
 
 __all__ = ["explain_findings"]
 
 
 def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
-             findings: dict[str, list[Finding]], protocol: int | None) -> list[Culprit]:
+                     findings: dict[str, list[Finding]], protocol: int | None,
+                     timeout: float | None = None) -> list[Culprit]:
     """The culprits of ``findings``, merged across backends, each with its kind; their
-    hints and ``works_with`` are worked out when first read (see :mod:`.deferred`)."""
+    hints and ``works_with`` are worked out when first read (see :mod:`.deferred`),
+    the comparison within ``timeout`` seconds (the check's own limit)."""
     merged: dict[tuple[int, str, str], DeferredCulprit] = {}
     for backend_name, found in findings.items():
         per_backend: list[Culprit] = []
@@ -41,17 +44,29 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
         results[backend_name].culprits = per_backend
     culprits = list(merged.values())
     if culprits:
-        pending = deferred.batch(lambda: _settle(culprits, dict(results), protocol))
+        pending = deferred.batch(lambda: _settle(culprits, dict(results), protocol, timeout))
         for culprit in culprits:
             culprit.defer_to(pending)
     return list(culprits)
 
 
 def _settle(culprits: list[DeferredCulprit], results: dict[str, BackendResult],
-            protocol: int | None) -> None:
-    """Work out every culprit's ``works_with`` and hint (on the first read of one)."""
+            protocol: int | None, timeout: float | None) -> None:
+    """Work out every culprit's ``works_with`` and hint (on the first read of one). The
+    comparison runs dumps and loads of user objects, so it gets the check's time limit:
+    what it has not decided by then stays unknown (left out of ``works_with``)."""
     owners = {id(c): c.finding.owner for c in culprits}
-    inside = compare_backends(culprits, results, protocol, owners)
+    inside: dict[int, set[str]] = {}
+    for culprit in culprits:  # filled in by the comparison, in a helper thread
+        culprit.works_with, culprit.works_with_notes = {}, {}
+    try:
+        deadline.run_within(
+            lambda: compare_backends(culprits, results, protocol, owners, inside),
+            deadline.Deadline(timeout))
+    except deadline.CheckTimeout:
+        pass  # what was not decided in time stays unknown
+    for culprit in culprits:
+        inside.setdefault(id(culprit), set())
     below = _below_each(culprits, results)
     for culprit in culprits:
         # Backends that get past this object but fail on something inside it: reported
