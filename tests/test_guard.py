@@ -49,7 +49,12 @@ def test_dill_append_mode_file_handler_loads(isolation, tmp_path):
         report = picklecheck.check(handler, backends=("dill",))
     finally:
         handler.close()
-    assert report.results["dill"].roundtrip is True, report.results["dill"].roundtrip_error
+    # It loads, not refused as a hazard; what is wrong with the copy is dill's own dead
+    # RLock (the engine probes copies for that: issue 8), never the file.
+    result = report.results["dill"]
+    assert not result.skipped
+    assert result.roundtrip_error in (
+        None, "UnusableCopyError: it loads, but the copy's lock at copy.lock can never be acquired")
     assert log.read_text() == "line\n"
 
 

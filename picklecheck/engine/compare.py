@@ -31,7 +31,7 @@ from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
 from picklecheck.engine.finding import dump_error, error_of, scrub
-from picklecheck.engine.scan import FedList, completed_memo, memo_of, seeded_pickler
+from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
 from picklecheck.isolation import contain, deadline
 from picklecheck.isolation.contain import Probe
@@ -129,6 +129,7 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
     for i, obj in enumerate(objs):
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
+        mark = memo_size(pickler)
         try:
             backend.run(pickler, obj)
         except _FATAL:
@@ -136,7 +137,7 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
         except BaseException as exc:  # noqa: BLE001 - a failure is the answer
             failing.add(i)
             # What a pure-Python pickler saved in full before failing stays memoized.
-            memo = completed_memo(pickler, exc) or memo
+            memo = completed_memo(pickler, exc, mark) or memo
             scrub(exc)
             pickler = None
     return failing

@@ -44,7 +44,10 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
         results[backend_name].culprits = per_backend
     culprits = list(merged.values())
     if culprits:
-        pending = deferred.batch(lambda: _settle(culprits, dict(results), protocol, timeout))
+        # The results as they are now: a caller may add other backends' later (as
+        # assert_picklable does), and the hints must not depend on when they are read.
+        known = dict(results)
+        pending = deferred.batch(lambda: _settle(culprits, known, protocol, timeout))
         for culprit in culprits:
             culprit.defer_to(pending)
     return list(culprits)

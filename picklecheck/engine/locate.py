@@ -41,6 +41,7 @@ from picklecheck.engine.scan import (
     Scan,
     completed_memo,
     memo_of,
+    memo_size,
     seed,
     seeded_pickler,
 )
@@ -117,11 +118,11 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             continue
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
-        started = perf_counter()
+        started, mark = perf_counter(), memo_size(pickler)
         exc = _failure(backend, pickler, obj)
         if exc is not None:
             failures.append(((i,), exc))
-            memo = completed_memo(pickler, exc) or memo
+            memo = completed_memo(pickler, exc, mark) or memo
             seed(memo, obj)
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler = None

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "completed_memo", "memo_of", "seed", "seeded_pickler"]
+           "completed_memo", "memo_of", "memo_size", "seed", "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -143,28 +143,42 @@ class Good:
                 self.objs[id(obj)] = obj
 
 
-def completed_memo(pickler: Any, exc: BaseException) -> Memo | None:
+def memo_size(pickler: Any) -> int | None:
+    """How many objects a pure-Python pickler has memoized (None for the C pickler)."""
+    memo = getattr(pickler, "memo", None)
+    return len(memo) if type(memo) is dict else None
+
+
+def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo | None:
     """What a pure-Python pickler (dill's) saved in full before ``exc``: its memo without
     the objects whose save was still under way, read from the ``save`` frames of the
     traceback. None for the C pickler, whose frames a traceback does not show.
 
-    Whatever else its memo holds was saved in full: a later memo hit on it is what the
-    real pickle would do. (One of them may have been saved through a back-reference to
-    an object under way; the culprits behind that one are searched under the item that
-    failed.) Call it before the traceback is dropped."""
+    Whatever else its memo holds was saved in full, and a later memo hit on it is what
+    the real pickle would do (one saved through a back-reference to an object under way
+    leads only to culprits searched under the item that failed) -- except under dill's
+    ``_save_with_postproc``: an object saved inside a function or class still being
+    saved may wait for it to finish (a cell filled in afterwards), so with one of those
+    under way only what was memoized before the failing item began (``mark``, the memo's
+    size then) counts. Call it before the traceback is dropped."""
     memo = getattr(pickler, "memo", None)
     if type(memo) is not dict:
         return None
     under_way: set[int] = set()
+    deferred = False
     tb = exc.__traceback__
     while tb is not None:
         frame = tb.tb_frame
-        if frame.f_code.co_name == "save" and frame.f_locals.get("self") is pickler:
+        name = frame.f_code.co_name
+        if name == "save" and frame.f_locals.get("self") is pickler:
             under_way.add(id(frame.f_locals.get("obj")))
+        elif name == "_save_with_postproc":
+            deferred = True
         tb = tb.tb_next
-    if not under_way:
-        return None  # it did not fail while saving: nothing to go on
-    return {key: entry for key, entry in memo.items() if key not in under_way}
+    if not under_way or (deferred and mark is None):
+        return None  # nothing to go on
+    return {key: entry for key, entry in memo.items()
+            if key not in under_way and (not deferred or entry[0] < mark)}  # type: ignore[operator]
 
 
 class FedList:
@@ -209,6 +223,7 @@ class Scan:
         self.used_good = False  # whether an item was skipped as good (see locate)
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
+        self._mark: int | None = None  # a pure-Python pickler's memo size when it began
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
         self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
 
@@ -249,7 +264,7 @@ class Scan:
             except _FATAL:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
-                self.carry = completed_memo(self.pickler, exc)
+                self.carry = completed_memo(self.pickler, exc, self._mark)
                 exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
@@ -334,6 +349,7 @@ class Scan:
             if special or size == 1:
                 progress[depth:] = (j,)
                 self._run = None
+                self._mark = memo_size(self.pickler)
                 if special == "nest":
                     yield self._nested(prefix + (j,), obj)
                 else:
@@ -355,6 +371,7 @@ class Scan:
                 window = objs[j:k]
             progress[depth:] = (j,)
             self._run = (depth, j, k) if k - j > 1 else None
+            self._mark = memo_size(self.pickler)
             started = perf_counter()
             yield window if k - j > 1 else obj
             if good is not None and perf_counter() - started > SLOW_SAVE:
@@ -391,6 +408,7 @@ class Scan:
             count += 1
             progress[depth:] = (j,)
             self._run = (depth, j, k)
+            self._mark = memo_size(self.pickler)
             yield window
             j = k
 
