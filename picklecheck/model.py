@@ -294,6 +294,26 @@ class BackendResult:
         }
 
 
+class _LazyField:
+    """A dataclass field whose value may be given as anything with a ``make()`` (worked
+    out on first read, then kept): a report's entries read its culprits' hints, which
+    the engine works out only when someone reads them. The default is an empty list."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_lazy_" + name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return ()  # the dataclass's default (immutable); __set__ makes it a list
+        value = obj.__dict__[self.slot]
+        if hasattr(value, "make") and not isinstance(value, list):
+            value = obj.__dict__[self.slot] = list(value.make())
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value if hasattr(value, "make") else list(value)
+
+
 @dataclass
 class Report:
     """The result of :func:`picklecheck.check`: one :class:`BackendResult` per backend,
@@ -308,7 +328,7 @@ class Report:
     results: dict[str, BackendResult]
     culprits: list[Culprit] = field(default_factory=list)
     python: str = ""
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[Entry] = _LazyField()  # type: ignore[assignment]
     expanded: bool = False
 
     @property
@@ -343,6 +363,11 @@ class Report:
         from picklecheck.report.render import render_plain
 
         return render_plain(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lazy_entries"] = self.entries  # worked out: a pickle holds no closure
+        return state
 
 
 def replace(obj: Any, **changes: Any) -> Any:

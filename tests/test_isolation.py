@@ -272,3 +272,30 @@ def test_a_load_that_needs_too_much_memory_is_load_memory():
 
     report = picklecheck.check({"blob": Call(bytearray, 1 << 44)}, backends=("pickle",))
     assert [(c.path, c.kind) for c in report.culprits] == [("obj['blob']", "load_memory")]
+
+
+def test_callers_garbage_is_not_the_loads_doing():
+    """A NamedTemporaryFile left in a reference cycle (garbage the caller has not collected
+    yet) is not finalized by the load's child: the file stays, and the load is ok."""
+    import gc
+    import io
+    import tempfile
+
+    class Cycle:
+        pass
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        handle = tempfile.NamedTemporaryFile()  # noqa: SIM115 - left to the collector
+        cycle = Cycle()
+        cycle.me, cycle.handle = cycle, handle
+        path = handle.name
+        del handle, cycle
+        report = picklecheck.check(io.BytesIO(b"abc"))
+        assert report.ok, [r.roundtrip_error for r in report.results.values()]
+        assert os.path.exists(path)
+    finally:
+        gc.collect()
+        if enabled:
+            gc.enable()

@@ -21,7 +21,7 @@ from typing import Any
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
 from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
-from picklecheck.engine import boundary, group, merge, usable
+from picklecheck.engine import boundary, deferred, group, merge, usable
 from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
@@ -179,7 +179,8 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
             results[backend_name].skipped.append(_late(limit, "the fresh-interpreter load"))
     places = ({} if limit.expired() else
               boundary.annotate(obj, findings, protocol, words.user, {b.name: b for b in chosen}))
-    culprits = merge.one_per_object(explain_findings(obj, name, results, findings, protocol),
+    culprits = merge.one_per_object(explain_findings(obj, name, results, findings, protocol,
+                                                     limit.seconds),
                                     places)
     boundary.attach(name, culprits, places)
     if limit.expired():
@@ -189,7 +190,8 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
         results=results, culprits=culprits, python=sys.version.split()[0],
-        entries=group.entries(culprits, words.expand), expanded=words.expand,
+        entries=deferred.Lazy(lambda: group.entries(culprits, words.expand)),  # type: ignore[arg-type]
+        expanded=words.expand,
     )
 
 

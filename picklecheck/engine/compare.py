@@ -9,8 +9,17 @@ weak reference's verdict depends on its referent), except for the few C types wh
 pickled form is their type and one flag (:func:`_same_verdict`); nor from the whole
 object (a backend that saves the whole object another way may never save this part).
 
-For each backend, the culprits' bytes are loaded in one batch
-(:func:`picklecheck.isolation.contain.load_many`).
+For each backend the culprits are judged together, so what they share is pickled once:
+they dump with one pickler (a new one after each failure); the ones that dump are dumped
+together and loaded as one payload, each copy probed on its own, and only a payload that
+fails is split in halves (each round one :func:`picklecheck.isolation.contain.load_many`).
+The checked object itself, when it is a culprit, takes the backend's own verdict: if the
+backend failed to dump it and its own search found why, that is where it fails.
+
+Together is not quite alone: an object dumped after others may meet, as memo hits, parts
+they saved. Those parts dumped fine, so the difference is only how deep the pickler
+recurses; a culprit that dumps with the others but alone would exceed the recursion
+limit is the case this accepts.
 """
 
 from __future__ import annotations
@@ -21,27 +30,34 @@ from collections.abc import Sequence
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
-from picklecheck.engine.finding import error_of
-from picklecheck.engine.scan import memo_of, seeded_pickler
+from picklecheck.engine.finding import dump_error, error_of, scrub
+from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
 from picklecheck.isolation import contain, deadline
+from picklecheck.isolation.contain import Probe
 from picklecheck.model import BackendResult, Culprit
 
 __all__ = ["compare_backends"]
 
 _UNKNOWABLE = ("too_deep", "reduce_cycle")
+_FATAL = (KeyboardInterrupt, SystemExit)
 _LOCKS = frozenset({type(threading.Lock()), type(threading.RLock())})
 _STATELESS = frozenset({types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
                         types.FrameType, types.TracebackType})
 
 
 def compare_backends(culprits: Sequence[Culprit], results: dict[str, BackendResult],
-                     protocol: int | None, owners: dict[int, Any]) -> dict[int, set[str]]:
+                     protocol: int | None, owners: dict[int, Any],
+                     inside: dict[int, set[str]] | None = None) -> dict[int, set[str]]:
     """Fill in each culprit's ``works_with`` (and ``works_with_notes`` where a backend
     gets part of the way); ``owners`` maps ``id(culprit)`` to the object holding it.
-    Returns, by ``id(culprit)``, the backends that fail on it alone only because of
-    their own culprits inside it."""
-    inside: dict[int, set[str]] = {id(c): set() for c in culprits}
+    Fills in and returns ``inside``: by ``id(culprit)``, the backends that fail on it
+    alone only because of their own culprits inside it. A backend missing from
+    ``works_with`` is unknown (not available, or no time was left to try it)."""
+    if inside is None:
+        inside = {}
+    for culprit in culprits:
+        inside.setdefault(id(culprit), set())
     # The serializers, and any framework backend this check ran.
     names = BACKEND_NAMES + tuple(n for n in results if n not in BACKEND_NAMES)
     for culprit in culprits:
@@ -50,17 +66,20 @@ def compare_backends(culprits: Sequence[Culprit], results: dict[str, BackendResu
         backend = get_backend(backend_name)
         todo = [c for c in culprits if backend_name not in c.backends
                 and c.kind not in _UNKNOWABLE and c.stage != "fresh"]
-        # A fresh load is only tried for the backends asked for: unknown for the others.
-        if todo and backend.available and not deadline.expired():  # else: unknown
+        # A fresh load is only tried for the backends asked for: unknown for the others;
+        # so is what the check's time limit left no time for.
+        if todo and backend.available and not deadline.expired():
             _compare(backend, todo, results.get(backend_name), protocol, owners, inside)
     return inside
 
 
 def _compare(backend: Backend, culprits: list[Culprit], result: BackendResult | None,
              protocol: int | None, owners: dict[int, Any], inside: dict[int, set[str]]) -> None:
+    """Every culprit's verdict for ``backend``, in batches: the culprits share one pickler
+    while they dump (what one saved is a memo hit for the next), and the ones that dump
+    are loaded together (one payload; split in halves only when it fails)."""
     proto = backend.default_protocol() if protocol is None else protocol
-    payloads: list[bytes] = []
-    dumped: list[Culprit] = []
+    firsts: list[Culprit] = []
     alike: dict[Any, list[Culprit]] = {}  # culprits whose verdict is another's
     for culprit in culprits:
         key = _same_verdict(culprit.obj)
@@ -68,22 +87,109 @@ def _compare(backend: Backend, culprits: list[Culprit], result: BackendResult | 
             alike.setdefault(key, []).append(culprit)
             if len(alike[key]) > 1:
                 continue
-        data = _dumps(backend, culprit.obj, proto)
-        if data is not None:
-            payloads.append(data)
-            dumped.append(culprit)
-            continue
-        culprit.works_with[backend.name] = False
-        _why_not(backend, culprit, result, proto, owners, inside)
-    outcomes = contain.load_many(backend, payloads, probe_for(payloads)) if payloads else []
-    for culprit, outcome in zip(dumped, outcomes, strict=True):
-        error = load_error(outcome)
+        if not _settled_by_verdict(backend, culprit, result, inside):
+            firsts.append(culprit)
+    failing = _dump_failures(backend, [c.obj for c in firsts], proto)
+    for i in failing:
+        firsts[i].works_with[backend.name] = False
+    _why_not(backend, [c for i, c in enumerate(firsts) if i in failing], result, proto, owners,
+             inside)
+    dumped = [c for i, c in enumerate(firsts) if i not in failing]
+    for culprit, error in zip(dumped, _load_errors(backend, [c.obj for c in dumped], proto),
+                              strict=True):
         culprit.works_with[backend.name] = error is None
         if error is not None:
             culprit.works_with_notes[backend.name] = _partly(error)
     for first, *rest in alike.values():
         for culprit in rest:
             _follow_verdict(backend, culprit, first, result, proto, owners, inside)
+
+
+def _settled_by_verdict(backend: Backend, culprit: Culprit, result: BackendResult | None,
+                        inside: dict[int, set[str]]) -> bool:
+    """Whether the backend's own check of the whole object already answers for this
+    culprit: it *is* the whole object, the backend failed to dump it, and the backend's
+    own (complete) search found what it fails on inside it."""
+    if culprit.steps or result is None or result.error is None or result.truncated:
+        return False
+    own = [c for c in result.culprits if c.stage == "dumps"]
+    if not own or any(c.obj is culprit.obj or c.kind in _UNKNOWABLE for c in own):
+        return False
+    culprit.works_with[backend.name] = False
+    inside[id(culprit)].add(backend.name)
+    return True
+
+
+def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
+                   memoized: Sequence[Any] = ()) -> set[int]:
+    """The indices of ``objs`` that ``backend`` fails to dump on their own (with
+    ``memoized`` counting as saved). One pickler while they dump, a new one after a
+    failure (its memo holds what the failure left half-saved)."""
+    failing: set[int] = set()
+    memo = memo_of(memoized)
+    pickler = None
+    for i, obj in enumerate(objs):
+        if pickler is None:
+            pickler = seeded_pickler(backend, protocol, memo)
+        mark = memo_size(pickler)
+        try:
+            backend.run(pickler, obj)
+        except _FATAL:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a failure is the answer
+            failing.add(i)
+            # What a pure-Python pickler saved in full before failing stays memoized.
+            memo = completed_memo(pickler, exc, mark) or memo
+            scrub(exc)
+            pickler = None
+    return failing
+
+
+def _load_errors(backend: Backend, objs: list[Any], protocol: int) -> list[BaseException | None]:
+    """What loading each of ``objs`` (dumped with ``backend``) raises, or None. They are
+    dumped together and loaded as one payload, each copy probed on its own; a group that
+    fails is split in halves, one batch of loads per round."""
+    errors: list[BaseException | None] = [None] * len(objs)
+    groups = [list(range(len(objs)))] if objs else []
+    while groups:
+        batch: list[tuple[list[int], bytes]] = []
+        split: list[list[int]] = []
+        for group in groups:
+            data = _dumps(backend, FedList(iter([objs[i] for i in group])), protocol)
+            if data is not None:
+                batch.append((group, data))
+            elif len(group) > 1:
+                split.append(group)
+            else:  # dumped alone a moment ago, not now: an object that changes as it pickles
+                errors[group[0]] = dump_error(backend, objs[group[0]], protocol)
+        payloads = [data for _, data in batch]
+        outcomes = contain.load_many(backend, payloads, _each(probe_for(payloads))) if batch else []
+        for (group, _), outcome in zip(batch, outcomes, strict=True):
+            error = load_error(outcome)
+            if error is not None and len(group) == 1:
+                errors[group[0]] = error
+            elif error is not None:
+                split.append(group)
+        groups = [half for group in split for half in (group[:len(group) // 2],
+                                                       group[len(group) // 2:])]
+    return errors
+
+
+def _each(probe: Probe | None) -> Probe | None:
+    """A probe of a loaded list that probes each item on its own (each gets the whole
+    budget of a probe, as if it had been loaded alone)."""
+    if probe is None:
+        return None
+    single = probe
+
+    def each(copy: Any) -> str | None:
+        for item in copy:
+            found = single(item)
+            if found is not None:
+                return found
+        return None
+
+    return each
 
 
 def _same_verdict(obj: Any) -> Any:
@@ -102,7 +208,9 @@ def _follow_verdict(backend: Backend, culprit: Culprit, first: Culprit,
                     inside: dict[int, set[str]]) -> None:
     """Give ``culprit`` the verdict ``first`` got on its own; what depends on where it
     is (what holds it, what else failed) is worked out for it."""
-    good = first.works_with.get(backend.name, False)
+    if backend.name not in first.works_with:
+        return  # unknown for the first: unknown for it too
+    good = first.works_with[backend.name]
     culprit.works_with[backend.name] = good
     note = first.works_with_notes.get(backend.name)
     if good:
@@ -110,36 +218,36 @@ def _follow_verdict(backend: Backend, culprit: Culprit, first: Culprit,
     if note is not None and note.startswith("dumps"):
         culprit.works_with_notes[backend.name] = note
     else:
-        _why_not(backend, culprit, result, protocol, owners, inside)
+        _why_not(backend, [culprit], result, protocol, owners, inside)
 
 
-def _why_not(backend: Backend, culprit: Culprit, result: BackendResult | None, protocol: int,
-             owners: dict[int, Any], inside: dict[int, set[str]]) -> None:
-    """Why a backend that cannot dump the culprit alone was not stopped by it."""
-    owner = owners.get(id(culprit))
-    if result is not None and _fails_only_on_its_own(backend, culprit, result, protocol):
-        inside[id(culprit)].add(backend.name)
-    elif owner is not None and _dumps(backend, owner, protocol) is not None:
-        # It saves what holds this another way, and never meets this part alone
-        # (a WeakSet's _remove callback).
-        culprit.works_with_notes[backend.name] = "saves what holds it, not this part alone"
+def _why_not(backend: Backend, culprits: list[Culprit], result: BackendResult | None,
+             protocol: int, owners: dict[int, Any], inside: dict[int, set[str]]) -> None:
+    """Why a backend that cannot dump these culprits alone was not stopped by them: it
+    fails on them only because of its own culprits inside them (with those counting as
+    saved, they dump: then that is reported at another path), or it saves what holds them
+    another way and never meets them alone (a WeakSet's _remove callback)."""
+    rest = culprits
+    if result is not None and rest:
+        mine = {id(c.obj) for c in rest}
+        known = [c.obj for c in result.culprits if c.stage == "dumps" and id(c.obj) not in mine]
+        if known:
+            still = _dump_failures(backend, [c.obj for c in rest], protocol, known)
+            for i, culprit in enumerate(rest):
+                if i not in still:
+                    inside[id(culprit)].add(backend.name)
+            rest = [c for i, c in enumerate(rest) if i in still]
+    held = [(c, owners[id(c)]) for c in rest if owners.get(id(c)) is not None]
+    failing = _dump_failures(backend, [owner for _, owner in held], protocol)
+    for i, (culprit, _) in enumerate(held):
+        if i not in failing:
+            culprit.works_with_notes[backend.name] = "saves what holds it, not this part alone"
 
 
 def _dumps(backend: Backend, obj: Any, protocol: int) -> bytes | None:
     out: list[bytes] = []
     exc = error_of(lambda: out.append(backend.dumps(obj, protocol)))
     return out[0] if exc is None else None
-
-
-def _fails_only_on_its_own(backend: Backend, culprit: Culprit, result: BackendResult,
-                           protocol: int) -> bool:
-    """Whether ``backend`` dumps the culprit once its own culprits count as saved: then
-    what it fails on inside it is already reported (at another path)."""
-    known = [c.obj for c in result.culprits if c.obj is not culprit.obj and c.stage == "dumps"]
-    if not known:
-        return False
-    pickler = seeded_pickler(backend, protocol, memo_of(known))
-    return error_of(lambda: backend.run(pickler, culprit.obj)) is None
 
 
 def _partly(error: BaseException) -> str:

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from picklecheck.engine import fixes, kinds
+from picklecheck.engine import deferred, fixes, kinds
 from picklecheck.engine.compare import compare_backends
+from picklecheck.engine.deferred import DeferredCulprit
 from picklecheck.engine.finding import Finding
-from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
+from picklecheck.engine.saferepr import qualified_name, type_name
+from picklecheck.isolation import deadline
 from picklecheck.model import BackendResult, Culprit, format_path
 
 __all__ = ["explain_findings"]
 
 
 def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
-             findings: dict[str, list[Finding]], protocol: int | None) -> list[Culprit]:
-    merged: dict[tuple[int, str, str], Culprit] = {}
+                     findings: dict[str, list[Finding]], protocol: int | None,
+                     timeout: float | None = None) -> list[Culprit]:
+    """The culprits of ``findings``, merged across backends, each with its kind; their
+    hints and ``works_with`` are worked out when first read (see :mod:`.deferred`),
+    the comparison within ``timeout`` seconds (the check's own limit)."""
+    merged: dict[tuple[int, str, str], DeferredCulprit] = {}
     for backend_name, found in findings.items():
         per_backend: list[Culprit] = []
         for finding in found:
@@ -37,19 +43,64 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
             per_backend.append(culprit)
         results[backend_name].culprits = per_backend
     culprits = list(merged.values())
-    owners = {id(c): c._finding.owner for c in culprits}  # type: ignore[attr-defined]
-    inside = compare_backends(culprits, results, protocol, owners)
+    if culprits:
+        # The results as they are now: a caller may add other backends' later (as
+        # assert_picklable does), and the hints must not depend on when they are read.
+        known = dict(results)
+        pending = deferred.batch(lambda: _settle(culprits, known, protocol, timeout))
+        for culprit in culprits:
+            culprit.defer_to(pending)
+    return list(culprits)
+
+
+def _settle(culprits: list[DeferredCulprit], results: dict[str, BackendResult],
+            protocol: int | None, timeout: float | None) -> None:
+    """Work out every culprit's ``works_with`` and hint (on the first read of one). The
+    comparison runs dumps and loads of user objects, so it gets the check's time limit:
+    what it has not decided by then stays unknown (left out of ``works_with``)."""
+    owners = {id(c): c.finding.owner for c in culprits}
+    inside: dict[int, set[str]] = {}
+    for culprit in culprits:  # filled in by the comparison, in a helper thread
+        culprit.works_with, culprit.works_with_notes = {}, {}
+    try:
+        deadline.run_within(
+            lambda: compare_backends(culprits, results, protocol, owners, inside),
+            deadline.Deadline(timeout))
+    except deadline.CheckTimeout:
+        pass  # what was not decided in time stays unknown
+    for culprit in culprits:
+        inside.setdefault(id(culprit), set())
+    below = _below_each(culprits, results)
     for culprit in culprits:
         # Backends that get past this object but fail on something inside it: reported
-        # below its path, or elsewhere (see compare._fails_only_on_its_own).
-        deeper = [b for b, r in results.items()
+        # below its path, or elsewhere (see compare._why_not).
+        deeper = [b for b in results
                   if b not in culprit.backends
-                  and (any(_below(d, culprit) for d in r.culprits) or b in inside[id(culprit)])]
-        kind_finding = culprit._finding  # type: ignore[attr-defined]
-        culprit.hint = fixes.hint_for(culprit.kind, kind_finding, culprit.works_with, deeper,
-                                      culprit.backends, culprit.works_with_notes)
-        del culprit._finding  # type: ignore[attr-defined]
-    return culprits
+                  and (b in below[id(culprit)] or b in inside[id(culprit)])]
+        culprit.hint = fixes.hint_for(culprit.kind, culprit.finding, culprit.works_with,
+                                      deeper, culprit.backends, culprit.works_with_notes)
+    for culprit in culprits:
+        culprit.settled()
+
+
+def _below_each(culprits: list[DeferredCulprit], results: dict[str, BackendResult]
+                ) -> dict[int, set[str]]:
+    """For each culprit, the backends with a culprit below its path."""
+    below: dict[int, set[str]] = {id(c): set() for c in culprits}
+    by_path: dict[str, list[DeferredCulprit]] = {}
+    for culprit in culprits:
+        by_path.setdefault(culprit.path, []).append(culprit)
+    for backend_name, result in results.items():
+        for inner in result.culprits:
+            for outer_path in _outer_paths(inner.path):
+                for outer in by_path.get(outer_path, ()):
+                    below[id(outer)].add(backend_name)
+    return below
+
+
+def _outer_paths(path: str) -> list[str]:
+    """Every proper prefix of ``path`` that ends right before a ``.`` or ``[`` step."""
+    return [path[:i] for i, ch in enumerate(path) if ch in ".[" and i > 0]
 
 
 def _below(inner: Culprit, outer: Culprit) -> bool:
@@ -59,7 +110,7 @@ def _below(inner: Culprit, outer: Culprit) -> bool:
     return inner.path[len(outer.path)] in ".["
 
 
-def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Culprit:
+def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> DeferredCulprit:
     steps = finding.steps
     detail = finding.detail
     if finding.origin == "class" and finding.via is not None:
@@ -70,15 +121,16 @@ def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Culpr
         via = finding.via
         where = f"{getattr(via, '__module__', '?')}.{getattr(via, '__qualname__', '?')}"
         detail = detail or f"pickled by reference to {where}"
-    culprit = Culprit(
+    reason = _reason(finding)
+    culprit = DeferredCulprit.pending(
         path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
-        reason=_reason(finding), kind=kind, hint="",
+        reason=reason, kind=kind,
         exception=getattr(finding.exc, "exception_name", "") or type(finding.exc).__name__,
-        backends=(backend_name,), stage=finding.stage, repr=saferepr(finding.obj),
+        backends=(backend_name,), stage=finding.stage,
         evaluable=all(step.evaluable for step in steps), steps=steps, detail=detail,
-        reasons={backend_name: _reason(finding)},
+        reasons={backend_name: reason},
     )
-    culprit._finding = finding  # type: ignore[attr-defined]
+    culprit.finding = finding
     return culprit
 
 

@@ -14,9 +14,9 @@ are handed to :mod:`picklecheck.depth`.
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine import usable
@@ -34,10 +34,15 @@ from picklecheck.engine.finding import (
 from picklecheck.engine.scan import (
     NEST_MIN,
     NESTABLE,
+    SLOW_SAVE,
     Failure,
     FedList,
+    Good,
     Scan,
+    completed_memo,
     memo_of,
+    memo_size,
+    seed,
     seeded_pickler,
 )
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
@@ -50,6 +55,9 @@ __all__ = ["locate_dumps", "locate_loads", "locate_references"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 _FEW = 8
+#: Up to this many children, a load failure is located with one load per child in a
+#: single batch; more are halved, one batch of loads per round.
+_FEW_LOADS = 16
 
 
 def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
@@ -72,53 +80,90 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-              skip: set[int], seeds: dict[int, Any]
-              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
+              skip: set[int], seeds: dict[int, Any], good: Good | None = None
+              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
     """The children (and items of big containers among them) that fail to dump, with
-    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`)."""
+    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`); children in
+    ``good`` are skipped. Also says whether one was."""
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
-        # A handful of children: one small dump each beats setting up a scan.
-        failures: list[Failure] = []
-        memo = memo_of(seeds.values())
-        for i, obj in enumerate(exp.objs):
-            if len(failures) >= limit:
-                break
-            if id(obj) in skip or type(obj) in ATOMS:
-                continue
+        failures, used = _few_scan(backend, exp, protocol, limit, skip, seeds, good)
+        return failures, {(): exp}, used
+    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()), good=good)
+    return scan.run(node, exp, limit), scan.levels, scan.used_good
+
+
+def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: set[int],
+              seeds: dict[int, Any], good: Good | None) -> tuple[list[Failure], bool]:
+    """A handful of children, one dump each (cheaper than setting up a scan): one pickler
+    while they pickle, so what one saved is a memo hit for the next; a new one after a
+    failure (the old memo holds what the failure left half-saved), with the failed child
+    memoized like the seeds. A child that was slow to save joins ``good``."""
+    failures: list[Failure] = []
+    memo = memo_of(seeds.values())
+    pickler, used = None, False
+    for i, obj in enumerate(exp.objs):
+        if len(failures) >= limit:
+            break
+        if type(obj) in ATOMS or id(obj) in skip:
+            continue
+        if good is not None and good.holds(obj):
+            used = True
+            continue
+        if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
-            exc = error_of(functools.partial(backend.run, pickler, obj))
-            if exc is not None:
-                failures.append(((i,), exc))
-        return failures, {(): exp}
-    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()))
-    return scan.run(node, exp, limit), scan.levels
+        started, mark = perf_counter(), memo_size(pickler)
+        exc = _failure(backend, pickler, obj)
+        if exc is not None:
+            failures.append(((i,), exc))
+            memo = completed_memo(pickler, exc, mark) or memo
+            seed(memo, obj)
+            scrub(exc)  # its frames would keep the pickler's memo alive
+            pickler = None
+        elif good is not None and perf_counter() - started > SLOW_SAVE:
+            good.remember((obj,))
+    return failures, used
+
+
+def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
+    """What ``pickler`` raised dumping ``obj`` (traceback kept: see completed_memo)."""
+    try:
+        backend.run(pickler, obj)
+    except _FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+        return exc
+    return None
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-                   skip: set[int], seeds: dict[int, Any]
-                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion]]:
-    """The children whose dump-then-load fails, by bisection (a load gives no position).
+                   skip: set[int], seeds: dict[int, Any], good: Good | None = None
+                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
+    """The children whose dump-then-load fails, by bisection (a load gives no position),
+    in rounds: the halves still in question are loaded together (one load_many each).
 
     ``seeds`` are not memoized in advance here: bytes that refer to an object they never
     saved would not load."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
-    level = [(0, len(objs))]  # bisected breadth-first: one child per level
-    while level and len(failures) < limit and not deadline.expired():
-        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in level], protocol)
-        deeper = []
-        for (lo, hi), exc in zip(level, errors, strict=True):
+    # A handful of children are tried one by one in the first round; more, by halves.
+    pending = ([(i, i + 1) for i in range(len(objs))] if len(objs) <= _FEW_LOADS
+               else [(0, len(objs))])
+    while pending and len(failures) < limit and not deadline.expired():
+        # One round: every range still in question, its loads in one batch.
+        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol)
+        split = []
+        for (lo, hi), exc in zip(pending, errors, strict=True):
             if exc is None:
                 continue
             if hi - lo == 1:
                 failures.append(((lo,), exc))
             else:
                 mid = (lo + hi) // 2
-                deeper += [(lo, mid), (mid, hi)]
-        level = deeper
-    return sorted(failures, key=lambda pair: pair[0]), {(): exp}
+                split += [(lo, mid), (mid, hi)]
+        pending = split
+    return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False
 
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
@@ -139,6 +184,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             stage: str) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
     seen = {id(root)}
+    good = Good() if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
     expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
     cyclic: set[int] = set()
     truncated = False
@@ -170,8 +216,13 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
         # hit there, as in the real pickle, never a route to a culprit.
         seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
-        failures, levels = (scanner(backend, node, exp, protocol, room + 1, seen, seeds)
-                            if len(exp) else ([], {(): exp}))
+        failures, levels, used_good = (
+            scanner(backend, node, exp, protocol, room + 1, seen, seeds, good)
+            if len(exp) else ([], {(): exp}, False))
+        if used_good and not failures:
+            # Its children pass only thanks to one skipped as good (saved whole, but
+            # maybe through a back-reference another scan had memoized): look again.
+            failures, levels, _ = scanner(backend, node, exp, protocol, room + 1, seen, seeds)
         if len(failures) > room:
             truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)

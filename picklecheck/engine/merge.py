@@ -49,20 +49,31 @@ def _absorb(kept: Culprit, other: Culprit, places: Places) -> None:
     for backend in joined:
         stage = _STAGE.get(other.stage, "") if other.stage != kept.stage else ""
         kept.reasons[backend] = f"{stage}{other.exception}: {other.reason}"
-        kept.works_with[backend] = False
-    kept.backends = own + tuple(joined)
     mine, theirs = _finding(kept, places), _finding(other, places)
-    if mine is None or theirs is None:
-        return
-    others = {b: ok for b, ok in kept.works_with.items() if b not in kept.backends}
-    # What the joined backends do with it: how far they get, then their own fix when it
-    # is another kind (the same kind's fix is already said).
-    how = next((kept.works_with_notes[b] for b in joined if b in kept.works_with_notes),
-               None) or (_DOES.get(other.stage) if other.kind == kept.kind else None)
-    fix = hint_for(other.kind, theirs, {}) if other.kind != kept.kind else None
-    words = "; ".join(w for w in (how, fix) if w)
-    kept.hint = hint_for(kept.kind, mine, others, (), own) + (
-        f"; with {' and '.join(joined)}: {words}" if words else "")
+    kept.backends = own + tuple(joined)  # before the comparison: it is not "dill: ok"
+
+    def words() -> None:
+        for backend in joined:
+            kept.works_with[backend] = False
+        if mine is None or theirs is None:
+            return
+        others = {b: ok for b, ok in kept.works_with.items() if b not in kept.backends}
+        # What the joined backends do with it: how far they get (a copy that loads but
+        # is broken says so itself), then their own fix when it is another kind (the
+        # same kind's fix is already said).
+        how = next((kept.works_with_notes[b] for b in joined if b in kept.works_with_notes),
+                   None)
+        if how is None and other.kind == kept.kind:
+            how = other.reason if other.exception == "UnusableCopyError" else _DOES.get(other.stage)
+        fix = hint_for(other.kind, theirs, {}) if other.kind != kept.kind else None
+        said = "; ".join(w for w in (how, fix) if w)
+        kept.hint = hint_for(kept.kind, mine, others, (), own, kept.works_with_notes) + (
+            f"; with {' and '.join(joined)}: {said}" if said else "")
+
+    # Hints and works_with are worked out when first read (see .deferred): so is this.
+    then = getattr(kept, "then", None)
+    if then is None or not then(words):
+        words()
 
 
 def _finding(culprit: Culprit, places: Places) -> Finding | None:

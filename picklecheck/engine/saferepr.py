@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import reprlib
 from typing import Any
 
@@ -27,6 +28,17 @@ class _Repr(reprlib.Repr):
 
     repr_bytearray = repr_bytes
 
+    # reprlib sorts a dict's keys (a set's items) to show the first few: on a million
+    # keys that costs more than pickling them. Big ones show their first few as they are.
+    def repr_dict(self, obj: dict[Any, Any], level: int) -> str:
+        return super().repr_dict(_first(obj, self.maxdict), level)  # type: ignore[arg-type]
+
+    def repr_set(self, obj: set[Any], level: int) -> str:
+        return super().repr_set(_first(obj, self.maxset), level)  # type: ignore[arg-type]
+
+    def repr_frozenset(self, obj: frozenset[Any], level: int) -> str:
+        return super().repr_frozenset(_first(obj, self.maxset), level)  # type: ignore[arg-type]
+
     def repr_instance(self, obj: Any, level: int) -> str:
         try:
             text = repr(obj)
@@ -37,6 +49,32 @@ class _Repr(reprlib.Repr):
         if not isinstance(text, str):
             return f"<{type_name(obj)} object (repr returned {type(text).__name__})>"
         return _shorten(text, self.maxother)
+
+
+class _Head:
+    """The first items of a big dict or set, standing in for it in reprlib: sorting
+    them is cheap, and ``len`` still says how many there are."""
+
+    def __init__(self, obj: Any, keep: int) -> None:
+        self._obj = obj
+        self._keep = keep
+
+    def __len__(self) -> int:
+        return len(self._obj)
+
+    def __iter__(self) -> Any:
+        return itertools.islice(iter(self._obj), self._keep)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._obj[key]
+
+
+_SORT_MAX = 1000
+
+
+def _first(obj: Any, keep: int) -> Any:
+    """``obj`` itself when sorting it is cheap, else a view of its first few items."""
+    return obj if len(obj) <= _SORT_MAX else _Head(obj, keep + 1)
 
 
 def _shorten(text: str, size: int) -> str:

@@ -25,6 +25,14 @@ Whatever else was saved before is pickled again if it is referenced again, so a
 scan costs about one dump, plus what later items share with earlier ones once per
 failure.
 
+A *flat* level (a long list, tuple, set, or dict's values, whose sampled items are nearly
+all atoms: numbers, strings, bytes, None) is fed in slices that keep doubling up to
+:data:`FLAT_MAX` items, with no per-item bookkeeping, so the scan runs at the pickler's
+own speed; only a slice that fails is fed again, in shorter slices. Where the atoms are
+ones the pickler memoizes (strings, bytes), a slice whose items are all atoms is not
+pickled at all: checking their types costs a fraction of pickling them, and an atom
+never fails.
+
 Two details keep the position exact:
 
 * the C pickler takes the *second* item of each batch of 1000 before it saves the
@@ -34,17 +42,18 @@ Two details keep the position exact:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.engine.walker import Expansion, expand
+from picklecheck.engine.walker import ATOMS, Expansion, expand
 from picklecheck.isolation import deadline
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["NESTABLE", "NEST_MIN", "FedList", "Failure", "Memo", "Scan", "memo_of", "seed",
-           "seeded_pickler"]
+__all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
+           "completed_memo", "memo_of", "memo_size", "seed", "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -53,8 +62,17 @@ NEST_MIN = 8
 #: RUN_MAX; after a failure, again from RUN_MIN (small retries near culprits, few
 #: slices where there are none).
 RUN_MIN, RUN_MAX = 16, 64
+#: A flat level's slices double up to this many items (see the module docstring).
+FLAT_MAX = 1 << 16
+#: Levels shorter than this are never flat (a few runs cost nothing anyway).
+FLAT_MIN = 256
+_FLAT_SAMPLE = 32
+#: A flat level's failed slice this short is retried item by item (atoms skipped).
+_FLAT_ITEMWISE = 512
 NESTABLE = (list, tuple, dict, set, frozenset)
 _NESTABLE_SET = frozenset(NESTABLE)
+#: Atoms the pickler memoizes: pickling them costs far more than checking their type.
+_MEMOIZED_ATOMS = frozenset({str, bytes, bytearray, complex})
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -93,6 +111,76 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
     return pickler
 
 
+#: A fed item that took longer than this (seconds) to save is remembered as good.
+SLOW_SAVE = 1e-5
+
+
+class Good:
+    """What one search saw pickle whole with its backend, where that took a while: later
+    scans of the same search skip it instead of pickling it again (a client's event
+    emitter or service model is reached from dozens of places).
+
+    Saved "whole" means with that scan's seeds memoized, so an object here may still
+    lead to a culprit through one of them; those are searched elsewhere. A scan that
+    skipped one of these says so (:attr:`Scan.used_good`), and a node whose children
+    all pass only thanks to a skip is scanned again without them before it is called a
+    culprit (see :func:`picklecheck.engine.locate.dump_scan`)."""
+
+    __slots__ = ("objs",)
+
+    def __init__(self) -> None:
+        self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
+
+    def holds(self, obj: Any) -> bool:
+        return id(obj) in self.objs
+
+    def isdisjoint(self, objs: Sequence[Any]) -> bool:
+        return self.objs.keys().isdisjoint(map(id, objs))
+
+    def remember(self, objs: Iterable[Any]) -> None:
+        for obj in objs:
+            if type(obj) not in ATOMS:
+                self.objs[id(obj)] = obj
+
+
+def memo_size(pickler: Any) -> int | None:
+    """How many objects a pure-Python pickler has memoized (None for the C pickler)."""
+    memo = getattr(pickler, "memo", None)
+    return len(memo) if type(memo) is dict else None
+
+
+def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo | None:
+    """What a pure-Python pickler (dill's) saved in full before ``exc``: its memo without
+    the objects whose save was still under way, read from the ``save`` frames of the
+    traceback. None for the C pickler, whose frames a traceback does not show.
+
+    Whatever else its memo holds was saved in full, and a later memo hit on it is what
+    the real pickle would do (one saved through a back-reference to an object under way
+    leads only to culprits searched under the item that failed) -- except under dill's
+    ``_save_with_postproc``: an object saved inside a function or class still being
+    saved may wait for it to finish (a cell filled in afterwards), so with one of those
+    under way only what was memoized before the failing item began (``mark``, the memo's
+    size then) counts. Call it before the traceback is dropped."""
+    memo = getattr(pickler, "memo", None)
+    if type(memo) is not dict:
+        return None
+    under_way: set[int] = set()
+    deferred = False
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        name = frame.f_code.co_name
+        if name == "save" and frame.f_locals.get("self") is pickler:
+            under_way.add(id(frame.f_locals.get("obj")))
+        elif name == "_save_with_postproc":
+            deferred = True
+        tb = tb.tb_next
+    if not under_way or (deferred and mark is None):
+        return None  # nothing to go on
+    return {key: entry for key, entry in memo.items()
+            if key not in under_way and (not deferred or entry[0] < mark)}  # type: ignore[operator]
+
+
 class FedList:
     """Pickles as ``list(items)``, drawing the items from a generator."""
 
@@ -119,7 +207,9 @@ class Scan:
     def __init__(self, backend: Backend, protocol: int, blocked: set[int],
                  seeds: Memo | None = None,
                  levels: dict[tuple[int, ...], Expansion] | None = None,
-                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None) -> None:
+                 owners: dict[tuple[int, ...], tuple[int, ...]] | None = None,
+                 flat: dict[tuple[int, ...], tuple[bool, bool]] | None = None,
+                 good: Good | None = None) -> None:
         self.backend = backend
         self.protocol = protocol
         self.blocked = blocked
@@ -128,12 +218,22 @@ class Scan:
         self.levels = {} if levels is None else levels
         self._owners = {} if owners is None else owners
         self._fed: set[int] = set()
+        self._flat: dict[tuple[int, ...], tuple[bool, bool]] = {} if flat is None else flat
+        self.good = good
+        self.used_good = False  # whether an item was skipped as good (see locate)
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
-        self.pickler = self._fresh_pickler()
+        self._mark: int | None = None  # a pure-Python pickler's memo size when it began
+        self.pickler: Any = None  # made when the scan starts, with the seeds it has then
+        self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
 
     def _fresh_pickler(self) -> Any:
-        """A pickler whose memo holds the seeds, nothing half-saved."""
+        """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
+        full before the last failure (:func:`completed_memo`), nothing half-saved."""
+        carried, self.carry = self.carry, None
+        if carried:
+            carried.update(self.seeds)
+            return seeded_pickler(self.backend, self.protocol, carried)
         return seeded_pickler(self.backend, self.protocol, self.seeds)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
@@ -141,10 +241,11 @@ class Scan:
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
         owners = self._owners[()]
-        for obj in exp.objs:
-            if self._special(obj, owners) == "nest":
-                seed(self.seeds, obj)
-        self.pickler = self._fresh_pickler()
+        if not self._flatness(())[0]:
+            for obj in exp.objs:
+                if self._special(obj, owners) == "nest":
+                    seed(self.seeds, obj)
+        self.pickler = None  # made with the seeds above when the scan starts
         return self._scan([((), 0, None, RUN_MAX)], limit)
 
     def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
@@ -153,6 +254,8 @@ class Scan:
         runs_at = {prefix: longest for prefix, _, _, longest in resume}
         failures: list[Failure] = []
         while resume and len(failures) < limit and not deadline.expired():
+            if self.pickler is None:  # after a failure: made only if there is more to scan
+                self.pickler = self._fresh_pickler()
             self.progress[:] = []
             self._run = None
             try:
@@ -161,20 +264,23 @@ class Scan:
             except _FATAL:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+                self.carry = completed_memo(self.pickler, exc, self._mark)
                 exc.__traceback__ = None  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
-                    self.pickler = self._fresh_pickler()
+                    self.pickler = self.carry = None
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
                     # A run failed: pickle it again in short runs, or item by item, and
                     # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
-                                 self.levels, self._owners)
-                    shorter = RUN_MIN if run[2] - run[1] > RUN_MIN else 1
+                                 self.levels, self._owners, self._flat, self.good)
+                    retry.carry, self.carry = self.carry, None
+                    shorter = self._retry_runs(prefix, run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
+                    self.used_good |= retry.used_good
                     self.pickler = retry.pickler
                     after = run[2]
                 else:
@@ -183,7 +289,7 @@ class Scan:
                     self.blocked.add(id(failing))
                     seed(self.seeds, failing)
                     # This pickler's memo holds what the failed save left half-saved.
-                    self.pickler = self._fresh_pickler()
+                    self.pickler = None
                     after = path[-1] + 1
                 # Go on after it, then after what led to it at every outer level.
                 resume = [(prefix, after, ends.get(prefix), runs_at.get(prefix, RUN_MAX))]
@@ -219,12 +325,18 @@ class Scan:
         """
         objs = self.levels[prefix].objs
         stop = len(objs) if end is None else end
+        if longest > 1 and self._flatness(prefix)[0]:
+            yield from self._flat_items(prefix, start, stop, longest, fill)
+            return
         progress, depth, count, j = self.progress, len(prefix), 0, start
-        blocked, owners = self.blocked, self._owners[prefix]
+        blocked, owners, good = self.blocked, self._owners[prefix], self.good
         progress[:] = prefix
         size = min(RUN_MIN, longest)
         while j < stop:
             obj = objs[j]
+            if size == 1 and type(obj) in ATOMS:
+                j += 1  # item by item, an atom (which never fails) is not fed at all
+                continue
             special = self._special(obj, owners)
             if special == "blocked":
                 j += 1
@@ -237,12 +349,20 @@ class Scan:
             if special or size == 1:
                 progress[depth:] = (j,)
                 self._run = None
-                yield self._nested(prefix + (j,), obj) if special == "nest" else obj
+                self._mark = memo_size(self.pickler)
+                if special == "nest":
+                    yield self._nested(prefix + (j,), obj)
+                else:
+                    started = perf_counter()
+                    yield obj
+                    if good is not None and perf_counter() - started > SLOW_SAVE:
+                        good.remember((obj,))
                 blocked.add(id(obj))
                 j += 1
                 continue
             window = objs[j:min(j + size, stop)]
-            if blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window)):
+            if (blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window))
+                    and (good is None or good.isdisjoint(window))):
                 k = j + len(window)  # the common case, checked at C speed
             else:
                 k = j + 1
@@ -251,15 +371,76 @@ class Scan:
                 window = objs[j:k]
             progress[depth:] = (j,)
             self._run = (depth, j, k) if k - j > 1 else None
+            self._mark = memo_size(self.pickler)
+            started = perf_counter()
             yield window if k - j > 1 else obj
+            if good is not None and perf_counter() - started > SLOW_SAVE:
+                good.remember(window)
             blocked.update(map(id, window))
             j = k
             size = min(size * 2, longest)
+
+    def _flat_items(self, prefix: tuple[int, ...], start: int, stop: int, longest: int,
+                    fill: bool) -> Iterator[Any]:
+        """A flat level's items from ``start``: slices doubling up to :data:`FLAT_MAX`
+        (or ``longest`` in a retry), each pickled at the pickler's speed; single items
+        go through the usual checks (known culprits are skipped, big containers fed)."""
+        objs, progress, depth = self.levels[prefix].objs, self.progress, len(prefix)
+        census = self._flatness(prefix)[1]
+        cap = FLAT_MAX if longest >= RUN_MAX else longest
+        progress[:] = prefix
+        count, j, size = 0, start, min(RUN_MIN, cap)
+        while j < stop:
+            k = min(j + size, stop)
+            size = min(size * 2, cap)
+            if k - j == 1:
+                yield from self._items(prefix, j, k, 1, fill and count % _C_BATCH == 0)
+                count, j = count + 1, k
+                continue
+            window = objs[j:k]
+            if census and ATOMS.issuperset(map(type, window)):
+                j = k  # atoms only: nothing here can fail
+                continue
+            if fill and count % _C_BATCH == 0:
+                count += 1
+                progress[depth:] = (j,)
+                yield None
+            count += 1
+            progress[depth:] = (j,)
+            self._run = (depth, j, k)
+            self._mark = memo_size(self.pickler)
+            yield window
+            j = k
+
+    def _flatness(self, prefix: tuple[int, ...]) -> tuple[bool, bool]:
+        """Whether the level is flat (long, and nearly every sampled item an atom), and whether
+        its atoms are ones the pickler memoizes (then types are checked instead)."""
+        known = self._flat.get(prefix)
+        if known is None and len(self.levels[prefix].objs) < FLAT_MIN:
+            known = self._flat[prefix] = (False, False)
+        if known is None:
+            objs = self.levels[prefix].objs
+            step = max(1, len(objs) // _FLAT_SAMPLE)
+            sampled = [type(objs[i]) for i in range(0, len(objs), step)]
+            atoms = sum(t in ATOMS for t in sampled)
+            flat = len(objs) >= FLAT_MIN and atoms * 8 >= len(sampled) * 7
+            known = self._flat[prefix] = (flat, flat and not _MEMOIZED_ATOMS.isdisjoint(sampled))
+        return known
+
+    def _retry_runs(self, prefix: tuple[int, ...], size: int) -> int:
+        """The longest run to retry a failed run of ``size`` items with: a flat level's
+        slices keep doubling up to a quarter of it, other levels go by RUN_MIN."""
+        if self._flatness(prefix)[0]:
+            return 1 if size <= _FLAT_ITEMWISE else max(RUN_MIN, size // 16)
+        return 1 if size <= RUN_MIN else RUN_MIN
 
     def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
         """"blocked" (not to be pickled), "nest" (a big container to feed item by item),
         or "" (a plain item, fine in a run)."""
         if self.blocked and id(obj) in self.blocked:
+            return "blocked"
+        if self.good is not None and self.good.holds(obj):
+            self.used_good = True
             return "blocked"
         if (type(obj) in NESTABLE and len(obj) >= NEST_MIN
                 and id(obj) not in owners and id(obj) not in self._fed):

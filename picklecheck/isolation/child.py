@@ -195,6 +195,11 @@ def prepare(scratch: str) -> None:
     tempfile_module.tempdir = scratch
     os.environ["TMPDIR"] = scratch
     gc.disable()
+    # What the caller left for the collector is the caller's: a load's young collection
+    # (backends.remains) must not finalize it here (a NamedTemporaryFile's finalizer
+    # would delete the caller's file, and the watch would blame the load). Frozen
+    # objects are never collected; freezing moves list heads, it touches no object.
+    gc.freeze()
     default_signals()
 
 

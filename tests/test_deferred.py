@@ -1,0 +1,105 @@
+"""A report's hints and "works with" are worked out on first read, once, for every culprit
+of the report, and say what an eager report would have said."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+
+import picklecheck
+from picklecheck.model import Culprit
+
+
+class Refuses:
+    """Counts every attempt to reduce it, and refuses every one of them."""
+
+    attempts = 0
+
+    def __reduce_ex__(self, protocol):
+        Refuses.attempts += 1
+        raise TypeError("Refuses cannot be pickled")
+
+
+def test_other_backends_are_tried_only_when_a_hint_is_read():
+    """check() does not dump the culprit with dill or cloudpickle; reading the hint does."""
+    report = picklecheck.check({"r": Refuses()}, backends=("pickle",), roundtrip=False)
+    after_check = Refuses.attempts
+    culprit = report.culprits[0]
+    assert culprit.path == "obj['r']"
+    assert culprit.kind == "custom_reduce"
+    assert Refuses.attempts == after_check
+    assert culprit.works_with == {"pickle": False, "dill": False, "cloudpickle": False}
+    assert Refuses.attempts > after_check
+    assert culprit.hint.endswith("(dill: fails, cloudpickle: fails)")
+
+
+def test_reading_one_culprit_settles_every_culprit_of_the_report():
+    """The first read works out the whole report: the other culprits are filled in too."""
+    report = picklecheck.check({"lock": threading.Lock(), "gen": (x for x in ())},
+                               backends=("pickle",), roundtrip=False)
+    first, second = report.culprits
+    assert "_deferred_works_with" not in vars(second)
+    assert first.hint.endswith("(dill: ok, cloudpickle: fails)")
+    assert vars(second)["_deferred_works_with"] == {
+        "pickle": False, "dill": False, "cloudpickle": False}
+    assert "_batch" not in vars(second) and "finding" not in vars(second)
+
+
+def test_concurrent_first_reads_work_it_out_once():
+    """Threads reading hints at once all see the same, complete answer."""
+    report = picklecheck.check({"lock": threading.Lock()}, backends=("pickle",))
+    culprit = report.culprits[0]
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(culprit.hint)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1 and seen[0].endswith("(dill: ok, cloudpickle: fails)")
+
+
+def test_a_copy_is_a_plain_culprit_with_everything_worked_out():
+    """copy.copy and dataclasses.replace give plain values, not deferred ones."""
+    report = picklecheck.check([threading.Lock()], backends=("pickle",))
+    culprit = report.culprits[0]
+    plain = copy.copy(culprit)
+    assert type(plain) is Culprit
+    assert plain.hint == culprit.hint and plain.works_with == culprit.works_with
+    renamed = dataclasses.replace(culprit, path="state[0]")
+    assert renamed.path == "state[0]" and renamed.hint == culprit.hint
+
+
+def test_repr_is_made_on_first_read():
+    """The culprit's repr is the bounded repr of the object, as the report shows it."""
+    report = picklecheck.check({"lock": threading.Lock()}, backends=("pickle",))
+    assert report.culprits[0].repr.startswith("<unlocked _thread.lock object at 0x")
+    assert report.culprits[0].to_dict()["repr"] == report.culprits[0].repr
+
+
+class Sleepy:
+    """Refuses to be pickled; once told to, it first hangs (as a stuck __reduce__ would)."""
+
+    asleep = False
+
+    def __reduce_ex__(self, protocol):
+        if Sleepy.asleep:
+            time.sleep(5)
+        raise TypeError("Sleepy cannot be pickled")
+
+
+def test_working_it_out_keeps_the_checks_time_limit():
+    """A comparison stuck in a culprit's __reduce__ ends at the check's time limit: the
+    hint is there, and what was not tried in time is left out of works_with."""
+    report = picklecheck.check({"s": Sleepy()}, backends=("pickle",), timeout=1.0)
+    Sleepy.asleep = True
+    try:
+        started = time.monotonic()
+        culprit = report.culprits[0]
+        hint = culprit.hint
+        assert time.monotonic() - started < 4.0
+    finally:
+        Sleepy.asleep = False
+    assert hint.startswith("test_deferred.Sleepy refuses to be pickled")
+    assert culprit.works_with == {"pickle": False}

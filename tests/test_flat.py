@@ -1,0 +1,111 @@
+"""Flat containers (long runs of atoms) are scanned in big slices: every culprit is still
+found, exactly once, at its own path, wherever it sits and however often it appears."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import picklecheck
+
+
+def _gen():
+    yield 1
+
+
+def _paths(report):
+    return sorted(c.path for c in report.culprits)
+
+
+@pytest.mark.parametrize("where", [0, 1, 4_999, 9_998, 9_999], ids=lambda w: f"at {w}")
+@pytest.mark.parametrize("make", [lambda i: i * 7, lambda i: f"user-{i}", lambda i: i / 3,
+                                  lambda i: bytes([i % 256]) * 3],
+                         ids=["ints", "strs", "floats", "bytes"])
+def test_one_culprit_in_a_flat_list_is_found_wherever_it_is(make, where):
+    """A lock anywhere in 10^4 atoms is found at its index."""
+    items = [make(i) for i in range(10_000)]
+    items[where] = threading.Lock()
+    report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == [f"obj[{where}]"]
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle", "dill"])
+def test_many_culprits_spread_over_a_flat_list_are_all_found(backend):
+    """100 generators spread over 50,000 ints: each found once, none extra."""
+    items = list(range(50_000))
+    where = [i * 500 + 250 for i in range(100)] + [49_999]
+    for i in where:
+        items[i] = _gen()
+    report = picklecheck.check(items, backends=(backend,), roundtrip=False, max_culprits=200)
+    assert _paths(report) == sorted(f"obj[{i}]" for i in where)
+
+
+def test_adjacent_culprits_in_a_flat_list_are_all_found():
+    """A cluster of culprits side by side is narrowed to each one."""
+    items = [f"s{i}" for i in range(20_000)]
+    for i in range(12_000, 12_040):
+        items[i] = threading.Lock()
+    report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == sorted(f"obj[{i}]" for i in range(12_000, 12_040))
+
+
+def test_the_same_culprit_twice_in_a_flat_list_is_one_culprit():
+    """One lock referenced at two places of a flat list is reported once, at the first."""
+    lock = threading.Lock()
+    items = list(range(30_000))
+    items[100] = items[29_000] = lock
+    report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
+    assert [(c.path, c.obj) for c in report.culprits] == [("obj[100]", lock)]
+
+
+def test_a_culprit_inside_a_container_among_atoms_is_named_inside_it():
+    """A big list nested in a flat list is searched item by item once its slice fails."""
+    inner = list(range(2_000))
+    inner[1_234] = threading.Lock()
+    items = list(range(10_000))
+    items[7_000] = inner
+    items[7_001] = {"a": 1, "b": (1, 2, _gen())}
+    report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == ["obj[7000][1234]", "obj[7001]['b'][2]"]
+
+
+@pytest.mark.parametrize("container", [tuple, lambda items: dict(enumerate(items))],
+                         ids=["tuple", "dict values"])
+def test_flat_tuples_and_dict_values_are_searched_the_same_way(container):
+    """A tuple's items and a dict's values are flat levels too."""
+    items = [i * 3 for i in range(10_000)]
+    items[6_543] = threading.Lock()
+    report = picklecheck.check(container(items), backends=("pickle",), roundtrip=False)
+    assert _paths(report) == ["obj[6543]"]
+
+
+class Key:
+    """A hashable key holding something unpicklable."""
+
+    def __init__(self):
+        self.gen = _gen()
+
+
+def test_an_unpicklable_key_among_many_atoms_is_found():
+    """A dict of 10^4 int keys with one key a generator holder: the generator is found."""
+    key = Key()
+    data = {i: i for i in range(10_000)}
+    data[key] = 1
+    report = picklecheck.check(data, backends=("pickle",), roundtrip=False)
+    assert [c.obj for c in report.culprits] == [key.gen]
+
+
+def test_a_flat_set_names_its_culprit_as_a_set_element():
+    """A set of ints with one lock: the lock is found (a set element has no index)."""
+    lock = threading.Lock()
+    data = set(range(10_000)) | {lock}
+    report = picklecheck.check(data, backends=("pickle",), roundtrip=False)
+    assert [c.obj for c in report.culprits] == [lock]
+    assert report.culprits[0].evaluable is False
+
+
+def test_a_clean_flat_list_is_clean():
+    """Nothing is reported for a million picklable atoms."""
+    report = picklecheck.check(list(range(1_000_000)), backends=("pickle",), roundtrip=False)
+    assert report.ok and report.culprits == []

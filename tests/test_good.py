@@ -1,0 +1,67 @@
+"""What one scan saw pickle is not pickled again by the next scans of the same search, and
+that never hides a culprit nor makes an innocent object one."""
+
+from __future__ import annotations
+
+import pytest
+
+import picklecheck
+
+
+class Node:
+    """A plain importable instance."""
+
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+
+def _gen():
+    yield 1
+
+
+def _bulk():
+    """Enough data that pickling it takes a while (so a scan remembers it as good)."""
+    return [f"row-{i}" for i in range(20_000)]
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+def test_a_back_reference_through_a_remembered_object_makes_no_false_culprit(backend):
+    """X is saved whole under A (A memoized as its ancestor) and remembered; later N holds
+    X, whose back-reference leads to A's generator: N must not be called a culprit."""
+    a = Node(gen=_gen())
+    x = Node(back=a, bulk=_bulk())
+    a.x = x
+    root = {"m": Node(a=a), "p": Node(n=Node(x=x, pad=_bulk()))}
+    report = picklecheck.check(root, backends=(backend,), roundtrip=False)
+    assert [(c.path, c.obj) for c in report.culprits] == [("obj['m'].a.gen", a.gen)]
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_a_big_shared_object_is_searched_once_and_its_culprits_found(backend):
+    """A big object shared by many failing branches: each culprit is found exactly once."""
+    shared = Node(bulk=_bulk(), gen=_gen())
+    branches = {f"b{i}": Node(shared=shared, bulk=_bulk(), own=_gen()) for i in range(5)}
+    report = picklecheck.check(branches, backends=(backend,), roundtrip=False)
+    paths = sorted(c.path for c in report.culprits)
+    assert paths == sorted([f"obj['b{i}'].own" for i in range(5)] + ["obj['b0'].shared.gen"])
+
+
+def _settings(obj, n=8):
+    for i in range(n):
+        setattr(obj, f"setting{i}", i)
+    return obj
+
+
+def test_dill_carries_only_what_it_saved_in_full_past_a_failure():
+    """dill's search keeps, after a failure, what it had saved in full (not what was under
+    way): a branch half-saved through a back-reference still has both culprits found."""
+    root, part, other = Node(), Node(), Node()
+    part.first = Node(root=root)  # back to the grandparent: its save runs into other.holder
+    part.second = Node(other=other)
+    _settings(part)
+    other.holder = Node(first=_gen(), second=_gen(), bulk=_bulk())
+    root.part, root.other = part, other
+    _settings(root)
+    report = picklecheck.check(root, backends=("dill",), name="root", roundtrip=False)
+    assert sorted((c.path, c.kind) for c in report.culprits) == [
+        ("root.other.holder.first", "generator"), ("root.other.holder.second", "generator")]
