@@ -131,6 +131,12 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
     for i, obj in enumerate(objs):
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo)
+        elif _saved_by_another(pickler, obj):
+            # Saved inside an earlier culprit, the way that one is saved (dill saves what
+            # a function it saves by value holds by value too): alone it may not be.
+            if dump_error(backend, obj, protocol) is not None:
+                failing.add(i)
+            continue
         mark = memo_size(pickler)
         try:
             backend.run(pickler, obj)
@@ -143,6 +149,13 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
             scrub(exc)
             pickler = None
     return failing
+
+
+def _saved_by_another(pickler: Any, obj: Any) -> bool:
+    """Whether a pure-Python pickler's memo already holds ``obj`` (the C pickler's memo
+    is not readable cheaply; it saves an object the same way wherever it is)."""
+    memo = getattr(pickler, "memo", None)
+    return type(memo) is dict and id(obj) in memo
 
 
 def _load_errors(backend: Backend, objs: list[Any], protocol: int) -> list[BaseException | None]:

@@ -15,9 +15,11 @@ A translator is trusted with nothing: its steps are evaluated from the owner, an
 only when they reach exactly (``is``) the object the consumed hops reached. Evaluating
 runs the library's own indexing code (``df[...]``, ``.iloc``), never user code.
 
-One rule holds for every library type: a ``[<state 'name'>]`` label (a ``__getstate__``
+Two rules hold for every library type: a ``[<state 'name'>]`` label (a ``__getstate__``
 key) becomes ``.name`` when the class has a property of that name returning the same
-object (pandas' ``attrs``). The user's own properties are never called.
+object (pandas' ``attrs``), and ``._name`` becomes ``.name`` when the class has a
+property ``name`` whose getter only reads ``_name`` (matplotlib's ``Ticker.formatter``).
+The user's own properties are never called.
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ def speak(hops: list[Hop]) -> list[Hop]:
             i += 1
             continue
         steps, used = done
-        out.append(Hop(steps, below[used - 1].obj, vocabulary=True))
+        # A documented name for a private attribute is only a better name: it does not
+        # make the owner a container of the user's data (as df['col'].iloc[3] does).
+        renamed = used == 1 and below[0].steps[0].kind == ATTR
+        out.append(Hop(steps, below[used - 1].obj, vocabulary=not renamed))
         i += used
     return out
 
@@ -72,7 +77,8 @@ def _translate(owner: Any, below: Sequence[Hop]) -> Translation | None:
         done = _checked(owner, below, func)
         if done is not None:
             return done
-    return _checked(owner, below, _state_property)
+    return (_checked(owner, below, _state_property)
+            or _checked(owner, below, _private_attribute))
 
 
 def _translators(owner: Any) -> list[Translator]:
@@ -130,6 +136,31 @@ def _state_property(owner: Any, below: Sequence[Hop]) -> Translation | None:
             if isinstance(found, property) and found.fget is not None and not mine:
                 return (PathStep.attr(name),), 1
             return None
+    return None
+
+
+def _private_attribute(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``._name`` becomes ``.name`` when a library class has a property ``name`` whose
+    getter only reads ``_name`` (matplotlib's ``Ticker.formatter``): the name the
+    library documents, for the same object."""
+    steps = below[0].steps
+    if len(steps) != 1 or steps[0].kind != ATTR:
+        return None
+    private = str(steps[0].value)
+    public = private.lstrip("_")
+    if private == public or private.startswith("__") or not public.isidentifier():
+        return None
+    for klass in type(owner).__mro__:
+        found = vars(klass).get(public)
+        if found is None:
+            continue
+        if not isinstance(found, property) or _USER.module(getattr(klass, "__module__", None)):
+            return None
+        code = getattr(found.fget, "__code__", None)
+        # A getter that reads the attribute and calls nothing (no I/O, no lazy loading).
+        if code is None or private not in code.co_names or len(code.co_names) > 2:
+            return None
+        return (PathStep.attr(public),), 1
     return None
 
 
@@ -221,3 +252,17 @@ def _index(owner: Any, below: Sequence[Hop]) -> Translation | None:
         return None
     _, flat, used = found
     return (PathStep.index(flat),), used
+
+
+# -- matplotlib ------------------------------------------------------------------------
+
+@translates("matplotlib.figure.FigureBase")
+def _figure(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``fig.axes[i]`` for an Axes the figure keeps in ``_localaxes``."""
+    if len(below) < 2 or [s.value for s in below[0].steps] != ["_localaxes"]:
+        return None
+    target = below[1].obj
+    for i, axes in enumerate(owner.axes):
+        if axes is target:
+            return (PathStep.attr("axes"), PathStep.index(i)), 2
+    return None

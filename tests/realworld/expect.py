@@ -39,12 +39,10 @@ CLAIM_TIMEOUT = 20.0
 
 
 def report_entries(report: Any) -> list[Any]:
-    """The top-level entries of the default report, each with ``.obj`` and ``.path``.
-
-    Today that is ``report.culprits`` (one per object). When grouping and collapse land
-    (issue 10), this is the one place to point at the grouped, collapsed entries.
-    """
-    return list(report.culprits)
+    """The top-level entries of the default report (``report.entries``: alike culprits
+    grouped, those inside a library object collapsed into it), each with ``.objs`` (the
+    objects it names), ``.path`` and ``.paths`` (a group's members)."""
+    return list(report.entries)
 
 
 def judge_complete(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
@@ -58,7 +56,7 @@ def judge_culprit(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
     missing = []
     for expr in entry.change:
         target = entry.target(obj, expr)
-        if not any(e.obj is target for e in entries):
+        if not any(o is target for e in entries for o in e.objs):
             missing.append(expr.replace("obj", entry.name, 1))
     if not missing:
         return True, ""
@@ -68,7 +66,7 @@ def judge_culprit(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
 
 
 def judge_vocabulary(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
-    printed = {e.path for e in report_entries(report)}
+    printed = {p for e in report_entries(report) for p in (e.path, *e.paths)}
     wanted = [path.replace("obj", entry.name, 1) for path in entry.say]
     missing = [path for path in wanted if path not in printed]
     if not missing:
@@ -119,7 +117,9 @@ def judge_genuine(entry: Entry, obj: Any, report: Any) -> tuple[bool, str]:
     for culprit in report.culprits:
         if culprit.stage not in ("dumps", "loads") or culprit.kind in _NOT_FAILURES:
             continue  # fails only in a fresh interpreter, or a refusal or side effect
-        backends = list(culprit.backends)
+        # One culprit per object: a backend folded in for a refused or side-effecting
+        # load (its own culprit of the object says so) is not blamed for a failure.
+        backends = [b for b in culprit.backends if not _refused(report, b, culprit.obj)]
         real = round_trips(culprit.obj)
         fine = [b for b in backends if not real[b]]
         if fine:
@@ -177,6 +177,13 @@ def _is_lock(obj: Any) -> bool:
 _KEEP: list[Any] = []
 # Kinds that say what a load would do or was not allowed to do, not that it fails.
 _NOT_FAILURES = frozenset({"load_hazard", "load_side_effect"})
+
+
+def _refused(report: Any, backend: str, obj: Any) -> bool:
+    """Whether ``backend``'s own culprit of ``obj`` is a refusal or a side effect."""
+    results = getattr(report, "results", None) or {}
+    own = getattr(results.get(backend), "culprits", ())
+    return any(c.obj is obj and c.kind in _NOT_FAILURES for c in own)
 _ANSWERS: dict[int, tuple[Any, dict[str, str]]] = {}  # the target is kept: ids stay unique
 
 

@@ -13,17 +13,6 @@ from typing import Any
 
 from realworld.appcode import Services, lock_is_free
 from realworld.entry import Context, Entry
-from realworld.reasons import (
-    DILL_OK,
-    DILL_RLOCK,
-    INTERNALS,
-    LONG,
-    MEMO,
-    STALE,
-    UNLOADABLE,
-    VOCABULARY,
-    by_python,
-)
 
 _AWS = {"region_name": "us-east-1", "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing"}
@@ -289,63 +278,42 @@ def _e(id: str, build: Any, needs: tuple[str, ...], **kw: Any) -> Entry:
 
 
 _MPL = ("matplotlib.pyplot",)
-_MPL_XFAIL = {"culprit": MEMO + " (the Figure is named, not the lambda)",
-              "vocabulary": MEMO + " (the Figure is named, not the lambda)",
-              "kinds": STALE + " (the Figure)"}
-_BOTO = {"short": LONG, "kinds": STALE + " (botocore's runtime-built client class)",
-         "works_with": DILL_RLOCK}
 _FIG_LAMBDA = "obj.axes[0].yaxis.get_major_formatter().func"
 
 ENTRIES = [
-    _e("boto3-client", boto3_client, ("boto3",), change=("obj",), slow=True, xfail=_BOTO),
-    _e("boto3-session", boto3_session, ("boto3",), change=("obj",),
-       xfail={"culprit": INTERNALS, "short": LONG}),
-    _e("boto3-resource", boto3_resource, ("boto3",), change=("obj",), slow=True, xfail=_BOTO),
-    _e("boto3-bucket", boto3_bucket, ("boto3",), change=("obj",), slow=True, xfail=_BOTO),
-    _e("sqlalchemy-engine", sqlalchemy_engine, ("sqlalchemy.orm",), change=("obj",),
-       xfail={"culprit": INTERNALS, "short": LONG, "works_with": DILL_RLOCK}),
-    _e("sqlalchemy-session", sqlalchemy_session, ("sqlalchemy.orm",), change=("obj",),
-       xfail={"culprit": INTERNALS, "short": LONG, "kinds": STALE + " (generated __init__)",
-              "works_with": DILL_RLOCK + "; weakrefs claimed by another weakref's verdict"}),
+    _e("boto3-client", boto3_client, ("boto3",), change=("obj",), slow=True),
+    _e("boto3-session", boto3_session, ("boto3",), change=("obj",)),
+    _e("boto3-resource", boto3_resource, ("boto3",), change=("obj",), slow=True),
+    _e("boto3-bucket", boto3_bucket, ("boto3",), change=("obj",), slow=True),
+    _e("sqlalchemy-engine", sqlalchemy_engine, ("sqlalchemy.orm",), change=("obj",)),
+    _e("sqlalchemy-session", sqlalchemy_session, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-orm-instance", sqlalchemy_instance, ("sqlalchemy.orm",), fresh=True),
     _e("matplotlib-figure", mpl_figure, _MPL, change=(_FIG_LAMBDA,),
-       say=("obj.axes[0].yaxis.major.formatter.func",), xfail=_MPL_XFAIL),
+       say=("obj.axes[0].yaxis.major.formatter.func",)),
     _e("matplotlib-axes", mpl_axes, _MPL, change=("obj.yaxis.get_major_formatter().func",),
-       say=("obj.yaxis.major.formatter.func",), xfail=_MPL_XFAIL),
-    _e("tqdm-bar", tqdm_bar, ("tqdm",), change=("obj",), xfail=by_python(
-        {(3, 10): {"culprit": INTERNALS, "works_with": UNLOADABLE}},
-        default={"works_with": UNLOADABLE})),
+       say=("obj.yaxis.major.formatter.func",)),
+    _e("tqdm-bar", tqdm_bar, ("tqdm",), change=("obj",)),
     _e("redis-client", redis_client, ("redis",), change=("obj",),
-       probe=lambda r: lock_is_free(r.connection_pool._lock), xfail={
-           "culprit": INTERNALS, "short": LONG, "verdicts": DILL_OK, "works_with": DILL_RLOCK}),
+       probe=lambda r: lock_is_free(r.connection_pool._lock)),
     _e("requests-session", requests_session, ("requests",)),
-    _e("httpx-client", httpx_client, ("httpx",), change=("obj",),
-       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),
-    _e("httpx-async-client", httpx_async_client, ("httpx",), change=("obj",),
-       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),
-    _e("aiohttp-session", aiohttp_session, ("aiohttp",), change=("obj",),
-       xfail={"culprit": INTERNALS, "short": LONG}),
-    _e("openai-client", openai_client, ("openai",), change=("obj",),
-       xfail={"culprit": INTERNALS, "works_with": DILL_RLOCK}),
+    _e("httpx-client", httpx_client, ("httpx",), change=("obj",)),
+    _e("httpx-async-client", httpx_async_client, ("httpx",), change=("obj",)),
+    _e("aiohttp-session", aiohttp_session, ("aiohttp",), change=("obj",)),
+    _e("openai-client", openai_client, ("openai",), change=("obj",)),
     _e("sklearn-pipeline-lambda", sklearn_pipeline,
        ("sklearn.pipeline", "sklearn.linear_model", "sklearn.preprocessing"),
        change=("obj.steps[0][1].func",), say=("obj.steps[0][1].func",)),
     _e("sklearn-fitted-model", sklearn_fitted, ("sklearn.ensemble",)),
     _e("pandas-df-generator-cell", df_generator, ("pandas",), change=("obj['rows'].iloc[0]",),
-       say=("obj['rows'].iloc[0]",), xfail={"vocabulary": VOCABULARY}),
+       say=("obj['rows'].iloc[0]",)),
     _e("pandas-df-attrs-lock", df_attrs_lock, ("pandas",), change=("obj.attrs['lock']",),
-       say=("obj.attrs['lock']",), xfail={"vocabulary": VOCABULARY}),
+       say=("obj.attrs['lock']",)),
     _e("pandas-series-lambda", series_lambda, ("pandas",), change=("obj.iloc[0]",),
-       say=("obj.iloc[0]",), xfail={"vocabulary": VOCABULARY}),
+       say=("obj.iloc[0]",)),
     _e("pandas-groupby", df_groupby, ("pandas",)),
-    _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",),
-       xfail={"kinds": STALE + " (compiled root)"}),
-    _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",),
-       xfail={"kinds": STALE + " (compiled root)", "works_with": UNLOADABLE}),
+    _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",)),
+    _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",)),
     _e("user-services-clients", services, ("boto3", "sqlalchemy.orm", "httpx"), library=False,
        slow=True, say=("obj.s3", "obj.engine", "obj.http", "obj.on_error", "obj.lock"),
-       change=("obj.s3", "obj.engine", "obj.http", "obj.on_error", "obj.lock"),
-       xfail={"culprit": INTERNALS + " (obj.engine, obj.http)", "kinds": STALE,
-              "vocabulary": INTERNALS + " (obj.engine, obj.http)",
-              "works_with": DILL_RLOCK}),
+       change=("obj.s3", "obj.engine", "obj.http", "obj.on_error", "obj.lock")),
 ]

@@ -116,21 +116,27 @@ def test_verdict_mismatch_is_caught() -> None:
 
 def _culprit(path: str, obj: Any, **kw: Any) -> Any:
     fields = {"path": path, "obj": obj, "evaluable": True, "kind": "lock", "stage": "dumps",
-              "backends": ("pickle",), "works_with": {}, "type": type(obj).__name__}
+              "backends": ("pickle",), "works_with": {}, "type": type(obj).__name__,
+              "reasons": {}}
     return SimpleNamespace(**{**fields, **kw})
+
+
+def _report(*culprits: Any) -> Any:
+    """A report whose entries are its culprits, one each (as an ungrouped report's are)."""
+    entries = [SimpleNamespace(path=c.path, paths=[c.path], objs=[c.obj]) for c in culprits]
+    return SimpleNamespace(culprits=list(culprits), entries=entries)
 
 
 def test_judges_catch_wrong_culprit_path_and_claim() -> None:
     """Judges fail on an unnamed culprit, a path that lies, and a false 'dill: ok'."""
     root = Cache()
     entry = Entry("cache", lambda ctx: root, change=("obj._lock",), library=False)
-    elsewhere = SimpleNamespace(culprits=[_culprit("obj.data", root.data)])
+    elsewhere = _report(_culprit("obj.data", root.data))
     assert not judge_culprit(entry, root, elsewhere)[0]
-    lie = SimpleNamespace(culprits=[_culprit("obj.data", root._lock,
-                                             works_with={"dill": True})])
+    lie = _report(_culprit("obj.data", root._lock, works_with={"dill": True}))
     assert not judge_paths(entry, root, lie)[0]
     assert "cannot be acquired" in judge_works_with(entry, root, lie)[1]
-    honest = SimpleNamespace(culprits=[_culprit("obj._lock", root._lock)])
+    honest = _report(_culprit("obj._lock", root._lock))
     assert judge_culprit(entry, root, honest)[0]
     assert judge_paths(entry, root, honest)[0]
 
@@ -139,7 +145,7 @@ def test_genuine_catches_a_false_culprit() -> None:
     """A culprit that pickles on its own is reported as false."""
     root = {"fine": [1, 2, 3]}
     entry = Entry("d", lambda ctx: root)
-    report = SimpleNamespace(culprits=[_culprit("obj['fine']", root["fine"])])
+    report = _report(_culprit("obj['fine']", root["fine"]))
     assert not judge_genuine(entry, root, report)[0]
 
 
