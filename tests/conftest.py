@@ -1,4 +1,5 @@
 import copyreg
+import sys
 
 import pytest
 
@@ -21,3 +22,14 @@ def _drop_tblib():
         function = getattr(reducer, "func", reducer)  # tracebacks get a functools.partial
         if (getattr(function, "__module__", None) or "").startswith("tblib"):
             del copyreg.dispatch_table[cls]
+
+
+@pytest.fixture(autouse=True)
+def _same_main_module():
+    """Streamlit's AppTest runs a script as a new ``__main__`` module and may leave it in
+    ``sys.modules``; a later test whose workers re-import the main script (spawn, loky)
+    would then import that app. Every test ends with the ``__main__`` it started with."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main

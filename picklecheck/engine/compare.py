@@ -134,7 +134,8 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
         elif _saved_by_another(pickler, obj):
             # Saved inside an earlier culprit, the way that one is saved (dill saves what
             # a function it saves by value holds by value too): alone it may not be.
-            if dump_error(backend, obj, protocol) is not None:
+            alone = seeded_pickler(backend, protocol, memo_of(memoized))
+            if error_of(lambda: backend.run(alone, obj)) is not None:  # noqa: B023
                 failing.add(i)
             continue
         mark = memo_size(pickler)

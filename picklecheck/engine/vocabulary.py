@@ -66,7 +66,8 @@ def speak(hops: list[Hop]) -> list[Hop]:
         steps, used = done
         # A documented name for a private attribute is only a better name: it does not
         # make the owner a container of the user's data (as df['col'].iloc[3] does).
-        renamed = used == 1 and below[0].steps[0].kind == ATTR
+        renamed = (used == 1 and len(steps) == 1 and steps[0].kind == ATTR
+                   and [s.kind for s in below[0].steps] == [ATTR])
         out.append(Hop(steps, below[used - 1].obj, vocabulary=not renamed))
         i += used
     return out

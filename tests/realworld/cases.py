@@ -1,4 +1,6 @@
-"""picklecheck on real objects from real libraries, against the real backends' behaviour.
+"""The corpus's test cases: one per (entry, expectation), for the two test modules
+(``test_stdlib.py``: the standard library and numpy; ``test_libraries.py``: third-party
+libraries), which pytest-xdist can run side by side.
 
 One test per (entry, expectation). The object's check runs once per entry in a forked
 child with a time limit (a hang or an abort fails that entry's tests, not the suite);
@@ -15,7 +17,6 @@ from typing import Any
 import pytest
 
 from realworld.entry import EXPECTATIONS, EXTRA, Entry, missing_modules
-from realworld.objects import ENTRIES
 from realworld.runner import CheckRun, evaluate, fresh_mismatches, verdict_mismatches
 from realworld.truth import BackendTruth
 
@@ -34,9 +35,10 @@ def _applies(entry: Entry, expectation: str) -> bool:
     return True
 
 
-def _cases() -> list[Any]:
+def cases(entries: tuple[Entry, ...] | list[Entry]) -> list[Any]:
+    """A ``pytest.param`` per (entry, expectation) that applies to it."""
     cases = []
-    for entry in ENTRIES:
+    for entry in entries:
         for expectation in EXPECTATIONS:
             if not _applies(entry, expectation):
                 continue
@@ -70,9 +72,7 @@ def _context(run: CheckRun) -> str:
     return f"check found {len(run.culprits)} culprit(s):\n{paths}"
 
 
-@pytest.mark.parametrize(("entry", "expectation"), _cases())
-def test_realworld(entry: Entry, expectation: str,
-                   tmp_path_factory: pytest.TempPathFactory) -> None:
+def run_case(entry: Entry, expectation: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """check() on a real object meets one expectation: runs, truthful verdicts, named culprit..."""
     _need(entry)
     run, real = _evaluated(entry, tmp_path_factory)
