@@ -172,3 +172,13 @@ def test_json_shape_names_real_keys():
         elif isinstance(node, list):
             stack += node
     assert named <= found, f"README names keys the JSON does not have: {named - found}"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    """README's "Run the tests" command is the one .ci/run runs, extras and all."""
+    ci = (REPO / ".ci" / "run").read_text()
+    extras = re.search(r'^EXTRAS="([^"]+)"', ci, re.M)
+    command = re.search(r"^TEST_COMMAND=\((.*)\)$", ci, re.M)
+    assert extras and command, ".ci/run names EXTRAS and TEST_COMMAND"
+    line = f"pip install -e '.[{extras.group(1)}]' && {' '.join(command.group(1).split())}"
+    assert line in README.read_text(), line
