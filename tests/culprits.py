@@ -280,3 +280,19 @@ class RegisteredLeaky:
 
 
 copyreg.pickle(RegisteredLeaky, lambda obj: (RegisteredLeaky.__new__, (RegisteredLeaky,), {"lock": obj.lock}))
+
+
+def set_and_unset_env(name):
+    """What importing numpy does with OPENBLAS_MAIN_FREE: set a variable, then remove it."""
+    import os
+
+    os.environ[name] = "1"
+    del os.environ[name]
+    return name
+
+
+class EnvRoundTrip:
+    """Its load sets an environment variable and removes it again: no change at all."""
+
+    def __reduce__(self):
+        return (set_and_unset_env, ("PICKLECHECK_TEST_TRANSIENT",))

@@ -299,3 +299,21 @@ def test_callers_garbage_is_not_the_loads_doing():
         gc.collect()
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["round trip", "fresh interpreter"])
+def test_a_variable_set_and_removed_again_is_no_side_effect(fresh):
+    """Importing numpy sets OPENBLAS_MAIN_FREE and removes it again; a load doing the same
+    changes nothing, and is ok (in the sandbox and in a fresh interpreter)."""
+    from culprits import EnvRoundTrip
+
+    report = picklecheck.check(EnvRoundTrip(), backends=("pickle",), fresh_process=fresh)
+    result = report.results["pickle"]
+    assert result.ok, (result.roundtrip_error, result.fresh_error)
+
+
+def test_numpy_array_is_ok_in_a_fresh_interpreter():
+    """The real case: numpy's import in the fresh interpreter is not the load's doing."""
+    np = pytest.importorskip("numpy")
+    report = picklecheck.check(np.arange(3), fresh_process=True)
+    assert report.ok, {b: r.fresh_error for b, r in report.results.items()}

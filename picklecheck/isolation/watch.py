@@ -12,7 +12,9 @@ check)"):
   processes, signals, connections, the working directory and the environment; it
   reports each attempt the moment it is made (the next call may kill the child);
 * ``atexit.register`` wrapped (outside imports), and a comparison before and after
-  each load of threads, signal handlers, timers and ``sys.modules``.
+  each load of threads, signal handlers, timers, ``sys.modules`` and the environment
+  (a variable that a load sets and removes again, as importing numpy does with
+  ``OPENBLAS_MAIN_FREE``, changes nothing: only what differs after the load counts).
 
 An audit hook cannot be removed, which is why it lives in the child only.
 """
@@ -53,7 +55,6 @@ _PROCESS_EVENTS = {
     "webbrowser.open": "opened {0} in a web browser",
     "socket.connect": "connected to {1}", "socket.bind": "bound a socket to {1}",
     "socket.sendto": "sent data to {1}", "os.chdir": "changed the working directory to {0}",
-    "os.putenv": "set the environment variable {0}", "os.unsetenv": "removed the environment variable {0}",
     "sys.settrace": "installed a trace function", "sys.setprofile": "installed a profile function",
     "sys.addaudithook": "installed an audit hook",
 }
@@ -73,6 +74,7 @@ class Watch:
         self._parent = parent_pid
         self._count = 0
         self._state: dict[str, Any] = {}
+        self._env: dict[str, str | None] = {}  # variables the load set (None: removed)
 
     def install(self) -> None:
         """Start watching, for good (audit hooks cannot be removed)."""
@@ -95,7 +97,9 @@ class Watch:
             "thread_count": _thread._count(),
             "signals": _handlers(),
             "modules": dict(sys.modules),
+            "environ": dict(os.environ),
         }
+        self._env = {}
 
     def after(self) -> None:
         """Record what the last load changed in this process, and undo the timers."""
@@ -110,11 +114,23 @@ class Watch:
         for sig, handler in _handlers().items():
             if state["signals"].get(sig) is not handler:
                 self._record(f"installed a handler for {signal.Signals(sig).name}")
+        self._environment(state["environ"])
         old = state["modules"]
         changed = [k for k, v in old.items() if sys.modules.get(k) is not v]
         if changed:
             self._record(f"removed or replaced sys.modules[{changed[0]!r}]"
                          + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""))
+
+    def _environment(self, before: dict[str, str]) -> None:
+        """Record the variables whose value differs after the load (os.putenv without
+        os.environ counts as the value it set)."""
+        touched, self._env = self._env, {}
+        for key, value in touched.items():
+            now = os.environ.get(key) if value is None or os.environ.get(key) == value else value
+            if now == before.get(key):
+                continue
+            self._record(f"removed the environment variable {key!r}" if now is None
+                         else f"set the environment variable {key!r}")
 
     # -- the audit hook ------------------------------------------------------
 
@@ -127,6 +143,10 @@ class Watch:
             self._record(text)
 
     def _describe(self, event: str, args: tuple[Any, ...]) -> str | None:
+        if event in ("os.putenv", "os.unsetenv"):  # judged by what differs after the load
+            key = os.fsdecode(args[0])
+            self._env[key] = os.fsdecode(args[1]) if event == "os.putenv" else None
+            return None
         if event == "open":
             return self._open(*args[:3])
         if event in _PATH_EVENTS:
