@@ -18,12 +18,10 @@ the overhead measured here. Tables go to stdout as Markdown; progress to stderr.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import pickle
 import platform
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,35 +30,13 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _graphs  # noqa: E402
+from _timing import best_of  # noqa: E402
 from bench_check import log  # noqa: E402
 
 from picklecheck import check  # noqa: E402
 from picklecheck.backends import FRAMEWORK_NAMES, get_backend  # noqa: E402
 
 TARGET = 1.3
-
-
-def cpu_timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.process_time()
-        result = fn()
-        return time.process_time() - start, result
-    finally:
-        gc.enable()
-
-
-def best_of(k: int, baseline: Callable[[], Any], subject: Callable[[], Any]
-            ) -> tuple[float, float, Any]:
-    """Best-of-k CPU time of both, interleaved (baseline, subject, baseline, ...)."""
-    best_b = best_s = float("inf")
-    result = None
-    for _ in range(k):
-        tb, _ = cpu_timed(baseline)
-        ts, result = cpu_timed(subject)
-        best_b, best_s = min(best_b, tb), min(best_s, ts)
-    return best_b, best_s, result
 
 
 def serializers() -> dict[str, Callable[[Any], bytes]]:
@@ -111,7 +87,7 @@ def measure(sizes: list[int], repeat: int) -> list[tuple[Any, ...]]:
                     return check(graph, backends=(name,), roundtrip=roundtrip)
 
                 log(f"{name} {size:,} roundtrip={roundtrip}")
-                base, subj, report = best_of(repeat, baseline, subject)
+                base, subj, report, _ = best_of(repeat, baseline, subject)
                 assert report.ok, str(report)
                 rows.append((name, size, roundtrip, base, subj))
     return rows

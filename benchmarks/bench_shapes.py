@@ -29,8 +29,6 @@ import platform
 import re
 import signal
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,6 +36,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _shapes  # noqa: E402
+from _timing import best_of, timed  # noqa: E402
 
 from picklecheck import check  # noqa: E402
 from picklecheck.backends import get_backend  # noqa: E402
@@ -50,32 +49,6 @@ LIBRARY_TARGET = 1.0
 
 def log(*parts: Any) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """CPU seconds of this process in one call, with the collector off (the collection it
-    saved runs untimed). CPU time, not wall time: on 2 cores shared with other work, wall
-    time mostly measures the neighbours."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.process_time()
-        result = fn()
-        return time.process_time() - start, result
-    finally:
-        gc.enable()
-
-
-def best_of(k: int, baseline: Callable[[], Any], subject: Callable[[], Any]
-            ) -> tuple[float, float, Any, float]:
-    """Best of k of both, interleaved; also the spread of the baseline (max/min)."""
-    base: list[float] = []
-    best_s, result = float("inf"), None
-    for _ in range(k):
-        base.append(timed(baseline)[0])
-        seconds, result = timed(subject)
-        best_s = min(best_s, seconds)
-    return min(base), best_s, result, max(base) / min(base)
 
 
 def found(report: Any, expected: list[str]) -> str:

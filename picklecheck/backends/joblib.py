@@ -22,15 +22,14 @@ import pickle
 import sys
 from typing import Any
 
-from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
+from picklecheck.backends.base import Sink
 from picklecheck.backends.cloudpickle import is_cloudpickle_depth_error
-from picklecheck.backends.multiprocessing import given_back_unless, handed_over_as_placeholders
-from picklecheck.backends.stdlib import PICKLE
+from picklecheck.backends.multiprocessing import HandingOverBackend
 
 __all__ = ["JoblibBackend"]
 
 
-class JoblibBackend(Backend):
+class JoblibBackend(HandingOverBackend):
     name = "joblib"
     install_name = "joblib.externals.loky.backend.reduction"
     install_hint = "pip install 'picklecheck[joblib]'"
@@ -62,27 +61,13 @@ class JoblibBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self._pickler_class()(file, reducers=None, protocol=protocol)
 
-    def unpickler(self, file: Any) -> Any:
-        return handed_over_as_placeholders(PICKLE.unpickler(file))  # pickle.loads, as loky
-
-    def contained_unpickler(self, file: Any) -> Any:
-        return handed_over_as_placeholders(PICKLE.contained_unpickler(file))
-
-    def dump(self, obj: Any, file: Any, protocol: int) -> None:
-        with given_back_unless(False):
-            self.pickler(file, protocol).dump(obj)
-
-    def run(self, pickler: Any, obj: Any) -> None:
-        with given_back_unless(False):
-            pickler.dump(obj)
-
-    def reduce(self, obj: Any, protocol: int) -> Any:
+    def reducing_pickler(self, protocol: int) -> Any:
+        # Kept for the pickler class and protocol it was made for.
         cls = self._pickler_class()
         cached = self._reducing
         if cached is None or cached[0] is not cls or cached[1] != protocol:
             cached = self._reducing = (cls, protocol, self.pickler(Sink(), protocol))
-        with given_back_unless(False):
-            return reduce_by_pickler(cached[2], obj, protocol)
+        return cached[2]
 
     def is_depth_error(self, exc: BaseException) -> bool:
         return is_cloudpickle_depth_error(exc)

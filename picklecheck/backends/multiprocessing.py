@@ -37,13 +37,41 @@ from typing import Any
 from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["START_METHODS", "MultiprocessingBackend", "given_back_unless",
-           "handed_over_as_placeholders"]
+__all__ = ["START_METHODS", "HandingOverBackend", "MultiprocessingBackend"]
 
 START_METHODS = ("spawn", "forkserver", "fork")
 
 
-class MultiprocessingBackend(Backend):
+class HandingOverBackend(Backend):
+    """A framework whose pickler hands sockets and connections over through
+    multiprocessing's resource sharer (multiprocessing's, loky's): every dump gives the
+    duplicated descriptors back, and loads (``pickle.loads``, as the framework's) rebuild
+    them as placeholders (see the module docstring)."""
+
+    def unpickler(self, file: Any) -> Any:
+        return handed_over_as_placeholders(PICKLE.unpickler(file))
+
+    def contained_unpickler(self, file: Any) -> Any:
+        return handed_over_as_placeholders(PICKLE.contained_unpickler(file))
+
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        with given_back():
+            self.pickler(file, protocol).dump(obj)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        with given_back():
+            pickler.dump(obj)
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        with given_back():
+            return reduce_by_pickler(self.reducing_pickler(protocol), obj, protocol)
+
+    def reducing_pickler(self, protocol: int) -> Any:
+        """The pickler whose reductions :meth:`reduce` reads (it writes nowhere)."""
+        return self.pickler(Sink(), protocol)
+
+
+class MultiprocessingBackend(HandingOverBackend):
     name = "multiprocessing"
     install_name = "multiprocessing.reduction"
     install_hint = "part of the standard library"
@@ -93,25 +121,6 @@ class MultiprocessingBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self.module.ForkingPickler(file, protocol)
 
-    def unpickler(self, file: Any) -> Any:
-        return handed_over_as_placeholders(PICKLE.unpickler(file))  # pickle.loads, as theirs
-
-    def contained_unpickler(self, file: Any) -> Any:
-        return handed_over_as_placeholders(PICKLE.contained_unpickler(file))
-
-    def dump(self, obj: Any, file: Any, protocol: int) -> None:
-        with given_back_unless(False):
-            self.pickler(file, protocol).dump(obj)
-
-    def run(self, pickler: Any, obj: Any) -> None:
-        # Scan picklers write into a Sink: nothing they save is ever loaded.
-        with given_back_unless(False):
-            pickler.dump(obj)
-
-    def reduce(self, obj: Any, protocol: int) -> Any:
-        with given_back_unless(False):
-            return reduce_by_pickler(self.pickler(Sink(), protocol), obj, protocol)
-
 
 #: What rebuilds a socket or connection from the resource sharer (by connecting back).
 HANDED_OVER = frozenset({
@@ -142,18 +151,17 @@ def _placeholder(*args: Any) -> None:
 
 
 @contextlib.contextmanager
-def given_back_unless(loadable: bool) -> Iterator[None]:
+def given_back() -> Iterator[None]:
     """Close the descriptors multiprocessing's resource sharer duplicated for sockets
-    and connections pickled in this block, unless the bytes may be loaded (a load
-    takes its descriptor from the sharer)."""
+    and connections pickled in this block: a check's loads never ask the sharer for
+    them (they rebuild placeholders)."""
     sharer_module = sys.modules.get("multiprocessing.resource_sharer")
     sharer = getattr(sharer_module, "_resource_sharer", None)
     before = set(getattr(sharer, "_cache", ()))
     try:
         yield
     finally:
-        if not loadable:
-            _give_back(sys.modules.get("multiprocessing.resource_sharer"), before)
+        _give_back(sys.modules.get("multiprocessing.resource_sharer"), before)
 
 
 def _give_back(sharer_module: Any, before: set[Any]) -> None:

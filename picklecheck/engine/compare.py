@@ -126,7 +126,7 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
     ``memoized`` counting as saved). One pickler while they dump, a new one after a
     failure (its memo holds what the failure left half-saved)."""
     failing: set[int] = set()
-    memo = memo_of(memoized)
+    seeds = memo = memo_of(memoized)  # seeded_pickler copies it
     pickler = None
     for i, obj in enumerate(objs):
         if pickler is None:
@@ -134,7 +134,7 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
         elif _saved_by_another(pickler, obj):
             # Saved inside an earlier culprit, the way that one is saved (dill saves what
             # a function it saves by value holds by value too): alone it may not be.
-            alone = seeded_pickler(backend, protocol, memo_of(memoized))
+            alone = seeded_pickler(backend, protocol, seeds)
             if error_of(lambda: backend.run(alone, obj)) is not None:  # noqa: B023
                 failing.add(i)
             continue

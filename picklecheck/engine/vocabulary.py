@@ -127,17 +127,9 @@ def _state_property(owner: Any, below: Sequence[Hop]) -> Translation | None:
     if step is None or step.kind != OPAQUE or not str(step.value).startswith("state '"):
         return None
     name = str(step.value)[len("state '"):-1]
-    if not name.isidentifier():
+    if not name.isidentifier() or _library_property(owner, name) is None:
         return None
-    for klass in type(owner).__mro__:
-        found = vars(klass).get(name)
-        if found is not None:
-            # Reading it runs its getter: only a library's, never the user's own code.
-            mine = _USER.module(getattr(klass, "__module__", None))
-            if isinstance(found, property) and found.fget is not None and not mine:
-                return (PathStep.attr(name),), 1
-            return None
-    return None
+    return (PathStep.attr(name),), 1
 
 
 def _private_attribute(owner: Any, below: Sequence[Hop]) -> Translation | None:
@@ -151,17 +143,24 @@ def _private_attribute(owner: Any, below: Sequence[Hop]) -> Translation | None:
     public = private.lstrip("_")
     if private == public or private.startswith("__") or not public.isidentifier():
         return None
+    found = _library_property(owner, public)
+    code = getattr(getattr(found, "fget", None), "__code__", None)
+    # A getter that reads the attribute and calls nothing (no I/O, no lazy loading).
+    if code is None or private not in code.co_names or len(code.co_names) > 2:
+        return None
+    return (PathStep.attr(public),), 1
+
+
+def _library_property(owner: Any, name: str) -> property | None:
+    """The property ``name`` of ``owner``'s class, when a library defines it: reading
+    it runs its getter, and the user's own code is never run for words."""
     for klass in type(owner).__mro__:
-        found = vars(klass).get(public)
-        if found is None:
-            continue
-        if not isinstance(found, property) or _USER.module(getattr(klass, "__module__", None)):
+        found = vars(klass).get(name)
+        if found is not None:
+            mine = _USER.module(getattr(klass, "__module__", None))
+            if isinstance(found, property) and found.fget is not None and not mine:
+                return found
             return None
-        code = getattr(found.fget, "__code__", None)
-        # A getter that reads the attribute and calls nothing (no I/O, no lazy loading).
-        if code is None or private not in code.co_names or len(code.co_names) > 2:
-            return None
-        return (PathStep.attr(public),), 1
     return None
 
 

@@ -19,6 +19,7 @@ from picklecheck.integrations.recover import (
     Recovered,
     Site,
     exception_chain,
+    is_joblib_failure,
     recover,
     traceback_frames,
     traceback_positions,
@@ -183,7 +184,7 @@ def _why_not(exc: BaseException) -> str:
         return ("a worker process died without saying why; most often it could not load "
                 "its task (a function or class defined in __main__ under the spawn start "
                 "method, or in a notebook); run the program with `picklecheck run` to find out")
-    if "Could not pickle the task to send it to the workers" in str(exc):
+    if is_joblib_failure(exc):
         return ("joblib's loky executor kept no trace of the task it could not pickle "
                 "(whether it does is a race between threads); call picklecheck.install() "
                 "before the job, or run with PICKLECHECK=1, and it always does; or check "

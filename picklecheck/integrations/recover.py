@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GENERIC_SITES", "SITES", "Recovered", "Site", "exception_chain", "live_frames", "recover",
-           "traceback_positions"]
+__all__ = ["GENERIC_SITES", "SITES", "Recovered", "Site", "exception_chain", "is_joblib_failure",
+           "live_frames", "recover", "traceback_positions"]
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def recover(exc: BaseException) -> Recovered | None:
             if found is not None:
                 site, payload = found
                 return Recovered(payload, site, current, traceback_frames(exc))
-    if any(_is_joblib(e) for e in chain):
+    if any(is_joblib_failure(e) for e in chain):
         return _from_loky_feeder(exc)
     return None
 
@@ -192,7 +192,8 @@ def _in_traceback(exc: BaseException, sites: tuple[Site, ...], live: set[int]
     return None
 
 
-def _is_joblib(exc: BaseException) -> bool:
+def is_joblib_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is joblib's or loky's own report of a task it could not send."""
     return "joblib" in (type(exc).__module__ or "") or "loky" in str(exc)[:200] or (
         "Could not pickle the task to send it to the workers" in str(exc))
 

@@ -126,7 +126,9 @@ class Watch:
         os.environ counts as the value it set)."""
         touched, self._env = self._env, {}
         for key, value in touched.items():
-            now = os.environ.get(key) if value is None or os.environ.get(key) == value else value
+            now = os.environ.get(key)
+            if value is not None and now != value:  # os.putenv alone: os.environ never knew
+                now = value
             if now == before.get(key):
                 continue
             self._record(f"removed the environment variable {key!r}" if now is None
