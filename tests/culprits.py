@@ -296,3 +296,40 @@ class EnvRoundTrip:
 
     def __reduce__(self):
         return (set_and_unset_env, ("PICKLECHECK_TEST_TRANSIENT",))
+
+
+class WritesSharedMemory:
+    """Loads by writing into the shared file mapping in ``SHARED_MAPS[key]`` (set by the
+    test): a write that would reach the mapped file in the process that loads it."""
+
+    SHARED_MAPS: dict = {}
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __reduce__(self):
+        return (_write_shared, (self.key,))
+
+
+def _write_shared(key: str) -> WritesSharedMemory:
+    WritesSharedMemory.SHARED_MAPS[key][0:5] = b"pwned"
+    return WritesSharedMemory(key)
+
+
+class UsesProcessLock:
+    """Loads by acquiring and releasing a ``multiprocessing`` lock of the caller's (its
+    semaphore lives in shared memory), as a tqdm bar's lock does when a copy closes."""
+
+    LOCKS: dict = {}
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __reduce__(self):
+        return (_use_lock, (self.key,))
+
+
+def _use_lock(key: str) -> UsesProcessLock:
+    with UsesProcessLock.LOCKS[key]:
+        pass
+    return UsesProcessLock(key)

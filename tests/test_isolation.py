@@ -317,3 +317,46 @@ def test_numpy_array_is_ok_in_a_fresh_interpreter():
     np = pytest.importorskip("numpy")
     report = picklecheck.check(np.arange(3), fresh_process=True)
     assert report.ok, {b: r.fresh_error for b, r in report.results.items()}
+
+
+@needs_sandbox
+def test_a_write_to_shared_memory_reaches_no_file_and_is_named(tmp_path):
+    """A load that writes through the caller's shared file mapping changes a private copy
+    in the child, never the file; the write is named, and the round trip is not ok."""
+    import mmap
+
+    from culprits import WritesSharedMemory
+
+    victim = tmp_path / "mapped.bin"
+    victim.write_bytes(b"precious" + bytes(4088))
+    with open(victim, "r+b") as handle:
+        mapped = mmap.mmap(handle.fileno(), 4096)
+    WritesSharedMemory.SHARED_MAPS["t"] = mapped
+    try:
+        report = picklecheck.check(WritesSharedMemory("t"), backends=("pickle",))
+        assert mapped[:8] == b"precious"
+    finally:
+        del WritesSharedMemory.SHARED_MAPS["t"]
+        mapped.close()
+    assert victim.read_bytes()[:8] == b"precious"
+    assert not report.ok
+    (culprit,) = report.culprits
+    assert culprit.kind == "load_side_effect"
+    assert f"wrote to the shared memory of '{victim}'" in culprit.reason
+
+
+@needs_sandbox
+def test_a_multiprocessing_lock_works_in_the_sandbox():
+    """A load that takes and releases one of the caller's multiprocessing locks (shared
+    memory) works in the child, as it would in the caller: no crash, no side effect."""
+    import multiprocessing
+
+    from culprits import UsesProcessLock
+
+    UsesProcessLock.LOCKS["t"] = multiprocessing.Lock()
+    try:
+        report = picklecheck.check(UsesProcessLock("t"), backends=("pickle",))
+    finally:
+        del UsesProcessLock.LOCKS["t"]
+    assert report.ok, report.results["pickle"].roundtrip_error
+

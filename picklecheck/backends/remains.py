@@ -34,6 +34,9 @@ from typing import Any
 __all__ = ["disarmed"]
 
 _HEAPTYPE = 1 << 9
+#: An object's identity as a number, like ``id`` (the default hash is its address,
+#: rotated), without ``id``'s audit event: a loading child's watch would hear thousands.
+_key = object.__hash__
 _twins: dict[type, type | None] = {}
 #: Objects whose class could not be swapped: kept alive rather than finalized broken.
 _kept: list[Any] = []
@@ -65,7 +68,7 @@ def _disarm(unpickler: Any) -> None:
     armed = {t for t in set(map(type, fresh)) if _python_finalizer(t)}
     if not armed:
         return  # the usual case: nothing it made has a finalizer
-    fresh_ids = set(map(id, fresh))
+    fresh_ids = set(map(_key, fresh))
     for obj in _reachable(_held_by(unpickler), fresh_ids):
         if type(obj) in armed:
             _swap(obj)
@@ -89,14 +92,15 @@ def _reachable(roots: list[Any], fresh_ids: set[int]) -> Iterator[Any]:
     """Objects created by the load (``fresh_ids``) reachable from ``roots`` through
     other such objects."""
     seen: set[int] = set()
-    stack = [o for o in roots if id(o) in fresh_ids]
+    stack = [o for o in roots if _key(o) in fresh_ids]
     while stack:
         obj = stack.pop()
-        if id(obj) in seen:
+        if _key(obj) in seen:
             continue
-        seen.add(id(obj))
+        seen.add(_key(obj))
         yield obj
-        stack.extend(o for o in gc.get_referents(obj) if id(o) in fresh_ids and id(o) not in seen)
+        stack.extend(o for o in gc.get_referents(obj)
+                     if _key(o) in fresh_ids and _key(o) not in seen)
 
 
 def _python_finalizer(cls: type) -> bool:

@@ -8,8 +8,15 @@ fresh interpreter), and cannot be undone by the code it confines:
   folder (the parent reads its tail when the child crashes);
 * every other inherited descriptor (the caller's open files, sockets, database
   connections) replaced by a read-only ``/dev/null``, and the caller's shared
-  writable memory mappings made read-only: Landlock does not look at descriptors
-  that are already open, so without this a load could write through them;
+  writable memory mappings (an ``mmap`` of a file, shared memory, a
+  ``multiprocessing`` semaphore) replaced by private copies: Landlock does not look
+  at descriptors or mappings that are already open, so without this a load could
+  write through them. A copy behaves as the original does (a copied semaphore can be
+  acquired: making the mapping read-only instead crashed every load that used a
+  lock of ``multiprocessing``, as a ``tqdm`` bar's does); what a load left changed
+  in one is named (:func:`shared_changes`) and undone before the next load. Mappings
+  larger than :data:`PRIVATE_MAX` are made read-only instead (a write crashes the
+  child, which is reported as such);
 * resource limits: CPU seconds, address space, file size, no core files;
 * ``PR_SET_NO_NEW_PRIVS``, no capabilities (we may be root), the seccomp filter of
   :mod:`~picklecheck.isolation.seccomp` (no new processes), and Landlock
@@ -34,12 +41,16 @@ from dataclasses import dataclass
 
 from picklecheck.isolation import landlock, seccomp
 
-__all__ = ["ENV", "Limits", "Plan", "available", "confine", "plan"]
+__all__ = ["ENV", "PRIVATE_MAX", "Limits", "Plan", "available", "confine", "plan",
+           "shared_changes"]
 
 ENV = "PICKLECHECK_ISOLATION"
 _ORDER = ("guarded", "process", "sandbox")
 _PR_SET_NO_NEW_PRIVS = 38
-_PROT_READ = 1
+_PROT_READ, _PROT_WRITE = 1, 2
+_MAP_PRIVATE, _MAP_FIXED, _MAP_ANONYMOUS = 0x02, 0x10, 0x20
+#: Shared mappings up to this size (bytes, all of them together) get private copies.
+PRIVATE_MAX = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ class Plan:
 
     limits: Limits
     address_space: int  # the child's RLIMIT_AS: what it inherits plus limits.memory
-    shared: tuple[tuple[int, int], ...]  # shared writable mappings to make read-only
+    shared: tuple[tuple[int, int, str], ...]  # shared writable mappings: start, end, name
     libc: ctypes.CDLL | None
 
 
@@ -101,6 +112,9 @@ def _libc() -> ctypes.CDLL:
     if not _LIBC:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long)
+        libc.mmap.restype = ctypes.c_void_p
         _LIBC.append(libc)
     return _LIBC[0]
 
@@ -116,8 +130,7 @@ def confine(scratch: str, prepared: Plan, keep: tuple[int, ...], sandbox: bool) 
     _neutralise_descriptors(set(keep) | {0, 1, 2, stderr_fd})
     libc = prepared.libc
     if libc is not None:
-        for start, end in prepared.shared:
-            libc.mprotect(start, end - start, _PROT_READ)
+        _privatise(libc, prepared.shared)
     limits = prepared.limits
     _set_limits(limits, prepared.address_space)
     refused = [f"more than {limits.seconds:g} s of CPU and "
@@ -167,9 +180,9 @@ def _neutralise_descriptors(keep: set[int]) -> None:
     os.close(null)
 
 
-def _shared_mappings() -> tuple[tuple[int, int], ...]:
+def _shared_mappings() -> tuple[tuple[int, int, str], ...]:
     """Shared writable mappings (``mmap`` of the caller's files, shared memory) write
-    straight through to their owner: the child makes them read-only."""
+    straight through to their owner: the child replaces them (see :func:`_privatise`)."""
     try:
         with open("/proc/self/maps") as maps:
             lines = maps.read().splitlines()
@@ -177,12 +190,45 @@ def _shared_mappings() -> tuple[tuple[int, int], ...]:
         return ()
     found = []
     for line in lines:
-        fields = line.split(maxsplit=2)
+        fields = line.split(maxsplit=5)
         if len(fields) < 2 or not fields[1].startswith("rw") or fields[1][3:4] != "s":
             continue
         start, end = (int(part, 16) for part in fields[0].split("-"))
-        found.append((start, end))
+        found.append((start, end, fields[5].strip() if len(fields) > 5 else ""))
     return tuple(found)
+
+
+#: In the child: each privatised mapping's start, name and content when it was copied.
+_COPIES: list[tuple[int, str, bytes]] = []
+
+
+def _privatise(libc: ctypes.CDLL, shared: tuple[tuple[int, int, str], ...]) -> None:
+    """Replace the shared writable mappings by private copies at the same addresses
+    (read-only instead beyond :data:`PRIVATE_MAX` in all)."""
+    budget = PRIVATE_MAX
+    for start, end, name in shared:
+        size = end - start
+        if size <= budget:
+            content = ctypes.string_at(start, size)
+            placed = libc.mmap(start, size, _PROT_READ | _PROT_WRITE,
+                               _MAP_PRIVATE | _MAP_FIXED | _MAP_ANONYMOUS, -1, 0)
+            if placed == start:
+                ctypes.memmove(start, content, size)
+                _COPIES.append((start, name, content))
+                budget -= size
+                continue
+        libc.mprotect(start, size, _PROT_READ)
+
+
+def shared_changes() -> list[str]:
+    """In the child, after a load: the shared mappings the load changed (each named by
+    its file), restored to what they held before."""
+    changed = []
+    for start, name, content in _COPIES:
+        if ctypes.string_at(start, len(content)) != content:
+            ctypes.memmove(start, content, len(content))
+            changed.append(name or f"anonymous shared memory at {start:#x}")
+    return changed
 
 
 def _set_limits(limits: Limits, address_space: int) -> None:

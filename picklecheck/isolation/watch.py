@@ -59,6 +59,9 @@ _PROCESS_EVENTS = {
     "sys.addaudithook": "installed an audit hook",
 }
 
+_WATCHED = frozenset({"os.putenv", "os.unsetenv", "open", "os.kill", "os.killpg",
+                      "signal.pthread_kill", *_PATH_EVENTS, *_PROCESS_EVENTS})
+
 
 class Watch:
     """Records what loads in this (child) process try; see the module docstring.
@@ -115,6 +118,11 @@ class Watch:
             if state["signals"].get(sig) is not handler:
                 self._record(f"installed a handler for {signal.Signals(sig).name}")
         self._environment(state["environ"])
+        from picklecheck.isolation.confine import shared_changes
+
+        for name in shared_changes():
+            self._record(f"wrote to the shared memory of {_short(name)}, which the process "
+                         "that loads it shares with others")
         old = state["modules"]
         changed = [k for k, v in old.items() if sys.modules.get(k) is not v]
         if changed:
@@ -137,6 +145,8 @@ class Watch:
     # -- the audit hook ------------------------------------------------------
 
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event not in _WATCHED:  # most events (builtins.id, ...) are none of ours
+            return
         try:
             text = self._describe(event, args)
         except Exception:  # noqa: BLE001 - a hook must never fail the audited call
