@@ -10,6 +10,7 @@ new interpreters (:mod:`picklecheck.fresh`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import pickle
@@ -98,9 +99,11 @@ def check(
         if loader is not None:
             loaders.append(loader)
         try:
-            return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
-                          max_culprits, limit, results, done, loader,
-                          workers.driver(script_folder), _Words(expand, UserCode(user_code)))
+            with contain.serving(loader) if loader is not None else contextlib.nullcontext():
+                return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
+                              max_culprits, limit, results, done, loader,
+                              workers.driver(script_folder),
+                              _Words(expand, UserCode(user_code)))
         finally:
             if loader is not None:
                 loader.close()

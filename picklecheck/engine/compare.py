@@ -165,6 +165,13 @@ def _load_errors(backend: Backend, objs: list[Any], protocol: int) -> list[BaseE
     fails is split in halves, one batch of loads per round."""
     errors: list[BaseException | None] = [None] * len(objs)
     groups = [list(range(len(objs)))] if objs else []
+    with contain.serving():  # every round's loads in one child
+        _rounds(backend, objs, protocol, groups, errors)
+    return errors
+
+
+def _rounds(backend: Backend, objs: list[Any], protocol: int, groups: list[list[int]],
+            errors: list[BaseException | None]) -> None:
     while groups:
         batch: list[tuple[list[int], bytes]] = []
         split: list[list[int]] = []
@@ -186,24 +193,31 @@ def _load_errors(backend: Backend, objs: list[Any], protocol: int) -> list[BaseE
                 split.append(group)
         groups = [half for group in split for half in (group[:len(group) // 2],
                                                        group[len(group) // 2:])]
-    return errors
 
 
 def _each(probe: Probe | None) -> Probe | None:
     """A probe of a loaded list that probes each item on its own (each gets the whole
     budget of a probe, as if it had been loaded alone)."""
-    if probe is None:
-        return None
-    single = probe
+    return None if probe is None else EachProbe(probe)
 
-    def each(copy: Any) -> str | None:
+
+class EachProbe:
+    """See :func:`_each` (a class, so that it pickles by reference to a loading child)."""
+
+    __slots__ = ("single",)
+
+    def __init__(self, single: Probe) -> None:
+        self.single = single
+
+    def __call__(self, copy: Any) -> str | None:
         for item in copy:
-            found = single(item)
+            found = self.single(item)
             if found is not None:
                 return found
         return None
 
-    return each
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EachProbe, (self.single,))
 
 
 def _same_verdict(obj: Any) -> Any:

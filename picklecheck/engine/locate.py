@@ -175,8 +175,11 @@ def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
 
 def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                  max_culprits: int) -> tuple[list[Finding], bool]:
-    """Every culprit that dumps but does not load back (in this process)."""
-    return _locate(root, backend, protocol, root_exc, max_culprits, roundtrip_scan, "loads")
+    """Every culprit that dumps but does not load back (in this process); every round
+    of loads in one child where it can."""
+    with contain.serving():
+        return _locate(root, backend, protocol, root_exc, max_culprits, roundtrip_scan,
+                       "loads")
 
 
 def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,

@@ -9,6 +9,10 @@ yet at the fork, so they go to the child through a second pipe: a JSON header li
 :mod:`~picklecheck.isolation.child`: the same confinement, watch, reports, reader and
 reaping. The child waits for its work until the given deadline and then leaves, so an
 abandoned :class:`Ahead` never outlives the check.
+
+The same child can serve batch after batch (:meth:`Ahead.run` with ``keep``): a
+search for what does not load (halves of halves, round after round) then pays for
+one fork instead of one per round, which in a large process is most of its cost.
 """
 
 from __future__ import annotations
@@ -20,19 +24,23 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from picklecheck.isolation.child import Reader, Result, _child, fork_quietly, setpgid
+from picklecheck.isolation.child import Batch, Reader, Result, _child, fork_quietly, setpgid
 from picklecheck.isolation.confine import Limits, plan
 
 __all__ = ["Ahead"]
 
-#: Builds the child's work function from the payloads it received.
-WorkFor = Callable[[list[tuple[str, bytes]]], Callable[[int], Result]]
+#: Builds the child's work function from the payloads it received (and the batch's
+#: ``extra``: what :meth:`Ahead.run` was given besides the payloads).
+WorkFor = Callable[[list[tuple[str, bytes]], dict[str, Any]], Callable[[int], Result]]
 
 
 class Ahead:
-    """A confined child waiting for payloads (see the module docstring)."""
+    """A confined child waiting for payloads (see the module docstring). :meth:`run`
+    may be called again while :attr:`alive`: the child serves batch after batch (a
+    search's rounds of loads), until :meth:`close`."""
 
     def __init__(self, limits: Limits, sandbox: bool, wait_until: float, work_for: WorkFor):
         prepared = plan(limits)
@@ -49,27 +57,45 @@ class Ahead:
         os.close(feed_read)
         setpgid(pid)
         self.pid: int | None = pid
+        self._reader: Reader | None = None
+        self._next = 0  # the first index of the next batch (indices are never reused)
 
-    def run(self, items: list[tuple[str, bytes]], per_item: float,
-            deadline: float) -> dict[int, Result]:
-        """Send the payloads and read how each load went (the child's results by index;
-        an item it did not report is described from how it ended)."""
-        assert self.pid is not None, "an Ahead runs once"
+    @property
+    def alive(self) -> bool:
+        """Whether the child still waits for work."""
+        return self.pid is not None
+
+    def run(self, items: list[tuple[str, bytes]], per_item: float, deadline: float,
+            extra: dict[str, Any] | None = None, keep: bool = False) -> dict[int, Result]:
+        """Send the payloads and read how each load went (the child's results by
+        position in ``items``; an item it did not report is described from how it
+        ended, and those after it are missing). With ``keep``, a child that loaded
+        them all stays for the next batch. ``extra`` goes to ``work_for`` with them."""
+        assert self.pid is not None, "the child has ended"
+        first, self._next = self._next, self._next + len(items)
         try:
-            _send(self.feed_fd, items)
+            _send(self.feed_fd, items, first, extra or {})
         except OSError:
-            pass  # the child is gone: the reader says how it ended
-        finally:
-            os.close(self.feed_fd)
+            keep = False  # the child is gone: the reader says how it ended
+        if not keep:
+            self._close_feed()
+        if self._reader is None:
+            self._reader = Reader(self.pid, self.read_fd, self.scratch, per_item, deadline)
         try:
-            return Reader(self.pid, self.read_fd, self.scratch, per_item,
-                          deadline).collect(list(range(len(items))))
+            results = self._reader.collect(list(range(first, first + len(items))), keep,
+                                           (per_item, deadline))
+        except BaseException:
+            self._reader.alive = False
+            raise
         finally:
-            self.pid = None
-            self._cleanup()
+            if not self._reader.alive:
+                self.pid = None
+                self._close_feed()
+                self._cleanup()
+        return {i - first: result for i, result in results.items()}
 
     def close(self) -> None:
-        """Kill and reap the child if it was never given work (idempotent)."""
+        """Kill and reap the child if it is still there (idempotent)."""
         pid, self.pid = self.pid, None
         if pid is None:
             return
@@ -81,48 +107,89 @@ class Ahead:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-        try:
-            os.close(self.feed_fd)
-        except OSError:
-            pass
+        self._close_feed()
         self._cleanup()
 
+    def _close_feed(self) -> None:
+        fd, self.feed_fd = self.feed_fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def _cleanup(self) -> None:
-        try:
-            os.close(self.read_fd)
-        except OSError:
-            pass
+        fd, self.read_fd = self.read_fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _send(fd: int, items: list[tuple[str, bytes]]) -> None:
-    header = json.dumps({"names": [n for n, _ in items], "sizes": [len(d) for _, d in items]})
+def _send(fd: int, items: list[tuple[str, bytes]], first: int, extra: dict[str, Any]) -> None:
+    header = json.dumps({"names": [n for n, _ in items], "sizes": [len(d) for _, d in items],
+                         "first": first, "extra": extra})
     for chunk in [header.encode() + b"\n", *(data for _, data in items)]:
         view = memoryview(chunk)
         while view:
             view = view[os.write(fd, view):]
 
 
-def _receive(fd: int, wait_until: float, work_for: WorkFor
-             ) -> tuple[list[int], Callable[[int], Result]]:
-    """In the child: wait (until ``wait_until``) for the header and the payloads."""
-    data = bytearray()
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP)
+def _receive(fd: int, wait_until: float, work_for: WorkFor) -> Iterator[Batch]:
+    """In the child: each batch as it arrives (a header line, then the payloads), until
+    the parent closes the pipe; waiting for one ends at ``wait_until``."""
+    reader = _Feed(fd, wait_until)
     while True:
-        wait = wait_until - time.monotonic()
-        if wait <= 0 or not poller.poll(max(1, int(wait * 1000))):
-            if time.monotonic() >= wait_until:
-                raise TimeoutError("no work arrived before the check's time limit")
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    header, _, rest = bytes(data).partition(b"\n")
-    meta = json.loads(header)
-    items, offset = [], 0
-    for name, size in zip(meta["names"], meta["sizes"], strict=True):
-        items.append((name, rest[offset:offset + size]))
-        offset += size
-    return list(range(len(items))), work_for(items)
+        header = reader.line()
+        if header is None:
+            return
+        meta = json.loads(header)
+        items = [(name, reader.exactly(size))
+                 for name, size in zip(meta["names"], meta["sizes"], strict=True)]
+        first = int(meta["first"])
+        yield list(range(first, first + len(items))), _shifted(
+            work_for(items, meta.get("extra") or {}), first)
+
+
+def _shifted(work: Callable[[int], Result], first: int) -> Callable[[int], Result]:
+    """``work`` for indices counted from ``first``."""
+    return lambda i: work(i - first)
+
+
+class _Feed:
+    """Reads the parent's pipe with a time limit."""
+
+    def __init__(self, fd: int, wait_until: float) -> None:
+        self.fd, self.wait_until = fd, wait_until
+        self.data = bytearray()
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN | select.POLLHUP)
+
+    def _more(self) -> bool:
+        while True:
+            wait = self.wait_until - time.monotonic()
+            if wait <= 0 or not self.poller.poll(max(1, int(wait * 1000))):
+                if time.monotonic() >= self.wait_until:
+                    raise TimeoutError("no work arrived before the check's time limit")
+                continue
+            chunk = os.read(self.fd, 1 << 20)
+            self.data += chunk
+            return bool(chunk)
+
+    def line(self) -> bytes | None:
+        while b"\n" not in self.data:
+            if not self._more():
+                return None
+        line, _, rest = bytes(self.data).partition(b"\n")
+        self.data = bytearray(rest)
+        return line
+
+    def exactly(self, size: int) -> bytes:
+        while len(self.data) < size:
+            if not self._more():
+                raise EOFError("the payloads ended early")
+        out = bytes(self.data[:size])
+        del self.data[:size]
+        return out

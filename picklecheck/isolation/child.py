@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from picklecheck.isolation.confine import Limits, Plan, confine, plan
@@ -101,7 +101,7 @@ def _run_child(indices: list[int], work: Callable[[int], Result], per_item: floa
         pid = fork_quietly()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
-            _child(lambda: (indices, work), write_fd, scratch, prepared, sandbox)
+            _child(lambda: [(indices, work)], write_fd, scratch, prepared, sandbox)
         os.close(write_fd)
         setpgid(pid)
         return Reader(pid, read_fd, scratch, per_item, deadline).collect(indices)
@@ -123,10 +123,13 @@ def setpgid(pid: int) -> None:
 
 # -- the child ------------------------------------------------------------------
 
-def _child(get_work: Callable[[], tuple[list[int], Callable[[int], Result]]], fd: int,
-           scratch: str, prepared: Plan, sandbox: bool, keep: tuple[int, ...] = ()) -> None:
-    """The forked child's whole life: confine, then run the items ``get_work()`` names,
-    reporting on ``fd``; never returns."""
+Batch = tuple[list[int], Callable[[int], Result]]
+
+
+def _child(get_work: Callable[[], Iterable[Batch]], fd: int, scratch: str, prepared: Plan,
+           sandbox: bool, keep: tuple[int, ...] = ()) -> None:
+    """The forked child's whole life: confine, then run the items of each batch
+    ``get_work()`` yields, reporting on ``fd``; never returns."""
     code = 70
     try:
         send = _sender(fd)
@@ -142,14 +145,14 @@ def _child(get_work: Callable[[], tuple[list[int], Callable[[int], Result]]], fd
                       (scratch, os.devnull), parent)
         watch.install()
         send({"t": "ready", "refused": refused})
-        indices, work = get_work()
-        for i in indices:
-            current[0] = i
-            send({"t": "begin", "i": i})
-            watch.before()
-            result = work(i)
-            watch.after()
-            send({"t": "end", "i": i, **result})
+        for indices, work in get_work():  # one batch, or one after another (ahead.Ahead)
+            for i in indices:
+                current[0] = i
+                send({"t": "begin", "i": i})
+                watch.before()
+                result = work(i)
+                watch.after()
+                send({"t": "end", "i": i, **result})
         code = 0
     except BaseException as exc:  # noqa: BLE001 - nothing may escape a forked child
         try:
@@ -232,28 +235,43 @@ class Reader:
         self.failure: str | None = None  # picklecheck's own code failed in the child
         self.timed_out = False
         self.threads = _other_threads()
+        self.buffer = b""  # a report line not yet complete
+        self.alive = True  # false once the child is reaped
 
-    def collect(self, indices: list[int]) -> dict[int, Result]:
+    def collect(self, indices: list[int], keep_alive: bool = False,
+                limits: tuple[float, float] | None = None) -> dict[int, Result]:
+        """How each of ``indices`` went. With ``keep_alive``, a child that reported
+        them all is left running (it waits for more work); else, or when it did not,
+        it is killed and reaped, and the item it was on is described from how it ended.
+        ``limits``: this batch's (seconds per item, deadline), if not the reader's."""
+        if limits is not None:
+            self.per_item, self.deadline = limits
         status = None
+        reaped = False
         try:
-            self._read()
+            self._read(set(indices) if keep_alive else None)
         finally:
-            status = self._reap()
+            if not (keep_alive and all(i in self.results for i in indices)):
+                status, reaped = self._reap(), True
+        self.alive = not reaped
         if self.unconfined is not None:
             raise ConfinementError(self.unconfined)
         pending = [i for i in indices if i not in self.results]
         if pending:
             at = self.current if self.current in pending else pending[0]
             self.results[at] = self._ending(status, at)
-        for i, result in self.results.items():
-            result["effects"] = self.effects.get(i, []) + list(result.get("effects", []))
-        return self.results
+        done = {i: self.results.pop(i) for i in indices if i in self.results}
+        for i, result in done.items():
+            result["effects"] = self.effects.pop(i, []) + list(result.get("effects", []))
+        return done
 
-    def _read(self) -> None:
-        buffer = b""
+    def _read(self, until: set[int] | None = None) -> None:
+        """Read reports until the child ends or times out (or, with ``until``, until
+        each of those items has reported its end)."""
         poller = select.poll()
         poller.register(self.fd, select.POLLIN | select.POLLHUP)
-        while True:
+        self.item_end = min(self.deadline, time.monotonic() + self.per_item)
+        while until is None or not until.issubset(self.results):
             wait = self.item_end - time.monotonic()
             if wait <= 0 or not poller.poll(max(1, int(wait * 1000))):
                 if time.monotonic() >= self.item_end:
@@ -263,12 +281,11 @@ class Reader:
             chunk = os.read(self.fd, 65536)
             if not chunk:
                 return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
+            *lines, self.buffer = (self.buffer + chunk).split(b"\n")
             for line in lines:
                 self._handle(line)
-            if len(buffer) > _MAX_LINE:
-                buffer = b""  # not ours: a load wrote garbage into the pipe
+            if len(self.buffer) > _MAX_LINE:
+                self.buffer = b""  # not ours: a load wrote garbage into the pipe
 
     def _handle(self, line: bytes) -> None:
         try:

@@ -22,8 +22,10 @@ the only place the engine loads bytes; callers never call ``backend.loads``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,7 @@ __all__ = [
     "load",
     "load_many",
     "load_pairs",
+    "serving",
 ]
 
 ISOLATIONS = ("sandbox", "process", "guarded")
@@ -139,11 +142,15 @@ def load_many(backend: Backend, payloads: Sequence[bytes], probe: Probe | None =
 
 
 def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = None, *,
-               timeout: float | None = None) -> list[LoadOutcome]:
+               timeout: float | None = None, loader: Any = ...) -> list[LoadOutcome]:
     """:func:`load_many` for payloads of different backends (a check's round trips:
-    one child for all of them)."""
+    one child for all of them); in the :class:`Loader` being served, if there is one
+    (see :func:`serving`) and no ``timeout`` is given."""
     if not pairs:
         return []
+    serving_now = _SERVING.get() if loader is ... else loader
+    if serving_now is not None and timeout is None:
+        return serving_now.load_pairs(pairs, probe)
     where = isolation()
     if where != "guarded":
         try:
@@ -157,19 +164,28 @@ def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
 
 
 class Loader:
-    """The round trips of one check, in a child forked when the check starts, so that
-    forking and confinement overlap the dumps (:mod:`picklecheck.isolation.ahead`).
-    :meth:`load_pairs` once, then :meth:`close` (always: it kills an unused child)."""
+    """A loading child that serves every load of one check: forked when the check
+    starts, so that forking and confinement overlap the dumps
+    (:mod:`picklecheck.isolation.ahead`), then kept for the loads that follow (the
+    rounds of a search for what does not load), so that a check pays for one fork
+    rather than one per round. A child that dies (a load crashed it or ran out of
+    time) is replaced for the loads after it. While :func:`serving` it, every
+    :func:`load_pairs` of this thread goes to it. :meth:`close` always (it kills the
+    child)."""
 
     #: Payloads larger than this go to a child sized for them (:func:`load_pairs`).
     MAX_BYTES = 64 << 20
 
-    def __init__(self, probe: Probe | None = None) -> None:
+    def __init__(self, probe: Probe | None = None, ahead: bool = True) -> None:
         self.probe = probe
         self.where = isolation()
         self._ahead: Any = None
+        if ahead:
+            self._ahead = self._fork()
+
+    def _fork(self) -> Any:
         if self.where == "guarded":
-            return
+            return None
         from picklecheck.isolation.ahead import Ahead
         from picklecheck.isolation.confine import Limits
 
@@ -179,8 +195,15 @@ class Loader:
         seconds = max(1.0, wait_until - time.monotonic()) + 1
         guarded = self.where != "sandbox"
 
-        def work_for(items: list[tuple[str, bytes]]) -> Callable[[int], dict[str, Any]]:
+        def work_for(items: list[tuple[str, bytes]],
+                     extra: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
+            import base64
+            import pickle
+
             from picklecheck.backends import get_backend
+
+            probe = pickle.loads(base64.b64decode(extra["probe"])) if "probe" in extra \
+                else self.probe
 
             def work(i: int) -> dict[str, Any]:
                 name, data = items[i]
@@ -189,40 +212,84 @@ class Loader:
             return work
 
         try:
-            self._ahead = Ahead(Limits(seconds, MEMORY_ALLOWANCE + 8 * self.MAX_BYTES),
-                                self.where == "sandbox", wait_until, work_for)
+            return Ahead(Limits(seconds, MEMORY_ALLOWANCE + 8 * self.MAX_BYTES),
+                         self.where == "sandbox", wait_until, work_for)
         except OSError:
-            self._ahead = None
+            return None
 
-    def load_pairs(self, pairs: Sequence[tuple[Backend, bytes]]) -> list[LoadOutcome]:
-        """As :func:`load_pairs`, in the child forked ahead where there is one."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None or sum(len(d) for _, d in pairs) > self.MAX_BYTES:
-            if ahead is not None:
-                ahead.close()
-            return load_pairs(pairs, self.probe)
+    def load_pairs(self, pairs: Sequence[tuple[Backend, bytes]],
+                   probe: Any = ...) -> list[LoadOutcome]:
+        """As :func:`load_pairs`, in this loader's child (``probe``: the loader's own
+        unless given; one given must pickle by reference, as module-level functions
+        and the probes of :mod:`picklecheck.engine.usable` do)."""
+        chosen = self.probe if probe is ... else probe
+        if self.where == "guarded" or sum(len(d) for _, d in pairs) > self.MAX_BYTES:
+            return load_pairs(pairs, chosen, loader=None)
         from picklecheck.isolation.child import ConfinementError
 
-        per_item, end = _limits_for(pairs, None)
-        try:
-            results = ahead.run([(b.name, d) for b, d in pairs], per_item, end)
-        except ConfinementError:
-            if self.where not in _broken:
-                _broken.append(self.where)
-            return [_load_guarded(b, d, self.probe) for b, d in pairs]
-        missing = [i for i in range(len(pairs)) if i not in results]
-        if missing:  # the child died on one of them: each of the rest gets its own
-            redone = load_pairs([pairs[i] for i in missing], self.probe)
-            results.update((i, {}) for i in missing)
-            by_index = dict(zip(missing, redone, strict=True))
-        else:
-            by_index = {}
-        return [by_index.get(i) or _outcome(results[i], self.where) for i in range(len(pairs))]
+        extra = {} if probe is ... else {"probe": _encoded(chosen)}
+        by_index: dict[int, LoadOutcome] = {}
+        missing = list(range(len(pairs)))
+        while missing:
+            ahead, self._ahead = self._ahead, None
+            if ahead is None or not ahead.alive:
+                ahead = self._fork()
+            if ahead is None:
+                by_index.update(zip(missing, load_pairs([pairs[i] for i in missing], chosen,
+                                                        loader=None), strict=True))
+                break
+            per_item, end = _limits_for([pairs[i] for i in missing], None)
+            try:
+                results = ahead.run([(pairs[i][0].name, pairs[i][1]) for i in missing],
+                                    per_item, end, extra, keep=True)
+            except ConfinementError:
+                if self.where not in _broken:
+                    _broken.append(self.where)
+                by_index.update((i, _load_guarded(*pairs[i], chosen)) for i in missing)
+                break
+            except BaseException:
+                ahead.close()
+                raise
+            self._ahead = ahead if ahead.alive else None
+            by_index.update((missing[k], _outcome(r, self.where)) for k, r in results.items())
+            # The child died on one of them: the rest go to a new child.
+            missing = [i for i in missing if i not in by_index]
+        return [by_index[i] for i in range(len(pairs))]
 
     def close(self) -> None:
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.close()
+
+
+def _encoded(probe: Probe | None) -> str:
+    import base64
+    import pickle
+
+    return base64.b64encode(pickle.dumps(probe)).decode("ascii")
+
+
+_SERVING: contextvars.ContextVar[Loader | None] = contextvars.ContextVar(
+    "picklecheck_loader", default=None)
+
+
+@contextlib.contextmanager
+def serving(loader: Loader | None = None) -> Iterator[Loader]:
+    """Route this context's :func:`load_pairs` (and :func:`load_many`) to one
+    :class:`Loader` (``loader``, or a new one forked at the first load), closed at the
+    end unless it was given. Nested, the outer loader serves."""
+    outer = _SERVING.get()
+    if outer is not None:
+        yield outer
+        return
+    mine = loader if loader is not None else Loader(ahead=False)
+    token = _SERVING.set(mine)
+    try:
+        yield mine
+    finally:
+        _SERVING.reset(token)
+        if loader is None:
+            mine.close()
 
 
 def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
