@@ -65,3 +65,70 @@ def test_dill_carries_only_what_it_saved_in_full_past_a_failure():
     report = picklecheck.check(root, backends=("dill",), name="root", roundtrip=False)
     assert sorted((c.path, c.kind) for c in report.culprits) == [
         ("root.other.holder.first", "generator"), ("root.other.holder.second", "generator")]
+
+
+class Counted:
+    """Pickles fine, and counts how often a pickler reduced it."""
+
+    reductions = 0
+
+    def __reduce__(self):
+        type(self).reductions += 1
+        return (Counted, ())
+
+
+def _chain(depth, leaf):
+    """``depth`` nodes deep, each holding a Counted *before* the next level."""
+    for i in range(depth):
+        leaf = Node(**{f"a{i}": Counted(), "next": leaf})
+    return leaf
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+def test_an_object_known_to_fail_is_not_pickled_again_on_other_routes(backend):
+    """A failing object reached from many places (a client behind every bound method of
+    an event registry) is searched once: the other routes meet it as a memo hit, so
+    neither the shared object nor what it holds is pickled once per route."""
+    client = Node(payload=[Counted() for _ in range(50)], lock=_gen())
+    handlers = {f"h{i}": Node(owner=client, own=i) for i in range(20)}
+    root = {"service": Node(client=client), "events": Node(handlers=handlers)}
+    Counted.reductions = 0
+    report = picklecheck.check(root, backends=(backend,), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj['service'].client.lock"]
+    assert Counted.reductions <= 5 * 50, Counted.reductions  # not once per handler (27)
+
+
+def test_dill_does_not_pickle_again_what_its_failed_dump_saved():
+    """dill (a pure-Python pickler) leaves in its frames what it saved in full before it
+    failed: the search starts from that, from the verdict's dump down every level, so
+    what sits before the culprit deep in a chain is pickled about once, not once per
+    level."""
+    root = _chain(12, Node(gen=_gen()))
+    Counted.reductions = 0
+    report = picklecheck.check(root, backends=("dill",), name="root", roundtrip=False)
+    assert [c.path for c in report.culprits] == ["root" + ".next" * 12 + ".gen"]
+    assert Counted.reductions <= 2 * 12, Counted.reductions
+
+
+def test_dill_weak_proxies_are_saved_as_dill_saves_them_without_searching_the_heap(
+        monkeypatch):
+    """A weak proxy's referent comes from the proxy (dill searches gc.get_objects(), tens
+    of milliseconds per proxy in a large process): the bytes are dill's own."""
+    import io
+    import weakref
+
+    import dill
+
+    from picklecheck.backends import get_backend
+
+    target = Node(x=1)
+    obj = [target, weakref.proxy(target), weakref.proxy(_settings)]
+    expected = dill.dumps(obj, 4)
+    monkeypatch.setattr(dill._dill, "_locate_object", _no_heap_search)
+    buffer = io.BytesIO()
+    get_backend("dill").dump(obj, buffer, 4)
+    assert buffer.getvalue() == expected
+
+
+def _no_heap_search(*args, **kwargs):
+    raise AssertionError("searched gc.get_objects() for a live proxy's referent")

@@ -41,7 +41,7 @@ class DillBackend(Backend):
         return pickle.DEFAULT_PROTOCOL if protocol is None else int(protocol)
 
     def pickler(self, file: Any, protocol: int) -> Any:
-        return self.module.Pickler(file, protocol)
+        return self._class("pickler", _make_dill_pickler)(file, protocol)
 
     reads_ahead = False
 
@@ -115,6 +115,47 @@ class DillBackend(Backend):
 
 
 _ATOMS = (str, bytes, int, float, bool, type(None))
+
+
+def _make_dill_pickler(module: Any) -> type:
+    """dill's Pickler, but a weak proxy's referent is found from the proxy itself: dill
+    searches ``gc.get_objects()`` for it, which in a large process costs tens of
+    milliseconds per proxy, and a search pickles the same proxy many times. What is
+    saved is exactly what dill saves (the same referent; dill's own search wherever
+    the quick one does not confirm it)."""
+    import weakref
+
+    dill_module = sys.modules[module.Pickler.__module__]
+    base = module.Pickler
+    dispatch = type(base.dispatch)(base.dispatch)
+    helper, create = dill_module._proxy_helper, dill_module._create_weakproxy
+
+    def save_weakproxy(pickler: Any, obj: Any) -> None:
+        address = helper(obj)
+        referent = _referent(obj, address)
+        if referent is _MISSING:
+            referent = dill_module._locate_object(address)
+        pickler.save_reduce(create, (referent, callable(obj)), obj=obj)
+
+    dispatch[weakref.ProxyType] = save_weakproxy
+    dispatch[weakref.CallableProxyType] = save_weakproxy
+    return type("Pickler", (base,), {"dispatch": dispatch})
+
+
+_MISSING = object()
+
+
+def _referent(proxy: Any, address: int) -> Any:
+    """The object ``proxy`` refers to if its id is ``address`` (else ``_MISSING``): a
+    bound method looked up through a live proxy is bound to the referent itself."""
+    for special in (None, True, False):
+        if address == id(special):
+            return special
+    try:
+        candidate = proxy.__reduce_ex__.__self__
+    except Exception:  # noqa: BLE001 - dead, or a lookup that raises: dill's own search
+        return _MISSING
+    return candidate if id(candidate) == address else _MISSING
 
 
 def _make_dill_expander(base: type) -> type:

@@ -27,6 +27,7 @@ from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
+from picklecheck.engine.scan import failed_dump_memo
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
 from picklecheck.isolation import contain, deadline, workers
@@ -306,10 +307,13 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
         result.dumps_seconds = time.perf_counter() - start
+        saved = failed_dump_memo(exc)  # a pure-Python pickler's work is not done twice
         scrub(exc)  # tracebacks' frames hold the pickler, whose memo holds everything
         result.error = _describe(exc)
         result.exception = exc
-        located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits)
+        located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits,
+                                                 saved)
+        del saved
         return located, None
     result.dumps_seconds = time.perf_counter() - start
     result.ok = True

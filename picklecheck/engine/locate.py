@@ -38,6 +38,7 @@ from picklecheck.engine.scan import (
     Failure,
     FedList,
     Good,
+    Memo,
     Scan,
     completed_memo,
     memo_of,
@@ -79,29 +80,46 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
     return errors
 
 
+#: What a scanner returns: the failing children, the levels it fed (to name them), whether
+#: it skipped a child as good, and per failing child the memo its own scan starts with.
+Scanned = tuple[list[Failure], dict[tuple[int, ...], Expansion], bool,
+                dict[tuple[int, ...], Memo]]
+
+
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-              skip: set[int], seeds: dict[int, Any], good: Good | None = None
-              ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
+              skip: dict[int, Any], seeds: dict[int, Any], good: Good | None = None,
+              carry: Memo | None = None) -> Scanned:
     """The children (and items of big containers among them) that fail to dump, with
-    ``seeds`` (the node's ancestors) counting as saved (see :mod:`.scan`); children in
-    ``good`` are skipped. Also says whether one was."""
+    ``seeds`` (the node's ancestors) and ``skip`` (every object this search already
+    knows fails: its culprits are searched under it, wherever else it is reached)
+    counting as saved (see :mod:`.scan`), and ``carry``
+    too (what a pure-Python pickler saved in full before failing in this node: each
+    object in it is pickled once per search, not once per level); children in ``good``
+    are skipped. Also says whether one was."""
+    memo = memo_of(seeds.values())
+    for obj in skip.values():  # known to fail: their culprits are searched under them
+        seed(memo, obj)
+    if carry:
+        memo = {**carry, **memo}
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
-        failures, used = _few_scan(backend, exp, protocol, limit, skip, seeds, good)
-        return failures, {(): exp}, used
-    scan = Scan(backend, protocol, set(skip), memo_of(seeds.values()), good=good)
-    return scan.run(node, exp, limit), scan.levels, scan.used_good
+        failures, used, carries = _few_scan(backend, exp, protocol, limit, skip, memo, good)
+        return failures, {(): exp}, used, carries
+    scan = Scan(backend, protocol, set(skip), memo, good=good)
+    return scan.run(node, exp, limit), scan.levels, scan.used_good, scan.carries
 
 
-def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: set[int],
-              seeds: dict[int, Any], good: Good | None) -> tuple[list[Failure], bool]:
+def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int,
+              skip: dict[int, Any],
+              memo: Memo, good: Good | None
+              ) -> tuple[list[Failure], bool, dict[tuple[int, ...], Memo]]:
     """A handful of children, one dump each (cheaper than setting up a scan): one pickler
     while they pickle, so what one saved is a memo hit for the next; a new one after a
     failure (the old memo holds what the failure left half-saved), with the failed child
     memoized like the seeds. A child that was slow to save joins ``good``."""
     failures: list[Failure] = []
-    memo = memo_of(seeds.values())
+    carries: dict[tuple[int, ...], Memo] = {}
     pickler, used = None, False
     for i, obj in enumerate(exp.objs):
         if len(failures) >= limit:
@@ -117,13 +135,16 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
         exc = _failure(backend, pickler, obj)
         if exc is not None:
             failures.append(((i,), exc))
-            memo = completed_memo(pickler, exc, mark) or memo
+            completed = completed_memo(pickler, exc, mark)
+            if completed:
+                carries[(i,)] = completed
+                memo = {**completed, **memo}
             seed(memo, obj)
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler = None
         elif good is not None and perf_counter() - started > SLOW_SAVE:
             good.remember((obj,))
-    return failures, used
+    return failures, used, carries
 
 
 def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
@@ -138,8 +159,8 @@ def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-                   skip: set[int], seeds: dict[int, Any], good: Good | None = None
-                   ) -> tuple[list[Failure], dict[tuple[int, ...], Expansion], bool]:
+                   skip: dict[int, Any], seeds: dict[int, Any], good: Good | None = None,
+                   carry: Memo | None = None) -> Scanned:
     """The children whose dump-then-load fails, by bisection (a load gives no position),
     in rounds: the halves still in question are loaded together (one load_many each).
 
@@ -163,14 +184,16 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
                 mid = (lo + hi) // 2
                 split += [(lo, mid), (mid, hi)]
         pending = split
-    return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False
+    return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False, {}
 
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
-                 max_culprits: int) -> tuple[list[Finding], bool]:
+                 max_culprits: int, carry: Memo | None = None) -> tuple[list[Finding], bool]:
     """Every culprit that makes ``backend`` fail to dump ``root``; and whether the
-    search stopped at ``max_culprits``."""
-    return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps")
+    search stopped at ``max_culprits``. ``carry``: what the failed dump saved in full
+    (:func:`~picklecheck.engine.scan.failed_dump_memo`), not to be pickled again."""
+    return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps",
+                   carry)
 
 
 def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
@@ -183,24 +206,25 @@ def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
 
 
 def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
-            max_culprits: int, scanner: Callable[..., Any],
-            stage: str) -> tuple[list[Finding], bool]:
+            max_culprits: int, scanner: Callable[..., Scanned],
+            stage: str, carry: Memo | None = None) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
-    seen = {id(root)}
+    seen: dict[int, Any] = {id(root): root}  # every object known to fail (or contain one)
     good = Good() if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
     expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
     cyclic: set[int] = set()
     truncated = False
-    stack: list[tuple[Any, Link, BaseException, int, Any]] = [
-        (root, (None, (), id(root), root), root_exc, 0, None)
+    stack: list[tuple[Any, Link, BaseException, int, Any, Memo | None, int]] = [
+        (root, (None, (), id(root), root), root_exc, 0, None, carry, 1)
     ]
     while stack:
         if len(found) >= max_culprits:
             return found, True
         if deadline.expired():  # out of time: at least the deepest failing node known
-            node, link, exc, _, owner = stack[-1]
+            node, link, exc, _, owner, _, _ = stack[-1]
             return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
-        node, link, exc, level, owner = stack.pop()
+        # ``known_then``: how many objects were known to fail when the node was found failing
+        node, link, exc, level, owner, carried, known_then = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
             found.append(depth_finding(node, link, level, exc, backend, protocol))
             continue
@@ -219,13 +243,14 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
         # hit there, as in the real pickle, never a route to a culprit.
         seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
-        failures, levels, used_good = (
-            scanner(backend, node, exp, protocol, room + 1, seen, seeds, good)
-            if len(exp) else ([], {(): exp}, False))
+        failures, levels, used_good, carries = (
+            scanner(backend, node, exp, protocol, room + 1, seen, seeds, good, carried)
+            if len(exp) else ([], {(): exp}, False, {}))
         if used_good and not failures:
             # Its children pass only thanks to one skipped as good (saved whole, but
             # maybe through a back-reference another scan had memoized): look again.
-            failures, levels, _ = scanner(backend, node, exp, protocol, room + 1, seen, seeds)
+            failures, levels, _, carries = scanner(backend, node, exp, protocol, room + 1,
+                                                   seen, seeds, None, carried)
         if len(failures) > room:
             truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)
@@ -242,9 +267,9 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             key = id(child.obj)
             if key in seen:  # met again within this scan
                 continue
-            seen.add(key)
+            seen[key] = child.obj
             pushes.append((child.obj, (child_link, child.steps, key, child.obj), child_exc,
-                           child_level, parent))
+                           child_level, parent, carries.get(path), len(seen)))
         if own is not None:
             found.append(own)
         elif not failures:
@@ -255,7 +280,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             known = [id(o) for lvl in levels.values() for o in lvl.objs
                      if id(o) in seen and id(o) not in seeds]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
-            if not known:
+            if not known and (stage != "dumps" or len(seen) == known_then or _fails_alone(
+                    node, backend, protocol, seeds, seen, carried)):
                 found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
@@ -263,20 +289,38 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
 
 
 def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], node: Any,
-            link: Link, level: int, seen: set[int]) -> tuple[Any, Link, int, Any]:
+            link: Link, level: int, seen: dict[int, Any]) -> tuple[Any, Link, int, Any]:
     """The failing child at ``path``, with the link and level of its parent: items of
     containers the scan fed one by one pass through those containers (the first level's
     were memoized in advance; deeper ones were not)."""
     exp = levels[()]
     for depth in range(len(path) - 1):
         container = exp.child(path[depth])
-        seen.add(id(container.obj))
+        seen[id(container.obj)] = container.obj
         link = (link, container.steps, id(container.obj),
                 container.obj if depth == 0 else UNSEEDED)
         level += exp.levels
         node = container.obj
         exp = levels[path[: depth + 1]]
     return exp.child(path[-1]), link, level + exp.levels, node
+
+
+def _fails_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, Any],
+                 seen: dict[int, Any], carry: Memo | None) -> bool:
+    """Whether ``node`` still fails to dump with everything now known to fail memoized
+    (it was found failing before some of them were known: if one of those, reached
+    somewhere inside it, was all that failed, its culprit is named where it was found)."""
+    memo = memo_of(seeds.values())
+    for key, obj in seen.items():
+        if key != id(node):
+            seed(memo, obj)
+    if carry:
+        memo = {**carry, **memo}
+    memo.pop(id(node), None)
+    exc = _failure(backend, seeded_pickler(backend, protocol, memo), node)
+    if exc is not None:
+        scrub(exc)
+    return exc is not None
 
 
 def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[Finding],

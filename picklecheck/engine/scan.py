@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "completed_memo", "memo_of", "memo_size", "seed", "seeded_pickler"]
+           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "seed", "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -181,6 +181,20 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo |
             if key not in under_way and (not deferred or entry[0] < mark)}  # type: ignore[operator]
 
 
+def failed_dump_memo(exc: BaseException) -> Memo | None:
+    """:func:`completed_memo` of the pure-Python pickler whose ``dump`` raised ``exc``
+    (found in the traceback's frames), or None. Call it before the traceback is dropped."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "save":
+            pickler = frame.f_locals.get("self")
+            if type(getattr(pickler, "memo", None)) is dict:
+                return completed_memo(pickler, exc, None)
+        tb = tb.tb_next
+    return None
+
+
 class FedList:
     """Pickles as ``list(items)``, drawing the items from a generator."""
 
@@ -226,14 +240,16 @@ class Scan:
         self._mark: int | None = None  # a pure-Python pickler's memo size when it began
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
         self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
+        #: Per failing item's path: what a pure-Python pickler had saved in full when it
+        #: failed (the search of the item's own children starts with it memoized).
+        self.carries: dict[tuple[int, ...], Memo] = {}
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
         full before the last failure (:func:`completed_memo`), nothing half-saved."""
         carried, self.carry = self.carry, None
         if carried:
-            carried.update(self.seeds)
-            return seeded_pickler(self.backend, self.protocol, carried)
+            return seeded_pickler(self.backend, self.protocol, {**carried, **self.seeds})
         return seeded_pickler(self.backend, self.protocol, self.seeds)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
@@ -280,11 +296,14 @@ class Scan:
                     shorter = self._retry_runs(prefix, run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
+                    self.carries.update(retry.carries)
                     self.used_good |= retry.used_good
                     self.pickler = retry.pickler
                     after = run[2]
                 else:
                     failures.append((path, exc))
+                    if self.carry:
+                        self.carries[path] = self.carry
                     failing = self.levels[prefix].objs[path[-1]]
                     self.blocked.add(id(failing))
                     seed(self.seeds, failing)
