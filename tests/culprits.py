@@ -11,6 +11,7 @@ import copyreg
 import enum
 import functools
 import io
+import os
 import socket
 import sqlite3
 import threading
@@ -333,3 +334,39 @@ def _use_lock(key: str) -> UsesProcessLock:
     with UsesProcessLock.LOCKS[key]:
         pass
     return UsesProcessLock(key)
+
+
+class Restores:
+    """Loads fine, through a ``__setstate__`` of its own (code a load runs: contained)."""
+
+    def __init__(self):
+        self.value = 1
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+class RemovesOnInit:
+    """A plain class (nothing runs when NEWOBJ builds it), whose ``__init__`` removes a
+    file: bytes that *call* it run that."""
+
+    def __init__(self, path):
+        os.remove(path)
+
+
+class CallsRemovesOnInit:
+    """Pickles as a call of :class:`RemovesOnInit` (its ``__init__`` runs at load)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (RemovesOnInit, (self.path,))
+
+
+class Row:
+    """A plain record: nothing of its own runs when a load builds it."""
+
+    def __init__(self, key, values):
+        self.key = key
+        self.values = values

@@ -256,12 +256,15 @@ def test_a_machine_that_refuses_confinement_falls_back_and_says_so(monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("landlock: restrict_self failed: Operation not permitted")
 
+    from culprits import Restores  # its __setstate__ runs at load: a child is needed
+
     monkeypatch.setattr(contain, "_broken", [])
     monkeypatch.setattr(landlock, "restrict", refuse)  # inherited by the forked child
-    report = picklecheck.check({"a": [1, 2]}, backends=("pickle",))
+    report = picklecheck.check({"a": Restores()}, backends=("pickle",))
     assert report.ok and report.results["pickle"].isolation == "guarded"
     assert contain.isolation() == "process"
-    assert picklecheck.check({"a": 1}, backends=("pickle",)).results["pickle"].isolation == "process"
+    again = picklecheck.check({"a": Restores()}, backends=("pickle",))
+    assert again.results["pickle"].isolation == "process"
 
 
 def test_a_load_that_needs_too_much_memory_is_load_memory():
@@ -385,3 +388,66 @@ def test_a_search_for_what_does_not_load_forks_once():
         os.fork = real_fork
     assert sorted(c.path for c in report.culprits) == ["obj['items'][17]", "obj['items'][3]"]
     assert len(forks) == 1
+
+
+def _counting_forks(monkeypatch):
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork():
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    return forks
+
+
+@needs_sandbox
+def test_a_load_that_runs_no_code_needs_no_child(monkeypatch):
+    """Plain data (builtin containers, instances of plain classes, datetimes) loads with
+    nothing of anyone's running: it is loaded here, as fast as pickle.loads, with the
+    sandbox's guarantees intact; a __setstate__ sends the load to the child."""
+    import datetime
+
+    from culprits import Restores, Row
+
+    forks = _counting_forks(monkeypatch)
+    plain = {"rows": [Row(i, [i, str(i)]) for i in range(100)],
+             "when": datetime.datetime(2026, 1, 1), "tags": {"a", "b"}}
+    report = picklecheck.check(plain, backends=("pickle", "cloudpickle"))
+    assert report.ok and forks == []
+    assert {r.isolation for r in report.results.values()} == {"sandbox"}
+    report = picklecheck.check({"plain": plain, "own": Restores()}, backends=("pickle",))
+    assert report.ok and len(forks) == 1
+
+
+@needs_sandbox
+def test_bytes_that_call_a_plain_class_are_loaded_in_the_sandbox(world):
+    """A plain class is only built by object.__new__ in this process: bytes that call
+    it (running its __init__, which removes a file here) stop before the call and go
+    to the sandbox, where the removal is refused and named."""
+    from culprits import CallsRemovesOnInit
+
+    report = picklecheck.check(CallsRemovesOnInit(str(world.victim)), backends=("pickle",))
+    world.assert_untouched()
+    assert not report.ok
+    (culprit,) = report.culprits
+    assert culprit.kind == "load_side_effect"
+    assert "removed" in culprit.reason
+
+
+def test_a_constructor_put_in_place_of_a_genuine_one_is_not_trusted(monkeypatch):
+    """Only the C-implemented constructors themselves are trusted, not whatever now
+    bears their name."""
+    import collections
+    import pickle
+
+    from picklecheck.isolation import pure
+
+    data = pickle.dumps(collections.OrderedDict(a=1))
+    assert pure.load(data) == collections.OrderedDict(a=1)
+    monkeypatch.setattr(collections, "OrderedDict", os.system)
+    with pytest.raises(pure.NotPure):
+        pure.load(data)

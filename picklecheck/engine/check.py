@@ -30,7 +30,7 @@ from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.scan import failed_dump_memo
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import contain, deadline, workers
+from picklecheck.isolation import contain, deadline, pure, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.fresh import FreshResult
 from picklecheck.model import BackendResult, Report
@@ -95,8 +95,11 @@ def check(
     def run() -> Report:
         for backend in chosen:  # imported before the loader forks: a framework's import
             backend.available  # noqa: B018 - (env vars, threads) is not the load's doing
-        # Forked now (overlaps the dumps); the probe tells a copy whose lock is dead.
-        loader = contain.Loader(usable.probe) if roundtrip else None
+        # The probe tells a copy whose lock is dead. The child is forked now (it
+        # overlaps the dumps) for a backend whose loads are seldom pure (pure ones
+        # are done here: picklecheck.isolation.pure), else at the first load needing it.
+        loader = contain.Loader(usable.probe, ahead=not pure.BACKENDS.issuperset(
+            b.name for b in chosen)) if roundtrip else None
         if loader is not None:
             loaders.append(loader)
         try:
