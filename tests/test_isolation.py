@@ -212,6 +212,38 @@ def test_whole_check_time_limit_covers_dumps():
     assert "stuck in SleepyReduce.__reduce__" in str(report)
 
 
+class ReducedIn:
+    """Pickles fine, noting which thread reduced it."""
+
+    threads: list = []
+
+    def __reduce__(self):
+        type(self).threads.append(threading.get_ident())
+        return (int, ())
+
+
+class SleepsOnce:
+    def __reduce__(self):
+        ReducedIn.threads.append(threading.get_ident())
+        time.sleep(3)
+        return (int, ())
+
+
+def test_checks_reuse_their_helper_thread_but_never_a_stuck_one():
+    """A check runs in a helper thread kept for the next check (starting a thread cost
+    more than a small check); the helper of a check that ran out of time is not reused."""
+    ReducedIn.threads = []
+    picklecheck.check(ReducedIn(), backends=("pickle",), roundtrip=False)
+    picklecheck.check(ReducedIn(), backends=("pickle",), roundtrip=False)
+    first, second = ReducedIn.threads
+    assert first == second != threading.get_ident()
+    report = picklecheck.check(SleepsOnce(), backends=("pickle",), roundtrip=False, timeout=1)
+    assert report.results["pickle"].truncated
+    stuck = ReducedIn.threads[-1]
+    picklecheck.check(ReducedIn(), backends=("pickle",), roundtrip=False)
+    assert ReducedIn.threads[-1] != stuck
+
+
 def test_time_limit_from_a_thread_like_streamlit():
     """The limit holds when the check runs in a non-main thread (Streamlit's script thread)."""
     out = {}

@@ -116,36 +116,95 @@ def run_within(fn: Callable[[], T], deadline: Deadline) -> T:
     if math.isinf(deadline.hard):
         with limit(deadline):
             return fn()
-    context = contextvars.copy_context()
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = context.run(_limited, deadline, fn)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-
-    helper = threading.Thread(target=target, name="picklecheck-check", daemon=True)
+    helper = _Helper.take()
     me = threading.get_ident()
     WAITING.add(me)
     try:
-        helper.start()
-        helper.join(max(0.0, deadline.hard - time.monotonic()))
+        finished = helper.run(contextvars.copy_context(), deadline, fn)
     except BaseException:
         deadline.stop()
-        _interrupt(helper, KeyboardInterrupt)
+        helper.abandon(KeyboardInterrupt)
         raise
     finally:
         WAITING.discard(me)
-    if helper.is_alive():
-        where = _where(helper)
+    if not finished:
+        where = _where(helper.thread)
         deadline.stop()
-        _interrupt(helper, _Abandoned)
+        helper.abandon(_Abandoned)
         raise CheckTimeout(deadline.seconds or 0.0, where)
+    box = helper.box
+    helper.release()
     if "error" in box:
-        error = box.pop("error")
-        raise error
+        raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
+
+
+class _Helper:
+    """A daemon thread that runs checks one at a time, kept for the next check when one
+    returns (starting a thread per check cost more than a small check itself); one
+    whose check ran out of time is abandoned, never reused. Idle helpers wait on a
+    queue and count among :data:`WAITING` (no lock of theirs is held at a fork)."""
+
+    _idle: list[_Helper] = []
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        import queue
+
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.box: dict[str, Any] = {}
+        self.done = threading.Lock()
+        self.thread = threading.Thread(target=self._serve, name="picklecheck-check",
+                                       daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def take(cls) -> _Helper:
+        with cls._lock:
+            if cls._idle:
+                return cls._idle.pop()
+        return cls()
+
+    def run(self, context: contextvars.Context, deadline: Deadline,
+            fn: Callable[[], Any]) -> bool:
+        """Run ``fn`` in this helper; whether it finished before the hard limit."""
+        self.box = {}
+        self.done.acquire()
+        self.jobs.put((context, deadline, fn))
+        return self.done.acquire(timeout=max(0.0, deadline.hard - time.monotonic()))
+
+    def release(self) -> None:
+        self.done.release()
+        self.box = {}
+        with self._lock:
+            self._idle.append(self)
+
+    def abandon(self, exc_type: type[BaseException]) -> None:
+        self.jobs.put(None)  # leave once the stuck call returns
+        _interrupt(self.thread, exc_type)
+
+    def _serve(self) -> None:
+        WAITING.add(threading.get_ident())
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                context, deadline, fn = job
+                WAITING.discard(threading.get_ident())
+                try:
+                    self.box["value"] = context.run(_limited, deadline, fn)
+                except _Abandoned:
+                    return
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    self.box["error"] = exc
+                finally:
+                    WAITING.add(threading.get_ident())
+                    self.done.release()
+        except _Abandoned:
+            return
+        finally:
+            WAITING.discard(threading.get_ident())
 
 
 def _limited(deadline: Deadline, fn: Callable[[], T]) -> T:
@@ -154,6 +213,7 @@ def _limited(deadline: Deadline, fn: Callable[[], T]) -> T:
 
 
 def _interrupt(thread: threading.Thread, exc_type: type[BaseException]) -> None:
+    """Raise ``exc_type`` in ``thread`` when it next runs Python code."""
     if thread.ident is None or not thread.is_alive():
         return
     import ctypes
