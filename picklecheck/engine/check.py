@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import pickle
 import sys
@@ -106,7 +107,8 @@ def check(
             with contain.serving(loader) if loader is not None else contextlib.nullcontext():
                 return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
                               max_culprits, limit, results, done, loader,
-                              workers.driver(script_folder),
+                              None if script_folder is None
+                              else workers.driver(script_folder),
                               _Words(expand, UserCode(user_code)))
         finally:
             if loader is not None:
@@ -139,7 +141,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     payloads: dict[str, bytes] = {}
     configs: dict[str, dict[str, Any]] = {}
     dumped: dict[str, bytes] = {}
-    drv = drv or workers.driver()
+    driver = functools.cache(lambda: drv or workers.driver())  # only frameworks need it
     for backend in chosen:
         if limit.expired():
             results[backend.name] = _not_started(backend.name, limit)
@@ -164,10 +166,10 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
                                   max_culprits))
             done.add(backend.name)
         elif data is not None and (fresh_process or workers.needs_worker_load(
-                model, data, workers.search_path(model, drv))):
+                model, data, workers.search_path(model, driver()))):
             payloads[backend.name] = _payload(obj, backend, protocol, results[backend.name],
                                               data)
-            configs[backend.name] = workers.child_config(model, drv)
+            configs[backend.name] = workers.child_config(model, driver())
         else:
             done.add(backend.name)
     if payloads and not limit.expired():

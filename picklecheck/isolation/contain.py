@@ -148,7 +148,7 @@ def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
     (see :func:`serving`) and no ``timeout`` is given."""
     if not pairs:
         return []
-    return _pure_first(pairs, probe, isolation(),
+    return _pure_first(pairs, isolation(),
                        lambda rest: _contained_pairs(rest, probe, timeout, loader))
 
 
@@ -227,9 +227,9 @@ class Loader:
                    probe: Any = ...) -> list[LoadOutcome]:
         """As :func:`load_pairs`, in this loader's child (``probe``: the loader's own
         unless given; one given must pickle by reference, as module-level functions
-        and the probes of :mod:`picklecheck.engine.usable` do)."""
-        chosen = self.probe if probe is ... else probe
-        return _pure_first(pairs, chosen, self.where, lambda rest: self.contained(rest, probe))
+        and the probes of :mod:`picklecheck.engine.usable` do). Loads proven pure
+        are done here (:func:`_pure_first`)."""
+        return _pure_first(pairs, self.where, lambda rest: self.contained(rest, probe))
 
     def contained(self, pairs: Sequence[tuple[Backend, bytes]],
                   probe: Any = ...) -> list[LoadOutcome]:
@@ -305,14 +305,14 @@ def serving(loader: Loader | None = None) -> Iterator[Loader]:
             mine.close()
 
 
-def _pure_first(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None, where: str,
+def _pure_first(pairs: Sequence[tuple[Backend, bytes]], where: str,
                 rest: Callable[[list[tuple[Backend, bytes]]], list[LoadOutcome]]
                 ) -> list[LoadOutcome]:
     """Each load of ``pairs`` that provably runs no code (:mod:`.pure`) done here, as
     fast as ``pickle.loads``; ``rest`` does the others (in the child)."""
     done: dict[int, LoadOutcome] = {}
     for i, (backend, data) in enumerate(pairs):
-        outcome = _pure_load(backend, data, probe, where)
+        outcome = _pure_load(backend, data, where)
         if outcome is not None:
             done[i] = outcome
     todo = [i for i in range(len(pairs)) if i not in done]
@@ -321,8 +321,7 @@ def _pure_first(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None, whe
     return [done[i] for i in range(len(pairs))]
 
 
-def _pure_load(backend: Backend, data: bytes, probe: Probe | None,
-               where: str) -> LoadOutcome | None:
+def _pure_load(backend: Backend, data: bytes, where: str) -> LoadOutcome | None:
     """The outcome of a load proven to run no code, or None (load it contained). Such
     a load can harm nothing, so where it runs is no guarantee lost: it is named by
     ``where``, the isolation every other load of this machine gets."""
@@ -340,10 +339,8 @@ def _pure_load(backend: Backend, data: bytes, probe: Probe | None,
     except BaseException as exc:  # noqa: BLE001 - what the load raised is the finding
         exc.__traceback__ = None
         return LoadOutcome(False, exc, where, time.perf_counter() - start)
-    unusable = probe(copy) if probe is not None else None
-    del copy
-    return LoadOutcome(unusable is None, None, where, time.perf_counter() - start,
-                       unusable=unusable)
+    del copy  # no probe: a pure copy holds plain objects and builtins, never a lock
+    return LoadOutcome(True, None, where, time.perf_counter() - start)
 
 
 def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
