@@ -132,3 +132,40 @@ def test_dill_weak_proxies_are_saved_as_dill_saves_them_without_searching_the_he
 
 def _no_heap_search(*args, **kwargs):
     raise AssertionError("searched gc.get_objects() for a live proxy's referent")
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
+        backend, monkeypatch):
+    """A scan pickler reads a plain-dict dispatch table at C speed, and reduces exact
+    OrderedDicts without copyreg._slotnames (called, uncached, for each one by their
+    own __reduce__): the same bytes, and the culprit among them still found."""
+    import collections
+    import copyreg
+    import io
+    import pickle
+
+    from picklecheck.backends import get_backend
+
+    plain = collections.OrderedDict(a=1, b=[collections.OrderedDict(c=2)])
+    with_state = collections.OrderedDict(x=1)
+    with_state.note = "kept"
+    chosen = get_backend(backend)
+    for obj in (plain, with_state, [plain, plain]):
+        buffer = io.BytesIO()
+        pickler = chosen.pickler(buffer, 4)
+        vars(pickle.Pickler)["dispatch_table"].__set__(  # a scan's table, in a real dump
+            pickler, getattr(chosen.scan_pickler(4), "dispatch_table", copyreg.dispatch_table))
+        pickler.dump(obj)
+        assert buffer.getvalue() == chosen.dumps(obj, 4)
+    calls = []
+    real = copyreg._slotnames
+    monkeypatch.setattr(copyreg, "_slotnames", lambda cls: calls.append(cls) or real(cls))
+    models = {f"m{i}": collections.OrderedDict(shape=list(range(5)), doc="x")
+              for i in range(200)}
+    client = Node(models=models, lock=_gen())
+    for _ in range(5):  # each level holds the models before the way down to the lock
+        client = Node(models=models, inner=client)
+    report = picklecheck.check(client, backends=(backend,), name="client", roundtrip=False)
+    assert [c.path for c in report.culprits] == ["client" + ".inner" * 5 + ".lock"]
+    assert len(calls) <= 200 + 10, len(calls)  # only the verdict's own dump

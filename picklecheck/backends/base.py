@@ -12,6 +12,7 @@ first use, so ``import picklecheck`` stays cheap. Each :class:`Backend` knows ho
 
 from __future__ import annotations
 
+import collections
 import copyreg
 import importlib
 import io
@@ -25,7 +26,7 @@ from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
-           "guarded_find_class", "reduce_by_pickler", "reduce_with"]
+           "guarded_find_class", "quick_dispatch", "reduce_by_pickler", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -113,8 +114,15 @@ class Backend:
 
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
-        :meth:`run` on it several times (one memo across the calls)."""
-        return self.pickler(Sink(), protocol)
+        :meth:`run` on it several times (one memo across the calls); a C pickler's
+        dispatch table becomes a plain dict (see :func:`quick_dispatch`)."""
+        pickler = self.pickler(Sink(), protocol)
+        if isinstance(pickler, pickle.Pickler) and _C_DISPATCH is not None:
+            # Through the C pickler's own field: a subclass's class attribute (as
+            # cloudpickle's) would take a plain assignment into the instance's dict.
+            _C_DISPATCH.__set__(pickler, quick_dispatch(
+                getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table))
+        return pickler
 
     def run(self, pickler: Any, obj: Any) -> None:
         """``pickler.dump(obj)``, with whatever this backend needs around it."""
@@ -151,6 +159,26 @@ class Backend:
 
     def is_depth_error(self, exc: BaseException) -> bool:
         return isinstance(exc, RecursionError)
+
+
+_C_DISPATCH = vars(pickle.Pickler).get("dispatch_table")
+
+
+def quick_dispatch(table: Any) -> dict[type, Callable[[Any], Any]]:
+    """``table`` (a pickler's dispatch table) as a plain dict, which the C pickler reads
+    at C speed (cloudpickle's is a ChainMap, read in Python for every object), with
+    exact ``OrderedDict`` reduced in Python the way it reduces itself: its own
+    ``__reduce__`` asks ``copyreg._slotnames`` (Python, not cached for a builtin type)
+    every time, and a library's parsed JSON holds tens of thousands of them (botocore's
+    service models), which a search pickles again and again. Only for scans: the bytes
+    are the same, and a verdict's dump uses the pickler as it comes."""
+    quick = dict(table)
+    quick.setdefault(collections.OrderedDict, _reduce_ordered_dict)
+    return quick
+
+
+def _reduce_ordered_dict(od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
+    return (type(od), (), vars(od) or None, None, iter(od.items()))
 
 
 def reduce_with(obj: Any, protocol: int, reducer: Callable[[Any], Any] | None) -> Any:
