@@ -169,3 +169,18 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
     report = picklecheck.check(client, backends=(backend,), name="client", roundtrip=False)
     assert [c.path for c in report.culprits] == ["client" + ".inner" * 5 + ".lock"]
     assert len(calls) <= 200 + 10, len(calls)  # only the verdict's own dump
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_what_was_saved_whole_is_not_pickled_again_inside_other_failing_branches(backend):
+    """An object a scan saw pickle whole (a client's loaded service model) is a memo
+    hit wherever a later scan meets it inside a failing branch, not only where it is a
+    direct child: the deeper the culprit, the more scans that would pickle it again."""
+    model = Node(payload=[Counted() for _ in range(50)])
+    root = Node(first=Node(model=model, lock=_gen()),
+                second=Node(inner=Node(inner=Node(model=model, other=_gen()))))
+    Counted.reductions = 0
+    report = picklecheck.check(root, backends=(backend,), name="root", roundtrip=False)
+    assert sorted(c.path for c in report.culprits) == [
+        "root.first.lock", "root.second.inner.inner.other"]
+    assert Counted.reductions <= 4 * 50, Counted.reductions

@@ -99,6 +99,9 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
     memo = memo_of(seeds.values())
     for obj in skip.values():  # known to fail: their culprits are searched under them
         seed(memo, obj)
+    if good is not None:  # saved whole already: wherever else reached, not pickled again
+        for obj in good.objs.values():
+            seed(memo, obj)
     if carry:
         memo = {**carry, **memo}
     if len(exp) <= _FEW and not any(
