@@ -157,6 +157,8 @@ def _child(work: Work, out_w: int, err_w: int) -> None:  # pragma: no cover - ru
     try:
         if not _nested:  # our own group: killing it also ends anything the work started
             os.setpgid(0, 0)
+        # The work's own alarm ends it, whatever handler the test process had installed.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         _nested = True
         os.dup2(err_w, 2)
         stream = os.fdopen(out_w, "w", buffering=1)
