@@ -244,6 +244,20 @@ def test_checks_reuse_their_helper_thread_but_never_a_stuck_one():
     assert ReducedIn.threads[-1] != stuck
 
 
+def test_no_thread_of_ours_is_left_when_the_caller_forks():
+    """A process the caller forks after a check (a multiprocessing pool) finds no thread
+    of picklecheck's: the idle helper leaves first (Python 3.12 warns of forks with
+    threads), and an idle one leaves on its own soon anyway."""
+    ReducedIn.threads = []
+    picklecheck.check(ReducedIn(), backends=("pickle",), roundtrip=False)
+    (helper,) = [t for t in threading.enumerate() if t.ident == ReducedIn.threads[0]]
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert not helper.is_alive()
+
+
 def test_time_limit_from_a_thread_like_streamlit():
     """The limit holds when the check runs in a non-main thread (Streamlit's script thread)."""
     out = {}

@@ -142,8 +142,13 @@ def run_within(fn: Callable[[], T], deadline: Deadline) -> T:
 class _Helper:
     """A daemon thread that runs checks one at a time, kept for the next check when one
     returns (starting a thread per check cost more than a small check itself); one
-    whose check ran out of time is abandoned, never reused. Idle helpers wait on a
-    queue and count among :data:`WAITING` (no lock of theirs is held at a fork)."""
+    whose check ran out of time is abandoned, never reused. An idle helper leaves after
+    :data:`IDLE_SECONDS`, and at once when this process forks (so that a process the
+    caller forks right after a check, as a ``multiprocessing`` pool does, finds no
+    thread of ours: Python 3.12 warns of forks with threads)."""
+
+    #: Seconds an idle helper waits for the next check before it leaves.
+    IDLE_SECONDS = 2.0
 
     _idle: list[_Helper] = []
     _lock = threading.Lock()
@@ -183,11 +188,35 @@ class _Helper:
         self.jobs.put(None)  # leave once the stuck call returns
         _interrupt(self.thread, exc_type)
 
+    @classmethod
+    def retire_idle(cls) -> None:
+        """Let every idle helper go, and wait until it has (see the class)."""
+        with cls._lock:
+            leaving, cls._idle[:] = list(cls._idle), []
+        for helper in leaving:
+            helper.jobs.put(None)
+        for helper in leaving:
+            helper.thread.join(1.0)
+
+    def _leave_if_idle(self) -> bool:
+        with self._lock:
+            if self not in self._idle:
+                return False  # taken for a check at this very moment: its job is queued
+            self._idle.remove(self)
+            return True
+
     def _serve(self) -> None:
+        import queue
+
         WAITING.add(threading.get_ident())
         try:
             while True:
-                job = self.jobs.get()
+                try:
+                    job = self.jobs.get(timeout=self.IDLE_SECONDS)
+                except queue.Empty:
+                    if self._leave_if_idle():
+                        return
+                    continue
                 if job is None:
                     return
                 context, deadline, fn = job
@@ -205,6 +234,10 @@ class _Helper:
             return
         finally:
             WAITING.discard(threading.get_ident())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_Helper.retire_idle)
 
 
 def _limited(deadline: Deadline, fn: Callable[[], T]) -> T:
