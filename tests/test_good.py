@@ -173,10 +173,10 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
 
 @pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
 def test_what_was_saved_whole_is_not_pickled_again_inside_other_failing_branches(backend):
-    """An object a scan saw pickle whole (a client's loaded service model) is a memo
-    hit wherever a later scan meets it inside a failing branch, not only where it is a
-    direct child: the deeper the culprit, the more scans that would pickle it again."""
-    model = Node(payload=[Counted() for _ in range(50)])
+    """An object a scan saw pickle whole, slowly (a client's loaded service model), is
+    a memo hit wherever a later scan meets it inside a failing branch, not only where it
+    is a direct child: the deeper the culprit, the more scans that would pickle it again."""
+    model = Node(payload=[Counted() for _ in range(50)], bulk=_bulk() * 5)  # slow to save
     root = Node(first=Node(model=model, lock=_gen()),
                 second=Node(inner=Node(inner=Node(model=model, other=_gen()))))
     Counted.reductions = 0

@@ -15,6 +15,7 @@ are handed to :mod:`picklecheck.depth`.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,6 @@ from picklecheck.engine.scan import (
     Memo,
     Scan,
     completed_memo,
-    memo_of,
     memo_size,
     seed,
     seeded_pickler,
@@ -87,7 +87,7 @@ Scanned = tuple[list[Failure], dict[tuple[int, ...], Expansion], bool,
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-              skip: dict[int, Any], seeds: dict[int, Any], good: Good | None = None,
+              skip: Memo, seeds: dict[int, Any], good: Good | None = None,
               carry: Memo | None = None) -> Scanned:
     """The children (and items of big containers among them) that fail to dump, with
     ``seeds`` (the node's ancestors) and ``skip`` (every object this search already
@@ -96,11 +96,11 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
     too (what a pure-Python pickler saved in full before failing in this node: each
     object in it is pickled once per search, not once per level); children in ``good``
     are skipped. Also says whether one was."""
-    memo = memo_of(seeds.values())
-    for obj in skip.values():  # known to fail: their culprits are searched under them
+    memo = dict(skip)  # known to fail: their culprits are searched under them
+    for obj in seeds.values():
         seed(memo, obj)
-    if good is not None:  # saved whole already: wherever else reached, not pickled again
-        for obj in good.objs.values():
+    if good is not None:  # saved whole already (and slowly): not pickled again anywhere
+        for obj in good.heavy.values():
             seed(memo, obj)
     if carry:
         memo = {**carry, **memo}
@@ -114,7 +114,7 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
 
 
 def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int,
-              skip: dict[int, Any],
+              skip: Memo,
               memo: Memo, good: Good | None
               ) -> tuple[list[Failure], bool, dict[tuple[int, ...], Memo]]:
     """A handful of children, one dump each (cheaper than setting up a scan): one pickler
@@ -146,7 +146,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int,
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler = None
         elif good is not None and perf_counter() - started > SLOW_SAVE:
-            good.remember((obj,))
+            good.remember((obj,), perf_counter() - started)
     return failures, used, carries
 
 
@@ -162,7 +162,7 @@ def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
 
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
-                   skip: dict[int, Any], seeds: dict[int, Any], good: Good | None = None,
+                   skip: Memo, seeds: dict[int, Any], good: Good | None = None,
                    carry: Memo | None = None) -> Scanned:
     """The children whose dump-then-load fails, by bisection (a load gives no position),
     in rounds: the halves still in question are loaded together (one load_many each).
@@ -212,7 +212,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             max_culprits: int, scanner: Callable[..., Scanned],
             stage: str, carry: Memo | None = None) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
-    seen: dict[int, Any] = {id(root): root}  # every object known to fail (or contain one)
+    # Every object known to fail (or to contain one), as a memo (scans start with it).
+    seen: Memo = {id(root): (0, root)}
     good = Good() if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
     expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
     cyclic: set[int] = set()
@@ -270,7 +271,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             key = id(child.obj)
             if key in seen:  # met again within this scan
                 continue
-            seen[key] = child.obj
+            seen[key] = (len(seen), child.obj)
             pushes.append((child.obj, (child_link, child.steps, key, child.obj), child_exc,
                            child_level, parent, carries.get(path), len(seen)))
         if own is not None:
@@ -284,7 +285,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                      if id(o) in seen and id(o) not in seeds]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
             if not known and (stage != "dumps" or len(seen) == known_then or _fails_alone(
-                    node, backend, protocol, seeds, seen, carried)):
+                    node, backend, protocol, seeds, seen, good, carried)):
                 found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
@@ -292,14 +293,14 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
 
 
 def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], node: Any,
-            link: Link, level: int, seen: dict[int, Any]) -> tuple[Any, Link, int, Any]:
+            link: Link, level: int, seen: Memo) -> tuple[Any, Link, int, Any]:
     """The failing child at ``path``, with the link and level of its parent: items of
     containers the scan fed one by one pass through those containers (the first level's
     were memoized in advance; deeper ones were not)."""
     exp = levels[()]
     for depth in range(len(path) - 1):
         container = exp.child(path[depth])
-        seen[id(container.obj)] = container.obj
+        seen[id(container.obj)] = (len(seen), container.obj)
         link = (link, container.steps, id(container.obj),
                 container.obj if depth == 0 else UNSEEDED)
         level += exp.levels
@@ -309,14 +310,13 @@ def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], nod
 
 
 def _fails_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, Any],
-                 seen: dict[int, Any], carry: Memo | None) -> bool:
+                 seen: Memo, good: Good | None, carry: Memo | None) -> bool:
     """Whether ``node`` still fails to dump with everything now known to fail memoized
     (it was found failing before some of them were known: if one of those, reached
     somewhere inside it, was all that failed, its culprit is named where it was found)."""
-    memo = memo_of(seeds.values())
-    for key, obj in seen.items():
-        if key != id(node):
-            seed(memo, obj)
+    memo = dict(seen)
+    for obj in itertools.chain(seeds.values(), good.heavy.values() if good else ()):
+        seed(memo, obj)
     if carry:
         memo = {**carry, **memo}
     memo.pop(id(node), None)

@@ -113,6 +113,8 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
 
 #: A fed item that took longer than this (seconds) to save is remembered as good.
 SLOW_SAVE = 1e-5
+#: ... and as heavy (memoized in advance by every later scan) after this long.
+HEAVY_SAVE = 1e-3
 
 
 class Good:
@@ -126,10 +128,13 @@ class Good:
     all pass only thanks to a skip is scanned again without them before it is called a
     culprit (see :func:`picklecheck.engine.locate.dump_scan`)."""
 
-    __slots__ = ("objs",)
+    __slots__ = ("heavy", "objs")
 
     def __init__(self) -> None:
         self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
+        #: Those that took over HEAVY_SAVE alone: every later scan memoizes them in
+        #: advance (memoizing them all would cost more than it saves).
+        self.heavy: dict[int, Any] = {}
 
     def holds(self, obj: Any) -> bool:
         return id(obj) in self.objs
@@ -137,10 +142,12 @@ class Good:
     def isdisjoint(self, objs: Sequence[Any]) -> bool:
         return self.objs.keys().isdisjoint(map(id, objs))
 
-    def remember(self, objs: Iterable[Any]) -> None:
+    def remember(self, objs: Sequence[Any], seconds: float = 0.0) -> None:
         for obj in objs:
             if type(obj) not in ATOMS:
                 self.objs[id(obj)] = obj
+        if seconds > HEAVY_SAVE and len(objs) == 1 and type(objs[0]) not in ATOMS:
+            self.heavy[id(objs[0])] = objs[0]
 
 
 def memo_size(pickler: Any) -> int | None:
@@ -374,8 +381,9 @@ class Scan:
                 else:
                     started = perf_counter()
                     yield obj
-                    if good is not None and perf_counter() - started > SLOW_SAVE:
-                        good.remember((obj,))
+                    took = perf_counter() - started
+                    if good is not None and took > SLOW_SAVE:
+                        good.remember((obj,), took)
                 blocked.add(id(obj))
                 j += 1
                 continue
@@ -393,8 +401,9 @@ class Scan:
             self._mark = memo_size(self.pickler)
             started = perf_counter()
             yield window if k - j > 1 else obj
-            if good is not None and perf_counter() - started > SLOW_SAVE:
-                good.remember(window)
+            took = perf_counter() - started
+            if good is not None and took > SLOW_SAVE:
+                good.remember(window, took)
             blocked.update(map(id, window))
             j = k
             size = min(size * 2, longest)
