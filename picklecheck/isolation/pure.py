@@ -114,7 +114,10 @@ def _judge(module: str, name: str) -> Any:
     if (module, name) in _CONSTRUCTORS and _genuine(obj, module, name):
         return obj
     if type(obj) is type and _plain(obj):
-        return _twin(obj)
+        try:
+            return _twin(obj)
+        except Exception:  # noqa: BLE001 - a layout that cannot be mirrored: not pure here
+            return NotPure(f"a subclass of {module}.{name}")
     return NotPure(f"{module}.{name}")
 
 
