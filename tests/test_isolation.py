@@ -410,32 +410,6 @@ def test_a_multiprocessing_lock_works_in_the_sandbox():
     assert report.ok, report.results["pickle"].roundtrip_error
 
 
-@needs_sandbox
-def test_a_search_for_what_does_not_load_forks_once():
-    """Every round of a search for what does not load runs in the check's one child
-    (forks in a large process are most of a search's cost)."""
-    from culprits import ValidationError  # its exception arguments do not load
-
-    forks = []
-    real_fork = os.fork
-
-    def counting_fork():
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    obj = {"items": [ValidationError("f", "r") if i in (3, 17) else [i] for i in range(40)],
-           "x": 1}
-    os.fork = counting_fork
-    try:
-        report = picklecheck.check(obj, backends=("pickle",))
-    finally:
-        os.fork = real_fork
-    assert sorted(c.path for c in report.culprits) == ["obj['items'][17]", "obj['items'][3]"]
-    assert len(forks) == 1
-
-
 def _counting_forks(monkeypatch):
     forks = []
     real_fork = os.fork
@@ -448,6 +422,20 @@ def _counting_forks(monkeypatch):
 
     monkeypatch.setattr(os, "fork", counting_fork)
     return forks
+
+
+@needs_sandbox
+def test_a_search_for_what_does_not_load_forks_once(monkeypatch):
+    """Every round of a search for what does not load runs in the check's one child
+    (forks in a large process are most of a search's cost)."""
+    from culprits import ValidationError  # its exception arguments do not load
+
+    forks = _counting_forks(monkeypatch)
+    obj = {"items": [ValidationError("f", "r") if i in (3, 17) else [i] for i in range(40)],
+           "x": 1}
+    report = picklecheck.check(obj, backends=("pickle",))
+    assert sorted(c.path for c in report.culprits) == ["obj['items'][17]", "obj['items'][3]"]
+    assert len(forks) == 1
 
 
 @needs_sandbox

@@ -26,7 +26,7 @@ from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
-           "guarded_find_class", "quick_dispatch", "reduce_by_pickler", "reduce_with"]
+           "guarded_find_class", "reduce_by_pickler", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -115,12 +115,12 @@ class Backend:
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
         :meth:`run` on it several times (one memo across the calls); a C pickler's
-        dispatch table becomes a plain dict (see :func:`quick_dispatch`)."""
+        dispatch table becomes a plain dict (see :func:`_quick_dispatch`)."""
         pickler = self.pickler(Sink(), protocol)
         if isinstance(pickler, pickle.Pickler) and _C_DISPATCH is not None:
             # Through the C pickler's own field: a subclass's class attribute (as
             # cloudpickle's) would take a plain assignment into the instance's dict.
-            _C_DISPATCH.__set__(pickler, quick_dispatch(
+            _C_DISPATCH.__set__(pickler, _quick_dispatch(
                 getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table))
         return pickler
 
@@ -164,7 +164,7 @@ class Backend:
 _C_DISPATCH = vars(pickle.Pickler).get("dispatch_table")
 
 
-def quick_dispatch(table: Any) -> dict[type, Callable[[Any], Any]]:
+def _quick_dispatch(table: Any) -> dict[type, Callable[[Any], Any]]:
     """``table`` (a pickler's dispatch table) as a plain dict, which the C pickler reads
     at C speed (cloudpickle's is a ChainMap, read in Python for every object), with
     exact ``OrderedDict`` reduced in Python the way it reduces itself: its own

@@ -31,12 +31,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["disarmed"]
+__all__ = ["disarmed", "identity"]
 
 _HEAPTYPE = 1 << 9
 #: An object's identity as a number, like ``id`` (the default hash is its address,
 #: rotated), without ``id``'s audit event: a loading child's watch would hear thousands.
-_key = object.__hash__
+identity = object.__hash__
 _twins: dict[type, type | None] = {}
 #: Objects whose class could not be swapped: kept alive rather than finalized broken.
 _kept: list[Any] = []
@@ -68,7 +68,7 @@ def _disarm(unpickler: Any) -> None:
     armed = {t for t in set(map(type, fresh)) if _python_finalizer(t)}
     if not armed:
         return  # the usual case: nothing it made has a finalizer
-    fresh_ids = set(map(_key, fresh))
+    fresh_ids = set(map(identity, fresh))
     for obj in _reachable(_held_by(unpickler), fresh_ids):
         if type(obj) in armed:
             _swap(obj)
@@ -92,15 +92,15 @@ def _reachable(roots: list[Any], fresh_ids: set[int]) -> Iterator[Any]:
     """Objects created by the load (``fresh_ids``) reachable from ``roots`` through
     other such objects."""
     seen: set[int] = set()
-    stack = [o for o in roots if _key(o) in fresh_ids]
+    stack = [o for o in roots if identity(o) in fresh_ids]
     while stack:
         obj = stack.pop()
-        if _key(obj) in seen:
+        if identity(obj) in seen:
             continue
-        seen.add(_key(obj))
+        seen.add(identity(obj))
         yield obj
         stack.extend(o for o in gc.get_referents(obj)
-                     if _key(o) in fresh_ids and _key(o) not in seen)
+                     if identity(o) in fresh_ids and identity(o) not in seen)
 
 
 def _python_finalizer(cls: type) -> bool:

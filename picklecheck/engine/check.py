@@ -318,7 +318,6 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits,
                                                  saved)
-        del saved
         return located, None
     result.dumps_seconds = time.perf_counter() - start
     result.ok = True

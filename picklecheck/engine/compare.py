@@ -216,9 +216,6 @@ class EachProbe:
                 return found
         return None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (EachProbe, (self.single,))
-
 
 def _same_verdict(obj: Any) -> Any:
     """A key shared by objects every backend pickles alike (their pickled form is their

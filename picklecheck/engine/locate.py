@@ -35,7 +35,6 @@ from picklecheck.engine.finding import (
 from picklecheck.engine.scan import (
     NEST_MIN,
     NESTABLE,
-    SLOW_SAVE,
     Failure,
     FedList,
     Good,
@@ -96,14 +95,7 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
     too (what a pure-Python pickler saved in full before failing in this node: each
     object in it is pickled once per search, not once per level); children in ``good``
     are skipped. Also says whether one was."""
-    memo = dict(skip)  # known to fail: their culprits are searched under them
-    for obj in seeds.values():
-        seed(memo, obj)
-    if good is not None:  # saved whole already (and slowly): not pickled again anywhere
-        for obj in good.heavy.values():
-            seed(memo, obj)
-    if carry:
-        memo = {**carry, **memo}
+    memo = _scan_memo(skip, seeds, good, carry)
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
@@ -113,8 +105,18 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
     return scan.run(node, exp, limit), scan.levels, scan.used_good, scan.carries
 
 
-def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int,
-              skip: Memo,
+def _scan_memo(known: Memo, seeds: dict[int, Any], good: Good | None,
+               carry: Memo | None) -> Memo:
+    """What a scan's picklers start with memoized: what is known to fail (its culprits
+    are searched under it), the ancestors, what was saved whole and slowly (not pickled
+    again anywhere), and what a pure-Python pickler saved in full before failing here."""
+    memo = dict(known)
+    for obj in itertools.chain(seeds.values(), good.heavy.values() if good else ()):
+        seed(memo, obj)
+    return {**carry, **memo} if carry else memo
+
+
+def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: Memo,
               memo: Memo, good: Good | None
               ) -> tuple[list[Failure], bool, dict[tuple[int, ...], Memo]]:
     """A handful of children, one dump each (cheaper than setting up a scan): one pickler
@@ -145,7 +147,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int,
             seed(memo, obj)
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler = None
-        elif good is not None and perf_counter() - started > SLOW_SAVE:
+        elif good is not None:
             good.remember((obj,), perf_counter() - started)
     return failures, used, carries
 
@@ -314,11 +316,7 @@ def _fails_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, An
     """Whether ``node`` still fails to dump with everything now known to fail memoized
     (it was found failing before some of them were known: if one of those, reached
     somewhere inside it, was all that failed, its culprit is named where it was found)."""
-    memo = dict(seen)
-    for obj in itertools.chain(seeds.values(), good.heavy.values() if good else ()):
-        seed(memo, obj)
-    if carry:
-        memo = {**carry, **memo}
+    memo = _scan_memo(seen, seeds, good, carry)
     memo.pop(id(node), None)
     exc = _failure(backend, seeded_pickler(backend, protocol, memo), node)
     if exc is not None:

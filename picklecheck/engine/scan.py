@@ -142,7 +142,10 @@ class Good:
     def isdisjoint(self, objs: Sequence[Any]) -> bool:
         return self.objs.keys().isdisjoint(map(id, objs))
 
-    def remember(self, objs: Sequence[Any], seconds: float = 0.0) -> None:
+    def remember(self, objs: Sequence[Any], seconds: float) -> None:
+        """``objs`` were saved whole in ``seconds``: kept if that took a while."""
+        if seconds <= SLOW_SAVE:
+            return
         for obj in objs:
             if type(obj) not in ATOMS:
                 self.objs[id(obj)] = obj
@@ -381,9 +384,8 @@ class Scan:
                 else:
                     started = perf_counter()
                     yield obj
-                    took = perf_counter() - started
-                    if good is not None and took > SLOW_SAVE:
-                        good.remember((obj,), took)
+                    if good is not None:
+                        good.remember((obj,), perf_counter() - started)
                 blocked.add(id(obj))
                 j += 1
                 continue
@@ -401,9 +403,8 @@ class Scan:
             self._mark = memo_size(self.pickler)
             started = perf_counter()
             yield window if k - j > 1 else obj
-            took = perf_counter() - started
-            if good is not None and took > SLOW_SAVE:
-                good.remember(window, took)
+            if good is not None:
+                good.remember(window, perf_counter() - started)
             blocked.update(map(id, window))
             j = k
             size = min(size * 2, longest)

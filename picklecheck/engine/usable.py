@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from picklecheck.backends.remains import identity
+
 if TYPE_CHECKING:
     from picklecheck.isolation.contain import LoadOutcome, Probe
 
@@ -38,11 +40,6 @@ _BUDGET = 2_000
 _STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock")
 
 
-#: Identity without ``id``'s audit event (see picklecheck.backends.remains): the probe
-#: runs in the loading child, whose watch hears every audit event.
-_key = object.__hash__
-
-
 class UnusableCopyError(Exception):
     """A copy loaded, but cannot be used (the message says why: "its lock can never be
     acquired")."""
@@ -54,7 +51,7 @@ def probe(copy: Any) -> str | None:
     pending: collections.deque[tuple[Any, Any]] = collections.deque([(copy, None)])
     while pending and len(seen) < _BUDGET:
         obj, link = pending.popleft()
-        key = _key(obj)
+        key = identity(obj)  # not id(): the probe runs in the watched loading child
         if key in seen:
             continue
         seen.add(key)

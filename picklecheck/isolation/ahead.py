@@ -111,21 +111,22 @@ class Ahead:
         self._cleanup()
 
     def _close_feed(self) -> None:
-        fd, self.feed_fd = self.feed_fd, -1
-        if fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        _close(self.feed_fd)
+        self.feed_fd = -1
 
     def _cleanup(self) -> None:
-        fd, self.read_fd = self.read_fd, -1
-        if fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        _close(self.read_fd)
+        self.read_fd = -1
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _close(fd: int) -> None:
+    """Close ``fd`` unless it is -1 (closed already) or gone."""
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _send(fd: int, items: list[tuple[str, bytes]], first: int, extra: dict[str, Any]) -> None:

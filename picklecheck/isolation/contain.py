@@ -142,21 +142,21 @@ def load_many(backend: Backend, payloads: Sequence[bytes], probe: Probe | None =
 
 
 def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = None, *,
-               timeout: float | None = None, loader: Any = ...) -> list[LoadOutcome]:
+               timeout: float | None = None) -> list[LoadOutcome]:
     """:func:`load_many` for payloads of different backends (a check's round trips:
     one child for all of them); in the :class:`Loader` being served, if there is one
     (see :func:`serving`) and no ``timeout`` is given."""
     if not pairs:
         return []
-    return _pure_first(pairs, isolation(),
-                       lambda rest: _contained_pairs(rest, probe, timeout, loader))
+    serving_now = _SERVING.get() if timeout is None else None
+    return _pure_first(pairs, isolation(), lambda rest: (
+        serving_now.contained(rest, probe) if serving_now is not None
+        else _contained_pairs(rest, probe, timeout)))
 
 
 def _contained_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None,
-                     timeout: float | None, loader: Any) -> list[LoadOutcome]:
-    serving_now = _SERVING.get() if loader is ... else loader
-    if serving_now is not None and timeout is None:
-        return serving_now.contained(pairs, probe)
+                     timeout: float | None) -> list[LoadOutcome]:
+    """Each load in a child of its own batch (not a :class:`Loader`'s), or guarded."""
     where = isolation()
     if where != "guarded":
         try:
@@ -236,7 +236,7 @@ class Loader:
         """As :meth:`load_pairs`, every load in the child (none tried here first)."""
         chosen = self.probe if probe is ... else probe
         if self.where == "guarded" or sum(len(d) for _, d in pairs) > self.MAX_BYTES:
-            return _contained_pairs(pairs, chosen, None, None)
+            return _contained_pairs(pairs, chosen, None)
         from picklecheck.isolation.child import ConfinementError
 
         extra = {} if probe is ... else {"probe": _encoded(chosen)}
@@ -248,8 +248,7 @@ class Loader:
                 ahead = self._fork()
             if ahead is None:
                 by_index.update(zip(missing, _contained_pairs([pairs[i] for i in missing],
-                                                              chosen, None, None),
-                                    strict=True))
+                                                              chosen, None), strict=True))
                 break
             per_item, end = _limits_for([pairs[i] for i in missing], None)
             try:

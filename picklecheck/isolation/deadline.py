@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import math
 import os
+import queue
 import sys
 import threading
 import time
@@ -154,8 +155,6 @@ class _Helper:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        import queue
-
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.box: dict[str, Any] = {}
         self.done = threading.Lock()
@@ -173,12 +172,12 @@ class _Helper:
     def run(self, context: contextvars.Context, deadline: Deadline,
             fn: Callable[[], Any]) -> bool:
         """Run ``fn`` in this helper; whether it finished before the hard limit."""
-        self.box = {}
         self.done.acquire()
         self.jobs.put((context, deadline, fn))
         return self.done.acquire(timeout=max(0.0, deadline.hard - time.monotonic()))
 
     def release(self) -> None:
+        """Back to the idle helpers, holding nothing of the last check's."""
         self.done.release()
         self.box = {}
         with self._lock:
@@ -206,8 +205,6 @@ class _Helper:
             return True
 
     def _serve(self) -> None:
-        import queue
-
         WAITING.add(threading.get_ident())
         try:
             while True:

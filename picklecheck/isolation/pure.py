@@ -90,35 +90,28 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _resolve(module: str, name: str) -> Any:
-    # Judged on every load (once per global: the unpickler memoizes it): a class may
-    # have gained a __setstate__ since the last one.
-    found = _judge(module, name)
-    if isinstance(found, NotPure):
-        raise found
-    return found
-
-
-def _judge(module: str, name: str) -> Any:
-    """What the global resolves to for a pure load, or the NotPure that refuses it."""
+    """What the global resolves to for a pure load, or :class:`NotPure`. Judged on every
+    load (once per global: the unpickler memoizes it): a class may have gained a
+    ``__setstate__`` since the last one."""
     owner = sys.modules.get(module)
     if owner is None:
-        return NotPure(f"the import of {module}")
+        raise NotPure(f"the import of {module}")
     obj: Any = owner
     for part in name.split("."):  # through modules and classes only, never a __getattr__
         if type(obj) is not types.ModuleType and type(obj) is not type:
-            return NotPure(f"a lookup of {module}.{name}")
+            raise NotPure(f"a lookup of {module}.{name}")
         namespace = vars(obj)
         if part not in namespace:
-            return NotPure(f"a lookup of {module}.{name}")
+            raise NotPure(f"a lookup of {module}.{name}")
         obj = namespace[part]
     if (module, name) in _CONSTRUCTORS and _genuine(obj, module, name):
         return obj
     if type(obj) is type and _plain(obj):
         try:
             return _twin(obj)
-        except Exception:  # noqa: BLE001 - a layout that cannot be mirrored: not pure here
-            return NotPure(f"a subclass of {module}.{name}")
-    return NotPure(f"{module}.{name}")
+        except Exception as exc:  # noqa: BLE001 - a layout that cannot be mirrored
+            raise NotPure(f"a subclass of {module}.{name}") from exc
+    raise NotPure(f"{module}.{name}")
 
 
 def _genuine(obj: Any, module: str, name: str) -> bool:
