@@ -138,3 +138,24 @@ def test_batch_falls_back_to_one_child_per_item_after_a_death():
                                limits=confine.Limits(10, 1 << 30), sandbox=True)
     assert [r["ok"] for r in results] == [True, False, True, True]
     assert results[0]["pid"] != results[2]["pid"] != results[3]["pid"]
+
+
+def test_a_shared_mapping_gone_between_plan_and_fork_is_no_crash(tmp_path):
+    """The child copies the shared mappings it has, not those the parent planned: one
+    another thread of the caller unmapped in between (a multiprocessing pool shutting
+    down) would crash the child when read."""
+    import mmap
+
+    shared = mmap.mmap(-1, 1 << 16)  # anonymous and shared
+    prepared = confine.plan(confine.Limits(10, 1 << 30))
+    shared.close()  # gone before the fork
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            confine.confine(str(tmp_path), prepared, (), True)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -81,11 +81,11 @@ def available() -> str:
 @dataclass(frozen=True)
 class Plan:
     """What the parent works out before ``fork``, so that the child (where every
-    touched page is a copy) only makes system calls."""
+    touched page is a copy) does little more than system calls (it reads its own
+    shared mappings: the parent's could change before the fork)."""
 
     limits: Limits
     address_space: int  # the child's RLIMIT_AS: what it inherits plus limits.memory
-    shared: tuple[tuple[int, int, str], ...]  # shared writable mappings: start, end, name
     libc: ctypes.CDLL | None
 
 
@@ -102,7 +102,7 @@ def plan(limits: Limits) -> Plan:
             size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
         pass
-    return Plan(limits, size + limits.memory if size else 0, _shared_mappings(), libc)
+    return Plan(limits, size + limits.memory if size else 0, libc)
 
 
 _LIBC: list[ctypes.CDLL] = []
@@ -130,7 +130,9 @@ def confine(scratch: str, prepared: Plan, keep: tuple[int, ...], sandbox: bool) 
     _neutralise_descriptors(set(keep) | {0, 1, 2, stderr_fd})
     libc = prepared.libc
     if libc is not None:
-        _privatise(libc, prepared.shared)
+        # Read here, not planned in the parent: another thread of the parent may unmap
+        # one between the plan and the fork, and copying an unmapped range would crash.
+        _privatise(libc, _shared_mappings())
     limits = prepared.limits
     _set_limits(limits, prepared.address_space)
     refused = [f"more than {limits.seconds:g} s of CPU and "
