@@ -182,3 +182,17 @@ def test_readme_test_command_is_what_ci_runs():
     assert extras and command, ".ci/run names EXTRAS and TEST_COMMAND"
     line = f"pip install -e '.[{extras.group(1)}]' && {' '.join(command.group(1).split())}"
     assert line in README.read_text(), line
+
+
+def test_no_tracked_text_holds_merge_conflict_markers():
+    """A merge left half-resolved shows as literal markers on GitHub; none may land."""
+    listed = subprocess.run(
+        ["git", "ls-files", "*.md", "*.py", "*.toml", "*.txt", "*.cfg", ".ci/*"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    marker = re.compile(r"^(<{7}|>{7})( |$)|^={7}$", re.M)
+    bad = [name for name in listed.stdout.split()
+           if marker.search((REPO / name).read_text(errors="replace"))]
+    assert not bad, f"merge conflict markers in {bad}"
