@@ -63,7 +63,7 @@ NEST_MIN = 8
 #: slices where there are none).
 RUN_MIN, RUN_MAX = 16, 64
 #: A flat level's slices double up to this many items (see the module docstring).
-FLAT_MAX = 1 << 16
+FLAT_MAX = 1 << 12
 #: Levels shorter than this are never flat (a few runs cost nothing anyway).
 FLAT_MIN = 256
 _FLAT_SAMPLE = 32
@@ -267,9 +267,9 @@ class Scan:
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
         owners = self._owners[()]
-        if not self._flatness(())[0]:
+        if not self._flatness(())[0] and not _NESTABLE_SET.isdisjoint(map(type, exp.objs)):
             for obj in exp.objs:
-                if self._special(obj, owners) == "nest":
+                if type(obj) in _NESTABLE_SET and self._special(obj, owners) == "nest":
                     seed(self.seeds, obj)
         self.pickler = None  # made with the seeds above when the scan starts
         return self._scan([((), 0, None, RUN_MAX)], limit)
