@@ -130,6 +130,81 @@ def test_dill_weak_proxies_are_saved_as_dill_saves_them_without_searching_the_he
     assert buffer.getvalue() == expected
 
 
+_DILL_SAME_BYTES = """
+import collections, io, sys
+import numpy as np
+import dill
+from picklecheck.backends import get_backend
+
+class Sub(np.ndarray):
+    pass
+
+stated = collections.OrderedDict(a=1)
+stated.note = "kept"
+objs = [collections.OrderedDict(a=[1, collections.OrderedDict(b=2)]), stated,
+        np.add, np.dtype("f8"), np.arange(3).view(Sub), [np.multiply, np.multiply]]
+ours = []
+for obj in objs:  # ours first: dill's numpy hook registers types as they are met
+    buffer = io.BytesIO()
+    get_backend("dill").dump(obj, buffer, 4)
+    ours.append(buffer.getvalue())
+assert ours == [dill.dumps(obj, 4) for obj in objs], "bytes differ from dill's"
+print("same")
+"""
+
+
+def test_dill_pickler_writes_dills_bytes_from_a_fresh_start():
+    """The dill pickler decides once per type what dill's save decides per object, and
+    reduces OrderedDicts without copyreg._slotnames: in a new interpreter, where dill
+    registers numpy's types as it meets them, its bytes are dill's own."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("numpy")
+    done = subprocess.run([sys.executable, "-c", _DILL_SAME_BYTES], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr
+
+
+def test_dill_asks_its_numpy_questions_once_per_type(monkeypatch):
+    """dill walks an object's MRO three times per object to ask whether it is numpy's;
+    the answer depends on the type alone."""
+    import dill
+
+    from picklecheck.backends import get_backend
+
+    class Fresh:  # a type no earlier dump has met
+        def __init__(self, i):
+            self.i = i
+
+    asked = []
+    real = dill._dill.numpyufunc
+    monkeypatch.setattr(dill._dill, "numpyufunc", lambda t: asked.append(t) or real(t))
+    get_backend("dill").dumps([Fresh(i) for i in range(500)], 4)
+    assert asked.count(Fresh) == 1, asked.count(Fresh)
+
+
+def test_dill_pickler_uses_a_save_function_registered_after_it_was_made():
+    """dill.register after the first check still counts, as it does for dill itself."""
+    import dill
+
+    from picklecheck.backends import get_backend
+
+    get_backend("dill").dumps(Node(x=1), 4)
+
+    class Late:
+        pass
+
+    def save_late(pickler, obj):
+        pickler.save_reduce(int, (7,), obj=obj)
+
+    dill.register(Late)(save_late)
+    try:
+        assert dill.loads(get_backend("dill").dumps(Late(), 4)) == 7
+    finally:
+        del dill._dill.Pickler.dispatch[Late]
+
+
 def _no_heap_search(*args, **kwargs):
     raise AssertionError("searched gc.get_objects() for a live proxy's referent")
 

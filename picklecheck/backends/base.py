@@ -26,7 +26,7 @@ from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
-           "guarded_find_class", "reduce_by_pickler", "reduce_with"]
+           "guarded_find_class", "reduce_by_pickler", "reduce_ordered_dict", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -173,11 +173,14 @@ def _quick_dispatch(table: Any) -> dict[type, Callable[[Any], Any]]:
     service models), which a search pickles again and again. Only for scans: the bytes
     are the same, and a verdict's dump uses the pickler as it comes."""
     quick = dict(table)
-    quick.setdefault(collections.OrderedDict, _reduce_ordered_dict)
+    quick.setdefault(collections.OrderedDict, reduce_ordered_dict)
     return quick
 
 
-def _reduce_ordered_dict(od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
+def reduce_ordered_dict(od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
+    """What an exact ``OrderedDict``'s own ``__reduce__`` returns (its instance dict as the
+    state when it has one), without asking ``copyreg._slotnames`` for its slots: the
+    type has none, and being builtin it cannot cache the answer."""
     return (type(od), (), vars(od) or None, None, iter(od.items()))
 
 

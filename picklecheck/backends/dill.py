@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -118,16 +119,34 @@ _ATOMS = (str, bytes, int, float, bool, type(None))
 
 
 def _make_dill_pickler(module: Any) -> type:
-    """dill's Pickler, but a weak proxy's referent is found from the proxy itself: dill
-    searches ``gc.get_objects()`` for it, which in a large process costs tens of
-    milliseconds per proxy, and a search pickles the same proxy many times. What is
-    saved is exactly what dill saves (the same referent; dill's own search wherever
-    the quick one does not confirm it)."""
+    """dill's Pickler, saving exactly what dill saves, faster where dill repeats work:
+
+    * a weak proxy's referent is found from the proxy itself: dill searches
+      ``gc.get_objects()`` for it, which in a large process costs tens of milliseconds
+      per proxy, and a search pickles the same proxy many times (dill's own search
+      wherever the quick one does not confirm it);
+    * dill's ``save`` asks three questions of every object whose type it has no save
+      function for (is it a numpy ufunc, dtype, ndarray subclass? each a walk of the
+      class's MRO) and hands it to pickle's ``save`` when all say no: the answer
+      depends only on the type, so it is worked out once per type (a boto3 client is
+      170,000 objects of a few hundred types);
+    * an exact ``OrderedDict`` is reduced the way it reduces itself, without its
+      ``__reduce__`` asking ``copyreg._slotnames`` (uncached for a builtin type) every
+      time (see :func:`picklecheck.backends.base.reduce_ordered_dict`).
+
+    dill's dispatch table is read as it is when each pickler starts (a type registered
+    with ``dill.register`` later still counts), and live while dill's own ``save`` runs
+    (its numpy hook registers types as it meets them)."""
+    import collections
+    import copyreg
     import weakref
+
+    from picklecheck.backends.base import reduce_ordered_dict
 
     dill_module = sys.modules[module.Pickler.__module__]
     base = module.Pickler
-    dispatch = type(base.dispatch)(base.dispatch)
+    live = base.dispatch
+    stock_save = dill_module.StockPickler.save
     helper, create = dill_module._proxy_helper, dill_module._create_weakproxy
 
     def save_weakproxy(pickler: Any, obj: Any) -> None:
@@ -137,9 +156,70 @@ def _make_dill_pickler(module: Any) -> type:
             referent = dill_module._locate_object(address)
         pickler.save_reduce(create, (referent, callable(obj)), obj=obj)
 
-    dispatch[weakref.ProxyType] = save_weakproxy
-    dispatch[weakref.CallableProxyType] = save_weakproxy
-    return type("Pickler", (base,), {"dispatch": dispatch})
+    ours: dict[Any, Any] = {weakref.ProxyType: save_weakproxy,
+                            weakref.CallableProxyType: save_weakproxy}
+    live_view = _LiveDispatch(live, ours)
+    # Types dill's save hands straight to pickle's: id -> (weak reference, MRO then).
+    plain: dict[int, tuple[Any, Any]] = {}
+
+    def hands_over(t: type) -> bool:
+        """What dill's ``save`` decides for every object of type ``t``: nothing of its own."""
+        if dill_module.GENERATOR_FAIL and t is types.GeneratorType:
+            return False
+        if not dill_module.NumpyArrayType or t is type or t in live:
+            return True
+        return not (dill_module.numpyufunc(t) or dill_module.numpydtype(t)
+                    or dill_module.ndarraysubclassinstance(t))
+
+    class Pickler(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            table = type(live)(live)
+            table.update(ours)
+            self.dispatch = table
+            if collections.OrderedDict not in copyreg.dispatch_table:
+                self.dispatch_table = {**copyreg.dispatch_table,
+                                       collections.OrderedDict: reduce_ordered_dict}
+
+        def save(self, obj: Any, save_persistent_id: bool = True) -> None:
+            t = type(obj)
+            known = plain.get(id(t))
+            if known is not None and known[0]() is t and known[1] is t.__mro__:
+                stock_save(self, obj, save_persistent_id)
+                return
+            if hands_over(t):
+                if len(plain) > _PLAIN_TYPES_MAX:
+                    plain.clear()
+                plain[id(t)] = (weakref.ref(t), t.__mro__)
+                stock_save(self, obj, save_persistent_id)
+                return
+            mine, self.dispatch = self.dispatch, live_view
+            try:
+                base.save(self, obj, save_persistent_id)
+            finally:
+                self.dispatch = mine
+                mine.update(live)
+                mine.update(ours)
+
+    Pickler.__qualname__ = Pickler.__name__ = "Pickler"
+    return Pickler
+
+
+#: How many types a dill pickler remembers dill's decision for (then it starts over).
+_PLAIN_TYPES_MAX = 4096
+
+
+class _LiveDispatch:
+    """dill's dispatch table as it is at each lookup, with ``ours`` over it."""
+
+    __slots__ = ("live", "ours")
+
+    def __init__(self, live: Any, ours: dict[Any, Any]) -> None:
+        self.live, self.ours = live, ours
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = self.ours.get(key)
+        return found if found is not None else self.live.get(key, default)
 
 
 _MISSING = object()
