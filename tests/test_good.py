@@ -226,13 +226,17 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
     with_state = collections.OrderedDict(x=1)
     with_state.note = "kept"
     chosen = get_backend(backend)
-    for obj in (plain, with_state, [plain, plain]):
+    library = chosen.module  # the library's own dumps, not ours
+    for obj in (plain, with_state, [plain, plain], [with_state, lambda: with_state]):
+        if backend == "pickle" and callable(obj[-1] if isinstance(obj, list) else None):
+            continue  # a lambda is cloudpickle's
         buffer = io.BytesIO()
         pickler = chosen.pickler(buffer, 4)
         vars(pickle.Pickler)["dispatch_table"].__set__(  # a scan's table, in a real dump
             pickler, getattr(chosen.scan_pickler(4), "dispatch_table", copyreg.dispatch_table))
         pickler.dump(obj)
-        assert buffer.getvalue() == chosen.dumps(obj, 4)
+        assert buffer.getvalue() == library.dumps(obj, 4)
+        assert chosen.dumps(obj, 4) == library.dumps(obj, 4)  # a verdict's bytes too
     calls = []
     real = copyreg._slotnames
     monkeypatch.setattr(copyreg, "_slotnames", lambda cls: calls.append(cls) or real(cls))
@@ -243,7 +247,7 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
         client = Node(models=models, inner=client)
     report = picklecheck.check(client, backends=(backend,), name="client", roundtrip=False)
     assert [c.path for c in report.culprits] == ["client" + ".inner" * 5 + ".lock"]
-    assert len(calls) <= 200 + 10, len(calls)  # only the verdict's own dump
+    assert len(calls) <= 10, len(calls)  # the verdict reduces them as the scans do
 
 
 @pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])

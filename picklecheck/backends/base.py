@@ -109,20 +109,14 @@ class Backend:
     # -- dumping and loading ------------------------------------------------
 
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
-        """Pickle ``obj`` into ``file``."""
-        self.run(self.pickler(file, protocol), obj)
+        """Pickle ``obj`` into ``file`` (a C pickler with its dispatch table read at C
+        speed: see :func:`_quick_dispatch`)."""
+        self.run(_quickened(self.pickler(file, protocol)), obj)
 
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
-        :meth:`run` on it several times (one memo across the calls); a C pickler's
-        dispatch table becomes a plain dict (see :func:`_quick_dispatch`)."""
-        pickler = self.pickler(Sink(), protocol)
-        if isinstance(pickler, pickle.Pickler) and _C_DISPATCH is not None:
-            # Through the C pickler's own field: a subclass's class attribute (as
-            # cloudpickle's) would take a plain assignment into the instance's dict.
-            _C_DISPATCH.__set__(pickler, _quick_dispatch(
-                getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table))
-        return pickler
+        :meth:`run` on it several times (one memo across the calls)."""
+        return _quickened(self.pickler(Sink(), protocol))
 
     def run(self, pickler: Any, obj: Any) -> None:
         """``pickler.dump(obj)``, with whatever this backend needs around it."""
@@ -164,14 +158,24 @@ class Backend:
 _C_DISPATCH = vars(pickle.Pickler).get("dispatch_table")
 
 
+def _quickened(pickler: Any) -> Any:
+    """``pickler``, a C pickler's dispatch table replaced by :func:`_quick_dispatch`'s."""
+    if isinstance(pickler, pickle.Pickler) and _C_DISPATCH is not None:
+        # Through the C pickler's own field: a subclass's class attribute (as
+        # cloudpickle's) would take a plain assignment into the instance's dict.
+        _C_DISPATCH.__set__(pickler, _quick_dispatch(
+            getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table))
+    return pickler
+
+
 def _quick_dispatch(table: Any) -> dict[type, Callable[[Any], Any]]:
     """``table`` (a pickler's dispatch table) as a plain dict, which the C pickler reads
     at C speed (cloudpickle's is a ChainMap, read in Python for every object), with
     exact ``OrderedDict`` reduced in Python the way it reduces itself: its own
     ``__reduce__`` asks ``copyreg._slotnames`` (Python, not cached for a builtin type)
     every time, and a library's parsed JSON holds tens of thousands of them (botocore's
-    service models), which a search pickles again and again. Only for scans: the bytes
-    are the same, and a verdict's dump uses the pickler as it comes."""
+    service models). The bytes are the same (a table registered with ``copyreg`` while
+    one dump runs would be missed by it: the table is read when its pickler starts)."""
     quick = dict(table)
     quick.setdefault(collections.OrderedDict, reduce_ordered_dict)
     return quick
