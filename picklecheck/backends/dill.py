@@ -171,18 +171,43 @@ def _make_dill_pickler(module: Any) -> type:
         return not (dill_module.numpyufunc(t) or dill_module.numpydtype(t)
                     or dill_module.ndarraysubclassinstance(t))
 
+    # pickle's save, for a type with a save function, does four things before calling
+    # it: ends a full frame, asks persistent_id (None here), looks in the memo, asks
+    # reducer_override (dill has none). Where that holds, they are done here directly.
+    stock = dill_module.StockPickler
+    direct_ok = (getattr(base, "persistent_id", None) is stock.persistent_id
+                 and getattr(base, "reducer_override", None) is None)
+
     class Pickler(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            table = type(live)(live)
-            table.update(ours)
-            self.dispatch = table
+            self.dispatch = type(live)(live)
+            self._direct: dict[Any, Any] = {}
+            self._refresh()
             if collections.OrderedDict not in copyreg.dispatch_table:
                 self.dispatch_table = {**copyreg.dispatch_table,
                                        collections.OrderedDict: reduce_ordered_dict}
 
+        def _refresh(self) -> None:
+            """Our table: dill's as it is now, with ours over it."""
+            self.dispatch.update(live)
+            self.dispatch.update(ours)
+            if direct_ok:
+                self._direct = dict(self.dispatch)  # read at C speed
+                if dill_module.GENERATOR_FAIL:
+                    self._direct.pop(types.GeneratorType, None)
+
         def save(self, obj: Any, save_persistent_id: bool = True) -> None:
             t = type(obj)
+            save_function = self._direct.get(t)
+            if save_function is not None:  # dill's save would hand it straight over
+                self.framer.commit_frame()
+                seen = self.memo.get(id(obj))
+                if seen is not None:
+                    self.write(self.get(seen[0]))
+                else:
+                    save_function(self, obj)
+                return
             known = plain.get(id(t))
             if known is not None and known[0]() is t and known[1] is t.__mro__:
                 stock_save(self, obj, save_persistent_id)
@@ -198,8 +223,7 @@ def _make_dill_pickler(module: Any) -> type:
                 base.save(self, obj, save_persistent_id)
             finally:
                 self.dispatch = mine
-                mine.update(live)
-                mine.update(ours)
+                self._refresh()
 
     Pickler.__qualname__ = Pickler.__name__ = "Pickler"
     return Pickler
