@@ -171,18 +171,20 @@ def _make_dill_pickler(module: Any) -> type:
         return not (dill_module.numpyufunc(t) or dill_module.numpydtype(t)
                     or dill_module.ndarraysubclassinstance(t))
 
-    # pickle's save, for a type with a save function, does four things before calling
-    # it: ends a full frame, asks persistent_id (None here), looks in the memo, asks
-    # reducer_override (dill has none). Where that holds, they are done here directly.
     stock = dill_module.StockPickler
-    direct_ok = (getattr(base, "persistent_id", None) is stock.persistent_id
-                 and getattr(base, "reducer_override", None) is None)
 
     class Pickler(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.dispatch = type(live)(live)
             self._direct: dict[Any, Any] = {}
+            # pickle's save, for a type with a save function, does four things before
+            # calling it: ends a full frame, asks persistent_id, looks in the memo, asks
+            # reducer_override. Where persistent_id is pickle's own (None) and there is
+            # no reducer_override (a subclass may add one), save does them directly.
+            cls = type(self)
+            self._direct_ok = (getattr(cls, "persistent_id", None) is stock.persistent_id
+                               and getattr(cls, "reducer_override", None) is None)
             self._refresh()
             if collections.OrderedDict not in copyreg.dispatch_table:
                 self.dispatch_table = {**copyreg.dispatch_table,
@@ -192,7 +194,7 @@ def _make_dill_pickler(module: Any) -> type:
             """Our table: dill's as it is now, with ours over it."""
             self.dispatch.update(live)
             self.dispatch.update(ours)
-            if direct_ok:
+            if self._direct_ok:
                 self._direct = dict(self.dispatch)  # read at C speed
                 if dill_module.GENERATOR_FAIL:
                     self._direct.pop(types.GeneratorType, None)
