@@ -264,3 +264,16 @@ def test_what_was_saved_whole_is_not_pickled_again_inside_other_failing_branches
     assert sorted(c.path for c in report.culprits) == [
         "root.first.lock", "root.second.inner.inner.other"]
     assert Counted.reductions <= 4 * 50, Counted.reductions
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_a_handful_of_children_is_scanned_one_by_one(backend):
+    """A dozen attributes pickled as one run would, on a failure, be pickled again from
+    the first: the big one before the failing one twice."""
+    shared = [Counted() for _ in range(50)]
+    root = Node(**{f"a{i}": i for i in range(9)}, big=Node(rows=shared), bad=Node(gen=_gen()))
+    Counted.reductions = 0
+    report = picklecheck.check(root, backends=(backend,), name="root", roundtrip=False)
+    assert [c.path for c in report.culprits] == ["root.bad.gen"]
+    # the verdict's dump, then the root's scan: once each
+    assert Counted.reductions == 2 * len(shared), Counted.reductions

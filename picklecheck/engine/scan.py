@@ -272,7 +272,11 @@ class Scan:
                 if type(obj) in _NESTABLE_SET and self._special(obj, owners) == "nest":
                     seed(self.seeds, obj)
         self.pickler = None  # made with the seeds above when the scan starts
-        return self._scan([((), 0, None, RUN_MAX)], limit)
+        # A handful of children go one by one: pickled as one run, a failure would
+        # pickle again every child before it (a library object's dozen attributes each
+        # reach the same big service model: one run and its retry cost two of them).
+        longest = 1 if len(exp) <= RUN_MIN else RUN_MAX
+        return self._scan([((), 0, None, longest)], limit)
 
     def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
         base = min(len(prefix) for prefix, _, _, _ in resume)
