@@ -35,6 +35,7 @@ TESTS = HERE.parent / "tests"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from _timing import machine_speed  # noqa: E402
 from realworld.child import ChildOutcome, run_in_child  # noqa: E402
 from realworld.entry import Context, Entry, missing_modules  # noqa: E402
 from realworld.objects import ENTRIES  # noqa: E402
@@ -123,7 +124,8 @@ def table(rows: list[dict[str, Any]], skipped: list[str], repeat: int) -> str:
         "# Real-world objects: time of `check` (pickle, dill, cloudpickle)",
         "",
         f"Python {platform.python_version()} on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs. Best of {repeat} (runs column: fewer when one run is slow). "
+        f"{os.cpu_count()} CPUs ({machine_speed()}). Best of {repeat} (runs column: fewer "
+        "when one run is slow). "
         f"Target (issue 13): under {TARGET_SECONDS:g} s per object.",
         "",
         "| object | pickle.dumps | check (3 backends) | ratio | runs | culprits "

@@ -36,7 +36,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _shapes  # noqa: E402
-from _timing import best_of, timed  # noqa: E402
+from _timing import best_of, machine_speed, timed  # noqa: E402
 
 from picklecheck import check  # noqa: E402
 from picklecheck.backends import get_backend  # noqa: E402
@@ -175,7 +175,7 @@ def environment() -> str:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"Python {platform.python_version()} ({platform.machine()}, {os.cpu_count()} cpus, "
-            f"load average {load:.1f} at the start), dill {dill.__version__}, "
+            f"load average {load:.1f} at the start; {machine_speed()}), dill {dill.__version__}, "
             f"cloudpickle {cloudpickle.__version__}")
 
 
