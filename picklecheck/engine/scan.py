@@ -187,8 +187,13 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo |
         tb = tb.tb_next
     if not under_way or (deferred and mark is None):
         return None  # nothing to go on
-    return {key: entry for key, entry in memo.items()
-            if key not in under_way and (not deferred or entry[0] < mark)}  # type: ignore[operator]
+    if deferred:
+        return {key: entry for key, entry in memo.items()
+                if key not in under_way and entry[0] < mark}  # type: ignore[operator]
+    completed = memo.copy()  # at C speed: the memo is everything saved, the rest a few
+    for key in under_way:
+        completed.pop(key, None)
+    return completed
 
 
 def failed_dump_memo(exc: BaseException) -> Memo | None:
