@@ -228,7 +228,10 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
     with_state.note = "kept"
     chosen = get_backend(backend)
     library = chosen.module  # the library's own dumps, not ours
-    for obj in (plain, with_state, [plain, plain], [with_state, lambda: with_state]):
+    # instances (their type added to the table when first met), a class (never added:
+    # saved by reference), and cloudpickle's own reductions
+    for obj in (plain, with_state, [plain, plain], [Node(x=1), Node(y=2), Node, type(Node)],
+                [with_state, lambda: with_state]):
         if backend == "pickle" and callable(obj[-1] if isinstance(obj, list) else None):
             continue  # a lambda is cloudpickle's
         buffer = io.BytesIO()
@@ -248,7 +251,9 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
         client = Node(models=models, inner=client)
     report = picklecheck.check(client, backends=(backend,), name="client", roundtrip=False)
     assert [c.path for c in report.culprits] == ["client" + ".inner" * 5 + ".lock"]
-    assert len(calls) <= 10, len(calls)  # the verdict reduces them as the scans do
+    # cloudpickle's verdict reduces them as the scans do; pickle's reads pickle's own
+    # table (faster for every other type), where each one asks copyreg once
+    assert len(calls) <= (10 if backend == "cloudpickle" else 200 + 10), len(calls)
 
 
 @pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
