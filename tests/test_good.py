@@ -229,11 +229,11 @@ def test_scans_reduce_ordered_dicts_as_they_reduce_themselves_without_slotnames(
     chosen = get_backend(backend)
     library = chosen.module  # the library's own dumps, not ours
     # instances (their type added to the table when first met), a class (never added:
-    # saved by reference), and cloudpickle's own reductions
-    for obj in (plain, with_state, [plain, plain], [Node(x=1), Node(y=2), Node, type(Node)],
-                [with_state, lambda: with_state]):
-        if backend == "pickle" and callable(obj[-1] if isinstance(obj, list) else None):
-            continue  # a lambda is cloudpickle's
+    # saved by reference), and (cloudpickle only) a lambda
+    objs = [plain, with_state, [plain, plain], [Node(x=1), Node(y=2), Node, type(Node)]]
+    if backend == "cloudpickle":
+        objs.append([with_state, lambda: with_state])
+    for obj in objs:
         buffer = io.BytesIO()
         pickler = chosen.pickler(buffer, 4)
         vars(pickle.Pickler)["dispatch_table"].__set__(  # a scan's table, in a real dump

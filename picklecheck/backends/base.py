@@ -27,7 +27,8 @@ from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
-           "guarded_find_class", "reduce_by_pickler", "reduce_ordered_dict", "reduce_with"]
+           "guarded_find_class", "quick_dispatch", "reduce_by_pickler", "reduce_ordered_dict",
+           "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -111,7 +112,7 @@ class Backend:
 
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
         """Pickle ``obj`` into ``file`` (a C pickler whose own dispatch table is not a
-        dict reads it at C speed: see :func:`_quick_dispatch`)."""
+        dict reads it at C speed: see :func:`quick_dispatch`)."""
         pickler = self.pickler(file, protocol)
         table = getattr(pickler, "dispatch_table", None)
         if table is not None and type(table) is not dict:
@@ -166,26 +167,26 @@ _C_DISPATCH = vars(pickle.Pickler).get("dispatch_table")
 
 
 def _quickened(pickler: Any, protocol: int) -> Any:
-    """``pickler``, a C pickler's dispatch table replaced by :func:`_quick_dispatch`'s."""
+    """``pickler``, a C pickler's dispatch table replaced by :func:`quick_dispatch`'s."""
     if isinstance(pickler, pickle.Pickler) and _C_DISPATCH is not None:
         # Through the C pickler's own field: a subclass's class attribute (as
         # cloudpickle's) would take a plain assignment into the instance's dict.
-        _C_DISPATCH.__set__(pickler, _quick_dispatch(
-            getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table,
-            pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol))
+        _C_DISPATCH.__set__(pickler, quick_dispatch(
+            getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table, protocol))
     return pickler
 
 
-def _quick_dispatch(table: Any, protocol: int) -> _Reducers:
+def quick_dispatch(table: Any, protocol: int) -> _Reducers:
     """``table`` (a pickler's dispatch table) as a :class:`_Reducers`, which the C pickler
     reads at C speed (cloudpickle's is a ChainMap, read in Python for every object),
-    with exact ``OrderedDict`` reduced in Python the way it reduces itself: its own
-    ``__reduce__`` asks ``copyreg._slotnames`` (Python, not cached for a builtin type)
-    every time, and a library's parsed JSON holds tens of thousands of them (botocore's
-    service models). The bytes are the same (a table registered with ``copyreg`` while
-    one dump runs would be missed by it: the table is read when its pickler starts)."""
-    quick = _Reducers(table)
-    quick.protocol = protocol
+    with exact ``OrderedDict`` reduced in Python the way it reduces itself (unless the
+    table has its own reducer for it): its own ``__reduce__`` asks
+    ``copyreg._slotnames`` (Python, not cached for a builtin type) every time, and a
+    library's parsed JSON holds tens of thousands of them (botocore's service models).
+    The bytes are the same (a table registered with ``copyreg`` while one dump runs
+    would be missed by it: the table is read when its pickler starts). A pure-Python
+    pickler (dill's) reads it with ``get``, which never adds a type."""
+    quick = _Reducers(table, pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol)
     quick.setdefault(collections.OrderedDict, reduce_ordered_dict)
     return quick
 
@@ -200,7 +201,9 @@ class _Reducers(dict):  # type: ignore[type-arg]
     took half as long again to pickle. A metaclass is never added (its instances, the
     classes, are saved by reference when the table has nothing for them)."""
 
-    protocol = pickle.DEFAULT_PROTOCOL
+    def __init__(self, table: Any, protocol: int) -> None:
+        super().__init__(table)
+        self.protocol = protocol
 
     def __missing__(self, cls: Any) -> Any:
         if not isinstance(cls, type) or issubclass(cls, type):

@@ -132,21 +132,20 @@ def _make_dill_pickler(module: Any) -> type:
       170,000 objects of a few hundred types);
     * an exact ``OrderedDict`` is reduced the way it reduces itself, without its
       ``__reduce__`` asking ``copyreg._slotnames`` (uncached for a builtin type) every
-      time (see :func:`picklecheck.backends.base.reduce_ordered_dict`).
+      time (see :func:`picklecheck.backends.base.quick_dispatch`).
 
     dill's dispatch table is read as it is when each pickler starts (a type registered
     with ``dill.register`` later still counts), and live while dill's own ``save`` runs
     (its numpy hook registers types as it meets them)."""
-    import collections
     import copyreg
     import weakref
 
-    from picklecheck.backends.base import reduce_ordered_dict
+    from picklecheck.backends.base import quick_dispatch
 
     dill_module = sys.modules[module.Pickler.__module__]
     base = module.Pickler
     live = base.dispatch
-    stock_save = dill_module.StockPickler.save
+    stock = dill_module.StockPickler
     helper, create = dill_module._proxy_helper, dill_module._create_weakproxy
 
     def save_weakproxy(pickler: Any, obj: Any) -> None:
@@ -171,12 +170,10 @@ def _make_dill_pickler(module: Any) -> type:
         return not (dill_module.numpyufunc(t) or dill_module.numpydtype(t)
                     or dill_module.ndarraysubclassinstance(t))
 
-    stock = dill_module.StockPickler
-
     class Pickler(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.dispatch = type(live)(live)
+            self.dispatch = type(live)()  # filled by _refresh
             self._direct: dict[Any, Any] = {}
             # pickle's save, for a type with a save function, does four things before
             # calling it: ends a full frame, asks persistent_id, looks in the memo, asks
@@ -186,9 +183,7 @@ def _make_dill_pickler(module: Any) -> type:
             self._direct_ok = (getattr(cls, "persistent_id", None) is stock.persistent_id
                                and getattr(cls, "reducer_override", None) is None)
             self._refresh()
-            if collections.OrderedDict not in copyreg.dispatch_table:
-                self.dispatch_table = {**copyreg.dispatch_table,
-                                       collections.OrderedDict: reduce_ordered_dict}
+            self.dispatch_table = quick_dispatch(copyreg.dispatch_table, self.proto)
 
         def _refresh(self) -> None:
             """Our table: dill's as it is now, with ours over it."""
@@ -196,7 +191,7 @@ def _make_dill_pickler(module: Any) -> type:
             self.dispatch.update(ours)
             if self._direct_ok:
                 self._direct = dict(self.dispatch)  # read at C speed
-                if dill_module.GENERATOR_FAIL:
+                if dill_module.GENERATOR_FAIL:  # the one type there hands_over refuses
                     self._direct.pop(types.GeneratorType, None)
 
         def save(self, obj: Any, save_persistent_id: bool = True) -> None:
@@ -212,13 +207,13 @@ def _make_dill_pickler(module: Any) -> type:
                 return
             known = plain.get(id(t))
             if known is not None and known[0]() is t and known[1] is t.__mro__:
-                stock_save(self, obj, save_persistent_id)
+                stock.save(self, obj, save_persistent_id)
                 return
             if hands_over(t):
                 if len(plain) > _PLAIN_TYPES_MAX:
                     plain.clear()
                 plain[id(t)] = (weakref.ref(t), t.__mro__)
-                stock_save(self, obj, save_persistent_id)
+                stock.save(self, obj, save_persistent_id)
                 return
             mine, self.dispatch = self.dispatch, live_view
             try:
