@@ -235,7 +235,7 @@ def _timers() -> list[str]:
         delay, _ = signal.getitimer(which)
         if delay:
             signal.setitimer(which, 0)
-            found.append(f"{sig} in {delay:.3g} s")
+            found.append(f"{sig} in {delay:.2g} s")  # the time left when the load ended
     return found
 
 
