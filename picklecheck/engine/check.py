@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import io
 import pickle
 import sys
@@ -31,7 +30,7 @@ from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.scan import failed_dump_memo
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import contain, deadline, pure, workers
+from picklecheck.isolation import contain, deadline, plain, pure, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.fresh import FreshResult
 from picklecheck.model import BackendResult, Report
@@ -89,6 +88,14 @@ def check(
         msg = f"timeout must be a positive number of seconds (or None), not {timeout!r}"
         raise ValueError(msg)
     limit = Deadline(timeout)
+    words = _Words(expand, UserCode(user_code))
+    # What a dump in this thread found failing (the search starts from it; see _in_thread).
+    failed: dict[str, tuple[BaseException, float]] = {}
+    if not fresh_process and script_folder is None:
+        report = _in_thread(obj, chosen, protocol, name, roundtrip, max_culprits, limit,
+                            words, failed)
+        if report is not None:
+            return report
     results: dict[str, BackendResult] = {}
     done: set[str] = set()
     loaders: list[contain.Loader] = []
@@ -109,7 +116,7 @@ def check(
                               max_culprits, limit, results, done, loader,
                               None if script_folder is None
                               else workers.driver(script_folder),
-                              _Words(expand, UserCode(user_code)))
+                              words, failed)
         finally:
             if loader is not None:
                 loader.close()
@@ -120,6 +127,26 @@ def check(
         for loader in loaders:
             loader.close()  # the stuck helper never will
         return _unfinished(obj, name, protocol, chosen, results, done, stuck)
+
+
+def _in_thread(obj: Any, chosen: list[Backend], protocol: int | None, name: str,
+               roundtrip: bool, max_culprits: int, limit: Deadline, words: _Words,
+               failed: dict[str, tuple[BaseException, float]]) -> Report | None:
+    """The report of a check of builtin data with pickle, done in the caller's thread
+    (see :mod:`picklecheck.isolation.plain`: it runs no one's code, so it cannot hang,
+    and no hand-over to the helper thread is paid), or None: the check goes to the helper.
+    A dump that failed here is left in ``failed``: the search starts from it."""
+    if len(chosen) != 1 or chosen[0].name != "pickle" or not plain.likely(obj):
+        return None
+    proto = chosen[0].default_protocol() if protocol is None else protocol
+    if (pickle.HIGHEST_PROTOCOL if proto < 0 else proto) < 4:
+        return None  # it writes nothing before the end: the time limit could not be kept
+    try:
+        with deadline.limit(limit):
+            return _check(obj, chosen, protocol, name, roundtrip, False, max_culprits, limit,
+                          {}, set(), words=words, failed=failed, in_thread=True)
+    except plain.Tripped:
+        return None
 
 
 class _Words:
@@ -135,13 +162,24 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
            fresh_process: bool, max_culprits: int, limit: Deadline,
            results: dict[str, BackendResult], done: set[str],
            loader: contain.Loader | None = None,
-           drv: workers.Driver | None = None, words: _Words | None = None) -> Report:
+           drv: workers.Driver | None = None, words: _Words | None = None,
+           failed: dict[str, tuple[BaseException, float]] | None = None,
+           in_thread: bool = False) -> Report:
+    """The check; ``in_thread``: every dump and load proven to run no one's code, or
+    :class:`~picklecheck.isolation.plain.Tripped` (a failed dump goes to ``failed``)."""
     words = words if words is not None else _Words()
+    failed = failed if failed is not None else {}
     findings: dict[str, list[Finding]] = {}
     payloads: dict[str, bytes] = {}
     configs: dict[str, dict[str, Any]] = {}
     dumped: dict[str, bytes] = {}
-    driver = functools.cache(lambda: drv or workers.driver())  # only frameworks need it
+    drivers: list[workers.Driver] = []
+
+    def driver() -> workers.Driver:  # only frameworks need it: made when first asked for
+        if not drivers:
+            drivers.append(drv or workers.driver())
+        return drivers[0]
+
     for backend in chosen:
         if limit.expired():
             results[backend.name] = _not_started(backend.name, limit)
@@ -149,13 +187,14 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
             continue
         model = workers.model_for(backend)
         found, data = _dump(obj, backend, protocol, roundtrip or fresh_process or model.watches,
-                            max_culprits, results, loadable=roundtrip)
+                            max_culprits, results, roundtrip, failed, in_thread)
         results[backend.name].worker = model.name if results[backend.name].available else None
         findings[backend.name] = found
         if data is not None:
             dumped[backend.name] = data
     if roundtrip and dumped:
-        _round_trips(obj, dumped, protocol, max_culprits, results, findings, loader)
+        _round_trips(obj, dumped, protocol, max_culprits, results, findings, loader,
+                     in_thread)
     for backend in chosen:
         model = workers.model_for(backend)
         data = dumped.get(backend.name)
@@ -165,7 +204,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
                     _load_in_copy(obj, backend, protocol, results[backend.name], data,
                                   max_culprits))
             done.add(backend.name)
-        elif data is not None and (fresh_process or workers.needs_worker_load(
+        elif data is not None and (fresh_process or model.watches and workers.needs_worker_load(
                 model, data, workers.search_path(model, driver()))):
             payloads[backend.name] = _payload(obj, backend, protocol, results[backend.name],
                                               data)
@@ -284,10 +323,12 @@ def _backends(names: Iterable[str]) -> list[Backend]:
 
 
 def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
-          max_culprits: int, results: dict[str, BackendResult], loadable: bool = True
-          ) -> tuple[list[Finding], bytes | None]:
+          max_culprits: int, results: dict[str, BackendResult], loadable: bool = True,
+          failed: dict[str, tuple[BaseException, float]] | None = None,
+          in_thread: bool = False) -> tuple[list[Finding], bytes | None]:
     """The verdict of one backend's dumps (and its culprits when it fails); the bytes
-    when they are to be loaded."""
+    when they are to be loaded. A dump already done (and failed) in the caller's thread
+    is taken from ``failed``; ``in_thread``, a failure is left there (see _in_thread)."""
     result = BackendResult(backend=backend.name, ok=False)
     results[backend.name] = result  # visible to the caller as it fills in
     if not backend.available:
@@ -297,9 +338,14 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         return [], None
     proto = backend.default_protocol() if protocol is None else protocol
     data: bytes | None = None
+    known = failed.pop(backend.name, None) if failed and not in_thread else None
     start = time.perf_counter()
     try:
-        if keep_bytes:
+        if known is not None:
+            raise known[0]
+        if in_thread:
+            result.size, data = plain.dump(obj, proto, keep_bytes)
+        elif keep_bytes:
             buffer = io.BytesIO() if loadable else Scratch()
             backend.dump(obj, buffer, proto)
             data = buffer.getvalue()
@@ -308,12 +354,16 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
             sink = Sink()
             backend.dump(obj, sink, proto)
             result.size = sink.size
-    except _FATAL:
+    except (*_FATAL, plain.Tripped):
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
-        result.dumps_seconds = time.perf_counter() - start
+        seconds = known[1] if known is not None else time.perf_counter() - start
         saved = failed_dump_memo(exc)  # a pure-Python pickler's work is not done twice
         scrub(exc)  # tracebacks' frames hold the pickler, whose memo holds everything
+        if in_thread and failed is not None:
+            failed[backend.name] = (exc, seconds)  # searched in the helper thread
+            raise plain.Tripped(exc) from None
+        result.dumps_seconds = seconds
         result.error = _describe(exc)
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits,
@@ -326,14 +376,20 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
 
 def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_culprits: int,
                  results: dict[str, BackendResult], findings: dict[str, list[Finding]],
-                 loader: contain.Loader | None) -> None:
-    """Load every backend's bytes (one contained child for all), and locate what fails."""
+                 loader: contain.Loader | None, in_thread: bool = False) -> None:
+    """Load every backend's bytes (one contained child for all), and locate what fails;
+    ``in_thread``, only loads proven to run no code, all of them fine, or Tripped."""
     for name in dumped:
         results[name].ok = False  # until its round trip says otherwise
     backends = [get_backend(name) for name in dumped]
     pairs = list(zip(backends, dumped.values(), strict=True))
-    outcomes = (loader.load_pairs(pairs) if loader is not None
-                else contain.load_pairs(pairs, usable.probe_for([d for _, d in pairs])))
+    if in_thread:
+        outcomes = contain.pure_loads(pairs)
+        if outcomes is None or not all(o.ok for o in outcomes):
+            raise plain.Tripped("load")
+    else:
+        outcomes = (loader.load_pairs(pairs) if loader is not None
+                    else contain.load_pairs(pairs, usable.probe_for([d for _, d in pairs])))
     for backend, outcome in zip(backends, outcomes, strict=True):
         result = results[backend.name]
         result.loads_seconds = outcome.seconds

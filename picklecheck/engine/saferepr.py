@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import reprlib
 from typing import Any
@@ -85,10 +86,15 @@ def _shorten(text: str, size: int) -> str:
     return text[: keep // 2 + keep % 2] + "..." + text[len(text) - keep // 2 :]
 
 
+@functools.lru_cache(maxsize=8)
+def _repr_of(maxsize: int) -> _Repr:
+    return _Repr(maxsize)  # keeps no state between calls: one per size
+
+
 def saferepr(obj: Any, maxsize: int = MAX_REPR) -> str:
     """``repr(obj)`` cut to ``maxsize`` characters; a raising or recursive repr is a finding."""
     try:
-        return _shorten(_Repr(maxsize).repr(obj), maxsize)
+        return _shorten(_repr_of(maxsize).repr(obj), maxsize)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001

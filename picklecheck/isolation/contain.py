@@ -304,6 +304,19 @@ def serving(loader: Loader | None = None) -> Iterator[Loader]:
             mine.close()
 
 
+def pure_loads(pairs: Sequence[tuple[Backend, bytes]]) -> list[LoadOutcome] | None:
+    """Every load of ``pairs`` done here, if each is proven to run no code (:mod:`.pure`);
+    else None, and nothing but building builtin objects has run."""
+    where = isolation()
+    outcomes = []
+    for backend, data in pairs:
+        outcome = _pure_load(backend, data, where)
+        if outcome is None:
+            return None
+        outcomes.append(outcome)
+    return outcomes
+
+
 def _pure_first(pairs: Sequence[tuple[Backend, bytes]], where: str,
                 rest: Callable[[list[tuple[Backend, bytes]]], list[LoadOutcome]]
                 ) -> list[LoadOutcome]:
