@@ -109,3 +109,29 @@ def test_a_clean_flat_list_is_clean():
     """Nothing is reported for a million picklable atoms."""
     report = picklecheck.check(list(range(1_000_000)), backends=("pickle",), roundtrip=False)
     assert report.ok and report.culprits == []
+
+
+class Refuses:
+    """Counts how often a pickler asked it to reduce itself."""
+
+    calls = 0
+
+    def __reduce__(self):
+        Refuses.calls += 1
+        raise TypeError("refuses to be pickled")
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill"])
+def test_the_one_object_of_a_failed_slice_is_not_pickled_again(backend):
+    """Atoms never fail: when a slice of atoms and one object fails, the object is what
+    failed. It is reduced by the failed dump, by the slice, and once more to name why,
+    never a fourth time to find it. Two in one slice are told apart one by one."""
+    Refuses.calls = 0
+    items: list[object] = list(range(1000))
+    items[500] = Refuses()
+    report = picklecheck.check(items, backends=(backend,), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj[500]"]
+    assert Refuses.calls == 3
+    items[501] = Refuses()
+    report = picklecheck.check(items, backends=(backend,), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj[500]", "obj[501]"]

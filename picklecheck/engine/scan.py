@@ -307,6 +307,10 @@ class Scan:
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
+                    suspect = self._only_suspect(prefix, run[1], run[2])
+                    if suspect is not None:  # the one item of the run that could fail
+                        path, run = prefix + (suspect,), None
+                if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
                     # A run failed: pickle it again in short runs, or item by item, and
                     # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
@@ -464,6 +468,26 @@ class Scan:
             flat = len(objs) >= FLAT_MIN and atoms * 8 >= len(sampled) * 7
             known = self._flat[prefix] = (flat, flat and not _MEMOIZED_ATOMS.isdisjoint(sampled))
         return known
+
+    def _only_suspect(self, prefix: tuple[int, ...], start: int, end: int) -> int | None:
+        """The index of the one item of a failed run that is not an atom (atoms never
+        fail, so it is what failed), when it is a plain object: nothing to pickle again
+        to know it. None when there are more (or it is a container, which item by item
+        would be fed a level further down)."""
+        if end - start > _FLAT_ITEMWISE:
+            return None
+        objs = self.levels[prefix].objs
+        found = None
+        for i in range(start, end):
+            if type(objs[i]) not in ATOMS:
+                if found is not None:
+                    return None
+                found = i
+        if found is None or type(objs[found]) in _NESTABLE_SET or id(objs[found]) in self.blocked:
+            return None
+        if self.good is not None and self.good.holds(objs[found]):
+            return None
+        return found
 
     def _retry_runs(self, prefix: tuple[int, ...], size: int) -> int:
         """The longest run to retry a failed run of ``size`` items with: a flat level's
