@@ -11,6 +11,7 @@ from __future__ import annotations
 import copyreg
 import datetime
 import pickle
+import sys
 import threading
 import time
 import types
@@ -174,3 +175,24 @@ def test_what_dumps_here_is_pickles_own_bytes(obj):
 def test_what_would_run_code_trips(obj):
     with pytest.raises(plain.Tripped):
         plain.dump([obj], 5, keep=False)
+
+
+def test_a_caller_deep_in_its_own_stack_gets_the_helpers_verdict():
+    """How deep the dump may go depends on the stack it runs on: nesting the helper's
+    fresh stack takes is no failure because the caller had used most of its own."""
+    nested: list[object] = []
+    for _ in range(300):
+        nested = [nested]
+
+    def deep(levels: int) -> picklecheck.Report:
+        if levels:
+            return deep(levels - 1)
+        return picklecheck.check(nested, backends=("pickle",))
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        report = deep(900)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert report.ok, report.culprits

@@ -361,7 +361,8 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         saved = failed_dump_memo(exc)  # a pure-Python pickler's work is not done twice
         scrub(exc)  # tracebacks' frames hold the pickler, whose memo holds everything
         if in_thread and failed is not None:
-            failed[backend.name] = (exc, seconds)  # searched in the helper thread
+            if not backend.is_depth_error(exc):  # the caller's stack may be the deep one:
+                failed[backend.name] = (exc, seconds)  # the helper starts afresh
             raise plain.Tripped(exc) from None
         result.dumps_seconds = seconds
         result.error = _describe(exc)
