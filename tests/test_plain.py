@@ -196,3 +196,35 @@ def test_a_caller_deep_in_its_own_stack_gets_the_helpers_verdict():
     finally:
         sys.setrecursionlimit(limit)
     assert report.ok, report.culprits
+
+
+class Refuses:
+    def __reduce__(self):
+        raise TypeError("refuses to be pickled")
+
+
+culprit = st.sampled_from([threading.Lock, Refuses, lambda: (lambda: 0)]).map(lambda make: make())
+mixed_data = st.recursive(
+    st.integers() | st.text(max_size=5) | st.none() | culprit,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=3), inner,
+                                                                max_size=4),
+    max_leaves=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mixed_data, st.booleans())
+def test_the_same_report_here_as_in_the_helper(obj, roundtrip):
+    """Whether a check starts in the caller's thread changes nothing it reports."""
+    def summary(report: picklecheck.Report) -> tuple[object, ...]:
+        result = report.results["pickle"]
+        return (report.ok, result.ok, result.size, result.error, result.roundtrip,
+                [(c.path, c.kind, c.reason, c.hint) for c in report.culprits])
+
+    here = picklecheck.check(obj, backends=("pickle",), roundtrip=roundtrip)
+    original = plain.likely
+    plain.likely = lambda obj: False  # type: ignore[assignment] - every check to the helper
+    try:
+        there = picklecheck.check(obj, backends=("pickle",), roundtrip=roundtrip)
+    finally:
+        plain.likely = original
+    assert summary(here) == summary(there)
