@@ -6,7 +6,9 @@ says what it was saving. Plain children go in runs (one slice each, pickled at C
 speed; see :data:`RUN_MIN`); big plain containers among them (lists, tuples,
 dicts, sets) are fed the same way one level further down, so a failure deep inside
 ``obj['records']`` is placed at ``obj['records'][4882]`` in the same pass. When a
-run fails, only that run is pickled again, in short runs and then item by item.
+run fails, only that run is pickled again, in short runs and then item by item; when all
+but one of its items are atoms (which never fail), that one is what failed, and it is
+named without pickling anything again.
 
 A failed save leaves half-saved objects in the pickler's memo: every object whose
 save began and never finished (the failing item, and each object between it and
