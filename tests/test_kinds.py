@@ -135,3 +135,25 @@ def test_sqlalchemy_generated_init_is_generated():
     culprit = _only({"init": user.__init__})
     assert (culprit.path, culprit.kind) == ("obj['init']", "generated_function")
     assert culprit.hint.startswith("sqlalchemy.orm.instrumentation.__init__ is compiled at run time")
+
+
+def test_kinds_decided_by_type_are_the_kinds_of_each_object():
+    """A report classifies objects of a C type with no dict or name of their own once per
+    type and message (a hundred locks): each gets the kind it gets on its own."""
+    import threading
+    import weakref
+
+    from picklecheck.engine import kinds
+
+    class Target:
+        pass
+
+    target = Target()
+    objs = [threading.Lock() for _ in range(5)] + [threading.RLock(), (x for x in ()),
+                                                     memoryview(b"ab"), weakref.ref(target),
+                                                     len, print, threading.local()]
+    report = picklecheck.check(objs, backends=("pickle",), roundtrip=False)
+    assert len(report.culprits) == len(objs) - 2  # builtin functions pickle by name
+    for culprit in report.culprits:
+        assert culprit.kind == kinds.classify(culprit.finding), culprit.path
+    assert {c.kind for c in report.culprits} >= {"lock", "generator", "weakref", "view"}

@@ -228,3 +228,27 @@ def test_the_same_report_here_as_in_the_helper(obj, roundtrip):
     finally:
         plain.likely = original
     assert summary(here) == summary(there)
+
+
+@pytest.mark.parametrize("obj", [threading.Lock(), threading.RLock(), (x for x in ()),
+                                 memoryview(b"ab")])
+def test_an_object_written_in_c_fails_here_as_in_any_dump(obj):
+    """Its reduction is object's, in C: the failure is the verdict, nothing to redo."""
+    with pytest.raises(TypeError) as raised:
+        plain.dump([1, obj], 5, keep=False)
+    with pytest.raises(TypeError) as expected:
+        pickle.dumps([1, obj], 5)
+    assert str(raised.value) == str(expected.value)
+
+
+class Slotted:
+    __slots__ = ("a",)
+
+
+@pytest.mark.parametrize("cls, in_c", [
+    (type(threading.Lock()), True), (int, True), (memoryview, True),
+    (Where, False), (Slotted, False), (type("Empty", (), {}), False),
+    (type("FromInt", (int,), {"__slots__": ()}), False),
+])
+def test_what_counts_as_written_in_c(cls, in_c):
+    assert plain.implemented_in_c(cls) is in_c

@@ -27,11 +27,12 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
     hints and ``works_with`` are worked out when first read (see :mod:`.deferred`),
     the comparison within ``timeout`` seconds (the check's own limit)."""
     merged: dict[tuple[int, str, str], DeferredCulprit] = {}
+    known_kinds: dict[Any, Any] = {}  # see kinds.classify
     for backend_name, found in findings.items():
         per_backend: list[Culprit] = []
         for finding in found:
             # One culprit per object and stage, unless backends fail on it differently.
-            kind = kinds.classify(finding)
+            kind = kinds.classify(finding, known_kinds)
             key = (id(finding.obj), finding.stage, kind)
             culprit = merged.get(key)
             if culprit is None:

@@ -16,6 +16,7 @@ from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
+from picklecheck.isolation.plain import implemented_in_c
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -70,14 +71,46 @@ _CUSTOM_REDUCERS = ("__reduce__", "__reduce_ex__", "__getstate__", "__getnewargs
                     "__getnewargs_ex__")
 
 
-def classify(finding: Finding) -> str:
-    """The kind of a finding: one of :data:`KINDS` ("other" if the object resists)."""
+def classify(finding: Finding, known: dict[Any, Any] | None = None) -> str:
+    """The kind of a finding: one of :data:`KINDS` ("other" if the object resists).
+
+    ``known`` (one per report) keeps the kinds of objects whose kind their type decides:
+    a hundred locks are classified once."""
+    key = _type_key(finding, known) if known is not None else None
+    if key is not None and known is not None:
+        kind = known.get(key)
+        if kind is None:
+            kind = known[key] = classify(finding)
+        return kind
     try:
         return _classify(finding)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - isinstance() and hasattr() run user code (any BaseException)
         return "other"
+
+
+def _type_key(finding: Finding, known: dict[Any, Any]) -> tuple[Any, ...] | None:
+    """What decides the kind of a dump failure of an instance of a type written in C,
+    without an instance dict or a name of its own (a lock, a socket, a generator):
+    nothing of it but its type can differ. None for anything else."""
+    if finding.stage != "dumps" or finding.origin not in ("", "reduce"):
+        return None
+    cls = type(finding.obj)
+    decides = known.get(cls)
+    if decides is None:
+        decides = known[cls] = (
+            type(cls) is type and not issubclass(cls, _BY_NAME) and implemented_in_c(cls)
+            and not any(name in vars(klass) for klass in cls.__mro__
+                        for name in ("__name__", "__wrapped__")))
+    if not decides:
+        return None
+    try:
+        return (cls, finding.origin, type(finding.exc), str(finding.exc))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - an exception's __str__ may raise
+        return None
 
 
 def _classify(finding: Finding) -> str:

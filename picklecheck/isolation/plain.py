@@ -10,10 +10,10 @@ thread and stops the moment that would no longer be so:
 
 * the C pickler asks its dispatch table about every object that is not a number, a
   string, bytes, a builtin container, a plain class or a function. Ours answers only
-  for builtin (static) types whose reduction is C code: the default one of ``object``
-  of a type without an instance dict, where nothing could stand in for it (a lock, a
-  socket's C half: it fails there, as in any dump), or one of :data:`_C_REDUCED`
-  (dates and times, ``range``, ``slice``, builtin functions). For any other type, or one registered with ``copyreg``, it raises
+  for types whose reduction is C code: types written in C (:func:`implemented_in_c`)
+  without an instance dict, whose reduction is ``object``'s (a lock, a socket's C
+  half: it fails there, as in any dump), and :data:`_C_REDUCED` (dates and times,
+  ``range``, ``slice``, builtin functions). For any other type, or one registered with ``copyreg``, it raises
   :class:`Tripped` before anything of that object runs;
 * every frame the pickler writes (one per 64 KiB from protocol 4 on) checks the
   check's time limit, so a huge dump still ends at it.
@@ -37,7 +37,7 @@ from typing import Any
 from picklecheck.backends.base import Sink
 from picklecheck.isolation import deadline
 
-__all__ = ["Tripped", "dump", "likely"]
+__all__ = ["Tripped", "dump", "implemented_in_c", "likely"]
 
 _HEAPTYPE = 1 << 9
 #: Builtin types whose own reduction is C code that calls no Python.
@@ -107,13 +107,29 @@ class _Tripwire(dict):  # type: ignore[type-arg]
 
 
 def _runs_no_code(cls: Any) -> bool:
-    if (not isinstance(cls, type) or cls.__flags__ & _HEAPTYPE or type(cls) is not type
-            or cls in copyreg.dispatch_table):
+    if not isinstance(cls, type) or type(cls) is not type or cls in copyreg.dispatch_table:
         return False
-    if cls in _C_REDUCED:
+    if cls in _C_REDUCED and not cls.__flags__ & _HEAPTYPE:
         return True
-    # Without an instance dict, nothing of the object's own can stand in for these.
-    return cls.__dictoffset__ == 0 and all(getattr(cls, name, None) is default for name, default in _DEFAULTS)
+    return implemented_in_c(cls) and all(
+        getattr(cls, name, None) is default for name, default in _DEFAULTS)
+
+
+#: What the namespace of a class written in C holds (its methods, slots and members).
+_C_NAMESPACE = (types.WrapperDescriptorType, types.MethodDescriptorType,
+                types.BuiltinFunctionType, types.GetSetDescriptorType,
+                types.MemberDescriptorType, types.ClassMethodDescriptorType, str, int,
+                type(None))
+
+
+def implemented_in_c(cls: type) -> bool:
+    """Whether ``cls`` and its bases are written in C, their instances without a dict
+    (a lock, a socket's C half; a builtin type's or an extension's): their namespaces hold
+    no Python function, property or ``__slots__``, and nothing of an instance's own can
+    stand in for them, so looking an attribute up on one runs no Python code."""
+    return cls.__dictoffset__ == 0 and all("__slots__" not in vars(klass)
+               and all(isinstance(v, _C_NAMESPACE) for v in vars(klass).values())
+               for klass in cls.__mro__[:-1])
 
 
 def _check_time() -> None:
