@@ -479,13 +479,12 @@ class Scan:
         if end - start > _FLAT_ITEMWISE:
             return None
         objs = self.levels[prefix].objs
-        found = None
-        for i in range(start, end):
-            if type(objs[i]) not in ATOMS:
-                if found is not None:
-                    return None
-                found = i
-        if found is None or type(objs[found]) in _NESTABLE_SET or id(objs[found]) in self.blocked:
+        kinds = list(map(type, objs[start:end]))  # at C speed, as what follows
+        odd = set(kinds) - ATOMS
+        if len(odd) != 1 or kinds.count(next(iter(odd))) != 1:
+            return None
+        found = start + kinds.index(next(iter(odd)))
+        if type(objs[found]) in _NESTABLE_SET or id(objs[found]) in self.blocked:
             return None
         if self.good is not None and self.good.holds(objs[found]):
             return None
