@@ -26,8 +26,8 @@ from typing import Any
 from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
-__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Scratch", "Sink", "contained_find_class",
-           "guarded_find_class", "quick_dispatch", "reduce_by_pickler", "reduce_ordered_dict",
+__all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
+           "contained_find_class", "guarded_find_class", "quick_dispatch", "reduce_by_pickler", "reduce_ordered_dict",
            "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
@@ -176,8 +176,8 @@ def _quickened(pickler: Any, protocol: int) -> Any:
     return pickler
 
 
-def quick_dispatch(table: Any, protocol: int) -> _Reducers:
-    """``table`` (a pickler's dispatch table) as a :class:`_Reducers`, which the C pickler
+def quick_dispatch(table: Any, protocol: int) -> Reducers:
+    """``table`` (a pickler's dispatch table) as a :class:`Reducers`, which the C pickler
     reads at C speed (cloudpickle's is a ChainMap, read in Python for every object),
     with exact ``OrderedDict`` reduced in Python the way it reduces itself (unless the
     table has its own reducer for it): its own ``__reduce__`` asks
@@ -186,12 +186,12 @@ def quick_dispatch(table: Any, protocol: int) -> _Reducers:
     The bytes are the same (a table registered with ``copyreg`` while one dump runs
     would be missed by it: the table is read when its pickler starts). A pure-Python
     pickler (dill's) reads it with ``get``, which never adds a type."""
-    quick = _Reducers(table, pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol)
+    quick = Reducers(table, protocol)
     quick.setdefault(collections.OrderedDict, reduce_ordered_dict)
     return quick
 
 
-class _Reducers(dict):  # type: ignore[type-arg]
+class Reducers(dict):  # type: ignore[type-arg]
     """A C pickler's own dispatch table, where a type it is asked about for the first
     time is added with what the pickler does for that type without one: call the
     object's ``__reduce_ex__`` with the pickler's protocol (at C speed, through
@@ -203,7 +203,7 @@ class _Reducers(dict):  # type: ignore[type-arg]
 
     def __init__(self, table: Any, protocol: int) -> None:
         super().__init__(table)
-        self.protocol = protocol
+        self.protocol = pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol
 
     def __missing__(self, cls: Any) -> Any:
         if not isinstance(cls, type) or issubclass(cls, type):

@@ -481,9 +481,12 @@ class Scan:
         objs = self.levels[prefix].objs
         kinds = list(map(type, objs[start:end]))  # at C speed, as what follows
         odd = set(kinds) - ATOMS
-        if len(odd) != 1 or kinds.count(next(iter(odd))) != 1:
+        if len(odd) != 1:
             return None
-        found = start + kinds.index(next(iter(odd)))
+        (suspect,) = odd
+        if kinds.count(suspect) != 1:
+            return None
+        found = start + kinds.index(suspect)
         if type(objs[found]) in _NESTABLE_SET or id(objs[found]) in self.blocked:
             return None
         if self.good is not None and self.good.holds(objs[found]):

@@ -29,12 +29,11 @@ import copyreg
 import datetime
 import io
 import itertools
-import operator
 import pickle
 import types
 from typing import Any
 
-from picklecheck.backends.base import Sink
+from picklecheck.backends.base import Reducers, Sink
 from picklecheck.isolation import deadline
 
 __all__ = ["Tripped", "dump", "implemented_in_c", "likely"]
@@ -90,20 +89,18 @@ def dump(obj: Any, protocol: int, keep: bool) -> tuple[int, bytes | None]:
     return file.size, None
 
 
-class _Tripwire(dict):  # type: ignore[type-arg]
-    """A dispatch table that lets the pickler reduce only what runs no Python code (a
-    new one per dump: ``copyreg`` may be given a reducer between two)."""
+class _Tripwire(Reducers):
+    """A dispatch table that starts empty and lets the pickler reduce (as it would without
+    one) only what runs no Python code; a new one per dump: ``copyreg`` may be given a
+    reducer between two."""
 
     def __init__(self, protocol: int) -> None:
-        super().__init__()
-        self.reduce = operator.methodcaller(
-            "__reduce_ex__", pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol)
+        super().__init__({}, protocol)
 
     def __missing__(self, cls: Any) -> Any:
         if not _runs_no_code(cls):
             raise Tripped(cls)
-        self[cls] = self.reduce
-        return self.reduce
+        return super().__missing__(cls)
 
 
 def _runs_no_code(cls: Any) -> bool:
