@@ -141,12 +141,17 @@ def _in_thread(obj: Any, chosen: list[Backend], protocol: int | None, name: str,
     proto = chosen[0].default_protocol() if protocol is None else protocol
     if (pickle.HIGHEST_PROTOCOL if proto < 0 else proto) < 4:
         return None  # it writes nothing before the end: the time limit could not be kept
-    try:
-        with deadline.limit(limit):
+    with deadline.limit(limit):
+        try:
             return _check(obj, chosen, protocol, name, roundtrip, False, max_culprits, limit,
                           {}, set(), words=words, failed=failed, in_thread=True)
-    except plain.Tripped:
-        return None
+        except plain.Tripped:
+            if not limit.expired():
+                return None
+        # Out of time here: in the helper it could only end at the hard limit, saying
+        # less. Started again with the limit passed, it dumps nothing and says so.
+        return _check(obj, chosen, protocol, name, roundtrip, False, max_culprits, limit,
+                      {}, set(), words=words, in_thread=True)
 
 
 class _Words:
