@@ -122,16 +122,18 @@ class Refuses:
 
 
 @pytest.mark.parametrize("backend", ["pickle", "dill"])
-def test_the_one_object_of_a_failed_slice_is_not_pickled_again(backend):
+@pytest.mark.parametrize("size, at", [(1000, 500), (20_000, 15_000)])  # slices of 4096 there
+def test_the_one_object_of_a_failed_slice_is_not_pickled_again(backend, size, at):
     """Atoms never fail: when a slice of atoms and one object fails, the object is what
-    failed. It is reduced by the failed dump, by the slice, and once more to name why,
-    never a fourth time to find it. Two in one slice are told apart one by one."""
+    failed, however long the slice. It is reduced by the failed dump, by the slice, and
+    once more to name why, never a fourth time to find it. Two in one slice are told
+    apart one by one."""
     Refuses.calls = 0
-    items: list[object] = list(range(1000))
-    items[500] = Refuses()
+    items: list[object] = list(range(size))
+    items[at] = Refuses()
     report = picklecheck.check(items, backends=(backend,), roundtrip=False)
-    assert [c.path for c in report.culprits] == ["obj[500]"]
+    assert [c.path for c in report.culprits] == [f"obj[{at}]"]
     assert Refuses.calls == 3
-    items[501] = Refuses()
+    items[at + 1] = Refuses()
     report = picklecheck.check(items, backends=(backend,), roundtrip=False)
-    assert [c.path for c in report.culprits] == ["obj[500]", "obj[501]"]
+    assert [c.path for c in report.culprits] == [f"obj[{at}]", f"obj[{at + 1}]"]

@@ -476,7 +476,7 @@ class Scan:
         fail, so it is what failed), when it is a plain object: nothing to pickle again
         to know it. None when there are more (or it is a container, which item by item
         would be fed a level further down)."""
-        if end - start > _FLAT_ITEMWISE:
+        if end - start > FLAT_MAX:
             return None
         objs = self.levels[prefix].objs
         kinds = list(map(type, objs[start:end]))  # at C speed, as what follows
