@@ -109,7 +109,7 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
     if memo:
         # The C pickler copies what it is given; pickle's Python one (dill's base) keeps
         # the dict itself and would add to the caller's.
-        pickler.memo = memo.copy()
+        pickler.memo = memo if memo_size(pickler) is None else memo.copy()
     return pickler
 
 
