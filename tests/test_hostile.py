@@ -155,3 +155,52 @@ def test_big_bytes_repr_is_cut_before_it_is_built():
 
     text = saferepr({"blob": bytes(100_000_000)})
     assert len(text) <= 120 and text.startswith("{'blob': b'\\x00")
+
+
+class _Odd:
+    """A class named like a builtin: reprlib picks its method by name."""
+
+
+_NamedList = type("list", (list,), {})  # reprlib shows it with repr_list
+_Spaced = type(" list", (list,), {})  # " list".split() is ["list"]: repr_list too
+_ODDS = [_Odd(), _NamedList([1, 2]), _Spaced([3, 4, 5, 6, 7, 8]), ReprBomb()]
+
+
+def _reprable():
+    from hypothesis import strategies as st
+
+    atoms = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+             | st.text(max_size=300) | st.binary(max_size=300)
+             | st.integers(0, 3).map(lambda i: _ODDS[i]))  # never repr'd by hypothesis
+    return st.recursive(atoms, lambda kids: (
+        st.lists(kids, max_size=8) | st.tuples(kids, kids)
+        | st.dictionaries(st.text(max_size=5), kids, max_size=8)
+        | st.frozensets(st.integers(), max_size=8)), max_leaves=40)
+
+
+def test_saferepr_is_reprlibs_repr():
+    """saferepr remembers reprlib's per-item method lookup (by the type's name, spaces
+    made underscores) instead of building the name for every item: the text is the
+    same, for names like a builtin's or with spaces too."""
+    import reprlib
+
+    from hypothesis import given, settings
+
+    from picklecheck.engine import saferepr as module
+
+    class Reference(module._Repr):
+        repr1 = reprlib.Repr.repr1
+
+    reference = Reference(module.MAX_REPR)
+
+    @settings(max_examples=300, deadline=None)
+    @given(_reprable())
+    def same(obj):
+        try:
+            expected = module._shorten(reference.repr(obj), module.MAX_REPR)
+        except ValueError:  # a ReprBomb: saferepr says so instead
+            expected = module.saferepr(obj)
+            assert "repr raised ValueError" in expected
+        assert module.saferepr(obj) == expected
+
+    same()

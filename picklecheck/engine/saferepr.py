@@ -19,6 +19,17 @@ class _Repr(reprlib.Repr):
         self.maxother = maxsize
         self.maxlist = self.maxtuple = self.maxset = self.maxdict = 4
         self.maxlevel = 2
+        self._methods: dict[str, Any] = {}
+
+    def repr1(self, x: Any, level: int) -> str:
+        # reprlib's own lookup (by the type's name, spaces made underscores), built and
+        # looked up as a string on every item: remembered per name, found the same way.
+        typename = type(x).__name__
+        method = self._methods.get(typename)
+        if method is None:
+            name = "repr_" + "_".join(typename.split()) if " " in typename else "repr_" + typename
+            method = self._methods[typename] = getattr(self, name, self.repr_instance)
+        return method(x, level)  # type: ignore[no-any-return]
 
     def repr_bytes(self, obj: bytes, level: int) -> str:
         # reprlib has no bytes rule: without this, repr() of a 1 GiB payload runs in full.
