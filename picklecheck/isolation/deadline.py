@@ -26,8 +26,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 __all__ = ["DEFAULT_TIMEOUT", "WAITING", "CheckTimeout", "Deadline", "current", "expired",
@@ -88,14 +87,26 @@ def expired() -> bool:
     return deadline is not None and deadline.expired()
 
 
-@contextmanager
-def limit(deadline: Deadline) -> Iterator[Deadline]:
+def limit(deadline: Deadline) -> _Current:
     """Make ``deadline`` the current one for the block."""
-    token = _Context.current.set(deadline)
-    try:
-        yield deadline
-    finally:
-        _Context.current.reset(token)
+    return _Current(deadline)
+
+
+class _Current:
+    """:func:`limit`'s block (a class, not a generator: it is entered once or twice per
+    check, and a generator-based one costs a few microseconds each time)."""
+
+    __slots__ = ("deadline", "token")
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def __enter__(self) -> Deadline:
+        self.token = _Context.current.set(self.deadline)
+        return self.deadline
+
+    def __exit__(self, *exc: object) -> None:
+        _Context.current.reset(self.token)
 
 
 class CheckTimeout(Exception):  # noqa: N818 - reads as what happened

@@ -67,11 +67,10 @@ def likely(obj: Any) -> bool:
     if kind not in _PLAIN:
         return False
     if kind is dict:
-        return all(type(k) in _PLAIN and type(v) in _PLAIN
-                   for k, v in itertools.islice(obj.items(), _SAMPLE))
+        return _PLAIN.issuperset(map(type, itertools.chain.from_iterable(
+            itertools.islice(obj.items(), _SAMPLE))))
     if kind in (list, tuple):
-        step = max(1, len(obj) // _SAMPLE)
-        return all(type(item) in _PLAIN for item in obj[::step])
+        return _PLAIN.issuperset(map(type, obj[::max(1, len(obj) // _SAMPLE)]))
     return True
 
 
