@@ -135,7 +135,8 @@ def _in_thread(obj: Any, chosen: list[Backend], protocol: int | None, name: str,
     """The report of a check of builtin data with pickle, done in the caller's thread
     (see :mod:`picklecheck.isolation.plain`: it runs no one's code, so it cannot hang,
     and no hand-over to the helper thread is paid), or None: the check goes to the helper.
-    A dump that failed here is left in ``failed``: the search starts from it."""
+    A dump that failed here is left in ``failed``: the search starts from it. A dump that
+    ran out of time here is reported here, as not finished within the limit."""
     if len(chosen) != 1 or chosen[0].name != "pickle" or not plain.likely(obj):
         return None
     proto = chosen[0].default_protocol() if protocol is None else protocol
