@@ -27,8 +27,8 @@ from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
-           "contained_find_class", "guarded_find_class", "quick_dispatch", "reduce_by_pickler", "reduce_ordered_dict",
-           "reduce_with"]
+           "contained_find_class", "guarded_find_class", "quick_dispatch", "reduce_by_pickler",
+           "reduce_ordered_dict", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.

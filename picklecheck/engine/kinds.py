@@ -76,12 +76,13 @@ def classify(finding: Finding, known: dict[Any, Any] | None = None) -> str:
 
     ``known`` (one per report) keeps the kinds of objects whose kind their type decides:
     a hundred locks are classified once."""
-    key = _type_key(finding, known) if known is not None else None
-    if key is not None and known is not None:
-        kind = known.get(key)
-        if kind is None:
-            kind = known[key] = classify(finding)
-        return kind
+    if known is not None:
+        key = _type_key(finding, known)
+        if key is not None:
+            kind = known.get(key)
+            if kind is None:
+                kind = known[key] = classify(finding)
+            return kind
     try:
         return _classify(finding)
     except (KeyboardInterrupt, SystemExit):

@@ -99,7 +99,7 @@ def _shorten(text: str, size: int) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _repr_of(maxsize: int) -> _Repr:
-    return _Repr(maxsize)  # keeps no state between calls: one per size
+    return _Repr(maxsize)  # keeps nothing of a call's object (only its lookups): one per size
 
 
 def saferepr(obj: Any, maxsize: int = MAX_REPR) -> str:

@@ -475,9 +475,8 @@ class Scan:
         """The index of the one item of a failed run that is not an atom (atoms never
         fail, so it is what failed), when it is a plain object: nothing to pickle again
         to know it. None when there are more (or it is a container, which item by item
-        would be fed a level further down)."""
-        if end - start > FLAT_MAX:
-            return None
+        would be fed a level further down). A run is at most FLAT_MAX items, each just
+        pickled: looking at their types costs less."""
         objs = self.levels[prefix].objs
         kinds = list(map(type, objs[start:end]))  # at C speed, as what follows
         odd = set(kinds) - ATOMS
