@@ -110,6 +110,39 @@ def test_dill_does_not_pickle_again_what_its_failed_dump_saved():
     assert Counted.reductions <= 2 * 12, Counted.reductions
 
 
+def _parsed_json(counted):
+    """A library's parsed JSON: nested OrderedDicts (``object_pairs_hook``), with
+    ``counted`` Counted leaves among the strings."""
+    import collections
+
+    return collections.OrderedDict(
+        (f"shape{i}", collections.OrderedDict(type="structure", doc="x" * 40, leaf=Counted(),
+                                              members=collections.OrderedDict(a="s", b="t")))
+        for i in range(counted))
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_parsed_json_saved_whole_inside_a_failing_chain_is_not_pickled_again_per_level(
+        backend):
+    """The C pickler does not say what it finished before it failed, but an exact
+    OrderedDict is reduced by our code, which sees its last item saved: parsed JSON met
+    deep inside a failing chain (a client's service model behind its event handlers)
+    is memoized by the scans of the levels below, not pickled once per level."""
+    counted = 1000
+    root = _chain_of_nodes(10, Node(model=_parsed_json(counted), gen=_gen()))
+    Counted.reductions = 0
+    report = picklecheck.check(root, backends=(backend,), name="root", roundtrip=False)
+    assert [c.path for c in report.culprits] == ["root" + ".next" * 10 + ".gen"]
+    # The verdict, the first scan (where it is first seen whole), one spare: not 11.
+    assert Counted.reductions <= 3 * counted, Counted.reductions // counted
+
+
+def _chain_of_nodes(depth, leaf):
+    for _ in range(depth):
+        leaf = Node(next=leaf)
+    return leaf
+
+
 def test_dill_weak_proxies_are_saved_as_dill_saves_them_without_searching_the_heap(
         monkeypatch):
     """A weak proxy's referent comes from the proxy (dill searches gc.get_objects(), tens

@@ -27,8 +27,8 @@ from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
-           "contained_find_class", "guarded_find_class", "quick_dispatch", "reduce_by_pickler",
-           "reduce_ordered_dict", "reduce_with"]
+           "contained_find_class", "dispatch_table_of", "guarded_find_class", "quick_dispatch",
+           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -174,6 +174,15 @@ def _quickened(pickler: Any, protocol: int) -> Any:
         _C_DISPATCH.__set__(pickler, quick_dispatch(
             getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table, protocol))
     return pickler
+
+
+def dispatch_table_of(pickler: Any) -> Reducers | None:
+    """A C pickler's own dispatch table where :func:`_quickened` gave it one (None for
+    any other pickler)."""
+    if not isinstance(pickler, pickle.Pickler) or _C_DISPATCH is None:
+        return None
+    table = _C_DISPATCH.__get__(pickler, type(pickler))
+    return table if isinstance(table, Reducers) else None
 
 
 def quick_dispatch(table: Any, protocol: int) -> Reducers:

@@ -135,7 +135,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             used = True
             continue
         if pickler is None:
-            pickler = seeded_pickler(backend, protocol, memo)
+            pickler = seeded_pickler(backend, protocol, memo, good)
         started, mark = perf_counter(), memo_size(pickler)
         exc = _failure(backend, pickler, obj)
         if exc is not None:

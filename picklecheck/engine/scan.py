@@ -44,10 +44,12 @@ Two details keep the position exact:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import collections
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from picklecheck.backends.base import dispatch_table_of, reduce_ordered_dict
 from picklecheck.engine.walker import ATOMS, Expansion, expand
 from picklecheck.isolation import deadline
 
@@ -102,10 +104,18 @@ def seed(memo: Memo, obj: Any) -> None:
         memo[id(obj)] = (len(memo), obj)
 
 
-def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
+def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | None = None
+                   ) -> Any:
     """A scan pickler (into a sink) that starts with ``memo``'s objects memoized: a
-    reference to one of them is a memo hit, as for an object already saved."""
+    reference to one of them is a memo hit, as for an object already saved. With
+    ``good``, what it holds as heavy joins ``memo`` first, and the pickler tells it of
+    what it saves whole (see :meth:`Good.watch`)."""
     pickler = backend.scan_pickler(protocol)
+    if good is not None:
+        good.watch(pickler)
+        for key, obj in good.heavy.items():
+            if key not in memo:
+                seed(memo, obj)
     if memo:
         # The C pickler copies what it is given; pickle's Python one (dill's base) keeps
         # the dict itself and would add to the caller's.
@@ -113,6 +123,8 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo) -> Any:
     return pickler
 
 
+#: What a watched OrderedDict's items end with (see Good.watch): two atoms.
+_LAST_PAIR = (None, None)
 #: A fed item that took longer than this (seconds) to save is remembered as good.
 SLOW_SAVE = 1e-5
 #: ... and as heavy (memoized in advance by every later scan) after this long.
@@ -128,15 +140,50 @@ class Good:
     lead to a culprit through one of them; those are searched elsewhere. A scan that
     skipped one of these says so (:attr:`Scan.used_good`), and a node whose children
     all pass only thanks to a skip is scanned again without them before it is called a
-    culprit (see :func:`picklecheck.engine.locate.dump_scan`)."""
+    culprit (see :func:`picklecheck.engine.locate.dump_scan`).
 
-    __slots__ = ("heavy", "objs")
+    Objects saved whole *inside* an item that failed later count too, where the C
+    pickler can say so: an exact ``OrderedDict`` (a library's parsed JSON: botocore's
+    service models, endpoint rules) is reduced by our own code, which sees its last
+    item saved (:meth:`watch`). Those that took a while are memoized in advance by
+    later scans, so each level of a failing chain does not pickle them again before it
+    reaches its culprit. That is the memo a pure-Python pickler's failure leaves
+    (:func:`completed_memo`): the object's save returned; what it met under way (the
+    failing chain) is searched under the failing item.
+    """
+
+    __slots__ = ("_reducer", "heavy", "objs")
 
     def __init__(self) -> None:
         self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
         #: Those that took over HEAVY_SAVE alone: every later scan memoizes them in
         #: advance (memoizing them all would cost more than it saves).
         self.heavy: dict[int, Any] = {}
+        self._reducer: Callable[[Any], Any] | None = None
+
+    def watch(self, pickler: Any) -> None:
+        """Have ``pickler`` (a C scan pickler; a pure-Python one keeps a memo of its own)
+        tell this of each exact ``OrderedDict`` it saves whole, slowly."""
+        table = dispatch_table_of(pickler)
+        if table is not None and table.get(collections.OrderedDict) is reduce_ordered_dict:
+            if self._reducer is None:
+                self._reducer = self._reduce_watched
+            table[collections.OrderedDict] = self._reducer
+
+    def _reduce_watched(self, od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
+        rv = reduce_ordered_dict(od)
+        if rv[2] is not None:  # its instance dict is saved after its items
+            return rv
+        return (*rv[:4], self._items_then_remember(od, rv[4]))
+
+    def _items_then_remember(self, od: Any, items: Iterator[Any]) -> Iterator[Any]:
+        started = perf_counter()
+        yield from items
+        # The C pickler draws the first item of each batch of items, then the second,
+        # and only then saves the first: when it asks for the item after this harmless
+        # pair, every item of ``od`` is saved.
+        yield _LAST_PAIR
+        self.remember((od,), perf_counter() - started)
 
     def holds(self, obj: Any) -> bool:
         return id(obj) in self.objs
@@ -266,8 +313,9 @@ class Scan:
         full before the last failure (:func:`completed_memo`), nothing half-saved."""
         carried, self.carry = self.carry, None
         if carried:
-            return seeded_pickler(self.backend, self.protocol, {**carried, **self.seeds})
-        return seeded_pickler(self.backend, self.protocol, self.seeds)
+            return seeded_pickler(self.backend, self.protocol, {**carried, **self.seeds},
+                                  self.good)
+        return seeded_pickler(self.backend, self.protocol, self.seeds, self.good)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp
