@@ -96,6 +96,22 @@ def test_an_unpicklable_key_among_many_atoms_is_found():
     assert [c.obj for c in report.culprits] == [key.gen]
 
 
+def test_a_failing_value_is_named_by_its_key_and_a_changed_dict_by_nothing_false():
+    """A dict's keys are listed only to name a failing value: the name is its key; if
+    the dict changed in between (another thread), no key is guessed."""
+    from picklecheck.backends import get_backend
+    from picklecheck.engine.walker import expand
+
+    data = {f"k{i}": i for i in range(1_000)}
+    data["k700"] = threading.Lock()
+    report = picklecheck.check(data, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == ["obj['k700']"]
+    exp = expand(data, get_backend("pickle"), 4)
+    data["extra"] = 1
+    assert exp.child(700).obj is data["k700"]
+    assert exp.child(700).steps[0].render() == "[<value 700>]"
+
+
 def test_a_flat_set_names_its_culprit_as_a_set_element():
     """A set of ints with one lock: the lock is found (a set element has no index)."""
     lock = threading.Lock()

@@ -75,7 +75,7 @@ class Expansion:
     __slots__ = ("objs", "_keys", "_children", "levels", "kind")
 
     def __init__(self, kind: str, objs: Sequence[Any], levels: int = 1,
-                 keys: Sequence[Any] | None = None,
+                 keys: Sequence[Any] | _Keys | None = None,
                  children: list[Child] | None = None) -> None:
         self.kind = kind
         self.objs = objs
@@ -94,13 +94,31 @@ class Expansion:
             return Child(obj, (PathStep.index(i),), ITEMS)
         if self.kind == "dict":
             keys = self._keys
-            assert keys is not None
+            if isinstance(keys, _Keys):
+                keys = self._keys = keys.listed()
+            if keys is None:  # the dict changed under the check: no key is known
+                return Child(obj, (PathStep.opaque(f"value {i}"),), ITEMS)
             if i < len(keys):
                 return Child(obj, (PathStep.item(keys[i]),), ITEMS)
             return Child(obj, (PathStep.opaque(f"key {_short_type(obj)}"),), ITEMS)
         if self.kind == "set":
             return Child(obj, (PathStep.opaque("set element"),), ITEMS)
         return Child(obj, (PathStep.opaque(f"item {i}"),), ITEMS)
+
+
+class _Keys:
+    """A dict's keys, listed only when a child is named (listing a million of them costs
+    a third of pickling the dict)."""
+
+    __slots__ = ("mapping", "size")
+
+    def __init__(self, mapping: dict[Any, Any], size: int) -> None:
+        self.mapping, self.size = mapping, size
+
+    def listed(self) -> list[Any] | None:
+        keys = list(self.mapping)
+        # Changed under the check (another thread): no key names a value for sure.
+        return keys if len(keys) == self.size else None
 
 
 LEAF = Expansion("leaf", ())
@@ -119,10 +137,12 @@ def expand(obj: Any, backend: Backend, protocol: int) -> Expansion:
     if t is dict:
         if backend.name == "dill" and backend.is_module_dict(obj):  # type: ignore[attr-defined]
             return LEAF
-        keys = list(obj)
         values = list(obj.values())
-        if not set(map(type, keys)) <= ATOMS:
-            values.extend(k for k in keys if type(k) not in ATOMS)
+        if ATOMS.issuperset(map(type, obj)):
+            # Its keys are named only for a failing value: listed when one is.
+            return Expansion("dict", values, keys=_Keys(obj, len(values)))
+        keys = list(obj)
+        values.extend(k for k in keys if type(k) not in ATOMS)
         return Expansion("dict", values, keys=keys)
     if t is set or t is frozenset:
         return Expansion("set", list(obj))
