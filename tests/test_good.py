@@ -199,6 +199,73 @@ def test_dill_pickler_writes_dills_bytes_from_a_fresh_start():
     assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr
 
 
+def _json_like():
+    """Parsed-JSON-like data: dicts and OrderedDicts of strings, numbers and lists, with
+    the same objects reached twice (memo hits) and OrderedDicts holding themselves."""
+    import collections
+
+    from hypothesis import strategies as st
+
+    atoms = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+             | st.text(max_size=300) | st.binary(max_size=8))
+
+    def twice(x):
+        return [x, x]
+
+    def recursive(od):
+        od["self"] = od
+        return od
+
+    def with_attr(od):
+        od.note = "kept"  # its instance dict is saved after its items
+        return od
+
+    def containers(children):
+        keys = st.text(max_size=6) | st.integers(-300, 300)
+        ods = st.dictionaries(keys, children, max_size=6).map(collections.OrderedDict)
+        return (st.lists(children, max_size=6) | st.dictionaries(keys, children, max_size=6)
+                | ods | children.map(twice) | ods.map(recursive) | ods.map(with_attr))
+
+    return st.recursive(atoms, containers, max_leaves=40)
+
+
+def test_dill_pickler_writes_dills_bytes_for_json_like_data():
+    """The dill pickler's quicker ways with OrderedDicts and string items keep dill's
+    bytes, on every protocol, for any nesting and sharing."""
+    import dill
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from picklecheck.backends import get_backend
+
+    backend = get_backend("dill")
+
+    @settings(max_examples=300, deadline=None)
+    @given(_json_like(), st.integers(0, 5))
+    def same(obj, protocol):
+        assert backend.dumps(obj, protocol) == dill.dumps(obj, protocol)
+
+    same()
+
+
+@pytest.mark.parametrize("protocol", [1, 2, 4, 5])
+def test_dill_pickler_writes_dills_bytes_for_big_batches_and_frames(protocol):
+    """More than a batch of items (1000), strings past a frame (64 KiB), frames ending
+    after a key or a value, one shared string met thousands of times."""
+    import collections
+
+    import dill
+
+    from picklecheck.backends import get_backend
+
+    shared = "shared-value"
+    big = collections.OrderedDict((f"key{i}", shared if i % 3 else f"v{i}") for i in range(2_500))
+    obj = [big, {f"k{i}": big for i in range(1_001)}, {"long": "x" * 70_000, "also": big},
+           collections.OrderedDict(long="y" * 100_000),
+           {str(i): "v" * (i % 50) for i in range(20_000)}]
+    assert get_backend("dill").dumps(obj, protocol) == dill.dumps(obj, protocol)
+
+
 def test_dill_asks_its_numpy_questions_once_per_type(monkeypatch):
     """dill walks an object's MRO three times per object to ask whether it is numpy's;
     the answer depends on the type alone (dill asks only where numpy is installed)."""

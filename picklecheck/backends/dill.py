@@ -8,10 +8,12 @@ which is how the walker sees dill's children.
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import sys
 import types
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -140,7 +142,7 @@ def _make_dill_pickler(module: Any) -> type:
     import copyreg
     import weakref
 
-    from picklecheck.backends.base import quick_dispatch
+    from picklecheck.backends.base import quick_dispatch, reduce_ordered_dict
 
     dill_module = sys.modules[module.Pickler.__module__]
     base = module.Pickler
@@ -184,6 +186,10 @@ def _make_dill_pickler(module: Any) -> type:
                                and getattr(cls, "reducer_override", None) is None)
             self._refresh()
             self.dispatch_table = quick_dispatch(copyreg.dispatch_table, self.proto)
+            # An exact OrderedDict reduced by reduce_ordered_dict is saved by _save_od.
+            self._od_quick = (self._direct_ok and self.bin and _BATCH_ITEMS_ONLY
+                              and self.dispatch_table.get(OrderedDict) is reduce_ordered_dict
+                              and hands_over(OrderedDict))
 
         def _refresh(self) -> None:
             """Our table: dill's as it is now, with ours over it."""
@@ -205,6 +211,9 @@ def _make_dill_pickler(module: Any) -> type:
                 else:
                     save_function(self, obj)
                 return
+            if t is OrderedDict and self._od_quick:
+                self._save_od(obj)
+                return
             known = plain.get(id(t))
             if known is not None and known[0]() is t and known[1] is t.__mro__:
                 stock.save(self, obj, save_persistent_id)
@@ -222,10 +231,75 @@ def _make_dill_pickler(module: Any) -> type:
                 self.dispatch = mine
                 self._refresh()
 
+        def _save_od(self, obj: Any) -> None:
+            """What pickle's save and save_reduce write for an exact OrderedDict (reduced
+            as :func:`reduce_ordered_dict` does), without their general steps."""
+            self.framer.commit_frame()
+            seen = self.memo.get(id(obj))
+            if seen is not None:
+                self.write(self.get(seen[0]))
+                return
+            if vars(obj):  # saved after its items: the general way
+                stock.save(self, obj)
+                return
+            self.save(OrderedDict)
+            self.save(())
+            self.write(pickle.REDUCE)
+            seen = self.memo.get(id(obj))
+            if seen is not None:  # its class or arguments led back to it
+                self.write(pickle.POP + self.get(seen[0]))
+            else:
+                self.memoize(obj)
+            self._batch_setitems(iter(obj.items()))
+
+        def _batch_setitems(self, items: Any, *more: Any, **options: Any) -> None:
+            """pickle's, with each str key and value saved here as save would save it
+            (a parsed JSON document is mostly strings: one call less per string)."""
+            save_str = self._direct.get(str) if self._direct_ok and self.bin else None
+            if save_str is None or more or options:
+                base._batch_setitems(self, items, *more, **options)
+                return
+            save, write, get = self.save, self.write, self.get
+            memo_get, commit = self.memo.get, self.framer.commit_frame
+            size = self._BATCHSIZE
+            it = iter(items)
+            while True:
+                batch = list(itertools.islice(it, size))
+                n = len(batch)
+                if n > 1:
+                    write(pickle.MARK)
+                for key, value in batch:
+                    if type(key) is str:
+                        commit()
+                        seen = memo_get(id(key))
+                        if seen is not None:
+                            write(get(seen[0]))
+                        else:
+                            save_str(self, key)
+                    else:
+                        save(key)
+                    if type(value) is str:
+                        commit()
+                        seen = memo_get(id(value))
+                        if seen is not None:
+                            write(get(seen[0]))
+                        else:
+                            save_str(self, value)
+                    else:
+                        save(value)
+                if n > 1:
+                    write(pickle.SETITEMS)
+                elif n:
+                    write(pickle.SETITEM)
+                if n < size:
+                    return
+
     Pickler.__qualname__ = Pickler.__name__ = "Pickler"
     return Pickler
 
 
+#: pickle's _batch_setitems takes only the items (3.14 adds the dict being saved).
+_BATCH_ITEMS_ONLY = sys.version_info < (3, 14)
 #: How many types a dill pickler remembers dill's decision for (then it starts over).
 _PLAIN_TYPES_MAX = 4096
 
