@@ -30,7 +30,7 @@ from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.scan import failed_dump_memo
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import contain, deadline, plain, pure, workers
+from picklecheck.isolation import collector, contain, deadline, plain, pure, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.fresh import FreshResult
 from picklecheck.model import BackendResult, Report
@@ -99,18 +99,21 @@ def check(
     results: dict[str, BackendResult] = {}
     done: set[str] = set()
     loaders: list[contain.Loader] = []
+    pauses: list[collector.Pause] = []
 
     def run() -> Report:
         for backend in chosen:  # imported before the loader forks: a framework's import
             backend.available  # noqa: B018 - (env vars, threads) is not the load's doing
-        # The probe tells a copy whose lock is dead. The child is forked now (it
-        # overlaps the dumps) for a backend whose loads are seldom pure (pure ones
-        # are done here: picklecheck.isolation.pure), else at the first load needing it.
-        loader = contain.Loader(usable.probe, ahead=not pure.BACKENDS.issuperset(
-            b.name for b in chosen)) if roundtrip else None
-        if loader is not None:
-            loaders.append(loader)
+        pauses.append(collector.Pause())  # no full collection in the middle of the check
+        loader = None
         try:
+            # The probe tells a copy whose lock is dead. The child is forked now (it
+            # overlaps the dumps) for a backend whose loads are seldom pure (pure ones
+            # are done here: picklecheck.isolation.pure), else at the first load needing it.
+            loader = contain.Loader(usable.probe, ahead=not pure.BACKENDS.issuperset(
+                b.name for b in chosen)) if roundtrip else None
+            if loader is not None:
+                loaders.append(loader)
             with contain.serving(loader) if loader is not None else contextlib.nullcontext():
                 return _check(obj, chosen, protocol, name, roundtrip, fresh_process,
                               max_culprits, limit, results, done, loader,
@@ -120,12 +123,15 @@ def check(
         finally:
             if loader is not None:
                 loader.close()
+            pauses[-1].end()
 
     try:
         return deadline.run_within(run, limit)
     except CheckTimeout as stuck:
         for loader in loaders:
             loader.close()  # the stuck helper never will
+        for pause in pauses:
+            pause.end()  # nor give the collector back
         return _unfinished(obj, name, protocol, chosen, results, done, stuck)
 
 
