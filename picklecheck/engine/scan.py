@@ -313,8 +313,9 @@ class Scan:
         full before the last failure (:func:`completed_memo`), nothing half-saved."""
         carried, self.carry = self.carry, None
         if carried:
-            return seeded_pickler(self.backend, self.protocol, {**carried, **self.seeds},
-                                  self.good)
+            memo = carried.copy()  # cloned, not rebuilt key by key (see locate._merged)
+            memo.update(self.seeds)
+            return seeded_pickler(self.backend, self.protocol, memo, self.good)
         return seeded_pickler(self.backend, self.protocol, self.seeds, self.good)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
