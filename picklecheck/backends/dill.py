@@ -269,24 +269,16 @@ def _make_dill_pickler(module: Any) -> type:
                 if n > 1:
                     write(pickle.MARK)
                 for key, value in batch:
-                    if type(key) is str:
-                        commit()
-                        seen = memo_get(id(key))
-                        if seen is not None:
-                            write(get(seen[0]))
+                    for part in (key, value):
+                        if type(part) is str:
+                            commit()
+                            seen = memo_get(id(part))
+                            if seen is not None:
+                                write(get(seen[0]))
+                            else:
+                                save_str(self, part)
                         else:
-                            save_str(self, key)
-                    else:
-                        save(key)
-                    if type(value) is str:
-                        commit()
-                        seen = memo_get(id(value))
-                        if seen is not None:
-                            write(get(seen[0]))
-                        else:
-                            save_str(self, value)
-                    else:
-                        save(value)
+                            save(part)
                 if n > 1:
                     write(pickle.SETITEMS)
                 elif n:

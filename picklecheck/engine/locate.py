@@ -42,6 +42,7 @@ from picklecheck.engine.scan import (
     Scan,
     completed_memo,
     memo_size,
+    merged,
     seed,
     seeded_pickler,
 )
@@ -110,18 +111,11 @@ def _scan_memo(known: Memo, seeds: dict[int, Any], good: Good | None,
     """What a scan's picklers start with memoized: what is known to fail (its culprits
     are searched under it), the ancestors, what was saved whole and slowly (not pickled
     again anywhere), and what a pure-Python pickler saved in full before failing here."""
-    memo = _merged(carry, known) if carry else dict(known)
+    memo = merged(carry, known) if carry else dict(known)
     for obj in itertools.chain(seeds.values(), good.heavy.values() if good else ()):
         seed(memo, obj)
     return memo
 
-
-def _merged(base: Memo, more: Memo) -> Memo:
-    """``{**base, **more}``, made by copying ``base`` (a dill search's carried memo holds
-    tens of thousands of objects: a copy clones its table, unpacking inserts each key)."""
-    merged = base.copy()
-    merged.update(more)
-    return merged
 
 
 def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: Memo,
@@ -151,7 +145,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             completed = completed_memo(pickler, exc, mark)
             if completed:
                 carries[(i,)] = completed
-                memo = _merged(completed, memo)
+                memo = merged(completed, memo)
             seed(memo, obj)
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler = None

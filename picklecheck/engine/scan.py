@@ -45,7 +45,7 @@ Two details keep the position exact:
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,8 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "seed", "seeded_pickler"]
+           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "merged", "seed",
+           "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -102,6 +103,14 @@ def seed(memo: Memo, obj: Any) -> None:
     """Add ``obj`` to ``memo`` (once)."""
     if id(obj) not in memo:
         memo[id(obj)] = (len(memo), obj)
+
+
+def merged(base: Memo, more: Memo) -> Memo:
+    """``{**base, **more}``, made by copying ``base`` (a dill search's carried memo holds
+    tens of thousands of objects: a copy clones its table, unpacking inserts each key)."""
+    result = base.copy()
+    result.update(more)
+    return result
 
 
 def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | None = None
@@ -152,23 +161,20 @@ class Good:
     failing chain) is searched under the failing item.
     """
 
-    __slots__ = ("_reducer", "heavy", "objs")
+    __slots__ = ("heavy", "objs")
 
     def __init__(self) -> None:
         self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
         #: Those that took over HEAVY_SAVE alone: every later scan memoizes them in
         #: advance (memoizing them all would cost more than it saves).
         self.heavy: dict[int, Any] = {}
-        self._reducer: Callable[[Any], Any] | None = None
 
     def watch(self, pickler: Any) -> None:
         """Have ``pickler`` (a C scan pickler; a pure-Python one keeps a memo of its own)
         tell this of each exact ``OrderedDict`` it saves whole, slowly."""
         table = dispatch_table_of(pickler)
         if table is not None and table.get(collections.OrderedDict) is reduce_ordered_dict:
-            if self._reducer is None:
-                self._reducer = self._reduce_watched
-            table[collections.OrderedDict] = self._reducer
+            table[collections.OrderedDict] = self._reduce_watched
 
     def _reduce_watched(self, od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
         rv = reduce_ordered_dict(od)
@@ -313,9 +319,8 @@ class Scan:
         full before the last failure (:func:`completed_memo`), nothing half-saved."""
         carried, self.carry = self.carry, None
         if carried:
-            memo = carried.copy()  # cloned, not rebuilt key by key (see locate._merged)
-            memo.update(self.seeds)
-            return seeded_pickler(self.backend, self.protocol, memo, self.good)
+            return seeded_pickler(self.backend, self.protocol, merged(carried, self.seeds),
+                                  self.good)
         return seeded_pickler(self.backend, self.protocol, self.seeds, self.good)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
