@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Any
 
@@ -146,3 +147,29 @@ def build_model(spec: dict[str, Any]) -> tuple[Part, list[tuple[Any, set[str]]]]
             if "children" in node.__dict__:
                 node.children = tuple(node.children)
     return parts[0], planted
+
+
+def json_like() -> Any:
+    """Parsed-JSON-like data: dicts and OrderedDicts of strings, numbers and lists, with
+    the same objects reached twice (memo hits) and OrderedDicts holding themselves."""
+    atoms = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+             | st.text(max_size=300) | st.binary(max_size=8))
+
+    def twice(x: Any) -> list[Any]:
+        return [x, x]
+
+    def recursive(od: Any) -> Any:
+        od["self"] = od
+        return od
+
+    def with_attr(od: Any) -> Any:
+        od.note = "kept"  # its instance dict is saved after its items
+        return od
+
+    def containers(children: Any) -> Any:
+        keys = st.text(max_size=6) | st.integers(-300, 300)
+        ods = st.dictionaries(keys, children, max_size=6).map(collections.OrderedDict)
+        return (st.lists(children, max_size=6) | st.dictionaries(keys, children, max_size=6)
+                | ods | children.map(twice) | ods.map(recursive) | ods.map(with_attr))
+
+    return st.recursive(atoms, containers, max_leaves=40)

@@ -199,49 +199,20 @@ def test_dill_pickler_writes_dills_bytes_from_a_fresh_start():
     assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr
 
 
-def _json_like():
-    """Parsed-JSON-like data: dicts and OrderedDicts of strings, numbers and lists, with
-    the same objects reached twice (memo hits) and OrderedDicts holding themselves."""
-    import collections
-
-    from hypothesis import strategies as st
-
-    atoms = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-             | st.text(max_size=300) | st.binary(max_size=8))
-
-    def twice(x):
-        return [x, x]
-
-    def recursive(od):
-        od["self"] = od
-        return od
-
-    def with_attr(od):
-        od.note = "kept"  # its instance dict is saved after its items
-        return od
-
-    def containers(children):
-        keys = st.text(max_size=6) | st.integers(-300, 300)
-        ods = st.dictionaries(keys, children, max_size=6).map(collections.OrderedDict)
-        return (st.lists(children, max_size=6) | st.dictionaries(keys, children, max_size=6)
-                | ods | children.map(twice) | ods.map(recursive) | ods.map(with_attr))
-
-    return st.recursive(atoms, containers, max_leaves=40)
-
-
 def test_dill_pickler_writes_dills_bytes_for_json_like_data():
     """The dill pickler's quicker ways with OrderedDicts and string items keep dill's
     bytes, on every protocol, for any nesting and sharing."""
     import dill
     from hypothesis import given, settings
     from hypothesis import strategies as st
+    from strategies import json_like
 
     from picklecheck.backends import get_backend
 
     backend = get_backend("dill")
 
     @settings(max_examples=300, deadline=None)
-    @given(_json_like(), st.integers(0, 5))
+    @given(json_like(), st.integers(0, 5))
     def same(obj, protocol):
         assert backend.dumps(obj, protocol) == dill.dumps(obj, protocol)
 

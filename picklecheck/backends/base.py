@@ -121,6 +121,13 @@ class Backend:
             pickler = _quickened(pickler, protocol)
         self.run(pickler, obj)
 
+    def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
+        """The check's own dump of ``obj``: :meth:`dump`. ``others_failed`` says another
+        backend's dump of ``obj`` has just failed, so a failure is likely: a backend may
+        first try a quicker dump that fails the same way (see the dill backend), as long
+        as what it raises, and ``file`` when it does not, are :meth:`dump`'s."""
+        self.dump(obj, file, protocol)
+
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
         :meth:`run` on it several times (one memo across the calls)."""

@@ -198,8 +198,10 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
             findings[backend.name] = []
             continue
         model = workers.model_for(backend)
+        others_failed = any(r.exception is not None for r in results.values())
         found, data = _dump(obj, backend, protocol, roundtrip or fresh_process or model.watches,
-                            max_culprits, results, roundtrip, failed, in_thread)
+                            max_culprits, results, roundtrip, failed, in_thread,
+                            others_failed)
         results[backend.name].worker = model.name if results[backend.name].available else None
         findings[backend.name] = found
         if data is not None:
@@ -337,10 +339,12 @@ def _backends(names: Iterable[str]) -> list[Backend]:
 def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
           max_culprits: int, results: dict[str, BackendResult], loadable: bool = True,
           failed: dict[str, tuple[BaseException, float]] | None = None,
-          in_thread: bool = False) -> tuple[list[Finding], bytes | None]:
+          in_thread: bool = False,
+          others_failed: bool = False) -> tuple[list[Finding], bytes | None]:
     """The verdict of one backend's dumps (and its culprits when it fails); the bytes
     when they are to be loaded. A dump already done (and failed) in the caller's thread
-    is taken from ``failed``; ``in_thread``, a failure is left there (see _in_thread)."""
+    is taken from ``failed``; ``in_thread``, a failure is left there (see _in_thread).
+    ``others_failed``: an earlier backend's dump failed (see Backend.verdict_dump)."""
     result = BackendResult(backend=backend.name, ok=False)
     results[backend.name] = result  # visible to the caller as it fills in
     if not backend.available:
@@ -359,12 +363,12 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
             result.size, data = plain.dump(obj, proto, keep_bytes)
         elif keep_bytes:
             buffer = io.BytesIO() if loadable else Scratch()
-            backend.dump(obj, buffer, proto)
+            backend.verdict_dump(obj, buffer, proto, others_failed)
             data = buffer.getvalue()
             result.size = len(data)
         else:
             sink = Sink()
-            backend.dump(obj, sink, proto)
+            backend.verdict_dump(obj, sink, proto, others_failed)
             result.size = sink.size
     except (*_FATAL, plain.Tripped):
         raise
