@@ -56,9 +56,12 @@ __all__ = ["locate_dumps", "locate_loads", "locate_references"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 _FEW = 8
-#: Up to this many children, a load failure is located with one load per child in a
-#: single batch; more are halved, one batch of loads per round.
-_FEW_LOADS = 16
+#: A load failure is located in rounds: up to this many children (or items) are loaded
+#: one by one in a single batch; more are cut into this many runs, each run that fails is
+#: cut again in the next round (a load gives no position).
+_FANOUT = 64
+#: Payload bytes loaded in one batch at most (a round of many is loaded in several).
+_BATCH_BYTES = 32 << 20
 
 
 def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
@@ -67,16 +70,28 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
     loads of one call run in one contained child."""
     errors: list[BaseException | None] = []
     payloads: dict[int, bytes] = {}
+
+    def load() -> None:
+        data = list(payloads.values())
+        outcomes = contain.load_many(backend, data, usable.probe_for(data))
+        for i, outcome in zip(payloads, outcomes, strict=True):
+            load_exc = usable.load_error(outcome)  # what it raised, or why it is unusable
+            errors[i] = scrub(load_exc) if load_exc is not None else None
+        payloads.clear()
+
+    size = 0
     for i, objs in enumerate(groups):
         buffer = io.BytesIO()
         errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
         if errors[-1] is None:
-            payloads[i] = buffer.getvalue()
-    data = list(payloads.values())
-    outcomes = contain.load_many(backend, data, usable.probe_for(data))
-    for i, outcome in zip(payloads, outcomes, strict=True):
-        load_exc = usable.load_error(outcome)  # what it raised, or why the copy is unusable
-        errors[i] = scrub(load_exc) if load_exc is not None else None
+            data = buffer.getvalue()
+            if payloads and size + len(data) > _BATCH_BYTES:
+                load()
+                size = 0
+            payloads[i] = data
+            size += len(data)
+    if payloads:
+        load()
     return errors
 
 
@@ -168,18 +183,18 @@ def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
                    skip: Memo, seeds: dict[int, Any], good: Good | None = None,
                    carry: Memo | None = None) -> Scanned:
-    """The children whose dump-then-load fails, by bisection (a load gives no position),
-    in rounds: the halves still in question are loaded together (one load_many each).
+    """The children whose dump-then-load fails, in rounds (a load gives no position):
+    each round loads the runs still in question, one load_many (see _FANOUT), so a
+    failing child among n costs about log_64(n) rounds, and its load is the only one
+    per round that fails (failing loads are often the slow ones: a deep recursion).
 
     ``seeds`` are not memoized in advance here: bytes that refer to an object they never
     saved would not load."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
-    # A handful of children are tried one by one in the first round; more, by halves.
-    pending = ([(i, i + 1) for i in range(len(objs))] if len(objs) <= _FEW_LOADS
-               else [(0, len(objs))])
+    pending = _runs(0, len(objs))
     while pending and len(failures) < limit and not deadline.expired():
-        # One round: every range still in question, its loads in one batch.
+        # One round: every run still in question, its loads in one batch.
         errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol)
         split = []
         for (lo, hi), exc in zip(pending, errors, strict=True):
@@ -188,10 +203,15 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
             if hi - lo == 1:
                 failures.append(((lo,), exc))
             else:
-                mid = (lo + hi) // 2
-                split += [(lo, mid), (mid, hi)]
+                split += _runs(lo, hi)
         pending = split
     return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False, {}
+
+
+def _runs(lo: int, hi: int) -> list[tuple[int, int]]:
+    """``lo:hi`` cut into at most :data:`_FANOUT` runs of (nearly) equal length."""
+    step = -(-(hi - lo) // _FANOUT)
+    return [(i, min(i + step, hi)) for i in range(lo, hi, step)]
 
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,

@@ -1,0 +1,72 @@
+"""Where a load fails: a load gives no position, so children are loaded in runs, round
+after round; the rounds stay few (a failing load is often the slow one) and each batch
+of loads stays bounded in bytes."""
+
+from __future__ import annotations
+
+import culprits as c
+import pytest
+
+import picklecheck
+from picklecheck.engine import locate
+from picklecheck.isolation import contain
+
+
+class Record:
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+
+@pytest.fixture
+def rounds(monkeypatch):
+    """How many batches of loads the search asked for (load_many calls), and their sizes."""
+    batches: list[int] = []
+    load_many = contain.load_many
+
+    def counted(backend, payloads, *args, **kwargs):
+        batches.append(len(payloads))
+        return load_many(backend, payloads, *args, **kwargs)
+
+    monkeypatch.setattr(contain, "load_many", counted)
+    return batches
+
+
+def test_a_failing_child_among_dozens_is_found_in_one_round(rounds):
+    attrs = {f"a{i}": [i, str(i)] for i in range(40)}
+    attrs["a17"] = c.Versioned()
+    report = picklecheck.check(Record(**attrs), backends=("pickle",), name="rec")
+    assert [x.path for x in report.culprits] == ["rec.a17"]
+    # Each child once (its class and 40 attributes), in one batch; then the culprit's
+    # own two (its class, its state).
+    assert rounds == [41, 2]
+
+
+def test_failing_items_among_thousands_are_found_in_a_few_rounds(rounds):
+    items = [{"n": i} for i in range(5_000)]
+    for i in (3, 2_500, 4_999):
+        items[i] = c.Versioned()
+    report = picklecheck.check(items, backends=("pickle",), name="items")
+    assert sorted(x.path for x in report.culprits) == [
+        "items[2500]", "items[3]", "items[4999]"]
+    # 64 runs of 79 items (the last of 23); the three that fail cut into runs of 2 (40,
+    # 40 and 23 runs: 4,999 is found there, alone in its run); the two runs of 2 that
+    # fail, item by item; then each culprit's own two children.
+    assert rounds == [64, 103, 4, 2, 2, 2], rounds
+
+
+def test_a_round_too_big_for_one_batch_is_loaded_in_several(rounds, monkeypatch):
+    monkeypatch.setattr(locate, "_BATCH_BYTES", 1)
+    attrs = {f"a{i}": [i] * 50 for i in range(10)}
+    attrs["a4"] = c.Versioned()
+    report = picklecheck.check(Record(**attrs), backends=("pickle",), name="rec")
+    assert [x.path for x in report.culprits] == ["rec.a4"]
+    assert rounds == [1] * 11 + [1, 1]  # one payload per batch: every child, then a4's own
+
+
+def test_runs_cover_the_range_in_order():
+    for lo, hi in [(0, 1), (0, 64), (0, 65), (3, 200), (0, 5_000), (10, 11)]:
+        runs = locate._runs(lo, hi)
+        assert len(runs) <= locate._FANOUT
+        assert runs[0][0] == lo and runs[-1][1] == hi
+        assert all(a < b for a, b in runs)
+        assert all(runs[k][1] == runs[k + 1][0] for k in range(len(runs) - 1))
