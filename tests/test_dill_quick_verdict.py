@@ -61,8 +61,7 @@ def test_big_trees_go_to_the_c_pickler_and_the_failure_is_dills():
     model = _service_model()
     obj = {"model": model, "cache": {"service-2": model, "rows": list(range(100))},
            "client": Refuses("client")}
-    pickler = get_backend("dill").pickler(Sink(), 4)
-    pickler.plain_in_c = True
+    pickler = get_backend("dill").quick_pickler(Sink(), 4)
     with pytest.raises(TypeError, match="refuses client"):
         pickler.dump(obj)
     assert pickler.saved_in_c >= 1  # the model went to the C pickler, once
@@ -118,8 +117,7 @@ def test_a_type_dill_saves_its_own_way_is_never_handed_over():
     dill.register(list)(save_list)
     try:
         obj = {"rows": list(range(20)), "model": _service_model(5), "bad": Refuses("bad")}
-        pickler = get_backend("dill").pickler(Sink(), 4)
-        pickler.plain_in_c = True
+        pickler = get_backend("dill").quick_pickler(Sink(), 4)
         with pytest.raises(TypeError, match="refuses bad"):
             pickler.dump(obj)
         assert pickler.saved_in_c == 0
@@ -172,11 +170,9 @@ def test_functions_and_classes_stop_the_c_pickler():
     """The C pickler saves a function or a class by reference, dill sometimes by value
     (a __main__ function, a class it cannot import): a tree holding one stays dill's."""
     for odd in (_service_model, Refuses, range(3)):
-        pickler = get_backend("dill").pickler(Sink(), 4)
-        pickler.plain_in_c = True
+        pickler = get_backend("dill").quick_pickler(Sink(), 4)
         pickler.dump({"rows": [str(i) for i in range(9)] + [odd]})
         assert pickler.saved_in_c == 0, odd
-    pickler = get_backend("dill").pickler(Sink(), 4)
-    pickler.plain_in_c = True
+    pickler = get_backend("dill").quick_pickler(Sink(), 4)
     pickler.dump({"rows": [str(i) for i in range(9)] + [collections.OrderedDict(a=1)]})
     assert pickler.saved_in_c == 1

@@ -49,6 +49,11 @@ class DillBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self._class("pickler", _make_dill_pickler)(file, protocol)
 
+    def quick_pickler(self, file: Any, protocol: int) -> Any:
+        """A pickler for :meth:`verdict_dump`'s first dump (its ``saved_in_c`` says
+        whether its bytes lack trees of plain data)."""
+        return self._class("pickler", _make_dill_pickler).Quick(file, protocol)
+
     reads_ahead = False
 
     def scan_pickler(self, protocol: int) -> Any:
@@ -60,7 +65,7 @@ class DillBackend(Backend):
     def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
         """With ``others_failed``, a first dump hands each big tree of plain data (an
         exact dict, list or ``OrderedDict`` of strings, numbers and such) to the C
-        pickler, which cannot fail on it (see ``Pickler._save_plain_in_c``): what is
+        pickler, which cannot fail on it (see ``QuickPickler._save_plain_in_c``): what is
         left in pure Python raises what dill raises, in the same order, and the memo
         (from which the search starts) holds what those trees held. The bytes lack the
         trees, so a dump that does not fail is done again the usual way."""
@@ -68,8 +73,7 @@ class DillBackend(Backend):
         if rewind is None:
             self.dump(obj, file, protocol)
             return
-        pickler = self.pickler(file, protocol)
-        pickler.plain_in_c = True
+        pickler = self.quick_pickler(file, protocol)
         self.run(pickler, obj)
         if pickler.saved_in_c:
             rewind()
@@ -274,44 +278,15 @@ def _make_dill_pickler(module: Any) -> type:
         return not (dill_module.numpyufunc(t) or dill_module.numpydtype(t)
                     or dill_module.ndarraysubclassinstance(t))
 
-    class Pickler(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.dispatch = type(live)()  # filled by _refresh
-            self._direct: dict[Any, Any] = {}
-            # pickle's save, for a type with a save function, does four things before
-            # calling it: ends a full frame, asks persistent_id, looks in the memo, asks
-            # reducer_override. Where persistent_id is pickle's own (None) and there is
-            # no reducer_override (a subclass may add one), save does them directly.
-            cls = type(self)
-            self._direct_ok = (getattr(cls, "persistent_id", None) is stock.persistent_id
-                               and getattr(cls, "reducer_override", None) is None)
-            self._refresh()
-            self.dispatch_table = quick_dispatch(copyreg.dispatch_table, self.proto)
-            # An exact OrderedDict reduced by reduce_ordered_dict is saved by _save_od.
-            self._od_quick = (self._direct_ok and self.bin and _BATCH_ITEMS_ONLY
-                              and self.dispatch_table.get(OrderedDict) is reduce_ordered_dict
-                              and hands_over(OrderedDict))
-            #: Set for a dump whose bytes are thrown away if it fails (see
-            #: DillBackend.verdict_dump): trees of plain data go to the C pickler.
-            self.plain_in_c = False
-            self.saved_in_c = 0  # how many trees went there
-            self._plain_ok = self._od_quick and self._direct.get(dict) is save_module_dict and all(
-                self._direct.get(t) is getattr(stock, name, _MISSING)
-                for t, name in _STOCK_SAVES.items())
-
-        def _refresh(self) -> None:
-            """Our table: dill's as it is now, with ours over it."""
-            self.dispatch.update(live)
-            self.dispatch.update(ours)
-            if self._direct_ok:
-                self._direct = dict(self.dispatch)  # read at C speed
-                if dill_module.GENERATOR_FAIL:  # the one type there hands_over refuses
-                    self._direct.pop(types.GeneratorType, None)
+    def make_save(quick: bool) -> Callable[..., None]:
+        """dill's save, as ``Pickler.save``; ``quick``, with trees of plain data handed to
+        the C pickler first (QuickPickler). One function for both: a quick pickler
+        recurses through the same frames per level, so it runs out of stack where the
+        usual one does, and the usual one pays nothing for the question."""
 
         def save(self, obj: Any, save_persistent_id: bool = True) -> None:
             t = type(obj)
-            if self.plain_in_c and t in _PLAIN_TREES and self._save_plain_in_c(obj, t):
+            if quick and self.plain_in_c and t in _PLAIN_TREES and self._save_plain_in_c(obj, t):
                 return
             save_function = self._direct.get(t)
             if save_function is not None:  # dill's save would hand it straight over
@@ -342,37 +317,37 @@ def _make_dill_pickler(module: Any) -> type:
                 self.dispatch = mine
                 self._refresh()
 
-        def _save_plain_in_c(self, obj: Any, t: type) -> bool:
-            """Whether ``obj``, a tree of plain data, was saved by the C pickler: at C
-            speed, into no bytes, its containers added to the memo. dill saves such a
-            tree as pickle does (its dict saver writes a module's dict by reference: a
-            dict whose ``__name__`` may name one stays here, and one further down would
-            be saved whole, which cannot fail either), so it would not fail there --
-            unless too deep for the Python stack: a tree dill's pickler could not
-            recurse through is left to it, with everything after it (the C pickler's
-            own recursion goes deeper)."""
-            if (not self._plain_ok or id(obj) in self.memo
-                    or (t is not OrderedDict and len(obj) < _PLAIN_MIN)
-                    or (t is dict and "__name__" in obj)):
-                return False
-            pickler = _PlainPickler(Sink(), self.proto)
-            try:
-                pickler.dump(obj)
-            except _NotPlain:
-                return False
-            except Exception:  # noqa: BLE001 - too deep for the C pickler, or changed under it
-                self.plain_in_c = False
-                return False
-            bound = (sys.getrecursionlimit() - _stack_depth() - _FRAMES_SPARE) // _FRAMES_PER_LEVEL
-            memo = self.memo
-            saved = _plain_containers(obj, bound, memo)
-            if saved is None:
-                self.plain_in_c = False
-                return False
-            base = len(memo)  # memoized as saved (strings and such are cheap to save again)
-            memo.update({id(node): (base + i, node) for i, node in enumerate(saved)})
-            self.saved_in_c += 1
-            return True
+        return save
+
+    class Pickler(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.dispatch = type(live)()  # filled by _refresh
+            self._direct: dict[Any, Any] = {}
+            # pickle's save, for a type with a save function, does four things before
+            # calling it: ends a full frame, asks persistent_id, looks in the memo, asks
+            # reducer_override. Where persistent_id is pickle's own (None) and there is
+            # no reducer_override (a subclass may add one), save does them directly.
+            cls = type(self)
+            self._direct_ok = (getattr(cls, "persistent_id", None) is stock.persistent_id
+                               and getattr(cls, "reducer_override", None) is None)
+            self._refresh()
+            self.dispatch_table = quick_dispatch(copyreg.dispatch_table, self.proto)
+            # An exact OrderedDict reduced by reduce_ordered_dict is saved by _save_od.
+            self._od_quick = (self._direct_ok and self.bin and _BATCH_ITEMS_ONLY
+                              and self.dispatch_table.get(OrderedDict) is reduce_ordered_dict
+                              and hands_over(OrderedDict))
+
+        def _refresh(self) -> None:
+            """Our table: dill's as it is now, with ours over it."""
+            self.dispatch.update(live)
+            self.dispatch.update(ours)
+            if self._direct_ok:
+                self._direct = dict(self.dispatch)  # read at C speed
+                if dill_module.GENERATOR_FAIL:  # the one type there hands_over refuses
+                    self._direct.pop(types.GeneratorType, None)
+
+        save = make_save(quick=False)
 
         def _save_od(self, obj: Any) -> None:
             """What pickle's save and save_reduce write for an exact OrderedDict (reduced
@@ -429,7 +404,56 @@ def _make_dill_pickler(module: Any) -> type:
                 if n < size:
                     return
 
+    class QuickPickler(Pickler):
+        """For a dump whose bytes are thrown away if it fails (see
+        DillBackend.verdict_dump): trees of plain data go to the C pickler."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            #: Whether trees still go there: dill saves every plain type pickle's way
+            #: (no save function registered for one), and none was too deep yet.
+            self.plain_in_c = self._od_quick and self._direct.get(dict) is save_module_dict and all(
+                self._direct.get(t) is getattr(stock, name, _MISSING)
+                for t, name in _STOCK_SAVES.items())
+            self.saved_in_c = 0  # how many trees went there
+
+        save = make_save(quick=True)
+
+        def _save_plain_in_c(self, obj: Any, t: type) -> bool:
+            """Whether ``obj``, a tree of plain data, was saved by the C pickler: at C
+            speed, into no bytes, its containers added to the memo. dill saves such a
+            tree as pickle does (its dict saver writes a module's dict by reference: a
+            dict whose ``__name__`` may name one stays here, and one further down would
+            be saved whole, which cannot fail either), so it would not fail there --
+            unless too deep for the Python stack: a tree dill's pickler could not
+            recurse through is left to it, with everything after it (the C pickler's
+            own recursion goes deeper)."""
+            if (id(obj) in self.memo
+                    or (t is not OrderedDict and len(obj) < _PLAIN_MIN)
+                    or (t is dict and "__name__" in obj)):
+                return False
+            pickler = _PlainPickler(Sink(), self.proto)
+            try:
+                pickler.dump(obj)
+            except _NotPlain:
+                return False
+            except Exception:  # noqa: BLE001 - too deep for the C pickler, or changed under it
+                self.plain_in_c = False
+                return False
+            bound = (sys.getrecursionlimit() - _stack_depth() - _FRAMES_SPARE) // _FRAMES_PER_LEVEL
+            memo = self.memo
+            saved = _plain_containers(obj, bound, memo)
+            if saved is None:
+                self.plain_in_c = False
+                return False
+            first = len(memo)  # memoized as saved (strings and such are cheap to save again)
+            memo.update({id(node): (first + i, node) for i, node in enumerate(saved)})
+            self.saved_in_c += 1
+            return True
+
     Pickler.__qualname__ = Pickler.__name__ = "Pickler"
+    QuickPickler.__qualname__ = QuickPickler.__name__ = "QuickPickler"
+    Pickler.Quick = QuickPickler
     return Pickler
 
 
