@@ -243,7 +243,11 @@ def _make_dill_pickler(module: Any) -> type:
 
     dill's dispatch table is read as it is when each pickler starts (a type registered
     with ``dill.register`` later still counts), and live while dill's own ``save`` runs
-    (its numpy hook registers types as it meets them)."""
+    (its numpy hook registers types as it meets them).
+
+    ``Pickler.Quick`` is the same pickler for a dump whose bytes are thrown away if it
+    fails (:meth:`DillBackend.verdict_dump`): it hands trees of plain data to the C
+    pickler."""
     import copyreg
     import weakref
 
