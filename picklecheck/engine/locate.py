@@ -132,7 +132,6 @@ def _scan_memo(known: Memo, seeds: dict[int, Any], good: Good | None,
     return memo
 
 
-
 def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: Memo,
               memo: Memo, good: Good | None
               ) -> tuple[list[Failure], bool, dict[tuple[int, ...], Memo]]:
