@@ -28,7 +28,7 @@ from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
            "contained_find_class", "dispatch_table_of", "guarded_find_class", "quick_dispatch",
-           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with"]
+           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with", "rewinder"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -53,6 +53,21 @@ class Sink:
 class Scratch(io.BytesIO):
     """Bytes kept to be read (which modules they name), never loaded: a backend whose
     dump hands resources to the loader (:attr:`Backend.single_use`) gives them back."""
+
+
+def rewinder(file: Any) -> Callable[[], None] | None:
+    """How to empty ``file`` (one of the check's: a :class:`Sink` or a BytesIO) for a
+    dump to start over, or None."""
+    if type(file) is Sink:
+        def rewind() -> None:
+            file.size = 0
+        return rewind
+    if isinstance(file, io.BytesIO):
+        def rewind_bytes() -> None:
+            file.seek(0)
+            file.truncate()
+        return rewind_bytes
+    return None
 
 
 class Backend:

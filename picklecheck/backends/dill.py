@@ -8,8 +8,6 @@ which is how the walker sees dill's children.
 
 from __future__ import annotations
 
-import gc
-import io
 import itertools
 import pickle
 import sys
@@ -19,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from picklecheck.backends import plaintree
 from picklecheck.backends.base import (
     GLOBAL,
     OPAQUE_CHILDREN,
@@ -27,6 +26,7 @@ from picklecheck.backends.base import (
     contained_find_class,
     guarded_find_class,
     reduce_ordered_dict,
+    rewinder,
 )
 
 __all__ = ["DillBackend"]
@@ -50,7 +50,7 @@ class DillBackend(Backend):
         return self._class("pickler", _make_dill_pickler)(file, protocol)
 
     def quick_pickler(self, file: Any, protocol: int) -> Any:
-        """A pickler for :meth:`verdict_dump`'s first dump (its ``saved_in_c`` says
+        """A pickler for :meth:`verdict_dump`'s first dump (its ``skipped_trees`` says
         whether its bytes lack trees of plain data)."""
         return self._class("pickler", _make_dill_pickler).Quick(file, protocol)
 
@@ -63,19 +63,20 @@ class DillBackend(Backend):
         return pickler
 
     def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
-        """With ``others_failed``, a first dump hands each big tree of plain data (an
-        exact dict, list or ``OrderedDict`` of strings, numbers and such) to the C
-        pickler, which cannot fail on it (see ``QuickPickler._save_plain_in_c``): what is
-        left in pure Python raises what dill raises, in the same order, and the memo
-        (from which the search starts) holds what those trees held. The bytes lack the
-        trees, so a dump that does not fail is done again the usual way."""
-        rewind = _rewinder(file) if others_failed else None
+        """With ``others_failed``, a first dump passes over each big tree of plain data
+        (an exact dict, list or ``OrderedDict`` of strings, numbers and such), which dill
+        cannot fail on, once a walk at C speed has shown it is one (see
+        ``QuickPickler._skip_plain_tree``): the rest raises what dill raises, in the same
+        order, and the memo (from which the search starts) holds what those trees held.
+        The bytes lack the trees, so a dump that does not fail is done again the usual
+        way."""
+        rewind = rewinder(file) if others_failed else None
         if rewind is None:
             self.dump(obj, file, protocol)
             return
         pickler = self.quick_pickler(file, protocol)
         self.run(pickler, obj)
-        if pickler.saved_in_c:
+        if pickler.skipped_trees:
             rewind()
             self.dump(obj, file, protocol)
 
@@ -141,81 +142,24 @@ class DillBackend(Backend):
         )
 
 
-
 _ATOMS = (str, bytes, int, float, bool, type(None))
 
 
-def _rewinder(file: Any) -> Callable[[], None] | None:
-    """How to empty ``file`` (one of the check's: a :class:`Sink` or a BytesIO) for a
-    dump to start over, or None."""
-    if type(file) is Sink:
-        def rewind() -> None:
-            file.size = 0
-        return rewind
-    if isinstance(file, io.BytesIO):
-        def rewind_bytes() -> None:
-            file.seek(0)
-            file.truncate()
-        return rewind_bytes
-    return None
-
-
-class _NotPlain(Exception):  # noqa: N818 - control flow, not an error
-    """Stops a :class:`_PlainPickler`: the tree holds more than plain data."""
-
-
-class _PlainPickler(pickle.Pickler):
-    """The C pickler for plain data only: the types it saves itself (None, bools,
-    numbers, strings, bytes, dicts, lists, tuples, sets) and exact ``OrderedDict``s
-    without attributes, which dill saves as pickle does; anything else stops it. Its
-    ``reducer_override`` is asked about every object but those native types, classes
-    and functions included."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is OrderedDict and not vars(obj):
-            return reduce_ordered_dict(obj)
-        if obj is OrderedDict:
-            return NotImplemented  # a reference, as dill writes it
-        raise _NotPlain
-
-
 #: The plain types dill saves with pickle's own save functions (by their names in
-#: pickle's pure-Python pickler): as the C pickler saves them.
+#: pickle's pure-Python pickler): as pickle saves them, so a tree of them cannot fail.
 _STOCK_SAVES = {list: "save_list", tuple: "save_tuple", str: "save_str", int: "save_long",
                 float: "save_float", bool: "save_bool", type(None): "save_none",
                 bytes: "save_bytes", bytearray: "save_bytearray", set: "save_set",
                 frozenset: "save_frozenset"}
-#: Containers a tree of plain data handed to the C pickler starts at.
+#: Containers a tree of plain data passed over starts at.
 _PLAIN_TREES = frozenset({dict, list, OrderedDict})
-#: Fewest items of a dict or list worth a C pickler (an OrderedDict always is: parsed
-#: JSON nests them, and the top one of a service model has five keys).
+#: Fewest items of a dict or list worth a walk (an OrderedDict always is: parsed JSON
+#: nests them, and the top one of a service model has five keys).
 _PLAIN_MIN = 8
 #: Python frames dill's pickler may need per level of nesting (dict: save,
 #: save_module_dict, save_dict, _batch_setitems), with one to spare.
 _FRAMES_PER_LEVEL = 5
 _FRAMES_SPARE = 50
-
-
-def _plain_containers(obj: Any, bound: int, memo: dict[int, Any]) -> list[Any] | None:
-    """The containers a pure-Python pickler whose memo is ``memo`` saves when it saves
-    ``obj`` (plain data), or None if it could nest more than ``bound`` levels deep.
-    Found level by level at C speed (``gc.get_referents`` runs no one's code); a level
-    holds every container reached by a path of that length, so the levels end within
-    ``bound`` only if no path is longer, the pickler's included (a cycle never ends:
-    None). Empty containers are left out: nothing nests in them."""
-    found: list[Any] = []
-    level = [obj]
-    for _ in range(bound):
-        found += level
-        below = {id(part): part for part in gc.get_referents(*level)
-                 if type(part) in _NESTED and part and id(part) not in memo}
-        if not below:
-            return found
-        level = list(below.values())
-    return None
-
-
-_NESTED = frozenset({dict, OrderedDict, list, tuple, set, frozenset})
 
 
 def _stack_depth() -> int:
@@ -283,14 +227,14 @@ def _make_dill_pickler(module: Any) -> type:
                     or dill_module.ndarraysubclassinstance(t))
 
     def make_save(quick: bool) -> Callable[..., None]:
-        """dill's save, as ``Pickler.save``; ``quick``, with trees of plain data handed to
-        the C pickler first (QuickPickler). One function for both: a quick pickler
+        """dill's save, as ``Pickler.save``; ``quick``, with trees of plain data passed
+        over (QuickPickler). One function for both: a quick pickler
         recurses through the same frames per level, so it runs out of stack where the
         usual one does, and the usual one pays nothing for the question."""
 
         def save(self, obj: Any, save_persistent_id: bool = True) -> None:
             t = type(obj)
-            if quick and self.plain_in_c and t in _PLAIN_TREES and self._save_plain_in_c(obj, t):
+            if quick and self.skip_plain and t in _PLAIN_TREES and self._skip_plain_tree(obj, t):
                 return
             save_function = self._direct.get(t)
             if save_function is not None:  # dill's save would hand it straight over
@@ -410,49 +354,44 @@ def _make_dill_pickler(module: Any) -> type:
 
     class QuickPickler(Pickler):
         """For a dump whose bytes are thrown away if it fails (see
-        DillBackend.verdict_dump): trees of plain data go to the C pickler."""
+        DillBackend.verdict_dump): trees of plain data are passed over."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            #: Whether trees still go there: dill saves every plain type pickle's way
-            #: (no save function registered for one), and none was too deep yet.
-            self.plain_in_c = self._od_quick and self._direct.get(dict) is save_module_dict and all(
+            #: Whether trees are still passed over: dill saves every plain type pickle's
+            #: way (no save function registered for one), and none was too deep yet.
+            self.skip_plain = self._od_quick and self._direct.get(dict) is save_module_dict and all(
                 self._direct.get(t) is getattr(stock, name, _MISSING)
                 for t, name in _STOCK_SAVES.items())
-            self.saved_in_c = 0  # how many trees went there
+            self.skipped_trees = 0  # how many trees were passed over
 
         save = make_save(quick=True)
 
-        def _save_plain_in_c(self, obj: Any, t: type) -> bool:
-            """Whether ``obj``, a tree of plain data, was saved by the C pickler: at C
-            speed, into no bytes, its containers added to the memo. dill saves such a
-            tree as pickle does (its dict saver writes a module's dict by reference: a
-            dict whose ``__name__`` may name one stays here, and one further down would
-            be saved whole, which cannot fail either), so it would not fail there --
-            unless too deep for the Python stack: a tree dill's pickler could not
-            recurse through is left to it, with everything after it (the C pickler's
-            own recursion goes deeper)."""
+        def _skip_plain_tree(self, obj: Any, t: type) -> bool:
+            """Whether ``obj`` is a tree of plain data, passed over: found so at C speed
+            (:func:`picklecheck.backends.plaintree.containers`), its containers added to the memo as saved, no
+            bytes written. dill saves such a tree as pickle does (its dict saver writes a
+            module's dict by reference: a dict whose ``__name__`` may name one stays
+            here, and one further down would be saved whole, which cannot fail either),
+            so it would not fail there -- unless too deep for the Python stack: a tree
+            dill's pickler could not recurse through is left to it, with everything
+            after it."""
             if (id(obj) in self.memo
                     or (t is not OrderedDict and len(obj) < _PLAIN_MIN)
                     or (t is dict and "__name__" in obj)):
                 return False
-            pickler = _PlainPickler(Sink(), self.proto)
-            try:
-                pickler.dump(obj)
-            except _NotPlain:
-                return False
-            except Exception:  # noqa: BLE001 - too deep for the C pickler, or changed under it
-                self.plain_in_c = False
-                return False
             bound = (sys.getrecursionlimit() - _stack_depth() - _FRAMES_SPARE) // _FRAMES_PER_LEVEL
             memo = self.memo
-            saved = _plain_containers(obj, bound, memo)
+            try:
+                saved = plaintree.containers(obj, bound, memo)
+            except plaintree.NotPlain:
+                return False
             if saved is None:
-                self.plain_in_c = False
+                self.skip_plain = False
                 return False
             first = len(memo)  # memoized as saved (strings and such are cheap to save again)
-            memo.update({id(node): (first + i, node) for i, node in enumerate(saved)})
-            self.saved_in_c += 1
+            memo.update(zip(map(id, saved), zip(itertools.count(first), saved), strict=True))
+            self.skipped_trees += 1
             return True
 
     Pickler.__qualname__ = Pickler.__name__ = "Pickler"

@@ -1,0 +1,69 @@
+"""Trees of plain data, found at C speed.
+
+A tree of plain data holds only None, bools, numbers, strings and bytes, in dicts, lists,
+tuples, sets and exact ``OrderedDict`` s without attributes: a library's parsed JSON
+(botocore's service models: 30,000 ``OrderedDict`` s), a cache of rows, settings. Every
+backend pickles one as pickle does (the C pickler saves those types itself, and neither
+dill nor cloudpickle has a save function of its own for them), and nothing in one can
+fail short of the stack: where a dump or a search only needs to know whether something
+fails, it can pass over such a tree without pickling it, once :func:`containers` has
+found that it is one.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from collections import OrderedDict
+from typing import Any
+
+__all__ = ["NESTED", "NotPlain", "containers"]
+
+#: The containers of plain data.
+NESTED = frozenset({dict, OrderedDict, list, tuple, set, frozenset})
+_PLAIN = NESTED | {type(None), bool, int, float, str, bytes}
+_IS_NESTED = NESTED.__contains__
+_IS_OD = frozenset({OrderedDict}).__contains__
+
+
+class NotPlain(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by :func:`containers`: the tree holds more than plain data."""
+
+
+def containers(obj: Any, bound: int, known: dict[int, Any]) -> list[Any] | None:
+    """The containers of ``obj`` (an exact dict, list, tuple, set or ``OrderedDict``), if it
+    is a tree of plain data, but those under one in ``known`` (ids: a pickler's memo, or
+    trees found plain before); :class:`NotPlain` if it holds anything else (classes and
+    functions included, which dill and cloudpickle may save by value). None if it could
+    nest more than ``bound`` levels deep.
+
+    Found level by level, each at C speed (``gc.get_referents`` runs no one's code); a
+    level holds every container reached by a path of that length, so the levels end
+    within ``bound`` only if no path is longer, a pickler's included (a cycle never ends:
+    None). A dict's ``str`` keys are not among its referents: a dict whose keys are all
+    exact strings keeps them so. Empty containers are left out: nothing nests in them."""
+    found: list[Any] = []
+    level = [obj]
+    _no_attributes(level)
+    for _ in range(bound):
+        found += level
+        parts = gc.get_referents(*level)
+        if not _PLAIN.issuperset(map(type, parts)):
+            raise NotPlain
+        _no_attributes(parts)  # empty ones too (left out below)
+        nested = list(filter(None, itertools.compress(parts, map(_IS_NESTED, map(type, parts)))))
+        below = dict(zip(map(id, nested), nested, strict=True))  # each once
+        for key in below.keys() & known.keys():
+            del below[key]
+        if not below:
+            return found
+        level = list(below.values())
+    return None
+
+
+def _no_attributes(objs: list[Any]) -> None:
+    """:class:`NotPlain` if an ``OrderedDict`` among ``objs`` has attributes: they are
+    saved too (as its state), and may be anything."""
+    if any(map(vars, itertools.compress(objs, map(_IS_OD, map(type, objs))))):
+        raise NotPlain
+
