@@ -23,6 +23,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from picklecheck.backends import plaintree
 from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import disarmed
 
@@ -139,8 +140,25 @@ class Backend:
     def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
         """The check's own dump of ``obj``: :meth:`dump`. ``others_failed`` says another
         backend's dump of ``obj`` has just failed, so a failure is likely: a backend may
-        first try a quicker dump that fails the same way (see the dill backend), as long
-        as what it raises, and ``file`` when it does not, are :meth:`dump`'s."""
+        first try a quicker dump that fails the same way, as long as what it raises, and
+        ``file`` when it does not, are :meth:`dump`'s. A C pickler's passes over trees of
+        plain data in exact ``OrderedDict`` s (see :class:`~.plaintree.PassOver`: nothing
+        in one can fail), and is done again the usual way if it passed over one and did
+        not fail (its bytes lack them). Not for a backend with a :meth:`dump` of its own
+        (dask's goes through its own ``dumps``), nor one whose dumps hand something over
+        (:attr:`single_use`)."""
+        quick = others_failed and type(self).dump is Backend.dump and not self.single_use
+        rewind = rewinder(file) if quick else None
+        if rewind is not None:
+            pickler = _quickened(self.pickler(file, protocol), protocol)
+            table = dispatch_table_of(pickler)
+            if table is not None and table.get(collections.OrderedDict) is reduce_ordered_dict:
+                passing = table[collections.OrderedDict] = plaintree.PassOver(
+                    reduce_ordered_dict)
+                self.run(pickler, obj)
+                if not passing.passed:
+                    return
+                rewind()
         self.dump(obj, file, protocol)
 
     def scan_pickler(self, protocol: int) -> Any:

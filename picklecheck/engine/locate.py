@@ -339,7 +339,10 @@ def _fails_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, An
     somewhere inside it, was all that failed, its culprit is named where it was found)."""
     memo = _scan_memo(seen, seeds, good, carry)
     memo.pop(id(node), None)
-    exc = _failure(backend, seeded_pickler(backend, protocol, memo), node)
+    pickler = seeded_pickler(backend, protocol, memo)
+    if good is not None:
+        good.watch(pickler, remember=False)  # trees of plain data passed over, no more
+    exc = _failure(backend, pickler, node)
     if exc is not None:
         scrub(exc)
     return exc is not None

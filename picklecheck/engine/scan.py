@@ -45,10 +45,13 @@ Two details keep the position exact:
 from __future__ import annotations
 
 import collections
+import functools
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from picklecheck.backends import plaintree
 from picklecheck.backends.base import dispatch_table_of, reduce_ordered_dict
 from picklecheck.engine.walker import ATOMS, Expansion, expand
 from picklecheck.isolation import deadline
@@ -132,8 +135,10 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | Non
     return pickler
 
 
-#: What a watched OrderedDict's items end with (see Good.watch): two atoms.
-_LAST_PAIR = (None, None)
+#: What a watched OrderedDict's items end with (see Good.watch): a pair of atoms...
+_LAST_PAIR = ((None, None),)
+#: ... then the end of an iterator that tells Good the items are saved.
+_SAVED = object()
 #: A fed item that took longer than this (seconds) to save is remembered as good.
 SLOW_SAVE = 1e-5
 #: ... and as heavy (memoized in advance by every later scan) after this long.
@@ -159,37 +164,50 @@ class Good:
     reaches its culprit. That is the memo a pure-Python pickler's failure leaves
     (:func:`completed_memo`): the object's save returned; what it met under way (the
     failing chain) is searched under the failing item.
+
+    An exact ``OrderedDict`` that is a tree of plain data (see
+    :mod:`picklecheck.backends.plaintree`) is not pickled at all: nothing in it can fail
+    with any backend, whatever is memoized, so it is saved as an empty one, and its
+    containers are known as plain for the rest of the search (a service model is walked
+    once, at C speed, where pickling it cost a Python call per ``OrderedDict``).
     """
 
-    __slots__ = ("heavy", "objs")
+    __slots__ = ("heavy", "objs", "plain")
 
     def __init__(self) -> None:
         self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
+        #: Passes over trees of plain data, knowing those met before (see :meth:`watch`).
+        self.plain = plaintree.PassOver(reduce_ordered_dict)
         #: Those that took over HEAVY_SAVE alone: every later scan memoizes them in
         #: advance (memoizing them all would cost more than it saves).
         self.heavy: dict[int, Any] = {}
 
-    def watch(self, pickler: Any) -> None:
+    def watch(self, pickler: Any, remember: bool = True) -> None:
         """Have ``pickler`` (a C scan pickler; a pure-Python one keeps a memo of its own)
-        tell this of each exact ``OrderedDict`` it saves whole, slowly."""
+        pass over each exact ``OrderedDict`` that is a tree of plain data, and (unless
+        not to ``remember``) tell this of the others it saves whole, slowly."""
         table = dispatch_table_of(pickler)
         if table is not None and table.get(collections.OrderedDict) is reduce_ordered_dict:
-            table[collections.OrderedDict] = self._reduce_watched
+            table[collections.OrderedDict] = self._reduce_watched if remember else self.plain
 
     def _reduce_watched(self, od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
-        rv = reduce_ordered_dict(od)
-        if rv[2] is not None:  # its instance dict is saved after its items
-            return rv
-        return (*rv[:4], self._items_then_remember(od, rv[4]))
+        if self.plain.is_plain(od):
+            return plaintree.PASSED_OVER
+        if vars(od):  # its instance dict is saved after its items
+            return reduce_ordered_dict(od)
+        # Its items at C speed, then a pair of atoms (the C pickler draws the first item
+        # of each batch, then the second, and only then saves the first: when it asks for
+        # the item after the pair, every item of ``od`` is saved), then Python, once
+        # (a service model's 130,000 items each cost a generator step).
+        saved = iter(functools.partial(self._saved, od, perf_counter()), _SAVED)
+        return (collections.OrderedDict, (), None, None,
+                itertools.chain(od.items(), _LAST_PAIR, saved))
 
-    def _items_then_remember(self, od: Any, items: Iterator[Any]) -> Iterator[Any]:
-        started = perf_counter()
-        yield from items
-        # The C pickler draws the first item of each batch of items, then the second,
-        # and only then saves the first: when it asks for the item after this harmless
-        # pair, every item of ``od`` is saved.
-        yield _LAST_PAIR
-        self.remember((od,), perf_counter() - started)
+    def _saved(self, od: Any, started: float) -> object:
+        seconds = perf_counter() - started
+        if seconds > SLOW_SAVE:
+            self.remember((od,), seconds)
+        return _SAVED
 
     def holds(self, obj: Any) -> bool:
         return id(obj) in self.objs

@@ -1,0 +1,213 @@
+"""Trees of plain data (a library's parsed JSON) found at C speed, and passed over where
+only a failure matters: by the C picklers' verdicts once another backend has failed, and
+by every scan of a search. Nothing in one can fail, so verdicts, bytes and culprits stay
+the backends' own."""
+
+from __future__ import annotations
+
+import collections
+import io
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import json_like
+
+import picklecheck
+from picklecheck.backends import get_backend, plaintree
+from picklecheck.backends.base import Sink
+
+cloudpickle = pytest.importorskip("cloudpickle")
+
+_ATOMS = (type(None), bool, int, float, str, bytes)
+
+
+class Refuses:
+    """Fails to pickle with a message naming it: which one failed first shows the order."""
+
+    def __init__(self, tag: Any) -> None:
+        self.tag = tag
+
+    def __reduce__(self):
+        raise TypeError(f"refuses {self.tag}")
+
+
+class Client:
+    """A library client's shape: attributes that reach one service model."""
+
+
+class Text(str):
+    """A str subclass: not plain (a pickler saves it by reduction)."""
+
+
+def _model(n: int = 200) -> collections.OrderedDict[str, Any]:
+    """A parsed JSON document as botocore holds one: OrderedDicts all the way down."""
+    od = collections.OrderedDict
+    shapes = od((f"Shape{i}", od(type="structure", members=od(
+        (f"Member{j}", od(shape="String", tags=["a", "b"])) for j in range(3))))
+        for i in range(n))
+    return od(version="2.0", metadata=od(protocol="rest-xml"), shapes=shapes)
+
+
+def _reference(obj: Any) -> tuple[str, set[int]]:
+    """What :func:`plaintree.containers` answers, worked out the slow way: "not plain",
+    "cyclic", or "plain" with the ids of the root and every non-empty container in it."""
+    found, cyclic, plain = {id(obj)}, False, True
+    seen: set[int] = set()
+
+    def walk(node: Any, path: frozenset[int]) -> None:
+        nonlocal cyclic, plain
+        if type(node) in _ATOMS:
+            return
+        if type(node) not in plaintree.NESTED:
+            plain = False
+            return
+        if type(node) is collections.OrderedDict and vars(node):
+            plain = False
+        if id(node) in path:
+            cyclic = True
+            return
+        if node:
+            found.add(id(node))
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        inner = path | {id(node)}
+        parts = list(node.items()) if isinstance(node, dict) else list(node)
+        for part in parts:
+            for piece in (part if isinstance(node, dict) else (part,)):
+                walk(piece, inner)
+
+    walk(obj, frozenset())
+    if not plain:
+        return "not plain", set()
+    return ("cyclic", set()) if cyclic else ("plain", found)
+
+
+def _answer(obj: Any, bound: int = 64) -> tuple[str, set[int]]:
+    try:
+        tree = plaintree.containers(obj, bound, {})
+    except plaintree.NotPlain:
+        return "not plain", set()
+    return ("cyclic", set()) if tree is None else ("plain", set(map(id, tree)))
+
+
+oddities = st.sampled_from([Refuses(1), Refuses, len, Text("x"), 1j, bytearray(b"x"),
+                            threading.Lock(), range(3), collections.OrderedDict])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(json_like() | oddities, min_size=1, max_size=8),
+       st.sampled_from([list, tuple, dict, collections.OrderedDict]))
+def test_containers_answer_as_a_slow_walk_does(items, wrap):
+    """Plain or not, cyclic or not, and which containers: as a recursive walk says, for
+    parsed-JSON-like data (shared parts, OrderedDicts holding themselves or with
+    attributes) with odd objects planted as values."""
+    obj = wrap(items) if wrap in (list, tuple) else wrap(
+        (f"k{i}", item) for i, item in enumerate(items))
+    assert _answer(obj) == _reference(obj)
+
+
+def test_keys_count_and_known_trees_are_not_walked_again():
+    """A dict's non-string keys are looked at (a tuple key holding an instance is not
+    plain); the containers of a tree already known are left out."""
+    assert _answer({(1, Refuses("key")): 1})[0] == "not plain"
+    assert _answer({(1, 2): 1, Text("k"): 2})[0] == "not plain"
+    empty = collections.OrderedDict()
+    empty.lock = threading.Lock()  # an empty one's attributes are saved all the same
+    assert _answer({"a": [empty], "b": collections.OrderedDict(c=empty)})[0] == "not plain"
+    for backend in ("pickle", "cloudpickle"):
+        obj = collections.OrderedDict(model=_model(3), extra=collections.OrderedDict(e=empty))
+        assert _verdict(backend, obj, 5) == _library(backend, obj, 5)
+        assert "lock" in _verdict(backend, obj, 5)[1]
+    model = _model(5)
+    known = dict(zip(map(id, plaintree.containers(model, 64, {})),
+                     plaintree.containers(model, 64, {}), strict=True))
+    outer = {"model": model, "rows": [[1, 2], [3]]}
+    tree = plaintree.containers(outer, 64, known)
+    assert tree is not None
+    assert {id(c) for c in tree} == {id(outer), id(outer["rows"]), id(outer["rows"][0]),
+                                     id(outer["rows"][1])}
+
+
+def test_a_tree_deeper_than_the_bound_is_not_called_plain():
+    deep: list[Any] = [1]
+    for _ in range(70):
+        deep = [deep]
+    assert _answer(deep, bound=64)[0] == "cyclic"  # None: not known to end in time
+    assert _answer(deep, bound=80)[0] == "plain"
+
+
+def _verdict(backend: str, obj: Any, protocol: int, file: Any = None) -> tuple[Any, str]:
+    file = io.BytesIO() if file is None else file
+    try:
+        get_backend(backend).verdict_dump(obj, file, protocol, others_failed=True)
+    except Exception as exc:  # noqa: BLE001 - the exception is the result
+        return None, repr(exc)
+    return file.getvalue(), ""
+
+
+def _library(backend: str, obj: Any, protocol: int) -> tuple[Any, str]:
+    dumps = {"pickle": __import__("pickle").dumps, "cloudpickle": cloudpickle.dumps}[backend]
+    try:
+        return dumps(obj, protocol), ""
+    except Exception as exc:  # noqa: BLE001 - the exception is the result
+        return None, repr(exc)
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_the_quick_verdict_fails_and_succeeds_as_the_library_does(backend):
+    """After another backend failed, the C picklers' verdict passes over plain trees: the
+    same first failure as the library's dumps, or its very bytes."""
+    planted = st.integers(0, 99).map(Refuses)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(json_like() | planted, min_size=1, max_size=10), st.sampled_from([2, 4, 5]))
+    def same(items, protocol):
+        obj = [items, collections.OrderedDict(model=_model(3), items=items)]
+        assert _verdict(backend, obj, protocol) == _library(backend, obj, protocol)
+
+    same()
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle"])
+def test_a_passed_over_dump_that_does_not_fail_is_done_again(backend):
+    obj = {"model": _model(), "rows": list(range(50))}
+    expected = _library(backend, obj, 5)[0]
+    assert _verdict(backend, obj, 5) == (expected, "")
+    sink = Sink()
+    get_backend(backend).verdict_dump(obj, sink, 5, others_failed=True)
+    assert sink.size == len(expected)
+
+
+def test_a_search_walks_a_shared_model_once_and_finds_every_culprit(monkeypatch):
+    """A client's attributes each reach the same service model: each backend's search
+    walks it once (and never pickles it), and the culprits are the ones found without
+    passing over anything (dill's search, whose pure-Python scans never pass over)."""
+    model = _model()
+    client = Client()
+    for i in range(12):
+        setattr(client, f"part{i}", {"model": model, "index": i})
+    client.part3["lock"] = threading.Lock()
+    client.part9["nested"] = collections.OrderedDict(model=model, gen=(i for i in range(2)))
+    walks: list[int] = []
+    real = plaintree.containers
+
+    def counted(obj, bound, known):
+        if obj is model:
+            walks.append(1)
+        return real(obj, bound, known)
+
+    monkeypatch.setattr(plaintree, "containers", counted)
+    found = {}
+    for backend in ("pickle", "cloudpickle", "dill"):
+        walks.clear()
+        report = picklecheck.check(client, backends=(backend,), roundtrip=False, name="c")
+        found[backend] = sorted((c.path, c.kind) for c in report.culprits)
+        if backend != "dill":
+            assert len(walks) == 1, backend
+    assert found["pickle"] == found["cloudpickle"] == [
+        ("c.part3['lock']", "lock"), ("c.part9['nested']['gen']", "generator")]
+    assert [p for p, _ in found["dill"]] == ["c.part9['nested']['gen']"]
