@@ -21,6 +21,7 @@ An audit hook cannot be removed, which is why it lives in the child only.
 
 from __future__ import annotations
 
+import _signal
 import _thread
 import atexit
 import functools
@@ -78,6 +79,7 @@ class Watch:
         self._count = 0
         self._state: dict[str, Any] = {}
         self._env: dict[str, str | None] = {}  # variables the load set (None: removed)
+        self._env_before: dict[str, str | None] = {}  # their values when first set
 
     def install(self) -> None:
         """Start watching, for good (audit hooks cannot be removed)."""
@@ -100,9 +102,8 @@ class Watch:
             "thread_count": _thread._count(),
             "signals": _handlers(),
             "modules": dict(sys.modules),
-            "environ": dict(os.environ),
         }
-        self._env = {}
+        self._env, self._env_before = {}, {}
 
     def after(self) -> None:
         """Record what the last load changed in this process, and undo the timers."""
@@ -117,7 +118,7 @@ class Watch:
         for sig, handler in _handlers().items():
             if state["signals"].get(sig) is not handler:
                 self._record(f"installed a handler for {signal.Signals(sig).name}")
-        self._environment(state["environ"])
+        self._environment()
         from picklecheck.isolation.confine import shared_changes
 
         for name in shared_changes():
@@ -129,10 +130,11 @@ class Watch:
             self._record(f"removed or replaced sys.modules[{changed[0]!r}]"
                          + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""))
 
-    def _environment(self, before: dict[str, str]) -> None:
+    def _environment(self) -> None:
         """Record the variables whose value differs after the load (os.putenv without
         os.environ counts as the value it set)."""
         touched, self._env = self._env, {}
+        before, self._env_before = self._env_before, {}
         for key, value in touched.items():
             now = os.environ.get(key)
             if value is not None and now != value:  # os.putenv alone: os.environ never knew
@@ -157,6 +159,8 @@ class Watch:
     def _describe(self, event: str, args: tuple[Any, ...]) -> str | None:
         if event in ("os.putenv", "os.unsetenv"):  # judged by what differs after the load
             key = os.fsdecode(args[0])
+            if key not in self._env_before:  # os.environ sets it after this hook returns
+                self._env_before[key] = os.environ.get(key)
             self._env[key] = os.fsdecode(args[1]) if event == "os.putenv" else None
             return None
         if event == "open":
@@ -218,13 +222,19 @@ def _importing() -> bool:
 
 
 def _handlers() -> dict[int, Any]:
+    """Each signal's handler, as ``_signal`` holds it (``signal.getsignal`` turns every
+    answer into an enum member, trying and failing for each handler function: 200 us
+    a call, twice per load)."""
     handlers = {}
-    for sig in signal.valid_signals():
+    for sig in _SIGNALS:
         try:
-            handlers[int(sig)] = signal.getsignal(sig)
+            handlers[sig] = _signal.getsignal(sig)
         except (ValueError, OSError):
             continue
     return handlers
+
+
+_SIGNALS = sorted(map(int, _signal.valid_signals()))
 
 
 def _timers() -> list[str]:
