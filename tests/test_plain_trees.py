@@ -211,3 +211,25 @@ def test_a_search_walks_a_shared_model_once_and_finds_every_culprit(monkeypatch)
     assert found["pickle"] == found["cloudpickle"] == [
         ("c.part3['lock']", "lock"), ("c.part9['nested']['gen']", "generator")]
     assert [p for p, _ in found["dill"]] == ["c.part9['nested']['gen']"]
+
+
+def test_pass_over_walks_each_tree_once_plain_or_not(monkeypatch):
+    """A tree found plain is passed over from then on, one that is not is handed to
+    ``otherwise`` from then on: neither is walked again."""
+    walks: list[Any] = []
+    real = plaintree.containers
+
+    def counted(obj, bound, known):
+        walks.append(obj)
+        return real(obj, bound, known)
+
+    monkeypatch.setattr(plaintree, "containers", counted)
+    plain = _model(3)
+    mixed = collections.OrderedDict(a=1, b=Refuses("b"))
+    passing = plaintree.PassOver(lambda od: ("reduced", od))
+    for _ in range(3):
+        assert passing(plain) is plaintree.PASSED_OVER
+        assert passing(plain["shapes"]) is plaintree.PASSED_OVER  # known as part of it
+        assert passing(mixed) == ("reduced", mixed)
+    assert walks == [plain, mixed]
+    assert passing.passed == 6

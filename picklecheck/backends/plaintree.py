@@ -83,24 +83,30 @@ class PassOver:
     other goes to ``otherwise``. :attr:`passed` counts the trees passed over (the bytes
     lack them)."""
 
-    __slots__ = ("known", "otherwise", "passed")
+    __slots__ = ("known", "mixed", "otherwise", "passed")
 
     def __init__(self, otherwise: Callable[[Any], Any]) -> None:
         self.otherwise = otherwise
         self.known: dict[int, Any] = {}  # id -> container (held, so the id stays its own)
+        self.mixed: dict[int, Any] = {}  # those found not plain (or too deep), the same way
         self.passed = 0
 
     def __call__(self, od: OrderedDict[Any, Any]) -> Any:
         return PASSED_OVER if self.is_plain(od) else self.otherwise(od)
 
     def is_plain(self, od: OrderedDict[Any, Any]) -> bool:
-        """Whether ``od`` is a tree of plain data (then counted as passed over)."""
-        if id(od) not in self.known:
+        """Whether ``od`` is a tree of plain data (then counted as passed over); each is
+        walked once."""
+        key = id(od)
+        if key not in self.known:
+            if key in self.mixed:
+                return False
             try:
                 tree = containers(od, PASS_LEVELS, self.known)
             except NotPlain:
-                return False
+                tree = None
             if tree is None:
+                self.mixed[key] = od
                 return False
             self.known.update(zip(map(id, tree), tree, strict=True))
         self.passed += 1
