@@ -61,7 +61,7 @@ def test_big_trees_are_passed_over_and_the_failure_is_dills():
     model = _service_model()
     obj = {"model": model, "cache": {"service-2": model, "rows": list(range(100))},
            "client": Refuses("client")}
-    pickler = get_backend("dill").quick_pickler(Sink(), 4)
+    pickler = get_backend("dill").passing_pickler(Sink(), 4)[0]
     with pytest.raises(TypeError, match="refuses client"):
         pickler.dump(obj)
     assert pickler.skipped_trees >= 1  # the model was passed over, once
@@ -117,7 +117,7 @@ def test_a_type_dill_saves_its_own_way_is_never_handed_over():
     dill.register(list)(save_list)
     try:
         obj = {"rows": list(range(20)), "model": _service_model(5), "bad": Refuses("bad")}
-        pickler = get_backend("dill").quick_pickler(Sink(), 4)
+        pickler = get_backend("dill").passing_pickler(Sink(), 4)[0]
         with pytest.raises(TypeError, match="refuses bad"):
             pickler.dump(obj)
         assert pickler.skipped_trees == 0
@@ -174,9 +174,9 @@ def test_functions_and_classes_are_not_plain_data():
     with_attribute.note = "kept"
     for odd in (_service_model, Refuses, range(3), collections.OrderedDict, with_attribute,
                 (1, range(2)), 1j):
-        pickler = get_backend("dill").quick_pickler(Sink(), 4)
+        pickler = get_backend("dill").passing_pickler(Sink(), 4)[0]
         pickler.dump({"rows": [str(i) for i in range(9)] + [odd]})
         assert pickler.skipped_trees == 0, odd
-    pickler = get_backend("dill").quick_pickler(Sink(), 4)
+    pickler = get_backend("dill").passing_pickler(Sink(), 4)[0]
     pickler.dump({"rows": [str(i) for i in range(9)] + [collections.OrderedDict(a=1)]})
     assert pickler.skipped_trees == 1

@@ -29,7 +29,7 @@ from picklecheck.backends.remains import disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
            "contained_find_class", "dispatch_table_of", "guarded_find_class", "quick_dispatch",
-           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with", "rewinder"]
+           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -56,7 +56,7 @@ class Scratch(io.BytesIO):
     dump hands resources to the loader (:attr:`Backend.single_use`) gives them back."""
 
 
-def rewinder(file: Any) -> Callable[[], None] | None:
+def _rewinder(file: Any) -> Callable[[], None] | None:
     """How to empty ``file`` (one of the check's: a :class:`Sink` or a BytesIO) for a
     dump to start over, or None."""
     if type(file) is Sink:
@@ -139,27 +139,33 @@ class Backend:
 
     def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
         """The check's own dump of ``obj``: :meth:`dump`. ``others_failed`` says another
-        backend's dump of ``obj`` has just failed, so a failure is likely: a backend may
-        first try a quicker dump that fails the same way, as long as what it raises, and
-        ``file`` when it does not, are :meth:`dump`'s. A C pickler's passes over trees of
-        plain data in exact ``OrderedDict`` s (see :class:`~.plaintree.PassOver`: nothing
-        in one can fail), and is done again the usual way if it passed over one and did
-        not fail (its bytes lack them). Not for a backend with a :meth:`dump` of its own
-        (dask's goes through its own ``dumps``), nor one whose dumps hand something over
-        (:attr:`single_use`)."""
+        backend's dump of ``obj`` has just failed, so a failure is likely: a first dump
+        passes over trees of plain data (:meth:`passing_pickler`: nothing in one can
+        fail), so it raises what :meth:`dump` raises; one that passed over a tree and did
+        not fail is done again the usual way (its bytes lack them). Not for a backend with
+        a :meth:`dump` of its own (dask's goes through its own ``dumps``), nor one whose
+        dumps hand something over (:attr:`single_use`)."""
         quick = others_failed and type(self).dump is Backend.dump and not self.single_use
-        rewind = rewinder(file) if quick else None
-        if rewind is not None:
-            pickler = _quickened(self.pickler(file, protocol), protocol)
-            table = dispatch_table_of(pickler)
-            if table is not None and table.get(collections.OrderedDict) is reduce_ordered_dict:
-                passing = table[collections.OrderedDict] = plaintree.PassOver(
-                    reduce_ordered_dict)
-                self.run(pickler, obj)
-                if not passing.passed:
-                    return
-                rewind()
+        rewind = _rewinder(file) if quick else None
+        if rewind is not None and (passing := self.passing_pickler(file, protocol)) is not None:
+            pickler, passed = passing
+            self.run(pickler, obj)
+            if not passed():
+                return
+            rewind()
         self.dump(obj, file, protocol)
+
+    def passing_pickler(self, file: Any, protocol: int) -> tuple[Any, Callable[[], int]] | None:
+        """A pickler for :meth:`verdict_dump`'s first dump, which passes over trees of
+        plain data, and how many it has passed over so far; None if there is none. A C
+        pickler's: :class:`~.plaintree.PassOver` for exact ``OrderedDict`` s in its
+        dispatch table (unless the table has a reducer of its own for them)."""
+        pickler = _quickened(self.pickler(file, protocol), protocol)
+        table = dispatch_table_of(pickler)
+        if table is None or table.get(collections.OrderedDict) is not reduce_ordered_dict:
+            return None
+        passing = table[collections.OrderedDict] = plaintree.PassOver(reduce_ordered_dict)
+        return pickler, lambda: passing.passed
 
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls

@@ -26,7 +26,6 @@ from picklecheck.backends.base import (
     contained_find_class,
     guarded_find_class,
     reduce_ordered_dict,
-    rewinder,
 )
 
 __all__ = ["DillBackend"]
@@ -49,10 +48,14 @@ class DillBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self._class("pickler", _make_dill_pickler)(file, protocol)
 
-    def quick_pickler(self, file: Any, protocol: int) -> Any:
-        """A pickler for :meth:`verdict_dump`'s first dump (its ``skipped_trees`` says
-        whether its bytes lack trees of plain data)."""
-        return self._class("pickler", _make_dill_pickler).Quick(file, protocol)
+    def passing_pickler(self, file: Any, protocol: int) -> tuple[Any, Callable[[], int]]:
+        """dill's pickler as ``QuickPickler``: it passes over each big tree of plain data
+        (an exact dict, list or ``OrderedDict`` of strings, numbers and such) once a walk
+        at C speed has shown it is one (see ``QuickPickler._skip_plain_tree``); the rest
+        raises what dill raises, in the same order, and the memo (from which the search
+        starts) holds what those trees held."""
+        pickler = self._class("pickler", _make_dill_pickler).Quick(file, protocol)
+        return pickler, lambda: pickler.skipped_trees
 
     reads_ahead = False
 
@@ -61,24 +64,6 @@ class DillBackend(Backend):
         # One item per batch: each iterator item is saved right after it is taken.
         pickler._BATCHSIZE = 1
         return pickler
-
-    def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
-        """With ``others_failed``, a first dump passes over each big tree of plain data
-        (an exact dict, list or ``OrderedDict`` of strings, numbers and such), which dill
-        cannot fail on, once a walk at C speed has shown it is one (see
-        ``QuickPickler._skip_plain_tree``): the rest raises what dill raises, in the same
-        order, and the memo (from which the search starts) holds what those trees held.
-        The bytes lack the trees, so a dump that does not fail is done again the usual
-        way."""
-        rewind = rewinder(file) if others_failed else None
-        if rewind is None:
-            self.dump(obj, file, protocol)
-            return
-        pickler = self.quick_pickler(file, protocol)
-        self.run(pickler, obj)
-        if pickler.skipped_trees:
-            rewind()
-            self.dump(obj, file, protocol)
 
     def run(self, pickler: Any, obj: Any) -> None:
         with warnings.catch_warnings():
@@ -190,8 +175,8 @@ def _make_dill_pickler(module: Any) -> type:
     (its numpy hook registers types as it meets them).
 
     ``Pickler.Quick`` is the same pickler for a dump whose bytes are thrown away if it
-    fails (:meth:`DillBackend.verdict_dump`): it hands trees of plain data to the C
-    pickler."""
+    does not fail (:meth:`DillBackend.passing_pickler`): it passes over trees of plain
+    data."""
     import copyreg
     import weakref
 
@@ -228,9 +213,9 @@ def _make_dill_pickler(module: Any) -> type:
 
     def make_save(quick: bool) -> Callable[..., None]:
         """dill's save, as ``Pickler.save``; ``quick``, with trees of plain data passed
-        over (QuickPickler). One function for both: a quick pickler
-        recurses through the same frames per level, so it runs out of stack where the
-        usual one does, and the usual one pays nothing for the question."""
+        over (QuickPickler). One function for both: a quick pickler recurses through the
+        same frames per level, so it runs out of stack where the usual one does, and the
+        usual one pays nothing for the question."""
 
         def save(self, obj: Any, save_persistent_id: bool = True) -> None:
             t = type(obj)
@@ -353,8 +338,8 @@ def _make_dill_pickler(module: Any) -> type:
                     return
 
     class QuickPickler(Pickler):
-        """For a dump whose bytes are thrown away if it fails (see
-        DillBackend.verdict_dump): trees of plain data are passed over."""
+        """For a dump whose bytes are thrown away if it does not fail (see
+        DillBackend.passing_pickler): trees of plain data are passed over."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -369,8 +354,8 @@ def _make_dill_pickler(module: Any) -> type:
 
         def _skip_plain_tree(self, obj: Any, t: type) -> bool:
             """Whether ``obj`` is a tree of plain data, passed over: found so at C speed
-            (:func:`picklecheck.backends.plaintree.containers`), its containers added to the memo as saved, no
-            bytes written. dill saves such a tree as pickle does (its dict saver writes a
+            (:func:`picklecheck.backends.plaintree.containers`), its containers added to
+            the memo as saved, no bytes written. dill saves such a tree as pickle does (its dict saver writes a
             module's dict by reference: a dict whose ``__name__`` may name one stays
             here, and one further down would be saved whole, which cannot fail either),
             so it would not fail there -- unless too deep for the Python stack: a tree
