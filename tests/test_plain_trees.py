@@ -182,25 +182,38 @@ def test_a_passed_over_dump_that_does_not_fail_is_done_again(backend):
     assert sink.size == len(expected)
 
 
-def test_a_search_walks_a_shared_model_once_and_finds_every_culprit(monkeypatch):
-    """A client's attributes each reach the same service model: each backend's search
-    walks it once (and never pickles it), and the culprits are the ones found without
-    passing over anything (dill's search, whose pure-Python scans never pass over)."""
+def _client() -> tuple[Client, Any]:
+    """A client whose twelve parts reach one service model, with a lock in one part and
+    a generator in another (beside the model, in an ``OrderedDict``)."""
     model = _model()
     client = Client()
     for i in range(12):
         setattr(client, f"part{i}", {"model": model, "index": i})
     client.part3["lock"] = threading.Lock()
     client.part9["nested"] = collections.OrderedDict(model=model, gen=(i for i in range(2)))
+    return client, model
+
+
+def _count_walks(monkeypatch, tree: Any) -> list[int]:
+    """A list that gets an item each time ``tree`` is walked from its root."""
     walks: list[int] = []
     real = plaintree.containers
 
     def counted(obj, bound, known):
-        if obj is model:
+        if obj is tree:
             walks.append(1)
         return real(obj, bound, known)
 
     monkeypatch.setattr(plaintree, "containers", counted)
+    return walks
+
+
+def test_a_search_walks_a_shared_model_once_and_finds_every_culprit(monkeypatch):
+    """A client's attributes each reach the same service model: each backend's search
+    walks it once (and never pickles it), and the culprits are the ones found without
+    passing over anything (dill's search, whose pure-Python scans never pass over)."""
+    client, model = _client()
+    walks = _count_walks(monkeypatch, model)
     found = {}
     for backend in ("pickle", "cloudpickle", "dill"):
         walks.clear()
@@ -211,6 +224,35 @@ def test_a_search_walks_a_shared_model_once_and_finds_every_culprit(monkeypatch)
     assert found["pickle"] == found["cloudpickle"] == [
         ("c.part3['lock']", "lock"), ("c.part9['nested']['gen']", "generator")]
     assert [p for p, _ in found["dill"]] == ["c.part9['nested']['gen']"]
+
+
+def test_one_check_walks_a_shared_model_once_for_all_its_backends(monkeypatch):
+    """Plain is plain for every backend: pickle's search, then cloudpickle's verdict and
+    search, share what the check has found, and each names the culprits it names alone."""
+    client, model = _client()
+    walks = _count_walks(monkeypatch, model)
+    report = picklecheck.check(client, backends=("pickle", "cloudpickle"), roundtrip=False,
+                               name="c")
+    assert len(walks) == 1
+    expected = [("c.part3['lock']", "lock"), ("c.part9['nested']['gen']", "generator")]
+    assert sorted((c.path, c.kind) for c in report.culprits) == expected
+    for backend in ("pickle", "cloudpickle"):
+        assert sorted((c.path, c.kind) for c in report.results[backend].culprits) == expected
+
+
+def test_pass_overs_given_the_same_trees_walk_each_tree_once():
+    """Two reducers (two dumps of one check) that share ``Trees``: what one found plain or
+    not, the other knows; each counts only what it passed over."""
+    trees = plaintree.Trees()
+    plain, mixed = _model(3), collections.OrderedDict(a=1, b=Refuses("b"))
+    first = plaintree.PassOver(lambda od: ("reduced", od), trees)
+    second = plaintree.PassOver(lambda od: ("second", od), trees)
+    assert first(plain) is plaintree.PASSED_OVER and first(mixed) == ("reduced", mixed)
+    assert (id(plain) in trees.known, id(mixed) in trees.mixed) == (True, True)
+    assert second(plain["shapes"]) is plaintree.PASSED_OVER  # known as part of ``plain``
+    assert second(mixed) == ("second", mixed)
+    assert (first.passed, second.passed) == (1, 1)
+    assert plaintree.PassOver(lambda od: od).trees is not trees  # a new one by default
 
 
 def test_pass_over_walks_each_tree_once_plain_or_not(monkeypatch):

@@ -137,17 +137,19 @@ class Backend:
             pickler = _quickened(pickler, protocol)
         self.run(pickler, obj)
 
-    def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool) -> None:
+    def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool,
+                     trees: plaintree.Trees | None = None) -> None:
         """The check's own dump of ``obj``: :meth:`dump`. ``others_failed`` says another
         backend's dump of ``obj`` has just failed, so a failure is likely: a first dump
         passes over trees of plain data (:meth:`passing_pickler`: nothing in one can
         fail), so it raises what :meth:`dump` raises; one that passed over a tree and did
         not fail is done again the usual way (its bytes lack them). Not for a backend with
         a :meth:`dump` of its own (dask's goes through its own ``dumps``), nor one whose
-        dumps hand something over (:attr:`single_use`)."""
+        dumps hand something over (:attr:`single_use`). ``trees``: what the check knows
+        of trees of plain data already (see :class:`~.plaintree.Trees`)."""
         quick = others_failed and type(self).dump is Backend.dump and not self.single_use
         rewind = _rewinder(file) if quick else None
-        if rewind is not None and (passing := self.passing_pickler(file, protocol)) is not None:
+        if rewind is not None and (passing := self.passing_pickler(file, protocol, trees)) is not None:
             pickler, passed = passing
             self.run(pickler, obj)
             if not passed():
@@ -155,16 +157,18 @@ class Backend:
             rewind()
         self.dump(obj, file, protocol)
 
-    def passing_pickler(self, file: Any, protocol: int) -> tuple[Any, Callable[[], int]] | None:
+    def passing_pickler(self, file: Any, protocol: int, trees: plaintree.Trees | None = None
+                        ) -> tuple[Any, Callable[[], int]] | None:
         """A pickler for :meth:`verdict_dump`'s first dump, which passes over trees of
         plain data, and how many it has passed over so far; None if there is none. A C
         pickler's: :class:`~.plaintree.PassOver` for exact ``OrderedDict`` s in its
-        dispatch table (unless the table has a reducer of its own for them)."""
+        dispatch table (unless the table has a reducer of its own for them), knowing what
+        ``trees`` knows."""
         pickler = _quickened(self.pickler(file, protocol), protocol)
         table = dispatch_table_of(pickler)
         if table is None or table.get(collections.OrderedDict) is not reduce_ordered_dict:
             return None
-        passing = table[collections.OrderedDict] = plaintree.PassOver(reduce_ordered_dict)
+        passing = table[collections.OrderedDict] = plaintree.PassOver(reduce_ordered_dict, trees)
         return pickler, lambda: passing.passed
 
     def scan_pickler(self, protocol: int) -> Any:

@@ -48,12 +48,14 @@ class DillBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self._class("pickler", _make_dill_pickler)(file, protocol)
 
-    def passing_pickler(self, file: Any, protocol: int) -> tuple[Any, Callable[[], int]]:
+    def passing_pickler(self, file: Any, protocol: int, trees: plaintree.Trees | None = None
+                        ) -> tuple[Any, Callable[[], int]]:
         """dill's pickler as ``QuickPickler``: it passes over each big tree of plain data
         (an exact dict, list or ``OrderedDict`` of strings, numbers and such) once a walk
         at C speed has shown it is one (see ``QuickPickler._skip_plain_tree``); the rest
         raises what dill raises, in the same order, and the memo (from which the search
-        starts) holds what those trees held."""
+        starts) holds what those trees held. ``trees`` is not asked: a tree's containers
+        must join the memo, so dill walks each tree it passes over itself."""
         pickler = self._class("pickler", _make_dill_pickler).Quick(file, protocol)
         return pickler, lambda: pickler.skipped_trees
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NESTED", "PASSED_OVER", "NotPlain", "PassOver", "containers"]
+__all__ = ["NESTED", "PASSED_OVER", "NotPlain", "PassOver", "Trees", "containers"]
 
 #: The containers of plain data.
 NESTED = frozenset({dict, OrderedDict, list, tuple, set, frozenset})
@@ -75,39 +75,57 @@ PASS_LEVELS = 64
 PASSED_OVER = (OrderedDict, ())
 
 
+class Trees:
+    """What is known of the exact ``OrderedDict`` s met so far: which are trees of plain
+    data (their containers too) and which are not, each walked once. Plain is plain for
+    every backend, so one check shares one between its backends' dumps and searches (a
+    boto3 client's service models are walked once, not once per backend)."""
+
+    __slots__ = ("known", "mixed")
+
+    def __init__(self) -> None:
+        self.known: dict[int, Any] = {}  # id -> container (held, so the id stays its own)
+        self.mixed: dict[int, Any] = {}  # those found not plain (or too deep), the same way
+
+    def is_plain(self, od: OrderedDict[Any, Any]) -> bool:
+        """Whether ``od`` is a tree of plain data."""
+        key = id(od)
+        if key in self.known:
+            return True
+        if key in self.mixed:
+            return False
+        try:
+            tree = containers(od, PASS_LEVELS, self.known)
+        except NotPlain:
+            tree = None
+        if tree is None:
+            self.mixed[key] = od
+            return False
+        self.known.update(zip(map(id, tree), tree, strict=True))
+        return True
+
+
 class PassOver:
     """A reducer for exact ``OrderedDict`` s in a C pickler's dispatch table, for a dump
     that only needs to know whether something fails: a tree of plain data is saved as an
-    empty one (its containers known as plain from then on: a service model is walked
-    once, at C speed, where pickling it costs a Python call per ``OrderedDict``); any
-    other goes to ``otherwise``. :attr:`passed` counts the trees passed over (the bytes
-    lack them)."""
+    empty one (found so through ``trees``, which knows those met before: a service model
+    is walked once, at C speed, where pickling it costs a Python call per
+    ``OrderedDict``); any other goes to ``otherwise``. :attr:`passed` counts the trees
+    passed over (the bytes lack them)."""
 
-    __slots__ = ("known", "mixed", "otherwise", "passed")
+    __slots__ = ("otherwise", "passed", "trees")
 
-    def __init__(self, otherwise: Callable[[Any], Any]) -> None:
+    def __init__(self, otherwise: Callable[[Any], Any], trees: Trees | None = None) -> None:
         self.otherwise = otherwise
-        self.known: dict[int, Any] = {}  # id -> container (held, so the id stays its own)
-        self.mixed: dict[int, Any] = {}  # those found not plain (or too deep), the same way
+        self.trees = trees if trees is not None else Trees()
         self.passed = 0
 
     def __call__(self, od: OrderedDict[Any, Any]) -> Any:
         return PASSED_OVER if self.is_plain(od) else self.otherwise(od)
 
     def is_plain(self, od: OrderedDict[Any, Any]) -> bool:
-        """Whether ``od`` is a tree of plain data (then counted as passed over); each is
-        walked once."""
-        key = id(od)
-        if key not in self.known:
-            if key in self.mixed:
-                return False
-            try:
-                tree = containers(od, PASS_LEVELS, self.known)
-            except NotPlain:
-                tree = None
-            if tree is None:
-                self.mixed[key] = od
-                return False
-            self.known.update(zip(map(id, tree), tree, strict=True))
-        self.passed += 1
-        return True
+        """Whether ``od`` is a tree of plain data (then counted as passed over)."""
+        if self.trees.is_plain(od):
+            self.passed += 1
+            return True
+        return False

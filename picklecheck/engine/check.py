@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend
+from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend, plaintree
 from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine import boundary, deferred, group, merge, usable
@@ -186,6 +186,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     configs: dict[str, dict[str, Any]] = {}
     dumped: dict[str, bytes] = {}
     drivers: list[workers.Driver] = []
+    trees = plaintree.Trees()  # plain is plain for every backend: each tree walked once
 
     def driver() -> workers.Driver:  # only frameworks need it: made when first asked for
         if not drivers:
@@ -201,7 +202,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         others_failed = any(r.exception is not None for r in results.values())
         found, data = _dump(obj, backend, protocol, roundtrip or fresh_process or model.watches,
                             max_culprits, results, roundtrip, failed, in_thread,
-                            others_failed)
+                            others_failed, trees)
         results[backend.name].worker = model.name if results[backend.name].available else None
         findings[backend.name] = found
         if data is not None:
@@ -340,11 +341,13 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
           max_culprits: int, results: dict[str, BackendResult], loadable: bool = True,
           failed: dict[str, tuple[BaseException, float]] | None = None,
           in_thread: bool = False,
-          others_failed: bool = False) -> tuple[list[Finding], bytes | None]:
+          others_failed: bool = False,
+          trees: plaintree.Trees | None = None) -> tuple[list[Finding], bytes | None]:
     """The verdict of one backend's dumps (and its culprits when it fails); the bytes
     when they are to be loaded. A dump already done (and failed) in the caller's thread
     is taken from ``failed``; ``in_thread``, a failure is left there (see _in_thread).
-    ``others_failed``: an earlier backend's dump failed (see Backend.verdict_dump)."""
+    ``others_failed``: an earlier backend's dump failed (see Backend.verdict_dump);
+    ``trees``: the check's knowledge of trees of plain data, shared by its backends."""
     result = BackendResult(backend=backend.name, ok=False)
     results[backend.name] = result  # visible to the caller as it fills in
     if not backend.available:
@@ -363,12 +366,12 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
             result.size, data = plain.dump(obj, proto, keep_bytes)
         elif keep_bytes:
             buffer = io.BytesIO() if loadable else Scratch()
-            backend.verdict_dump(obj, buffer, proto, others_failed)
+            backend.verdict_dump(obj, buffer, proto, others_failed, trees)
             data = buffer.getvalue()
             result.size = len(data)
         else:
             sink = Sink()
-            backend.verdict_dump(obj, sink, proto, others_failed)
+            backend.verdict_dump(obj, sink, proto, others_failed, trees)
             result.size = sink.size
     except (*_FATAL, plain.Tripped):
         raise
@@ -384,7 +387,7 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         result.error = _describe(exc)
         result.exception = exc
         located, result.truncated = locate_dumps(obj, backend, proto, exc, max_culprits,
-                                                 saved)
+                                                 saved, trees)
         return located, None
     result.dumps_seconds = time.perf_counter() - start
     result.ok = True

@@ -50,7 +50,7 @@ from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 from picklecheck.isolation import contain, deadline
 
 if TYPE_CHECKING:
-    from picklecheck.backends import Backend
+    from picklecheck.backends import Backend, plaintree
 
 __all__ = ["locate_dumps", "locate_loads", "locate_references"]
 
@@ -214,12 +214,14 @@ def _runs(lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
-                 max_culprits: int, carry: Memo | None = None) -> tuple[list[Finding], bool]:
+                 max_culprits: int, carry: Memo | None = None,
+                 trees: plaintree.Trees | None = None) -> tuple[list[Finding], bool]:
     """Every culprit that makes ``backend`` fail to dump ``root``; and whether the
     search stopped at ``max_culprits``. ``carry``: what the failed dump saved in full
-    (:func:`~picklecheck.engine.scan.failed_dump_memo`), not to be pickled again."""
+    (:func:`~picklecheck.engine.scan.failed_dump_memo`), not to be pickled again;
+    ``trees``: what the check knows of trees of plain data (see scan.Good)."""
     return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps",
-                   carry)
+                   carry, trees)
 
 
 def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
@@ -233,11 +235,12 @@ def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
 
 def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             max_culprits: int, scanner: Callable[..., Scanned],
-            stage: str, carry: Memo | None = None) -> tuple[list[Finding], bool]:
+            stage: str, carry: Memo | None = None,
+            trees: plaintree.Trees | None = None) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
     # Every object known to fail (or to contain one), as a memo (scans start with it).
     seen: Memo = {id(root): (0, root)}
-    good = Good() if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
+    good = Good(trees) if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
     expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
     cyclic: set[int] = set()
     truncated = False

@@ -174,10 +174,11 @@ class Good:
 
     __slots__ = ("heavy", "objs", "plain")
 
-    def __init__(self) -> None:
+    def __init__(self, trees: plaintree.Trees | None = None) -> None:
         self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
-        #: Passes over trees of plain data, knowing those met before (see :meth:`watch`).
-        self.plain = plaintree.PassOver(reduce_ordered_dict)
+        #: Passes over trees of plain data, knowing those met before, in this search or
+        #: (``trees``) elsewhere in the check (see :meth:`watch`).
+        self.plain = plaintree.PassOver(reduce_ordered_dict, trees)
         #: Those that took over HEAVY_SAVE alone: every later scan memoizes them in
         #: advance (memoizing them all would cost more than it saves).
         self.heavy: dict[int, Any] = {}
