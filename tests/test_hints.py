@@ -443,6 +443,25 @@ def test_one_object_is_one_culprit(tmp_path, where):
     assert "get past it" not in culprit.hint and "gets past it" not in culprit.hint
 
 
+def test_a_class_is_one_culprit_whichever_backend_meets_it():
+    """pickle fails on each instance of a model class defined in a function ("its class
+    cannot be pickled"); dill gets past the instances and fails on the class itself. One
+    thing to change: one culprit per instance, each naming both backends."""
+    pydantic = pytest.importorskip("pydantic", reason="pydantic is not installed (picklecheck[test])")
+
+    class Order(pydantic.BaseModel):
+        id: int
+
+    report = picklecheck.check([Order(id=1), Order(id=2)], name="orders")
+    assert [(c.path, c.backends) for c in report.culprits] == [
+        ("orders[0]", ("pickle", "dill")), ("orders[1]", ("pickle", "dill"))]
+    for culprit in report.culprits:
+        assert "not found as" in culprit.reasons["dill"]
+        assert "move it to module level" in culprit.hint and "past it" not in culprit.hint
+    assert [c.path for c in report.results["dill"].culprits] == ["orders[0].__class__"]
+    assert "shown as 1 entry" in str(report)
+
+
 def test_library_local_function_is_not_moved_to_module_level():
     """A function a library defines inside another one is not the user's to move."""
     logger_filter = types.SimpleNamespace(cb=weakref.WeakValueDictionary())

@@ -6,6 +6,13 @@ at the same path. A person has one thing to change there, so :func:`one_per_obje
 folds the later one into the first: its backends join, its cause is kept under its
 backend's name ("dill: loads: HazardBlockedError: ..."), and the hint says what that
 backend does with it. Each backend's own list (``BackendResult.culprits``) is untouched.
+
+A class is one decision too, wherever backends meet it. pickle names an instance of a
+class defined in a function (``obj``: "its class cannot be pickled"); dill, which gets
+past the instance, may fail on the class itself (``obj.__class__``: a pydantic model's
+class defined in a function). A culprit met as an instance's ``__class__`` is folded into
+every culprit that names it as an instance's class (from other backends, at the same
+stage).
 """
 
 from __future__ import annotations
@@ -28,10 +35,23 @@ _DOES = {"loads": "it dumps, but does not load back",
 
 
 def one_per_object(culprits: list[Culprit], places: Places) -> list[Culprit]:
-    """``culprits`` with every later culprit of an object folded into its first."""
+    """``culprits`` with every later culprit of an object folded into its first, and each
+    culprit on a class into those on its instances (see the module)."""
+    instances: dict[int, list[Culprit]] = {}
+    for culprit in culprits:
+        cls = _class_of(culprit)
+        if cls is not None:
+            instances.setdefault(id(cls), []).append(culprit)
     first: dict[int, Culprit] = {}
     out: list[Culprit] = []
     for culprit in culprits:
+        users = [c for c in instances.get(id(culprit.obj), ())
+                 if c.stage == culprit.stage and not set(c.backends) & set(culprit.backends)]
+        if (_class_of(culprit) is None
+                and any(f"{user.path}.__class__" == culprit.path for user in users)):
+            for user in users:
+                _absorb(user, culprit, places)
+            continue
         kept = first.get(id(culprit.obj))
         if kept is None:
             first[id(culprit.obj)] = culprit
@@ -79,3 +99,11 @@ def _absorb(kept: Culprit, other: Culprit, places: Places) -> None:
 def _finding(culprit: Culprit, places: Places) -> Finding | None:
     place = places.get(key_of(culprit))
     return place.finding if place is not None else None
+
+
+def _class_of(culprit: Culprit) -> type | None:
+    """The class whose failure makes ``culprit`` fail ("its class cannot be pickled")."""
+    finding = getattr(culprit, "finding", None)
+    if finding is None or finding.origin != "class" or not isinstance(finding.via, type):
+        return None
+    return finding.via

@@ -267,6 +267,19 @@ def jinja_template(ctx: Context) -> Any:
 # -- a user's object holding several clients -------------------------------------------------
 
 
+# -- pydantic ----------------------------------------------------------------------------
+
+
+def pydantic_local_model(ctx: Context) -> Any:
+    import pydantic
+
+    class Order(pydantic.BaseModel):  # defined where it is used: in a function
+        id: int
+        items: list[str] = []
+
+    return Order(id=1, items=["tea"])
+
+
 def services(ctx: Context) -> Any:
     return Services(s3=boto3_client(ctx), engine=sqlalchemy_engine(ctx),
                     http=httpx_client(ctx), on_error=lambda exc: None,
@@ -313,6 +326,8 @@ ENTRIES = [
     _e("pandas-groupby", df_groupby, ("pandas",)),
     _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",)),
     _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",)),
+    _e("pydantic-local-model", pydantic_local_model, ("pydantic",), library=False,
+       change=("obj",)),
     _e("user-services-clients", services, ("boto3", "sqlalchemy.orm", "httpx"), library=False,
        slow=True, say=("obj.s3", "obj.engine", "obj.http", "obj.on_error", "obj.lock"),
        change=("obj.s3", "obj.engine", "obj.http", "obj.on_error", "obj.lock")),
