@@ -124,7 +124,7 @@ CATALOGUE = [
                  expect(pickle=at("obj['p'].args[0]", "lock"), cloudpickle=at("obj['p'].args[0]", "lock")),
                  id="lock as a partial argument"),
     pytest.param(lambda: c.Proxy(threading.Lock()),
-                 expect(pickle=at("obj._target", "lock"), dill=at("obj", "load_failure", "loads"),
+                 expect(pickle=at("obj._target", "lock"), dill=at("obj", "recursive_attribute", "loads"),
                         cloudpickle=at("obj._target", "lock")),
                  id="__getattr__ proxy"),
     pytest.param(lambda: {"r": c.RaisingRepr()},

@@ -462,6 +462,47 @@ def test_a_class_is_one_culprit_whichever_backend_meets_it():
     assert "shown as 1 entry" in str(report)
 
 
+class LooseSettings:
+    """Settings read as attributes, the common way: ``__getattr__`` reads ``self._values``,
+    which an empty copy does not have yet."""
+
+    def __init__(self, **values):
+        self._values = values
+
+    def __getattr__(self, name):
+        return self._values[name]
+
+
+class Settings(LooseSettings):
+    """The same, fixed as the hint says: what it cannot serve is an AttributeError."""
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("_values", {})
+        if name not in values:
+            raise AttributeError(name)
+        return values[name]
+
+
+def test_a_getattr_that_recurses_on_an_empty_copy_is_named_and_fixed():
+    """Loading makes an empty instance and looks ``__setstate__`` up on it; a
+    ``__getattr__`` that reads an attribute the copy lacks calls itself without end. The
+    hint says so and how to fix it, and the class fixed that way loads."""
+    report = picklecheck.check({"settings": LooseSettings(debug=True)}, name="state")
+    (culprit,) = report.culprits
+    if sys.version_info < (3, 11):  # no object.__getstate__: dumping asks __getattr__ first
+        assert (culprit.path, culprit.stage) == ("state['settings']", "dumps")
+        assert "__getstate__" in culprit.reason
+    else:
+        assert (culprit.path, culprit.kind, culprit.stage) == (
+            "state['settings']", "recursive_attribute", "loads")
+        assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
+        assert "looks __setstate__ up" in culprit.hint
+        assert "raise AttributeError" in culprit.hint
+        assert "give test_hints.LooseSettings a __setstate__" in culprit.hint
+    fixed = picklecheck.check({"settings": Settings(debug=True)}, name="state")
+    assert fixed.ok, fixed
+
+
 def test_library_local_function_is_not_moved_to_module_level():
     """A function a library defines inside another one is not the user's to move."""
     logger_filter = types.SimpleNamespace(cb=weakref.WeakValueDictionary())

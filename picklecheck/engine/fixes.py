@@ -112,6 +112,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
             name = getattr(finding.exc, "exception_name", "")
             return _FRESH_TIMEOUT if name == "TimeoutError" else _FRESH_FAILURE
         return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
+    if kind == "recursive_attribute" and finding.stage != "dumps":
+        return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
@@ -296,6 +298,13 @@ _NOT_MINE = {
               "copyreg.pickle in your own code)"),
 }
 _LIBRARY_LOAD_FAILURE = "it dumps but {package} cannot load it back; {fix}"
+_LOAD_RECURSION = ("loading makes an empty {type} and looks __setstate__ up on it; its "
+                   "__getattr__ then reads an attribute the empty copy lacks, which calls "
+                   "__getattr__ again, without end: have __getattr__ raise AttributeError "
+                   "for what it cannot serve (reading its own attributes through "
+                   "self.__dict__ or object.__getattribute__), or give {type} a __setstate__")
+_LIBRARY_LOAD_RECURSION = ("it dumps, but loading makes an empty {type}, on which "
+                           "{package}'s __getattr__ calls itself without end; {fix}")
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
                   "file it needs exists there, and that its __setstate__ or reconstructor "
                   "does not depend on this process")

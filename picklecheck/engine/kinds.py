@@ -153,6 +153,8 @@ def _classify(finding: Finding) -> str:
     if finding.stage == "loads":
         if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is dead
             return _kind_of_instance(obj) or "load_failure"
+        if _recurses_when_loaded(obj, exc):
+            return "recursive_attribute"
         return "load_failure"
     kind = _kind_of_instance(obj)
     if kind:
@@ -166,6 +168,19 @@ def _classify(finding: Finding) -> str:
     if "cannot pickle" in str(exc) and not hasattr(obj, "__dict__"):
         return "c_type"
     return "other"
+
+
+def _recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
+    """Whether ``obj`` failed to load by recursing without end because its class has a
+    ``__getattr__`` of its own and no ``__setstate__``: a loader makes an empty instance
+    and looks ``__setstate__`` up on it; the lookup fails over to ``__getattr__``, which
+    reads an attribute the empty copy lacks, and so calls itself (tqdm's file wrapper,
+    starlette's ``State``). Read from the class's namespaces: nothing of it runs."""
+    if (getattr(exc, "exception_name", "") or type(exc).__name__) != "RecursionError":
+        return False
+    mro = type(obj).__mro__[:-1]  # object's own attributes do not count
+    return (any("__getattr__" in vars(klass) for klass in mro)
+            and not any("__setstate__" in vars(klass) for klass in mro))
 
 
 def _contained_kind(exc: BaseException) -> str | None:
