@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
-from picklecheck.engine.finding import dump_error, error_of, scrub
+from picklecheck.engine.finding import dump_error, error_of, exception_name, scrub
 from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
 from picklecheck.isolation import contain, deadline
@@ -279,6 +279,6 @@ def _partly(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     if text.startswith("it loads, but "):
         return "dumps and loads, but " + text[len("it loads, but "):]
-    name = getattr(error, "exception_name", "") or type(error).__name__
+    name = exception_name(error)
     text = text if len(text) <= 80 else text[:77] + "..."
     return f"dumps, but the copy does not load ({name}: {text})"

@@ -12,7 +12,7 @@ from typing import Any
 from picklecheck.engine import deferred, fixes, kinds
 from picklecheck.engine.compare import compare_backends
 from picklecheck.engine.deferred import DeferredCulprit
-from picklecheck.engine.finding import Finding
+from picklecheck.engine.finding import Finding, exception_name
 from picklecheck.engine.saferepr import qualified_name, type_name
 from picklecheck.isolation import deadline
 from picklecheck.model import BackendResult, Culprit, format_path
@@ -126,7 +126,7 @@ def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Defer
     culprit = DeferredCulprit.pending(
         path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
         reason=reason, kind=kind,
-        exception=getattr(finding.exc, "exception_name", "") or type(finding.exc).__name__,
+        exception=exception_name(finding.exc),
         backends=(backend_name,), stage=finding.stage,
         evaluable=all(step.evaluable for step in steps), steps=steps, detail=detail,
         reasons={backend_name: reason},

@@ -18,8 +18,8 @@ from picklecheck.model import PathStep
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "is_ancestor",
-           "scrub", "steps_of"]
+__all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "exception_name",
+           "is_ancestor", "scrub", "steps_of"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -95,6 +95,12 @@ def scrub(exc: BaseException) -> BaseException:
         chained.__traceback__ = None
         pending.extend(e for e in (chained.__context__, chained.__cause__) if e is not None)
     return exc
+
+
+def exception_name(exc: BaseException) -> str:
+    """The type name of the exception behind ``exc``: a load in a contained child or a
+    new interpreter comes back as an error of ours carrying it (``exception_name``)."""
+    return getattr(exc, "exception_name", "") or type(exc).__name__
 
 
 def error_of(action: Callable[[], Any]) -> BaseException | None:

@@ -13,6 +13,7 @@ import types
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.engine.finding import exception_name
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
@@ -176,7 +177,7 @@ def _recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
     and looks ``__setstate__`` up on it; the lookup fails over to ``__getattr__``, which
     reads an attribute the empty copy lacks, and so calls itself (tqdm's file wrapper,
     starlette's ``State``). Read from the class's namespaces: nothing of it runs."""
-    if (getattr(exc, "exception_name", "") or type(exc).__name__) != "RecursionError":
+    if exception_name(exc) != "RecursionError":
         return False
     mro = type(obj).__mro__[:-1]  # object's own attributes do not count
     return (any("__getattr__" in vars(klass) for klass in mro)

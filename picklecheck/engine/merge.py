@@ -37,18 +37,17 @@ _DOES = {"loads": "it dumps, but does not load back",
 def one_per_object(culprits: list[Culprit], places: Places) -> list[Culprit]:
     """``culprits`` with every later culprit of an object folded into its first, and each
     culprit on a class into those on its instances (see the module)."""
+    classes = [_class_of(culprit) for culprit in culprits]
     instances: dict[int, list[Culprit]] = {}
-    for culprit in culprits:
-        cls = _class_of(culprit)
+    for culprit, cls in zip(culprits, classes, strict=True):
         if cls is not None:
             instances.setdefault(id(cls), []).append(culprit)
     first: dict[int, Culprit] = {}
     out: list[Culprit] = []
-    for culprit in culprits:
+    for culprit, cls in zip(culprits, classes, strict=True):
         users = [c for c in instances.get(id(culprit.obj), ())
                  if c.stage == culprit.stage and not set(c.backends) & set(culprit.backends)]
-        if (_class_of(culprit) is None
-                and any(f"{user.path}.__class__" == culprit.path for user in users)):
+        if cls is None and any(f"{user.path}.__class__" == culprit.path for user in users):
             for user in users:
                 _absorb(user, culprit, places)
             continue
