@@ -8,6 +8,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import io
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -501,6 +502,50 @@ def test_a_getattr_that_recurses_on_an_empty_copy_is_named_and_fixed():
         assert "give test_hints.LooseSettings a __setstate__" in culprit.hint
     fixed = picklecheck.check({"settings": Settings(debug=True)}, name="state")
     assert fixed.ok, fixed
+
+
+class FileWrapper:
+    """tqdm's file wrapper, in short: attributes fall through to the wrapped file."""
+
+    def __init__(self, wrapped):
+        self._wrapped = wrapped
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
+
+
+class Bar:
+    """A progress bar."""
+
+
+def _bar_with_wrapped_file():
+    """A progress bar as tqdm builds one: its file wrapper's ``write`` is a function made
+    in a function, which reaches the bar back through a weak proxy."""
+    bar = Bar()
+    wrapper = FileWrapper(io.BytesIO())
+    owner = weakref.proxy(bar)
+
+    def write(data):
+        owner.written = True
+        return wrapper._wrapped.write(data)
+
+    wrapper.write = write
+    bar.fp = wrapper
+    return bar
+
+
+def test_a_getattr_that_recurses_on_a_cycle_is_named_not_the_root():
+    """dill saves ``write`` by value, so every part of the wrapper leads back to the bar
+    and fails to load with it: the search used to end on the cycle's top (the bar
+    itself, "it dumps but does not load"). The wrapper's ``__getattr__`` is why, and each
+    backend that loads the bar names it, as cloudpickle always did."""
+    report = picklecheck.check(_bar_with_wrapped_file(), name="bar", expand=True)
+    for backend in ("dill", "cloudpickle"):
+        culprits = report.results[backend].culprits
+        assert [(f.path, f.kind) for f in culprits] == [("bar.fp", "recursive_attribute")]
+    (entry,) = [f for f in report.culprits if "dill" in f.backends]
+    assert entry.path == "bar.fp"
+    assert {"dill", "cloudpickle"} <= set(entry.backends)
 
 
 def test_library_local_function_is_not_moved_to_module_level():

@@ -22,7 +22,7 @@ from picklecheck.isolation.plain import implemented_in_c
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
 
-__all__ = ["KINDS", "classify"]
+__all__ = ["KINDS", "classify", "recurses_when_loaded"]
 
 #: kind -> one-line description, in the order the kinds are checked.
 KINDS = {
@@ -154,7 +154,7 @@ def _classify(finding: Finding) -> str:
     if finding.stage == "loads":
         if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is dead
             return _kind_of_instance(obj) or "load_failure"
-        if _recurses_when_loaded(obj, exc):
+        if recurses_when_loaded(obj, exc):
             return "recursive_attribute"
         return "load_failure"
     kind = _kind_of_instance(obj)
@@ -171,7 +171,7 @@ def _classify(finding: Finding) -> str:
     return "other"
 
 
-def _recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
+def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
     """Whether ``obj`` failed to load by recursing without end because its class has a
     ``__getattr__`` of its own and no ``__setstate__``: a loader makes an empty instance
     and looks ``__setstate__`` up on it; the lookup fails over to ``__getattr__``, which

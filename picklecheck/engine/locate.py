@@ -32,6 +32,7 @@ from picklecheck.engine.finding import (
     scrub,
     steps_of,
 )
+from picklecheck.engine.kinds import recurses_when_loaded
 from picklecheck.engine.scan import (
     NEST_MIN,
     NESTABLE,
@@ -241,7 +242,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     # Every object known to fail (or to contain one), as a memo (scans start with it).
     seen: Memo = {id(root): (0, root)}
     good = Good(trees) if stage == "dumps" else None  # what this search saw pickle (see scan.Good)
-    expanded: dict[int, tuple[Any, Link, BaseException, Any]] = {}
+    expanded: dict[int, _Expanded] = {}
     cyclic: set[int] = set()
     truncated = False
     stack: list[tuple[Any, Link, BaseException, int, Any, Memo | None, int]] = [
@@ -351,11 +352,17 @@ def _fails_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, An
     return exc is not None
 
 
-def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[Finding],
+#: An expanded node of the search: the object, its path cell, what it raised, its holder.
+_Expanded = tuple[Any, Link, BaseException, Any]
+
+
+def _unexplained_cycles(cyclic: set[int], expanded: dict[int, _Expanded], found: list[Finding],
                         stage: str) -> list[Finding]:
     """Ancestors that fail only through children leading back to them (a class dill
     cannot save by value fails in every attribute that refers back to it): unless a
-    culprit was found under them, they are culprits themselves."""
+    culprit was found under them, they are culprits themselves. In a load, the objects
+    on such a cycle that recurse when loaded are the culprits instead, where there are
+    any (see :func:`_recursing_members`)."""
     if not cyclic:
         return []
     explained: set[int] = set()
@@ -366,10 +373,32 @@ def _unexplained_cycles(cyclic: set[int], expanded: dict[int, Any], found: list[
                 explained.add(link[2])
             link = link[0]
     out = []
+    blamed: set[int] = set()
     for key in sorted(cyclic - explained, key=lambda k: len(steps_of(expanded[k][1]))):
-        node, link, exc, owner = expanded[key]
-        out.append(Finding(node, steps_of(link), exc, stage, owner=owner))
+        members = _recursing_members(key, expanded) if stage == "loads" else []
+        for node, link, exc, owner in members or [expanded[key]]:
+            if id(node) not in blamed:
+                blamed.add(id(node))
+                out.append(Finding(node, steps_of(link), exc, stage, owner=owner))
     return out
+
+
+def _recursing_members(key: int, expanded: dict[int, _Expanded]) -> list[_Expanded]:
+    """The objects on the cycle through the ancestor with id ``key`` whose load recursed
+    because their class has a ``__getattr__`` and no ``__setstate__`` (see
+    :func:`~picklecheck.engine.kinds.recurses_when_loaded`), shallowest first and none
+    under another: loading any object on the cycle loads them, so every one of those
+    fails, but they are why (a tqdm bar's file wrapper, whose ``write`` and ``flush``
+    lead back to the bar through a weak proxy)."""
+    members = sorted((entry for k, entry in expanded.items()
+                      if (k == key or is_ancestor(entry[1], key))
+                      and recurses_when_loaded(entry[0], entry[2])),
+                     key=lambda entry: len(steps_of(entry[1])))
+    chosen: list[_Expanded] = []
+    for entry in members:
+        if not any(is_ancestor(entry[1], id(above[0])) for above in chosen):
+            chosen.append(entry)
+    return chosen
 
 
 def _is_leaf(obj: Any, backend: Backend, protocol: int) -> bool:
