@@ -253,6 +253,7 @@ KIND_CASES = {
     "generated_function": (lambda r, t: _generated(), {}),
     "unbound": (lambda r, t: _unbound(), {}),
     "recursive_attribute": (lambda r, t: Recursing(), {"backends": ("pickle",)}),
+    "getattr_raises": (lambda r, t: Extras(), {}),
     "lock": (lambda r, t: threading.Lock(), {}),
     "process_shared": (lambda r, t: multiprocessing.Lock(), {}),
     "executor": (lambda r, t: _thread_pool(r), {}),
@@ -491,8 +492,10 @@ def test_a_getattr_that_recurses_on_an_empty_copy_is_named_and_fixed():
     report = picklecheck.check({"settings": LooseSettings(debug=True)}, name="state")
     (culprit,) = report.culprits
     if sys.version_info < (3, 11):  # no object.__getstate__: dumping asks __getattr__ first
-        assert (culprit.path, culprit.stage) == ("state['settings']", "dumps")
+        assert (culprit.path, culprit.kind, culprit.stage) == (
+            "state['settings']", "getattr_raises", "dumps")
         assert "__getstate__" in culprit.reason
+        assert "have __getattr__ raise AttributeError" in culprit.hint
     else:
         assert (culprit.path, culprit.kind, culprit.stage) == (
             "state['settings']", "recursive_attribute", "loads")
@@ -502,6 +505,55 @@ def test_a_getattr_that_recurses_on_an_empty_copy_is_named_and_fixed():
         assert "give test_hints.LooseSettings a __setstate__" in culprit.hint
     fixed = picklecheck.check({"settings": Settings(debug=True)}, name="state")
     assert fixed.ok, fixed
+
+
+class Extras:
+    """Attributes served from a dict that an empty copy does not have: its __getattr__
+    raises KeyError, where Python expects AttributeError."""
+
+    def __init__(self):
+        self.__dict__["extras"] = {"colour": "red"}
+
+    def __getattr__(self, name):
+        return self.__dict__["extras"][name]
+
+
+class AttrDict(dict):
+    """The attribute dict everyone writes once."""
+
+    __getattr__ = dict.__getitem__
+    __setattr__ = dict.__setitem__
+
+
+def test_a_getattr_that_raises_keyerror_is_named_and_fixed():
+    """A pickler looks ``__getstate__`` up (every instance, before Python 3.11) and a
+    loader looks ``__setstate__`` up on an empty copy, and both take only AttributeError
+    for "none". A ``__getattr__`` raising KeyError instead was "give it a __reduce__" or
+    "check its __reduce__ returns every argument": now it is named, with the fix."""
+    report = picklecheck.check({"extras": Extras()}, name="state")
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind) == ("state['extras']", "getattr_raises")
+    assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
+    assert "raises KeyError" in culprit.hint
+    assert "have __getattr__ raise AttributeError" in culprit.hint
+    if sys.version_info < (3, 11):
+        assert culprit.stage == "dumps" and "looks __getstate__ up" in culprit.hint
+    else:
+        assert culprit.stage == "loads" and "looks __setstate__ up" in culprit.hint
+        assert "give test_hints.Extras a __setstate__" in culprit.hint
+
+
+def test_an_attribute_dict_is_named_where_python_asks_it_for_getstate():
+    """``__getattr__ = dict.__getitem__`` has no frame of its own: the KeyError's message
+    names what was looked up. Python 3.11 and up never ask for it (object has one)."""
+    report = picklecheck.check({"config": AttrDict(debug=True)}, name="state")
+    if sys.version_info >= (3, 11):
+        assert report.ok, report
+        return
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == (
+        "state['config']", "getattr_raises", "dumps")
+    assert "looks __getstate__ up on test_hints.AttrDict" in culprit.hint
 
 
 class FileWrapper:

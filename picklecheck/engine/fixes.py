@@ -18,6 +18,7 @@ import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import UserCode
@@ -67,6 +68,7 @@ def _sentence(kind: str, finding: Finding) -> str:
     name = qualified_name(obj) if issubclass(type(obj), type) else type_name(obj)
     return template.format(type=name, via=_name_of(via), package=_package(via),
                            detail=finding.detail, fix=where_to_drop(holder),
+                           error=exception_name(finding.exc),
                            **_depth_words(finding))
 
 
@@ -114,6 +116,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
     if kind == "recursive_attribute" and finding.stage != "dumps":
         return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
+    if kind == "getattr_raises" and finding.stage != "dumps" and mine:
+        return _LOAD_GETATTR
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
@@ -249,6 +253,10 @@ FIXES = {
     "recursive_attribute": ("looking up an attribute on {type} never ends ({detail}); have its "
                             "__getattr__ or __getattribute__ read its own attributes with "
                             "object.__getattribute__, or give it __getstate__"),
+    "getattr_raises": ("pickle looks __getstate__ up on {type}, and its __getattr__ raises "
+                       "{error} for it where Python expects AttributeError (Python before "
+                       "3.11 asks every instance): have __getattr__ raise AttributeError for "
+                       "what it cannot serve"),
     "lock": "locks cannot cross a process boundary; {fix}",
     "process_shared": ("pass it to worker processes when they start (Process args or a Pool "
                        "initializer), or use a multiprocessing.Manager() proxy"),
@@ -294,6 +302,8 @@ _NOT_MINE = {
     "unbound": ("{via} is made at run time by {package} and its module holds nothing under "
                 "that name, so pickle cannot find it; {fix}"),
     "recursive_attribute": ("looking up an attribute on {type} never ends ({detail}); {fix}"),
+    "getattr_raises": ("{package}'s __getattr__ on {type} raises {error} where pickle expects "
+                       "AttributeError (it looks __getstate__ or __setstate__ up); {fix}"),
     "other": ("{type} cannot be pickled; {fix} (or register a reducer for its type with "
               "copyreg.pickle in your own code)"),
 }
@@ -303,6 +313,10 @@ _LOAD_RECURSION = ("loading makes an empty {type} and looks __setstate__ up on i
                    "__getattr__ again, without end: have __getattr__ raise AttributeError "
                    "for what it cannot serve (reading its own attributes through "
                    "self.__dict__ or object.__getattribute__), or give {type} a __setstate__")
+_LOAD_GETATTR = ("loading makes an empty {type} and looks __setstate__ up on it; its "
+                 "__getattr__ raises {error} there where Python expects AttributeError: have "
+                 "__getattr__ raise AttributeError for what it cannot serve (reading its own "
+                 "attributes through self.__dict__), or give {type} a __setstate__")
 _LIBRARY_LOAD_RECURSION = ("it dumps, but loading makes an empty {type}, on which "
                            "{package}'s __getattr__ calls itself without end; {fix}")
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
@@ -322,6 +336,7 @@ KIND_WORDS = {
     "runtime_class": "classes made at run time", "generated_function": "generated functions",
     "wrapped": "wrapped functions", "unbound": "names made at run time",
     "recursive_attribute": "objects whose attribute lookup never ends",
+    "getattr_raises": "objects whose __getattr__ raises the wrong error",
     "load_hazard": "objects with side effects on load",
 }
 

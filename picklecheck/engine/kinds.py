@@ -13,7 +13,7 @@ import types
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.backends.hazards import HazardBlockedError
-from picklecheck.engine.finding import exception_name
+from picklecheck.engine.finding import exception_name, raised_in
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
@@ -22,7 +22,7 @@ from picklecheck.isolation.plain import implemented_in_c
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
 
-__all__ = ["KINDS", "classify", "recurses_when_loaded"]
+__all__ = ["KINDS", "classify", "getattr_raises", "recurses_when_loaded"]
 
 #: kind -> one-line description, in the order the kinds are checked.
 KINDS = {
@@ -42,6 +42,7 @@ KINDS = {
     "unbound": "not bound under its own name in its module",
     "stale_reference": "its module holds another object under its name",
     "recursive_attribute": "looking up an attribute on it recurses without end",
+    "getattr_raises": "its __getattr__ raises another error where Python expects AttributeError",
     "lock": "a lock or other synchronisation primitive",
     "process_shared": "a multiprocessing object shared by inheritance only",
     "executor": "a thread or process pool",
@@ -156,7 +157,11 @@ def _classify(finding: Finding) -> str:
             return _kind_of_instance(obj) or "load_failure"
         if recurses_when_loaded(obj, exc):
             return "recursive_attribute"
+        if getattr_raises(obj, exc):
+            return "getattr_raises"
         return "load_failure"
+    if getattr_raises(obj, exc):
+        return "getattr_raises"
     kind = _kind_of_instance(obj)
     if kind:
         return kind
@@ -182,6 +187,28 @@ def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
     mro = type(obj).__mro__[:-1]  # object's own attributes do not count
     return (any("__getattr__" in vars(klass) for klass in mro)
             and not any("__setstate__" in vars(klass) for klass in mro))
+
+
+#: What a pickler or loader looks up on an object, trusting AttributeError to mean "none".
+_LOOKUPS = frozenset({"__getstate__", "__setstate__", "__reduce_ex__", "__reduce__",
+                      "__getnewargs_ex__", "__getnewargs__"})
+
+
+def getattr_raises(obj: Any, exc: BaseException) -> bool:
+    """Whether ``obj`` failed because its class's ``__getattr__`` raised an error other
+    than ``AttributeError`` for a name it cannot serve: a pickler or loader looks
+    ``__getstate__`` or ``__setstate__`` up and takes only AttributeError for "there is
+    none" (before Python 3.11 every dump of an instance asks for ``__getstate__``; a
+    load asks an empty copy for ``__setstate__``). Told by where the error was raised
+    (in a ``__getattr__``), or by its message naming what was looked up (an attribute
+    dict's ``__getattr__ = dict.__getitem__`` has no frame of its own: KeyError:
+    '__getstate__'). Read from the class's namespaces: nothing of it runs."""
+    if exception_name(exc) in ("AttributeError", "RecursionError") or _has_custom_reducer(obj):
+        return False
+    mro = type(obj).__mro__[:-1]
+    if not any("__getattr__" in vars(klass) for klass in mro):
+        return False
+    return raised_in(exc) == "__getattr__" or str(exc).strip("'\"") in _LOOKUPS
 
 
 def _contained_kind(exc: BaseException) -> str | None:

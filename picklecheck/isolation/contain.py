@@ -44,6 +44,7 @@ __all__ = [
     "LoadTimeoutError",
     "Loader",
     "Probe",
+    "innermost_function",
     "isolation",
     "load",
     "load_many",
@@ -63,9 +64,11 @@ class ContainedLoadError(Exception):
     """What a load in a child raised or how it ended, by name (its objects stayed
     there). ``exception_name`` is the original exception's type name."""
 
-    def __init__(self, message: str, exception_name: str = "") -> None:
+    def __init__(self, message: str, exception_name: str = "", raised_in: str = "") -> None:
         super().__init__(message)
         self.exception_name = exception_name or type(self).__name__
+        #: The function it was raised in (the traceback's innermost frame), if Python's.
+        self.raised_in = raised_in
 
 
 class LoadSideEffectError(ContainedLoadError):
@@ -399,7 +402,7 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
         result["ok"] = result["unusable"] is None
     except BaseException as exc:  # noqa: BLE001 - reported by name, even SystemExit
         result.update(ok=False, exception=type(exc).__name__,
-                      error=_text(exc), hazard=getattr(exc, "what", None) and
+                      error=_text(exc), raised_in=innermost_function(exc), hazard=getattr(exc, "what", None) and
                       [getattr(exc, "what", ""), getattr(exc, "why", "")])
         if isinstance(exc, _FATAL):
             result["effects"] = [f"raised {type(exc).__name__}({_text(exc, 60)}), "
@@ -409,6 +412,17 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
             result["ended"] = "memory"
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def innermost_function(exc: BaseException) -> str:
+    """The name of the function whose frame is innermost in ``exc``'s traceback (where
+    it was raised, if in Python code), or ""."""
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name
 
 
 def _text(exc: BaseException, limit: int = 500) -> str:
@@ -441,7 +455,8 @@ def _outcome(result: dict[str, Any], where: str) -> LoadOutcome:
         what, why = (list(result["hazard"]) + ["", ""])[:2]
         exc = HazardBlockedError(str(what), str(why))
     elif name or (not result.get("ok") and unusable is None):
-        exc = ContainedLoadError(error or "the load failed", name)
+        exc = ContainedLoadError(error or "the load failed", name,
+                                 str(result.get("raised_in") or ""))
     ok = bool(result.get("ok")) and exc is None
     return LoadOutcome(ok, exc, where, seconds, effects,
                        str(unusable) if unusable is not None else None)
