@@ -3,10 +3,14 @@ under its name; class culprits named by their own name."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import ctypes
 import dataclasses
 import functools
+import mmap
+import multiprocessing
+import threading
 import typing
 import warnings
 
@@ -157,3 +161,39 @@ def test_kinds_decided_by_type_are_the_kinds_of_each_object():
     for culprit in report.culprits:
         assert culprit.kind == kinds.classify(culprit.finding), culprit.path
     assert {c.kind for c in report.culprits} >= {"lock", "generator", "weakref", "view"}
+
+
+class Settings(threading.local):
+    """Per-thread settings, as rich's Console keeps them."""
+
+
+def _future(request):
+    loop = asyncio.new_event_loop()
+    request.addfinalizer(loop.close)
+    return loop.create_future()
+
+
+def _mapped(request, tmp_path):
+    path = tmp_path / "mapped.bin"
+    path.write_bytes(b"\0" * 16)
+    with path.open("r+b") as file:
+        mapped = mmap.mmap(file.fileno(), 16)
+    request.addfinalizer(mapped.close)
+    return mapped
+
+
+@pytest.mark.parametrize("factory, kind", [
+    (lambda r, t: multiprocessing.Value("i", 1), "process_shared"),
+    (lambda r, t: multiprocessing.Array("d", 3), "process_shared"),
+    (lambda r, t: Settings(), "thread"),
+    (lambda r, t: _future(r), "thread"),
+    (_mapped, "file"),
+], ids=["multiprocessing.Value", "multiprocessing.Array", "threading.local subclass",
+        "asyncio future", "mmap"])
+def test_kinds_of_process_bound_objects(factory, kind, request, tmp_path):
+    """Objects bound to this process get the kind whose fix fits: a shared Value goes to
+    workers when they start (it was "its own __reduce__ raises"), a thread-local of a
+    library's own class, an asyncio future (written in C) and a memory map were "cannot
+    be pickled"."""
+    culprit = _only({"x": factory(request, tmp_path)})
+    assert (culprit.path, culprit.kind) == ("obj['x']", kind)

@@ -262,7 +262,8 @@ FIXES = {
                        "initializer), or use a multiprocessing.Manager() proxy"),
     "executor": ("pools hold threads and queues; keep the pool out of what you send and "
                  "create one where it is used; {fix}"),
-    "thread": "threads, thread-locals and context variables belong to this process; {fix}",
+    "thread": ("threads, thread-locals, context variables and an event loop's futures and "
+               "tasks belong to this process; {fix}"),
     "queue": ("an in-process queue cannot be sent; share work through a multiprocessing.Queue "
               "or a Manager().Queue(), or {fix}"),
     "file": "store the file's path and open it again where it is used; {fix}",

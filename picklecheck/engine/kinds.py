@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 import types
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,7 +47,7 @@ KINDS = {
     "lock": "a lock or other synchronisation primitive",
     "process_shared": "a multiprocessing object shared by inheritance only",
     "executor": "a thread or process pool",
-    "thread": "a running thread or thread-local storage",
+    "thread": "a thread, thread-local storage, or an event loop and its futures",
     "queue": "a queue",
     "file": "an open file",
     "socket": "a socket or SSL object",
@@ -296,15 +297,17 @@ def _kind_of_instance(obj: Any) -> str | None:
     if module.startswith("multiprocessing"):
         if "pool" in module or name == "Pool":
             return "executor"
-        if module.endswith("synchronize") or module.endswith("queues"):
-            return "process_shared"
-    if module in ("_thread", "threading") and name in ("_local", "local", "Thread"):
+        if module.endswith(("synchronize", "queues", "sharedctypes")):
+            return "process_shared"  # a lock, a queue, a Value or an Array
+    if issubclass(t, (threading.local, threading.Thread)):  # type(): isinstance reads __class__
         return "thread"
     if module.startswith("concurrent.futures") and "Executor" in name:
         return "executor"
     if module in ("queue", "_queue", "asyncio.queues"):
         return "queue"
     if isinstance(obj, io.IOBase) or module in ("_io", "io", "tempfile") and "File" in name:
+        return "file"
+    if module == "mmap":  # a file mapped into this process's memory
         return "file"
     if module in ("ssl", "_ssl", "socket", "_socket", "select", "selectors"):
         return "socket"
@@ -321,7 +324,7 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "weakref"
     if name in ("dict_keys", "dict_values", "dict_items", "mappingproxy", "memoryview"):
         return "view"
-    if module.startswith(("asyncio", "contextvars", "_contextvars")):
+    if module.startswith(("asyncio", "_asyncio", "contextvars", "_contextvars")):
         return "thread"
     return None
 
