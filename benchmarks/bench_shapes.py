@@ -47,6 +47,8 @@ README = os.path.join(os.path.dirname(HERE), "README.md")
 BEGIN, END = "<!-- bench_shapes: begin -->", "<!-- bench_shapes: end -->"
 TARGETS = {0: 1.2, 1: 2.0, 100: 3.0}
 LIBRARY_TARGET = 1.0
+#: Most repetitions of a short run (see shape_rows).
+SHORT_REPS = 200
 
 
 def log(*parts: Any) -> None:
@@ -75,10 +77,11 @@ def shape_rows(shape: _shapes.Shape, sizes: list[int], k: int) -> list[str]:
             gc.freeze()
             try:
                 # Short runs are the noisiest on shared cores (a fixed cost of a tenth of a
-                # millisecond against a dump of a quarter): more of them, up to 25 or
-                # about half a second of baselines.
+                # millisecond against a dump of a fifth, and a neighbour's burst is as
+                # long): more of them, up to 200 or about a second of baselines, as
+                # timeit's autorange takes more loops of what is quick.
                 first = timed(lambda clean=clean: library.dumps(clean, proto))[0]
-                reps = (max(k, min(25, int(0.5 / max(first, 1e-4)))) if n < 1_000_000
+                reps = (max(k, min(SHORT_REPS, int(1.0 / max(first, 1e-4)))) if n < 1_000_000
                         else max(3, k // 2))
                 tb, ts, report, spread = best_of(
                     reps, lambda clean=clean: library.dumps(clean, proto),
@@ -100,7 +103,8 @@ def shape_rows(shape: _shapes.Shape, sizes: list[int], k: int) -> list[str]:
 def shapes_table(names: list[str] | None, sizes: list[int], k: int) -> list[str]:
     lines = [
         "check(obj, backends=(backend,), roundtrip=False) vs the library's own dumps of the clean "
-        f"twin (best of {k}, of up to 25 for runs under 100 ms, interleaved)",
+        f"twin (best of {k}, of up to {SHORT_REPS} for runs under {1000 // SHORT_REPS} ms, "
+        "of a second of baselines for runs up to 200 ms; interleaved)",
         "",
         "| shape | backend | objects | culprits | dumps ms | check ms | ratio | target | pass "
         "| found |",
