@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import functools
 import hashlib
 import importlib
@@ -607,3 +608,18 @@ def test_library_local_function_is_not_moved_to_module_level():
     assert report.culprits
     for culprit in report.culprits:
         assert "move it to module level" not in culprit.hint
+
+
+@pytest.mark.parametrize(("make", "keep"), [
+    (lambda: re.match(r"(\w+)@(\w+)", "ada@example"), "keep what it matched instead (match.group()"),
+    (lambda: csv.writer(io.StringIO()), "keep the file's path and the csv options"),
+    (lambda: hashlib.sha256(b"chunk"), "keep the data to hash, or its hexdigest()"),
+], ids=["re.Match", "csv writer", "hashlib hash"])
+def test_a_c_object_people_hold_says_what_to_keep(make, keep):
+    """A match, a csv writer or a hash object is "a C type" like any other, but each has
+    one obvious thing to keep instead, and the hint says it (in data, nothing more)."""
+    report = picklecheck.check({"x": make()}, name="state")
+    (culprit,) = report.culprits
+    assert culprit.kind == "c_type"
+    assert keep in culprit.hint
+    assert "take it out of the data" not in culprit.hint

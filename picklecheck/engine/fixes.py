@@ -61,7 +61,8 @@ def _sentence(kind: str, finding: Finding) -> str:
         holder = owner_holder(finding, _USER)
     via = _target(finding)
     template = _variant(kind, finding, _is_mine(kind, via))
-    if holder.kind == "data" and kind in _SAYS_WHERE:
+    if holder.kind == "data" and (kind in _SAYS_WHERE
+                                  or kind == "c_type" and _c_type_advice(obj)):
         template = template.replace("; {fix}", "")
     # A class is named by its own name, not its type's (type() only: isinstance() reads
     # __class__, which runs hostile code).
@@ -118,9 +119,33 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
     if kind == "getattr_raises" and finding.stage != "dumps" and mine:
         return _LOAD_GETATTR
+    if kind == "c_type" and (advice := _c_type_advice(finding.obj)):
+        return "{type} is a C type that cannot be pickled: " + advice + "; {fix}"
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
+
+
+#: What to keep instead of a C object people often hold: (modules, type names or () for
+#: any, what to keep).
+_C_TYPE_ADVICE = (
+    (("re",), ("Match",), "keep what it matched instead (match.group(), match.groups(), "
+     "match.span(), match.groupdict())"),
+    (("_csv",), ("reader", "writer"), "keep the file's path and the csv options, and make "
+     "the reader or writer where it is used"),
+    (("_hashlib", "_blake2", "_md5", "_sha1", "_sha2", "_sha256", "_sha512", "_sha3"), (),
+     "keep the data to hash, or its hexdigest() once it is complete"),
+)
+
+
+def _c_type_advice(obj: Any) -> str:
+    """What to keep instead of a C object of a kind people often hold, or ""."""
+    cls = type(obj)
+    module, name = getattr(cls, "__module__", ""), getattr(cls, "__name__", "")
+    for modules, names, advice in _C_TYPE_ADVICE:
+        if module in modules and (not names or name in names):
+            return advice
+    return ""
 
 
 def where_to_drop(holder: Holder) -> str:
