@@ -103,6 +103,47 @@ def test_broken_reductions_are_culprits(factory):
     assert str(report)  # renders without raising
 
 
+class OpaqueError(Exception):
+    """An exception whose every missing attribute raises RuntimeError."""
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"no attribute {name}")
+
+    def __getattribute__(self, name):
+        if name in ("__dict__", "exception_name", "raised_in", "what", "why"):
+            raise RuntimeError(f"no attribute {name}")
+        return super().__getattribute__(name)
+
+
+class RefusesOpaquely:
+    def __reduce__(self):
+        raise OpaqueError("refused")
+
+
+class LoadsOpaquely:
+    def __init__(self):
+        self.x = 1
+
+    def __setstate__(self, state):
+        raise OpaqueError("will not load")
+
+
+@pytest.mark.parametrize(("factory", "kind", "stage"), [
+    (RefusesOpaquely, "custom_reduce", "dumps"),
+    (LoadsOpaquely, "load_failure", "loads"),
+], ids=["raised by __reduce__", "raised by __setstate__ (in the loading child)"])
+def test_an_exception_whose_attributes_raise_is_a_culprits_error(factory, kind, stage):
+    """What a culprit raised is read without running its code: an exception class whose
+    attribute lookups raise used to escape check() as a traceback of ours (dumps), and a
+    load that raised one was reported as the load ending the process (SystemExit)."""
+    report = picklecheck.check({"x": factory()}, name="state")
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == ("state['x']", kind, stage)
+    assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
+    assert culprit.exception == "OpaqueError"
+    assert str(report)
+
+
 class ReprBomb:
     def __init__(self):
         self.cb = lambda: 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import Sink
-from picklecheck.isolation.contain import innermost_function
+from picklecheck.isolation.contain import carried, innermost_function
 from picklecheck.model import PathStep
 
 if TYPE_CHECKING:
@@ -101,15 +101,19 @@ def scrub(exc: BaseException) -> BaseException:
 def exception_name(exc: BaseException) -> str:
     """The type name of the exception behind ``exc``: a load in a contained child or a
     new interpreter comes back as an error of ours carrying it (``exception_name``)."""
-    return getattr(exc, "exception_name", "") or type(exc).__name__
+    return _carried(exc, "exception_name") or type(exc).__name__
 
 
 def raised_in(exc: BaseException) -> str:
     """The name of the function ``exc`` was raised in: its traceback's innermost frame,
     or as a contained load reported it; "" when neither is known (a scrubbed traceback,
     or one of C code only)."""
-    name = getattr(exc, "raised_in", "")
-    return name if isinstance(name, str) and name else innermost_function(exc)
+    return _carried(exc, "raised_in") or innermost_function(exc)
+
+
+def _carried(exc: BaseException, name: str) -> str:
+    value = carried(exc, name)
+    return value if isinstance(value, str) else ""
 
 
 def error_of(action: Callable[[], Any]) -> BaseException | None:

@@ -69,7 +69,7 @@ def _sentence(kind: str, finding: Finding) -> str:
     name = qualified_name(obj) if issubclass(type(obj), type) else type_name(obj)
     return template.format(type=name, via=_name_of(via), package=_package(via),
                            detail=finding.detail, fix=where_to_drop(holder),
-                           error=exception_name(finding.exc),
+                           error=exception_name(finding.exc) if "{error}" in template else "",
                            **_depth_words(finding))
 
 
@@ -112,7 +112,7 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     """The template for ``kind``: library code gets words that do not ask to edit it."""
     if kind == "load_failure":
         if finding.stage == "fresh":
-            name = getattr(finding.exc, "exception_name", "")
+            name = exception_name(finding.exc)
             return _FRESH_TIMEOUT if name == "TimeoutError" else _FRESH_FAILURE
         return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
     if kind == "recursive_attribute" and finding.stage != "dumps":

@@ -131,7 +131,7 @@ def _classify(finding: Finding) -> str:
     if contained:
         return contained
     if finding.stage == "fresh":
-        name = getattr(exc, "exception_name", "")
+        name = exception_name(exc)
         if name == "HazardBlockedError":
             return "load_hazard"
         if finding.via is None and name not in ("ModuleNotFoundError", "AttributeError",

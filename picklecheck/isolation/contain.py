@@ -44,6 +44,7 @@ __all__ = [
     "LoadTimeoutError",
     "Loader",
     "Probe",
+    "carried",
     "innermost_function",
     "isolation",
     "load",
@@ -401,9 +402,9 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
         result["unusable"] = probe(copy) if probe is not None else None
         result["ok"] = result["unusable"] is None
     except BaseException as exc:  # noqa: BLE001 - reported by name, even SystemExit
-        result.update(ok=False, exception=type(exc).__name__,
-                      error=_text(exc), raised_in=innermost_function(exc), hazard=getattr(exc, "what", None) and
-                      [getattr(exc, "what", ""), getattr(exc, "why", "")])
+        result.update(ok=False, exception=type(exc).__name__, error=_text(exc),
+                      raised_in=innermost_function(exc), hazard=carried(exc, "what") and
+                      [carried(exc, "what") or "", carried(exc, "why") or ""])
         if isinstance(exc, _FATAL):
             result["effects"] = [f"raised {type(exc).__name__}({_text(exc, 60)}), "
                                  "which would end or interrupt the process that "
@@ -412,6 +413,16 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
             result["ended"] = "memory"
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def carried(exc: BaseException, name: str) -> Any:
+    """What ``exc`` carries under ``name`` in its instance dict (our errors carry what a
+    load reported), or None. Read without running the exception's code: anyone's
+    exception may have a ``__getattr__`` that raises."""
+    try:
+        return object.__getattribute__(exc, "__dict__").get(name)
+    except Exception:  # noqa: BLE001 - no instance dict (or a hostile one): nothing carried
+        return None
 
 
 def innermost_function(exc: BaseException) -> str:
