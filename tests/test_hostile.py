@@ -104,7 +104,7 @@ def test_broken_reductions_are_culprits(factory):
 
 
 class OpaqueError(Exception):
-    """An exception whose every missing attribute raises RuntimeError."""
+    """An exception whose every missing attribute (and its instance dict) raises."""
 
     def __getattr__(self, name):
         raise RuntimeError(f"no attribute {name}")
@@ -115,32 +115,60 @@ class OpaqueError(Exception):
         return super().__getattribute__(name)
 
 
-class RefusesOpaquely:
+class UnprintableError(Exception):
+    """An exception that cannot be shown."""
+
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+class DisguisedError(Exception):
+    """An exception whose ``__class__`` raises (isinstance() reads it)."""
+
+    @property
+    def __class__(self):
+        raise RuntimeError("no class")
+
+
+def _refuses(error):
+    class Refuses:
+        def __reduce__(self):
+            raise error("refused")
+    return Refuses()
+
+
+def _raise(error):
+    raise error("will not load")
+
+
+class LoadsBadly:
+    """Dumps; its load raises ``error``."""
+
+    def __init__(self, error):
+        self.error = error
+
     def __reduce__(self):
-        raise OpaqueError("refused")
+        return (_raise, (self.error,))
 
 
-class LoadsOpaquely:
-    def __init__(self):
-        self.x = 1
-
-    def __setstate__(self, state):
-        raise OpaqueError("will not load")
-
-
-@pytest.mark.parametrize(("factory", "kind", "stage"), [
-    (RefusesOpaquely, "custom_reduce", "dumps"),
-    (LoadsOpaquely, "load_failure", "loads"),
-], ids=["raised by __reduce__", "raised by __setstate__ (in the loading child)"])
-def test_an_exception_whose_attributes_raise_is_a_culprits_error(factory, kind, stage):
-    """What a culprit raised is read without running its code: an exception class whose
-    attribute lookups raise used to escape check() as a traceback of ours (dumps), and a
-    load that raised one was reported as the load ending the process (SystemExit)."""
-    report = picklecheck.check({"x": factory()}, name="state")
+@pytest.mark.parametrize("error", [OpaqueError, UnprintableError, DisguisedError])
+@pytest.mark.parametrize(("make", "kind", "stage"), [
+    (_refuses, "custom_reduce", "dumps"),
+    (LoadsBadly, "load_failure", "loads"),
+], ids=["raised by __reduce__", "raised while loading (in the loading child)"])
+def test_an_exception_that_resists_being_read_is_a_culprits_error(make, kind, stage, error):
+    """What a culprit raised is read without running its code. An exception whose
+    attribute lookups, ``__str__`` or ``__class__`` raise used to escape check() as a
+    traceback of ours (at dumps), and a load that raised one was reported as the load
+    ending the process (SystemExit)."""
+    report = picklecheck.check({"x": make(error)}, name="state")
     (culprit,) = report.culprits
     assert (culprit.path, culprit.kind, culprit.stage) == ("state['x']", kind, stage)
     assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
-    assert culprit.exception == "OpaqueError"
+    assert culprit.exception == error.__name__
     assert str(report)
 
 

@@ -210,7 +210,7 @@ class Backend:
         return reduce_with(obj, protocol, reducer)
 
     def is_depth_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, RecursionError)
+        return issubclass(type(exc), RecursionError)  # type(): isinstance reads __class__
 
 
 _C_DISPATCH = vars(pickle.Pickler).get("dispatch_table")

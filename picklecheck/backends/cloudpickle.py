@@ -49,7 +49,13 @@ class CloudpickleBackend(Backend):
 
 
 def is_cloudpickle_depth_error(exc: BaseException) -> bool:
-    """cloudpickle turns a RecursionError into a PicklingError of its own."""
-    return isinstance(exc, RecursionError) or (
-        isinstance(exc, pickle.PicklingError) and "excessively deep recursion" in str(exc)
-    )
+    """cloudpickle turns a RecursionError into a PicklingError of its own. (type(), not
+    isinstance: a culprit's exception may have a hostile ``__class__`` or ``__str__``.)"""
+    if issubclass(type(exc), RecursionError):
+        return True
+    if not issubclass(type(exc), pickle.PicklingError):
+        return False
+    try:
+        return "excessively deep recursion" in str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__: not cloudpickle's own error
+        return False

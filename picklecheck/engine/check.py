@@ -422,12 +422,13 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
         scrub(load_exc)  # chained tracebacks would keep half-built copies alive
         result.roundtrip_error = _describe(load_exc)
         result.exception = load_exc
-        if isinstance(load_exc, HazardBlockedError):
+        if issubclass(type(load_exc), HazardBlockedError):
             result.skipped.append(str(load_exc))
         proto = backend.default_protocol() if protocol is None else protocol
         found, result.truncated = locate_loads(obj, backend, proto, load_exc, max_culprits)
         for finding in found:
-            if isinstance(finding.exc, HazardBlockedError) and str(finding.exc) not in result.skipped:
+            if (issubclass(type(finding.exc), HazardBlockedError)
+                    and str(finding.exc) not in result.skipped):
                 result.skipped.append(str(finding.exc))
         findings[backend.name] = found
 
@@ -520,7 +521,5 @@ def _resolve_missing(missing: list[tuple[str, str, str]]) -> dict[int, BaseExcep
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    if len(text) > 500:
-        text = text[:497] + "..."
+    text = contain.exception_text(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -34,7 +34,7 @@ from picklecheck.engine.finding import dump_error, error_of, exception_name, scr
 from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
 from picklecheck.isolation import contain, deadline
-from picklecheck.isolation.contain import Probe
+from picklecheck.isolation.contain import Probe, exception_text
 from picklecheck.model import BackendResult, Culprit
 
 __all__ = ["compare_backends"]
@@ -276,7 +276,7 @@ def _dumps(backend: Backend, obj: Any, protocol: int) -> bytes | None:
 
 
 def _partly(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    text = exception_text(error, 1000) or type(error).__name__
     if text.startswith("it loads, but "):
         return "dumps and loads, but " + text[len("it loads, but "):]
     name = exception_name(error)

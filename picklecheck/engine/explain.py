@@ -15,6 +15,7 @@ from picklecheck.engine.deferred import DeferredCulprit
 from picklecheck.engine.finding import Finding, exception_name
 from picklecheck.engine.saferepr import qualified_name, type_name
 from picklecheck.isolation import deadline
+from picklecheck.isolation.contain import exception_text
 from picklecheck.model import BackendResult, Culprit, format_path
 
 __all__ = ["explain_findings"]
@@ -136,8 +137,8 @@ def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Defer
 
 
 def _reason(finding: Finding) -> str:
-    text = str(finding.exc)
-    if isinstance(finding.exc, RecursionError) or finding.origin == "depth":
+    text = exception_text(finding.exc, 1000)
+    if issubclass(type(finding.exc), RecursionError) or finding.origin == "depth":
         limit = finding.extra.get("limit")
         text = text or "maximum recursion depth exceeded"
         if limit:

@@ -17,7 +17,12 @@ from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.finding import exception_name, raised_in
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
-from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
+from picklecheck.isolation.contain import (
+    LoadMemoryError,
+    LoadSideEffectError,
+    LoadTimeoutError,
+    exception_text,
+)
 from picklecheck.isolation.plain import implemented_in_c
 
 if TYPE_CHECKING:
@@ -64,6 +69,8 @@ KINDS = {
     "other": "cannot be pickled",
 }
 
+#: How much of an error's message the kinds read (a hostile __str__ reads as a stand-in).
+_TEXT = 10_000
 _BY_NAME = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
 _DB_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql", "sqlalchemy",
                "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "cx_Oracle",
@@ -125,7 +132,7 @@ def _classify(finding: Finding) -> str:
         return "too_deep"
     if origin == "cycle":
         return "reduce_cycle"
-    if isinstance(exc, HazardBlockedError):
+    if issubclass(type(exc), HazardBlockedError):
         return "load_hazard"
     contained = _contained_kind(exc)
     if contained:
@@ -149,12 +156,12 @@ def _classify(finding: Finding) -> str:
     kind = _kind_of_callable(target, exc)
     if kind:
         return kind
-    if _by_name_failure(str(exc)):  # the pickler looked its class (or it) up by name
+    if _by_name_failure(exception_text(exc, _TEXT)):  # the pickler looked its class (or it) up by name
         if issubclass(type(obj), _BY_NAME) or _is_wrapper(obj):
             return "other"  # it was looked up itself, and is where its name says
         return _kind_of_callable(type(obj), exc) or "other"
     if finding.stage == "loads":
-        if isinstance(exc, UnusableCopyError):  # it loads, but (say) its lock is dead
+        if issubclass(type(exc), UnusableCopyError):  # it loads, but (say) its lock is dead
             return _kind_of_instance(obj) or "load_failure"
         if recurses_when_loaded(obj, exc):
             return "recursive_attribute"
@@ -168,11 +175,11 @@ def _classify(finding: Finding) -> str:
         return kind
     if origin == "reduce" and _has_custom_reducer(obj):
         return "custom_reduce"
-    if "__slots__" in str(exc):
+    if "__slots__" in exception_text(exc, _TEXT):
         return "c_type" if not _has_custom_reducer(obj) else "custom_reduce"
     if type(obj).__module__ in ("builtins",) or not hasattr(type(obj), "__dict__"):
         return "c_type"
-    if "cannot pickle" in str(exc) and not hasattr(obj, "__dict__"):
+    if "cannot pickle" in exception_text(exc, _TEXT) and not hasattr(obj, "__dict__"):
         return "c_type"
     return "other"
 
@@ -209,16 +216,16 @@ def getattr_raises(obj: Any, exc: BaseException) -> bool:
     mro = type(obj).__mro__[:-1]
     if not any("__getattr__" in vars(klass) for klass in mro):
         return False
-    return raised_in(exc) == "__getattr__" or str(exc).strip("'\"") in _LOOKUPS
+    return raised_in(exc) == "__getattr__" or exception_text(exc, _TEXT).strip("'\"") in _LOOKUPS
 
 
 def _contained_kind(exc: BaseException) -> str | None:
     """Kinds the contained load decided (picklecheck.isolation.contain)."""
-    if isinstance(exc, LoadSideEffectError):
+    if issubclass(type(exc), LoadSideEffectError):
         return "load_side_effect"
-    if isinstance(exc, LoadTimeoutError):
+    if issubclass(type(exc), LoadTimeoutError):
         return "load_timeout"
-    if isinstance(exc, LoadMemoryError):
+    if issubclass(type(exc), LoadMemoryError):
         return "load_memory"
     return None
 
@@ -233,13 +240,13 @@ def _kind_of_callable(target: Any, exc: BaseException) -> str | None:
         return None
     qualname = qualname if isinstance(qualname, str) else name
     if not (issubclass(type(target), _BY_NAME) or _is_wrapper(target)
-            or _by_name_failure(str(exc))):
+            or _by_name_failure(exception_text(exc, _TEXT))):
         return None
     if name == "<lambda>":
         return "lambda"
     if "<locals>" in qualname:
         return "wrapped" if _is_wrapper(target) else "local"
-    if _by_name_failure(str(exc)):
+    if _by_name_failure(exception_text(exc, _TEXT)):
         return _unfindable_kind(target, qualname)
     return None
 

@@ -45,6 +45,7 @@ __all__ = [
     "Loader",
     "Probe",
     "carried",
+    "exception_text",
     "innermost_function",
     "isolation",
     "load",
@@ -402,14 +403,14 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
         result["unusable"] = probe(copy) if probe is not None else None
         result["ok"] = result["unusable"] is None
     except BaseException as exc:  # noqa: BLE001 - reported by name, even SystemExit
-        result.update(ok=False, exception=type(exc).__name__, error=_text(exc),
+        result.update(ok=False, exception=type(exc).__name__, error=exception_text(exc),
                       raised_in=innermost_function(exc), hazard=carried(exc, "what") and
                       [carried(exc, "what") or "", carried(exc, "why") or ""])
-        if isinstance(exc, _FATAL):
-            result["effects"] = [f"raised {type(exc).__name__}({_text(exc, 60)}), "
+        if issubclass(type(exc), _FATAL):  # type(): isinstance reads a hostile __class__
+            result["effects"] = [f"raised {type(exc).__name__}({exception_text(exc, 60)}), "
                                  "which would end or interrupt the process that "
                                  "loads it"]
-        elif isinstance(exc, MemoryError):
+        elif issubclass(type(exc), MemoryError):
             result["ended"] = "memory"
     result["seconds"] = time.perf_counter() - start
     return result
@@ -436,11 +437,16 @@ def innermost_function(exc: BaseException) -> str:
     return tb.tb_frame.f_code.co_name
 
 
-def _text(exc: BaseException, limit: int = 500) -> str:
+def exception_text(exc: BaseException, limit: int = 500) -> str:
+    """``str(exc)``, cut to ``limit`` characters; a stand-in when its ``__str__`` raises
+    (anyone's exception may be hostile)."""
     try:
-        text = str(exc) if not isinstance(exc, SystemExit) else repr(exc.code)
+        text = (repr(exc.code) if issubclass(type(exc), SystemExit)  # type: ignore[attr-defined]
+                else str(exc))
     except Exception:  # noqa: BLE001 - a hostile __str__
         text = f"<{type(exc).__name__} (str raised)>"
+    if not isinstance(text, str):
+        text = f"<{type(exc).__name__} (str returned {type(text).__name__})>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -492,7 +498,7 @@ def _guarded_attempt(backend: Backend, data: bytes, probe: Probe | None) -> Load
     except KeyboardInterrupt:
         raise
     except SystemExit as exc:
-        effect = (f"raised SystemExit({_text(exc, 60)}), which would end the "
+        effect = (f"raised SystemExit({exception_text(exc, 60)}), which would end the "
                   "process that loads it")
         return LoadOutcome(False, LoadSideEffectError([effect], "SystemExit"), "guarded",
                            time.perf_counter() - start, [effect])
