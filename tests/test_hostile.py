@@ -133,6 +133,17 @@ class DisguisedError(Exception):
         raise RuntimeError("no class")
 
 
+class UntouchableError(Exception):
+    """An exception none of whose attributes can be read or set, ``__traceback__``
+    included (Python itself sets that on it through the C API)."""
+
+    def __getattribute__(self, name):
+        raise RuntimeError(f"no attribute {name}")
+
+    def __setattr__(self, name, value):
+        raise RuntimeError(f"no setting {name}")
+
+
 def _refuses(error):
     class Refuses:
         def __reduce__(self):
@@ -154,7 +165,8 @@ class LoadsBadly:
         return (_raise, (self.error,))
 
 
-@pytest.mark.parametrize("error", [OpaqueError, UnprintableError, DisguisedError])
+@pytest.mark.parametrize("error", [OpaqueError, UnprintableError, DisguisedError,
+                                   UntouchableError])
 @pytest.mark.parametrize(("make", "kind", "stage"), [
     (_refuses, "custom_reduce", "dumps"),
     (LoadsBadly, "load_failure", "loads"),
@@ -168,7 +180,8 @@ def test_an_exception_that_resists_being_read_is_a_culprits_error(make, kind, st
     (culprit,) = report.culprits
     assert (culprit.path, culprit.kind, culprit.stage) == ("state['x']", kind, stage)
     assert set(culprit.backends) == {"pickle", "dill", "cloudpickle"}
-    assert culprit.exception == error.__name__
+    if not (stage == "loads" and error is UntouchableError):  # contextlib sets its
+        assert culprit.exception == error.__name__  # traceback: RuntimeError, in the child
     assert str(report)
 
 

@@ -32,6 +32,7 @@ from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
 from picklecheck.isolation import collector, contain, deadline, plain, pure, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
+from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.fresh import FreshResult
 from picklecheck.model import BackendResult, Report
 
@@ -521,5 +522,5 @@ def _resolve_missing(missing: list[tuple[str, str, str]]) -> dict[int, BaseExcep
 
 
 def _describe(exc: BaseException) -> str:
-    text = contain.exception_text(exc)
+    text = exception_text(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

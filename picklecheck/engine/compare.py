@@ -34,7 +34,8 @@ from picklecheck.engine.finding import dump_error, error_of, exception_name, scr
 from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
 from picklecheck.engine.usable import load_error, probe_for, says_unlocked
 from picklecheck.isolation import contain, deadline
-from picklecheck.isolation.contain import Probe, exception_text
+from picklecheck.isolation.contain import Probe
+from picklecheck.isolation.foreign import exception_text
 from picklecheck.model import BackendResult, Culprit
 
 __all__ = ["compare_backends"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.finding import Finding, Link, dump_error, scrub, steps_of
 from picklecheck.engine.walker import ARGS, ATOMS, CLASS, FUNC, expand
+from picklecheck.isolation.foreign import traceback_of
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -108,7 +109,7 @@ def runaway(obj: Any, link: Link, exc: RecursionError, stage: str, owner: Any = 
 def _recurring_function(exc: BaseException) -> str:
     """The function that appears most often in ``exc``'s traceback."""
     counts: dict[str, int] = {}
-    tb = exc.__traceback__
+    tb = traceback_of(exc)
     while tb is not None:
         code = tb.tb_frame.f_code
         name = getattr(code, "co_qualname", None)  # Python 3.11+

@@ -15,7 +15,7 @@ from picklecheck.engine.deferred import DeferredCulprit
 from picklecheck.engine.finding import Finding, exception_name
 from picklecheck.engine.saferepr import qualified_name, type_name
 from picklecheck.isolation import deadline
-from picklecheck.isolation.contain import exception_text
+from picklecheck.isolation.foreign import exception_text
 from picklecheck.model import BackendResult, Culprit, format_path
 
 __all__ = ["explain_findings"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import Sink
-from picklecheck.isolation.contain import carried, innermost_function
+from picklecheck.isolation.foreign import carried, chained, drop_traceback, innermost_function
 from picklecheck.model import PathStep
 
 if TYPE_CHECKING:
@@ -89,12 +89,12 @@ def scrub(exc: BaseException) -> BaseException:
     seen: set[int] = set()
     pending = [exc]
     while pending:
-        chained = pending.pop()
-        if id(chained) in seen:
+        current = pending.pop()
+        if id(current) in seen:
             continue
-        seen.add(id(chained))
-        chained.__traceback__ = None
-        pending.extend(e for e in (chained.__context__, chained.__cause__) if e is not None)
+        seen.add(id(current))
+        drop_traceback(current)
+        pending.extend(chained(current))
     return exc
 
 

@@ -17,12 +17,8 @@ from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.finding import exception_name, raised_in
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.walker import MISSING, safe_attr
-from picklecheck.isolation.contain import (
-    LoadMemoryError,
-    LoadSideEffectError,
-    LoadTimeoutError,
-    exception_text,
-)
+from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
+from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.plain import implemented_in_c
 
 if TYPE_CHECKING:

@@ -55,6 +55,7 @@ from picklecheck.backends import plaintree
 from picklecheck.backends.base import dispatch_table_of, reduce_ordered_dict
 from picklecheck.engine.walker import ATOMS, Expansion, expand
 from picklecheck.isolation import deadline
+from picklecheck.isolation.foreign import drop_traceback, traceback_of
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -250,7 +251,7 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo |
         return None
     under_way: set[int] = set()
     deferred = False
-    tb = exc.__traceback__
+    tb = traceback_of(exc)
     while tb is not None:
         frame = tb.tb_frame
         name = frame.f_code.co_name
@@ -273,7 +274,7 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo |
 def failed_dump_memo(exc: BaseException) -> Memo | None:
     """:func:`completed_memo` of the pure-Python pickler whose ``dump`` raised ``exc``
     (found in the traceback's frames), or None. Call it before the traceback is dropped."""
-    tb = exc.__traceback__
+    tb = traceback_of(exc)
     while tb is not None:
         frame = tb.tb_frame
         if frame.f_code.co_name == "save":
@@ -375,7 +376,7 @@ class Scan:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
                 self.carry = completed_memo(self.pickler, exc, self._mark)
-                exc.__traceback__ = None  # its frames would keep this pickler's memo alive
+                drop_traceback(exc)  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
                     self.pickler = self.carry = None

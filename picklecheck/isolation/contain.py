@@ -30,6 +30,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.isolation import deadline as _deadline
+from picklecheck.isolation.foreign import (
+    carried,
+    drop_traceback,
+    exception_text,
+    innermost_function,
+)
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -44,9 +50,6 @@ __all__ = [
     "LoadTimeoutError",
     "Loader",
     "Probe",
-    "carried",
-    "exception_text",
-    "innermost_function",
     "isolation",
     "load",
     "load_many",
@@ -354,7 +357,7 @@ def _pure_load(backend: Backend, data: bytes, where: str) -> LoadOutcome | None:
     except _FATAL:
         raise
     except BaseException as exc:  # noqa: BLE001 - what the load raised is the finding
-        exc.__traceback__ = None
+        drop_traceback(exc)
         return LoadOutcome(False, exc, where, time.perf_counter() - start)
     del copy  # no probe: a pure copy holds plain objects and builtins, never a lock
     return LoadOutcome(True, None, where, time.perf_counter() - start)
@@ -416,40 +419,6 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
     return result
 
 
-def carried(exc: BaseException, name: str) -> Any:
-    """What ``exc`` carries under ``name`` in its instance dict (our errors carry what a
-    load reported), or None. Read without running the exception's code: anyone's
-    exception may have a ``__getattr__`` that raises."""
-    try:
-        return object.__getattribute__(exc, "__dict__").get(name)
-    except Exception:  # noqa: BLE001 - no instance dict (or a hostile one): nothing carried
-        return None
-
-
-def innermost_function(exc: BaseException) -> str:
-    """The name of the function whose frame is innermost in ``exc``'s traceback (where
-    it was raised, if in Python code), or ""."""
-    tb = exc.__traceback__
-    if tb is None:
-        return ""
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame.f_code.co_name
-
-
-def exception_text(exc: BaseException, limit: int = 500) -> str:
-    """``str(exc)``, cut to ``limit`` characters; a stand-in when its ``__str__`` raises
-    (anyone's exception may be hostile)."""
-    try:
-        text = (repr(exc.code) if issubclass(type(exc), SystemExit)  # type: ignore[attr-defined]
-                else str(exc))
-    except Exception:  # noqa: BLE001 - a hostile __str__
-        text = f"<{type(exc).__name__} (str raised)>"
-    if not isinstance(text, str):
-        text = f"<{type(exc).__name__} (str returned {type(text).__name__})>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _outcome(result: dict[str, Any], where: str) -> LoadOutcome:
     """A child's report as a :class:`LoadOutcome` (nothing in it is unpickled)."""
     effects = [str(e) for e in result.get("effects") or []]
@@ -503,7 +472,7 @@ def _guarded_attempt(backend: Backend, data: bytes, probe: Probe | None) -> Load
         return LoadOutcome(False, LoadSideEffectError([effect], "SystemExit"), "guarded",
                            time.perf_counter() - start, [effect])
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
-        exc.__traceback__ = None
+        drop_traceback(exc)
         return LoadOutcome(False, exc, "guarded", time.perf_counter() - start)
     seconds = time.perf_counter() - start
     return LoadOutcome(unusable is None, None, "guarded", seconds, unusable=unusable)

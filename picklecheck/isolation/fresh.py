@@ -24,6 +24,7 @@ from typing import Any
 __all__ = ["FreshResult", "load_in_fresh_interpreters"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
+from picklecheck.isolation.foreign import drop_traceback
 from picklecheck.isolation.workers import IN_WORKER_ENV
 
 _BOOT = (
@@ -262,7 +263,7 @@ def _prepare(cfg: dict[str, Any]) -> BaseException | None:
 
         prepare_child(cfg)
     except BaseException as exc:  # noqa: BLE001 - a main script may raise anything
-        exc.__traceback__ = None
+        drop_traceback(exc)
         return exc
     return None
 
