@@ -557,30 +557,21 @@ def test_an_attribute_dict_is_named_where_python_asks_it_for_getstate():
     assert "looks __getstate__ up on test_hints.AttrDict" in culprit.hint
 
 
-class FileWrapper:
-    """tqdm's file wrapper, in short: attributes fall through to the wrapped file."""
-
-    def __init__(self, wrapped):
-        self._wrapped = wrapped
-
-    def __getattr__(self, name):
-        return getattr(self._wrapped, name)
-
-
 class Bar:
     """A progress bar."""
 
 
 def _bar_with_wrapped_file():
     """A progress bar as tqdm builds one: its file wrapper's ``write`` is a function made
-    in a function, which reaches the bar back through a weak proxy."""
+    in a function, which reaches the bar back through a weak proxy. The wrapper is a
+    ``Proxy``: attributes fall through to the wrapped file, as in tqdm's."""
     bar = Bar()
-    wrapper = FileWrapper(io.BytesIO())
+    wrapper = c.Proxy(io.BytesIO())
     owner = weakref.proxy(bar)
 
     def write(data):
         owner.written = True
-        return wrapper._wrapped.write(data)
+        return wrapper._target.write(data)
 
     wrapper.write = write
     bar.fp = wrapper

@@ -148,14 +148,16 @@ def _classify(finding: Finding) -> str:
         kind = _kind_of_instance(obj)
         if kind:
             return kind
+    text = exception_text(exc, _TEXT)
+    by_name = _by_name_failure(text)  # the pickler looked its class (or it) up by name
     target = finding.via if origin in ("class", "reconstructor") else obj
-    kind = _kind_of_callable(target, exc)
+    kind = _kind_of_callable(target, by_name)
     if kind:
         return kind
-    if _by_name_failure(exception_text(exc, _TEXT)):  # the pickler looked its class (or it) up by name
+    if by_name:
         if issubclass(type(obj), _BY_NAME) or _is_wrapper(obj):
             return "other"  # it was looked up itself, and is where its name says
-        return _kind_of_callable(type(obj), exc) or "other"
+        return _kind_of_callable(type(obj), by_name) or "other"
     if finding.stage == "loads":
         if issubclass(type(exc), UnusableCopyError):  # it loads, but (say) its lock is dead
             return _kind_of_instance(obj) or "load_failure"
@@ -171,11 +173,11 @@ def _classify(finding: Finding) -> str:
         return kind
     if origin == "reduce" and _has_custom_reducer(obj):
         return "custom_reduce"
-    if "__slots__" in exception_text(exc, _TEXT):
+    if "__slots__" in text:
         return "c_type" if not _has_custom_reducer(obj) else "custom_reduce"
     if type(obj).__module__ in ("builtins",) or not hasattr(type(obj), "__dict__"):
         return "c_type"
-    if "cannot pickle" in exception_text(exc, _TEXT) and not hasattr(obj, "__dict__"):
+    if "cannot pickle" in text and not hasattr(obj, "__dict__"):
         return "c_type"
     return "other"
 
@@ -186,11 +188,8 @@ def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
     and looks ``__setstate__`` up on it; the lookup fails over to ``__getattr__``, which
     reads an attribute the empty copy lacks, and so calls itself (tqdm's file wrapper,
     starlette's ``State``). Read from the class's namespaces: nothing of it runs."""
-    if exception_name(exc) != "RecursionError":
-        return False
-    mro = type(obj).__mro__[:-1]  # object's own attributes do not count
-    return (any("__getattr__" in vars(klass) for klass in mro)
-            and not any("__setstate__" in vars(klass) for klass in mro))
+    return (exception_name(exc) == "RecursionError" and _defines(obj, "__getattr__")
+            and not _defines(obj, "__setstate__"))
 
 
 #: What a pickler or loader looks up on an object, trusting AttributeError to mean "none".
@@ -207,12 +206,15 @@ def getattr_raises(obj: Any, exc: BaseException) -> bool:
     (in a ``__getattr__``), or by its message naming what was looked up (an attribute
     dict's ``__getattr__ = dict.__getitem__`` has no frame of its own: KeyError:
     '__getstate__'). Read from the class's namespaces: nothing of it runs."""
-    if exception_name(exc) in ("AttributeError", "RecursionError") or _has_custom_reducer(obj):
-        return False
-    mro = type(obj).__mro__[:-1]
-    if not any("__getattr__" in vars(klass) for klass in mro):
+    if (exception_name(exc) in ("AttributeError", "RecursionError")
+            or _has_custom_reducer(obj) or not _defines(obj, "__getattr__")):
         return False
     return raised_in(exc) == "__getattr__" or exception_text(exc, _TEXT).strip("'\"") in _LOOKUPS
+
+
+def _defines(obj: Any, name: str) -> bool:
+    """Whether a class of ``obj`` (``object`` aside) has ``name`` in its own namespace."""
+    return any(name in vars(klass) for klass in type(obj).__mro__[:-1])
 
 
 def _contained_kind(exc: BaseException) -> str | None:
@@ -226,23 +228,23 @@ def _contained_kind(exc: BaseException) -> str | None:
     return None
 
 
-def _kind_of_callable(target: Any, exc: BaseException) -> str | None:
+def _kind_of_callable(target: Any, by_name: bool) -> str | None:
     """The kind of something pickled by name (a class, function, wrapper, TypeVar) that
-    failed, from where it was made and what its module holds under its name."""
+    failed, from where it was made and what its module holds under its name; ``by_name``:
+    the error says the pickler failed to look something up by name."""
     name, qualname = safe_attr(target, "__name__"), safe_attr(target, "__qualname__")
     if issubclass(type(target), type):  # a class's names live on its metaclass
         name, qualname = target.__name__, target.__qualname__
     if not isinstance(name, str):
         return None
     qualname = qualname if isinstance(qualname, str) else name
-    if not (issubclass(type(target), _BY_NAME) or _is_wrapper(target)
-            or _by_name_failure(exception_text(exc, _TEXT))):
+    if not (issubclass(type(target), _BY_NAME) or _is_wrapper(target) or by_name):
         return None
     if name == "<lambda>":
         return "lambda"
     if "<locals>" in qualname:
         return "wrapped" if _is_wrapper(target) else "local"
-    if _by_name_failure(exception_text(exc, _TEXT)):
+    if by_name:
         return _unfindable_kind(target, qualname)
     return None
 

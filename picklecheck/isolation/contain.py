@@ -406,9 +406,10 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
         result["unusable"] = probe(copy) if probe is not None else None
         result["ok"] = result["unusable"] is None
     except BaseException as exc:  # noqa: BLE001 - reported by name, even SystemExit
+        what = carried(exc, "what")  # a blocked hazard's (HazardBlockedError)
         result.update(ok=False, exception=type(exc).__name__, error=exception_text(exc),
-                      raised_in=innermost_function(exc), hazard=carried(exc, "what") and
-                      [carried(exc, "what") or "", carried(exc, "why") or ""])
+                      raised_in=innermost_function(exc),
+                      hazard=what and [what, carried(exc, "why") or ""])
         if issubclass(type(exc), _FATAL):  # type(): isinstance reads a hostile __class__
             result["effects"] = [f"raised {type(exc).__name__}({exception_text(exc, 60)}), "
                                  "which would end or interrupt the process that "

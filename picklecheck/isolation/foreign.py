@@ -70,5 +70,3 @@ def exception_text(exc: BaseException, limit: int = 500) -> str:
     if not isinstance(text, str):
         text = f"<{type(exc).__name__} (str returned {type(text).__name__})>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
