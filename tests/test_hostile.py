@@ -286,3 +286,31 @@ def test_saferepr_is_reprlibs_repr():
         assert module.saferepr(obj) == expected
 
     same()
+
+
+def test_saferepr_of_atoms_is_reprlibs_repr():
+    """A list or tuple of numbers, strings, booleans and None is shown at C speed: the
+    text is reprlib's, for every length, every size limit, and items reprlib shortens
+    (long ints and strings) or does not take this way (nested lists, bytes)."""
+    import reprlib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from picklecheck.engine import saferepr as module
+
+    class Reference(module._Repr):
+        repr1 = reprlib.Repr.repr1
+
+    item = (st.none() | st.booleans() | st.integers() | st.integers(10**38, 10**45)
+            | st.floats() | st.text(max_size=60) | st.binary(max_size=4)
+            | st.lists(st.integers(), max_size=2))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(item, max_size=7), st.booleans(), st.integers(4, 130))
+    def same(items, as_tuple, maxsize):
+        obj = tuple(items) if as_tuple else items
+        expected = module._shorten(Reference(maxsize).repr(obj), maxsize)
+        assert module.saferepr(obj, maxsize) == expected
+
+    same()

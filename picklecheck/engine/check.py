@@ -34,12 +34,13 @@ from picklecheck.isolation import collector, contain, deadline, plain, pure, wor
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.fresh import FreshResult
-from picklecheck.model import BackendResult, Report
+from picklecheck.model import BackendResult, Culprit, Report
 
 __all__ = ["DEFAULT_MAX_CULPRITS", "assert_picklable", "check"]
 
 DEFAULT_MAX_CULPRITS = 100
 _FATAL = (KeyboardInterrupt, SystemExit)
+_PYTHON = sys.version.split()[0]
 
 
 def check(
@@ -241,19 +242,22 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         for backend_name in payloads:
             results[backend_name].ok = False
             results[backend_name].skipped.append(_late(limit, "the fresh-interpreter load"))
-    places = ({} if limit.expired() else
-              boundary.annotate(obj, findings, protocol, words.user, {b.name: b for b in chosen}))
-    culprits = merge.one_per_object(explain_findings(obj, name, results, findings, protocol,
-                                                     limit.seconds),
-                                    places)
-    boundary.attach(name, culprits, places)
+    culprits: list[Culprit] = []
+    if any(findings.values()):
+        places = ({} if limit.expired() else
+                  boundary.annotate(obj, findings, protocol, words.user,
+                                    {b.name: b for b in chosen}))
+        culprits = merge.one_per_object(explain_findings(obj, name, results, findings,
+                                                         protocol, limit.seconds),
+                                        places)
+        boundary.attach(name, culprits, places)
     if limit.expired():
         for result in results.values():
             if result.truncated and not any("time limit" in s for s in result.skipped):
                 result.skipped.append(_late(limit, "the culprit search"))
     return Report(
         name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
-        results=results, culprits=culprits, python=sys.version.split()[0],
+        results=results, culprits=culprits, python=_PYTHON,
         entries=deferred.Lazy(lambda: group.entries(culprits, words.expand)),  # type: ignore[arg-type]
         expanded=words.expand,
     )
@@ -289,7 +293,7 @@ def _unfinished(obj: Any, name: str, protocol: int | None, chosen: list[Backend]
         final[backend.name] = result
     return Report(name=name, type=_plain_type_name(obj), repr="<not shown: the check timed out>",
                   protocol=protocol, results=final, culprits=[],
-                  python=sys.version.split()[0])
+                  python=_PYTHON)
 
 
 def _plain_type_name(obj: Any) -> str:

@@ -102,8 +102,37 @@ def _repr_of(maxsize: int) -> _Repr:
     return _Repr(maxsize)  # keeps nothing of a call's object (only its lookups): one per size
 
 
+#: Items whose repr is C code, and which reprlib shows as ``repr`` does when short.
+_SHORT_ATOMS = frozenset({int, float, bool, type(None), str})
+#: reprlib shortens an int's repr longer than this (its ``maxlong``).
+_MAXLONG = 40
+
+
+def _atoms_repr(obj: Any, maxsize: int) -> str | None:
+    """reprlib's text for a list or tuple whose first items are short numbers, strings,
+    booleans or None, made at C speed (reprlib makes Python calls per item): the most
+    common payload there is. None for anything else."""
+    kind = type(obj)
+    if kind is not list and kind is not tuple:
+        return None
+    head = obj[:4]  # _Repr's maxlist and maxtuple
+    if not _SHORT_ATOMS.issuperset(map(type, head)):
+        return None
+    pieces = list(map(repr, head))
+    if max(map(len, pieces), default=0) > min(_MAXLONG, maxsize):
+        return None  # reprlib would shorten it
+    if len(obj) > len(head):
+        pieces.append("...")
+    if kind is list:
+        return "[" + ", ".join(pieces) + "]"
+    return "(" + pieces[0] + ",)" if len(obj) == 1 else "(" + ", ".join(pieces) + ")"
+
+
 def saferepr(obj: Any, maxsize: int = MAX_REPR) -> str:
     """``repr(obj)`` cut to ``maxsize`` characters; a raising or recursive repr is a finding."""
+    text = _atoms_repr(obj, maxsize)
+    if text is not None:
+        return _shorten(text, maxsize)
     try:
         return _shorten(_repr_of(maxsize).repr(obj), maxsize)
     except (KeyboardInterrupt, SystemExit):
