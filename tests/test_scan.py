@@ -85,6 +85,34 @@ def test_many_failures_find_every_culprit_in_order():
     assert sorted(id(c.obj) for c in report.culprits) == sorted(map(id, locks.values()))
 
 
+@pytest.mark.parametrize("backend, protocol", [
+    ("pickle", 0), ("pickle", 2), ("pickle", 5), ("cloudpickle", 5), ("dill", 4)])
+@pytest.mark.parametrize("as_tuple", [False, True])
+def test_a_failing_run_names_its_item_across_batches(backend, protocol, as_tuple):
+    """Instances go to the pickler in runs, at C speed; the item of a run that failed is
+    named from how far the run was drawn, with no second pickling. Culprits on either side
+    of the pickler's batches of 1000, back to back, at both ends, a culprit met again
+    later, and instances shared with earlier items are each named once, exactly."""
+    generator = _gen()
+    places = [0, 1, 2, 63, 64, 998, 999, 1000, 1001, 1002, 1997, 1998, 1999, 2000, 2001, 2499]
+    items = []
+    for i in range(2500):
+        box = Box()
+        box.value = i
+        box.peer = items[i // 2] if i else None  # shared with an earlier item
+        items.append(box)
+    for i in places:
+        items[i].culprit = generator if i == 1001 else threading.Lock()
+    items[1500].again = items[998].culprit  # a culprit met again: named where first met
+    data = tuple(items) if as_tuple else items
+    report = picklecheck.check({"items": data}, backends=(backend,), protocol=protocol,
+                               name="obj", roundtrip=False, max_culprits=1000)
+    failing = places if backend != "dill" else [1001]  # dill saves locks
+    assert sorted(c.path for c in report.culprits) == sorted(
+        f"obj['items'][{i}].culprit" for i in failing)
+    assert not report.results[backend].truncated
+
+
 def test_matplotlib_figure_names_the_formatter_lambda():
     """A Figure whose axis formatter is FuncFormatter(lambda) blames the lambda, not the Figure."""
     matplotlib = pytest.importorskip("matplotlib")

@@ -82,6 +82,8 @@ NESTABLE = (list, tuple, dict, set, frozenset)
 _NESTABLE_SET = frozenset(NESTABLE)
 #: Atoms the pickler memoizes: pickling them costs far more than checking their type.
 _MEMOIZED_ATOMS = frozenset({str, bytes, bytearray, complex})
+#: Levels whose iterators say how far they are (``__reduce__``), and can start anywhere.
+_POSITIONED = (list, tuple)
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -327,6 +329,8 @@ class Scan:
         self.used_good = False  # whether an item was skipped as good (see locate)
         self.progress: list[int] = []
         self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
+        #: (depth, start, iterator) of a run being fed item by item (see _failed_at)
+        self._feeding: tuple[int, int, Iterator[Any]] | None = None
         self._mark: int | None = None  # a pure-Python pickler's memo size when it began
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
         self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
@@ -368,7 +372,7 @@ class Scan:
             if self.pickler is None:  # after a failure: made only if there is more to scan
                 self.pickler = self._fresh_pickler()
             self.progress[:] = []
-            self._run = None
+            self._run = self._feeding = None
             try:
                 self.backend.run(self.pickler, FedList(self._chain(resume)))
                 break
@@ -382,6 +386,10 @@ class Scan:
                     self.pickler = self.carry = None
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
+                feeding = self._feeding
+                if feeding is not None and feeding[0] == len(prefix) and feeding[1] == path[-1]:
+                    path = prefix + (self._failed_at(prefix, path[-1], feeding[2]),)
+                    run = None
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
                     suspect = self._only_suspect(prefix, run[1], run[2])
                     if suspect is not None:  # the one item of the run that could fail
@@ -417,6 +425,16 @@ class Scan:
                                    runs_at.get(outer, RUN_MAX)))
                 resume = [r for r in resume if r[2] is None or r[1] < r[2]]
         return failures
+
+    def _failed_at(self, prefix: tuple[int, ...], start: int, feed: Iterator[Any]) -> int:
+        """The index of the item that failed in a run fed from ``start`` through ``feed``:
+        the last one drawn (the pickler draws an item once it has saved the one before,
+        and every batch starts with None). Those before it were saved whole."""
+        objs = self.levels[prefix].objs
+        state: Any = feed.__reduce__()  # (iter, (seq,), index)
+        drawn: int = state[2] if len(state) > 2 else len(objs)  # (iter, ((),)): all drawn
+        self.blocked.update(map(id, objs[start:drawn - 1]))
+        return drawn - 1
 
     def _chain(self, resume: list[_Resume]) -> Iterator[Any]:
         if len(resume) == 1:
@@ -488,10 +506,27 @@ class Scan:
                     k += 1
                 window = objs[j:k]
             progress[depth:] = (j,)
-            self._run = (depth, j, k) if k - j > 1 else None
             self._mark = memo_size(self.pickler)
             started = perf_counter()
-            yield window if k - j > 1 else obj
+            if k - j == 1 or type(objs) not in _POSITIONED:
+                self._run = (depth, j, k) if k - j > 1 else None
+                yield window if k - j > 1 else obj
+            else:
+                # Item by item at C speed, drawn from an iterator whose position says
+                # which one failed (see _failed_at); a new batch starts with None.
+                feed = iter(objs)
+                feed.__setstate__(j)  # type: ignore[attr-defined]
+                self._run, self._feeding = None, (depth, j, feed)
+                count, left = count - 1, k - j  # its items are counted, not the run
+                while True:
+                    step = min(left, _C_BATCH - count % _C_BATCH) if fill else left
+                    count, left = count + step, left - step
+                    yield from itertools.islice(feed, step)
+                    if not left:
+                        break
+                    count += 1
+                    yield None
+                self._feeding = None
             if good is not None:
                 good.remember(window, perf_counter() - started)
             blocked.update(map(id, window))
