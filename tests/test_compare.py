@@ -54,8 +54,10 @@ def test_dill_copy_of_an_rlock_holder_is_not_ok(factory, path):
     assert "dill: ok" not in culprit.hint
     # One culprit for the object: pickle's dumps failure, with what dill does with it.
     assert "; with dill: it loads, but the copy's lock" in culprit.hint
-    assert culprit.hint.endswith("can never be acquired")
-    assert culprit.reasons["dill"].startswith("loads: UnusableCopyError")
+    # Said of the culprit's own copy, never of the list the search loaded it in.
+    assert culprit.hint.endswith("with dill: it loads, but the copy's lock can never be acquired")
+    assert culprit.reasons["dill"] == (
+        "loads: UnusableCopyError: it loads, but the copy's lock can never be acquired")
     assert report.results["dill"].ok is False
     dill_own = [c for c in report.results["dill"].culprits if c.path == path]
     assert [(c.stage, c.kind) for c in dill_own] == [("loads", "lock")]

@@ -32,9 +32,8 @@ from typing import Any
 from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
 from picklecheck.engine.finding import dump_error, error_of, exception_name, scrub
 from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
-from picklecheck.engine.usable import load_error, probe_for, says_unlocked
+from picklecheck.engine.usable import load_error, probe_each_for, says_unlocked
 from picklecheck.isolation import contain, deadline
-from picklecheck.isolation.contain import Probe
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.model import BackendResult, Culprit
 
@@ -185,7 +184,7 @@ def _rounds(backend: Backend, objs: list[Any], protocol: int, groups: list[list[
             else:  # dumped alone a moment ago, not now: an object that changes as it pickles
                 errors[group[0]] = dump_error(backend, objs[group[0]], protocol)
         payloads = [data for _, data in batch]
-        outcomes = contain.load_many(backend, payloads, _each(probe_for(payloads))) if batch else []
+        outcomes = contain.load_many(backend, payloads, probe_each_for(payloads)) if batch else []
         for (group, _), outcome in zip(batch, outcomes, strict=True):
             error = load_error(outcome)
             if error is not None and len(group) == 1:
@@ -194,28 +193,6 @@ def _rounds(backend: Backend, objs: list[Any], protocol: int, groups: list[list[
                 split.append(group)
         groups = [half for group in split for half in (group[:len(group) // 2],
                                                        group[len(group) // 2:])]
-
-
-def _each(probe: Probe | None) -> Probe | None:
-    """A probe of a loaded list that probes each item on its own (each gets the whole
-    budget of a probe, as if it had been loaded alone)."""
-    return None if probe is None else EachProbe(probe)
-
-
-class EachProbe:
-    """See :func:`_each` (a class, so that it pickles by reference to a loading child)."""
-
-    __slots__ = ("single",)
-
-    def __init__(self, single: Probe) -> None:
-        self.single = single
-
-    def __call__(self, copy: Any) -> str | None:
-        for item in copy:
-            found = self.single(item)
-            if found is not None:
-                return found
-        return None
 
 
 def _same_verdict(obj: Any) -> Any:

@@ -74,7 +74,7 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
 
     def load() -> None:
         data = list(payloads.values())
-        outcomes = contain.load_many(backend, data, usable.probe_for(data))
+        outcomes = contain.load_many(backend, data, usable.probe_each_for(data))
         for i, outcome in zip(payloads, outcomes, strict=True):
             load_exc = usable.load_error(outcome)  # what it raised, or why it is unusable
             errors[i] = scrub(load_exc) if load_exc is not None else None

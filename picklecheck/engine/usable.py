@@ -28,7 +28,8 @@ from picklecheck.backends.remains import identity
 if TYPE_CHECKING:
     from picklecheck.isolation.contain import LoadOutcome, Probe
 
-__all__ = ["UnusableCopyError", "load_error", "probe", "probe_for", "says_unlocked"]
+__all__ = ["EachProbe", "UnusableCopyError", "load_error", "probe", "probe_each_for", "probe_for",
+           "says_unlocked"]
 
 _LOCK_TYPES = frozenset({type(threading.Lock()), type(threading.RLock()), threading._RLock})
 #: Values that hold nothing: not worth a step of the walk.
@@ -82,6 +83,31 @@ def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
     if any(name in data for data in payloads for name in _STATEFUL_LOCKS):
         return probe
     return None
+
+
+def probe_each_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
+    """As :func:`probe_for`, for payloads that are lists of objects loaded together:
+    each item is probed on its own, so what is wrong is said of the item (``copy.lock``,
+    not ``copy[0].lock``), with the whole budget of a probe."""
+    single = probe_for(payloads)
+    return None if single is None else EachProbe(single)
+
+
+class EachProbe:
+    """See :func:`probe_each_for` (a class, so that it pickles by reference to a loading
+    child)."""
+
+    __slots__ = ("single",)
+
+    def __init__(self, single: Probe) -> None:
+        self.single = single
+
+    def __call__(self, copy: Any) -> str | None:
+        for item in copy:
+            found = self.single(item)
+            if found is not None:
+                return found
+        return None
 
 
 def load_error(outcome: LoadOutcome) -> BaseException | None:
