@@ -110,3 +110,30 @@ def test_ok_means_ok_for_a_plain_lock():
     culprit = _culprit(report, "obj['lock']")
     assert culprit.works_with == {"pickle": False, "dill": True, "cloudpickle": False}
     assert culprit.hint.endswith("(dill: ok, cloudpickle: fails)")
+
+
+def test_a_backend_that_saves_the_whole_object_gets_past_its_culprits():
+    """cloudpickle saves a function of a module registered by value with its globals, and
+    fails on a lock among them; pickle and dill save the function by name and pass. A
+    lock on its own fails with pickle, but in this object pickle never meets it: the
+    culprit says pickle and dill work, as the report does."""
+    import sys
+    import types
+
+    import cloudpickle
+
+    module = types.ModuleType("picklecheck_by_value_jobs")
+    exec("import threading\nLOCK = threading.Lock()\ndef job():\n    return LOCK\n",  # noqa: S102
+         module.__dict__)
+    sys.modules[module.__name__] = module
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        report = picklecheck.check(module.job, name="job")
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+        del sys.modules[module.__name__]
+    assert report.succeeded() == ("pickle", "dill")
+    (culprit,) = report.culprits
+    assert culprit.backends == ("cloudpickle",)
+    assert culprit.works_with == {"pickle": True, "dill": True, "cloudpickle": False}
+    assert culprit.hint.endswith("(pickle: ok, dill: ok)")
