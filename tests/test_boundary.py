@@ -8,8 +8,11 @@ import asyncio
 import json
 import logging
 import queue
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import types
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import culprits as c
 import pytest
@@ -221,3 +224,63 @@ def test_compare_view_names_the_library_object(request):
     report = picklecheck.check({"worker": thread}, backends=("pickle",))
     (row,) = compare_rows(report)
     assert row.culprit == f"obj['worker'] (threading.Thread, holds {len(report.culprits)})"
+
+
+# -- a library's words only where they are true -------------------------------------------
+
+def _record_with(exc_info=None, args=()):
+    return logging.LogRecord("app", logging.ERROR, __file__, 1, "failed %s", args, exc_info)
+
+
+def _raised():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        return sys.exc_info()
+
+
+@pytest.mark.parametrize(("make", "says", "never"), [
+    # logging's advice speaks of a lock and a stream: a record holds neither.
+    pytest.param(lambda: _record_with(exc_info=_raised()),
+                 "format it first (record.exc_text = logging.Formatter().formatException(",
+                 "holds a lock and an open stream", id="record with a traceback"),
+    pytest.param(lambda: _record_with(args=(weakref.ref(Services),)),
+                 "logging.LogRecord holds weak references", "holds a lock and an open stream",
+                 id="record with a weak reference"),
+    pytest.param(Future,
+                 "pass its result (future.result()) instead", "threads or processes",
+                 id="future"),
+])
+def test_a_library_object_is_described_by_what_it_holds(make, says, never):
+    """A library's own advice says what its objects hold (a logging handler's lock and
+    stream, an executor's threads); an object of the library holding none of that gets
+    words that are true of it: its own advice, or what is inside it."""
+    report = picklecheck.check({"item": make()}, backends=("pickle",), roundtrip=False)
+    (entry,) = report.entries
+    assert entry.path == "obj['item']" and entry.inside
+    assert says in entry.hint
+    assert never not in entry.hint
+
+
+def test_a_traceback_is_kept_as_text():
+    """A traceback is no running generator: its fix keeps its text."""
+    report = picklecheck.check({"tb": _raised()[2]}, backends=("pickle",), roundtrip=False)
+    (culprit,) = report.culprits
+    assert culprit.kind == "generator"
+    assert "keep its text instead" in culprit.hint and "restart" not in culprit.hint
+
+
+class Tasks:
+    """The user's class: its namespace of settings holds a lock."""
+
+    def __init__(self):
+        self.settings = types.SimpleNamespace(lock=threading.Lock(), retries=3)
+
+
+def test_the_attribute_to_drop_is_the_holders_own():
+    """The fix drops the user's own attribute (``settings``), not the lock's name inside
+    the namespace it holds."""
+    report = picklecheck.check(Tasks(), backends=("pickle",), roundtrip=False)
+    (culprit,) = report.culprits
+    assert culprit.path == "obj.settings.lock"
+    assert "drop settings in " in culprit.hint and "Tasks.__getstate__" in culprit.hint

@@ -119,6 +119,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
     if kind == "getattr_raises" and finding.stage != "dumps" and mine:
         return _LOAD_GETATTR
+    if kind == "generator" and issubclass(type(finding.obj), types.TracebackType):
+        return _TRACEBACK
     if kind == "c_type" and (advice := _c_type_advice(finding.obj)):
         return "{type} is a C type that cannot be pickled: " + advice + "; {fix}"
     if not mine and kind in _NOT_MINE:
@@ -345,6 +347,9 @@ _LOAD_GETATTR = ("loading makes an empty {type} and looks __setstate__ up on it;
                  "attributes through self.__dict__), or give {type} a __setstate__")
 _LIBRARY_LOAD_RECURSION = ("it dumps, but loading makes an empty {type}, on which "
                            "{package}'s __getattr__ calls itself without end; {fix}")
+_TRACEBACK = ("a traceback and the frames it holds cannot be saved: keep its text instead "
+              "(\"\".join(traceback.format_tb(tb)), or traceback.format_exception(exc) for "
+              "the whole exception)")
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
                   "file it needs exists there, and that its __setstate__ or reconstructor "
                   "does not depend on this process")
@@ -366,59 +371,78 @@ KIND_WORDS = {
     "load_hazard": "objects with side effects on load",
 }
 
-#: (module prefix, class-name words, what it holds and what to do). The first entry whose
-#: prefix matches the object's module and one of whose words is in its class name wins;
-#: no words matches any class of the module.
-LIBRARY_FIXES: list[tuple[str, tuple[str, ...], str]] = [
-    ("sqlalchemy", ("Session",), "a SQLAlchemy Session holds a live database connection: "
-     "pass the database URL and open a session where it is used"),
-    ("sqlalchemy", (), "a SQLAlchemy {name} holds a pool of live database connections: pass "
-     "the database URL and call create_engine where it is used"),
-    ("botocore", (), "a boto3 client holds an HTTP connection pool and credentials: pass the "
-     "service name and region and call boto3.client() where it is used"),
-    ("boto3", (), "a boto3 {name} holds a client with an HTTP connection pool: pass the "
-     "service name, region and resource names and call boto3.resource() where it is used"),
-    ("httpx", (), "an httpx {name} holds open connections: pass the base URL and settings and "
-     "create the client where it is used"),
-    ("aiohttp", (), "an aiohttp {name} belongs to its event loop and holds open connections: "
-     "pass the base URL and create the session inside the event loop where it is used"),
-    ("requests", (), "a requests {name} holds open connections: pass the headers and settings "
-     "and create the session where it is used"),
-    ("urllib3", (), "a urllib3 {name} holds open connections: create it where it is used"),
-    ("openai", (), "an OpenAI client holds an HTTP client: pass the model and base URL (the "
-     "key comes from the environment) and create the client where it is used"),
-    ("anthropic", (), "an Anthropic client holds an HTTP client: pass the model (the key "
-     "comes from the environment) and create the client where it is used"),
-    ("redis", (), "a Redis client holds a connection pool: pass the URL and call "
-     "redis.Redis.from_url() where it is used"),
-    ("pymongo", (), "a MongoDB client holds a connection pool and monitor threads: pass the "
-     "URI and create the client where it is used"),
-    ("tqdm", (), "a tqdm progress bar writes to this process's terminal: pass the total and "
-     "create the bar where the work runs"),
-    ("asyncio", ("EventLoop",), "an asyncio event loop belongs to the thread that runs it: "
-     "pass the coroutine function and its arguments and run it with asyncio.run() where it "
+#: Kinds that show a library object holds connections (a pool's locks, its sockets).
+_CONNECTED = ("socket", "lock", "database", "thread")
+
+#: (module prefix, class-name words, signs, what it holds and what to do). The first entry
+#: whose prefix matches the object's module, one of whose words is in its class name, and
+#: one of whose signs is among the kinds of the culprits inside wins (no words: any class
+#: of the module; no signs: whatever is inside). Signs keep a library's words to the
+#: objects they are true of: a SQLAlchemy ``Select`` holding weak references holds no
+#: connection, nor does a requests ``PreparedRequest`` whose body is the user's open file.
+LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
+    ("sqlalchemy", ("Session",), _CONNECTED, "a SQLAlchemy Session holds a live database "
+     "connection: pass the database URL and open a session where it is used"),
+    ("sqlalchemy", (), _CONNECTED, "a SQLAlchemy {name} holds a pool of live database "
+     "connections: pass the database URL and call create_engine where it is used"),
+    ("botocore", (), _CONNECTED, "a boto3 client holds an HTTP connection pool and "
+     "credentials: pass the service name and region and call boto3.client() where it is used"),
+    ("boto3", ("Session",), (), "a boto3 Session holds event handlers and loaders made in "
+     "this process: pass the region and credentials (or the profile name) and create the "
+     "session where it is used"),
+    ("boto3", (), _CONNECTED, "a boto3 {name} holds a client with an HTTP connection pool: "
+     "pass the service name, region and resource names and call boto3.resource() where it "
      "is used"),
-    ("asyncio", (), "an asyncio {name} belongs to the event loop of this thread: pass the "
+    ("httpx", (), _CONNECTED, "an httpx {name} holds open connections: pass the base URL and "
+     "settings and create the client where it is used"),
+    ("aiohttp", (), _CONNECTED, "an aiohttp {name} belongs to its event loop and holds open "
+     "connections: pass the base URL and create the session inside the event loop where it "
+     "is used"),
+    ("requests", (), _CONNECTED, "a requests {name} holds open connections: pass the headers "
+     "and settings and create the session where it is used"),
+    ("urllib3", (), _CONNECTED, "a urllib3 {name} holds open connections: create it where it "
+     "is used"),
+    ("openai", (), _CONNECTED, "an OpenAI client holds an HTTP client: pass the model and "
+     "base URL (the key comes from the environment) and create the client where it is used"),
+    ("anthropic", (), _CONNECTED, "an Anthropic client holds an HTTP client: pass the model "
+     "(the key comes from the environment) and create the client where it is used"),
+    ("redis", (), _CONNECTED, "a Redis client holds a connection pool: pass the URL and call "
+     "redis.Redis.from_url() where it is used"),
+    ("pymongo", (), _CONNECTED, "a MongoDB client holds a connection pool and monitor "
+     "threads: pass the URI and create the client where it is used"),
+    ("tqdm", (), (), "a tqdm progress bar writes to this process's terminal: pass the total "
+     "and create the bar where the work runs"),
+    ("asyncio", ("EventLoop",), (), "an asyncio event loop belongs to the thread that runs "
+     "it: pass the coroutine function and its arguments and run it with asyncio.run() where "
+     "it is used"),
+    ("asyncio", (), (), "an asyncio {name} belongs to the event loop of this thread: pass the "
      "coroutine function and its arguments and run it with asyncio.run() where it is used"),
-    ("tempfile", ("Directory",), "a TemporaryDirectory is deleted by this process: pass its "
-     "path (the folder must outlive the worker's use of it)"),
-    ("tempfile", (), "a temporary file belongs to this process, which deletes it: pass its "
-     "name or its contents and open it where it is used"),
-    ("concurrent.futures", (), "a {name} holds threads or processes and their queues: keep the "
-     "pool out of what you send and create one where it is used"),
-    ("multiprocessing", (), "a multiprocessing {name} is shared with workers only when they "
-     "start: pass it as a Process argument or Pool initializer, or use a Manager() proxy"),
-    ("threading", (), "a threading.{name} belongs to this process: create it where it is used"),
-    ("queue", (), "an in-process queue holds locks: share work through a multiprocessing.Queue "
-     "or a Manager().Queue(), or create the queue where it is used"),
-    ("logging", (), "a logging {name} holds a lock and an open stream: configure logging where "
-     "the work runs (logging.basicConfig or dictConfig)"),
-    ("jinja2", (), "a jinja2 {name} holds compiled templates and caches: pass the template "
-     "source or folder and create it where it is used"),
-    ("subprocess", (), "a running subprocess belongs to this process: pass the command and "
-     "start it where it is used"),
-    ("sqlite3", (), "an SQLite connection cannot be sent: pass the database path and connect "
-     "where it is used"),
+    ("tempfile", ("Directory",), (), "a TemporaryDirectory is deleted by this process: pass "
+     "its path (the folder must outlive the worker's use of it)"),
+    ("tempfile", (), (), "a temporary file belongs to this process, which deletes it: pass "
+     "its name or its contents and open it where it is used"),
+    ("concurrent.futures", ("Future",), (), "a Future is completed by the pool that runs it: "
+     "pass its result (future.result()) instead"),
+    ("concurrent.futures", (), (), "a {name} holds threads or processes and their queues: "
+     "keep the pool out of what you send and create one where it is used"),
+    ("multiprocessing", (), (), "a multiprocessing {name} is shared with workers only when "
+     "they start: pass it as a Process argument or Pool initializer, or use a Manager() proxy"),
+    ("threading", (), (), "a threading.{name} belongs to this process: create it where it is "
+     "used"),
+    ("queue", (), (), "an in-process queue holds locks: share work through a "
+     "multiprocessing.Queue or a Manager().Queue(), or create the queue where it is used"),
+    ("logging", ("LogRecord",), ("generator",), "a LogRecord's exc_info holds a traceback, "
+     "whose frames belong to this process: format it first (record.exc_text = "
+     "logging.Formatter().formatException(record.exc_info)) and set record.exc_info to None "
+     "before it is sent"),
+    ("logging", (), ("lock", "file"), "a logging {name} holds a lock and an open stream: "
+     "configure logging where the work runs (logging.basicConfig or dictConfig)"),
+    ("jinja2", (), ("generated_function",), "a jinja2 {name} holds compiled templates and "
+     "caches: pass the template source or folder and create it where it is used"),
+    ("subprocess", (), (), "a running subprocess belongs to this process: pass the command "
+     "and start it where it is used"),
+    ("sqlite3", (), (), "an SQLite connection cannot be sent: pass the database path and "
+     "connect where it is used"),
 ]
 
 
@@ -428,9 +452,11 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
     cls = type(obj)
     name = getattr(cls, "__name__", "object")
     module = getattr(cls, "__module__", "") or ""
-    for prefix, words, text in LIBRARY_FIXES:
+    kinds = list(kinds)
+    for prefix, words, signs, text in LIBRARY_FIXES:
         if (module == prefix or module.startswith(prefix + ".")) and (
-                not words or any(w in name for w in words)):
+                not words or any(w in name for w in words)) and (
+                not signs or not set(signs).isdisjoint(kinds)):
             sentence = text.format(name=name)
             break
     else:
@@ -441,4 +467,10 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
                     "pass what is needed to create it and create it where it is used")
     if holder is DATA or holder.kind == "data" or (holder.kind == "class" and not holder.attr):
         return sentence
+    if holder.kind == "type" and holder.attr:
+        # The library may have put it there (SQLAlchemy's registry and __mapper__): only
+        # saving the class by name leaves it out for sure.
+        return (f"{sentence}; {holder.name} is saved by value with its class attributes "
+                f"({holder.attr} among them): define {holder.short} in an importable module "
+                "so it is saved by name")
     return f"{sentence}; {where_to_drop(holder)}"

@@ -59,8 +59,8 @@ def holder_of(hops: Sequence[Hop], mine: Sequence[bool], target: int) -> Holder:
     if type(obj) is types.FunctionType:
         return _function_holder(obj, steps)
     if issubclass(type(obj), type):
-        return Holder("type", qualified_name(obj), _short(obj), _last_attr(steps))
-    return Holder("class", qualified_name(type(obj)), _short(type(obj)), _last_attr(steps))
+        return Holder("type", qualified_name(obj), _short(obj), _own_attr(steps))
+    return Holder("class", qualified_name(type(obj)), _short(type(obj)), _own_attr(steps))
 
 
 def owner_holder(finding: Finding, user: UserCode) -> Holder:
@@ -72,6 +72,19 @@ def owner_holder(finding: Finding, user: UserCode) -> Holder:
         return Holder("function", qualified_name(owner), _short(owner))
     return Holder("class", qualified_name(type(owner)), _short(type(owner)),
                   _last_attr(list(finding.steps[-1:])))
+
+
+def _own_attr(steps: list[PathStep]) -> str | None:
+    """The holder's own attribute that leads to the object (the path's first step), when
+    no item follows it (then the object sits in a container that the fix cannot name):
+    ``Cache.ns.lock`` is dropped as ``ns`` (a SimpleNamespace), ``User._sa_class_manager.
+    declarative_scan`` as ``_sa_class_manager``. ``__class__`` is no attribute anyone can
+    drop."""
+    if not steps or steps[0].kind != ATTR or steps[0].value == "__class__":
+        return None
+    if any(step.kind in (ITEM, INDEX) for step in steps[1:]):
+        return None
+    return str(steps[0].value)
 
 
 def _last_attr(steps: list[PathStep]) -> str | None:
