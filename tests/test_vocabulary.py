@@ -36,6 +36,19 @@ def test_numpy_object_arrays_by_index():
     assert culprit_of({"grid": grid}).path == "obj['grid'][1, 2]"
 
 
+def test_numpy_structured_array_fields_by_record_and_name():
+    """An object field of a structured array's record is ``arr[i]['name']`` (``arr[i,
+    j]['name']`` in two dimensions): the user's array is the container, not a library
+    object the lock is folded into."""
+    np = pytest.importorskip("numpy")
+    row = np.array([(1, threading.Lock())], dtype=[("id", "i4"), ("guard", "O")])
+    culprit = culprit_of(row)  # culprit_of evaluates every path
+    assert culprit.path == "obj[0]['guard']" and culprit.within is None
+    grid = np.zeros((2, 3), dtype=[("x", "f8"), ("job", "O")])
+    grid[1, 2]["job"] = gen()
+    assert culprit_of({"grid": grid}).path == "obj['grid'][1, 2]['job']"
+
+
 def test_dataframe_cell_is_column_then_iloc():
     """A generator in a DataFrame cell: df['rows'].iloc[0]."""
     pd = pytest.importorskip("pandas")

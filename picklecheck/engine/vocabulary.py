@@ -183,13 +183,33 @@ def _position(array: Any, flat: int) -> tuple[int, ...]:
 
 @translates("numpy.ndarray")
 def _ndarray(owner: Any, below: Sequence[Hop]) -> Translation | None:
-    """``arr[i]`` or ``arr[i, j]`` for an element of an object array."""
+    """``arr[i]`` or ``arr[i, j]`` for an element of an object array, ``arr[i]['name']``
+    for an object field of a structured array's record."""
     flat = _flat_index(below[0])
-    if flat is None:
+    if flat is not None:
+        return (_at(owner, flat),), 1
+    return _record_field(owner, below)
+
+
+def _at(array: Any, flat: int) -> PathStep:
+    where = _position(array, flat)
+    return PathStep.index(where[0]) if len(where) == 1 else PathStep.item(where)
+
+
+def _record_field(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """A structured array holding objects is saved as a list of its records, each a
+    tuple of its fields in C order (its reduction's state 4): ``[<state 4>][i][f]`` is
+    ``arr[i]['name']``."""
+    names = owner.dtype.names
+    if not names or len(below) < 3:
         return None
-    where = _position(owner, flat)
-    step = PathStep.index(where[0]) if len(where) == 1 else PathStep.item(where)
-    return (step,), 1
+    state, record, field = (hop.steps for hop in below[:3])
+    if (len(state) != 1 or state[0].kind != OPAQUE or state[0].value != "state 4"
+            or len(record) != 1 or record[0].kind != INDEX
+            or len(field) != 1 or field[0].kind != INDEX
+            or not 0 <= field[0].value < len(names) or not 0 <= record[0].value < owner.size):
+        return None
+    return (_at(owner, int(record[0].value)), PathStep.item(names[field[0].value])), 3
 
 
 # -- pandas --------------------------------------------------------------------------
