@@ -35,6 +35,36 @@ def test_100000_levels_deep_is_reported_with_the_path_where_it_gave_up(backend):
     assert "x [0]" in str(report)  # the long path is shown compactly
 
 
+class Node:
+    """A linked list's node: a small payload, then the rest of the list."""
+
+    def __init__(self, payload, rest):
+        self.payload = payload
+        self.next = rest
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+def test_a_long_linked_list_is_named_where_it_goes_on_not_at_a_payload(backend):
+    """The pickler gives up in a node's payload, a dict that pickles on its own: the
+    culprit is the node the list goes on through, and the depth is the list's."""
+    import re
+
+    nodes, head = 0, None
+    while True:  # long enough for the backend (3.12 and up pickle far deeper in C)
+        for _ in range(max(2000, nodes)):
+            head = Node({"v": 1}, head)
+        nodes = max(2000, 2 * nodes)
+        report = picklecheck.check(head, backends=(backend,), name="head", roundtrip=False)
+        if report.culprits or nodes > 200_000:
+            break
+    (culprit,) = report.culprits
+    assert culprit.kind == "too_deep"
+    assert type(culprit.obj) is Node and culprit.path.endswith(".next")
+    assert eval(culprit.path, {"head": head}) is culprit.obj  # noqa: S307
+    nested = int(re.search(r"nests at least ([\d,]+) levels", culprit.hint)[1].replace(",", ""))
+    assert nested >= 2 * nodes * 0.99  # two levels a node: its own and its __dict__'s
+
+
 def test_a_cycle_through_reduce_arguments_is_named():
     """Two objects passing each other to their constructors recurse forever: say so."""
     from culprits import Peer

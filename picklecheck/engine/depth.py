@@ -23,6 +23,9 @@ __all__ = ["depth_finding", "depth_limit", "runaway"]
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 _DEPTH_LIMITS: dict[tuple[str, int], int] = {}
+#: An object met at the depth limit with fewer levels under it is a leaf of the graph
+#: (a node's payload), not where it nests (see _deeper_sibling).
+_SHALLOW = 8
 
 
 def depth_limit(backend: Backend, protocol: int) -> int:
@@ -75,9 +78,13 @@ def depth_finding(start: Any, link: Link, level: int, exc: BaseException,
             continue
         visited.add(key)
         if depth >= limit:
-            nested = depth + _depth_below(obj, backend, protocol)
+            below = _depth_below(obj, backend, protocol)
+            if below < _SHALLOW and path:
+                # A leaf the pickler met first at the limit (a node's small payload): the
+                # graph goes on deeper through a sibling, which is what to flatten.
+                obj, here, below = _deeper_sibling(path[-1], obj, here, below, backend, protocol)
             return Finding(obj, steps_of(here), exc, origin="depth",
-                           extra={"limit": limit, "level": depth, "nested": nested})
+                           extra={"limit": limit, "level": depth, "nested": depth + below})
         try:
             exp = expand(obj, backend, protocol)
         except _FATAL:
@@ -121,7 +128,60 @@ def _recurring_function(exc: BaseException) -> str:
     return max(counts, key=counts.__getitem__) if counts else ""
 
 
-def _depth_below(obj: Any, backend: Backend, protocol: int, cap: int = 1_000_000) -> int:
+def _deeper_sibling(parent: tuple[Any, Link, str], obj: Any, here: Link, below: int,
+                    backend: Backend, protocol: int) -> tuple[Any, Link, int]:
+    """The child of ``parent`` under which the graph goes deepest (``obj`` unless one goes
+    deeper), with its link and depth."""
+    owner, owner_link, _ = parent
+    try:
+        exp = expand(owner, backend, protocol)
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001
+        return obj, here, below
+    for i in range(len(exp)):
+        child = exp.child(i)
+        if type(child.obj) in ATOMS or child.obj is obj:
+            continue
+        depth = _depth_below(child.obj, backend, protocol)
+        if depth > below:
+            obj, here, below = child.obj, (owner_link, child.steps), depth
+    return obj, here, below
+
+
+def _depth_below(obj: Any, backend: Backend, protocol: int) -> int:
+    """Levels under ``obj`` (at least): along its first non-atomic children, or along a
+    walk that goes down its last children first (a linked list's ``next`` after its
+    payload), whichever goes deeper."""
+    return max(_first_children_depth(obj, backend, protocol),
+               _walked_depth(obj, backend, protocol))
+
+
+def _walked_depth(obj: Any, backend: Backend, protocol: int, budget: int = 50_000) -> int:
+    """The deepest level a depth-first walk under ``obj`` reaches within ``budget``
+    objects (each object once; its last child first)."""
+    deepest, walked = 0, 0
+    seen = {id(obj)}
+    stack = [(obj, 0)]
+    while stack and walked < budget:
+        node, levels = stack.pop()
+        walked += 1
+        deepest = max(deepest, levels)
+        try:
+            exp = expand(node, backend, protocol)
+        except _FATAL:
+            raise
+        except BaseException:  # noqa: BLE001
+            continue
+        for child in exp.objs:
+            if type(child) not in ATOMS and id(child) not in seen:
+                seen.add(id(child))
+                stack.append((child, levels + exp.levels))
+    return deepest
+
+
+def _first_children_depth(obj: Any, backend: Backend, protocol: int,
+                          cap: int = 1_000_000) -> int:
     """Levels under ``obj`` along its first non-atomic children (bounded)."""
     levels = 0
     seen: set[int] = set()
