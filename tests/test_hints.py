@@ -614,3 +614,24 @@ def test_a_c_object_people_hold_says_what_to_keep(make, keep):
     assert culprit.kind == "c_type"
     assert keep in culprit.hint
     assert "take it out of the data" not in culprit.hint
+
+
+class FreshLockState:
+    """Its __getstate__ makes a new lock on every call: each backend meets another."""
+
+    def __init__(self):
+        self.x = 1
+
+    def __getstate__(self):
+        return {"x": self.x, "guard": threading.Lock()}
+
+
+def test_state_made_anew_for_each_backend_is_one_culprit_fixed_in_getstate():
+    """pickle and cloudpickle each fail on a lock their own call of __getstate__ made: one
+    culprit at one place, whose fix is in the __getstate__ it came from."""
+    report = picklecheck.check(FreshLockState(), roundtrip=False)
+    (culprit,) = report.culprits
+    assert culprit.path == "obj[<state 'guard'>]"
+    assert culprit.backends == ("pickle", "cloudpickle")
+    assert (f"leave 'guard' out of the state {__name__}.FreshLockState.__getstate__ (or "
+            "__reduce__) returns, and re-create it in __setstate__") in culprit.hint

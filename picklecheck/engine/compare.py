@@ -78,13 +78,6 @@ def _compare(backend: Backend, culprits: list[Culprit], result: BackendResult | 
     """Every culprit's verdict for ``backend``, in batches: the culprits share one pickler
     while they dump (what one saved is a memo hit for the next), and the ones that dump
     are loaded together (one payload; split in halves only when it fails)."""
-    if result is not None and result.ok:
-        # It saved (and loaded) the whole object: it gets past every culprit there is,
-        # whatever it would do with one on its own (pickle saves by name the function
-        # whose closure cloudpickle fails in).
-        for culprit in culprits:
-            culprit.works_with[backend.name] = True
-        return
     proto = backend.default_protocol() if protocol is None else protocol
     firsts: list[Culprit] = []
     alike: dict[Any, list[Culprit]] = {}  # culprits whose verdict is another's

@@ -28,6 +28,10 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
     hints and ``works_with`` are worked out when first read (see :mod:`.deferred`),
     the comparison within ``timeout`` seconds (the check's own limit)."""
     merged: dict[tuple[int, str, str], DeferredCulprit] = {}
+    # By place: what a __getstate__ makes anew each time (a fresh lock) is another object
+    # for each backend, at the same place, of the same type. None: a place one backend
+    # names twice (two members of a set), which says nothing of whose is whose.
+    placed: dict[tuple[str, str, str, type], DeferredCulprit | None] = {}
     known_kinds: dict[Any, Any] = {}  # see kinds.classify
     for backend_name, found in findings.items():
         per_backend: list[Culprit] = []
@@ -35,10 +39,17 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
             # One culprit per object and stage, unless backends fail on it differently.
             kind = kinds.classify(finding, known_kinds)
             key = (id(finding.obj), finding.stage, kind)
+            path = format_path(name, finding.steps)
+            place = (path, finding.stage, kind, type(finding.obj))
             culprit = merged.get(key)
             if culprit is None:
-                culprit = _culprit(finding, name, backend_name, kind)
+                other = placed.get(place)
+                if other is not None and backend_name not in other.backends:
+                    culprit = other
+            if culprit is None:
+                culprit = _culprit(finding, path, backend_name, kind)
                 merged[key] = culprit
+                placed[place] = None if place in placed else culprit
             elif backend_name not in culprit.backends:
                 culprit.backends += (backend_name,)
                 culprit.reasons[backend_name] = _reason(finding)
@@ -79,8 +90,12 @@ def _settle(culprits: list[DeferredCulprit], results: dict[str, BackendResult],
         deeper = [b for b in results
                   if b not in culprit.backends
                   and (b in below[id(culprit)] or b in inside[id(culprit)])]
+        # Backends that saved the whole object: whatever they do with this one alone,
+        # they get it through here (pickle saves by name the function cloudpickle fails in).
+        whole = tuple(b for b, r in results.items() if r.ok and b not in culprit.backends)
         culprit.hint = fixes.hint_for(culprit.kind, culprit.finding, culprit.works_with,
-                                      deeper, culprit.backends, culprit.works_with_notes)
+                                      deeper, culprit.backends, culprit.works_with_notes,
+                                      whole)
     for culprit in culprits:
         culprit.settled()
 
@@ -112,7 +127,7 @@ def _below(inner: Culprit, outer: Culprit) -> bool:
     return inner.path[len(outer.path)] in ".["
 
 
-def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> DeferredCulprit:
+def _culprit(finding: Finding, path: str, backend_name: str, kind: str) -> DeferredCulprit:
     steps = finding.steps
     detail = finding.detail
     if finding.origin == "class" and finding.via is not None:
@@ -125,7 +140,7 @@ def _culprit(finding: Finding, name: str, backend_name: str, kind: str) -> Defer
         detail = detail or f"pickled by reference to {where}"
     reason = _reason(finding)
     culprit = DeferredCulprit.pending(
-        path=format_path(name, steps), obj=finding.obj, type=type_name(finding.obj),
+        path=path, obj=finding.obj, type=type_name(finding.obj),
         reason=reason, kind=kind,
         exception=exception_name(finding.exc),
         backends=(backend_name,), stage=finding.stage,

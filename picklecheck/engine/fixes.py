@@ -34,12 +34,14 @@ _USER = UserCode()
 
 def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
              deeper: list[str] | tuple[str, ...] = (), own: tuple[str, ...] = (),
-             notes: dict[str, str] | None = None) -> str:
+             notes: dict[str, str] | None = None, whole: tuple[str, ...] = ()) -> str:
     """A concrete fix for a finding of ``kind``, ending with which backends cope.
 
     ``deeper`` names backends that get past this object but fail on something inside it;
     ``own`` the backends this culprit was found for; ``notes`` how far a backend that
-    does not cope gets ("dumps and loads, but the copy's lock can never be acquired").
+    does not cope gets ("dumps and loads, but the copy's lock can never be acquired");
+    ``whole`` the backends that saved the whole object (one that fails on this one alone
+    never saves it as it is here: "pickle: saves the whole object").
     The holder of the fix is ``finding.extra["holder"]`` when the report worked it out,
     else the finding's owner.
     """
@@ -51,7 +53,7 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
         raise
     except BaseException:  # noqa: BLE001 - a hostile object must not break the report
         text = "take it out of the data before it is sent and re-create it where it is used"
-    return text + _coping(works_with, deeper, own, finding.stage, notes or {})
+    return text + _coping(works_with, deeper, own, finding.stage, notes or {}, whole)
 
 
 def _sentence(kind: str, finding: Finding) -> str:
@@ -152,6 +154,9 @@ def _c_type_advice(obj: Any) -> str:
 
 def where_to_drop(holder: Holder) -> str:
     """Where to leave the object out: in the user's class, function, or their data."""
+    if holder.kind == "class" and holder.via == "state":
+        return (f"leave {holder.label} out of the state {holder.name}.__getstate__ (or "
+                "__reduce__) returns, and re-create it in __setstate__")
     if holder.kind == "class" and holder.attr:
         return (f"drop {holder.attr} in {holder.name}.__getstate__ (or exclude it with "
                 f"__reduce__) and re-create it in __setstate__")
@@ -192,12 +197,16 @@ def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
 
 
 def _coping(works_with: dict[str, bool], deeper: list[str] | tuple[str, ...],
-            own: tuple[str, ...], stage: str, partly: dict[str, str]) -> str:
+            own: tuple[str, ...], stage: str, partly: dict[str, str],
+            whole: tuple[str, ...] = ()) -> str:
     """"(dill: ok, cloudpickle: fails)": what the backends not blamed here do with it;
-    ``partly`` says how far a backend that fails gets."""
+    ``partly`` says how far a backend that fails gets; ``whole`` which saved the whole
+    object, and so never failed on it there."""
     ok = [name for name, good in works_with.items() if good]
     others = [n for n, good in works_with.items() if not good and n not in own and n not in deeper]
-    notes = [f"{n}: ok" for n in ok] + [f"{n}: {partly.get(n, 'fails')}" for n in others]
+    notes = [f"{n}: ok" for n in ok] + [
+        f"{n}: saves the whole object" if n in whole else f"{n}: {partly.get(n, 'fails')}"
+        for n in others]
     if deeper:
         one = len(deeper) == 1
         notes.append(f"{' and '.join(deeper)} get{'s' if one else ''} past it but "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.saferepr import qualified_name
-from picklecheck.model import ATTR, INDEX, ITEM, PathStep
+from picklecheck.model import ATTR, INDEX, ITEM, OPAQUE, PathStep
 
 if TYPE_CHECKING:
     from picklecheck.engine.chain import Hop
@@ -30,7 +30,8 @@ class Holder:
     """Where the fix of an object goes.
 
     ``kind`` is "class" (an instance of a class the user wrote holds it as ``attr``, or
-    through items when ``attr`` is None), "type" (a class the user wrote, saved by value,
+    through items when ``attr`` is None, or ``via`` "state": as the key ``label`` of the
+    state its ``__getstate__`` returns), "type" (a class the user wrote, saved by value,
     holds it as the class attribute ``attr``), "function" (a function the user wrote
     reaches it ``via`` "closure", "global" or "default"), or "data" (only containers
     hold it). ``name`` is qualified (``app.models.Cache``); ``short`` is what the code
@@ -42,7 +43,7 @@ class Holder:
     short: str = ""
     attr: str | None = None
     via: str = ""
-    label: str = ""  # the free variable's or the global's name, for functions
+    label: str = ""  # the free variable's, the global's or the state key's name
 
 
 DATA = Holder("data")
@@ -60,7 +61,26 @@ def holder_of(hops: Sequence[Hop], mine: Sequence[bool], target: int) -> Holder:
         return _function_holder(obj, steps)
     if issubclass(type(obj), type):
         return Holder("type", qualified_name(obj), _short(obj), _own_attr(steps))
-    return Holder("class", qualified_name(type(obj)), _short(type(obj)), _own_attr(steps))
+    return _instance_holder(type(obj), steps, _own_attr(steps))
+
+
+def _instance_holder(cls: type, steps: list[PathStep], attr: str | None) -> Holder:
+    """An instance of the user's class ``cls`` holds it as ``attr``, or as a key of the
+    state its ``__getstate__`` returns (when ``steps`` start there)."""
+    key = _state_key(steps)
+    if key:
+        return Holder("class", qualified_name(cls), _short(cls), via="state", label=key)
+    return Holder("class", qualified_name(cls), _short(cls), attr)
+
+
+def _state_key(steps: list[PathStep]) -> str:
+    """The key of the state its class's ``__getstate__`` (or ``__reduce__``) returns that
+    leads to the object, when no attribute of the instance holds it (made on the fly)."""
+    if not steps or steps[0].kind != OPAQUE or not str(steps[0].value).startswith("state '"):
+        return ""
+    if any(step.kind in (ITEM, INDEX) for step in steps[1:]):
+        return ""
+    return str(steps[0].value)[len("state "):]
 
 
 def owner_holder(finding: Finding, user: UserCode) -> Holder:
@@ -70,8 +90,8 @@ def owner_holder(finding: Finding, user: UserCode) -> Holder:
         return DATA
     if type(owner) is types.FunctionType:
         return Holder("function", qualified_name(owner), _short(owner))
-    return Holder("class", qualified_name(type(owner)), _short(type(owner)),
-                  _last_attr(list(finding.steps[-1:])))
+    last = list(finding.steps[-1:])
+    return _instance_holder(type(owner), last, _last_attr(last))
 
 
 def _own_attr(steps: list[PathStep]) -> str | None:
