@@ -635,3 +635,18 @@ def test_state_made_anew_for_each_backend_is_one_culprit_fixed_in_getstate():
     assert culprit.backends == ("pickle", "cloudpickle")
     assert (f"leave 'guard' out of the state {__name__}.FreshLockState.__getstate__ (or "
             "__reduce__) returns, and re-create it in __setstate__") in culprit.hint
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda: io.TextIOWrapper(io.BytesIO(b"rows")), "keep its contents (getvalue() of the BytesIO"),
+    (lambda: io.BufferedReader(io.BytesIO(b"rows")), "keep its contents (getvalue() of the BytesIO"),
+    (lambda: sys.stdout, "look sys.stdout (or sys.stderr) up where it is used"),
+    (lambda: sys.__stderr__, "look sys.stdout (or sys.stderr) up where it is used"),
+], ids=["text wrapper of a BytesIO", "buffered reader of a BytesIO", "sys.stdout",
+        "sys.__stderr__"])
+def test_a_file_without_a_path_is_not_told_to_store_its_path(make, says):
+    """A file in memory or a standard stream has no path to store and open again."""
+    report = picklecheck.check({"out": make()}, backends=("pickle",), roundtrip=False)
+    (culprit,) = report.culprits
+    assert culprit.kind == "file"
+    assert says in culprit.hint and "path" not in culprit.hint

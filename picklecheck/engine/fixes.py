@@ -14,6 +14,8 @@ the standard library or of an installed package. A new kind needs one entry in
 
 from __future__ import annotations
 
+import io
+import sys
 import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,7 +24,7 @@ from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import UserCode
-from picklecheck.engine.walker import safe_attr
+from picklecheck.engine.walker import MISSING, safe_attr
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -123,11 +125,35 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _LOAD_GETATTR
     if kind == "generator" and issubclass(type(finding.obj), types.TracebackType):
         return _TRACEBACK
+    if kind == "file" and (advice := _file_advice(finding.obj)):
+        return advice
     if kind == "c_type" and (advice := _c_type_advice(finding.obj)):
         return "{type} is a C type that cannot be pickled: " + advice + "; {fix}"
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
+
+
+_STANDARD_STREAMS = ("<stdin>", "<stdout>", "<stderr>")
+
+
+def _file_advice(obj: Any) -> str:
+    """The fix of a file that has no path to store: a standard stream (or what stands in
+    for one: pytest's capture), or a wrapper of
+    a file in memory (its buffer, or the buffer's raw file, is a BytesIO); or ""."""
+    streams = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
+    if any(obj is stream for stream in streams) or safe_attr(obj, "name") in _STANDARD_STREAMS:
+        return ("a standard stream belongs to this process: look sys.stdout (or sys.stderr) "
+                "up where it is used instead of keeping it; {fix}")
+    inner = obj
+    for _ in range(3):
+        if type(inner) in (io.BytesIO, io.StringIO):
+            return ("a file in memory cannot be pickled inside its wrapper: keep its "
+                    "contents (getvalue() of the BytesIO it wraps) and wrap them again "
+                    "where they are used; {fix}")
+        following = safe_attr(inner, "buffer")
+        inner = following if following is not MISSING else safe_attr(inner, "raw")
+    return ""
 
 
 #: What to keep instead of a C object people often hold: (modules, type names or () for
