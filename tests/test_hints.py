@@ -650,3 +650,20 @@ def test_a_file_without_a_path_is_not_told_to_store_its_path(make, says):
     (culprit,) = report.culprits
     assert culprit.kind == "file"
     assert says in culprit.hint and "path" not in culprit.hint
+
+
+def test_an_enum_of_the_script_dill_cannot_load_is_one_culprit_its_class(monkeypatch):
+    """dill saves a class of the script (``__main__``) by value; an enum's does not load
+    back. Its members lead back to the value checked, which fails only through its class:
+    the class is the one culprit, and the fix is to save it by name."""
+    import enum
+
+    color = enum.Flag("Color", ["RED", "BLUE"], module="__main__")
+    monkeypatch.setattr(sys.modules["__main__"], "Color", color, raising=False)
+    value = color.RED | color.BLUE
+    report = picklecheck.check(value, backends=("dill",), name="v")
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.stage, culprit.kind) == ("v.__class__", "loads", "load_failure")
+    assert culprit.hint.startswith(
+        "Color is defined in __main__, so it is saved by value, with what its namespace holds, "
+        "and that copy of the class does not load back: define Color in an importable module")

@@ -118,6 +118,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         if finding.stage == "fresh":
             name = exception_name(finding.exc)
             return _FRESH_TIMEOUT if name == "TimeoutError" else _FRESH_FAILURE
+        if issubclass(type(finding.obj), type) and _defined_in_main(finding.obj):
+            return _MAIN_CLASS_LOAD
         return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
     if kind == "recursive_attribute" and finding.stage != "dumps":
         return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
@@ -132,6 +134,15 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
+
+
+def _defined_in_main(cls: Any) -> bool:
+    """Whether class ``cls`` says it was defined in the script run as ``__main__``."""
+    try:
+        module = cls.__module__
+    except Exception:  # noqa: BLE001 - a hostile metaclass
+        return False
+    return module in ("__main__", "__mp_main__")
 
 
 _STANDARD_STREAMS = ("<stdin>", "<stdout>", "<stderr>")
@@ -370,6 +381,9 @@ _NOT_MINE = {
     "other": ("{type} cannot be pickled; {fix} (or register a reducer for its type with "
               "copyreg.pickle in your own code)"),
 }
+_MAIN_CLASS_LOAD = ("{type} is defined in __main__, so it is saved by value, with what its "
+                    "namespace holds, and that copy of the class does not load back: define "
+                    "{type} in an importable module so it is saved by name")
 _LIBRARY_LOAD_FAILURE = "it dumps but {package} cannot load it back; {fix}"
 _LOAD_RECURSION = ("loading makes an empty {type} and looks __setstate__ up on it; its "
                    "__getattr__ then reads an attribute the empty copy lacks, which calls "

@@ -360,27 +360,35 @@ def _unexplained_cycles(cyclic: set[int], expanded: dict[int, _Expanded], found:
                         stage: str) -> list[Finding]:
     """Ancestors that fail only through children leading back to them (a class dill
     cannot save by value fails in every attribute that refers back to it): unless a
-    culprit was found under them, they are culprits themselves. In a load, the objects
-    on such a cycle that recurse when loaded are the culprits instead, where there are
-    any (see :func:`_recursing_members`)."""
+    culprit was found under them, they are culprits themselves, the deepest first: one
+    blamed explains the ancestors it fails under (an enum member whose class dill saves
+    by value leads back to both: the class is blamed, not the member too). In a load,
+    the objects on such a cycle that recurse when loaded are the culprits instead, where
+    there are any (see :func:`_recursing_members`)."""
     if not cyclic:
         return []
     explained: set[int] = set()
-    for finding in found:
-        link = finding.link
+
+    def explain(link: Link | None) -> None:
         while link is not None:
             if len(link) > 2:
                 explained.add(link[2])
             link = link[0]
+
+    for finding in found:
+        explain(finding.link)
     out = []
     blamed: set[int] = set()
-    for key in sorted(cyclic - explained, key=lambda k: len(steps_of(expanded[k][1]))):
+    for key in sorted(cyclic, key=lambda k: -len(steps_of(expanded[k][1]))):
+        if key in explained:
+            continue
         members = _recursing_members(key, expanded) if stage == "loads" else []
         for node, link, exc, owner in members or [expanded[key]]:
             if id(node) not in blamed:
                 blamed.add(id(node))
                 out.append(Finding(node, steps_of(link), exc, stage, owner=owner))
-    return out
+            explain(link)
+    return sorted(out, key=lambda finding: len(finding.steps))
 
 
 def _recursing_members(key: int, expanded: dict[int, _Expanded]) -> list[_Expanded]:
