@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.finding import Finding, Link, dump_error, scrub, steps_of
-from picklecheck.engine.walker import ARGS, ATOMS, CLASS, FUNC, expand
+from picklecheck.engine.walker import ARGS, ATOMS, CLASS, FUNC, Expansion, expand
 from picklecheck.isolation.foreign import traceback_of
 
 if TYPE_CHECKING:
@@ -133,11 +133,8 @@ def _deeper_sibling(parent: tuple[Any, Link, str], obj: Any, here: Link, below: 
     """The child of ``parent`` under which the graph goes deepest (``obj`` unless one goes
     deeper), with its link and depth."""
     owner, owner_link, _ = parent
-    try:
-        exp = expand(owner, backend, protocol)
-    except _FATAL:
-        raise
-    except BaseException:  # noqa: BLE001
+    exp = _expanded(owner, backend, protocol)
+    if exp is None:
         return obj, here, below
     for i in range(len(exp)):
         child = exp.child(i)
@@ -167,11 +164,8 @@ def _walked_depth(obj: Any, backend: Backend, protocol: int, budget: int = 50_00
         node, levels = stack.pop()
         walked += 1
         deepest = max(deepest, levels)
-        try:
-            exp = expand(node, backend, protocol)
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001
+        exp = _expanded(node, backend, protocol)
+        if exp is None:
             continue
         for child in exp.objs:
             if type(child) not in ATOMS and id(child) not in seen:
@@ -187,11 +181,8 @@ def _first_children_depth(obj: Any, backend: Backend, protocol: int,
     seen: set[int] = set()
     while levels < cap and id(obj) not in seen:
         seen.add(id(obj))
-        try:
-            exp = expand(obj, backend, protocol)
-        except _FATAL:
-            raise
-        except BaseException:  # noqa: BLE001
+        exp = _expanded(obj, backend, protocol)
+        if exp is None:
             break
         children = (exp.child(i).obj for i in range(len(exp)))
         nxt = next((c for c in children if type(c) not in ATOMS), None)
@@ -200,6 +191,16 @@ def _first_children_depth(obj: Any, backend: Backend, protocol: int,
         levels += exp.levels
         obj = nxt
     return levels
+
+
+def _expanded(obj: Any, backend: Backend, protocol: int) -> Expansion | None:
+    """What ``backend`` saves for ``obj``, or None when its reduction raises."""
+    try:
+        return expand(obj, backend, protocol)
+    except _FATAL:
+        raise
+    except BaseException:  # noqa: BLE001 - a reduction that raises leads nowhere
+        return None
 
 
 def _cycle_detail(path: list[tuple[Any, Link, str]], back_to: Any) -> str:
