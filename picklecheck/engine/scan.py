@@ -386,10 +386,10 @@ class Scan:
                     self.pickler = self.carry = None
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
-                feeding = self._feeding
+                feeding, located = self._feeding, False
                 if feeding is not None and feeding[0] == len(prefix) and feeding[1] == path[-1]:
                     path = prefix + (self._failed_at(prefix, path[-1], feeding[2]),)
-                    run = None
+                    run, located = None, True
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
                     suspect = self._only_suspect(prefix, run[1], run[2])
                     if suspect is not None:  # the one item of the run that could fail
@@ -411,6 +411,12 @@ class Scan:
                     failures.append((path, exc))
                     if self.carry:
                         self.carries[path] = self.carry
+                    if located:
+                        # What the run saved is the failing item's own search's to skip;
+                        # the next pickler starts afresh, as after a retried run (carried
+                        # on from failure to failure, a dill scan's memo would be copied
+                        # whole for each of them).
+                        self.carry = None
                     failing = self.levels[prefix].objs[path[-1]]
                     self.blocked.add(id(failing))
                     seed(self.seeds, failing)
