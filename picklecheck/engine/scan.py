@@ -2,13 +2,12 @@
 
 The children are fed to the real pickler through generators (the pickler saves an
 iterator's items as it draws them), so when it raises, the generators' position
-says what it was saving. Plain children go in runs (one slice each, pickled at C
-speed; see :data:`RUN_MIN`); big plain containers among them (lists, tuples,
-dicts, sets) are fed the same way one level further down, so a failure deep inside
-``obj['records']`` is placed at ``obj['records'][4882]`` in the same pass. When a
-run fails, only that run is pickled again, in short runs and then item by item; when all
-but one of its items are atoms (which never fail), that one is what failed, and it is
-named without pickling anything again.
+says what it was saving. Plain children go in runs (see :data:`RUN_MIN`), each
+drawn at C speed from an iterator of the level started at the run, whose position
+names the item that failed (see :meth:`Scan._failed_at`); big plain containers
+among them (lists, tuples, dicts, sets) are fed the same way one level further
+down, so a failure deep inside ``obj['records']`` is placed at
+``obj['records'][4882]`` in the same pass.
 
 A failed save leaves half-saved objects in the pickler's memo: every object whose
 save began and never finished (the failing item, and each object between it and
@@ -30,7 +29,9 @@ failure.
 A *flat* level (a long list, tuple, set, or dict's values, whose sampled items are nearly
 all atoms: numbers, strings, bytes, None) is fed in slices that keep doubling up to
 :data:`FLAT_MAX` items, with no per-item bookkeeping, so the scan runs at the pickler's
-own speed; only a slice that fails is fed again, in shorter slices. Where the atoms are
+own speed; only a slice that fails is fed again, in shorter slices (when all but one of
+its items are atoms, which never fail, that one is named without pickling anything
+again). Where the atoms are
 ones the pickler memoizes (strings, bytes), a slice whose items are all atoms is not
 pickled at all: checking their types costs a fraction of pickling them, and an atom
 never fails.
