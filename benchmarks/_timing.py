@@ -13,26 +13,15 @@ __all__ = ["best_of", "machine_speed", "timed"]
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """CPU seconds of this process in one call, with the collector off (the collection it
     saved runs untimed). CPU time, not wall time: on 2 cores shared with other work, wall
-    time mostly measures the neighbours.
-
-    A check runs in a helper thread, which its caller wakes from; the kernel adds what a
-    thread still running on another core has used only when it stops or at its next
-    tick (up to 4 ms later). Read at once, a 1 ms check could count as 0.3 ms, and the
-    best of many runs picks such a reading. So the end is read after a pause (sleeping
-    uses no CPU), once the helper is waiting for its next check."""
+    time mostly measures the neighbours."""
     gc.collect()
     gc.disable()
     try:
         start = time.process_time()
         result = fn()
-        time.sleep(_SETTLE)
         return time.process_time() - start, result
     finally:
         gc.enable()
-
-
-#: Seconds to let a helper thread stop before the end of a run is read (see timed).
-_SETTLE = 0.002
 
 
 def best_of(k: int, baseline: Callable[[], Any], subject: Callable[[], Any]
