@@ -184,8 +184,7 @@ def _first_children_depth(obj: Any, backend: Backend, protocol: int,
         exp = _expanded(obj, backend, protocol)
         if exp is None:
             break
-        children = (exp.child(i).obj for i in range(len(exp)))
-        nxt = next((c for c in children if type(c) not in ATOMS), None)
+        nxt = next((c for c in exp.objs if type(c) not in ATOMS), None)
         if nxt is None:
             break
         levels += exp.levels

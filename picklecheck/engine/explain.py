@@ -39,18 +39,15 @@ def explain_findings(obj: Any, name: str, results: dict[str, BackendResult],
             # One culprit per object and stage, unless backends fail on it differently.
             kind = kinds.classify(finding, known_kinds)
             key = (id(finding.obj), finding.stage, kind)
-            path = format_path(name, finding.steps)
-            place = (path, finding.stage, kind, type(finding.obj))
             culprit = merged.get(key)
-            if culprit is None:
-                other = placed.get(place)
-                if other is not None and backend_name not in other.backends:
-                    culprit = other
-            if culprit is None:
-                culprit = _culprit(finding, path, backend_name, kind)
-                merged[key] = culprit
-                placed[place] = None if place in placed else culprit
-            elif backend_name not in culprit.backends:
+            if culprit is None:  # another backend's at the same place, or a new one
+                path = format_path(name, finding.steps)
+                place = (path, finding.stage, kind, type(finding.obj))
+                culprit = placed.get(place)
+                if culprit is None or backend_name in culprit.backends:
+                    culprit = merged[key] = _culprit(finding, path, backend_name, kind)
+                    placed[place] = None if place in placed else culprit
+            if backend_name not in culprit.backends:
                 culprit.backends += (backend_name,)
                 culprit.reasons[backend_name] = _reason(finding)
             per_backend.append(culprit)

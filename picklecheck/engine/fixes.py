@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
-from picklecheck.engine.usercode import UserCode
+from picklecheck.engine.usercode import MAIN_MODULES, UserCode
 from picklecheck.engine.walker import MISSING, safe_attr
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def _defined_in_main(cls: Any) -> bool:
         module = cls.__module__
     except Exception:  # noqa: BLE001 - a hostile metaclass
         return False
-    return module in ("__main__", "__mp_main__")
+    return module in MAIN_MODULES
 
 
 _STANDARD_STREAMS = ("<stdin>", "<stdout>", "<stderr>")

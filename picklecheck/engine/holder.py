@@ -61,26 +61,32 @@ def holder_of(hops: Sequence[Hop], mine: Sequence[bool], target: int) -> Holder:
         return _function_holder(obj, steps)
     if issubclass(type(obj), type):
         return Holder("type", qualified_name(obj), _short(obj), _own_attr(steps))
-    return _instance_holder(type(obj), steps, _own_attr(steps))
+    return _instance_holder(type(obj), steps)
 
 
-def _instance_holder(cls: type, steps: list[PathStep], attr: str | None) -> Holder:
-    """An instance of the user's class ``cls`` holds it as ``attr``, or as a key of the
-    state its ``__getstate__`` returns (when ``steps`` start there)."""
+def _instance_holder(cls: type, steps: list[PathStep]) -> Holder:
+    """An instance of the user's class ``cls`` holds it along ``steps``: as its own
+    attribute, or as a key of the state its ``__getstate__`` returns."""
     key = _state_key(steps)
     if key:
         return Holder("class", qualified_name(cls), _short(cls), via="state", label=key)
-    return Holder("class", qualified_name(cls), _short(cls), attr)
+    return Holder("class", qualified_name(cls), _short(cls), _own_attr(steps))
+
+
+def _first_step(steps: list[PathStep], kind: str) -> PathStep | None:
+    """The path's first step, when it is of ``kind`` and no item follows it (then the
+    object sits in a container that the fix cannot name)."""
+    if not steps or steps[0].kind != kind or any(s.kind in (ITEM, INDEX) for s in steps[1:]):
+        return None
+    return steps[0]
 
 
 def _state_key(steps: list[PathStep]) -> str:
     """The key of the state its class's ``__getstate__`` (or ``__reduce__``) returns that
     leads to the object, when no attribute of the instance holds it (made on the fly)."""
-    if not steps or steps[0].kind != OPAQUE or not str(steps[0].value).startswith("state '"):
-        return ""
-    if any(step.kind in (ITEM, INDEX) for step in steps[1:]):
-        return ""
-    return str(steps[0].value)[len("state "):]
+    step = _first_step(steps, OPAQUE)
+    label = str(step.value) if step is not None else ""
+    return label[len("state "):] if label.startswith("state '") else ""
 
 
 def owner_holder(finding: Finding, user: UserCode) -> Holder:
@@ -90,33 +96,16 @@ def owner_holder(finding: Finding, user: UserCode) -> Holder:
         return DATA
     if type(owner) is types.FunctionType:
         return Holder("function", qualified_name(owner), _short(owner))
-    last = list(finding.steps[-1:])
-    return _instance_holder(type(owner), last, _last_attr(last))
+    return _instance_holder(type(owner), list(finding.steps[-1:]))
 
 
 def _own_attr(steps: list[PathStep]) -> str | None:
-    """The holder's own attribute that leads to the object (the path's first step), when
-    no item follows it (then the object sits in a container that the fix cannot name):
+    """The holder's own attribute that leads to the object (see :func:`_first_step`):
     ``Cache.ns.lock`` is dropped as ``ns`` (a SimpleNamespace), ``User._sa_class_manager.
     declarative_scan`` as ``_sa_class_manager``. ``__class__`` is no attribute anyone can
     drop."""
-    if not steps or steps[0].kind != ATTR or steps[0].value == "__class__":
-        return None
-    if any(step.kind in (ITEM, INDEX) for step in steps[1:]):
-        return None
-    return str(steps[0].value)
-
-
-def _last_attr(steps: list[PathStep]) -> str | None:
-    """The attribute to drop: the path's last attribute, unless items follow it (then
-    the object sits in a container that the fix cannot name). ``__class__`` is no
-    attribute anyone can drop."""
-    for step in reversed(steps):
-        if step.kind == ATTR:
-            return str(step.value) if step.value != "__class__" else None
-        if step.kind in (ITEM, INDEX):
-            return None
-    return None
+    step = _first_step(steps, ATTR)
+    return None if step is None or step.value == "__class__" else str(step.value)
 
 
 def _function_holder(func: Any, steps: list[PathStep]) -> Holder:

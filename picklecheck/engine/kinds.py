@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.finding import exception_name, raised_in
 from picklecheck.engine.usable import UnusableCopyError
+from picklecheck.engine.usercode import MAIN_MODULES
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
 from picklecheck.isolation.foreign import exception_text
@@ -141,7 +142,7 @@ def _classify(finding: Finding) -> str:
                                                 "ImportError"):
             return "load_failure"
         module = _module_of(finding.via if finding.via is not None else obj)
-        return "main_reference" if module in ("__main__", "__mp_main__") else "unimportable"
+        return "main_reference" if module in MAIN_MODULES else "unimportable"
     if (_module_of(type(obj)) or "").startswith("unittest.mock"):
         return "mock"
     if origin == "class":  # protocols 0 and 1 refuse a lock through its class

@@ -83,8 +83,6 @@ NESTABLE = (list, tuple, dict, set, frozenset)
 _NESTABLE_SET = frozenset(NESTABLE)
 #: Atoms the pickler memoizes: pickling them costs far more than checking their type.
 _MEMOIZED_ATOMS = frozenset({str, bytes, bytearray, complex})
-#: Levels whose iterators say how far they are (``__reduce__``), and can start anywhere.
-_POSITIONED = (list, tuple)
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -329,7 +327,7 @@ class Scan:
         self.good = good
         self.used_good = False  # whether an item was skipped as good (see locate)
         self.progress: list[int] = []
-        self._run: tuple[int, int, int] | None = None  # (depth, start, end) being saved
+        self._run: tuple[int, int, int] | None = None  # (depth, start, end): a flat slice
         #: (depth, start, iterator) of a run being fed item by item (see _failed_at)
         self._feeding: tuple[int, int, Iterator[Any]] | None = None
         self._mark: int | None = None  # a pure-Python pickler's memo size when it began
@@ -396,12 +394,12 @@ class Scan:
                     if suspect is not None:  # the one item of the run that could fail
                         path, run = prefix + (suspect,), None
                 if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
-                    # A run failed: pickle it again in short runs, or item by item, and
+                    # A flat slice failed: pickle it again in shorter ones, or item by item, and
                     # go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
                                  self.levels, self._owners, self._flat, self.good)
                     retry.carry, self.carry = self.carry, None
-                    shorter = self._retry_runs(prefix, run[2] - run[1])
+                    shorter = self._retry_runs(run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
                     self.carries.update(retry.carries)
@@ -515,12 +513,13 @@ class Scan:
             progress[depth:] = (j,)
             self._mark = memo_size(self.pickler)
             started = perf_counter()
-            if k - j == 1 or type(objs) not in _POSITIONED:
-                self._run = (depth, j, k) if k - j > 1 else None
-                yield window if k - j > 1 else obj
+            if k - j == 1:
+                self._run = None
+                yield obj
             else:
-                # Item by item at C speed, drawn from an iterator whose position says
-                # which one failed (see _failed_at); a new batch starts with None.
+                # Item by item at C speed, drawn from an iterator of the level (a list or
+                # tuple: see walker.Expansion) whose position says which one failed (see
+                # _failed_at); a new batch starts with None.
                 feed = iter(objs)
                 feed.__setstate__(j)  # type: ignore[attr-defined]
                 self._run, self._feeding = None, (depth, j, feed)
@@ -608,12 +607,11 @@ class Scan:
             return None
         return found
 
-    def _retry_runs(self, prefix: tuple[int, ...], size: int) -> int:
-        """The longest run to retry a failed run of ``size`` items with: a flat level's
-        slices keep doubling up to a quarter of it, other levels go by RUN_MIN."""
-        if self._flatness(prefix)[0]:
-            return 1 if size <= _FLAT_ITEMWISE else max(RUN_MIN, size // 16)
-        return 1 if size <= RUN_MIN else RUN_MIN
+    @staticmethod
+    def _retry_runs(size: int) -> int:
+        """The longest run to retry a failed slice of ``size`` items of a flat level with
+        (the only runs retried): doubling up to a sixteenth of it, or item by item."""
+        return 1 if size <= _FLAT_ITEMWISE else max(RUN_MIN, size // 16)
 
     def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
         """"blocked" (not to be pickled), "nest" (a big container to feed item by item),

@@ -34,9 +34,10 @@ from functools import lru_cache
 from importlib.machinery import PathFinder
 from typing import Any
 
-__all__ = ["UserCode"]
+__all__ = ["MAIN_MODULES", "UserCode"]
 
-_MAIN = ("__main__", "__mp_main__")
+#: The names a program run as a script goes by (a multiprocessing child's is __mp_main__).
+MAIN_MODULES = ("__main__", "__mp_main__")
 _OWN = "picklecheck"
 _PACKAGE_DIRS = ("site-packages", "dist-packages")
 
@@ -88,7 +89,7 @@ class UserCode:
 
     def _decide(self, name: str) -> bool:
         top = name.split(".", 1)[0]
-        if name in _MAIN or any(name == p or name.startswith(p + ".") for p in self.packages):
+        if name in MAIN_MODULES or any(name == p or name.startswith(p + ".") for p in self.packages):
             return True
         if top == _OWN or top in sys.stdlib_module_names or top in sys.builtin_module_names:
             return False

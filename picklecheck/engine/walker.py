@@ -68,7 +68,8 @@ class Child:
 class Expansion:
     """The children of one object, built lazily for big containers.
 
-    ``objs`` is the sequence the scan pickles (cheap to build, in pickling order);
+    ``objs`` is the list (or tuple) the scan pickles (cheap to build, in pickling order;
+    the scan draws runs of it through its iterator, whose position it reads back);
     :meth:`child` names the i-th one only when it is needed.
     """
 
