@@ -184,6 +184,16 @@ def _file(request, tmp_path, mode="rb"):
     return handle
 
 
+def _shelf(request, tmp_path):
+    import dbm.dumb
+    import shelve
+
+    shelf = shelve.Shelf(dbm.dumb.open(str(tmp_path / "shelf"), "c"))
+    shelf["a"] = 1  # not synced: a copy's finalizer rewrites the index (see test_safety)
+    request.addfinalizer(shelf.close)
+    return shelf
+
+
 def _database(request):
     conn = sqlite3.connect(":memory:")
     request.addfinalizer(conn.close)
@@ -244,6 +254,7 @@ KIND_CASES = {
                                                       "isolation": "guarded"}),
     "load_side_effect": (lambda r, t: _file(r, t, "w"), {"backends": ("dill",),
                                                            "isolation": "sandbox"}),
+    "drop_side_effect": (_shelf, {"backends": ("pickle",), "isolation": "sandbox"}),
     "load_timeout": (lambda r, t: Sleeper(), {"backends": ("pickle",), "timeout": 2}),
     "load_memory": (lambda r, t: Blob(), {"backends": ("pickle",), "isolation": "sandbox"}),
     "lambda": (lambda r, t: c.square, {}),

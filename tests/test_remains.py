@@ -3,6 +3,7 @@ would recurse (and abort the interpreter), a whole one's would act in the user's
 
 from __future__ import annotations
 
+import collections.abc
 import gc
 import io
 import pickle
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import picklecheck
-from picklecheck.backends import get_backend
+from picklecheck.backends import get_backend, remains
 
 FINALIZED: list[str] = []
 
@@ -122,6 +123,51 @@ def test_finalizer_of_a_whole_copy_does_not_run_either():
     gc.collect()
     assert FINALIZED == []
     assert type(original) is Tidy and gc.isenabled()
+
+
+class Registry(collections.abc.MutableMapping):
+    """A finalizer on a class whose metaclass is ABCMeta: no twin can be made for it, so
+    a disarmed copy is kept alive instead (as dbm.dumb's _Database)."""
+
+    def __init__(self):
+        self.data = {}
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        self.data[key] = value
+
+    def __delitem__(self, key):
+        del self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __del__(self):
+        FINALIZED.append("registry")
+
+
+def test_a_copy_given_back_its_finalizers_runs_them_when_dropped():
+    """``swapped`` names what a load disarmed (swapped or kept alive); rearm gives it back,
+    and the copy's finalizers run when it is dropped (the sandbox's drop, see contain)."""
+    gc.collect()
+    FINALIZED.clear()
+    swapped = []
+    originals = [Tidy(), Registry()]  # alive to the end: their finalizers are not the copy's
+    copy = get_backend("pickle").loads(pickle.dumps(originals), swapped=swapped)
+    assert sorted(cls.__name__ if cls else "kept" for _, cls in swapped) == ["Tidy", "kept"]
+    assert type(copy[0]) is not Tidy
+    gc.collect()
+    assert FINALIZED == []
+    remains.rearm(swapped)
+    assert swapped == [] and type(copy[0]) is Tidy
+    del copy
+    gc.collect()
+    assert sorted(FINALIZED) == ["registry", "tidy"]
 
 
 class Pool:

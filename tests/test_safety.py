@@ -8,6 +8,8 @@ the in-process guard refuses before it runs (``load_hazard``).
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -142,3 +144,116 @@ def test_reading_files_is_allowed(tmp_path):
         report = picklecheck.check(handle, backends=("dill",))
     assert report.results["dill"].roundtrip is True
     assert path.read_text() == "rows"
+
+
+# -- what a copy does when it is dropped ---------------------------------------------
+
+
+class Journal:
+    """A handle on a file whose finalizer writes it from the state it was pickled with
+    (as dbm.dumb writes its index): a copy dropped in another process overwrites what
+    the original wrote since."""
+
+    def __init__(self, path, lines):
+        self.path, self.lines = path, lines
+
+    def __del__(self):
+        with open(self.path, "w") as out:
+            out.write("\n".join(self.lines))
+
+
+class Counted:
+    """A finalizer that changes nothing outside the copy."""
+
+    def __init__(self):
+        self.items = [1, 2, 3]
+
+    def __del__(self):
+        self.items.clear()
+
+
+class Stuck:
+    """A finalizer that never returns (it waits for a lock it took itself)."""
+
+    def __init__(self):
+        self.lock = None
+
+    def __getstate__(self):
+        return {}
+
+    def __del__(self):
+        gate = threading.Lock()
+        gate.acquire()
+        gate.acquire()
+
+
+def _keep_journal(journal):
+    """Keep the journal's own finalizer from running when the test drops it."""
+    journal.__class__ = type("Inert", (), {})
+
+
+@needs_sandbox
+def test_a_copy_whose_finalizer_writes_is_not_ok(tmp_path):
+    """A copy that loads and works, but writes the user's file once dropped: not ok,
+    named as that, and the file is untouched by the check."""
+    path = tmp_path / "journal.txt"
+    path.write_text("first\nsecond")
+    journal = Journal(str(path), ["first"])
+    try:
+        report = picklecheck.check({"journal": journal}, name="state",
+                                   backends=("pickle", "cloudpickle"))
+    finally:
+        _keep_journal(journal)
+    assert path.read_text() == "first\nsecond"
+    assert not report.ok
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == (
+        "state['journal']", "drop_side_effect", "loads")
+    assert culprit.reason == (f"dropping the loaded copy opened '{path}' for writing, "
+                              "which empties it")
+    assert "second live handle" in culprit.hint
+    assert "does not load" not in culprit.hint
+
+
+@needs_sandbox
+def test_a_shelf_copy_is_not_ok_and_the_shelf_is_untouched(tmp_path):
+    """The probe's shelve: a copy dropped in a worker rewrites the index from its stale
+    snapshot (keys written since are lost). Found under the Shelf, in its _Database."""
+    import dbm.dumb
+    import shelve
+
+    base = str(tmp_path / "shelf")
+    shelf = shelve.Shelf(dbm.dumb.open(base, "c"))
+    shelf["a"] = 1  # not synced: the copy's index is dirty (3.13 rewrites only then)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    try:
+        report = picklecheck.check(shelf, name="shelf", backends=("pickle",), expand=True)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        (culprit,) = report.culprits
+        assert (culprit.path, culprit.kind) == ("shelf.dict", "drop_side_effect")
+        assert culprit.reason.startswith(f"dropping the loaded copy removed '{base}.bak'")
+    finally:
+        shelf.close()
+
+
+@needs_sandbox
+def test_a_harmless_finalizer_stays_ok():
+    """A finalizer that changes only the copy is no finding."""
+    report = picklecheck.check({"c": Counted()}, backends=("pickle",))
+    assert report.ok, str(report)
+
+
+@needs_sandbox
+def test_a_finalizer_that_never_returns_is_named_and_stopped():
+    """A copy whose drop hangs: named (the process that drops it hangs), the check ends."""
+    obj = Stuck()
+    try:
+        started = time.monotonic()
+        report = picklecheck.check({"s": obj}, backends=("pickle",), timeout=20)
+        assert time.monotonic() - started < 10
+    finally:
+        obj.__class__ = type("Inert", (), {})
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind) == ("obj['s']", "drop_side_effect")
+    assert "dropping the loaded copy did not finish within 1 s" in culprit.reason
+    assert "the process that drops it hangs" in culprit.reason

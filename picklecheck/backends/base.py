@@ -25,7 +25,7 @@ from typing import Any
 
 from picklecheck.backends import plaintree
 from picklecheck.backends.guard import contained_global, guard_global
-from picklecheck.backends.remains import disarmed
+from picklecheck.backends.remains import Swapped, disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
            "contained_find_class", "dispatch_table_of", "guarded_find_class", "quick_dispatch",
@@ -189,13 +189,14 @@ class Backend:
         self.dump(obj, buffer, protocol)
         return buffer.getvalue()
 
-    def loads(self, data: bytes, guarded: bool = True) -> Any:
+    def loads(self, data: bytes, guarded: bool = True, swapped: Swapped | None = None) -> Any:
         """Load ``data`` with hazardous globals replaced (see :mod:`picklecheck.hazards`);
         ``guarded=False`` only inside a sandboxed child. The finalizers of what it
-        builds never run (see :mod:`.remains`)."""
+        builds never run (see :mod:`.remains`) unless it is given back its classes,
+        which it puts in ``swapped``."""
         file = io.BytesIO(data)
         unpickler = self.unpickler(file) if guarded else self.contained_unpickler(file)
-        with disarmed(unpickler):
+        with disarmed(unpickler, swapped):
             return unpickler.load()
 
     # -- the pickler's view of one object ----------------------------------

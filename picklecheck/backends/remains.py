@@ -22,6 +22,13 @@ finalizer. Objects that existed before the load (classes, singletons a reducer
 returned) are never touched: a young collection just before the load leaves the
 collector's youngest generation to what the load makes, and only those qualify. Finalizers written in C (files, sockets) still run: they release only what
 the copy itself opened.
+
+A disarmed copy is not a harmless one: dropped where it really loads, it runs those
+finalizers (a ``shelve`` copy rewrites the shelf's index from its stale snapshot, a
+temporary file's copy deletes the file). In the sandboxed child, where the kernel
+refuses what they try, a load passes a list to :func:`disarmed`, and the copy is
+dropped *armed* again (:func:`rearm`) while the child's watch names what its
+finalizers try (see :func:`picklecheck.isolation.contain`).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["disarmed", "identity"]
+__all__ = ["disarmed", "identity", "rearm"]
 
 _HEAPTYPE = 1 << 9
 #: An object's identity as a number, like ``id`` (the default hash is its address,
@@ -42,9 +49,15 @@ _twins: dict[type, type | None] = {}
 _kept: list[Any] = []
 
 
+#: Objects a load disarmed, with their own classes (None: kept alive instead; see
+#: :func:`rearm`).
+Swapped = list[tuple[Any, "type | None"]]
+
+
 @contextmanager
-def disarmed(unpickler: Any) -> Iterator[None]:
-    """Run a load with the collector off, then disarm what it made (see the module)."""
+def disarmed(unpickler: Any, swapped: Swapped | None = None) -> Iterator[None]:
+    """Run a load with the collector off, then disarm what it made (see the module);
+    each object disarmed, with its class, goes to ``swapped`` when given."""
     enabled = gc.isenabled()
     gc.disable()
     # A young collection first: the youngest generation then holds only what the load
@@ -54,14 +67,28 @@ def disarmed(unpickler: Any) -> Iterator[None]:
         yield
     finally:
         try:
-            _disarm(unpickler)
+            _disarm(unpickler, swapped)
         except Exception:  # noqa: BLE001, S110 - the load's own outcome is what counts
             pass
         if enabled:
             gc.enable()
 
 
-def _disarm(unpickler: Any) -> None:
+def rearm(swapped: Swapped) -> None:
+    """Give each object in ``swapped`` its own class (and finalizer) back, or let go of
+    it (one kept alive, its class being one no twin could be made for), and empty it."""
+    released = set()
+    for obj, cls in swapped:
+        if cls is None:
+            released.add(identity(obj))
+        else:
+            object.__setattr__(obj, "__class__", cls)
+    if released:
+        _kept[:] = [obj for obj in _kept if identity(obj) not in released]
+    swapped.clear()
+
+
+def _disarm(unpickler: Any, swapped: Swapped | None) -> None:
     """Swap the class of each object the load created and the unpickler still reaches,
     when that class has a Python ``__del__``."""
     fresh = gc.get_objects(generation=0)
@@ -71,7 +98,10 @@ def _disarm(unpickler: Any) -> None:
     fresh_ids = set(map(identity, fresh))
     for obj in _reachable(_held_by(unpickler), fresh_ids):
         if type(obj) in armed:
-            _swap(obj)
+            cls = type(obj)
+            kept = not _swap(obj)
+            if swapped is not None:
+                swapped.append((obj, None if kept else cls))
 
 
 def _held_by(unpickler: Any) -> list[Any]:
@@ -112,15 +142,17 @@ def _python_finalizer(cls: type) -> bool:
     return False
 
 
-def _swap(obj: Any) -> None:
+def _swap(obj: Any) -> bool:
+    """Disarm ``obj``; whether its class was swapped (else it is kept alive)."""
     twin = _twin(type(obj))
     if twin is not None:
         try:
             object.__setattr__(obj, "__class__", twin)  # past any hostile __setattr__
-            return
+            return True
         except TypeError:
             pass
     _kept.append(obj)
+    return False
 
 
 def _twin(cls: type) -> type | None:

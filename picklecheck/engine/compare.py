@@ -259,4 +259,6 @@ def _partly(error: BaseException) -> str:
         return "dumps and loads, but " + text[len("it loads, but "):]
     name = exception_name(error)
     text = text if len(text) <= 80 else text[:77] + "..."
+    if contain.only_dropped(error):
+        return f"dumps and loads, but {text}"
     return f"dumps, but the copy does not load ({name}: {text})"

@@ -295,6 +295,10 @@ FIXES = {
     "load_side_effect": ("whatever loads this pickle (a worker, a cache, the next run) would do "
                          "the same; keep such actions out of __reduce__ and __setstate__, and "
                          "do them explicitly after loading"),
+    "drop_side_effect": ("the copy is a second live handle on what {type} works on: its "
+                         "finalizer (__del__) writes there from its stale state wherever a "
+                         "copy is dropped; pickle what is needed to reopen it (a path) and "
+                         "open it where it is used"),
     "load_timeout": ("a __setstate__ or reconstructor that waits, loops or takes a lock makes "
                      "every load hang; keep slow work out of loading, and re-create locks and "
                      "connections in __setstate__ rather than restoring their state"),
@@ -418,6 +422,8 @@ KIND_WORDS = {
     "recursive_attribute": "objects whose attribute lookup never ends",
     "getattr_raises": "objects whose __getattr__ raises the wrong error",
     "load_hazard": "objects with side effects on load",
+    "load_side_effect": "objects with side effects on load",
+    "drop_side_effect": "objects whose copies write when dropped",
 }
 
 #: Kinds that show a library object holds connections (a pool's locks, its sockets).

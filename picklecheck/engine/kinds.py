@@ -18,7 +18,12 @@ from picklecheck.engine.finding import exception_name, raised_in
 from picklecheck.engine.usable import UnusableCopyError
 from picklecheck.engine.usercode import MAIN_MODULES
 from picklecheck.engine.walker import MISSING, safe_attr
-from picklecheck.isolation.contain import LoadMemoryError, LoadSideEffectError, LoadTimeoutError
+from picklecheck.isolation.contain import (
+    LoadMemoryError,
+    LoadSideEffectError,
+    LoadTimeoutError,
+    only_dropped,
+)
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.plain import implemented_in_c
 
@@ -33,6 +38,7 @@ KINDS = {
     "reduce_cycle": "a reference cycle through __reduce__ arguments",
     "load_hazard": "loading it would change files or run commands",
     "load_side_effect": "loading it tried to change something outside itself",
+    "drop_side_effect": "its loaded copy, once dropped, tried to change something outside itself",
     "load_timeout": "loading it took longer than the time limit",
     "load_memory": "loading it needed more memory than the limit",
     "main_reference": "pickled by reference to __main__",
@@ -221,7 +227,7 @@ def _defines(obj: Any, name: str) -> bool:
 def _contained_kind(exc: BaseException) -> str | None:
     """Kinds the contained load decided (picklecheck.isolation.contain)."""
     if issubclass(type(exc), LoadSideEffectError):
-        return "load_side_effect"
+        return "drop_side_effect" if only_dropped(exc) else "load_side_effect"
     if issubclass(type(exc), LoadTimeoutError):
         return "load_timeout"
     if issubclass(type(exc), LoadMemoryError):

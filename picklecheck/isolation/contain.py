@@ -27,7 +27,7 @@ import contextvars
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from picklecheck.isolation import deadline as _deadline
 from picklecheck.isolation.foreign import (
@@ -36,9 +36,11 @@ from picklecheck.isolation.foreign import (
     exception_text,
     innermost_function,
 )
+from picklecheck.isolation.watch import DROPPING
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
+    from picklecheck.backends.remains import Swapped
 
 __all__ = [
     "DEFAULT_LOAD_TIMEOUT",
@@ -54,6 +56,7 @@ __all__ = [
     "load",
     "load_many",
     "load_pairs",
+    "only_dropped",
     "serving",
 ]
 
@@ -80,10 +83,24 @@ class LoadSideEffectError(ContainedLoadError):
     """The load tried to change something outside itself; ``effects`` names each try."""
 
     def __init__(self, effects: Sequence[str], exception_name: str = "") -> None:
-        self.effects = tuple(effects)
-        shown = "; ".join(self.effects[:3]) + (
-            f"; and {len(self.effects) - 3} more" if len(self.effects) > 3 else "")
-        super().__init__(f"loading it {shown}", exception_name or "LoadSideEffectError")
+        self.effects = tuple(dict.fromkeys(effects))  # a finalizer run twice tries twice
+        loading = [e for e in self.effects if not e.startswith(DROPPING)]
+        #: Whether every try was a finalizer's, once the loaded copy was dropped.
+        self.dropped = not loading
+        parts = []
+        for lead, tries in (("loading it ", loading),
+                            (DROPPING, [e[len(DROPPING):] for e in self.effects
+                                        if e.startswith(DROPPING)])):
+            if tries:
+                parts.append(lead + "; ".join(tries[:3]) + (
+                    f"; and {len(tries) - 3} more" if len(tries) > 3 else ""))
+        super().__init__("; ".join(parts), exception_name or "LoadSideEffectError")
+
+
+def only_dropped(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`LoadSideEffectError` whose every try was a dropped
+    copy's finalizer's (the copy loaded)."""
+    return issubclass(type(exc), LoadSideEffectError) and cast(LoadSideEffectError, exc).dropped
 
 
 class LoadTimeoutError(ContainedLoadError):
@@ -398,13 +415,23 @@ def _load_forked(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None,
 
 def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
                    guarded: bool) -> dict[str, Any]:
-    """One load, inside the child: what it raised (by name), what the probe says."""
+    """One load, inside the child: what it raised (by name), what the probe says. A
+    sandboxed load that works is then dropped with its finalizers armed (see
+    :mod:`picklecheck.backends.remains`): what they try is the watch's to name."""
+    from picklecheck.backends.remains import rearm
+    from picklecheck.isolation.watch import dropping
+
     start = time.perf_counter()
     result: dict[str, Any] = {"ok": True}
+    # In the sandbox a copy is dropped armed: its finalizers' tries are named (watch).
+    swapped: Swapped | None = None if guarded else []
     try:
-        copy = backend.loads(data, guarded=guarded)
-        result["unusable"] = probe(copy) if probe is not None else None
+        copy = [backend.loads(data, guarded=guarded, swapped=swapped)]
+        result["unusable"] = probe(copy[0]) if probe is not None else None
         result["ok"] = result["unusable"] is None
+        if swapped and result["ok"]:
+            rearm(swapped)
+            dropping(copy.clear)
     except BaseException as exc:  # noqa: BLE001 - reported by name, even SystemExit
         what = carried(exc, "what")  # a blocked hazard's (HazardBlockedError)
         result.update(ok=False, exception=type(exc).__name__, error=exception_text(exc),

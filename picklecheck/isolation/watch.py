@@ -16,6 +16,10 @@ check)"):
   (a variable that a load sets and removes again, as importing numpy does with
   ``OPENBLAS_MAIN_FREE``, changes nothing: only what differs after the load counts).
 
+A loaded copy is then dropped with its finalizers armed again (see
+:mod:`picklecheck.backends.remains`), the watch still on: what they try is named the same
+way, after :data:`DROPPING` (:func:`dropping`).
+
 An audit hook cannot be removed, which is why it lives in the child only.
 """
 
@@ -25,6 +29,7 @@ import _signal
 import _thread
 import atexit
 import functools
+import gc
 import os
 import signal
 import sys
@@ -32,7 +37,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Watch"]
+__all__ = ["DROPPING", "Watch", "dropping"]
+
+#: What each sentence about a dropped copy starts with (see :func:`dropping`).
+DROPPING = "dropping the loaded copy "
+#: Seconds a dropped copy's finalizers may take before they are stopped (and named).
+_DROP_SECONDS = 1.0
 
 _MAX_PER_LOAD = 20
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -74,6 +84,7 @@ class Watch:
     def __init__(self, emit: Callable[[str], None], allowed: tuple[str, ...],
                  parent_pid: int) -> None:
         self._emit = emit
+        self._phase = ""
         self._allowed = tuple(os.path.realpath(p) for p in allowed)
         self._parent = parent_pid
         self._count = 0
@@ -83,6 +94,8 @@ class Watch:
 
     def install(self) -> None:
         """Start watching, for good (audit hooks cannot be removed)."""
+        global _installed  # noqa: PLW0603 - one watch per child, for good
+        _installed = self
         sys.addaudithook(self._hook)
         real_register = atexit.register
 
@@ -207,7 +220,52 @@ class Watch:
     def _record(self, text: str) -> None:
         self._count += 1
         if self._count <= _MAX_PER_LOAD:
-            self._emit(text)
+            self._emit(self._phase + text)
+
+
+_installed: Watch | None = None
+
+
+class _Stuck(Exception):  # noqa: N818 - raised in a finalizer that took too long
+    pass
+
+
+def dropping(release: Callable[[], None]) -> None:
+    """Drop a loaded copy (``release`` lets go of the last references the caller
+    holds; :func:`~picklecheck.backends.remains.rearm` its objects first) and collect,
+    in a child whose watch is installed: what the finalizers try is named after
+    :data:`DROPPING`; one still running after a second is stopped and named too. The
+    errors they raise (the kernel refusing a write) are theirs: never shown."""
+    watch = _installed
+    if watch is None:
+        release()
+        return
+    stuck: list[str] = []
+
+    def unraisable(info: Any) -> None:
+        if type(info.exc_value) is _Stuck:
+            stuck.append(getattr(info.object, "__qualname__", "") or "a finalizer")
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _Stuck
+
+    old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    old_alarm = signal.signal(signal.SIGALRM, alarm)
+    watch._phase = DROPPING
+    signal.setitimer(signal.ITIMER_REAL, _DROP_SECONDS)
+    try:
+        release()
+        gc.collect()
+    except _Stuck:
+        stuck.append("collecting it")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_alarm)
+        sys.unraisablehook = old_hook
+        watch._phase = ""
+    if stuck:
+        watch._record(f"{DROPPING}did not finish within {_DROP_SECONDS:g} s "
+                      f"({stuck[0]} was still running): the process that drops it hangs")
 
 
 def _importing() -> bool:

@@ -176,7 +176,7 @@ def _is_lock(obj: Any) -> bool:
 
 _KEEP: list[Any] = []
 # Kinds that say what a load would do or was not allowed to do, not that it fails.
-_NOT_FAILURES = frozenset({"load_hazard", "load_side_effect"})
+_NOT_FAILURES = frozenset({"load_hazard", "load_side_effect", "drop_side_effect"})
 
 
 def _refused(report: Any, backend: str, obj: Any) -> bool:

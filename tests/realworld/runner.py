@@ -175,10 +175,11 @@ def fresh_mismatches(run: CheckRun, truth: dict[str, BackendTruth]) -> list[str]
 
 def _loads_mismatch(backend: str, said: dict[str, Any], real: BackendTruth,
                     harmless_load: bool) -> list[str]:
-    if said["ok"] and (not real.loads or real.usable is False):
+    if said["ok"] and (not real.loads or real.usable is False or real.drop_harms):
         return [f"{backend}: check says ok, really {real.describe()}"]
-    if not real.loads or real.usable is False:
-        return []  # a load that fails or breaks the copy: "fails" and "refused" are both fair
+    if not real.loads or real.usable is False or real.drop_harms:
+        return []  # a load that fails, breaks the copy or harms once dropped: "fails" and
+        # "refused" are both fair
     refused = bool(said["skipped"]) and said["roundtrip"] is not True
     if refused and harmless_load:
         return [f"{backend}: check refused a harmless load ({said['skipped'][0]}), "

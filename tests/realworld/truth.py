@@ -6,12 +6,20 @@ factory's files live in a temporary directory), calls the entry's probe on the c
 and, for entries marked ``fresh``, loads the same bytes in a new interpreter. Each step
 is reported as it finishes, so a load that hangs (redis) or aborts (tqdm) still leaves
 the dumps verdict, and the hang or abort is itself the loads verdict.
+
+A copy that loads (and answers the probe) is then dropped and collected, with an audit
+hook that records, and stops, each write, removal or rename its finalizers try (a
+temporary file's copy deletes the file, a shelf's copy rewrites its index): a copy that
+harms where it is dropped does not round-trip. A drop that never ends (a finalizer
+that hangs or aborts) counts as harm too.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -56,11 +64,17 @@ class BackendTruth:
     usable: bool | None = None
     fresh: bool | None = None
     fresh_error: str = ""
+    #: What dropping the loaded copy tried ("" nothing; None: not dropped).
+    dropped: str | None = None
 
     @property
     def ok(self) -> bool:
         """What ``BackendResult.ok`` must say with the default round trip."""
-        return self.dumps and bool(self.loads)
+        return self.dumps and bool(self.loads) and not self.drop_harms
+
+    @property
+    def drop_harms(self) -> bool:
+        return bool(self.dropped)
 
     @property
     def stage(self) -> str | None:
@@ -76,6 +90,8 @@ class BackendTruth:
             parts.append("copy usable" if self.usable else "copy NOT usable (probe differs)")
         if self.fresh is not None:
             parts.append(f"fresh {'ok' if self.fresh else 'fails: ' + self.fresh_error}")
+        if self.dropped:
+            parts.append(f"dropping the copy {self.dropped}")
         return f"{self.backend}: " + "; ".join(parts)
 
 
@@ -133,10 +149,67 @@ def _steps(entry: Entry, module: Any, obj: Any, emit: Callable[[dict[str, Any]],
         emit({"event": "loads", "ok": False, "error": error_text(exc)})
         return
     emit({"event": "loads", "ok": True, "error": ""})
-    _KEEP.append(copy)  # never collected: the child leaves with os._exit, finalizers unrun
     if entry.probe is not None:  # asked of the original before the load, of the copy after
         emit({"event": "usable", "ok": None})  # a probe that hangs leaves this as the answer
-        emit({"event": "usable", "ok": _probe(entry, copy) == expected, "expected": expected})
+        usable = _probe(entry, copy) == expected
+        emit({"event": "usable", "ok": usable, "expected": expected})
+        if not usable:
+            _KEEP.append(copy)  # never collected: its finalizer may hang (redis)
+            return
+    box = [copy]
+    del copy
+    emit({"event": "dropped", "what": "did not finish (it hangs or aborts)"})
+    emit({"event": "dropped", "what": _drop(box)})
+
+
+#: Audit events that write, remove or rename something, and the words for them.
+_WRITES = {"os.remove": "removed", "os.rename": "renamed", "os.rmdir": "removed",
+           "os.truncate": "truncated", "shutil.rmtree": "removed"}
+_dropping: list[str] = []  # what the copy being dropped tried (see _drop)
+_hooked: list[bool] = []
+
+
+def _drop(box: list[Any]) -> str:
+    """Drop the copy in ``box`` (its last reference) and collect: what its finalizers
+    tried to write, remove or rename, each refused by an audit hook, or ""."""
+    if not _hooked:
+        sys.addaudithook(_refuse_writes)
+        _hooked.append(True)
+    _dropping.append("")
+    signal.signal(signal.SIGALRM, _too_long)
+    signal.alarm(5)
+    try:
+        box.clear()
+        gc.collect()
+    except TimeoutError:
+        _dropping.append("did not finish within 5 s")
+    finally:
+        signal.alarm(0)
+    tried = [t for t in _dropping if t]
+    _dropping.clear()
+    return "; ".join(dict.fromkeys(tried))
+
+
+def _too_long(signum: int, frame: Any) -> None:
+    raise TimeoutError
+
+
+def _refuse_writes(event: str, args: tuple[Any, ...]) -> None:
+    if not _dropping:
+        return
+    if event == "open":
+        path, mode, flags = (list(args) + [None, None, None])[:3]
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags > 0
+            and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+        if not writing or isinstance(path, int) or str(path) == os.devnull:
+            return
+        _dropping.append(f"opened {path!s} for writing")
+    elif event in _WRITES:
+        _dropping.append(f"{_WRITES[event]} {args[0]!s}")
+    else:
+        return
+    raise PermissionError(f"the truth oracle refused: {_dropping[-1]}")
 
 
 def _probe(entry: Entry, obj: Any) -> str:
@@ -181,4 +254,7 @@ def _from_outcome(backend: str, outcome: ChildOutcome) -> BackendTruth:
     usable = outcome.last("usable")
     if usable is not None:
         truth.usable = bool(usable["ok"])  # None (started, never answered) counts as unusable
+    dropped = outcome.last("dropped")
+    if dropped is not None:
+        truth.dropped = str(dropped["what"])
     return truth
