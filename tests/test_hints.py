@@ -443,6 +443,55 @@ def test_main_reference_names_the_users_function(main_function):
     assert library_edits(report) == []
 
 
+@pytest.fixture
+def main_dispatcher():
+    """A functools.singledispatch function of the script: cloudpickle saves it by value,
+    with the attributes singledispatch sets on it (``register``'s closure holds a
+    WeakKeyDictionary's weak references)."""
+    main = sys.modules["__main__"]
+    namespace = {"__name__": "__main__"}
+    exec(textwrap.dedent("""
+        import functools
+
+        @functools.singledispatch
+        def show(x):
+            return str(x)
+
+        @show.register
+        def _(x: int):
+            return hex(x)
+    """), namespace)
+    main.show = namespace["show"]
+    yield namespace["show"]
+    del main.show
+
+
+def test_a_function_saved_by_value_with_its_attributes_is_moved(main_dispatcher):
+    """The fix is the user's function (saved by value with its attributes), not the
+    functools closure the culprit sits in."""
+    report = picklecheck.check(main_dispatcher, name="show", backends=("cloudpickle",))
+    (culprit,) = report.culprits
+    assert culprit.kind == "weakref"
+    assert culprit.within is not None and culprit.within.path == "show.register"
+    hint = culprit.within.hint
+    assert hint.endswith("show is saved by value with its attributes (register among them): "
+                         "define show in an importable module so it is saved by name")
+    assert "create it inside show" not in hint
+    assert library_edits(report) == []
+
+
+def test_an_object_made_at_run_time_and_pickled_by_name_is_no_class():
+    """numpy.frompyfunc's ufunc is pickled by name, and found under none: "made at run
+    time", never "a class"."""
+    np = pytest.importorskip("numpy")
+    report = picklecheck.check(np.frompyfunc(lambda x: x, 1, 1), name="uf",
+                               backends=("pickle",))
+    (culprit,) = report.culprits
+    assert culprit.kind == "unbound"
+    assert "is made at run time by numpy" in culprit.hint
+    assert "class" not in culprit.hint
+
+
 @pytest.mark.parametrize("where", ["in a dict", "at the root"])
 def test_one_object_is_one_culprit(tmp_path, where):
     """A file pickle cannot dump and dill would empty on load is one culprit, not two."""

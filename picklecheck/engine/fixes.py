@@ -201,6 +201,11 @@ def where_to_drop(holder: Holder) -> str:
         return (f"{holder.name} is saved by value with its class attributes: make "
                 f"{holder.attr} an instance attribute created in __init__, or define "
                 f"{holder.short} in an importable module so it is saved by name")
+    if holder.kind == "function" and holder.via == "attribute":
+        named = holder.short if holder.short == holder.name else f"{holder.short} ({holder.name})"
+        return (f"{named} is saved by value with its attributes "
+                f"({holder.attr} among them): define {holder.short} in an importable module "
+                "so it is saved by name")
     if holder.kind == "function":
         func, short = holder.name, holder.short
         how = {"closure": f"{short} ({func}) captures "

@@ -33,7 +33,8 @@ class Holder:
     through items when ``attr`` is None, or ``via`` "state": as the key ``label`` of the
     state its ``__getstate__`` returns), "type" (a class the user wrote, saved by value,
     holds it as the class attribute ``attr``), "function" (a function the user wrote
-    reaches it ``via`` "closure", "global" or "default"), or "data" (only containers
+    reaches it ``via`` "closure", "global", "default", or "attribute": its own attribute
+    ``attr``, saved with it when it is saved by value), or "data" (only containers
     hold it). ``name`` is qualified (``app.models.Cache``); ``short`` is what the code
     calls it (``Cache``).
     """
@@ -119,6 +120,9 @@ def _function_holder(func: Any, steps: list[PathStep]) -> Holder:
         return Holder("function", name, short, via="global", label=str(steps[1].value))
     if attr in ("__defaults__", "__kwdefaults__"):
         return Holder("function", name, short, via="default")
+    own = _own_attr(steps)
+    if own and not own.startswith("__"):  # set on the function (a decorator's register)
+        return Holder("function", name, short, own, via="attribute")
     return Holder("function", name, short)
 
 

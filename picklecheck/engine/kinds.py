@@ -271,7 +271,9 @@ def _unfindable_kind(target: Any, qualname: str) -> str | None:
     if type(target) is types.FunctionType:
         source = getattr(target.__code__, "co_filename", "")
         return "generated_function" if source.startswith("<") else "unbound"
-    return "runtime_class"
+    if issubclass(type(target), (type, TypeVar)):
+        return "runtime_class"
+    return "unbound"  # an object pickled by name (numpy.frompyfunc's ufunc) is no class
 
 
 def _bound(module: Any, qualname: str) -> Any:
