@@ -44,6 +44,7 @@ from picklecheck.engine.scan import (
     completed_memo,
     memo_size,
     merged,
+    reseeded,
     seed,
     seeded_pickler,
 )
@@ -142,7 +143,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
     memoized like the seeds. A child that was slow to save joins ``good``."""
     failures: list[Failure] = []
     carries: dict[tuple[int, ...], Memo] = {}
-    pickler, used = None, False
+    pickler, spent, used = None, None, False
     for i, obj in enumerate(exp.objs):
         if len(failures) >= limit:
             break
@@ -152,7 +153,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             used = True
             continue
         if pickler is None:
-            pickler = seeded_pickler(backend, protocol, memo, good)
+            pickler = reseeded(spent, backend, protocol, memo, good)
         started, mark = perf_counter(), memo_size(pickler)
         exc = _failure(backend, pickler, obj)
         if exc is not None:
@@ -163,7 +164,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
                 memo = merged(completed, memo)
             seed(memo, obj)
             scrub(exc)  # its frames would keep the pickler's memo alive
-            pickler = None
+            pickler, spent = None, pickler
         elif good is not None:
             good.remember((obj,), perf_counter() - started)
     return failures, used, carries

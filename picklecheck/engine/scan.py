@@ -14,8 +14,9 @@ save began and never finished (the failing item, and each object between it and
 the culprit) is memoized, and a later reference to one of them would pass as a
 memo hit although its save never got past the culprit. A sibling holding the only
 other route to a second culprit would then pass, and a culprit would go missing.
-So after a failure the scan goes on with a new pickler whose memo holds only the
-*seeds*: objects whose culprits are searched elsewhere. They are
+So after a failure the scan goes on with a pickler whose memo holds only the
+*seeds* (a new one, or the C pickler that failed with its memo replaced: see
+:func:`reseeded`): objects whose culprits are searched elsewhere. They are
 
 * the node and its ancestors on the search path (the real pickler has memoized
   them by the time it saves the node's children, so a back-reference is a memo
@@ -62,8 +63,8 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "merged", "seed",
-           "seeded_pickler"]
+           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "merged", "reseeded",
+           "seed", "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -134,6 +135,25 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | Non
         # The C pickler copies what it is given; pickle's Python one (dill's base) keeps
         # the dict itself and would add to the caller's.
         pickler.memo = memo if memo_size(pickler) is None else memo.copy()
+    return pickler
+
+
+def reseeded(pickler: Any, backend: Backend, protocol: int, memo: Memo,
+             good: Good | None = None) -> Any:
+    """A pickler as :func:`seeded_pickler` makes, made by emptying ``pickler``'s memo and
+    giving it ``memo`` when ``pickler`` is a C pickler whose dump failed (its memo holds
+    what the failure left half-saved; nothing else of a failed dump stays: each dump
+    starts a new output, and a dispatch table, what it learned of types included, stays
+    good), which saves making a pickler and its table; else a new one."""
+    if pickler is None or memo_size(pickler) is not None:
+        return seeded_pickler(backend, protocol, memo, good)
+    if good is not None:
+        for key, obj in good.heavy.items():
+            if key not in memo:
+                seed(memo, obj)
+    pickler.clear_memo()
+    if memo:
+        pickler.memo = memo  # copied: see seeded_pickler
     return pickler
 
 
@@ -332,6 +352,7 @@ class Scan:
         self._feeding: tuple[int, int, Iterator[Any]] | None = None
         self._mark: int | None = None  # a pure-Python pickler's memo size when it began
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
+        self._spent: Any = None  # the pickler whose dump failed last (see reseeded)
         self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
         #: Per failing item's path: what a pure-Python pickler had saved in full when it
         #: failed (the search of the item's own children starts with it memoized).
@@ -341,10 +362,9 @@ class Scan:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
         full before the last failure (:func:`completed_memo`), nothing half-saved."""
         carried, self.carry = self.carry, None
-        if carried:
-            return seeded_pickler(self.backend, self.protocol, merged(carried, self.seeds),
-                                  self.good)
-        return seeded_pickler(self.backend, self.protocol, self.seeds, self.good)
+        spent, self._spent = self._spent, None
+        memo = merged(carried, self.seeds) if carried else self.seeds
+        return reseeded(spent, self.backend, self.protocol, memo, self.good)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp
@@ -378,6 +398,7 @@ class Scan:
             except _FATAL:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
+                self._spent = self.pickler
                 self.carry = completed_memo(self.pickler, exc, self._mark)
                 drop_traceback(exc)  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
@@ -399,6 +420,7 @@ class Scan:
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
                                  self.levels, self._owners, self._flat, self.good)
                     retry.carry, self.carry = self.carry, None
+                    retry._spent, self._spent = self._spent, None
                     shorter = self._retry_runs(run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
