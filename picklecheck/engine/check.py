@@ -150,7 +150,9 @@ def _in_thread(obj: Any, chosen: list[Backend], protocol: int | None, name: str,
     proto = chosen[0].default_protocol() if protocol is None else protocol
     if (pickle.HIGHEST_PROTOCOL if proto < 0 else proto) < 4:
         return None  # it writes nothing before the end: the time limit could not be kept
-    with deadline.limit(limit):
+    # No collection in the middle of it either (see collector): a search of flat data
+    # holds lists of a million items, which every young collection would walk.
+    with deadline.limit(limit), collector.Pause():
         try:
             return _check(obj, chosen, protocol, name, roundtrip, False, max_culprits, limit,
                           {}, set(), words=words, failed=failed, in_thread=True)

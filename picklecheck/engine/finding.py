@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "exception_name",
-           "is_ancestor", "raised_in", "scrub", "steps_of"]
+           "is_ancestor", "raised_in", "scrub", "scrubbed", "steps_of"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -98,6 +98,23 @@ def scrub(exc: BaseException) -> BaseException:
     return exc
 
 
+#: Where :func:`scrubbed` keeps the function an exception was raised in.
+_RAISED_IN = "_picklecheck_raised_in"
+
+
+def scrubbed(exc: BaseException) -> BaseException:
+    """``exc`` scrubbed (see :func:`scrub`), the function it was raised in kept for
+    :func:`raised_in`: a finding keeps its error, whose frames would hold the search's
+    own (a level's list of a million items) in a cycle the collector must walk."""
+    where = innermost_function(exc)
+    if where:
+        try:
+            object.__getattribute__(exc, "__dict__")[_RAISED_IN] = where
+        except Exception:  # noqa: BLE001, S110 - no instance dict: "" it is, scrubbed
+            pass
+    return scrub(exc)
+
+
 def exception_name(exc: BaseException) -> str:
     """The type name of the exception behind ``exc``: a load in a contained child or a
     new interpreter comes back as an error of ours carrying it (``exception_name``)."""
@@ -108,7 +125,7 @@ def raised_in(exc: BaseException) -> str:
     """The name of the function ``exc`` was raised in: its traceback's innermost frame,
     or as a contained load reported it; "" when neither is known (a scrubbed traceback,
     or one of C code only)."""
-    return _carried(exc, "raised_in") or innermost_function(exc)
+    return _carried(exc, "raised_in") or _carried(exc, _RAISED_IN) or innermost_function(exc)
 
 
 def _carried(exc: BaseException, name: str) -> str:

@@ -30,6 +30,7 @@ from picklecheck.engine.finding import (
     error_of,
     is_ancestor,
     scrub,
+    scrubbed,
     steps_of,
 )
 from picklecheck.engine.kinds import recurses_when_loaded
@@ -268,7 +269,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             found.append(runaway(node, link, recursion, stage, owner))
             continue
         except BaseException as reduce_exc:  # noqa: BLE001 - its own reduction fails
-            found.append(Finding(node, steps_of(link), reduce_exc, stage, origin="reduce",
+            found.append(Finding(node, steps_of(link), scrubbed(reduce_exc), stage, origin="reduce",
                                  owner=owner, link=link))
             continue
         room = max_culprits - len(found)
