@@ -112,6 +112,22 @@ def test_a_failing_value_is_named_by_its_key_and_a_changed_dict_by_nothing_false
     assert exp.child(700).steps[0].render() == "[<value 700>]"
 
 
+def test_every_failing_value_of_a_big_dict_is_named_by_its_own_key():
+    """The first value named is named by counting to its key, the next ones from the
+    listed keys: in any order, each gets its own."""
+    from picklecheck.backends import get_backend
+    from picklecheck.engine.walker import expand
+
+    data = {f"k{i}": i for i in range(5_000)}
+    for i in (4_999, 17, 2_500):
+        data[f"k{i}"] = threading.Lock()
+    report = picklecheck.check(data, backends=("pickle",), roundtrip=False)
+    assert sorted(_paths(report)) == ["obj['k17']", "obj['k2500']", "obj['k4999']"]
+    exp = expand(data, get_backend("pickle"), 4)
+    assert [exp.child(i).steps[0].render() for i in (2_500, 17, 4_999, 0)] == [
+        "['k2500']", "['k17']", "['k4999']", "['k0']"]
+
+
 def test_a_flat_set_names_its_culprit_as_a_set_element():
     """A set of ints with one lock: the lock is found (a set element has no index)."""
     lock = threading.Lock()
