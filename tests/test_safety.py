@@ -8,6 +8,8 @@ the in-process guard refuses before it runs (``load_hazard``).
 from __future__ import annotations
 
 import os
+import re
+import signal
 import threading
 import time
 
@@ -257,3 +259,24 @@ def test_a_finalizer_that_never_returns_is_named_and_stopped():
     assert (culprit.path, culprit.kind) == ("obj['s']", "drop_side_effect")
     assert "dropping the loaded copy did not finish within 1 s" in culprit.reason
     assert "the process that drops it hangs" in culprit.reason
+
+
+class Alarmed:
+    """Schedules an alarm as it loads, and holds an object with a finalizer (so its copy
+    is dropped armed, under a timer of the drop's own)."""
+
+    def __init__(self):
+        self.inner = Counted()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        signal.alarm(30)
+
+
+@needs_sandbox
+def test_an_alarm_the_load_scheduled_is_named_past_the_drop():
+    """The drop's own timer does not hide the one the load scheduled."""
+    report = picklecheck.check(Alarmed(), name="a", backends=("pickle",))
+    (culprit,) = report.culprits
+    assert culprit.kind == "load_side_effect"
+    assert re.fullmatch(r"loading it scheduled SIGALRM in (30|29\.\d*) s", culprit.reason), culprit.reason

@@ -251,15 +251,16 @@ def dropping(release: Callable[[], None]) -> None:
 
     old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     old_alarm = signal.signal(signal.SIGALRM, alarm)
+    # A timer the load scheduled is put back afterwards: the watch names it (after()).
+    old_timer = signal.setitimer(signal.ITIMER_REAL, _DROP_SECONDS)
     watch._phase = DROPPING
-    signal.setitimer(signal.ITIMER_REAL, _DROP_SECONDS)
     try:
         release()
         gc.collect()
     except _Stuck:
         stuck.append("collecting it")
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_REAL, *old_timer)
         signal.signal(signal.SIGALRM, old_alarm)
         sys.unraisablehook = old_hook
         watch._phase = ""
