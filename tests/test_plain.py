@@ -161,6 +161,8 @@ def test_protocols_without_frames_go_to_the_helper(no_helper):
     (list(range(100_000)), True),
     ([Where()] * 100, False),
     ({"a": Where()}, False),
+    ({"records": [Where()] * 100, "n": 100}, False),
+    ([[1, 2], (3, {"k": "v"})], True),
     (Where(), False),
     (threading.Lock(), False),
 ])

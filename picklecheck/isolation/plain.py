@@ -53,6 +53,7 @@ _DEFAULTS = (("__reduce_ex__", object.__reduce_ex__), ("__reduce__", object.__re
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, bytearray, list, tuple, dict,
                     set, frozenset, type, types.FunctionType}) | _C_REDUCED
 _SAMPLE = 16
+_NESTED = (list, tuple, dict)
 
 
 class Tripped(Exception):  # noqa: N818 - reads as what happened
@@ -60,18 +61,23 @@ class Tripped(Exception):  # noqa: N818 - reads as what happened
     time): nothing of it has run."""
 
 
-def likely(obj: Any) -> bool:
-    """Whether ``obj`` looks like builtin data (a few of its items are looked at): a
-    dump that trips late would have been done for nothing."""
+def likely(obj: Any, depth: int = 2) -> bool:
+    """Whether ``obj`` looks like builtin data (a few of its items are looked at, and a
+    few of theirs): a dump that trips late would have been done for nothing (state that
+    holds its records in a list under a key trips at the first record)."""
     kind = type(obj)
     if kind not in _PLAIN:
         return False
     if kind is dict:
-        return _PLAIN.issuperset(map(type, itertools.chain.from_iterable(
-            itertools.islice(obj.items(), _SAMPLE))))
-    if kind in (list, tuple):
-        return _PLAIN.issuperset(map(type, obj[::max(1, len(obj) // _SAMPLE)]))
-    return True
+        sample = list(itertools.chain.from_iterable(itertools.islice(obj.items(), _SAMPLE)))
+    elif kind in (list, tuple):
+        sample = list(obj[::max(1, len(obj) // _SAMPLE)])
+    else:
+        return True
+    if not _PLAIN.issuperset(map(type, sample)):
+        return False
+    return depth <= 1 or all(likely(item, depth - 1) for item in sample
+                             if type(item) in _NESTED)
 
 
 def dump(obj: Any, protocol: int, keep: bool) -> tuple[int, bytes | None]:
