@@ -5,6 +5,7 @@ changed nothing. Run in a new interpreter: an audit hook cannot be removed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -43,3 +44,43 @@ def test_a_load_s_environment_and_signal_changes_are_recorded_once():
         "set the environment variable 'PC_PUT'",
     ])
     assert second == []
+
+
+def test_dropping_names_a_stuck_finalizer_and_puts_the_process_back(monkeypatch):
+    """watch.dropping, run here with a watch that is not installed as an audit hook:
+    a finalizer stuck past its second is named after DROPPING, and the SIGALRM handler,
+    the timer and the unraisable hook are the caller's again afterwards."""
+    import signal
+    import threading
+
+    from picklecheck.isolation import watch as watch_module
+
+    said: list[str] = []
+    monkeypatch.setattr(watch_module, "_installed",
+                        watch_module.Watch(said.append, (), os.getppid()))
+    monkeypatch.setattr(watch_module, "_DROP_SECONDS", 0.2)
+
+    class Stuck:
+        def __del__(self):
+            gate = threading.Lock()
+            gate.acquire()
+            gate.acquire()
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    hook = sys.unraisablehook
+    try:
+        box = [Stuck()]
+        watch_module.dropping(box.clear)
+        assert signal.getsignal(signal.SIGALRM) is mine
+        assert 25 < signal.getitimer(signal.ITIMER_REAL)[0] <= 30
+        assert sys.unraisablehook is hook
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    (sentence,) = said
+    assert sentence.startswith(f"{watch_module.DROPPING}did not finish within 0.2 s (")
+    assert sentence.endswith("Stuck.__del__ was still running): the process that drops it hangs")

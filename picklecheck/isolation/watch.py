@@ -246,8 +246,11 @@ def dropping(release: Callable[[], None]) -> None:
         if type(info.exc_value) is _Stuck:
             stuck.append(getattr(info.object, "__qualname__", "") or "a finalizer")
 
+    armed = [True]  # off once the drop is over: a late alarm raises nothing
+
     def alarm(signum: int, frame: Any) -> None:
-        raise _Stuck
+        if armed[0]:
+            raise _Stuck
 
     old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     old_alarm = signal.signal(signal.SIGALRM, alarm)
@@ -255,10 +258,15 @@ def dropping(release: Callable[[], None]) -> None:
     old_timer = signal.setitimer(signal.ITIMER_REAL, _DROP_SECONDS)
     watch._phase = DROPPING
     try:
-        release()
-        gc.collect()
-    except _Stuck:
-        stuck.append("collecting it")
+        try:
+            release()
+            gc.collect()
+        except _Stuck:
+            stuck.append("collecting it")
+        finally:
+            armed[0] = False
+    except _Stuck:  # the second ran out just as the drop ended
+        pass
     finally:
         signal.setitimer(signal.ITIMER_REAL, *old_timer)
         signal.signal(signal.SIGALRM, old_alarm)
