@@ -203,9 +203,7 @@ def where_to_drop(holder: Holder) -> str:
                 f"{holder.short} in an importable module so it is saved by name")
     if holder.kind == "function" and holder.via == "attribute":
         named = holder.short if holder.short == holder.name else f"{holder.short} ({holder.name})"
-        return (f"{named} is saved by value with its attributes "
-                f"({holder.attr} among them): define {holder.short} in an importable module "
-                "so it is saved by name")
+        return _save_by_name(named, "attributes", holder)
     if holder.kind == "function":
         func, short = holder.name, holder.short
         how = {"closure": f"{short} ({func}) captures "
@@ -530,7 +528,12 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
     if holder.kind == "type" and holder.attr:
         # The library may have put it there (SQLAlchemy's registry and __mapper__): only
         # saving the class by name leaves it out for sure.
-        return (f"{sentence}; {holder.name} is saved by value with its class attributes "
-                f"({holder.attr} among them): define {holder.short} in an importable module "
-                "so it is saved by name")
+        return f"{sentence}; {_save_by_name(holder.name, 'class attributes', holder)}"
     return f"{sentence}; {where_to_drop(holder)}"
+
+
+def _save_by_name(named: str, attributes: str, holder: Holder) -> str:
+    """The fix of what a class or function of the user's, saved by value, holds as one of
+    its own ``attributes``: have it saved by name."""
+    return (f"{named} is saved by value with its {attributes} ({holder.attr} among them): "
+            f"define {holder.short} in an importable module so it is saved by name")

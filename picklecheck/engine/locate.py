@@ -45,7 +45,6 @@ from picklecheck.engine.scan import (
     completed_memo,
     memo_size,
     merged,
-    reseeded,
     seed,
     seeded_pickler,
 )
@@ -154,7 +153,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             used = True
             continue
         if pickler is None:
-            pickler = reseeded(spent, backend, protocol, memo, good)
+            pickler = seeded_pickler(backend, protocol, memo, good, spent)
         started, mark = perf_counter(), memo_size(pickler)
         exc = _failure(backend, pickler, obj)
         if exc is not None:

@@ -16,7 +16,7 @@ memo hit although its save never got past the culprit. A sibling holding the onl
 other route to a second culprit would then pass, and a culprit would go missing.
 So after a failure the scan goes on with a pickler whose memo holds only the
 *seeds* (a new one, or the C pickler that failed with its memo replaced: see
-:func:`reseeded`): objects whose culprits are searched elsewhere. They are
+:func:`seeded_pickler`): objects whose culprits are searched elsewhere. They are
 
 * the node and its ancestors on the search path (the real pickler has memoized
   them by the time it saves the node's children, so a back-reference is a memo
@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "merged", "reseeded",
-           "seed", "seeded_pickler"]
+           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "merged", "seed",
+           "seeded_pickler"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -119,15 +119,25 @@ def merged(base: Memo, more: Memo) -> Memo:
     return result
 
 
-def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | None = None
-                   ) -> Any:
+def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | None = None,
+                   spent: Any = None) -> Any:
     """A scan pickler (into a sink) that starts with ``memo``'s objects memoized: a
     reference to one of them is a memo hit, as for an object already saved. With
     ``good``, what it holds as heavy joins ``memo`` first, and the pickler tells it of
-    what it saves whole (see :meth:`Good.watch`)."""
-    pickler = backend.scan_pickler(protocol)
+    what it saves whole (see :meth:`Good.watch`).
+
+    ``spent``: a pickler whose dump failed. A C one is used again, its memo (which holds
+    what the failure left half-saved) replaced: nothing else of a failed dump stays (each
+    dump starts a new output), and its dispatch table, with what it learned of types,
+    stays good. A pure-Python one is not: a new pickler is made."""
+    if spent is not None and memo_size(spent) is None:
+        pickler = spent
+        pickler.clear_memo()
+    else:
+        pickler = backend.scan_pickler(protocol)
+        if good is not None:
+            good.watch(pickler)
     if good is not None:
-        good.watch(pickler)
         for key, obj in good.heavy.items():
             if key not in memo:
                 seed(memo, obj)
@@ -135,25 +145,6 @@ def seeded_pickler(backend: Backend, protocol: int, memo: Memo, good: Good | Non
         # The C pickler copies what it is given; pickle's Python one (dill's base) keeps
         # the dict itself and would add to the caller's.
         pickler.memo = memo if memo_size(pickler) is None else memo.copy()
-    return pickler
-
-
-def reseeded(pickler: Any, backend: Backend, protocol: int, memo: Memo,
-             good: Good | None = None) -> Any:
-    """A pickler as :func:`seeded_pickler` makes, made by emptying ``pickler``'s memo and
-    giving it ``memo`` when ``pickler`` is a C pickler whose dump failed (its memo holds
-    what the failure left half-saved; nothing else of a failed dump stays: each dump
-    starts a new output, and a dispatch table, what it learned of types included, stays
-    good), which saves making a pickler and its table; else a new one."""
-    if pickler is None or memo_size(pickler) is not None:
-        return seeded_pickler(backend, protocol, memo, good)
-    if good is not None:
-        for key, obj in good.heavy.items():
-            if key not in memo:
-                seed(memo, obj)
-    pickler.clear_memo()
-    if memo:
-        pickler.memo = memo  # copied: see seeded_pickler
     return pickler
 
 
@@ -352,7 +343,7 @@ class Scan:
         self._feeding: tuple[int, int, Iterator[Any]] | None = None
         self._mark: int | None = None  # a pure-Python pickler's memo size when it began
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
-        self._spent: Any = None  # the pickler whose dump failed last (see reseeded)
+        self._spent: Any = None  # the pickler whose dump failed last (see seeded_pickler)
         self.carry: Memo | None = None  # what the next pickler starts with besides the seeds
         #: Per failing item's path: what a pure-Python pickler had saved in full when it
         #: failed (the search of the item's own children starts with it memoized).
@@ -364,7 +355,7 @@ class Scan:
         carried, self.carry = self.carry, None
         spent, self._spent = self._spent, None
         memo = merged(carried, self.seeds) if carried else self.seeds
-        return reseeded(spent, self.backend, self.protocol, memo, self.good)
+        return seeded_pickler(self.backend, self.protocol, memo, self.good, spent)
 
     def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
         self.levels[()] = exp

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from picklecheck.backends.remains import rearm
 from picklecheck.isolation import deadline as _deadline
 from picklecheck.isolation.foreign import (
     carried,
@@ -36,7 +37,7 @@ from picklecheck.isolation.foreign import (
     exception_text,
     innermost_function,
 )
-from picklecheck.isolation.watch import DROPPING
+from picklecheck.isolation.watch import DROPPING, dropping
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -418,9 +419,6 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
     """One load, inside the child: what it raised (by name), what the probe says. A
     sandboxed load that works is then dropped with its finalizers armed (see
     :mod:`picklecheck.backends.remains`): what they try is the watch's to name."""
-    from picklecheck.backends.remains import rearm
-    from picklecheck.isolation.watch import dropping
-
     start = time.perf_counter()
     result: dict[str, Any] = {"ok": True}
     # In the sandbox a copy is dropped armed: its finalizers' tries are named (watch).

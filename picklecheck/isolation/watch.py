@@ -222,6 +222,47 @@ class Watch:
         if self._count <= _MAX_PER_LOAD:
             self._emit(self._phase + text)
 
+    def drop(self, release: Callable[[], None]) -> None:
+        """Drop a loaded copy (see :func:`dropping`) and collect: what the finalizers try
+        is named after :data:`DROPPING`; one still running after a second is stopped and
+        named too. The errors they raise (the kernel refusing a write) are theirs: never
+        shown."""
+        stuck: list[str] = []
+
+        def unraisable(info: Any) -> None:
+            if type(info.exc_value) is _Stuck:
+                stuck.append(getattr(info.object, "__qualname__", "") or "a finalizer")
+
+        armed = [True]  # off once the drop is over: a late alarm raises nothing
+
+        def alarm(signum: int, frame: Any) -> None:
+            if armed[0]:
+                raise _Stuck
+
+        old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+        old_alarm = signal.signal(signal.SIGALRM, alarm)
+        # A timer the load scheduled is put back afterwards: after() names it.
+        old_timer = signal.setitimer(signal.ITIMER_REAL, _DROP_SECONDS)
+        self._phase = DROPPING
+        try:
+            try:
+                release()
+                gc.collect()
+            except _Stuck:
+                stuck.append("collecting it")
+            finally:
+                armed[0] = False
+        except _Stuck:  # the second ran out just as the drop ended
+            pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, *old_timer)
+            signal.signal(signal.SIGALRM, old_alarm)
+            sys.unraisablehook = old_hook
+            self._phase = ""
+        if stuck:
+            self._record(f"{DROPPING}did not finish within {_DROP_SECONDS:g} s "
+                         f"({stuck[0]} was still running): the process that drops it hangs")
+
 
 _installed: Watch | None = None
 
@@ -233,48 +274,11 @@ class _Stuck(Exception):  # noqa: N818 - raised in a finalizer that took too lon
 def dropping(release: Callable[[], None]) -> None:
     """Drop a loaded copy (``release`` lets go of the last references the caller
     holds; :func:`~picklecheck.backends.remains.rearm` its objects first) and collect,
-    in a child whose watch is installed: what the finalizers try is named after
-    :data:`DROPPING`; one still running after a second is stopped and named too. The
-    errors they raise (the kernel refusing a write) are theirs: never shown."""
-    watch = _installed
-    if watch is None:
+    watched by this child's watch (:meth:`Watch.drop`); with none installed, just drop."""
+    if _installed is None:
         release()
-        return
-    stuck: list[str] = []
-
-    def unraisable(info: Any) -> None:
-        if type(info.exc_value) is _Stuck:
-            stuck.append(getattr(info.object, "__qualname__", "") or "a finalizer")
-
-    armed = [True]  # off once the drop is over: a late alarm raises nothing
-
-    def alarm(signum: int, frame: Any) -> None:
-        if armed[0]:
-            raise _Stuck
-
-    old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
-    old_alarm = signal.signal(signal.SIGALRM, alarm)
-    # A timer the load scheduled is put back afterwards: the watch names it (after()).
-    old_timer = signal.setitimer(signal.ITIMER_REAL, _DROP_SECONDS)
-    watch._phase = DROPPING
-    try:
-        try:
-            release()
-            gc.collect()
-        except _Stuck:
-            stuck.append("collecting it")
-        finally:
-            armed[0] = False
-    except _Stuck:  # the second ran out just as the drop ended
-        pass
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, *old_timer)
-        signal.signal(signal.SIGALRM, old_alarm)
-        sys.unraisablehook = old_hook
-        watch._phase = ""
-    if stuck:
-        watch._record(f"{DROPPING}did not finish within {_DROP_SECONDS:g} s "
-                      f"({stuck[0]} was still running): the process that drops it hangs")
+    else:
+        _installed.drop(release)
 
 
 def _importing() -> bool:
