@@ -353,3 +353,19 @@ def test_a_handful_of_children_is_scanned_one_by_one(backend):
     assert [c.path for c in report.culprits] == ["root.bad.gen"]
     # the verdict's dump, then the root's scan: once each
     assert Counted.reductions == 2 * len(shared), Counted.reductions
+
+
+def test_a_run_is_remembered_only_when_its_items_were_slow_each():
+    """A run of records saved in a microsecond each is pickled again sooner than it is
+    remembered item by item; a run slow on average (one heavy item) is remembered."""
+    from picklecheck.engine.scan import SLOW_SAVE, Good
+
+    items = [Node(i=i) for i in range(64)]
+    good = Good()
+    good.remember(items, SLOW_SAVE * len(items) / 2)
+    assert not any(good.holds(item) for item in items)
+    good.remember(items, SLOW_SAVE * len(items) * 2)
+    assert all(good.holds(item) for item in items)
+    good = Good()
+    good.remember(items[:1], SLOW_SAVE * 2)
+    assert good.holds(items[0])
