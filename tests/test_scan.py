@@ -85,6 +85,27 @@ def test_many_failures_find_every_culprit_in_order():
     assert sorted(id(c.obj) for c in report.culprits) == sorted(map(id, locks.values()))
 
 
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle", "dill"])
+def test_items_of_an_index_saved_before_are_skipped_and_new_ones_searched(backend):
+    """An index whose values are records saved before (skipped in runs at C speed) and,
+    between them, objects it alone holds: each of those that fails is found, at the start
+    of a run, inside one, right after one and last."""
+    records = [Box() for _ in range(300)]
+    for i, record in enumerate(records):
+        record.value = i
+    values = list(records)
+    for at in (299, 164, 128, 100, 0):  # from the end, so each lands where it says
+        odd = Box()
+        odd.gen = _gen()
+        values.insert(at, odd)
+    index = {f"k{i}": v for i, v in enumerate(values)}
+    report = picklecheck.check({"records": records, "index": index}, backends=(backend,),
+                               roundtrip=False)
+    keys = [k for k, v in index.items() if not isinstance(getattr(v, "value", None), int)]
+    assert sorted(c.path for c in report.culprits) == sorted(
+        f"obj['index']['{k}'].gen" for k in keys)
+
+
 @pytest.mark.parametrize("backend, protocol", [
     ("pickle", 0), ("pickle", 2), ("pickle", 5), ("cloudpickle", 5), ("dill", 4)])
 @pytest.mark.parametrize("as_tuple", [False, True])

@@ -496,6 +496,11 @@ class Scan:
             special = self._special(obj, owners)
             if special == "blocked":
                 j += 1
+                # A run of them (a second reference to a level saved whole: an index of
+                # the records) is skipped at C speed.
+                while j < stop and blocked.issuperset(
+                        map(id, run := objs[j:min(j + RUN_MAX, stop)])):
+                    j += len(run)
                 continue
             if fill and count % _C_BATCH == 0:
                 count += 1
