@@ -464,6 +464,31 @@ def test_a_load_that_runs_no_code_needs_no_child(monkeypatch):
 
 
 @needs_sandbox
+@pytest.mark.parametrize("framework", ["multiprocessing", "joblib", "dask", "ray", "spark"])
+def test_a_frameworks_load_that_runs_no_code_needs_no_child(monkeypatch, framework):
+    """A framework's bytes load as pickle.loads loads them: plain data is loaded here, no
+    child forked (forking a process that imported Ray or Spark costs milliseconds);
+    bytes whose load runs code still go to the sandbox."""
+    import datetime
+    import fractions
+
+    from picklecheck.backends import get_backend
+
+    if not get_backend(framework).available:
+        pytest.skip(f"{framework} is not installed")
+    forks = _counting_forks(monkeypatch)
+    plain = {"rows": [[i, str(i), i / 2] for i in range(100)],
+             "when": datetime.datetime(2026, 1, 1), "tags": {"a", "b"}}
+    report = picklecheck.check(plain, backends=(framework,))
+    assert report.ok and forks == []
+    assert report.results[framework].isolation == "sandbox"
+    # Python code at load (and importable in every framework's worker)
+    report = picklecheck.check({"plain": plain, "own": fractions.Fraction(1, 3)},
+                               backends=(framework,))
+    assert report.ok and len(forks) == 1
+
+
+@needs_sandbox
 def test_bytes_that_call_a_plain_class_are_loaded_in_the_sandbox(world):
     """A plain class is only built by object.__new__ in this process: bytes that call
     it (running its __init__, which removes a file here) stop before the call and go

@@ -48,6 +48,8 @@ class HandingOverBackend(Backend):
     duplicated descriptors back, and loads (``pickle.loads``, as the framework's) rebuild
     them as placeholders (see the module docstring)."""
 
+    loads_as_pickle = True
+
     def unpickler(self, file: Any) -> Any:
         return handed_over_as_placeholders(PICKLE.unpickler(file))
 

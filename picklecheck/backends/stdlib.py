@@ -12,6 +12,7 @@ __all__ = ["PICKLE", "PickleBackend"]
 
 class PickleBackend(Backend):
     name = "pickle"
+    loads_as_pickle = True
 
     def __init__(self) -> None:
         self._unpickler_class = type(

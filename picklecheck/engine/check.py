@@ -30,7 +30,7 @@ from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.scan import failed_dump_memo
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import collector, contain, deadline, plain, pure, workers
+from picklecheck.isolation import collector, contain, deadline, plain, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.fresh import FreshResult
@@ -112,8 +112,8 @@ def check(
             # The probe tells a copy whose lock is dead. The child is forked now (it
             # overlaps the dumps) for a backend whose loads are seldom pure (pure ones
             # are done here: picklecheck.isolation.pure), else at the first load needing it.
-            loader = contain.Loader(usable.probe, ahead=not pure.BACKENDS.issuperset(
-                b.name for b in chosen)) if roundtrip else None
+            loader = contain.Loader(usable.probe, ahead=not all(
+                b.loads_as_pickle for b in chosen)) if roundtrip else None
             if loader is not None:
                 loaders.append(loader)
             with contain.serving(loader) if loader is not None else contextlib.nullcontext():

@@ -365,7 +365,7 @@ def _pure_load(backend: Backend, data: bytes, where: str) -> LoadOutcome | None:
     ``where``, the isolation every other load of this machine gets."""
     from picklecheck.isolation import pure
 
-    if backend.name not in pure.BACKENDS:
+    if not backend.loads_as_pickle:
         return None
     start = time.perf_counter()
     try:

@@ -33,10 +33,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["BACKENDS", "NotPure", "load"]
-
-#: Backends whose bytes load with ``pickle.loads`` (cloudpickle's plain data is pickle's).
-BACKENDS = frozenset({"pickle", "cloudpickle"})
+__all__ = ["NotPure", "load"]
 
 _HEAPTYPE = 1 << 9
 #: Builtin bases whose instances a load fills only through C code of their own.
