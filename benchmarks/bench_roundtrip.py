@@ -5,7 +5,8 @@ is the session-state-like one of :mod:`_graphs` with no culprit; ``check(obj,
 backends=("pickle",))`` dumps it and loads the bytes back the way every check does
 (contained: here, in this process, because the load provably runs no code; see
 ``picklecheck.isolation.pure``), against a plain ``pickle.loads(pickle.dumps(obj))``.
-Both are timed interleaved, best of k, CPU time of this process (see :mod:`_timing`).
+Both are timed interleaved, best of k, in CPU time of this thread and picklecheck's check
+threads (see :func:`_timing.timed`).
 Target (issue 9): at most 1.2x from 10^5 objects up.
 """
 

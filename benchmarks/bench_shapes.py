@@ -10,8 +10,8 @@ culprits, it times ``check(obj, backends=(backend,), roundtrip=False)`` against 
 library's own ``dumps`` of the clean twin (the same graph with ``None`` where the culprits
 are: ``pickle.dumps``, ``dill.dumps``, ``cloudpickle.dumps``; picklecheck's own dill and
 cloudpickle picklers write the same bytes faster, so the library is the fair baseline),
-interleaved, best of k, in CPU time of the process, and checks that exactly the planted
-paths came back. Targets
+interleaved, best of k, in CPU time (of this thread and picklecheck's check threads:
+see :func:`_timing.timed`), and checks that exactly the planted paths came back. Targets
 (issue 13): a clean check ≤1.2x, one culprit ≤2x, 100 culprits ≤3x.
 
 Then, when the libraries are installed, real library objects (boto3, SQLAlchemy, httpx,
