@@ -456,11 +456,14 @@ def test_a_load_that_runs_no_code_needs_no_child(monkeypatch):
     forks = _counting_forks(monkeypatch)
     plain = {"rows": [Row(i, [i, str(i)]) for i in range(100)],
              "when": datetime.datetime(2026, 1, 1), "tags": {"a", "b"}}
-    report = picklecheck.check(plain, backends=("pickle", "cloudpickle"))
+    report = picklecheck.check(plain)  # pickle, dill and cloudpickle
     assert report.ok and forks == []
     assert {r.isolation for r in report.results.values()} == {"sandbox"}
     report = picklecheck.check({"plain": plain, "own": Restores()}, backends=("pickle",))
     assert report.ok and len(forks) == 1
+    # dill's own names (a function saved by value) are never loaded here
+    report = picklecheck.check({"plain": plain, "f": lambda x: x}, backends=("dill",))
+    assert report.ok and len(forks) == 2
 
 
 @needs_sandbox

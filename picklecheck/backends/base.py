@@ -185,10 +185,9 @@ class Backend:
     reads_ahead = True
 
     #: Whether the bytes load as ``pickle.loads`` loads them, its unpickler differing only
-    #: for globals a pure load refuses (a framework's placeholders for sockets and refs):
-    #: then a load proven to run no code is done in this process, as fast as
-    #: ``pickle.loads`` (see :mod:`picklecheck.isolation.pure`). Not dill's (its
-    #: unpickler resolves names of its own).
+    #: for globals a pure load refuses (a framework's placeholders for sockets and refs,
+    #: dill's names of its own): then a load proven to run no code is done in this
+    #: process, as fast as ``pickle.loads`` (see :mod:`picklecheck.isolation.pure`).
     loads_as_pickle = False
 
     def dumps(self, obj: Any, protocol: int) -> bytes:

@@ -37,6 +37,11 @@ class _Captured(Exception):  # noqa: N818 - control flow, not an error
 
 class DillBackend(Backend):
     name = "dill"
+    #: Its unpickler differs from pickle's in names of dill's own (``dill._dill``, the
+    #: main module's dict, ``NoneType``), which a pure load refuses, and in pointing a
+    #: top-level instance of a ``__main__`` class at ``__main__``'s class of that name
+    #: (the same class, in this process).
+    loads_as_pickle = True
 
     def __init__(self) -> None:
         self._classes: dict[tuple[int, str], Any] = {}
