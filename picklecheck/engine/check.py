@@ -109,9 +109,10 @@ def check(
         pauses.append(collector.Pause())  # no full collection in the middle of the check
         loader = None
         try:
-            # The probe tells a copy whose lock is dead. The child is forked now (it
-            # overlaps the dumps) for a backend whose loads are seldom pure (pure ones
-            # are done here: picklecheck.isolation.pure), else at the first load needing it.
+            # The probe tells a copy whose lock is dead. The child is forked at the first
+            # load that needs it (a load proven pure is done here: see
+            # Backend.loads_as_pickle), or now, overlapping the dumps, for a backend
+            # none of whose loads can be done here.
             loader = contain.Loader(usable.probe, ahead=not all(
                 b.loads_as_pickle for b in chosen)) if roundtrip else None
             if loader is not None:
