@@ -17,7 +17,7 @@ class CloudpickleBackend(Backend):
     this with their own copy of cloudpickle (:meth:`cloudpickle`)."""
 
     name = "cloudpickle"
-    loads_as_pickle = True  # and so do Dask's, Ray's and Spark's: cloudpickle's bytes
+    loads_as_pickle = True  # Dask, Ray and Spark inherit it: their bytes are cloudpickle's
 
     def __init__(self) -> None:
         self._reducing_pickler: Any = None
