@@ -113,8 +113,9 @@ def test_a_failing_value_is_named_by_its_key_and_a_changed_dict_by_nothing_false
 
 
 def test_every_failing_value_of_a_big_dict_is_named_by_its_own_key():
-    """The first value named is named by counting to its key, the next ones from the
-    listed keys: in any order, each gets its own."""
+    """Values are named by counting on to their key from the last one named (in the
+    order the scan meets them); one before it has the keys listed: in any order, each
+    gets its own. Keys of two atom types are atoms too."""
     from picklecheck.backends import get_backend
     from picklecheck.engine.walker import expand
 
@@ -126,6 +127,15 @@ def test_every_failing_value_of_a_big_dict_is_named_by_its_own_key():
     exp = expand(data, get_backend("pickle"), 4)
     assert [exp.child(i).steps[0].render() for i in (2_500, 17, 4_999, 0)] == [
         "['k2500']", "['k17']", "['k4999']", "['k0']"]
+    exp = expand(data, get_backend("pickle"), 4)
+    assert [exp.child(i).steps[0].render() for i in (17, 2_500, 2_501, 4_999, 100)] == [
+        "['k17']", "['k2500']", "['k2501']", "['k4999']", "['k100']"]
+    mixed = {**{i: i for i in range(3_000)}, **{f"s{i}": i for i in range(3_000)}}
+    mixed[2_999] = mixed["s5"] = threading.Lock()
+    report = picklecheck.check(mixed, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == ["obj[2999]"]  # one lock: one culprit, named where first met
+    assert [expand(mixed, get_backend("pickle"), 4).child(i).steps[0].render()
+            for i in (3_005, 2_999)] == ["['s5']", "[2999]"]
 
 
 def test_a_flat_set_names_its_culprit_as_a_set_element():
