@@ -112,6 +112,29 @@ def test_a_failing_value_is_named_by_its_key_and_a_changed_dict_by_nothing_false
     assert exp.child(700).steps[0].render() == "[<value 700>]"
 
 
+class _NoComparing(type):
+    """A metaclass whose classes refuse to be compared."""
+
+    def __eq__(cls, other):
+        raise RuntimeError("classes of this kind are not compared")
+
+    __hash__ = type.__hash__
+
+
+class Uncomparable(metaclass=_NoComparing):
+    """A plain importable class that its metaclass will not compare."""
+
+
+def test_a_key_whose_class_refuses_comparison_changes_nothing():
+    """Counting a big dict's key types compares classes; one whose metaclass raises
+    there is looked at the other way: the failing value is still named by its key."""
+    data = {i: i for i in range(1_000)}
+    data[Uncomparable()] = 1
+    data[500] = threading.Lock()
+    report = picklecheck.check(data, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == ["obj[500]"]
+
+
 def test_every_failing_value_of_a_big_dict_is_named_by_its_own_key():
     """Values are named by counting on to their key from the last one named (in the
     order the scan meets them); one before it has the keys listed: in any order, each
