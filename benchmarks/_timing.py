@@ -8,11 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from picklecheck.isolation.deadline import HELPER_NAME
+
 __all__ = ["best_of", "machine_speed", "timed"]
-
-
-#: The name of the threads picklecheck runs checks in (isolation.deadline).
-_HELPER = "picklecheck-check"
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -43,7 +41,7 @@ def _helper_clocks() -> dict[int, float]:
     """CPU seconds so far of each live check helper thread, by thread id."""
     clocks = {}
     for thread in threading.enumerate():
-        if thread.name == _HELPER and thread.ident is not None:
+        if thread.name == HELPER_NAME and thread.ident is not None:
             try:
                 clocks[thread.ident] = time.clock_gettime(
                     time.pthread_getcpuclockid(thread.ident))

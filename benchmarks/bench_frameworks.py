@@ -12,7 +12,8 @@ For each installed framework it times, on the clean session-state graph of
 
 Target: at most 1.3x. Best of K, interleaved, collector off while timed, in CPU time of
 this thread and picklecheck's check threads (:func:`_timing.timed`): on a shared machine
-wall time swings by more than the overhead measured here. Tables go to stdout as Markdown; progress to stderr.
+wall time swings by more than the overhead measured here. Tables go to stdout as Markdown;
+progress to stderr.
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 
 import picklecheck
 from picklecheck.isolation import deadline, plain
-
-HELPER = "picklecheck-check"
+from picklecheck.isolation.deadline import HELPER_NAME as HELPER
 
 
 def helper_threads() -> set[threading.Thread]:

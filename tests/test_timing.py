@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from _timing import timed  # noqa: E402
 
+from picklecheck.isolation.deadline import HELPER_NAME  # noqa: E402
+
 
 def _spin(seconds: float) -> None:
     end = time.thread_time() + seconds
@@ -23,7 +25,7 @@ class Helper:
     """A thread named as picklecheck names its check helpers, alive between jobs as
     they are: each job spins for the given CPU seconds while the caller waits."""
 
-    def __init__(self, name: str = "picklecheck-check") -> None:
+    def __init__(self, name: str = HELPER_NAME) -> None:
         self.jobs: list[float] = []
         self.ready, self.done = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True)

@@ -183,18 +183,18 @@ def expand(obj: Any, backend: Backend, protocol: int) -> Expansion:
     return Expansion("reduce", [c.obj for c in children], levels=2, children=children)
 
 
-def _atoms_only(keys: dict[Any, Any]) -> bool:
-    """Whether every key of ``keys`` is an atom. A dict's keys are nearly always of one
+def _atoms_only(mapping: dict[Any, Any]) -> bool:
+    """Whether every key of ``mapping`` is an atom. A dict's keys are nearly always of one
     type: the first key's type is counted at C speed (a third faster than looking each
     key's type up among the atoms), and only a dict of mixed keys is looked at twice."""
-    kind = type(next(iter(keys), None))
+    kind = type(next(iter(mapping), None))
     if kind in ATOMS:
         try:  # a key whose class's metaclass compares classes could raise here
-            if operator.countOf(map(type, keys), kind) == len(keys):
+            if operator.countOf(map(type, mapping), kind) == len(mapping):
                 return True
         except Exception:  # noqa: BLE001, S110 - looked at one by one below
             pass
-    return ATOMS.issuperset(map(type, keys))
+    return ATOMS.issuperset(map(type, mapping))
 
 
 def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL) -> list[Child]:

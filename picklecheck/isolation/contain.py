@@ -196,9 +196,10 @@ def _contained_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None
 
 
 class Loader:
-    """A loading child that serves every load of one check: forked when the check
-    starts, so that forking and confinement overlap the dumps
-    (:mod:`picklecheck.isolation.ahead`), then kept for the loads that follow (the
+    """A loading child that serves every load of one check: forked at the first load
+    that is not done in this process (one proven pure is), or, with ``ahead``, when the
+    check starts, so that forking and confinement overlap the dumps
+    (:mod:`picklecheck.isolation.ahead`); then kept for the loads that follow (the
     rounds of a search for what does not load), so that a check pays for one fork
     rather than one per round. A child that dies (a load crashed it or ran out of
     time) is replaced for the loads after it. While :func:`serving` it, every
