@@ -166,6 +166,31 @@ def test_the_check_finds_the_same_culprits_with_and_without_the_quick_verdict():
     assert both.results["dill"].error == alone.results["dill"].error
 
 
+def test_the_search_passes_over_big_trees_in_every_scan(monkeypatch):
+    """Each scan of dill's search passes over a big tree of plain data as the quick
+    verdict does (it throws its bytes away): the tree is walked, never pickled again,
+    and the culprits are the ones pickling finds. The verdict fails before it reaches
+    the tree, so nothing of it is carried into the search."""
+    model = _service_model()
+    obj = [Refuses("first"), {"model": model, "gen": (i for i in range(2))},
+           {"again": model, "x": Refuses("last")}]
+    pickler_class = type(get_backend("dill").pickler(Sink(), 4))
+    real = pickler_class._save_od
+    saved = []
+
+    def counted(self, od):
+        if od is model and id(od) not in self.memo:  # not a memo hit: saved here
+            saved.append(od)
+        return real(self, od)
+
+    monkeypatch.setattr(pickler_class, "_save_od", counted)
+    report = picklecheck.check(obj, backends=("dill",), roundtrip=False, name="obj")
+    assert sorted(c.path for c in report.culprits) == [
+        "obj[0]", "obj[1]['gen']", "obj[2]['x']"]
+    assert saved == []
+    assert report.results["dill"].error == "TypeError: refuses first"
+
+
 def test_functions_and_classes_are_not_plain_data():
     """dill saves a function or a class sometimes by value (a __main__ function, a class
     it cannot import), and an OrderedDict's attributes as its state: a tree holding one

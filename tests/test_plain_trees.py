@@ -209,9 +209,9 @@ def _count_walks(monkeypatch, tree: Any) -> list[int]:
 
 
 def test_a_search_walks_a_shared_model_once_and_finds_every_culprit(monkeypatch):
-    """A client's attributes each reach the same service model: each backend's search
-    walks it once (and never pickles it), and the culprits are the ones found without
-    passing over anything (dill's search, whose pure-Python scans never pass over)."""
+    """A client's attributes each reach the same service model: each C pickler's search
+    walks it once (and never pickles it), and the culprits are the ones there (dill
+    pickles no lock: only the generator)."""
     client, model = _client()
     walks = _count_walks(monkeypatch, model)
     found = {}

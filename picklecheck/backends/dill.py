@@ -67,7 +67,12 @@ class DillBackend(Backend):
     reads_ahead = False
 
     def scan_pickler(self, protocol: int) -> Any:
-        pickler = super().scan_pickler(protocol)
+        """dill's pickler as ``QuickPickler`` (see :meth:`passing_pickler`): a scan's
+        bytes are thrown away, and nothing in a tree of plain data can fail, so each big
+        one is passed over once a walk at C speed has shown it is one, its containers
+        memoized as saved (a boto3 paginator's scans met its client's service model
+        again and again, each a Python call per ``OrderedDict``)."""
+        pickler = self._class("pickler", _make_dill_pickler).Quick(Sink(), protocol)
         # One item per batch: each iterator item is saved right after it is taken.
         pickler._BATCHSIZE = 1
         return pickler
