@@ -47,6 +47,13 @@ def boto3_bucket(ctx: Context) -> Any:
     return boto3.resource("s3", **_AWS).Bucket("reports")
 
 
+def boto3_paginator(ctx: Context) -> Any:
+    """A paginator: an instance of a class botocore makes at run time (dill saves it by
+    value, and through it the client its method is bound to)."""
+    client = boto3_client(ctx)
+    return client.get_paginator("list_objects_v2")
+
+
 # -- SQLAlchemy ------------------------------------------------------------------------
 
 
@@ -298,6 +305,7 @@ ENTRIES = [
     _e("boto3-session", boto3_session, ("boto3",), change=("obj",)),
     _e("boto3-resource", boto3_resource, ("boto3",), change=("obj",), slow=True),
     _e("boto3-bucket", boto3_bucket, ("boto3",), change=("obj",), slow=True),
+    _e("boto3-paginator", boto3_paginator, ("boto3",), change=("obj",), slow=True),
     _e("sqlalchemy-engine", sqlalchemy_engine, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-session", sqlalchemy_session, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-orm-instance", sqlalchemy_instance, ("sqlalchemy.orm",), fresh=True),
