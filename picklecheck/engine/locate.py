@@ -42,11 +42,15 @@ from picklecheck.engine.scan import (
     Good,
     Memo,
     Scan,
+    UnderWay,
     completed_memo,
+    fails_with,
+    memo_of_pickler,
     memo_size,
     merged,
     seed,
     seeded_pickler,
+    under_way,
 )
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
 from picklecheck.isolation import contain, deadline
@@ -98,29 +102,35 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
 
 
 #: What a scanner returns: the failing children, the levels it fed (to name them), whether
-#: it skipped a child as good, and per failing child the memo its own scan starts with.
+#: it skipped a child as good, and per failing child the memo its own scan starts with
+#: and what its failure showed under way.
 Scanned = tuple[list[Failure], dict[tuple[int, ...], Expansion], bool,
-                dict[tuple[int, ...], Memo]]
+                dict[tuple[int, ...], Memo], dict[tuple[int, ...], UnderWay]]
 
 
 def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
               skip: Memo, seeds: dict[int, Any], good: Good | None = None,
-              carry: Memo | None = None) -> Scanned:
+              carry: Memo | None = None, known: UnderWay | None = None) -> Scanned:
     """The children (and items of big containers among them) that fail to dump, with
     ``seeds`` (the node's ancestors) and ``skip`` (every object this search already
     knows fails: its culprits are searched under it, wherever else it is reached)
     counting as saved (see :mod:`.scan`), and ``carry``
     too (what a pure-Python pickler saved in full before failing in this node: each
     object in it is pickled once per search, not once per level); children in ``good``
-    are skipped. Also says whether one was."""
+    are skipped. Also says whether one was. ``known``: what the failure that led to the
+    node showed under way (a pure-Python pickler's): a child among it fails with it,
+    and is not pickled again (under a class dill saves by value, each level of the
+    chain pickled most of a client again before it reached the culprit)."""
     memo = _scan_memo(skip, seeds, good, carry)
     if len(exp) <= _FEW and not any(
         type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
     ):
-        failures, used, carries = _few_scan(backend, exp, protocol, limit, skip, memo, good)
-        return failures, {(): exp}, used, carries
+        failures, used, carries, shown = _few_scan(backend, exp, protocol, limit, skip, memo,
+                                                   good, carry, known)
+        return failures, {(): exp}, used, carries, shown
     scan = Scan(backend, protocol, set(skip), memo, good=good)
-    return scan.run(node, exp, limit), scan.levels, scan.used_good, scan.carries
+    failures = scan.run(node, exp, limit, known, carry)
+    return failures, scan.levels, scan.used_good, scan.carries, scan.under_way
 
 
 def _scan_memo(known: Memo, seeds: dict[int, Any], good: Good | None,
@@ -135,14 +145,19 @@ def _scan_memo(known: Memo, seeds: dict[int, Any], good: Good | None,
 
 
 def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip: Memo,
-              memo: Memo, good: Good | None
-              ) -> tuple[list[Failure], bool, dict[tuple[int, ...], Memo]]:
+              memo: Memo, good: Good | None, carry: Memo | None = None,
+              known: UnderWay | None = None
+              ) -> tuple[list[Failure], bool, dict[tuple[int, ...], Memo],
+                         dict[tuple[int, ...], UnderWay]]:
     """A handful of children, one dump each (cheaper than setting up a scan): one pickler
     while they pickle, so what one saved is a memo hit for the next; a new one after a
     failure (the old memo holds what the failure left half-saved), with the failed child
-    memoized like the seeds. A child that was slow to save joins ``good``."""
+    memoized like the seeds. A child that was slow to save joins ``good``. A child
+    ``known`` to be under way fails as the dump would have made it fail, without one
+    (its own search carries on with ``carry``)."""
     failures: list[Failure] = []
     carries: dict[tuple[int, ...], Memo] = {}
+    shown: dict[tuple[int, ...], UnderWay] = {}
     pickler, spent, used = None, None, False
     for i, obj in enumerate(exp.objs):
         if len(failures) >= limit:
@@ -151,6 +166,21 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             continue
         if good is not None and good.holds(obj):
             used = True
+            continue
+        saved = memo_of_pickler(pickler)
+        if known is not None and id(obj) not in memo and fails_with(known, obj, memo, saved):
+            failures.append(((i,), known.exc))
+            shown[(i,)] = known
+            # Its search starts with what was saved before it, as after a dump of it
+            # that failed (see completed_memo), and so do the children after it.
+            before = saved if saved is not None else carry
+            if before:
+                carries[(i,)] = dict(before)
+            seed(memo, obj)
+            if saved is not None:
+                seed(saved, obj)
+            else:
+                pickler, spent = None, pickler or spent
             continue
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo, good, spent)
@@ -162,12 +192,15 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             if completed:
                 carries[(i,)] = completed
                 memo = merged(completed, memo)
+            busy = under_way(pickler, exc)
+            if busy is not None:
+                shown[(i,)] = busy
             seed(memo, obj)
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler, spent = None, pickler
         elif good is not None:
             good.remember((obj,), perf_counter() - started)
-    return failures, used, carries
+    return failures, used, carries, shown
 
 
 def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
@@ -183,7 +216,7 @@ def _failure(backend: Backend, pickler: Any, obj: Any) -> BaseException | None:
 
 def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit: int,
                    skip: Memo, seeds: dict[int, Any], good: Good | None = None,
-                   carry: Memo | None = None) -> Scanned:
+                   carry: Memo | None = None, known: UnderWay | None = None) -> Scanned:
     """The children whose dump-then-load fails, in rounds (a load gives no position):
     each round loads the runs still in question, one load_many (see _FANOUT), so a
     failing child among n costs about log_64(n) rounds, and its load is the only one
@@ -206,7 +239,7 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
             else:
                 split += _runs(lo, hi)
         pending = split
-    return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False, {}
+    return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False, {}, {}
 
 
 def _runs(lo: int, hi: int) -> list[tuple[int, int]]:
@@ -217,13 +250,16 @@ def _runs(lo: int, hi: int) -> list[tuple[int, int]]:
 
 def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                  max_culprits: int, carry: Memo | None = None,
-                 trees: plaintree.Trees | None = None) -> tuple[list[Finding], bool]:
+                 trees: plaintree.Trees | None = None,
+                 under: UnderWay | None = None) -> tuple[list[Finding], bool]:
     """Every culprit that makes ``backend`` fail to dump ``root``; and whether the
     search stopped at ``max_culprits``. ``carry``: what the failed dump saved in full
     (:func:`~picklecheck.engine.scan.failed_dump_memo`), not to be pickled again;
-    ``trees``: what the check knows of trees of plain data (see scan.Good)."""
+    ``trees``: what the check knows of trees of plain data (see scan.Good); ``under``:
+    what the failed dump had under way
+    (:func:`~picklecheck.engine.scan.failed_dump_under_way`), not to be pickled again."""
     return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps",
-                   carry, trees)
+                   carry, trees, under)
 
 
 def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
@@ -238,7 +274,8 @@ def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
 def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             max_culprits: int, scanner: Callable[..., Scanned],
             stage: str, carry: Memo | None = None,
-            trees: plaintree.Trees | None = None) -> tuple[list[Finding], bool]:
+            trees: plaintree.Trees | None = None,
+            under: UnderWay | None = None) -> tuple[list[Finding], bool]:
     found: list[Finding] = []
     # Every object known to fail (or to contain one), as a memo (scans start with it).
     seen: Memo = {id(root): (0, root)}
@@ -246,17 +283,18 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
     expanded: dict[int, _Expanded] = {}
     cyclic: set[int] = set()
     truncated = False
-    stack: list[tuple[Any, Link, BaseException, int, Any, Memo | None, int]] = [
-        (root, (None, (), id(root), root), root_exc, 0, None, carry, 1)
+    stack: list[tuple[Any, Link, BaseException, int, Any, Memo | None, int,
+                      UnderWay | None]] = [
+        (root, (None, (), id(root), root), root_exc, 0, None, carry, 1, under)
     ]
     while stack:
         if len(found) >= max_culprits:
             return found, True
         if deadline.expired():  # out of time: at least the deepest failing node known
-            node, link, exc, _, owner, _, _ = stack[-1]
+            node, link, exc, _, owner, _, _, _ = stack[-1]
             return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
         # ``known_then``: how many objects were known to fail when the node was found failing
-        node, link, exc, level, owner, carried, known_then = stack.pop()
+        node, link, exc, level, owner, carried, known_then, shown = stack.pop()
         if stage == "dumps" and backend.is_depth_error(exc):
             found.append(depth_finding(node, link, level, exc, backend, protocol))
             continue
@@ -275,14 +313,14 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
         # hit there, as in the real pickle, never a route to a culprit.
         seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
-        failures, levels, used_good, carries = (
-            scanner(backend, node, exp, protocol, room + 1, seen, seeds, good, carried)
-            if len(exp) else ([], {(): exp}, False, {}))
+        failures, levels, used_good, carries, showing = (
+            scanner(backend, node, exp, protocol, room + 1, seen, seeds, good, carried, shown)
+            if len(exp) else ([], {(): exp}, False, {}, {}))
         if used_good and not failures:
             # Its children pass only thanks to one skipped as good (saved whole, but
             # maybe through a back-reference another scan had memoized): look again.
-            failures, levels, _, carries = scanner(backend, node, exp, protocol, room + 1,
-                                                   seen, seeds, None, carried)
+            failures, levels, _, carries, showing = scanner(
+                backend, node, exp, protocol, room + 1, seen, seeds, None, carried, shown)
         if len(failures) > room:
             truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)
@@ -301,7 +339,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                 continue
             seen[key] = (len(seen), child.obj)
             pushes.append((child.obj, (child_link, child.steps, key, child.obj), child_exc,
-                           child_level, parent, carries.get(path), len(seen)))
+                           child_level, parent, carries.get(path), len(seen),
+                           showing.get(path)))
         if own is not None:
             found.append(own)
         elif not failures:

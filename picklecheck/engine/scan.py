@@ -63,8 +63,9 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "completed_memo", "failed_dump_memo", "memo_of", "memo_size", "merged", "seed",
-           "seeded_pickler"]
+           "UnderWay", "completed_memo", "failed_dump_memo", "failed_dump_under_way", "memo_of",
+           "fails_with", "memo_of_pickler", "memo_size", "merged", "seed", "seeded_pickler",
+           "under_way"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item.
@@ -250,8 +251,8 @@ def memo_size(pickler: Any) -> int | None:
 
 def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo | None:
     """What a pure-Python pickler (dill's) saved in full before ``exc``: its memo without
-    the objects whose save was still under way, read from the ``save`` frames of the
-    traceback. None for the C pickler, whose frames a traceback does not show.
+    the objects whose save was still under way (:func:`under_way`). None for the C
+    pickler, whose frames a traceback does not show.
 
     Whatever else its memo holds was saved in full, and a later memo hit on it is what
     the real pickle would do (one saved through a back-reference to an object under way
@@ -263,40 +264,136 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo |
     memo = getattr(pickler, "memo", None)
     if type(memo) is not dict:
         return None
-    under_way: set[int] = set()
-    deferred = False
-    tb = traceback_of(exc)
-    while tb is not None:
-        frame = tb.tb_frame
-        name = frame.f_code.co_name
-        if name == "save" and frame.f_locals.get("self") is pickler:
-            under_way.add(id(frame.f_locals.get("obj")))
-        elif name == "_save_with_postproc":
-            deferred = True
-        tb = tb.tb_next
-    if not under_way or (deferred and mark is None):
+    frames = list(_frames_of(pickler, exc))
+    busy = {id(obj) for obj, postproc in frames if not postproc}
+    deferred = any(postproc for _, postproc in frames)
+    if not busy or (deferred and mark is None):
         return None  # nothing to go on
     if deferred:
         return {key: entry for key, entry in memo.items()
-                if key not in under_way and entry[0] < mark}  # type: ignore[operator]
+                if key not in busy and entry[0] < mark}  # type: ignore[operator]
     completed = memo.copy()  # at C speed: the memo is everything saved, the rest a few
-    for key in under_way:
+    for key in busy:
         completed.pop(key, None)
     return completed
 
 
-def failed_dump_memo(exc: BaseException) -> Memo | None:
-    """:func:`completed_memo` of the pure-Python pickler whose ``dump`` raised ``exc``
-    (found in the traceback's frames), or None. Call it before the traceback is dropped."""
+class UnderWay:
+    """What a pure-Python pickler's failure showed: what it raised (``exc``), and the
+    objects whose save was under way, outermost first (``order``, ids: an object saved
+    by value that refers back to itself appears again further down; ``objs`` holds them,
+    so that a temporary's id never passes to a later object), read from the traceback's
+    frames (see :func:`under_way`).
+
+    Each of them failed with it. A search below the item that failed meets them as
+    children, level after level, and pickling each again costs about the dump that
+    failed; :func:`fails_with` says which can be taken as failing unpickled: those whose
+    dump would have had a ``_save_with_postproc`` under way (``deferred``: dill saving
+    a class or a function by value, at them or below). The search of such an item
+    starts only with what was saved before it (see :func:`completed_memo`), so nothing
+    of what its dump would have done is lost."""
+
+    __slots__ = ("deferred", "exc", "objs", "order")
+
+    def __init__(self, exc: BaseException, order: list[int], objs: dict[int, Any],
+                 deferred: frozenset[int]) -> None:
+        self.exc = exc
+        self.order = order
+        self.objs = objs
+        self.deferred = deferred
+
+
+#: Failures that depend on how deep the stack was when they were raised: a dump that
+#: starts further down may not meet them.
+_DEPTH = (RecursionError, MemoryError)
+
+
+def under_way(pickler: Any, exc: BaseException) -> UnderWay | None:
+    """What ``exc``, raised by ``pickler``, shows under way (see :class:`UnderWay`): read
+    from the traceback's ``save`` frames, so only of a pure-Python pickler (dill's);
+    None for the C pickler, and for a failure of the stack's depth. Call it before the
+    traceback is dropped."""
+    if issubclass(type(exc), _DEPTH):
+        return None
+    order: list[int] = []
+    objs: dict[int, Any] = {}
+    deferred: set[int] = set()
+    for obj, postproc in _frames_of(pickler, exc):
+        if postproc:  # every save above it would have had it under way
+            deferred.update(order)
+        else:
+            order.append(id(obj))
+            objs[id(obj)] = obj
+    return UnderWay(exc, order, objs, frozenset(deferred)) if order else None
+
+
+def _frames_of(pickler: Any, exc: BaseException) -> Iterator[tuple[Any, bool]]:
+    """Outermost first, what ``exc``'s traceback shows ``pickler`` was doing: ``(obj,
+    False)`` for each object it was saving (its ``save`` frames), ``(None, True)`` for
+    each ``_save_with_postproc`` (dill saving a class or a function by value)."""
+    for tb in _frames(exc):
+        frame = tb.tb_frame
+        name = frame.f_code.co_name
+        if name == "save" and frame.f_locals.get("self") is pickler:
+            yield frame.f_locals.get("obj"), False
+        elif name == "_save_with_postproc":
+            yield None, True
+
+
+def fails_with(known: UnderWay, obj: Any, *memos: Memo | None) -> bool:
+    """Whether ``obj`` is to be taken as failing with ``known``'s failure, without
+    pickling it: it was under way, its dump would have been deferred (see
+    :class:`UnderWay`), and its save would go on, through everything saved under it
+    down to the object that raised, with none of those a memo hit in ``memos`` now (a
+    culprit found since, memoized by every later scan, would stop it there; so would an
+    ancestor, memoized by every scan, that it referred back to)."""
+    if id(obj) not in known.deferred:
+        return False
+    below = known.order[known.order.index(id(obj)) + 1:]
+    return not any(memo is not None and not memo.keys().isdisjoint(below) for memo in memos)
+
+
+def memo_of_pickler(pickler: Any) -> Memo | None:
+    """A pure-Python pickler's memo (None for the C pickler's, or no pickler)."""
+    memo = getattr(pickler, "memo", None) if pickler is not None else None
+    return memo if type(memo) is dict else None
+
+
+def _frames(exc: BaseException) -> Iterator[Any]:
     tb = traceback_of(exc)
     while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _failed_pickler(exc: BaseException) -> Any:
+    """The pure-Python pickler whose ``dump`` raised ``exc`` (found in the traceback's
+    frames), or None."""
+    for tb in _frames(exc):
         frame = tb.tb_frame
         if frame.f_code.co_name == "save":
             pickler = frame.f_locals.get("self")
             if type(getattr(pickler, "memo", None)) is dict:
-                return completed_memo(pickler, exc, None)
-        tb = tb.tb_next
+                return pickler
     return None
+
+
+def failed_dump_memo(exc: BaseException) -> Memo | None:
+    """:func:`completed_memo` of the pure-Python pickler whose ``dump`` raised ``exc``,
+    or None. Call it before the traceback is dropped."""
+    pickler = _failed_pickler(exc)
+    return None if pickler is None else completed_memo(pickler, exc, None)
+
+
+def failed_dump_under_way(exc: BaseException) -> UnderWay | None:
+    """:func:`under_way` of the pure-Python pickler whose ``dump`` raised ``exc``, or
+    None. Call it before the traceback is dropped."""
+    pickler = _failed_pickler(exc)
+    return None if pickler is None else under_way(pickler, exc)
+
+
+class _Known(Exception):  # noqa: N818 - control flow, not an error
+    """Raised where a scan's feed reaches an item known to fail (see :meth:`Scan.run`)."""
 
 
 class FedList:
@@ -350,6 +447,12 @@ class Scan:
         #: Per failing item's path: what a pure-Python pickler had saved in full when it
         #: failed (the search of the item's own children starts with it memoized).
         self.carries: dict[tuple[int, ...], Memo] = {}
+        #: Per failing item's path: what its failure showed under way (see UnderWay).
+        self.under_way: dict[tuple[int, ...], UnderWay] = {}
+        #: What the failure that led to the node showed under way, and what had been
+        #: saved in full then: an item among it fails with it, unpickled (see run).
+        self._known: UnderWay | None = None
+        self._known_carry: Memo | None = None
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
@@ -359,7 +462,12 @@ class Scan:
         memo = merged(carried, self.seeds) if carried else self.seeds
         return seeded_pickler(self.backend, self.protocol, memo, self.good, spent)
 
-    def run(self, node: Any, exp: Expansion, limit: int) -> list[Failure]:
+    def run(self, node: Any, exp: Expansion, limit: int, known: UnderWay | None = None,
+            carry: Memo | None = None) -> list[Failure]:
+        """The failing children (and items of the big containers fed). An item ``known``
+        to be under way when the dump that led here failed fails where it is reached,
+        as its dump would, without one (its search starts with ``carry``)."""
+        self._known, self._known_carry = known, carry
         self.levels[()] = exp
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
@@ -392,7 +500,16 @@ class Scan:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure is a finding
                 self._spent = self.pickler
-                self.carry = completed_memo(self.pickler, exc, self._mark)
+                if type(exc) is _Known and self._known is not None:
+                    # Not pickled: what was saved before it is what a dump of it that
+                    # failed would have left saved in full (see completed_memo).
+                    shown: UnderWay | None = self._known
+                    saved = memo_of_pickler(self.pickler)
+                    exc = self._known.exc
+                    self.carry = dict(saved) if saved is not None else self._known_carry
+                else:
+                    self.carry = completed_memo(self.pickler, exc, self._mark)
+                    shown = under_way(self.pickler, exc)
                 drop_traceback(exc)  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
@@ -414,10 +531,12 @@ class Scan:
                                  self.levels, self._owners, self._flat, self.good)
                     retry.carry, self.carry = self.carry, None
                     retry._spent, self._spent = self._spent, None
+                    retry._known, retry._known_carry = self._known, self._known_carry
                     shorter = self._retry_runs(run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
                     self.carries.update(retry.carries)
+                    self.under_way.update(retry.under_way)
                     self.used_good |= retry.used_good
                     self.pickler = retry.pickler
                     after = run[2]
@@ -425,6 +544,8 @@ class Scan:
                     failures.append((path, exc))
                     if self.carry:
                         self.carries[path] = self.carry
+                    if shown is not None:
+                        self.under_way[path] = shown
                     if located:
                         # What the run saved is the failing item's own search's to skip;
                         # the next pickler starts afresh, as after a retried run (carried
@@ -486,6 +607,7 @@ class Scan:
             return
         progress, depth, count, j = self.progress, len(prefix), 0, start
         blocked, owners, good = self.blocked, self._owners[prefix], self.good
+        known = self._known.deferred if self._known is not None else None
         progress[:] = prefix
         size = min(RUN_MIN, longest)
         while j < stop:
@@ -511,6 +633,8 @@ class Scan:
                 progress[depth:] = (j,)
                 self._run = None
                 self._mark = memo_size(self.pickler)
+                if special == "known":
+                    raise _Known  # it fails here, as its dump would (see _scan)
                 if special == "nest":
                     yield self._nested(prefix + (j,), obj)
                 else:
@@ -523,7 +647,8 @@ class Scan:
                 continue
             window = objs[j:min(j + size, stop)]
             if (blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window))
-                    and (good is None or good.isdisjoint(window))):
+                    and (good is None or good.isdisjoint(window))
+                    and (known is None or known.isdisjoint(map(id, window)))):
                 k = j + len(window)  # the common case, checked at C speed
             else:
                 k = j + 1
@@ -642,7 +767,8 @@ class Scan:
 
     def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
         """"blocked" (not to be pickled), "nest" (a big container to feed item by item),
-        or "" (a plain item, fine in a run)."""
+        "known" (under way when the dump that led here failed: see :meth:`run`), or ""
+        (a plain item, fine in a run)."""
         if self.blocked and id(obj) in self.blocked:
             return "blocked"
         if self.good is not None and self.good.holds(obj):
@@ -651,6 +777,9 @@ class Scan:
         if (type(obj) in NESTABLE and len(obj) >= NEST_MIN
                 and id(obj) not in owners and id(obj) not in self._fed):
             return "nest"
+        if self._known is not None and fails_with(
+                self._known, obj, self.seeds, memo_of_pickler(self.pickler)):
+            return "known"
         return ""
 
     def _nested(self, path: tuple[int, ...], container: Any) -> FedList:

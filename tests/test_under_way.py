@@ -1,0 +1,103 @@
+"""dill's search below a class it saves by value: an object the failed dump had under
+way, met again as a child, fails with that failure, unpickled, where its own dump would
+only have repeated the failed one (see picklecheck.engine.scan.UnderWay)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+import picklecheck
+from picklecheck.backends import get_backend
+from picklecheck.backends.base import Sink
+from picklecheck.engine import locate, scan
+
+dill = pytest.importorskip("dill")
+
+
+class Counted:
+    """Saved by reference; counts how often a pickler reduced one."""
+
+    reductions = 0
+
+    def __reduce__(self):
+        Counted.reductions += 1
+        return (Counted, ())
+
+
+class Holder:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _made_at_run_time(self_reference: bool = False) -> Any:
+    """An instance of a class made at run time, as botocore makes its clients' (dill
+    saves it by value), whose attribute holds a big part and, at the end, a generator
+    (which dill cannot pickle)."""
+    part = {"rows": [Counted() for _ in range(300)],
+            "inner": {"deep": [1, (i for i in range(2))]}}
+    made = type("Made", (), {"__module__": __name__, "settings": Holder(part)})
+    if self_reference:
+        made.again = made
+    return made()
+
+
+def _check(obj: Any, hints: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list, int]:
+    """The dill culprits (path, kind) and how many Counted were reduced."""
+    if not hints:
+        monkeypatch.setattr(scan, "fails_with", lambda *args: False)
+        monkeypatch.setattr(locate, "fails_with", lambda *args: False)
+    Counted.reductions = 0
+    report = picklecheck.check(obj, backends=("dill",), roundtrip=False, expand=True)
+    monkeypatch.undo()
+    return sorted((c.path, c.kind) for c in report.culprits), Counted.reductions
+
+
+@pytest.mark.parametrize("self_reference", [False, True])
+def test_the_same_culprits_with_fewer_dumps(monkeypatch, self_reference):
+    obj = _made_at_run_time(self_reference)
+    plain, plain_work = _check(obj, hints=False, monkeypatch=monkeypatch)
+    hinted, hinted_work = _check(obj, hints=True, monkeypatch=monkeypatch)
+    assert hinted == plain
+    assert any(path.endswith("['deep'][1]") for path, _ in hinted)
+    # The class's own dump below the instance (300 rows, then the generator) is the one
+    # not done again; every other is.
+    assert hinted_work <= plain_work - 300
+
+
+def test_what_a_failure_shows_under_way():
+    obj = _made_at_run_time()
+    pickler = get_backend("dill").pickler(Sink(), 4)
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - dill's own error
+        pickler.dump(obj)
+    shown = scan.under_way(pickler, caught.value)
+    assert shown is not None and shown.exc is caught.value
+    made = type(obj)
+    generator = obj.settings.value["inner"]["deep"][1]
+    assert shown.order[0] == id(obj) and shown.order[-1] == id(generator)
+    assert shown.objs[id(made)] is made
+    # The instance and its class were saved with the class's by-value save under way;
+    # the part below it, saved inside that save, is not.
+    assert {id(obj), id(made)} <= shown.deferred
+    assert id(obj.settings) not in shown.deferred
+    assert scan.fails_with(shown, made)
+    assert not scan.fails_with(shown, made, {id(obj.settings): (0, obj.settings)})
+    assert not scan.fails_with(shown, obj.settings)
+
+
+def test_nothing_is_shown_under_way_for_the_c_pickler_or_the_stack():
+    """The C pickler's frames are not in a traceback; a failure of the stack's depth
+    depends on where the dump started, so it shows nothing to go on."""
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    pickler = get_backend("dill").pickler(io.BytesIO(), 4)
+    with pytest.raises(RecursionError) as caught:
+        pickler.dump(deep)
+    assert scan.under_way(pickler, caught.value) is None
+    c_pickler = get_backend("pickle").pickler(Sink(), 4)
+    with pytest.raises(TypeError) as failed:
+        c_pickler.dump([(i for i in range(2))])
+    assert scan.under_way(c_pickler, failed.value) is None
