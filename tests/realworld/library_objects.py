@@ -54,6 +54,11 @@ def boto3_paginator(ctx: Context) -> Any:
     return client.get_paginator("list_objects_v2")
 
 
+def boto3_waiter(ctx: Context) -> Any:
+    """A waiter: the same, another class botocore makes at run time."""
+    return boto3_client(ctx).get_waiter("bucket_exists")
+
+
 # -- SQLAlchemy ------------------------------------------------------------------------
 
 
@@ -306,6 +311,7 @@ ENTRIES = [
     _e("boto3-resource", boto3_resource, ("boto3",), change=("obj",), slow=True),
     _e("boto3-bucket", boto3_bucket, ("boto3",), change=("obj",), slow=True),
     _e("boto3-paginator", boto3_paginator, ("boto3",), change=("obj",), slow=True),
+    _e("boto3-waiter", boto3_waiter, ("boto3",), change=("obj",), slow=True),
     _e("sqlalchemy-engine", sqlalchemy_engine, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-session", sqlalchemy_session, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-orm-instance", sqlalchemy_instance, ("sqlalchemy.orm",), fresh=True),
