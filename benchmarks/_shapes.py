@@ -117,6 +117,10 @@ def _boto3_resource() -> Any:
     return boto3.resource("dynamodb", **_AWS)
 
 
+def _boto3_paginator() -> Any:
+    return _boto3_client().get_paginator("list_objects_v2")
+
+
 def _sqlalchemy_session() -> Any:
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
@@ -203,6 +207,7 @@ def library_objects() -> list[tuple[str, str, Callable[[], Any]]]:
     return [
         ("boto3 client (s3)", "boto3", _boto3_client),
         ("boto3 resource (dynamodb)", "boto3", _boto3_resource),
+        ("boto3 paginator (s3)", "boto3", _boto3_paginator),
         ("SQLAlchemy Session", "sqlalchemy", _sqlalchemy_session),
         ("httpx Client", "httpx", _httpx_client),
         ("aiohttp ClientSession", "aiohttp", _aiohttp_session),
