@@ -231,7 +231,9 @@ def _make_dill_pickler(module: Any) -> type:
 
         def save(self, obj: Any, save_persistent_id: bool = True) -> None:
             t = type(obj)
-            if quick and self.skip_plain and t in _PLAIN_TREES and self._skip_plain_tree(obj, t):
+            if (quick and t in _PLAIN_TREES and self.skip_plain
+                    and (t is OrderedDict or len(obj) >= _PLAIN_MIN)  # a record's dicts: no call
+                    and self._skip_plain_tree(obj, t)):
                 return
             save_function = self._direct.get(t)
             if save_function is not None:  # dill's save would hand it straight over
@@ -349,17 +351,20 @@ def _make_dill_pickler(module: Any) -> type:
                 if n < size:
                     return
 
+    # What dill's table holds for the plain types when it saves them pickle's way.
+    stock_saves = {t: getattr(stock, name, _MISSING) for t, name in _STOCK_SAVES.items()}
+    stock_saves[dict] = save_module_dict
+
     class QuickPickler(Pickler):
         """For a dump whose bytes are thrown away if it does not fail (see
-        DillBackend.passing_pickler): trees of plain data are passed over."""
+        DillBackend.passing_pickler, DillBackend.scan_pickler): trees of plain data are
+        passed over."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             #: Whether trees are still passed over: dill saves every plain type pickle's
             #: way (no save function registered for one), and none was too deep yet.
-            self.skip_plain = self._od_quick and self._direct.get(dict) is save_module_dict and all(
-                self._direct.get(t) is getattr(stock, name, _MISSING)
-                for t, name in _STOCK_SAVES.items())
+            self.skip_plain = self._od_quick and stock_saves.items() <= self._direct.items()
             self.skipped_trees = 0  # how many trees were passed over
 
         save = make_save(quick=True)
@@ -373,9 +378,7 @@ def _make_dill_pickler(module: Any) -> type:
             so it would not fail there -- unless too deep for the Python stack: a tree
             dill's pickler could not recurse through is left to it, with everything
             after it."""
-            if (id(obj) in self.memo
-                    or (t is not OrderedDict and len(obj) < _PLAIN_MIN)
-                    or (t is dict and "__name__" in obj)):
+            if id(obj) in self.memo or (t is dict and "__name__" in obj):
                 return False
             bound = (sys.getrecursionlimit() - _stack_depth() - _FRAMES_SPARE) // _FRAMES_PER_LEVEL
             memo = self.memo

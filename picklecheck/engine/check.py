@@ -27,7 +27,7 @@ from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
-from picklecheck.engine.scan import failed_dump_memo, failed_dump_under_way
+from picklecheck.engine.scan import failed_dump
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
 from picklecheck.isolation import collector, contain, deadline, plain, workers
@@ -385,8 +385,9 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure is a finding
         seconds = known[1] if known is not None else time.perf_counter() - start
-        saved = failed_dump_memo(exc)  # a pure-Python pickler's work is not done twice
-        under = failed_dump_under_way(exc)  # ... nor its chain to the culprit pickled again
+        # A pure-Python pickler's work is not done twice: what it saved in full, and
+        # what it had under way (see scan.UnderWay).
+        saved, under = failed_dump(exc)
         scrub(exc)  # tracebacks' frames hold the pickler, whose memo holds everything
         if in_thread and failed is not None:
             if not backend.is_depth_error(exc):  # the caller's stack may be the deep one:

@@ -45,6 +45,7 @@ from picklecheck.engine.scan import (
     UnderWay,
     completed_memo,
     fails_with,
+    frames_of,
     memo_of_pickler,
     memo_size,
     merged,
@@ -188,11 +189,12 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
         exc = _failure(backend, pickler, obj)
         if exc is not None:
             failures.append(((i,), exc))
-            completed = completed_memo(pickler, exc, mark)
+            frames = frames_of(pickler, exc)
+            completed = completed_memo(pickler, exc, mark, frames)
             if completed:
                 carries[(i,)] = completed
                 memo = merged(completed, memo)
-            busy = under_way(pickler, exc)
+            busy = under_way(pickler, exc, frames)
             if busy is not None:
                 shown[(i,)] = busy
             seed(memo, obj)
@@ -254,10 +256,10 @@ def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
                  under: UnderWay | None = None) -> tuple[list[Finding], bool]:
     """Every culprit that makes ``backend`` fail to dump ``root``; and whether the
     search stopped at ``max_culprits``. ``carry``: what the failed dump saved in full
-    (:func:`~picklecheck.engine.scan.failed_dump_memo`), not to be pickled again;
+    (:func:`~picklecheck.engine.scan.failed_dump`), not to be pickled again;
     ``trees``: what the check knows of trees of plain data (see scan.Good); ``under``:
     what the failed dump had under way
-    (:func:`~picklecheck.engine.scan.failed_dump_under_way`), not to be pickled again."""
+    (:func:`~picklecheck.engine.scan.failed_dump`), not to be pickled again."""
     return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps",
                    carry, trees, under)
 

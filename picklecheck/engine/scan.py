@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "UnderWay", "completed_memo", "failed_dump_memo", "failed_dump_under_way", "memo_of",
-           "fails_with", "memo_of_pickler", "memo_size", "merged", "seed", "seeded_pickler",
+           "UnderWay", "completed_memo", "failed_dump", "fails_with", "frames_of", "memo_of",
+           "memo_of_pickler", "memo_size", "merged", "seed", "seeded_pickler",
            "under_way"]
 
 _C_BATCH = 1000
@@ -249,7 +249,8 @@ def memo_size(pickler: Any) -> int | None:
     return len(memo) if type(memo) is dict else None
 
 
-def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo | None:
+def completed_memo(pickler: Any, exc: BaseException, mark: int | None,
+                   frames: Frames | None = None) -> Memo | None:
     """What a pure-Python pickler (dill's) saved in full before ``exc``: its memo without
     the objects whose save was still under way (:func:`under_way`). None for the C
     pickler, whose frames a traceback does not show.
@@ -260,11 +261,12 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None) -> Memo |
     ``_save_with_postproc``: an object saved inside a function or class still being
     saved may wait for it to finish (a cell filled in afterwards), so with one of those
     under way only what was memoized before the failing item began (``mark``, the memo's
-    size then) counts. Call it before the traceback is dropped."""
+    size then) counts. ``frames``: :func:`frames_of` the failure, if already read. Call it
+    before the traceback is dropped."""
     memo = getattr(pickler, "memo", None)
     if type(memo) is not dict:
         return None
-    frames = list(_frames_of(pickler, exc))
+    frames = frames_of(pickler, exc) if frames is None else frames
     busy = {id(obj) for obj, postproc in frames if not postproc}
     deferred = any(postproc for _, postproc in frames)
     if not busy or (deferred and mark is None):
@@ -308,17 +310,22 @@ class UnderWay:
 _DEPTH = (RecursionError, MemoryError)
 
 
-def under_way(pickler: Any, exc: BaseException) -> UnderWay | None:
+def under_way(pickler: Any, exc: BaseException,
+              frames: Frames | None = None) -> UnderWay | None:
     """What ``exc``, raised by ``pickler``, shows under way (see :class:`UnderWay`): read
-    from the traceback's ``save`` frames, so only of a pure-Python pickler (dill's);
-    None for the C pickler, and for a failure of the stack's depth. Call it before the
-    traceback is dropped."""
+    from the traceback's ``save`` frames (``frames``, if already read), so only of a
+    pure-Python pickler (dill's). None for the C pickler, for a failure of the stack's
+    depth, and where nothing was saved by value (no object of it could be taken as
+    failing). Call it before the traceback is dropped."""
     if issubclass(type(exc), _DEPTH):
+        return None
+    frames = frames_of(pickler, exc) if frames is None else frames
+    if not any(postproc for _, postproc in frames):
         return None
     order: list[int] = []
     objs: dict[int, Any] = {}
     deferred: set[int] = set()
-    for obj, postproc in _frames_of(pickler, exc):
+    for obj, postproc in frames:
         if postproc:  # every save above it would have had it under way
             deferred.update(order)
         else:
@@ -327,17 +334,27 @@ def under_way(pickler: Any, exc: BaseException) -> UnderWay | None:
     return UnderWay(exc, order, objs, frozenset(deferred)) if order else None
 
 
-def _frames_of(pickler: Any, exc: BaseException) -> Iterator[tuple[Any, bool]]:
+#: What a pure-Python pickler's failure shows of what it was doing (see frames_of).
+Frames = list[tuple[Any, bool]]
+
+
+def frames_of(pickler: Any, exc: BaseException) -> Frames:
     """Outermost first, what ``exc``'s traceback shows ``pickler`` was doing: ``(obj,
     False)`` for each object it was saving (its ``save`` frames), ``(None, True)`` for
-    each ``_save_with_postproc`` (dill saving a class or a function by value)."""
+    each ``_save_with_postproc`` (dill saving a class or a function by value). Nothing
+    for the C pickler, whose frames a traceback does not show. Call it before the
+    traceback is dropped."""
+    if memo_of_pickler(pickler) is None:
+        return []
+    frames: Frames = []
     for tb in _frames(exc):
         frame = tb.tb_frame
         name = frame.f_code.co_name
         if name == "save" and frame.f_locals.get("self") is pickler:
-            yield frame.f_locals.get("obj"), False
+            frames.append((frame.f_locals.get("obj"), False))
         elif name == "_save_with_postproc":
-            yield None, True
+            frames.append((None, True))
+    return frames
 
 
 def fails_with(known: UnderWay, obj: Any, *memos: Memo | None) -> bool:
@@ -378,18 +395,15 @@ def _failed_pickler(exc: BaseException) -> Any:
     return None
 
 
-def failed_dump_memo(exc: BaseException) -> Memo | None:
-    """:func:`completed_memo` of the pure-Python pickler whose ``dump`` raised ``exc``,
-    or None. Call it before the traceback is dropped."""
+def failed_dump(exc: BaseException) -> tuple[Memo | None, UnderWay | None]:
+    """:func:`completed_memo` and :func:`under_way` of the pure-Python pickler whose
+    ``dump`` raised ``exc`` (None and None for the C pickler). Call it before the
+    traceback is dropped."""
     pickler = _failed_pickler(exc)
-    return None if pickler is None else completed_memo(pickler, exc, None)
-
-
-def failed_dump_under_way(exc: BaseException) -> UnderWay | None:
-    """:func:`under_way` of the pure-Python pickler whose ``dump`` raised ``exc``, or
-    None. Call it before the traceback is dropped."""
-    pickler = _failed_pickler(exc)
-    return None if pickler is None else under_way(pickler, exc)
+    if pickler is None:
+        return None, None
+    frames = frames_of(pickler, exc)
+    return completed_memo(pickler, exc, None, frames), under_way(pickler, exc, frames)
 
 
 class _Known(Exception):  # noqa: N818 - control flow, not an error
@@ -508,8 +522,9 @@ class Scan:
                     exc = self._known.exc
                     self.carry = dict(saved) if saved is not None else self._known_carry
                 else:
-                    self.carry = completed_memo(self.pickler, exc, self._mark)
-                    shown = under_way(self.pickler, exc)
+                    frames = frames_of(self.pickler, exc)
+                    self.carry = completed_memo(self.pickler, exc, self._mark, frames)
+                    shown = under_way(self.pickler, exc, frames)
                 drop_traceback(exc)  # its frames would keep this pickler's memo alive
                 path, run = tuple(self.progress), self._run
                 if len(path) <= base:
