@@ -187,7 +187,7 @@ class Refuses:
 
 
 @pytest.mark.parametrize("backend", ["pickle", "dill"])
-# slices of 4096 there, 12,272 to 16,368: its first item, one inside, its last
+# slices of FLAT_MAX (2048) there: 12,272 starts one, 16,367 ends one, 15,000 is inside one
 @pytest.mark.parametrize("size, at", [(1000, 500), (20_000, 12_272), (20_000, 15_000),
                                       (20_000, 16_367)])
 def test_the_one_object_of_a_failed_slice_is_not_pickled_again(backend, size, at):
