@@ -168,7 +168,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
         if good is not None and good.holds(obj):
             used = True
             continue
-        saved = memo_of_pickler(pickler)
+        saved = memo_of_pickler(pickler) if known is not None else None
         if known is not None and id(obj) not in memo and fails_with(known, obj, memo, saved):
             failures.append(((i,), known.exc))
             shown[(i,)] = known

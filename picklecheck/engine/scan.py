@@ -255,8 +255,8 @@ def memo_size(pickler: Any) -> int | None:
 def completed_memo(pickler: Any, exc: BaseException, mark: int | None,
                    frames: Frames | None = None) -> Memo | None:
     """What a pure-Python pickler (dill's) saved in full before ``exc``: its memo without
-    the objects whose save was still under way (:func:`under_way`). None for the C
-    pickler, whose frames a traceback does not show.
+    the objects whose save was still under way (its ``save`` frames: :func:`frames_of`).
+    None for the C pickler, whose frames a traceback does not show.
 
     Whatever else its memo holds was saved in full, and a later memo hit on it is what
     the real pickle would do (one saved through a back-reference to an object under way
