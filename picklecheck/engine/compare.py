@@ -31,7 +31,14 @@ from typing import Any
 
 from picklecheck.backends import BACKEND_NAMES, Backend, get_backend
 from picklecheck.engine.finding import dump_error, error_of, exception_name, scrub
-from picklecheck.engine.scan import FedList, completed_memo, memo_of, memo_size, seeded_pickler
+from picklecheck.engine.scan import (
+    FedList,
+    completed_memo,
+    memo_of,
+    memo_of_pickler,
+    memo_size,
+    seeded_pickler,
+)
 from picklecheck.engine.usable import load_error, probe_each_for, says_unlocked
 from picklecheck.isolation import contain, deadline
 from picklecheck.isolation.foreign import exception_text
@@ -155,8 +162,8 @@ def _dump_failures(backend: Backend, objs: Sequence[Any], protocol: int,
 def _saved_by_another(pickler: Any, obj: Any) -> bool:
     """Whether a pure-Python pickler's memo already holds ``obj`` (the C pickler's memo
     is not readable cheaply; it saves an object the same way wherever it is)."""
-    memo = getattr(pickler, "memo", None)
-    return type(memo) is dict and id(obj) in memo
+    memo = memo_of_pickler(pickler)
+    return memo is not None and id(obj) in memo
 
 
 def _load_errors(backend: Backend, objs: list[Any], protocol: int) -> list[BaseException | None]:

@@ -130,7 +130,7 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
                                                    good, carry, known)
         return failures, {(): exp}, used, carries, shown
     scan = Scan(backend, protocol, set(skip), memo, good=good)
-    failures = scan.run(node, exp, limit, known, carry)
+    failures = scan.run(node, exp, limit, known)
     return failures, scan.levels, scan.used_good, scan.carries, scan.under_way
 
 

@@ -266,8 +266,8 @@ def completed_memo(pickler: Any, exc: BaseException, mark: int | None,
     under way only what was memoized before the failing item began (``mark``, the memo's
     size then) counts. ``frames``: :func:`frames_of` the failure, if already read. Call it
     before the traceback is dropped."""
-    memo = getattr(pickler, "memo", None)
-    if type(memo) is not dict:
+    memo = memo_of_pickler(pickler)
+    if memo is None:
         return None
     frames = frames_of(pickler, exc) if frames is None else frames
     busy = {id(obj) for obj, postproc in frames if not postproc}
@@ -375,7 +375,7 @@ def fails_with(known: UnderWay, obj: Any, *memos: Memo | None) -> bool:
 
 def memo_of_pickler(pickler: Any) -> Memo | None:
     """A pure-Python pickler's memo (None for the C pickler's, or no pickler)."""
-    memo = getattr(pickler, "memo", None) if pickler is not None else None
+    memo = getattr(pickler, "memo", None)
     return memo if type(memo) is dict else None
 
 
@@ -393,7 +393,7 @@ def _failed_pickler(exc: BaseException) -> Any:
         frame = tb.tb_frame
         if frame.f_code.co_name == "save":
             pickler = frame.f_locals.get("self")
-            if type(getattr(pickler, "memo", None)) is dict:
+            if memo_of_pickler(pickler) is not None:
                 return pickler
     return None
 
@@ -466,10 +466,9 @@ class Scan:
         self.carries: dict[tuple[int, ...], Memo] = {}
         #: Per failing item's path: what its failure showed under way (see UnderWay).
         self.under_way: dict[tuple[int, ...], UnderWay] = {}
-        #: What the failure that led to the node showed under way, and what had been
-        #: saved in full then: an item among it fails with it, unpickled (see run).
+        #: What the failure that led to the node showed under way: an item among it
+        #: fails with it, unpickled (see run).
         self._known: UnderWay | None = None
-        self._known_carry: Memo | None = None
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
@@ -479,12 +478,13 @@ class Scan:
         memo = merged(carried, self.seeds) if carried else self.seeds
         return seeded_pickler(self.backend, self.protocol, memo, self.good, spent)
 
-    def run(self, node: Any, exp: Expansion, limit: int, known: UnderWay | None = None,
-            carry: Memo | None = None) -> list[Failure]:
+    def run(self, node: Any, exp: Expansion, limit: int,
+            known: UnderWay | None = None) -> list[Failure]:
         """The failing children (and items of the big containers fed). An item ``known``
         to be under way when the dump that led here failed fails where it is reached,
-        as its dump would, without one (its search starts with ``carry``)."""
-        self._known, self._known_carry = known, carry
+        as its dump would, without one (its search starts with what was saved before
+        it)."""
+        self._known = known
         self.levels[()] = exp
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
@@ -519,11 +519,12 @@ class Scan:
                 self._spent = self.pickler
                 if type(exc) is _Known and self._known is not None:
                     # Not pickled: what was saved before it is what a dump of it that
-                    # failed would have left saved in full (see completed_memo).
+                    # failed would have left saved in full (see completed_memo). Only a
+                    # pure-Python pickler's failures show what was under way, so the
+                    # pickler whose feed raised has a memo to read.
                     shown: UnderWay | None = self._known
-                    saved = memo_of_pickler(self.pickler)
                     exc = self._known.exc
-                    self.carry = dict(saved) if saved is not None else self._known_carry
+                    self.carry = dict(memo_of_pickler(self.pickler) or {})
                 else:
                     frames = frames_of(self.pickler, exc)
                     self.carry = completed_memo(self.pickler, exc, self._mark, frames)
@@ -549,7 +550,7 @@ class Scan:
                                  self.levels, self._owners, self._flat, self.good)
                     retry.carry, self.carry = self.carry, None
                     retry._spent, self._spent = self._spent, None
-                    retry._known, retry._known_carry = self._known, self._known_carry
+                    retry._known = self._known
                     shorter = self._retry_runs(run[2] - run[1])
                     failures += retry._scan([(prefix, run[1], run[2], shorter)],
                                             limit - len(failures))
