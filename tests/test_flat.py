@@ -187,20 +187,55 @@ class Refuses:
 
 
 @pytest.mark.parametrize("backend", ["pickle", "dill"])
-# slices of FLAT_MAX (2048) there: 12,272 starts one, 16,367 ends one, 15,000 is inside one
-@pytest.mark.parametrize("size, at", [(1000, 500), (20_000, 12_272), (20_000, 15_000),
-                                      (20_000, 16_367)])
+# A flat level is fed from its first item; the C pickler takes its items in batches of 1000,
+# and takes the second of each (1,001) before it saves the first (1,000). 1,000 is the
+# last item of a level of 1,001, alone in its batch.
+@pytest.mark.parametrize("size, at", [(1000, 500), (20_000, 999), (20_000, 1_000),
+                                      (20_000, 1_001), (20_000, 15_000), (1_001, 1_000)])
 def test_the_one_object_of_a_failed_slice_is_not_pickled_again(backend, size, at):
-    """Atoms never fail: when a slice of atoms and one object fails, the object is what
-    failed, however long the slice. It is reduced by the failed dump, by the slice, and
-    once more to name why, never a fourth time to find it. Two in one slice are told
-    apart one by one."""
+    """Atoms never fail, and where the pickler was in a flat level says which item
+    failed: it is reduced by the failed dump, by the scan, and once more to name why,
+    never a fourth time to find it. Two side by side are both found."""
     Refuses.calls = 0
     items: list[object] = list(range(size))
     items[at] = Refuses()
     report = picklecheck.check(items, backends=(backend,), roundtrip=False)
     assert [c.path for c in report.culprits] == [f"obj[{at}]"]
     assert Refuses.calls == 3
-    items[at + 1] = Refuses()
-    report = picklecheck.check(items, backends=(backend,), roundtrip=False)
-    assert [c.path for c in report.culprits] == [f"obj[{at}]", f"obj[{at + 1}]"]
+    if at + 1 < size:
+        items[at + 1] = Refuses()
+        report = picklecheck.check(items, backends=(backend,), roundtrip=False)
+        assert [c.path for c in report.culprits] == [f"obj[{at}]", f"obj[{at + 1}]"]
+
+
+class Fine:
+    """Pickles, and is not an atom."""
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+@pytest.mark.parametrize("first, second", [("lock", "fine"), ("fine", "lock"), ("lock", "lock"),
+                                           ("lock", "int"), ("int", "lock")])
+@pytest.mark.parametrize("at", [1_000, 4_000, 9_998])
+def test_the_first_two_items_of_a_batch_are_told_apart(protocol, first, second, at):
+    """The C pickler takes a batch's first two items before it saves the first, so where
+    it was names either: the one that is not an atom is the one that failed, and two
+    objects are pickled again one by one. Every culprit is found, and nothing else."""
+    make = {"lock": threading.Lock, "fine": Fine, "int": lambda: 7}
+    items: list[object] = list(range(10_000))
+    items[at], items[at + 1] = make[first](), make[second]()
+    report = picklecheck.check(items, backends=("pickle",), protocol=protocol, roundtrip=False)
+    expected = [f"obj[{i}]" for i, kind in ((at, first), (at + 1, second)) if kind == "lock"]
+    assert _paths(report) == expected
+
+
+def test_an_item_the_flat_feed_does_not_look_at_is_pickled_again_with_its_checks():
+    """A flat level's items go to the pickler unlooked-at. A big list among them that fails
+    is fed item by item once found (its culprit named inside it), and the same lock met
+    again after a search lost its memo is known, not a second culprit."""
+    lock = threading.Lock()
+    inner = list(range(100))
+    inner[50] = lock
+    items: list[object] = list(range(10_000))
+    items[3_000], items[6_000] = inner, lock
+    report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
+    assert [(c.path, c.obj) for c in report.culprits] == [("obj[3000][50]", lock)]

@@ -28,14 +28,13 @@ scan costs about one dump, plus what later items share with earlier ones once pe
 failure.
 
 A *flat* level (a long list, tuple, set, or dict's values, whose sampled items are nearly
-all atoms: numbers, strings, bytes, None) is fed in slices that keep doubling up to
-:data:`FLAT_MAX` items, with no per-item bookkeeping, so the scan runs at the pickler's
-own speed; only a slice that fails is fed again, in shorter slices (when all but one of
-its items are atoms, which never fail, that one is named without pickling anything
-again). Where the atoms are
-ones the pickler memoizes (strings, bytes), a slice whose items are all atoms is not
-pickled at all: checking their types costs a fraction of pickling them, and an atom
-never fails.
+all atoms: numbers, strings, bytes, None) is fed as one nested list drawing its items
+from an iterator of the level at C speed, with no per-item bookkeeping and no copy of
+them, so the scan runs at the pickler's own speed; the iterator's position names the item
+that failed, and the scan goes on after it. Where the atoms are ones the pickler memoizes
+(strings, bytes), the level is looked at in slices doubling up to :data:`FLAT_MAX`
+items, and a slice whose items are all atoms is not pickled at all: checking their types
+costs a fraction of pickling them, and an atom never fails.
 
 Two details keep the position exact:
 
@@ -74,16 +73,13 @@ NEST_MIN = 8
 #: RUN_MAX; after a failure, again from RUN_MIN (small retries near culprits, few
 #: slices where there are none).
 RUN_MIN, RUN_MAX = 16, 64
-#: A flat level's slices double up to this many items (see the module docstring). A slice
-#: that fails is searched for its one object by its items' types (see Scan._only_suspect),
-#: which costs as much per item as pickling ints: at 4,096, 100 culprits in 10^6 ints cost
-#: 40 ms, at 2,048 30 ms, with one culprit the same 39 ms.
+#: A flat level of memoized atoms (strings) is looked at in slices doubling up to this
+#: many items, and only a slice holding something else is pickled (see the module
+#: docstring).
 FLAT_MAX = 1 << 11
 #: Levels shorter than this are never flat (a few runs cost nothing anyway).
 FLAT_MIN = 256
 _FLAT_SAMPLE = 32
-#: A flat level's failed slice this short is retried item by item (atoms skipped).
-_FLAT_ITEMWISE = 512
 NESTABLE = (list, tuple, dict, set, frozenset)
 _NESTABLE_SET = frozenset(NESTABLE)
 #: Atoms the pickler memoizes: pickling them costs far more than checking their type.
@@ -425,6 +421,7 @@ class FedList:
         return (list, (), None, self.items)
 
 
+
 class Scan:
     """Scans of one node's children (see the module docstring).
 
@@ -454,9 +451,9 @@ class Scan:
         self.good = good
         self.used_good = False  # whether an item was skipped as good (see locate)
         self.progress: list[int] = []
-        self._run: tuple[int, int, int] | None = None  # (depth, start, end): a flat slice
-        #: (depth, start, iterator) of a run being fed item by item (see _failed_at)
-        self._feeding: tuple[int, int, Iterator[Any]] | None = None
+        #: (depth, start, iterator, flat) of a run being fed item by item (see _failed_at);
+        #: ``flat``: a flat level's, whose items were not looked at before it was fed
+        self._feeding: tuple[int, int, Iterator[Any], bool] | None = None
         self._mark: int | None = None  # a pure-Python pickler's memo size when it began
         self.pickler: Any = None  # made when the scan starts, with the seeds it has then
         self._spent: Any = None  # the pickler whose dump failed last (see seeded_pickler)
@@ -509,7 +506,7 @@ class Scan:
             if self.pickler is None:  # after a failure: made only if there is more to scan
                 self.pickler = self._fresh_pickler()
             self.progress[:] = []
-            self._run = self._feeding = None
+            self._feeding = None
             try:
                 self.backend.run(self.pickler, FedList(self._chain(resume)))
                 break
@@ -530,35 +527,38 @@ class Scan:
                     self.carry = completed_memo(self.pickler, exc, self._mark, frames)
                     shown = under_way(self.pickler, exc, frames)
                 drop_traceback(exc)  # its frames would keep this pickler's memo alive
-                path, run = tuple(self.progress), self._run
+                path = tuple(self.progress)
                 if len(path) <= base:
                     self.pickler = self.carry = None
                     break  # not an item's failure (cannot happen; never loop on it)
                 prefix = path[:-1]
-                feeding, located = self._feeding, False
+                feeding, located, again = self._feeding, False, None
                 if feeding is not None and feeding[0] == len(prefix) and feeding[1] == path[-1]:
-                    path = prefix + (self._failed_at(prefix, path[-1], feeding[2]),)
-                    run, located = None, True
-                if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
-                    suspect = self._only_suspect(prefix, run[1], run[2])
-                    if suspect is not None:  # the one item of the run that could fail
-                        path, run = prefix + (suspect,), None
-                if run is not None and run[0] == len(prefix) and run[1] == path[-1]:
-                    # A flat slice failed: pickle it again in shorter ones, or item by item, and
-                    # go on with the retry's pickler (it ends with nothing half-saved).
+                    located = True
+                    if not feeding[3]:
+                        path = prefix + (self._failed_at(prefix, path[-1], feeding[2]),)
+                    else:
+                        lo, hi = self._flat_failed(prefix, path[-1], feeding[2])
+                        path = prefix + (lo,)
+                        # A flat level's items are fed without the checks the others pass
+                        # (see _special): one that needs them is pickled again, on its own.
+                        if hi - lo > 1 or self._special(self.levels[prefix].objs[lo],
+                                                        self._owners[prefix]) not in ("", "known"):
+                            again = hi
+                if again is not None:
+                    # Go on with the retry's pickler (it ends with nothing half-saved).
                     retry = Scan(self.backend, self.protocol, self.blocked, self.seeds,
                                  self.levels, self._owners, self._flat, self.good)
-                    retry.carry, self.carry = self.carry, None
                     retry._spent, self._spent = self._spent, None
                     retry._known = self._known
-                    shorter = self._retry_runs(run[2] - run[1])
-                    failures += retry._scan([(prefix, run[1], run[2], shorter)],
+                    self.carry = None
+                    failures += retry._scan([(prefix, path[-1], again, 1)],
                                             limit - len(failures))
                     self.carries.update(retry.carries)
                     self.under_way.update(retry.under_way)
                     self.used_good |= retry.used_good
                     self.pickler = retry.pickler
-                    after = run[2]
+                    after = again
                 else:
                     failures.append((path, exc))
                     if self.carry:
@@ -622,7 +622,7 @@ class Scan:
         objs = self.levels[prefix].objs
         stop = len(objs) if end is None else end
         if longest > 1 and self._flatness(prefix)[0]:
-            yield from self._flat_items(prefix, start, stop, longest, fill)
+            yield from self._flat_items(prefix, start, stop, fill)
             return
         progress, depth, count, j = self.progress, len(prefix), 0, start
         blocked, owners, good = self.blocked, self._owners[prefix], self.good
@@ -650,7 +650,6 @@ class Scan:
             count += 1
             if special or size == 1:
                 progress[depth:] = (j,)
-                self._run = None
                 self._mark = memo_size(self.pickler)
                 if special == "known":
                     raise _Known  # it fails here, as its dump would (see _scan)
@@ -678,7 +677,6 @@ class Scan:
             self._mark = memo_size(self.pickler)
             started = perf_counter()
             if k - j == 1:
-                self._run = None
                 yield obj
             else:
                 # Item by item at C speed, drawn from an iterator of the level (a list or
@@ -686,7 +684,7 @@ class Scan:
                 # _failed_at); a new batch starts with None.
                 feed = iter(objs)
                 feed.__setstate__(j)  # type: ignore[attr-defined]
-                self._run, self._feeding = None, (depth, j, feed)
+                self._feeding = (depth, j, feed, False)
                 count, left = count - 1, k - j  # its items are counted, not the run
                 while True:
                     step = min(left, _C_BATCH - count % _C_BATCH) if fill else left
@@ -703,26 +701,28 @@ class Scan:
             j = k
             size = min(size * 2, longest)
 
-    def _flat_items(self, prefix: tuple[int, ...], start: int, stop: int, longest: int,
+    def _flat_items(self, prefix: tuple[int, ...], start: int, stop: int,
                     fill: bool) -> Iterator[Any]:
-        """A flat level's items from ``start``: slices doubling up to :data:`FLAT_MAX`
-        (or ``longest`` in a retry), each pickled at the pickler's speed; single items
-        go through the usual checks (known culprits are skipped, big containers fed)."""
+        """A flat level's items from ``start`` as one nested list, drawn at the pickler's
+        speed (see :meth:`_window`); where its atoms are memoized ones, slices doubling up
+        to :data:`FLAT_MAX` items are looked at first, and one of atoms only is passed
+        over. A single item goes through the usual checks (known culprits are skipped,
+        big containers fed)."""
         objs, progress, depth = self.levels[prefix].objs, self.progress, len(prefix)
         census = self._flatness(prefix)[1]
-        cap = FLAT_MAX if longest >= RUN_MAX else longest
         progress[:] = prefix
-        count, j, size = 0, start, min(RUN_MIN, cap)
+        count, j, size = 0, start, RUN_MIN
         while j < stop:
-            k = min(j + size, stop)
-            size = min(size * 2, cap)
+            k = stop
+            if census:
+                k = min(j + size, stop)
+                size = min(size * 2, FLAT_MAX)
+                if ATOMS.issuperset(map(type, objs[j:k])):
+                    j = k  # atoms only: nothing here can fail
+                    continue
             if k - j == 1:
                 yield from self._items(prefix, j, k, 1, fill and count % _C_BATCH == 0)
                 count, j = count + 1, k
-                continue
-            window = objs[j:k]
-            if census and ATOMS.issuperset(map(type, window)):
-                j = k  # atoms only: nothing here can fail
                 continue
             if fill and count % _C_BATCH == 0:
                 count += 1
@@ -730,10 +730,38 @@ class Scan:
                 yield None
             count += 1
             progress[depth:] = (j,)
-            self._run = (depth, j, k)
             self._mark = memo_size(self.pickler)
+            window, feed = self._window(objs, j, k)
+            self._feeding = (depth, j, feed, True)
             yield window
+            self._feeding = None
             j = k
+
+    def _window(self, objs: Sequence[Any], start: int, end: int
+                ) -> tuple[FedList, Iterator[Any]]:
+        """Items ``start`` to ``end`` of ``objs`` as a nested list drawn from an iterator of
+        ``objs`` at C speed (no copy of them is made), and that iterator, whose position
+        names the item that failed (see :meth:`_flat_failed`)."""
+        feed = iter(objs)
+        feed.__setstate__(start)  # type: ignore[attr-defined]
+        return FedList(feed if end == len(objs) else itertools.islice(feed, end - start)), feed
+
+    def _flat_failed(self, prefix: tuple[int, ...], start: int, feed: Iterator[Any]
+                     ) -> tuple[int, int]:
+        """The items (``lo`` to ``hi``) of a flat window fed from ``start`` through ``feed``
+        one of which failed: the last one drawn (see :meth:`_failed_at`), but a C pickler
+        takes the second item of each of its batches (of 1000, from the window's first) before
+        it saves the first, and no None goes before them here (one per batch would cost a
+        third of the pickler's time). Then it is the one that is not an atom, or either."""
+        objs = self.levels[prefix].objs
+        state: Any = feed.__reduce__()  # (iter, (seq,), index)
+        drawn: int = state[2] if len(state) > 2 else len(objs)  # (iter, ((),)): all drawn
+        if self.filler and drawn - start >= 2 and (drawn - start - 2) % _C_BATCH == 0:
+            if type(objs[drawn - 1]) in ATOMS:
+                return drawn - 2, drawn - 1
+            if type(objs[drawn - 2]) not in ATOMS:
+                return drawn - 2, drawn
+        return drawn - 1, drawn
 
     def _flatness(self, prefix: tuple[int, ...]) -> tuple[bool, bool]:
         """Whether the level is flat (long, and nearly every sampled item an atom), and whether
@@ -749,40 +777,6 @@ class Scan:
             flat = len(objs) >= FLAT_MIN and atoms * 8 >= len(sampled) * 7
             known = self._flat[prefix] = (flat, flat and not _MEMOIZED_ATOMS.isdisjoint(sampled))
         return known
-
-    def _only_suspect(self, prefix: tuple[int, ...], start: int, end: int) -> int | None:
-        """The index of the one item of a failed run that is not an atom (atoms never
-        fail, so it is what failed), when it is a plain object: nothing to pickle again
-        to know it. None when there are more (or it is a container, which item by item
-        would be fed a level further down). A run is at most FLAT_MAX items, each just
-        pickled: looking at their types costs less.
-
-        The first item that is not an atom is found by halving, each half asked at C
-        speed whether it holds only atoms (which stops at the first that is not); then
-        the rest of the run is asked the same. About one look per item: listing the
-        types, a set of them, counting and finding the odd one took twice as long."""
-        objs = self.levels[prefix].objs
-        lo, hi = start, end
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ATOMS.issuperset(map(type, objs[lo:mid])):
-                lo = mid
-            else:
-                hi = mid
-        found = lo
-        if type(objs[found]) in ATOMS or not ATOMS.issuperset(map(type, objs[found + 1:end])):
-            return None
-        if type(objs[found]) in _NESTABLE_SET or id(objs[found]) in self.blocked:
-            return None
-        if self.good is not None and self.good.holds(objs[found]):
-            return None
-        return found
-
-    @staticmethod
-    def _retry_runs(size: int) -> int:
-        """The longest run to retry a failed slice of ``size`` items of a flat level with
-        (the only runs retried): doubling up to a sixteenth of it, or item by item."""
-        return 1 if size <= _FLAT_ITEMWISE else max(RUN_MIN, size // 16)
 
     def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
         """"blocked" (not to be pickled), "nest" (a big container to feed item by item),
