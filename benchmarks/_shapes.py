@@ -54,6 +54,15 @@ def _dict_ints(n: int, culprits: int, culprit: str) -> Built:
     return graph, [f"obj[{key}]" for key in where]
 
 
+def _rows(n: int, culprits: int, culprit: str) -> Built:
+    """Rows as a query or a JSON file gives them: small dicts, the culprit in a field."""
+    rows = [{"id": i, "name": f"user-{i}", "score": i * 0.5} for i in range(n)]
+    where = positions(n, culprits)
+    for i in where:
+        rows[i]["score"] = CULPRITS[culprit]()
+    return rows, [f"obj[{i}]['score']" for i in where]
+
+
 def _arrays(n: int, culprits: int, culprit: str) -> Built:
     import numpy as np
 
@@ -92,6 +101,7 @@ SHAPES = [
     Shape("flat ints", _flat(lambda i: i * 7), "pickle", "lock", _ALL),
     Shape("flat strs", _flat(lambda i: f"user-{i}"), "pickle", "lock", _ALL),
     Shape("dict of ints", _dict_ints, "pickle", "lock", _ALL),
+    Shape("rows (dicts)", _rows, "pickle", "lock", _ALL),
     Shape("numpy arrays", _arrays, "pickle", "lock", _SMALL, needs="numpy"),
     Shape("records (instances)", _graphs.build, "pickle", "lock", _ALL),
     Shape("closures", _closures, "cloudpickle", "lock", _SMALL),

@@ -4,9 +4,9 @@ Run ``python benchmarks/bench_shapes.py`` (about 10 minutes; ``--quick`` for 10^
 objects, ``--only "flat ints,closures"`` for some shapes, ``--no-library`` to skip real
 library objects, ``--readme`` to also write the tables into README.md's Speed section).
 
-For each shape of :mod:`_shapes` (flat ints, flat strs, a dict of ints, numpy arrays,
-instances, closures with cloudpickle, instances with dill), each size and 0, 1 and 100
-culprits, it times ``check(obj, backends=(backend,), roundtrip=False)`` against the
+For each shape of :mod:`_shapes` (flat ints, flat strs, a dict of ints, rows as small
+dicts, numpy arrays, instances, closures with cloudpickle, instances with dill), each size
+and 0, 1 and 100 culprits, it times ``check(obj, backends=(backend,), roundtrip=False)`` against the
 library's own ``dumps`` of the clean twin (the same graph with ``None`` where the culprits
 are: ``pickle.dumps``, ``dill.dumps``, ``cloudpickle.dumps``; picklecheck's own dill and
 cloudpickle picklers write the same bytes faster, so the library is the fair baseline),

@@ -239,3 +239,35 @@ def test_an_item_the_flat_feed_does_not_look_at_is_pickled_again_with_its_checks
     items[3_000], items[6_000] = inner, lock
     report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
     assert [(c.path, c.obj) for c in report.culprits] == [("obj[3000][50]", lock)]
+
+
+def _row(kind, i, value):
+    return {"tuple": lambda: (i, value), "list": lambda: [i, f"n{i}", value],
+            "dict": lambda: {"id": i, "value": value}}[kind]()
+
+
+_INSIDE = {"tuple": "[1]", "list": "[2]", "dict": "['value']"}
+
+
+@pytest.mark.parametrize("backend", ["pickle", "cloudpickle", "dill"])
+@pytest.mark.parametrize("kind", ["tuple", "list", "dict"])
+def test_culprits_in_rows_are_named_inside_their_row(backend, kind):
+    """Rows (small tuples, lists, dicts: what a query or a JSON file gives) are fed like
+    atoms: every culprit is named inside its own row, at batch boundaries too."""
+    where = [0, 999, 1_000, 1_001, 2_500, 19_999]
+    rows = [_row(kind, i, i * 2.5) for i in range(20_000)]
+    for i in where:
+        rows[i] = _row(kind, i, _gen())
+    report = picklecheck.check(rows, backends=(backend,), roundtrip=False)
+    assert _paths(report) == sorted(f"obj[{i}]{_INSIDE[kind]}" for i in where)
+
+
+def test_a_big_row_among_small_ones_is_searched_item_by_item():
+    """A row long enough to be fed a level down is found, and its culprit named in it;
+    rows shared with an index are each one culprit, named where first met."""
+    rows = [(i, i * 2.5) for i in range(5_000)]
+    rows[1_234] = tuple(range(100)) + (threading.Lock(),)
+    rows[4_000] = (4_000, _gen())
+    data = {"rows": rows, "by_id": {row[0]: row for row in rows}}
+    report = picklecheck.check(data, backends=("pickle",), roundtrip=False)
+    assert _paths(report) == ["obj['rows'][1234][100]", "obj['rows'][4000][1]"]

@@ -27,19 +27,25 @@ Whatever else was saved before is pickled again if it is referenced again, so a
 scan costs about one dump, plus what later items share with earlier ones once per
 failure.
 
-A *flat* level (a long list, tuple, set, or dict's values, whose sampled items are nearly
-all atoms: numbers, strings, bytes, None) is fed as one nested list drawing its items
-from an iterator of the level at C speed, with no per-item bookkeeping and no copy of
-them, so the scan runs at the pickler's own speed; the iterator's position names the item
-that failed, and the scan goes on after it. Where the atoms are ones the pickler memoizes
-(strings, bytes), the level is looked at in slices doubling up to :data:`FLAT_MAX`
-items, and a slice whose items are all atoms is not pickled at all: checking their types
-costs a fraction of pickling them, and an atom never fails.
+A *flat* level (a long list, tuple, set, or dict's values whose sampled items are nearly
+all atoms, numbers, strings, bytes, None, or rows: lists, tuples, dicts and sets of a few
+items) is fed as one nested list drawing its items from an iterator of the level at C
+speed, with no per-item bookkeeping and no copy of them, so the scan runs at the
+pickler's own speed; the iterator's position names the item that failed, and the scan
+goes on after it. An item that needs the checks the others pass (a big container to feed
+a level further down, an item found before) is pickled again on its own; what was saved
+whole is not kept track of, and is pickled again if a later level holds it after a
+failure. Where the atoms are ones the pickler memoizes (strings, bytes), the level is
+looked at in slices doubling up to :data:`FLAT_MAX` items, and a slice whose items are
+all atoms is not pickled at all: checking their types costs a fraction of pickling them,
+and an atom never fails.
 
 Two details keep the position exact:
 
 * the C pickler takes the *second* item of each batch of 1000 before it saves the
-  first, so every batch starts with a harmless ``None``;
+  first: a run's nested list starts with a harmless ``None``, and in a flat level's, of
+  a batch's first two items the one that is not an atom failed (or both are pickled
+  again, one by one);
 * dill's pure-Python pickler is set to batches of one item.
 """
 
@@ -85,6 +91,27 @@ _NESTABLE_SET = frozenset(NESTABLE)
 #: Atoms the pickler memoizes: pickling them costs far more than checking their type.
 _MEMOIZED_ATOMS = frozenset({str, bytes, bytearray, complex})
 _FATAL = (KeyboardInterrupt, SystemExit)
+
+#: What a C pickler's batch starts with (see the module docstring).
+_NONE = (None,)
+
+
+def _holds_big(items: Sequence[Any]) -> bool:
+    """Whether one of ``items`` is a list, tuple, dict or set of :data:`NEST_MIN` items or
+    more (fed a level further down, not in a run), at C speed: rows of small tuples or
+    dicts are the commonest payload there is."""
+    if _NESTABLE_SET.isdisjoint(map(type, items)):
+        return False
+    containers = itertools.compress(items, map(_NESTABLE_SET.__contains__, map(type, items)))
+    return max(map(len, containers)) >= NEST_MIN
+
+
+def _big(items: Sequence[Any]) -> Iterator[Any]:
+    """The lists, tuples, dicts and sets of :data:`NEST_MIN` items or more among ``items``."""
+    containers = list(itertools.compress(
+        items, map(_NESTABLE_SET.__contains__, map(type, items))))
+    return itertools.compress(containers, map(NEST_MIN.__le__, map(len, containers)))
+
 
 #: A failing item: its index path through the fed levels, and what was raised.
 Failure = tuple[tuple[int, ...], BaseException]
@@ -486,9 +513,9 @@ class Scan:
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
         owners = self._owners[()]
-        if not self._flatness(())[0] and not _NESTABLE_SET.isdisjoint(map(type, exp.objs)):
-            for obj in exp.objs:
-                if type(obj) in _NESTABLE_SET and self._special(obj, owners) == "nest":
+        if not self._flatness(())[0] and _holds_big(exp.objs):
+            for obj in _big(exp.objs):
+                if self._special(obj, owners) == "nest":
                     seed(self.seeds, obj)
         self.pickler = None  # made with the seeds above when the scan starts
         # A handful of children go one by one: pickled as one run, a failure would
@@ -664,7 +691,7 @@ class Scan:
                 j += 1
                 continue
             window = objs[j:min(j + size, stop)]
-            if (blocked.isdisjoint(map(id, window)) and _NESTABLE_SET.isdisjoint(map(type, window))
+            if (blocked.isdisjoint(map(id, window)) and not _holds_big(window)
                     and (good is None or good.isdisjoint(window))
                     and (known is None or known.isdisjoint(map(id, window)))):
                 k = j + len(window)  # the common case, checked at C speed
@@ -679,21 +706,18 @@ class Scan:
             if k - j == 1:
                 yield obj
             else:
-                # Item by item at C speed, drawn from an iterator of the level (a list or
-                # tuple: see walker.Expansion) whose position says which one failed (see
-                # _failed_at); a new batch starts with None.
+                # Drawn from an iterator of the level (a list or tuple: see
+                # walker.Expansion), whose position says which one failed (see _failed_at):
+                # for a C pickler, as a nested list drawn at C speed, starting with None
+                # (runs are shorter than its batches); dill's takes one item at a time.
                 feed = iter(objs)
                 feed.__setstate__(j)  # type: ignore[attr-defined]
                 self._feeding = (depth, j, feed, False)
-                count, left = count - 1, k - j  # its items are counted, not the run
-                while True:
-                    step = min(left, _C_BATCH - count % _C_BATCH) if fill else left
-                    count, left = count + step, left - step
-                    yield from itertools.islice(feed, step)
-                    if not left:
-                        break
-                    count += 1
-                    yield None
+                drawn = itertools.islice(feed, k - j)
+                if self.filler:
+                    yield FedList(itertools.chain(_NONE, drawn))
+                else:
+                    yield from drawn
                 self._feeding = None
             if good is not None:
                 good.remember(window, perf_counter() - started)
@@ -764,18 +788,21 @@ class Scan:
         return drawn - 1, drawn
 
     def _flatness(self, prefix: tuple[int, ...]) -> tuple[bool, bool]:
-        """Whether the level is flat (long, and nearly every sampled item an atom), and whether
-        its atoms are ones the pickler memoizes (then types are checked instead)."""
+        """Whether the level is flat (long, and nearly every sampled item an atom or a small
+        list, tuple, dict or set: rows), and whether its atoms are ones the pickler
+        memoizes (then types are checked instead)."""
         known = self._flat.get(prefix)
         if known is None and len(self.levels[prefix].objs) < FLAT_MIN:
             known = self._flat[prefix] = (False, False)
         if known is None:
             objs = self.levels[prefix].objs
             step = max(1, len(objs) // _FLAT_SAMPLE)
-            sampled = [type(objs[i]) for i in range(0, len(objs), step)]
-            atoms = sum(t in ATOMS for t in sampled)
-            flat = len(objs) >= FLAT_MIN and atoms * 8 >= len(sampled) * 7
-            known = self._flat[prefix] = (flat, flat and not _MEMOIZED_ATOMS.isdisjoint(sampled))
+            sampled = [objs[i] for i in range(0, len(objs), step)]
+            types = list(map(type, sampled))
+            plain = sum(t in ATOMS or (t in _NESTABLE_SET and len(obj) < NEST_MIN)
+                        for obj, t in zip(sampled, types, strict=True))
+            flat = len(objs) >= FLAT_MIN and plain * 8 >= len(sampled) * 7
+            known = self._flat[prefix] = (flat, flat and not _MEMOIZED_ATOMS.isdisjoint(types))
         return known
 
     def _special(self, obj: Any, owners: tuple[int, ...]) -> str:
