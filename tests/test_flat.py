@@ -233,12 +233,12 @@ def test_an_item_the_flat_feed_does_not_look_at_is_pickled_again_with_its_checks
     is fed item by item once found (its culprit named inside it), and the same lock met
     again after a search lost its memo is known, not a second culprit."""
     lock = threading.Lock()
-    inner = list(range(100))
-    inner[50] = lock
+    inner = list(range(1_000))
+    inner[500] = lock
     items: list[object] = list(range(10_000))
     items[3_000], items[6_000] = inner, lock
     report = picklecheck.check(items, backends=("pickle",), roundtrip=False)
-    assert [(c.path, c.obj) for c in report.culprits] == [("obj[3000][50]", lock)]
+    assert [(c.path, c.obj) for c in report.culprits] == [("obj[3000][500]", lock)]
 
 
 def _row(kind, i, value):
