@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine import chain, vocabulary
+from picklecheck.engine.finding import waypoints
 from picklecheck.engine.fixes import boundary_hint
 from picklecheck.engine.holder import DATA, Holder, holder_of, owner_holder
 from picklecheck.engine.saferepr import type_name
@@ -98,7 +99,8 @@ def place_of(root: Any, finding: Finding, backend: Backend, protocol: int, user:
     path cannot be walked again)."""
     hops = None
     if finding.origin not in ("depth", "cycle"):
-        hops = chain.resolve(root, finding.steps, finding.obj, backend, protocol, cache)
+        hops = chain.resolve(root, finding.steps, finding.obj, backend, protocol, cache,
+                             waypoints(finding.link))
     if hops is None:
         return Place(finding.steps, owner_holder(finding, user))
     hops = vocabulary.speak(hops)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "exception_name",
-           "is_ancestor", "raised_in", "scrub", "scrubbed", "steps_of"]
+           "is_ancestor", "raised_in", "scrub", "scrubbed", "steps_of", "waypoints"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -63,6 +63,16 @@ def is_ancestor(link: Link, key: int) -> bool:
             return True
         link = link[0]
     return False
+
+
+def waypoints(link: Link) -> set[int]:
+    """The ids of the objects on the path ``link`` (the search's nodes on the way)."""
+    out = set()
+    while link is not None:
+        if len(link) > 2:
+            out.add(link[2])
+        link = link[0]
+    return out
 
 
 def ancestors(link: Link, cap: int = ANCESTOR_SEEDS) -> list[Any]:

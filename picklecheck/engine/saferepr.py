@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import reprlib
+import sys
 from typing import Any
 
 __all__ = ["saferepr", "type_name"]
@@ -50,6 +52,29 @@ class _Repr(reprlib.Repr):
 
     def repr_frozenset(self, obj: frozenset[Any], level: int) -> str:
         return super().repr_frozenset(_first(obj, self.maxset), level)  # type: ignore[arg-type]
+
+    # The standard library's dicts write every item (a Counter sorts them first): a big one
+    # shows its first few, as a dict does.
+    def repr_OrderedDict(self, obj: Any, level: int) -> str:  # noqa: N802 - reprlib's naming
+        return self._mapping(obj, level, collections.OrderedDict)
+
+    def repr_Counter(self, obj: Any, level: int) -> str:  # noqa: N802
+        return self._mapping(obj, level, collections.Counter)
+
+    def repr_defaultdict(self, obj: Any, level: int) -> str:
+        return self._mapping(obj, level, collections.defaultdict)
+
+    def _mapping(self, obj: Any, level: int, kind: Any) -> str:
+        if type(obj) is not kind:
+            return self.repr_instance(obj, level)
+        if kind is collections.OrderedDict and sys.version_info < (3, 12):
+            # OrderedDict([(key, value), ...]) before Python 3.12
+            head: Any = _Head(obj.items(), self.maxlist)
+            return f"OrderedDict({self.repr_list(head, level)})"
+        items = self.repr_dict(obj, level)
+        if kind is collections.defaultdict:
+            return f"defaultdict({self.repr1(obj.default_factory, level - 1)}, {items})"
+        return f"{kind.__name__}({items})"
 
     def repr_instance(self, obj: Any, level: int) -> str:
         try:

@@ -79,7 +79,7 @@ class Expansion:
 
     def __init__(self, kind: str, objs: Sequence[Any], levels: int = 1,
                  keys: Sequence[Any] | _Keys | None = None,
-                 children: list[Child] | None = None) -> None:
+                 children: list[Child | _Items] | None = None) -> None:
         self.kind = kind
         self.objs = objs
         self.levels = levels
@@ -91,7 +91,8 @@ class Expansion:
 
     def child(self, i: int) -> Child:
         if self._children is not None:
-            return self._children[i]
+            child = self._children[i]
+            return child if isinstance(child, Child) else child.child(i, self.objs[i])
         obj = self.objs[i]
         if self.kind == "list":
             return Child(obj, (PathStep.index(i),), ITEMS)
@@ -179,8 +180,7 @@ def expand(obj: Any, backend: Backend, protocol: int) -> Expansion:
     rv = backend.reduce(obj, protocol)
     if rv is GLOBAL:
         return LEAF
-    children = reduce_children(obj, rv, protocol)
-    return Expansion("reduce", [c.obj for c in children], levels=2, children=children)
+    return _reduce_expansion(obj, rv, protocol)
 
 
 def _atoms_only(mapping: dict[Any, Any]) -> bool:
@@ -195,6 +195,77 @@ def _atoms_only(mapping: dict[Any, Any]) -> bool:
         except Exception:  # noqa: BLE001, S110 - looked at one by one below
             pass
     return ATOMS.issuperset(map(type, mapping))
+
+
+class _Items:
+    """The items a reduction hands the pickler (``listitems``, ``dictitems``: a deque's, an
+    ``OrderedDict``'s), named only when one is asked for: naming each of a hundred
+    thousand items (a deque's by indexing it) cost far more than pickling them. Stands in
+    an :class:`Expansion`'s children for each of them, from ``start`` on."""
+
+    __slots__ = ("owner", "start", "base", "keys")
+
+    def __init__(self, owner: Any, start: int, base: type | None,
+                 keys: list[Any] | None = None) -> None:
+        self.owner, self.start, self.base, self.keys = owner, start, base, keys
+
+    def child(self, i: int, obj: Any) -> Child:
+        j = i - self.start
+        keys = self.keys
+        if keys is None:
+            step = (PathStep.index(j) if self.base is not None
+                    and _item_is(self.owner, self.base, j, obj) else PathStep.opaque(f"item {j}"))
+        elif j < len(keys):
+            step = _value_step(self.owner, self.base, keys[j], obj)
+        else:  # the keys that are not atoms come after the values
+            step = PathStep.opaque(f"key {_short_type(obj)}")
+        return Child(obj, (step,), ITEMS)
+
+
+def _value_step(owner: Any, base: type | None, key: Any, value: Any) -> PathStep:
+    # owner[key] only where it is what the reduction gave (a __reduce__ can hand out dict
+    # items for an object with no __getitem__ at all)
+    literal = type(key) in ATOMS or type(key) is tuple
+    if not literal or (base is not None and _item_is(owner, base, key, value)):
+        return PathStep.item(key)
+    return PathStep.opaque(f"item {key!r}"[:60])
+
+
+def _reduce_expansion(owner: Any, rv: Any, protocol: int) -> Expansion:
+    """:func:`reduce_children` as an :class:`Expansion`, its ``listitems`` and ``dictitems``
+    listed at C speed and named only when asked for (see :class:`_Items`)."""
+    items = rv[3] if isinstance(rv, tuple) and len(rv) > 3 else None
+    pairs = rv[4] if isinstance(rv, tuple) and len(rv) > 4 else None
+    if items is None and pairs is None:
+        children: list[Child | _Items] = list(reduce_children(owner, rv, protocol))
+        return Expansion("reduce", [c.obj for c in children], levels=2,  # type: ignore[union-attr]
+                         children=children)
+    head = reduce_children(owner, rv[:3], protocol)
+    objs = [c.obj for c in head]
+    children = list(head)
+    if items is not None:
+        listed = list(items)
+        children.extend(itertools.repeat(
+            _Items(owner, len(objs), _getitem_base(owner, (list, collections.deque))), len(listed)))
+        objs.extend(listed)
+    if pairs is not None:
+        listed = list(pairs)
+        if not ({tuple} >= set(map(type, listed)) and {2} >= set(map(len, listed))):
+            # not all pairs: named one by one, up to the one the pickler raises on
+            rest = reduce_children(owner, (None, None, None, None, iter(listed)), protocol)[1:]
+            children.extend(rest)
+            objs.extend(c.obj for c in rest)
+        else:
+            keys = list(map(operator.itemgetter(0), listed))
+            tail = _Items(owner, len(objs), _getitem_base(owner, (dict,)), keys)
+            objs.extend(map(operator.itemgetter(1), listed))
+            objs.extend(itertools.compress(keys, map(operator.not_, map(ATOMS.__contains__,
+                                                                         map(type, keys)))))
+            children.extend(itertools.repeat(tail, len(objs) - tail.start))
+    if isinstance(rv, tuple) and len(rv) > 5 and rv[5] is not None:
+        children.append(Child(rv[5], (PathStep.opaque("state setter"),), FUNC))
+        objs.append(rv[5])
+    return Expansion("reduce", objs, levels=2, children=children)
 
 
 def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL) -> list[Child]:
@@ -248,13 +319,7 @@ def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL
             if not isinstance(pair, tuple) or len(pair) != 2:
                 break
             key, value = pair
-            # owner[key] only where it is what the reduction gave (a __reduce__ can hand
-            # out dict items for an object with no __getitem__ at all)
-            literal = type(key) in ATOMS or type(key) is tuple
-            step = (PathStep.item(key)
-                    if not literal or (base is not None and _item_is(owner, base, key, value))
-                    else PathStep.opaque(f"item {key!r}"[:60]))
-            children.append(Child(value, (step,), ITEMS))
+            children.append(Child(value, (_value_step(owner, base, key, value),), ITEMS))
             if type(key) not in ATOMS:
                 children.append(Child(key, (PathStep.opaque(f"key {_short_type(key)}"),), ITEMS))
     if setter is not None:
