@@ -452,7 +452,6 @@ class FedList:
         return (list, (), None, self.items)
 
 
-
 class Scan:
     """Scans of one node's children (see the module docstring).
 
