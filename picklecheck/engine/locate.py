@@ -35,8 +35,6 @@ from picklecheck.engine.finding import (
 )
 from picklecheck.engine.kinds import recurses_when_loaded
 from picklecheck.engine.scan import (
-    NEST_MIN,
-    NESTABLE,
     Failure,
     FedList,
     Good,
@@ -46,6 +44,7 @@ from picklecheck.engine.scan import (
     completed_memo,
     fails_with,
     frames_of,
+    holds_big,
     memo_of_pickler,
     memo_size,
     merged,
@@ -123,9 +122,7 @@ def dump_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, limit:
     and is not pickled again (under a class dill saves by value, each level of the
     chain pickled most of a client again before it reached the culprit)."""
     memo = _scan_memo(skip, seeds, good, carry)
-    if len(exp) <= _FEW and not any(
-        type(o) in NESTABLE and len(o) >= NEST_MIN for o in exp.objs
-    ):
+    if len(exp) <= _FEW and not holds_big(exp.objs):
         failures, used, carries, shown = _few_scan(backend, exp, protocol, limit, skip, memo,
                                                    good, carry, known)
         return failures, {(): exp}, used, carries, shown

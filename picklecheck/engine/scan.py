@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "UnderWay", "completed_memo", "failed_dump", "fails_with", "frames_of", "memo_of",
+           "UnderWay", "completed_memo", "failed_dump", "fails_with", "frames_of", "holds_big",
+           "memo_of",
            "memo_of_pickler", "memo_size", "merged", "seed", "seeded_pickler",
            "under_way"]
 
@@ -100,21 +101,32 @@ _FATAL = (KeyboardInterrupt, SystemExit)
 _NONE = (None,)
 
 
-def _holds_big(items: Sequence[Any]) -> bool:
+def holds_big(items: Sequence[Any]) -> bool:
     """Whether one of ``items`` is a list, tuple, dict or set of :data:`NEST_MIN` items or
     more (fed a level further down, not in a run), at C speed: rows of small tuples or
     dicts are the commonest payload there is."""
     if _NESTABLE_SET.isdisjoint(map(type, items)):
         return False
-    containers = itertools.compress(items, map(_NESTABLE_SET.__contains__, map(type, items)))
-    return max(map(len, containers)) >= NEST_MIN
+    return max(map(len, _containers(items))) >= NEST_MIN
 
 
 def _big(items: Sequence[Any]) -> Iterator[Any]:
     """The lists, tuples, dicts and sets of :data:`NEST_MIN` items or more among ``items``."""
-    containers = list(itertools.compress(
-        items, map(_NESTABLE_SET.__contains__, map(type, items))))
+    if _NESTABLE_SET.isdisjoint(map(type, items)):
+        return iter(())
+    containers = list(_containers(items))
     return itertools.compress(containers, map(NEST_MIN.__le__, map(len, containers)))
+
+
+def _drawn(feed: Iterator[Any], objs: Sequence[Any]) -> int:
+    """How many items of ``objs`` its iterator ``feed`` has given out."""
+    state: Any = feed.__reduce__()  # (iter, (seq,), index); (iter, ((),)) once all drawn
+    drawn: int = state[2] if len(state) > 2 else len(objs)
+    return drawn
+
+
+def _containers(items: Sequence[Any]) -> Iterator[Any]:
+    return itertools.compress(items, map(_NESTABLE_SET.__contains__, map(type, items)))
 
 
 #: A failing item: its index path through the fed levels, and what was raised.
@@ -516,7 +528,7 @@ class Scan:
         self._owners[()] = (id(node),)
         seed(self.seeds, node)
         owners = self._owners[()]
-        if not self._flatness(())[0] and _holds_big(exp.objs):
+        if not self._flatness(())[0]:
             for obj in _big(exp.objs):
                 if self._special(obj, owners) == "nest":
                     seed(self.seeds, obj)
@@ -621,8 +633,7 @@ class Scan:
         the last one drawn (the pickler draws an item once it has saved the one before,
         and every batch starts with None). Those before it were saved whole."""
         objs = self.levels[prefix].objs
-        state: Any = feed.__reduce__()  # (iter, (seq,), index)
-        drawn: int = state[2] if len(state) > 2 else len(objs)  # (iter, ((),)): all drawn
+        drawn = _drawn(feed, objs)
         self.blocked.update(map(id, objs[start:drawn - 1]))
         return drawn - 1
 
@@ -694,7 +705,7 @@ class Scan:
                 j += 1
                 continue
             window = objs[j:min(j + size, stop)]
-            if (blocked.isdisjoint(map(id, window)) and not _holds_big(window)
+            if (blocked.isdisjoint(map(id, window)) and not holds_big(window)
                     and (good is None or good.isdisjoint(window))
                     and (known is None or known.isdisjoint(map(id, window)))):
                 k = j + len(window)  # the common case, checked at C speed
@@ -781,8 +792,7 @@ class Scan:
         it saves the first, and no None goes before them here (one per batch would cost a
         third of the pickler's time). Then it is the one that is not an atom, or either."""
         objs = self.levels[prefix].objs
-        state: Any = feed.__reduce__()  # (iter, (seq,), index)
-        drawn: int = state[2] if len(state) > 2 else len(objs)  # (iter, ((),)): all drawn
+        drawn = _drawn(feed, objs)
         if self.filler and drawn - start >= 2 and (drawn - start - 2) % _C_BATCH == 0:
             if type(objs[drawn - 1]) in ATOMS:
                 return drawn - 2, drawn - 1

@@ -79,7 +79,7 @@ class Expansion:
 
     def __init__(self, kind: str, objs: Sequence[Any], levels: int = 1,
                  keys: Sequence[Any] | _Keys | None = None,
-                 children: list[Child | _Items] | None = None) -> None:
+                 children: Sequence[Child | _Items] | None = None) -> None:
         self.kind = kind
         self.objs = objs
         self.levels = levels
@@ -234,38 +234,35 @@ def _value_step(owner: Any, base: type | None, key: Any, value: Any) -> PathStep
 def _reduce_expansion(owner: Any, rv: Any, protocol: int) -> Expansion:
     """:func:`reduce_children` as an :class:`Expansion`, its ``listitems`` and ``dictitems``
     listed at C speed and named only when asked for (see :class:`_Items`)."""
-    items = rv[3] if isinstance(rv, tuple) and len(rv) > 3 else None
-    pairs = rv[4] if isinstance(rv, tuple) and len(rv) > 4 else None
+    listed = isinstance(rv, tuple) and 4 <= len(rv) <= 6  # else the pickler raises on it
+    items = list(rv[3]) if listed and rv[3] is not None else None
+    pairs = list(rv[4]) if listed and len(rv) > 4 and rv[4] is not None else None
+    if pairs is not None and not ({tuple} >= set(map(type, pairs))
+                                  and {2} >= set(map(len, pairs))):
+        # not all pairs: named one by one, up to the one the pickler raises on
+        rv = (*rv[:3], None if items is None else iter(items), iter(pairs), *rv[5:])
+        items = pairs = None
     if items is None and pairs is None:
-        children: list[Child | _Items] = list(reduce_children(owner, rv, protocol))
-        return Expansion("reduce", [c.obj for c in children], levels=2,  # type: ignore[union-attr]
-                         children=children)
+        children = reduce_children(owner, rv, protocol)
+        return Expansion("reduce", [c.obj for c in children], levels=2, children=children)
     head = reduce_children(owner, rv[:3], protocol)
     objs = [c.obj for c in head]
-    children = list(head)
+    named: list[Child | _Items] = list(head)
     if items is not None:
-        listed = list(items)
-        children.extend(itertools.repeat(
-            _Items(owner, len(objs), _getitem_base(owner, (list, collections.deque))), len(listed)))
-        objs.extend(listed)
+        base = _getitem_base(owner, (list, collections.deque))
+        named.extend(itertools.repeat(_Items(owner, len(objs), base), len(items)))
+        objs.extend(items)
     if pairs is not None:
-        listed = list(pairs)
-        if not ({tuple} >= set(map(type, listed)) and {2} >= set(map(len, listed))):
-            # not all pairs: named one by one, up to the one the pickler raises on
-            rest = reduce_children(owner, (None, None, None, None, iter(listed)), protocol)[1:]
-            children.extend(rest)
-            objs.extend(c.obj for c in rest)
-        else:
-            keys = list(map(operator.itemgetter(0), listed))
-            tail = _Items(owner, len(objs), _getitem_base(owner, (dict,)), keys)
-            objs.extend(map(operator.itemgetter(1), listed))
-            objs.extend(itertools.compress(keys, map(operator.not_, map(ATOMS.__contains__,
-                                                                         map(type, keys)))))
-            children.extend(itertools.repeat(tail, len(objs) - tail.start))
-    if isinstance(rv, tuple) and len(rv) > 5 and rv[5] is not None:
-        children.append(Child(rv[5], (PathStep.opaque("state setter"),), FUNC))
+        keys = list(map(operator.itemgetter(0), pairs))
+        tail = _Items(owner, len(objs), _getitem_base(owner, (dict,)), keys)
+        objs.extend(map(operator.itemgetter(1), pairs))
+        objs.extend(itertools.compress(keys, map(operator.not_, map(ATOMS.__contains__,
+                                                                     map(type, keys)))))
+        named.extend(itertools.repeat(tail, len(objs) - tail.start))
+    if len(rv) > 5 and rv[5] is not None:
+        named.append(Child(rv[5], (PathStep.opaque("state setter"),), FUNC))
         objs.append(rv[5])
-    return Expansion("reduce", objs, levels=2, children=children)
+    return Expansion("reduce", objs, levels=2, children=named)
 
 
 def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL) -> list[Child]:
