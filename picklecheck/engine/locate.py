@@ -49,6 +49,7 @@ from picklecheck.engine.scan import (
     memo_size,
     merged,
     seed,
+    seed_below,
     seeded_pickler,
     under_way,
 )
@@ -157,6 +158,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
     carries: dict[tuple[int, ...], Memo] = {}
     shown: dict[tuple[int, ...], UnderWay] = {}
     pickler, spent, used = None, None, False
+    level = set(map(id, exp.objs))  # a child is named where it is (see seed_below)
     for i, obj in enumerate(exp.objs):
         if len(failures) >= limit:
             break
@@ -175,8 +177,10 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             if before:
                 carries[(i,)] = dict(before)
             seed(memo, obj)
+            seed_below(memo, known, obj, level)
             if saved is not None:
                 seed(saved, obj)
+                seed_below(saved, known, obj, level)
             else:
                 pickler, spent = None, pickler or spent
             continue
@@ -192,9 +196,10 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
                 carries[(i,)] = completed
                 memo = merged(completed, memo)
             busy = under_way(pickler, exc, frames)
+            seed(memo, obj)
             if busy is not None:
                 shown[(i,)] = busy
-            seed(memo, obj)
+                seed_below(memo, busy, obj, level)
             scrub(exc)  # its frames would keep the pickler's memo alive
             pickler, spent = None, pickler
         elif good is not None:

@@ -54,7 +54,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
            "UnderWay", "completed_memo", "failed_dump", "fails_with", "frames_of", "holds_big",
            "memo_of",
-           "memo_of_pickler", "memo_size", "merged", "seed", "seeded_pickler",
+           "memo_of_pickler", "seed_below", "memo_size", "merged", "seed", "seeded_pickler",
            "under_way"]
 
 _C_BATCH = 1000
@@ -335,7 +335,15 @@ class UnderWay:
     dump would have had a ``_save_with_postproc`` under way (``deferred``: dill saving
     a class or a function by value, at them or below). The search of such an item
     starts only with what was saved before it (see :func:`completed_memo`), so nothing
-    of what its dump would have done is lost."""
+    of what its dump would have done is lost. The others are pickled again where the
+    search below meets them, since their dump leaves in full what it saved before the
+    culprit, for the levels further down to skip.
+
+    Where the item that failed has siblings after it, each of these objects counts for
+    them as saved (:func:`seed_below`): a second route to the same client (a handler
+    bound to it) is not pickled again to fail in the same place, since the search of
+    the item meets each of them on its way down (a temporary, made anew by a reducer,
+    is reached by no other route)."""
 
     __slots__ = ("deferred", "exc", "objs", "order")
 
@@ -356,14 +364,11 @@ def under_way(pickler: Any, exc: BaseException,
               frames: Frames | None = None) -> UnderWay | None:
     """What ``exc``, raised by ``pickler``, shows under way (see :class:`UnderWay`): read
     from the traceback's ``save`` frames (``frames``, if already read), so only of a
-    pure-Python pickler (dill's). None for the C pickler, for a failure of the stack's
-    depth, and where nothing was saved by value (no object of it could be taken as
-    failing). Call it before the traceback is dropped."""
+    pure-Python pickler (dill's). None for the C pickler and for a failure of the
+    stack's depth. Call it before the traceback is dropped."""
     if issubclass(type(exc), _DEPTH):
         return None
     frames = frames_of(pickler, exc) if frames is None else frames
-    if not any(postproc for _, postproc in frames):
-        return None
     order: list[int] = []
     objs: dict[int, Any] = {}
     deferred: set[int] = set()
@@ -410,6 +415,23 @@ def fails_with(known: UnderWay, obj: Any, *memos: Memo | None) -> bool:
         return False
     below = known.order[known.order.index(id(obj)) + 1:]
     return not any(memo is not None and not memo.keys().isdisjoint(below) for memo in memos)
+
+
+def seed_below(memo: Memo, shown: UnderWay, obj: Any, level: Collection[int] = ()) -> None:
+    """Memoize in ``memo`` what ``shown`` had under way below ``obj``, the item that
+    failed (all of it when ``obj`` is not among it: the failure of a dump of ``obj``
+    starts at the scan's own feed), down to the first that is an item of the level
+    (ids in ``level``): that one is left to fail where it is, and named there; see
+    :class:`UnderWay`."""
+    order = shown.order
+    start = order.index(id(obj)) + 1 if id(obj) in shown.objs and id(obj) in order else 0
+    objs = shown.objs
+    for key in order[start:]:
+        if key == id(obj):
+            continue  # its save again (dill's save calls pickle's), or a self-reference
+        if key in level:
+            return
+        seed(memo, objs[key])
 
 
 def memo_of_pickler(pickler: Any) -> Memo | None:
@@ -508,6 +530,7 @@ class Scan:
         #: What the failure that led to the node showed under way: an item among it
         #: fails with it, unpickled (see run).
         self._known: UnderWay | None = None
+        self._level_ids: dict[tuple[int, ...], frozenset[int]] = {}
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
@@ -616,6 +639,8 @@ class Scan:
                     failing = self.levels[prefix].objs[path[-1]]
                     self.blocked.add(id(failing))
                     seed(self.seeds, failing)
+                    if shown is not None:
+                        seed_below(self.seeds, shown, failing, self._ids(path))
                     # This pickler's memo holds what the failed save left half-saved.
                     self.pickler = None
                     after = path[-1] + 1
@@ -627,6 +652,17 @@ class Scan:
                                    runs_at.get(outer, RUN_MAX)))
                 resume = [r for r in resume if r[2] is None or r[1] < r[2]]
         return failures
+
+    def _ids(self, path: tuple[int, ...]) -> set[int]:
+        """The ids of the items of every level on ``path`` (see :func:`seed_below`)."""
+        ids: set[int] = set()
+        for depth in range(len(path)):
+            prefix = path[:depth]
+            known = self._level_ids.get(prefix)
+            if known is None:
+                known = self._level_ids[prefix] = frozenset(map(id, self.levels[prefix].objs))
+            ids |= known
+        return ids
 
     def _failed_at(self, prefix: tuple[int, ...], start: int, feed: Iterator[Any]) -> int:
         """The index of the item that failed in a run fed from ``start`` through ``feed``:
