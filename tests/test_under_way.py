@@ -139,3 +139,32 @@ def test_a_second_route_to_what_failed_is_not_pickled_again():
     # The verdict's dump and the search's dump of the first route reduce the 300 rows;
     # each other route's reduced them again (1,800 without it).
     assert Counted.reductions <= 2 * 300
+
+
+def test_the_copy_of_a_class_namespace_fails_with_the_one_under_way():
+    """dill's save of a class copies its namespace, and the search's reduction of the
+    class makes another copy: the same keys and values, so it pickles as the one under
+    way did and is not pickled again (nor the 300 rows before the culprit in it)."""
+    def method(self: Any) -> None:
+        return None
+
+    method.settings = Holder(i for i in range(2))  # type: ignore[attr-defined]
+    made = type("Made", (), {"__module__": __name__,
+                             "rows": [Counted() for _ in range(300)], "method": method})
+    Counted.reductions = 0
+    report = picklecheck.check(made(), backends=("dill",), roundtrip=False, expand=True)
+    assert [c.path for c in report.culprits] == [
+        "obj.__class__[<reduce argument 3>]['method'].settings.value"]
+    # The verdict's dump and the search's of the namespace's own level (900 before).
+    assert Counted.reductions == 2 * 300
+
+
+def test_a_copy_stands_in_only_with_the_very_same_items():
+    namespace = {"a": Counted(), "b": [1, 2]}
+    shown = scan.UnderWay(ValueError("x"), [id(namespace)], {id(namespace): namespace},
+                          frozenset({id(namespace)}))
+    assert shown.key_of(dict(namespace)) == id(namespace)
+    assert shown.key_of(namespace) == id(namespace)
+    assert shown.key_of({"a": namespace["a"], "b": [1, 2]}) is None  # an equal list, not it
+    assert shown.key_of({"b": namespace["b"], "a": namespace["a"]}) is None  # another order
+    assert shown.key_of([namespace["a"], namespace["b"]]) is None

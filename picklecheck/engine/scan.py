@@ -54,6 +54,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import operator
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -333,9 +334,10 @@ class UnderWay:
     children, level after level, and pickling each again costs about the dump that
     failed; :func:`fails_with` says which can be taken as failing unpickled: those whose
     dump would have had a ``_save_with_postproc`` under way (``deferred``: dill saving
-    a class or a function by value, at them or below). The search of such an item
-    starts only with what was saved before it (see :func:`completed_memo`), so nothing
-    of what its dump would have done is lost. The others are pickled again where the
+    a class or a function by value, at them or below), or a copy of one of them with the
+    very same items (:meth:`key_of`). The search of such an item starts only with what
+    was saved before it (see :func:`completed_memo`), so nothing of what its dump would
+    have done is lost. The others are pickled again where the
     search below meets them, since their dump leaves in full what it saved before the
     culprit, for the levels further down to skip.
 
@@ -345,7 +347,7 @@ class UnderWay:
     the item meets each of them on its way down (a temporary, made anew by a reducer,
     is reached by no other route)."""
 
-    __slots__ = ("deferred", "exc", "objs", "order")
+    __slots__ = ("_dicts", "deferred", "exc", "objs", "order")
 
     def __init__(self, exc: BaseException, order: list[int], objs: dict[int, Any],
                  deferred: frozenset[int]) -> None:
@@ -353,6 +355,25 @@ class UnderWay:
         self.order = order
         self.objs = objs
         self.deferred = deferred
+        self._dicts: list[tuple[int, dict[Any, Any]]] | None = None
+
+    def key_of(self, obj: Any) -> int | None:
+        """The id under which ``obj`` was under way: its own, or that of a dict with the
+        very same keys and values in the same order (a reducer's copy: dill's save of a
+        class copies its namespace, and the search's reduction of the class makes
+        another, which pickles as that one did). None if it was not."""
+        if id(obj) in self.objs:
+            return id(obj)
+        if type(obj) is not dict:
+            return None
+        if self._dicts is None:
+            self._dicts = [(key, self.objs[key]) for key in self.order
+                           if type(self.objs[key]) is dict]
+        for key, other in self._dicts:
+            if (len(other) == len(obj) and all(map(operator.is_, other, obj))
+                    and all(map(operator.is_, other.values(), obj.values()))):
+                return key
+        return None
 
 
 #: Failures that depend on how deep the stack was when they were raised: a dump that
@@ -411,9 +432,10 @@ def fails_with(known: UnderWay, obj: Any, *memos: Memo | None) -> bool:
     down to the object that raised, with none of those a memo hit in ``memos`` now (a
     culprit found since, memoized by every later scan, would stop it there; so would an
     ancestor, memoized by every scan, that it referred back to)."""
-    if id(obj) not in known.deferred:
+    key = known.key_of(obj)
+    if key not in known.deferred:
         return False
-    below = known.order[known.order.index(id(obj)) + 1:]
+    below = known.order[known.order.index(key) + 1:]
     return not any(memo is not None and not memo.keys().isdisjoint(below) for memo in memos)
 
 
@@ -423,11 +445,11 @@ def seed_below(memo: Memo, shown: UnderWay, obj: Any, level: Collection[int] = (
     starts at the scan's own feed), down to the first that is an item of the level
     (ids in ``level``): that one is left to fail where it is, and named there; see
     :class:`UnderWay`."""
-    order = shown.order
-    start = order.index(id(obj)) + 1 if id(obj) in shown.objs and id(obj) in order else 0
-    objs = shown.objs
+    order, objs = shown.order, shown.objs
+    mine = shown.key_of(obj)
+    start = order.index(mine) + 1 if mine is not None and mine in order else 0
     for key in order[start:]:
-        if key == id(obj):
+        if key == mine:
             continue  # its save again (dill's save calls pickle's), or a self-reference
         if key in level:
             return
