@@ -49,10 +49,13 @@ def containers(obj: Any, bound: int, known: dict[int, Any]) -> list[Any] | None:
     for _ in range(bound):
         found += level
         parts = gc.get_referents(*level)
-        if not _PLAIN.issuperset(map(type, parts)):
+        types = list(map(type, parts))  # once: each pass over 150,000 parts costs
+        kinds = set(types)
+        if not _PLAIN.issuperset(kinds):
             raise NotPlain
-        _no_attributes(parts)  # empty ones too (left out below)
-        nested = list(filter(None, itertools.compress(parts, map(_IS_NESTED, map(type, parts)))))
+        if OrderedDict in kinds and any(map(vars, itertools.compress(parts, map(_IS_OD, types)))):
+            raise NotPlain  # empty ones too (left out below)
+        nested = list(filter(None, itertools.compress(parts, map(_IS_NESTED, types))))
         below = dict(zip(map(id, nested), nested, strict=True))  # each once
         for key in below.keys() & known.keys():
             del below[key]
