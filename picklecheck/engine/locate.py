@@ -322,9 +322,11 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             if len(exp) else ([], {(): exp}, False, {}, {}))
         if used_good and not failures:
             # Its children pass only thanks to one skipped as good (saved whole, but
-            # maybe through a back-reference another scan had memoized): look again.
+            # maybe through a back-reference another scan had memoized): look again,
+            # passing over trees of plain data still (a service model holds no reference).
             failures, levels, _, carries, showing = scanner(
-                backend, node, exp, protocol, room + 1, seen, seeds, None, carried, shown)
+                backend, node, exp, protocol, room + 1, seen, seeds,
+                good.trees_only() if good is not None else None, carried, shown)
         if len(failures) > room:
             truncated, failures = True, failures[:room]
         expanded[id(node)] = (node, link, exc, owner)

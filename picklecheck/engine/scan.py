@@ -240,6 +240,12 @@ class Good:
         #: advance (memoizing them all would cost more than it saves).
         self.heavy: dict[int, Any] = {}
 
+    def trees_only(self) -> Good:
+        """A new one that knows nothing saved whole, only the trees of plain data this
+        one knows of: for a scan again without the skips (see :class:`Good`), which may
+        still pass over those, since nothing in one can lead anywhere."""
+        return Good(self.plain.trees)
+
     def watch(self, pickler: Any, remember: bool = True) -> None:
         """Have ``pickler`` (a C scan pickler; a pure-Python one keeps a memo of its own)
         pass over each exact ``OrderedDict`` that is a tree of plain data, and (unless
