@@ -399,3 +399,18 @@ def test_a_scan_again_without_the_skips_still_passes_over_plain_trees(backend, m
     assert [(c.path, c.obj) for c in report.culprits] == [("obj['m'].a.gen", a.gen)]
     assert made, "no scan again without the skips: the scenario no longer tests it"
     assert sum(good.plain.passed for good in made) >= 1
+
+
+def test_a_class_saved_by_value_whole_is_not_pickled_again_by_each_level():
+    """cloudpickle saves a class made at run time by value (a boto3 client's): saved whole
+    inside an item that failed, it is remembered like an item saved whole, and the next
+    levels of the search, which reach it again before their culprit, memoize it."""
+    made = type("Made", (), {"rows": [Counted() for _ in range(300)], "bulk": _bulk()})
+    leaf = Node(x=Node(kind=made), gen=_gen())
+    for _ in range(4):
+        leaf = Node(x=Node(kind=made), next=leaf)  # made is met inside each x first
+    Counted.reductions = 0
+    report = picklecheck.check(leaf, backends=("cloudpickle",), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj" + ".next" * 4 + ".gen"]
+    # The verdict's dump and the first scan's; before, every level's too (1,800).
+    assert Counted.reductions == 2 * 300

@@ -4,12 +4,13 @@ classes by value, as a :class:`~picklecheck.backends.base.Backend`."""
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from time import perf_counter
+from typing import Any, Protocol
 
-from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
+from picklecheck.backends.base import Backend, Sink, _quickened, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["CloudpickleBackend", "is_cloudpickle_depth_error"]
+__all__ = ["CloudpickleBackend", "Watcher", "is_cloudpickle_depth_error", "watching"]
 
 
 class CloudpickleBackend(Backend):
@@ -31,6 +32,13 @@ class CloudpickleBackend(Backend):
 
     def pickler(self, file: Any, protocol: int) -> Any:
         return self.cloudpickle().Pickler(file, protocol=protocol)
+
+    def scan_pickler(self, protocol: int) -> Any:
+        """A scan's pickler (see :meth:`Backend.scan_pickler`) that tells its
+        :attr:`~Watching.watcher`, once it has one, of each class and function it saves by
+        value whole (see :func:`watching`)."""
+        return _quickened(watching(self.cloudpickle().Pickler)(Sink(), protocol=protocol),
+                          protocol)
 
     def unpickler(self, file: Any) -> Any:
         return PICKLE.unpickler(file)
@@ -60,3 +68,49 @@ def is_cloudpickle_depth_error(exc: BaseException) -> bool:
         return "excessively deep recursion" in str(exc)
     except Exception:  # noqa: BLE001 - a hostile __str__: not cloudpickle's own error
         return False
+
+
+class Watcher(Protocol):
+    def remember(self, objs: tuple[Any, ...], seconds: float) -> None: ...
+
+
+_WATCHING: dict[type, type] = {}
+
+
+def watching(pickler_class: type) -> type:
+    """A subclass of a cloudpickle ``Pickler`` class whose instances tell their
+    ``watcher`` (a scan's :class:`~picklecheck.engine.scan.Good`) of each class or
+    function saved by value whole, and how long that took: a runtime class (a boto3
+    client's) is otherwise pickled again by every level of a search that reaches it
+    before its culprit. Its reduction's state goes with a :class:`_Saved` after it, which
+    the pickler reaches once the state is saved (a scan's bytes are never loaded)."""
+    made = _WATCHING.get(pickler_class)
+    if made is None:
+        def reducer_override(self: Any, obj: Any) -> Any:
+            rv = super(made, self).reducer_override(obj)  # type: ignore[arg-type]
+            watcher = self.watcher
+            if watcher is None or type(rv) is not tuple or len(rv) < 3 or rv[2] is None:
+                return rv
+            return (*rv[:2], (rv[2], _Saved(watcher, obj)), *rv[3:])
+
+        made = _WATCHING[pickler_class] = type(
+            "Watching" + pickler_class.__name__, (pickler_class,),
+            {"watcher": None, "reducer_override": reducer_override,
+             "__module__": __name__})
+    return made
+
+
+class _Saved:
+    """Pickled right after the state of a class or function saved by value: tells the
+    watcher it is saved whole."""
+
+    __slots__ = ("obj", "started", "watcher")
+
+    def __init__(self, watcher: Watcher, obj: Any) -> None:
+        self.watcher = watcher
+        self.obj = obj
+        self.started = perf_counter()
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        self.watcher.remember((self.obj,), perf_counter() - self.started)
+        return (int, ())

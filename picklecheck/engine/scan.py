@@ -253,6 +253,8 @@ class Good:
         table = dispatch_table_of(pickler)
         if table is not None and table.get(collections.OrderedDict) is reduce_ordered_dict:
             table[collections.OrderedDict] = self._reduce_watched if remember else self.plain
+        if remember and hasattr(pickler, "watcher"):  # see backends.cloudpickle.watching
+            pickler.watcher = self
 
     def _reduce_watched(self, od: collections.OrderedDict[Any, Any]) -> tuple[Any, ...]:
         if self.plain.is_plain(od):
