@@ -414,3 +414,17 @@ def test_a_class_saved_by_value_whole_is_not_pickled_again_by_each_level():
     assert [c.path for c in report.culprits] == ["obj" + ".next" * 4 + ".gen"]
     # The verdict's dump and the first scan's; before, every level's too (1,800).
     assert Counted.reductions == 2 * 300
+
+
+@pytest.mark.parametrize("siblings", [1, 12], ids=["few", "scan"])
+def test_what_siblings_after_a_failure_saved_whole_is_not_pickled_again_below(siblings):
+    """dill's search starts an item's own search with what was saved in full before it
+    failed; what the siblings after it saved (a client's other attributes, reaching the
+    same loader and event handlers) counts too: the item's own children reach it again."""
+    shared = Node(rows=[Counted() for _ in range(300)])
+    failing = Node(g=Node(gen=_gen()), t=Node(h=shared))
+    root = Node(f=failing, **{f"s{i}": Node(h=shared) for i in range(siblings)})
+    Counted.reductions = 0
+    report = picklecheck.check(root, backends=("dill",), roundtrip=False, name="root")
+    assert [c.path for c in report.culprits] == ["root.f.g.gen"]
+    assert Counted.reductions == 300  # by the first sibling after it; 600 before

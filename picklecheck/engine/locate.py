@@ -41,6 +41,7 @@ from picklecheck.engine.scan import (
     Memo,
     Scan,
     UnderWay,
+    carry_on,
     completed_memo,
     fails_with,
     frames_of,
@@ -48,6 +49,7 @@ from picklecheck.engine.scan import (
     memo_of_pickler,
     memo_size,
     merged,
+    saved_since,
     seed,
     seed_below,
     seeded_pickler,
@@ -157,7 +159,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
     failures: list[Failure] = []
     carries: dict[tuple[int, ...], Memo] = {}
     shown: dict[tuple[int, ...], UnderWay] = {}
-    pickler, spent, used = None, None, False
+    pickler, spent, used, fresh = None, None, False, 0
     level = set(map(id, exp.objs))  # a child is named where it is (see seed_below)
     for i, obj in enumerate(exp.objs):
         if len(failures) >= limit:
@@ -186,6 +188,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             continue
         if pickler is None:
             pickler = seeded_pickler(backend, protocol, memo, good, spent)
+            fresh = memo_size(pickler) or 0
         started, mark = perf_counter(), memo_size(pickler)
         exc = _failure(backend, pickler, obj)
         if exc is not None:
@@ -204,6 +207,8 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
             pickler, spent = None, pickler
         elif good is not None:
             good.remember((obj,), perf_counter() - started)
+    if pickler is not None and failures:
+        carry_on(carries, failures, saved_since(pickler, fresh, memo))
     return failures, used, carries, shown
 
 

@@ -69,9 +69,9 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "UnderWay", "completed_memo", "failed_dump", "fails_with", "frames_of", "holds_big",
+           "UnderWay", "carry_on", "completed_memo", "failed_dump", "fails_with", "frames_of", "holds_big",
            "memo_of",
-           "memo_of_pickler", "seed_below", "memo_size", "merged", "seed", "seeded_pickler",
+           "memo_of_pickler", "saved_since", "seed_below", "memo_size", "merged", "seed", "seeded_pickler",
            "under_way"]
 
 _C_BATCH = 1000
@@ -464,6 +464,33 @@ def seed_below(memo: Memo, shown: UnderWay, obj: Any, level: Collection[int] = (
         seed(memo, objs[key])
 
 
+def saved_since(pickler: Any, start: int, seeded: Memo) -> Memo | None:
+    """What a pure-Python pickler memoized after its first ``start`` entries, but for
+    what ``seeded`` holds (seeds added since): once its dump has returned, each of them
+    was saved in full. None for the C pickler."""
+    memo = memo_of_pickler(pickler)
+    if memo is None or len(memo) <= start:
+        return None
+    return {key: entry for key, entry in itertools.islice(memo.items(), start, None)
+            if key not in seeded}
+
+
+def carry_on(carries: dict[tuple[int, ...], Memo], failures: list[Failure],
+             saved: Memo | None) -> None:
+    """Add ``saved`` (:func:`saved_since` a dump that returned after the failures) to
+    what each failing item's search starts with memoized (see :func:`completed_memo`):
+    the siblings after a failing item (a client's other attributes, each reaching the
+    same loader and event handlers) would otherwise be pickled again, level after level,
+    down its chain."""
+    if not saved:
+        return
+    for path, _ in failures:
+        if path in carries:
+            carries[path].update(saved)
+        else:
+            carries[path] = dict(saved)
+
+
 def memo_of_pickler(pickler: Any) -> Memo | None:
     """A pure-Python pickler's memo (None for the C pickler's, or no pickler)."""
     memo = getattr(pickler, "memo", None)
@@ -561,6 +588,7 @@ class Scan:
         #: fails with it, unpickled (see run).
         self._known: UnderWay | None = None
         self._level_ids: dict[tuple[int, ...], frozenset[int]] = {}
+        self._fresh = 0  # how many objects the pickler started with memoized
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
@@ -568,7 +596,9 @@ class Scan:
         carried, self.carry = self.carry, None
         spent, self._spent = self._spent, None
         memo = merged(carried, self.seeds) if carried else self.seeds
-        return seeded_pickler(self.backend, self.protocol, memo, self.good, spent)
+        pickler = seeded_pickler(self.backend, self.protocol, memo, self.good, spent)
+        self._fresh = memo_size(pickler) or 0
+        return pickler
 
     def run(self, node: Any, exp: Expansion, limit: int,
             known: UnderWay | None = None) -> list[Failure]:
@@ -604,6 +634,8 @@ class Scan:
             self._feeding = None
             try:
                 self.backend.run(self.pickler, FedList(self._chain(resume)))
+                carry_on(self.carries, failures,
+                         saved_since(self.pickler, self._fresh, self.seeds))
                 break
             except _FATAL:
                 raise
@@ -652,7 +684,7 @@ class Scan:
                     self.carries.update(retry.carries)
                     self.under_way.update(retry.under_way)
                     self.used_good |= retry.used_good
-                    self.pickler = retry.pickler
+                    self.pickler, self._fresh = retry.pickler, retry._fresh
                     after = again
                 else:
                     failures.append((path, exc))
