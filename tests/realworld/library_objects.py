@@ -54,6 +54,25 @@ def boto3_paginator(ctx: Context) -> Any:
     return client.get_paginator("list_objects_v2")
 
 
+def boto3_ec2_resource(ctx: Context) -> Any:
+    """EC2's resource: a class made at run time over the biggest service model there is
+    (its client's: 22,681 containers)."""
+    import boto3
+
+    return boto3.resource("ec2", **_AWS)
+
+
+def boto3_paginator_among_clients(ctx: Context) -> Any:
+    """A paginator in a process that holds other clients too, as an app does: they share
+    the session's event handlers, so many routes lead from one client to the others."""
+    import boto3
+
+    others = [boto3.client(name, **_AWS) for name in ("ec2", "dynamodb", "sqs", "lambda")]
+    for other in others:
+        ctx.closing(other.close)
+    return boto3_paginator(ctx)
+
+
 def boto3_waiter(ctx: Context) -> Any:
     """A waiter: the same, another class botocore makes at run time."""
     return boto3_client(ctx).get_waiter("bucket_exists")
@@ -312,6 +331,9 @@ ENTRIES = [
     _e("boto3-bucket", boto3_bucket, ("boto3",), change=("obj",), slow=True),
     _e("boto3-paginator", boto3_paginator, ("boto3",), change=("obj",), slow=True),
     _e("boto3-waiter", boto3_waiter, ("boto3",), change=("obj",), slow=True),
+    _e("boto3-ec2-resource", boto3_ec2_resource, ("boto3",), change=("obj",), slow=True),
+    _e("boto3-paginator-among-clients", boto3_paginator_among_clients, ("boto3",),
+       change=("obj",), slow=True),
     _e("sqlalchemy-engine", sqlalchemy_engine, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-session", sqlalchemy_session, ("sqlalchemy.orm",), change=("obj",)),
     _e("sqlalchemy-orm-instance", sqlalchemy_instance, ("sqlalchemy.orm",), fresh=True),
