@@ -35,8 +35,8 @@ class CloudpickleBackend(Backend):
 
     def scan_pickler(self, protocol: int) -> Any:
         """A scan's pickler (see :meth:`Backend.scan_pickler`) that tells its
-        :attr:`~Watching.watcher`, once it has one, of each class and function it saves by
-        value whole (see :func:`watching`)."""
+        ``watcher``, once it has one, of each class it saves by value whole (see
+        :func:`watching`)."""
         return _quickened(watching(self.cloudpickle().Pickler)(Sink(), protocol=protocol),
                           protocol)
 
@@ -79,17 +79,21 @@ _WATCHING: dict[type, type] = {}
 
 def watching(pickler_class: type) -> type:
     """A subclass of a cloudpickle ``Pickler`` class whose instances tell their
-    ``watcher`` (a scan's :class:`~picklecheck.engine.scan.Good`) of each class or
-    function saved by value whole, and how long that took: a runtime class (a boto3
-    client's) is otherwise pickled again by every level of a search that reaches it
-    before its culprit. Its reduction's state goes with a :class:`_Saved` after it, which
+    ``watcher`` (a scan's :class:`~picklecheck.engine.scan.Good`) of each class saved by
+    value whole, and how long that took: a runtime class (a boto3 client's) is otherwise
+    pickled again by every level of a search that reaches it before its culprit. Not
+    functions: a closure is small and there may be a million of them (telling of each
+    cost 4 us, a sixth of the search of 10,000 closures). Its reduction's state goes with a :class:`_Saved` after it, which
     the pickler reaches once the state is saved (a scan's bytes are never loaded)."""
     made = _WATCHING.get(pickler_class)
     if made is None:
+        base = pickler_class.reducer_override  # type: ignore[attr-defined]
+
         def reducer_override(self: Any, obj: Any) -> Any:
-            rv = super(made, self).reducer_override(obj)  # type: ignore[arg-type]
+            rv = base(self, obj)
             watcher = self.watcher
-            if watcher is None or type(rv) is not tuple or len(rv) < 3 or rv[2] is None:
+            if (watcher is None or type(rv) is not tuple or len(rv) < 3 or rv[2] is None
+                    or not isinstance(obj, type)):
                 return rv
             return (*rv[:2], (rv[2], _Saved(watcher, obj)), *rv[3:])
 
@@ -101,8 +105,8 @@ def watching(pickler_class: type) -> type:
 
 
 class _Saved:
-    """Pickled right after the state of a class or function saved by value: tells the
-    watcher it is saved whole."""
+    """Pickled right after the state of a class saved by value: tells the watcher it
+    is saved whole."""
 
     __slots__ = ("obj", "started", "watcher")
 
