@@ -389,6 +389,9 @@ def test_a_scan_again_without_the_skips_still_passes_over_plain_trees(backend, m
 
     original = scan.Good.trees_only
     monkeypatch.setattr(scan.Good, "trees_only", trees_only)
+    # Whatever the clock says: every save is remembered as good, none as heavy.
+    monkeypatch.setattr(scan, "SLOW_SAVE", 0.0)
+    monkeypatch.setattr(scan, "HEAVY_SAVE", float("inf"))
     model = OrderedDict((f"shape{i}", OrderedDict(type="string", doc=f"d{i}"))
                         for i in range(500))
     a = Node(gen=_gen())
@@ -401,10 +404,13 @@ def test_a_scan_again_without_the_skips_still_passes_over_plain_trees(backend, m
     assert sum(good.plain.passed for good in made) >= 1
 
 
-def test_a_class_saved_by_value_whole_is_not_pickled_again_by_each_level():
+def test_a_class_saved_by_value_whole_is_not_pickled_again_by_each_level(monkeypatch):
     """cloudpickle saves a class made at run time by value (a boto3 client's): saved whole
     inside an item that failed, it is remembered like an item saved whole, and the next
     levels of the search, which reach it again before their culprit, memoize it."""
+    from picklecheck.engine import scan
+
+    monkeypatch.setattr(scan, "HEAVY_SAVE", 0.0)  # heavy, whatever the clock says
     made = type("Made", (), {"rows": [Counted() for _ in range(300)], "bulk": _bulk()})
     leaf = Node(x=Node(kind=made), gen=_gen())
     for _ in range(4):
