@@ -57,6 +57,10 @@ class World:
         self.signals: list[int] = []
         self.old = {sig: signal.signal(sig, lambda s, f: self.signals.append(s))
                     for sig in (signal.SIGUSR1, signal.SIGALRM, signal.SIGTERM)}
+        # Ctrl-C as a fresh interpreter has it (a process started in the background by a
+        # shell ignores SIGINT, and a SIGINT already ignored would hide the payload that
+        # ignores it, here and, the disposition being inherited, in the CLI's process).
+        self.old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
         self.state = self.snapshot()
 
     def payloads(self) -> dict[str, object]:

@@ -162,12 +162,18 @@ def test_a_copy_given_back_its_finalizers_runs_them_when_dropped():
     assert sorted(cls.__name__ if cls else "kept" for _, cls in swapped) == ["Tidy", "kept"]
     assert type(copy[0]) is not Tidy
     gc.collect()
-    assert FINALIZED == []
+    # Only this test's own kinds: an original of another test (a Bar, in a cycle) may be
+    # collected here, and its finalizer runs, as it should.
+    assert _mine(FINALIZED) == []
     remains.rearm(swapped)
     assert swapped == [] and type(copy[0]) is Tidy
     del copy
     gc.collect()
-    assert sorted(FINALIZED) == ["registry", "tidy"]
+    assert sorted(_mine(FINALIZED)) == ["registry", "tidy"]
+
+
+def _mine(finalized: list[str]) -> list[str]:
+    return [kind for kind in finalized if kind in ("tidy", "registry")]
 
 
 class Pool:

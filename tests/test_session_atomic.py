@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -19,10 +20,15 @@ APPS = Path(__file__).parent / "apps"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    """No PICKLECHECK_SESSION_* variables and no pyproject.toml."""
+    """No PICKLECHECK_SESSION_* variables and no pyproject.toml, and Ctrl-C as a fresh
+    interpreter has it (a process started in the background by a shell ignores SIGINT,
+    and then there is no Ctrl-C to defer: interrupts_deferred leaves it alone)."""
     for name in (ENV_MODE, ENV_BACKEND, ENV_ROUNDTRIP):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def strict(data: MutableMapping[Any, Any] | None = None) -> SessionState:
