@@ -173,8 +173,13 @@ class Backend:
 
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
-        :meth:`run` on it several times (one memo across the calls)."""
-        return _quickened(self.pickler(Sink(), protocol), protocol)
+        :meth:`run` on it several times (one memo across the calls): :meth:`scan_base`'s,
+        its dispatch table read at C speed."""
+        return _quickened(self.scan_base(Sink(), protocol), protocol)
+
+    def scan_base(self, file: Any, protocol: int) -> Any:
+        """The pickler :meth:`scan_pickler` starts from: this backend's own."""
+        return self.pickler(file, protocol)
 
     def run(self, pickler: Any, obj: Any) -> None:
         """``pickler.dump(obj)``, with whatever this backend needs around it."""

@@ -7,7 +7,7 @@ import pickle
 from time import perf_counter
 from typing import Any, Protocol
 
-from picklecheck.backends.base import Backend, Sink, _quickened, reduce_by_pickler
+from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
 __all__ = ["CloudpickleBackend", "Watcher", "is_cloudpickle_depth_error", "watching"]
@@ -33,12 +33,10 @@ class CloudpickleBackend(Backend):
     def pickler(self, file: Any, protocol: int) -> Any:
         return self.cloudpickle().Pickler(file, protocol=protocol)
 
-    def scan_pickler(self, protocol: int) -> Any:
-        """A scan's pickler (see :meth:`Backend.scan_pickler`) that tells its
-        ``watcher``, once it has one, of each class it saves by value whole (see
-        :func:`watching`)."""
-        return _quickened(watching(self.cloudpickle().Pickler)(Sink(), protocol=protocol),
-                          protocol)
+    def scan_base(self, file: Any, protocol: int) -> Any:
+        """cloudpickle's pickler, telling its ``watcher``, once it has one, of each class
+        it saves by value whole (see :func:`watching`)."""
+        return watching(self.cloudpickle().Pickler)(file, protocol=protocol)
 
     def unpickler(self, file: Any) -> Any:
         return PICKLE.unpickler(file)
@@ -71,6 +69,8 @@ def is_cloudpickle_depth_error(exc: BaseException) -> bool:
 
 
 class Watcher(Protocol):
+    """What a watching pickler tells (a scan's :class:`~picklecheck.engine.scan.Good`)."""
+
     def remember(self, objs: tuple[Any, ...], seconds: float) -> None: ...
 
 
@@ -83,8 +83,9 @@ def watching(pickler_class: type) -> type:
     value whole, and how long that took: a runtime class (a boto3 client's) is otherwise
     pickled again by every level of a search that reaches it before its culprit. Not
     functions: a closure is small and there may be a million of them (telling of each
-    cost 4 us, a sixth of the search of 10,000 closures). Its reduction's state goes with a :class:`_Saved` after it, which
-    the pickler reaches once the state is saved (a scan's bytes are never loaded)."""
+    cost 4 us, a sixth of the search of 10,000 closures). A class's reduction has its
+    state go with a :class:`_Saved` after it, which the pickler reaches once the state
+    is saved (a scan's bytes are never loaded)."""
     made = _WATCHING.get(pickler_class)
     if made is None:
         base = pickler_class.reducer_override  # type: ignore[attr-defined]

@@ -160,7 +160,7 @@ def _few_scan(backend: Backend, exp: Expansion, protocol: int, limit: int, skip:
     carries: dict[tuple[int, ...], Memo] = {}
     shown: dict[tuple[int, ...], UnderWay] = {}
     pickler, spent, used, fresh = None, None, False, 0
-    level = set(map(id, exp.objs))  # a child is named where it is (see seed_below)
+    level = (frozenset(map(id, exp.objs)),)  # a child is named where it is (see seed_below)
     for i, obj in enumerate(exp.objs):
         if len(failures) >= limit:
             break

@@ -69,10 +69,9 @@ if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
 __all__ = ["NESTABLE", "NEST_MIN", "SLOW_SAVE", "FedList", "Failure", "Good", "Memo", "Scan",
-           "UnderWay", "carry_on", "completed_memo", "failed_dump", "fails_with", "frames_of", "holds_big",
-           "memo_of",
-           "memo_of_pickler", "saved_since", "seed_below", "memo_size", "merged", "seed", "seeded_pickler",
-           "under_way"]
+           "UnderWay", "carry_on", "completed_memo", "failed_dump", "fails_with", "frames_of",
+           "holds_big", "memo_of", "memo_of_pickler", "memo_size", "merged", "saved_since",
+           "seed", "seed_below", "seeded_pickler", "under_way"]
 
 _C_BATCH = 1000
 #: Containers with at least this many items are fed item by item (a level of their own,
@@ -447,19 +446,20 @@ def fails_with(known: UnderWay, obj: Any, *memos: Memo | None) -> bool:
     return not any(memo is not None and not memo.keys().isdisjoint(below) for memo in memos)
 
 
-def seed_below(memo: Memo, shown: UnderWay, obj: Any, level: Collection[int] = ()) -> None:
+def seed_below(memo: Memo, shown: UnderWay, obj: Any,
+               levels: Sequence[Collection[int]] = ()) -> None:
     """Memoize in ``memo`` what ``shown`` had under way below ``obj``, the item that
     failed (all of it when ``obj`` is not among it: the failure of a dump of ``obj``
-    starts at the scan's own feed), down to the first that is an item of the level
-    (ids in ``level``): that one is left to fail where it is, and named there; see
-    :class:`UnderWay`."""
+    starts at the scan's own feed), down to the first that is an item of a level on the
+    way to it (the ids in one of ``levels``): that one is left to fail where it is, and
+    named there; see :class:`UnderWay`."""
     order, objs = shown.order, shown.objs
     mine = shown.key_of(obj)
-    start = order.index(mine) + 1 if mine is not None and mine in order else 0
+    start = order.index(mine) + 1 if mine is not None else 0
     for key in order[start:]:
         if key == mine:
             continue  # its save again (dill's save calls pickle's), or a self-reference
-        if key in level:
+        if any(key in ids for ids in levels):
             return
         seed(memo, objs[key])
 
@@ -702,7 +702,7 @@ class Scan:
                     self.blocked.add(id(failing))
                     seed(self.seeds, failing)
                     if shown is not None:
-                        seed_below(self.seeds, shown, failing, self._ids(path))
+                        seed_below(self.seeds, shown, failing, self._levels_on(path))
                     # This pickler's memo holds what the failed save left half-saved.
                     self.pickler = None
                     after = path[-1] + 1
@@ -715,16 +715,18 @@ class Scan:
                 resume = [r for r in resume if r[2] is None or r[1] < r[2]]
         return failures
 
-    def _ids(self, path: tuple[int, ...]) -> set[int]:
-        """The ids of the items of every level on ``path`` (see :func:`seed_below`)."""
-        ids: set[int] = set()
+    def _levels_on(self, path: tuple[int, ...]) -> list[frozenset[int]]:
+        """The ids of the items of each level on ``path`` (see :func:`seed_below`), each
+        level's found once per scan: a union per failure copied a level of 100,000
+        records a hundred times."""
+        sets = []
         for depth in range(len(path)):
             prefix = path[:depth]
-            known = self._level_ids.get(prefix)
-            if known is None:
-                known = self._level_ids[prefix] = frozenset(map(id, self.levels[prefix].objs))
-            ids |= known
-        return ids
+            ids = self._level_ids.get(prefix)
+            if ids is None:
+                ids = self._level_ids[prefix] = frozenset(map(id, self.levels[prefix].objs))
+            sets.append(ids)
+        return sets
 
     def _failed_at(self, prefix: tuple[int, ...], start: int, feed: Iterator[Any]) -> int:
         """The index of the item that failed in a run fed from ``start`` through ``feed``:
