@@ -205,3 +205,34 @@ def test_functions_and_classes_are_not_plain_data():
     pickler = get_backend("dill").passing_pickler(Sink(), 4)[0]
     pickler.dump({"rows": [str(i) for i in range(9)] + [collections.OrderedDict(a=1)]})
     assert pickler.skipped_trees == 1
+
+
+def _make_lambda():
+    return lambda row: row  # local: pickle cannot find it by name, dill saves it by value
+
+
+def _make_generator():
+    return (i for i in range(3))
+
+
+@pytest.mark.parametrize(("culprit", "quick"), [(_make_lambda, False), (_make_generator, True)])
+def test_the_quick_verdict_only_when_pickles_culprits_say_dill_fails_too(monkeypatch,
+                                                                          culprit, quick):
+    """pickle failing on functions alone (a pandas Styler's formatters) says nothing of
+    dill, which saves them by value: dill's verdict is its usual dump, not a quick one
+    that passes over a tree, succeeds and is done again for its bytes. A generator
+    fails with dill too: then it is quick."""
+    backend = get_backend("dill")
+    made = []
+    real = type(backend).passing_pickler
+
+    def counted(self, *args, **kwargs):
+        made.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(backend), "passing_pickler", counted)
+    obj = {"model": _service_model(), "formatter": culprit()}
+    report = picklecheck.check(obj, backends=("pickle", "dill"), roundtrip=False)
+    assert not report.results["pickle"].ok
+    assert report.results["dill"].ok is not quick
+    assert bool(made) is quick

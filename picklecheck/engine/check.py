@@ -16,6 +16,7 @@ import io
 import pickle
 import sys
 import time
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -204,7 +205,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
             findings[backend.name] = []
             continue
         model = workers.model_for(backend)
-        others_failed = any(r.exception is not None for r in results.values())
+        others_failed = _failure_likely(results, findings)
         found, data = _dump(obj, backend, protocol, roundtrip or fresh_process or model.watches,
                             max_culprits, results, roundtrip, failed, in_thread,
                             others_failed, trees)
@@ -264,6 +265,30 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         entries=deferred.Lazy(lambda: group.entries(culprits, words.expand)),  # type: ignore[arg-type]
         expanded=words.expand,
     )
+
+
+#: What pickle saves by name, and dill and cloudpickle by value.
+_BY_NAME = (types.FunctionType, type)
+
+
+def _failure_likely(results: dict[str, BackendResult],
+                    findings: dict[str, list[Finding]]) -> bool:
+    """Whether an earlier backend failed on something the next backends likely fail on
+    too (then their verdicts start with a dump that passes over trees of plain data:
+    see Backend.verdict_dump). Not when each of its culprits is a function or a class
+    (or an object whose class or reconstructor is one) that it could not find by name,
+    which dill and cloudpickle save by value: a pandas Styler's formatters are lambdas,
+    and dill's dump, done once to pass over trees and once again for its bytes, took
+    twice as long."""
+    for name, result in results.items():
+        if result.exception is None:
+            continue
+        found = findings.get(name)
+        if not found or not all(
+                isinstance(f.via if f.origin in ("class", "reconstructor") else f.obj, _BY_NAME)
+                for f in found):
+            return True
+    return False
 
 
 def _late(limit: Deadline, what: str) -> str:

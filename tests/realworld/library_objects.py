@@ -270,6 +270,15 @@ def series_lambda(ctx: Context) -> Any:
     return pd.Series([lambda v: v + 1, 2.0], index=["f", "g"])
 
 
+def df_styler(ctx: Context) -> Any:
+    """A table styled for display, a formatter for each of its 10,000 cells: pickle
+    cannot find the formatters (lambdas) by name; dill and cloudpickle save them."""
+    import pandas as pd
+
+    frame = pd.DataFrame([[r * 10 + c for c in range(10)] for r in range(1000)])
+    return frame.style.format("{:.2f}")
+
+
 def df_groupby(ctx: Context) -> Any:
     import pandas as pd
 
@@ -360,6 +369,7 @@ ENTRIES = [
     _e("pandas-series-lambda", series_lambda, ("pandas",), change=("obj.iloc[0]",),
        say=("obj.iloc[0]",)),
     _e("pandas-groupby", df_groupby, ("pandas",)),
+    _e("pandas-styler", df_styler, ("pandas", "jinja2"), change=("obj",)),
     _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",)),
     _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",)),
     _e("pydantic-local-model", pydantic_local_model, ("pydantic",), library=False,
