@@ -79,7 +79,7 @@ class Expansion:
 
     def __init__(self, kind: str, objs: Sequence[Any], levels: int = 1,
                  keys: Sequence[Any] | _Keys | None = None,
-                 children: Sequence[Child | _Items] | None = None) -> None:
+                 children: Sequence[Child | _Items | _Elements] | None = None) -> None:
         self.kind = kind
         self.objs = objs
         self.levels = levels
@@ -243,11 +243,21 @@ def _reduce_expansion(owner: Any, rv: Any, protocol: int) -> Expansion:
         rv = (*rv[:3], None if items is None else iter(items), iter(pairs), *rv[5:])
         items = pairs = None
     if items is None and pairs is None:
+        elements = _object_array_elements(owner, rv)
+        if elements is not None:
+            # Its state is its elements: named one by one only when asked for (naming a
+            # million of them cost seconds, where pickling them cost milliseconds).
+            head = reduce_children(owner, rv[:2], protocol)
+            objs = [c.obj for c in head]
+            named: list[Child | _Items | _Elements] = list(head)
+            named.extend(itertools.repeat(_Elements(owner, len(objs)), len(elements)))
+            objs.extend(elements)
+            return Expansion("reduce", objs, levels=2, children=named)
         children = reduce_children(owner, rv, protocol)
         return Expansion("reduce", [c.obj for c in children], levels=2, children=children)
     head = reduce_children(owner, rv[:3], protocol)
     objs = [c.obj for c in head]
-    named: list[Child | _Items] = list(head)
+    named = list(head)
     if items is not None:
         base = _getitem_base(owner, (list, collections.deque))
         named.extend(itertools.repeat(_Items(owner, len(objs), base), len(items)))
@@ -428,19 +438,64 @@ def _state_children(owner: Any, state: Any) -> list[Child]:
 def _object_array_items(owner: Any, state: Any) -> list[Child] | None:
     """numpy object arrays pickle their elements as a flat list in their state: name
     each one ``.flat[i]`` (checked by identity, so the path is exact)."""
+    items = _array_elements(owner, state)
+    if items is None:
+        return None
+    try:
+        flat = owner.flat
+        if any(flat[i] is not x for i, x in enumerate(items)):
+            return None
+    except Exception:  # noqa: BLE001
+        return None
+    return [Child(x, (PathStep.attr("flat"), PathStep.index(i)), STATE) for i, x in enumerate(items)]
+
+
+def _array_elements(owner: Any, state: Any) -> list[Any] | None:
+    """The elements of a numpy object array, when ``state`` is its state (a flat list of
+    as many objects as it has elements), or None."""
     t = type(owner)
     if getattr(t, "__module__", None) != "numpy" or getattr(t, "__name__", None) != "ndarray":
         return None
     if type(state) is not tuple or len(state) != 5 or type(state[4]) is not list:
         return None
-    items = state[4]
     try:
-        flat = owner.flat
-        if len(items) != owner.size or any(flat[i] is not x for i, x in enumerate(items)):
-            return None
-    except Exception:  # noqa: BLE001
+        return state[4] if len(state[4]) == owner.size else None
+    except Exception:  # noqa: BLE001 - not an array after all
         return None
-    return [Child(x, (PathStep.attr("flat"), PathStep.index(i)), STATE) for i, x in enumerate(items)]
+
+
+def _object_array_elements(owner: Any, rv: Any) -> list[Any] | None:
+    """The elements of a numpy array of dtype object whose reduction is ``rv`` (a
+    reconstructor, its arguments and a state of elements only), or None."""
+    if not isinstance(rv, tuple) or len(rv) != 3 or not isinstance(rv[1], tuple):
+        return None
+    try:  # elements of a plain object dtype are the objects (a record is made anew)
+        if owner.dtype.kind != "O":
+            return None
+    except Exception:  # noqa: BLE001 - not an array after all
+        return None
+    return _array_elements(owner, rv[2])
+
+
+class _Elements:
+    """A numpy object array's elements (its state's flat list), each named ``.flat[i]``
+    only when one is asked for, and only if it is the array's element there (by identity,
+    so the path is exact): else ``<element i>``."""
+
+    __slots__ = ("owner", "start")
+
+    def __init__(self, owner: Any, start: int) -> None:
+        self.owner, self.start = owner, start
+
+    def child(self, i: int, obj: Any) -> Child:
+        j = i - self.start
+        try:
+            exact = self.owner.flat[j] is obj
+        except Exception:  # noqa: BLE001 - changed under the check
+            exact = False
+        steps = ((PathStep.attr("flat"), PathStep.index(j)) if exact
+                 else (PathStep.opaque(f"element {j}"),))
+        return Child(obj, steps, STATE)
 
 
 def _state_dict_children(owner: Any, state: dict[Any, Any]) -> list[Child]:

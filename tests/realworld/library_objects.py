@@ -279,6 +279,17 @@ def df_styler(ctx: Context) -> Any:
     return frame.style.format("{:.2f}")
 
 
+def df_object_column_lambda(ctx: Context) -> Any:
+    """100,000 rows with a column of objects (strings), one of them a function: the
+    column's array pickles its elements one by one, as a list in its state."""
+    import pandas as pd
+
+    labels = pd.Series([("x", "y", "z")[i % 3] for i in range(100_000)], dtype=object)
+    frame = pd.DataFrame({"value": [i * 0.5 for i in range(100_000)], "label": labels})
+    frame.iat[50_000, 1] = lambda v: v
+    return frame
+
+
 def df_groupby(ctx: Context) -> Any:
     import pandas as pd
 
@@ -369,6 +380,8 @@ ENTRIES = [
     _e("pandas-series-lambda", series_lambda, ("pandas",), change=("obj.iloc[0]",),
        say=("obj.iloc[0]",)),
     _e("pandas-groupby", df_groupby, ("pandas",)),
+    _e("pandas-df-object-column-lambda", df_object_column_lambda, ("pandas",),
+       change=("obj['label'].iloc[50000]",), say=("obj['label'].iloc[50000]",)),
     _e("pandas-styler", df_styler, ("pandas", "jinja2"), change=("obj",)),
     _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",)),
     _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",)),
