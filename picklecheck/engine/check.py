@@ -285,7 +285,8 @@ def _failure_likely(results: dict[str, BackendResult],
             continue
         found = findings.get(name)
         if not found or not all(
-                isinstance(f.via if f.origin in ("class", "reconstructor") else f.obj, _BY_NAME)
+                issubclass(type(f.via if f.origin in ("class", "reconstructor") else f.obj),
+                           _BY_NAME)  # type(): isinstance would read a hostile __class__
                 for f in found):
             return True
     return False
