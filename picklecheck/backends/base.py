@@ -20,10 +20,10 @@ import operator
 import pickle
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from picklecheck.backends import plaintree
+from picklecheck.backends import plaintree, standin
 from picklecheck.backends.guard import contained_global, guard_global
 from picklecheck.backends.remains import Swapped, disarmed
 
@@ -171,6 +171,15 @@ class Backend:
         passing = table[collections.OrderedDict] = plaintree.PassOver(reduce_ordered_dict, trees)
         return pickler, lambda: passing.passed
 
+    def pickler_leaving_out(self, file: Any, protocol: int, objs: Mapping[int, Any]) -> Any:
+        """A pickler that writes a persistent reference for each object in ``objs`` (by
+        id), which :meth:`loads` loads as a stand-in (see :mod:`.standin`); None for a
+        backend with a :meth:`dump` of its own."""
+        if type(self).dump is not Backend.dump:
+            return None
+        pickler = self.pickler(file, protocol)
+        return pickler if standin.leave_out(pickler, objs) else None
+
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
         :meth:`run` on it several times (one memo across the calls): :meth:`scan_base`'s,
@@ -207,6 +216,7 @@ class Backend:
         which it puts in ``swapped``."""
         file = io.BytesIO(data)
         unpickler = self.unpickler(file) if guarded else self.contained_unpickler(file)
+        standin.accept(unpickler)  # the search's bytes leave objects out (see pickler_leaving_out)
         with disarmed(unpickler, swapped):
             return unpickler.load()
 

@@ -74,9 +74,11 @@ _BATCH_BYTES = 32 << 20
 
 
 def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
-                      protocol: int) -> list[BaseException | None]:
+                      protocol: int, left_out: Memo | None = None) -> list[BaseException | None]:
     """What dumping then loading each group (as one list) raises, or None; all the
-    loads of one call run in one contained child."""
+    loads of one call run in one contained child. Objects in ``left_out`` (the node and
+    its ancestors) are not in the bytes: a load puts a stand-in there (see
+    :mod:`picklecheck.backends.standin`)."""
     errors: list[BaseException | None] = []
     payloads: dict[int, bytes] = {}
 
@@ -91,7 +93,11 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
     size = 0
     for i, objs in enumerate(groups):
         buffer = io.BytesIO()
-        errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
+        pickler = backend.pickler_leaving_out(buffer, protocol, left_out) if left_out else None
+        if pickler is not None:
+            errors.append(error_of(lambda: backend.run(pickler, FedList(iter(objs)))))  # noqa: B023
+        else:
+            errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
         if errors[-1] is None:
             data = buffer.getvalue()
             if payloads and size + len(data) > _BATCH_BYTES:
@@ -231,14 +237,15 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     failing child among n costs about log_64(n) rounds, and its load is the only one
     per round that fails (failing loads are often the slow ones: a deep recursion).
 
-    ``seeds`` are not memoized in advance here: bytes that refer to an object they never
-    saved would not load."""
+    ``seeds`` (the node and its ancestors) are left out of the bytes, a stand-in loaded
+    in their place: a child that refers back up fails only if it fails on its own."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
     failures: list[Failure] = []
     pending = _runs(0, len(objs))
     while pending and len(failures) < limit and not deadline.expired():
         # One round: every run still in question, its loads in one batch.
-        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol)
+        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol,
+                                   seeds)
         split = []
         for (lo, hi), exc in zip(pending, errors, strict=True):
             if exc is None:
@@ -320,8 +327,10 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             continue
         room = max_culprits - len(found)
         # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
-        # hit there, as in the real pickle, never a route to a culprit.
-        seeds = {id(o): o for o in ancestors(link)} if stage == "dumps" else {}
+        # hit there, as in the real pickle, never a route to a culprit. Load scans leave
+        # them out of their bytes for the same reason (see roundtrip_scan), but a child
+        # that leads back up to one is still a cycle the load may fail on (see below).
+        seeds = {id(o): o for o in ancestors(link)}
         failures, levels, used_good, carries, showing = (
             scanner(backend, node, exp, protocol, room + 1, seen, seeds, good, carried, shown)
             if len(exp) else ([], {(): exp}, False, {}, {}))
@@ -360,7 +369,7 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             # save by value fails in every attribute that refers back to it), or the
             # node fails on its own. Memoized ancestors explain nothing (see above).
             known = [id(o) for lvl in levels.values() for o in lvl.objs
-                     if id(o) in seen and id(o) not in seeds]
+                     if id(o) in seen and (stage != "dumps" or id(o) not in seeds)]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
             if not known and (stage != "dumps" or len(seen) == known_then or _fails_alone(
                     node, backend, protocol, seeds, seen, good, carried)):

@@ -33,6 +33,8 @@ import sys
 import types
 from typing import Any
 
+from picklecheck.backends import standin
+
 __all__ = ["NotPure", "load"]
 
 _HEAPTYPE = 1 << 9
@@ -82,6 +84,10 @@ def load(data: bytes) -> Any:
 
 
 class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        standin.accept(self)  # what a load search left out
+
     def find_class(self, module: str, name: str) -> Any:
         return _resolve(module, name)
 
