@@ -14,8 +14,10 @@ are handed to :mod:`picklecheck.depth`.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
+import types
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -64,6 +66,9 @@ if TYPE_CHECKING:
 __all__ = ["locate_dumps", "locate_loads", "locate_references"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
+#: What a load calls (besides classes): never left out of a load scan's bytes.
+_CALLED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           types.BuiltinMethodType, functools.partial)
 _FEW = 8
 #: A load failure is located in rounds: up to this many children (or items) are loaded
 #: one by one in a single batch; more are cut into this many runs, each run that fails is
@@ -238,14 +243,17 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     per round that fails (failing loads are often the slow ones: a deep recursion).
 
     ``seeds`` (the node and its ancestors) are left out of the bytes, a stand-in loaded
-    in their place: a child that refers back up fails only if it fails on its own."""
+    in their place: a child that refers back up fails only if it fails on its own. So is
+    what the search already knows fails (``skip``), as a dump scan memoizes it: its
+    culprits are searched under it, wherever else it is reached."""
     objs = [None if id(o) in skip else o for o in exp.objs] if skip else exp.objs
+    left = _leaving_out(seeds, skip)
     failures: list[Failure] = []
     pending = _runs(0, len(objs))
     while pending and len(failures) < limit and not deadline.expired():
         # One round: every run still in question, its loads in one batch.
         errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol,
-                                   seeds)
+                                   left)
         split = []
         for (lo, hi), exc in zip(pending, errors, strict=True):
             if exc is None:
@@ -328,9 +336,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         room = max_culprits - len(found)
         # Dump scans memoize the node's ancestors in advance: a back-reference is a memo
         # hit there, as in the real pickle, never a route to a culprit. Load scans leave
-        # them out of their bytes for the same reason (see roundtrip_scan), but a child
-        # that leads back up to one is still a cycle the load may fail on (see below).
-        seeds = {id(o): o for o in ancestors(link)}
+        # them out of their bytes, for the same reason (see roundtrip_scan).
+        seeds = {id(o): o for o in ancestors(link) if stage == "dumps" or _left_out(o)}
         failures, levels, used_good, carries, showing = (
             scanner(backend, node, exp, protocol, room + 1, seen, seeds, good, carried, shown)
             if len(exp) else ([], {(): exp}, False, {}, {}))
@@ -367,16 +374,45 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             # Nothing new fails below: either a known culprit (skipped in the scan)
             # explains it, or a child that leads back up the path (a class dill cannot
             # save by value fails in every attribute that refers back to it), or the
-            # node fails on its own. Memoized ancestors explain nothing (see above).
+            # node fails on its own. Ancestors, memoized or left out, explain nothing (see
+            # above).
             known = [id(o) for lvl in levels.values() for o in lvl.objs
-                     if id(o) in seen and (stage != "dumps" or id(o) not in seeds)]
+                     if id(o) in seen and id(o) not in seeds]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
-            if not known and (stage != "dumps" or len(seen) == known_then or _fails_alone(
-                    node, backend, protocol, seeds, seen, good, carried)):
+            if not known and (len(seen) == known_then or (
+                    _fails_alone(node, backend, protocol, seeds, seen, good, carried)
+                    if stage == "dumps" else _loads_alone(node, backend, protocol, seeds, seen))):
                 found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
     return found[:max_culprits], truncated or len(found) > max_culprits
+
+
+def _leaving_out(seeds: dict[int, Any], known: Memo) -> dict[int, Any]:
+    """What a load scan leaves out of its bytes: the ancestors, and what is known to fail
+    (but classes and functions: see :func:`_left_out`)."""
+    left = dict(seeds)
+    for key, (_, obj) in known.items():
+        if key not in left and _left_out(obj):
+            left[key] = obj
+    return left
+
+
+def _loads_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, Any],
+                 seen: Memo) -> bool:
+    """Whether ``node`` still fails to load with everything now known to fail left out
+    (it was found failing before some of them were known: see :func:`_fails_alone`)."""
+    left = _leaving_out(seeds, seen)
+    left.pop(id(node), None)
+    return _roundtrip_errors(backend, [[node]], protocol, left)[0] is not None
+
+
+def _left_out(obj: Any) -> bool:
+    """Whether a load scan leaves ``obj``, an ancestor, out of its bytes: not a class or
+    a function, which what refers to it calls when it loads (an enum's members call
+    their class), where a stand-in would fail for no fault of theirs."""
+    kind = type(obj)  # type(): a hostile __class__ is not read
+    return not (issubclass(kind, type) or kind in _CALLED)
 
 
 def _follow(path: tuple[int, ...], levels: dict[tuple[int, ...], Expansion], node: Any,

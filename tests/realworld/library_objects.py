@@ -315,6 +315,34 @@ def jinja_template(ctx: Context) -> Any:
     return jinja2.Template("Hello {{ name }}!")
 
 
+_LAYOUT = ("<html><head>{% block head %}<title>{% block title %}{% endblock %}</title>"
+           "{% endblock %}</head><body>{% block nav %}{% for i in items %}<a>{{ i }}</a>"
+           "{% endfor %}{% endblock %}"
+           + "".join(f"{{% block s{i} %}}<div>{{{{ v{i} }}}}</div>{{% endblock %}}"
+                     for i in range(15))
+           + "{% block footer %}{% endblock %}</body></html>")
+_PAGE = ('{% extends "layout.html" %}{% import "macros.html" as m %}'
+         "{% block title %}Page{% endblock %}"
+         + "".join(f"{{% block s{i} %}}{{{{ m.card(v{i}) }}}}{{{{ super() }}}}{{% endblock %}}"
+                   for i in range(15)))
+_MACROS = ("{% macro card(x) %}<div class=card>{{ x }}</div>{% endmacro %}"
+           "{% macro btn(t) %}<b>{{ t }}</b>{% endmacro %}")
+
+
+def jinja_page(ctx: Context) -> Any:
+    """A page as a web app renders one: it extends a layout of 18 blocks, overrides 15
+    of them (each calling ``super()``) and imports macros. Every block function refers
+    to the page through its module's globals, and the layout and the macros sit in the
+    environment's cache: none of the three templates loads back."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.DictLoader(
+        {"layout.html": _LAYOUT, "page.html": _PAGE, "macros.html": _MACROS}))
+    page = env.get_template("page.html")
+    page.render(items=[1, 2])
+    return page
+
+
 # -- a user's object holding several clients -------------------------------------------------
 
 
@@ -385,6 +413,7 @@ ENTRIES = [
     _e("pandas-styler", df_styler, ("pandas", "jinja2"), change=("obj",)),
     _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",)),
     _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",)),
+    _e("jinja2-page-extends-layout", jinja_page, ("jinja2",), change=("obj",)),
     _e("pydantic-local-model", pydantic_local_model, ("pydantic",), library=False,
        change=("obj",)),
     _e("user-services-clients", services, ("boto3", "sqlalchemy.orm", "httpx"), library=False,
