@@ -379,7 +379,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             known = [id(o) for lvl in levels.values() for o in lvl.objs
                      if id(o) in seen and id(o) not in seeds]
             cyclic.update(k for k in known if k in expanded and is_ancestor(link, k))
-            if not known and (len(seen) == known_then or (
+            # (A node with no children, saved by reference, holds none of them.)
+            if not known and (len(seen) == known_then or not len(exp) or (
                     _fails_alone(node, backend, protocol, seeds, seen, good, carried)
                     if stage == "dumps" else _loads_alone(node, backend, protocol, seeds, seen))):
                 found.append(Finding(node, steps_of(link), exc, stage, owner=owner, link=link))
