@@ -126,3 +126,4 @@ def test_what_a_search_leaves_out_loads_as_a_stand_in(backend):
     foreign = pickle.dumps(1).replace(b"K\x01", b"\x8c\x03abc\x94Q")  # BINPERSID 'abc'
     with pytest.raises(pickle.UnpicklingError):
         chosen.loads(foreign)
+

@@ -228,10 +228,13 @@ class Good:
     once, at C speed, where pickling it cost a Python call per ``OrderedDict``).
     """
 
-    __slots__ = ("heavy", "objs", "plain")
+    __slots__ = ("by_reference", "heavy", "objs", "plain")
 
     def __init__(self, trees: plaintree.Trees | None = None) -> None:
         self.objs: dict[int, Any] = {}  # id -> object (held, so the id stays its own)
+        #: Whether cloudpickle saves a function with no module by reference (see
+        #: picklecheck.backends.cloudpickle.watching): id -> (function, answer).
+        self.by_reference: dict[int, tuple[Any, bool]] = {}
         #: Passes over trees of plain data, knowing those met before, in this search or
         #: (``trees``) elsewhere in the check (see :meth:`watch`).
         self.plain = plaintree.PassOver(reduce_ordered_dict, trees)
