@@ -3,6 +3,9 @@ that never hides a culprit nor makes an innocent object one."""
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 import picklecheck
@@ -483,3 +486,39 @@ def test_a_culprit_saved_by_reference_is_not_dumped_again_to_confirm_it(monkeypa
     report = picklecheck.check(handlers, backends=("pickle",), roundtrip=False)
     assert sorted(x.path for x in report.culprits) == sorted(f"obj['on_{i}']" for i in range(10))
     assert asked == []
+
+
+def test_whether_a_function_without_a_module_is_saved_by_reference_is_cloudpickles_answer(
+        monkeypatch):
+    """The scans' quicker look for a function of no module (see test above) answers as
+    cloudpickle does: by value when no module holds it; by reference when a module
+    holds it, in its namespace or through its own ``__getattr__``; by value again when
+    that module is registered to be pickled by value."""
+    import cloudpickle
+    import cloudpickle.cloudpickle as cp
+
+    from picklecheck.backends.cloudpickle import _by_reference
+
+    namespace: dict = {}
+    exec("def loose(x):\n    return x\n", namespace)  # noqa: S102 - a function of no module
+    loose = namespace["loose"]
+    assert loose.__module__ is None
+
+    def agree():
+        answer = cp._should_pickle_by_reference(loose)
+        assert _by_reference(loose, cp._should_pickle_by_reference) is answer
+        return answer
+
+    assert agree() is False
+    holder = types.ModuleType("picklecheck_test_holder")
+    holder.loose = loose
+    monkeypatch.setitem(sys.modules, holder.__name__, holder)
+    assert agree() is True
+    cloudpickle.register_pickle_by_value(holder)
+    try:
+        assert agree() is False
+    finally:
+        cloudpickle.unregister_pickle_by_value(holder)
+    del holder.loose
+    holder.__getattr__ = lambda name: loose if name == "loose" else None
+    assert agree() is True

@@ -112,7 +112,8 @@ def watching(pickler_class: type) -> type:
                     by_reference = getattr(module, "_should_pickle_by_reference", None)
                     if by_reference is None:
                         return base(self, obj)
-                    known = watcher.by_reference[id(obj)] = (obj, by_reference(obj))
+                    known = watcher.by_reference[id(obj)] = (obj, _by_reference(obj,
+                                                                                 by_reference))
                 return NotImplemented if known[1] else by_value(self, obj)
             rv = base(self, obj)
             if (watcher is None or type(rv) is not tuple or len(rv) < 3 or rv[2] is None
@@ -125,6 +126,36 @@ def watching(pickler_class: type) -> type:
             {"watcher": None, "reducer_override": reducer_override,
              "__module__": __name__})
     return made
+
+
+_MISSING = object()
+
+
+def _by_reference(function: Any, by_reference: Any) -> bool:
+    """cloudpickle's answer (``by_reference``) for a function with no ``__module__``: it
+    looks the function up by name in every module loaded, and saves it by value when
+    none holds it. That lookup raises, and formats a message naming the module, for
+    each module that does not (12 ms in a process of 2,800 modules): here a plain module
+    is looked in as ``getattr`` would (its namespace, when it has no ``__getattr__`` of
+    its own), and only a module that holds the function asks cloudpickle."""
+    name = getattr(function, "__qualname__", None)
+    if type(name) is not str or "." in name:
+        return bool(by_reference(function))
+    for module_name, module in sys.modules.copy().items():
+        if (module_name in ("__main__", "__mp_main__") or module is None
+                or not isinstance(module, types.ModuleType)):
+            continue
+        try:
+            namespace = module.__dict__
+            if type(module) is types.ModuleType and "__getattr__" not in namespace:
+                found = namespace.get(name, _MISSING)  # what getattr finds, without raising
+            else:
+                found = getattr(module, name, _MISSING)  # a module's own lookup runs
+            if found is function:
+                return bool(by_reference(function))
+        except Exception:  # noqa: BLE001, S112 - as cloudpickle passes over it
+            continue
+    return False
 
 
 class _Saved:
