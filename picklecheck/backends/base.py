@@ -173,12 +173,17 @@ class Backend:
 
     def pickler_leaving_out(self, file: Any, protocol: int, objs: Mapping[int, Any]) -> Any:
         """A pickler that writes a persistent reference for each object in ``objs`` (by
-        id), which :meth:`loads` loads as a stand-in (see :mod:`.standin`); None for a
-        backend with a :meth:`dump` of its own."""
+        id), which :meth:`loads` loads as a stand-in (its unpicklers are
+        :class:`~.standin.StandIns`); None for a backend with a :meth:`dump` of its own,
+        or a pickler with a ``persistent_id`` of its own."""
         if type(self).dump is not Backend.dump:
             return None
-        pickler = self.pickler(file, protocol)
-        return pickler if standin.leave_out(pickler, objs) else None
+        leaving = standin.leaving_out(type(self.pickler(Sink(), protocol)))
+        if leaving is None:
+            return None
+        pickler = leaving(file, protocol)
+        pickler.left_out = objs
+        return pickler
 
     def scan_pickler(self, protocol: int) -> Any:
         """A pickler into a :class:`Sink` for :func:`picklecheck.locate.scan`, which calls
@@ -216,7 +221,6 @@ class Backend:
         which it puts in ``swapped``."""
         file = io.BytesIO(data)
         unpickler = self.unpickler(file) if guarded else self.contained_unpickler(file)
-        standin.accept(unpickler)  # the search's bytes leave objects out (see pickler_leaving_out)
         with disarmed(unpickler, swapped):
             return unpickler.load()
 

@@ -14,7 +14,7 @@ import sys
 import types
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from picklecheck.backends import plaintree, standin
@@ -52,15 +52,6 @@ class DillBackend(Backend):
 
     def pickler(self, file: Any, protocol: int) -> Any:
         return self._class("pickler", _make_dill_pickler)(file, protocol)
-
-    def pickler_leaving_out(self, file: Any, protocol: int, objs: Mapping[int, Any]) -> Any:
-        """dill's pickler, with a ``persistent_id`` of its class's own (see
-        :meth:`Backend.pickler_leaving_out`): our pickler's saves that skip pickle's
-        ``save`` ask no ``persistent_id`` unless its class has one."""
-        base = self._class("pickler", _make_dill_pickler)
-        pickler = self._class("leaving out", lambda _module: _leaving_out(base))(file, protocol)
-        pickler.left_out = objs
-        return pickler
 
     def passing_pickler(self, file: Any, protocol: int, trees: plaintree.Trees | None = None
                         ) -> tuple[Any, Callable[[], int]]:
@@ -102,14 +93,15 @@ class DillBackend(Backend):
     def unpickler(self, file: Any) -> Any:
         def make(module: Any) -> Any:
             base = module.Unpickler
-            return type("GuardedDillUnpickler", (base,), {"find_class": guarded_find_class(base)})
+            return type("GuardedDillUnpickler", (standin.StandIns, base),
+                        {"find_class": guarded_find_class(base)})
 
         return self._class("unpickler", make)(file)
 
     def contained_unpickler(self, file: Any) -> Any:
         def make(module: Any) -> Any:
             base = module.Unpickler
-            return type("ContainedDillUnpickler", (base,),
+            return type("ContainedDillUnpickler", (standin.StandIns, base),
                         {"find_class": contained_find_class(base)})
 
         return self._class("contained", make)(file)
@@ -173,19 +165,6 @@ def _stack_depth() -> int:
     while frame.f_back is not None:
         frame, depth = frame.f_back, depth + 1
     return depth
-
-
-def _leaving_out(base: type) -> type:
-    """``base`` (our dill pickler) writing a persistent reference for each object in its
-    ``left_out`` (see :mod:`.standin`)."""
-
-    class LeavingOut(base):  # type: ignore[misc, valid-type]
-        left_out: Mapping[int, Any] = {}
-
-        def persistent_id(self, obj: Any) -> Any:
-            return standin.left_out(obj) if id(obj) in self.left_out else None
-
-    return LeavingOut
 
 
 def _make_dill_pickler(module: Any) -> type:

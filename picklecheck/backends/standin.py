@@ -7,25 +7,24 @@ functions hold their module's globals, which hold the template. Then every child
 as the node does, and the search goes down each of them, pickling the whole template
 each time (a template of 50 blocks took seconds, and its culprits were its blocks, not
 the template). So the search's pickler names each object above the child by a
-persistent reference, :data:`LEFT_OUT`, and a load puts a :class:`StandIn` there: a
-child fails when it fails on its own, as a dump search memoizes the ancestors. A child
-that still fails is searched as before.
+persistent reference (:func:`leaving_out`), and a load puts a :class:`StandIn` there
+(:class:`StandIns`): a child fails when it fails on its own, as a dump search memoizes
+the ancestors. A child that still fails is searched as before.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["LEFT_OUT", "StandIn", "accept", "leave_out", "left_out", "loader"]
+__all__ = ["LEFT_OUT", "StandIn", "StandIns", "left_out", "leaving_out"]
 
 #: How the persistent id of an object left out begins.
 LEFT_OUT = "picklecheck:left-out"
 
 
 class StandIn:
-    """What a load puts where an object was left out: a new one each time, as plain as an
+    """What a load puts where an object was left out: one per object, as plain as an
     object gets (attributes can be set on it, it can be weakly referenced and hashed),
     so that what refers to it loads as it would with the real one."""
 
@@ -38,14 +37,15 @@ def left_out(obj: Any) -> str:
     return f"{LEFT_OUT}:{id(obj)}"
 
 
-def loader() -> Callable[[Any], Any]:
-    """A ``persistent_load`` for one load: the same :class:`StandIn` for each reference
-    to the same object left out; any other persistent id is refused, as an unpickler
-    without a ``persistent_load`` refuses it."""
-    made: dict[str, StandIn] = {}
+class StandIns:
+    """For an unpickler class (first among its bases): what a search left out loads as a
+    :class:`StandIn`, the same one for each reference to the same object in one load;
+    any other persistent id is refused, as by an unpickler without a ``persistent_load``.
+    (A method of the class: from Python 3.13 the C unpickler reads it only there.)"""
 
-    def persistent_load(pid: Any) -> Any:
+    def persistent_load(self, pid: Any) -> Any:
         if type(pid) is str and pid.startswith(LEFT_OUT):
+            made = self.__dict__.setdefault("_picklecheck_stand_ins", {})
             stand_in = made.get(pid)
             if stand_in is None:
                 stand_in = made[pid] = StandIn()
@@ -53,26 +53,27 @@ def loader() -> Callable[[Any], Any]:
         msg = f"unsupported persistent id encountered: {pid!r}"[:200]
         raise pickle.UnpicklingError(msg)
 
-    return persistent_load
+
+#: What a pickler class's ``persistent_id`` is when it has none of its own.
+_NO_PERSISTENT_ID = (None, pickle._Pickler.persistent_id,
+                     getattr(pickle.Pickler, "persistent_id", None))
+_LEAVING: dict[type, type] = {}
 
 
-def accept(unpickler: Any) -> None:
-    """Have ``unpickler`` load what was left out as stand-ins, unless it loads
-    persistent ids its own way (a framework's handed-over objects)."""
-    own = getattr(unpickler, "persistent_load", None)
-    if own is None or getattr(own, "__func__", None) is pickle._Unpickler.persistent_load:
-        unpickler.persistent_load = loader()
+def leaving_out(pickler_class: type) -> type | None:
+    """A subclass of ``pickler_class`` whose instances write a persistent id for each
+    object in their ``left_out`` (id -> object); None if the class has a
+    ``persistent_id`` of its own. (A method of the class: from Python 3.13 the C
+    pickler reads it only there.)"""
+    made = _LEAVING.get(pickler_class)
+    if made is None:
+        if getattr(pickler_class, "persistent_id", None) not in _NO_PERSISTENT_ID:
+            return None
 
+        def persistent_id(self: Any, obj: Any) -> Any:
+            return left_out(obj) if id(obj) in self.left_out else None
 
-def leave_out(pickler: Any, objs: Mapping[int, Any]) -> bool:
-    """Have ``pickler`` write a persistent id for each object in ``objs`` (by id); False
-    (and nothing changed) if it has a ``persistent_id`` of its own."""
-    own = getattr(pickler, "persistent_id", None)
-    if own is not None and getattr(own, "__func__", None) is not pickle._Pickler.persistent_id:
-        return False
-
-    def persistent_id(obj: Any) -> Any:
-        return left_out(obj) if id(obj) in objs else None
-
-    pickler.persistent_id = persistent_id
-    return True
+        made = _LEAVING[pickler_class] = type(
+            "LeavingOut" + pickler_class.__name__, (pickler_class,),
+            {"persistent_id": persistent_id, "left_out": {}, "__module__": __name__})
+    return made

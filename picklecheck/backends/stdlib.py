@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from picklecheck.backends import standin
 from picklecheck.backends.base import Backend, contained_find_class, guarded_find_class
 
 __all__ = ["PICKLE", "PickleBackend"]
@@ -16,11 +17,11 @@ class PickleBackend(Backend):
 
     def __init__(self) -> None:
         self._unpickler_class = type(
-            "GuardedUnpickler", (pickle.Unpickler,),
+            "GuardedUnpickler", (standin.StandIns, pickle.Unpickler),
             {"find_class": guarded_find_class(pickle.Unpickler)},
         )
         self._contained_class = type(
-            "ContainedUnpickler", (pickle.Unpickler,),
+            "ContainedUnpickler", (standin.StandIns, pickle.Unpickler),
             {"find_class": contained_find_class(pickle.Unpickler)},
         )
 

@@ -83,11 +83,7 @@ def load(data: bytes) -> Any:
     return _Unpickler(io.BytesIO(data)).load()
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any) -> None:
-        super().__init__(file)
-        standin.accept(self)  # what a load search left out
-
+class _Unpickler(standin.StandIns, pickle.Unpickler):  # what a load search left out
     def find_class(self, module: str, name: str) -> Any:
         return _resolve(module, name)
 
