@@ -134,3 +134,33 @@ def test_a_big_object_array_names_only_its_failing_elements(monkeypatch, backend
         assert paths == [f"obj['grid'][<reduce argument 2>][4][{42 * (N // 100) + 7}]"]
     else:
         assert paths == ["obj['grid'][42, 7]"]
+
+
+class _Asked:
+    """Reduces to a call and a state, as a numpy array does; says what it was asked for."""
+
+    asked: list[str] = []
+
+    def __init__(self, state):
+        self.__dict__["state"] = state
+
+    def __reduce__(self):
+        return _Asked, ({},), self.__dict__["state"]
+
+    def __setstate__(self, state):
+        self.__dict__["state"] = state
+
+    def __getattr__(self, name):
+        _Asked.asked.append(name)
+        raise AttributeError(name)
+
+
+def test_only_a_numpy_array_is_asked_what_dtype_it_has():
+    """Whether a reduction's state is an object array's elements is asked of a numpy
+    array alone: any other object reduced the same way is not asked for a ``dtype``
+    (its ``__getattr__`` is the user's code, and a search reduces thousands)."""
+    _Asked.asked = []
+    report = picklecheck.check({"x": _Asked((1, 2, 3, 4, [threading.Lock()]))},
+                               backends=("pickle",), roundtrip=False)
+    assert report.culprits
+    assert "dtype" not in _Asked.asked

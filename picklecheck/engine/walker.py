@@ -411,9 +411,6 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
 
 
 def _state_children(owner: Any, state: Any) -> list[Child]:
-    flat = _object_array_items(owner, state)
-    if flat is not None:
-        return flat
     if type(state) is dict:
         return _state_dict_children(owner, state)
     if (type(state) is tuple and len(state) == 2
@@ -435,46 +432,24 @@ def _state_children(owner: Any, state: Any) -> list[Child]:
     return [Child(state, steps, STATE)]
 
 
-def _object_array_items(owner: Any, state: Any) -> list[Child] | None:
-    """numpy object arrays pickle their elements as a flat list in their state: name
-    each one ``.flat[i]`` (checked by identity, so the path is exact)."""
-    items = _array_elements(owner, state)
-    if items is None:
+def _object_array_elements(owner: Any, rv: Any) -> list[Any] | None:
+    """The elements of a numpy array of dtype object whose reduction is ``rv``: a
+    reconstructor, its arguments, and a state whose last part is the flat list of as
+    many objects as it has elements; or None. (A structured array's records are made
+    anew on each access: no path through one is exact.) The array is known for one
+    before anything of it is read."""
+    if not isinstance(rv, tuple) or len(rv) != 3 or not isinstance(rv[1], tuple):
         return None
-    try:
-        flat = owner.flat
-        if any(flat[i] is not x for i, x in enumerate(items)):
-            return None
-    except Exception:  # noqa: BLE001
-        return None
-    return [Child(x, (PathStep.attr("flat"), PathStep.index(i)), STATE) for i, x in enumerate(items)]
-
-
-def _array_elements(owner: Any, state: Any) -> list[Any] | None:
-    """The elements of a numpy object array, when ``state`` is its state (a flat list of
-    as many objects as it has elements), or None."""
     t = type(owner)
     if getattr(t, "__module__", None) != "numpy" or getattr(t, "__name__", None) != "ndarray":
         return None
+    state = rv[2]
     if type(state) is not tuple or len(state) != 5 or type(state[4]) is not list:
         return None
     try:
-        return state[4] if len(state[4]) == owner.size else None
+        return state[4] if owner.dtype.kind == "O" and len(state[4]) == owner.size else None
     except Exception:  # noqa: BLE001 - not an array after all
         return None
-
-
-def _object_array_elements(owner: Any, rv: Any) -> list[Any] | None:
-    """The elements of a numpy array of dtype object whose reduction is ``rv`` (a
-    reconstructor, its arguments and a state of elements only), or None."""
-    if not isinstance(rv, tuple) or len(rv) != 3 or not isinstance(rv[1], tuple):
-        return None
-    try:  # elements of a plain object dtype are the objects (a record is made anew)
-        if owner.dtype.kind != "O":
-            return None
-    except Exception:  # noqa: BLE001 - not an array after all
-        return None
-    return _array_elements(owner, rv[2])
 
 
 class _Elements:
