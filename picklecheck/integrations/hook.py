@@ -108,9 +108,22 @@ def annotate(exc: BaseException) -> Any:
         return None
     diagnosis = diagnose(exc)
     notes = getattr(exc, "__notes__", None) or []
-    if hasattr(exc, "add_note") and not any(str(n).startswith(_MARK) for n in notes):
-        exc.add_note(diagnosis.note())
+    if not any(str(n).startswith(_MARK) for n in notes):
+        _add_note(exc, diagnosis.note())
     return diagnosis
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; before Python 3.11, the ``__notes__`` list it would make,
+    which IPython's tracebacks (a notebook's error output) show on 3.10 too."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+        return
+    notes = getattr(exc, "__notes__", None)
+    try:
+        exc.__notes__ = [*notes, note] if isinstance(notes, list) else [note]  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass  # an exception that takes no attributes: the diagnosis is shown after it
 
 
 def _excepthook(etype: type[BaseException], value: BaseException,
