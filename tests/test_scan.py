@@ -153,3 +153,29 @@ def test_matplotlib_figure_names_the_formatter_lambda():
     culprit = report.culprits[0]
     assert culprit.kind == "lambda"
     assert eval(culprit.path, {"fig": fig}) is percent  # noqa: S307
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+def test_no_scan_outlives_its_search(backend):
+    """A scan's pickler memoizes the lists fed to it, whose generators hold the scan (and
+    what it saw under way holds them again): a cycle. With the collector paused, as a
+    check pauses it, every scan stayed, with its memo, until the check ended."""
+    import gc
+
+    from picklecheck.engine.scan import Scan
+
+    rows = [Box() for _ in range(300)]
+    for i, row in enumerate(rows):
+        row.values = list(range(10))
+        row.gen = _gen() if i % 60 == 59 else None
+        row.parent = rows  # a back-reference: the search feeds the list level by level
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        report = picklecheck.check({"rows": rows}, backends=(backend,), roundtrip=False)
+        alive = sum(type(o) is Scan for o in gc.get_objects())
+    finally:
+        if was_on:
+            gc.enable()
+    assert len(report.culprits) == 5
+    assert alive == 0

@@ -592,6 +592,7 @@ class Scan:
         self._known: UnderWay | None = None
         self._level_ids: dict[tuple[int, ...], frozenset[int]] = {}
         self._fresh = 0  # how many objects the pickler started with memoized
+        self._feeds: list[Iterator[Any]] = []  # the generators fed (see _let_go)
 
     def _fresh_pickler(self) -> Any:
         """A pickler whose memo holds the seeds, and what a pure-Python pickler saved in
@@ -623,7 +624,27 @@ class Scan:
         # pickle again every child before it (a library object's dozen attributes each
         # reach the same big service model: one run and its retry cost two of them).
         longest = 1 if len(exp) <= RUN_MIN else RUN_MAX
-        return self._scan([((), 0, None, longest)], limit)
+        try:
+            return self._scan([((), 0, None, longest)], limit)
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Empty and drop the picklers, and close the generators fed: a memo holds the lists
+        fed to it, whose generators hold this scan (and a retry's), a cycle only the garbage
+        collector would free. A check pauses it, so every scan, with its seeds and its
+        pickler's memo (80,000 objects each for a boto3 resource), stayed until the check
+        ended, and the first collection after it walked them all."""
+        for pickler in (self.pickler, self._spent):
+            if pickler is not None:
+                pickler.clear_memo()
+        self.pickler = self._spent = self.carry = None
+        self._feeding = None
+        # A feed a failure stopped is kept by what it showed under way (see UnderWay),
+        # and its frame holds the scan: closed, it holds nothing.
+        for feed in self._feeds:
+            feed.close()  # type: ignore[attr-defined]
+        self._feeds.clear()
 
     def _scan(self, resume: list[_Resume], limit: int) -> list[Failure]:
         base = min(len(prefix) for prefix, _, _, _ in resume)
@@ -636,7 +657,7 @@ class Scan:
             self.progress[:] = []
             self._feeding = None
             try:
-                self.backend.run(self.pickler, FedList(self._chain(resume)))
+                self.backend.run(self.pickler, self._feed(self._chain(resume)))
                 carry_on(self.carries, failures,
                          saved_since(self.pickler, self._fresh, self.seeds))
                 break
@@ -687,6 +708,7 @@ class Scan:
                     self.carries.update(retry.carries)
                     self.under_way.update(retry.under_way)
                     self.used_good |= retry.used_good
+                    self._feeds += retry._feeds
                     self.pickler, self._fresh = retry.pickler, retry._fresh
                     after = again
                 else:
@@ -943,5 +965,11 @@ class Scan:
         self._fed.add(id(container))
         self.levels[path] = expand(container, self.backend, self.protocol)
         self._owners[path] = self._owners[path[:-1]] + (id(container),)
-        return FedList(self._items(path, 0, None, RUN_MAX, fill=self.filler))
+        return self._feed(self._items(path, 0, None, RUN_MAX, fill=self.filler))
+
+    def _feed(self, items: Iterator[Any]) -> FedList:
+        """``items`` (a generator of this scan's) as a list to pickle, closed when the scan
+        ends (see :meth:`_let_go`)."""
+        self._feeds.append(items)
+        return FedList(items)
 
