@@ -344,3 +344,36 @@ def test_saferepr_of_atoms_is_reprlibs_repr():
         assert module.saferepr(obj, maxsize) == expected
 
     same()
+
+
+def _deepest_that_dumps():
+    """The deepest nested list ``pickle.dumps({"lock": None, "deep": ...})`` saves from
+    here (a binary search)."""
+    lo, hi = 1, 20_000
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            pickle.dumps({"lock": None, "deep": nested_list(mid)})
+            lo = mid
+        except RecursionError:
+            hi = mid - 1
+    return lo
+
+
+def _near_the_stacks_end(found):
+    obj = {"lock": threading.Lock(), "deep": nested_list(_deepest_that_dumps() - 3)}
+    report = picklecheck.check(obj, backends=("pickle",), name="obj")
+    found.extend(x.path for x in report.culprits)
+
+
+def test_a_part_the_dump_saved_near_the_stacks_end_is_not_too_deep():
+    """A list ``pickle.dumps`` saves three levels short of the stack's end, beside a lock:
+    the search dumps it from further down the stack than the check's own dump, where it
+    ran out of stack and was named too deep beside the lock. The search gets the stack
+    the check's dump had. (From a thread of its own, as from a script's top level:
+    pytest's frames would leave a dump from here less stack than the search has.)"""
+    found: list[str] = []
+    caller = threading.Thread(target=_near_the_stacks_end, args=(found,))
+    caller.start()
+    caller.join()
+    assert found == ["obj['lock']"]

@@ -127,3 +127,62 @@ def test_what_a_search_leaves_out_loads_as_a_stand_in(backend):
     with pytest.raises(pickle.UnpicklingError):
         chosen.loads(foreign)
 
+
+
+def _chain(n):
+    """Records linked one to the next: ``nodes[0]`` leads through all the others."""
+    nodes = [Record(n=i, next=None) for i in range(n)]
+    for node, after in zip(nodes, nodes[1:], strict=False):
+        node.next = after
+    return nodes
+
+
+@pytest.mark.parametrize("backend", ["pickle", "dill", "cloudpickle"])
+def test_a_part_too_deep_to_dump_alone_is_not_a_culprit(backend):
+    """A part the whole dump saved shallowly (what it leads to was saved before it) can run
+    out of stack dumped alone: that says nothing of its load, so it is not named (it was,
+    with a ``RecursionError``); the child that does not load still is."""
+    nodes = _chain(20_000)
+    holder = Record(nodes=nodes[::-1])  # saved last to first: each next one already saved
+    items = [c.Versioned(), holder, nodes[0]]
+    report = picklecheck.check(items, backends=(backend,), name="items")
+    assert report.results[backend].error is None  # it dumps; its load fails
+    assert [(x.path, x.stage) for x in report.culprits] == [("items[0]", "loads")]
+
+
+def test_a_node_whose_parts_run_out_of_stack_alone_is_named_itself():
+    """A jinja2 template of 200 blocks: dill saves it whole, but a block alone (a function
+    saved by value, through a chain of frames per function it reaches) runs out of stack.
+    The template, which does not load (``Template.__new__`` needs its source), is named:
+    it was 100 blocks, each after dumps as deep as the stack allows (33-53 s)."""
+    jinja2 = pytest.importorskip("jinja2", reason="pip install -e '.[realworld]'")
+    from picklecheck.backends import get_backend
+
+    source = "".join(f"{{% block b{i} %}}<p>{{{{ x{i} | upper }}}}</p>{{% endblock %}}\n"
+                     for i in range(200))
+    template = jinja2.Environment().from_string(source)
+    dill_backend = type(get_backend("dill"))
+    is_depth_error = dill_backend.is_depth_error
+    deep = []
+
+    def counted(self, exc):
+        answer = is_depth_error(self, exc)
+        deep.append(answer)
+        return answer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dill_backend, "is_depth_error", counted)
+        report = picklecheck.check(template, backends=("dill",), name="tpl")
+    assert [(x.path, x.stage) for x in report.culprits] == [("tpl", "loads")]
+    assert "source" in report.culprits[0].reason
+    assert any(deep)  # parts did run out of stack alone
+
+
+def test_parts_that_keep_running_out_of_stack_stop_the_round():
+    """Past a few parts that run out of stack alone, the round stops (each such dump goes
+    as deep as the stack allows), and the node is named itself."""
+    nodes = _chain(20_000)
+    holder = Record(nodes=nodes[::-1])
+    items = [holder, *nodes[:: 2_000], c.Versioned()]  # ten heads of long chains
+    report = picklecheck.check(items, backends=("pickle",), name="items")
+    assert [(x.path, x.stage) for x in report.culprits] == [("items", "loads")]

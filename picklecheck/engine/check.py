@@ -23,7 +23,7 @@ from typing import Any
 from picklecheck.backends import BACKEND_NAMES, Backend, Sink, get_backend, plaintree
 from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
-from picklecheck.engine import boundary, deferred, group, merge, usable
+from picklecheck.engine import boundary, deferred, depth, group, merge, usable
 from picklecheck.engine.explain import explain_findings
 from picklecheck.engine.finding import Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
@@ -396,6 +396,7 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
     try:
         if known is not None:
             raise known[0]
+        depth.mark_verdict()  # the stack its search gets (see depth.headroom)
         if in_thread:
             result.size, data = plain.dump(obj, proto, keep_bytes)
         elif keep_bytes:

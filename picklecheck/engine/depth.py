@@ -9,6 +9,11 @@ memoized, so the pickler never ends).
 
 from __future__ import annotations
 
+import contextvars
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.finding import Finding, Link, dump_error, scrub, steps_of
@@ -18,7 +23,7 @@ from picklecheck.isolation.foreign import traceback_of
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["depth_finding", "depth_limit", "runaway"]
+__all__ = ["depth_finding", "depth_limit", "headroom", "mark_verdict", "runaway"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
 
@@ -26,6 +31,79 @@ _DEPTH_LIMITS: dict[tuple[str, int], int] = {}
 #: An object met at the depth limit with fewer levels under it is a leaf of the graph
 #: (a node's payload), not where it nests (see _deeper_sibling).
 _SHALLOW = 8
+
+
+#: How deep the stack was where the check's own dump of the object ran (see headroom).
+_VERDICT_DEPTH: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "picklecheck_verdict_depth", default=None)
+#: Frames a search's dump or load sits below the search's loop beyond those of the
+#: verdict's dump below the check (a few calls, and the lists a scan feeds).
+_SEARCH_FRAMES = 12
+
+_limit_lock = threading.Lock()
+_extras: list[int] = []  # the headroom of each search under way
+_limits: list[int] = []  # [the limit before the first, the limit set now]
+
+
+def _stack_depth() -> int:
+    frame, depth = sys._getframe(1), 1
+    while frame.f_back is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+def mark_verdict() -> None:
+    """Note how deep the stack is here, where the check dumps the object (see
+    :func:`headroom`)."""
+    _VERDICT_DEPTH.set(_stack_depth())
+
+
+@contextmanager
+def headroom() -> Iterator[None]:
+    """Run a search with the recursion limit raised by how much deeper its dumps and loads
+    run than the check's own dump did, so they have the stack that dump had.
+
+    A search dumps the object's parts from frames further down, and a part that the whole
+    dump saved near the limit failed there with a ``RecursionError``: named a culprit it
+    is not (a jinja2 template of 180 blocks, which dill saves through a chain of frames
+    per function, gave 100 such culprits, in 33 s). The limit is the process's: raising it
+    is counted across searches running at once, and put back when the last one ends,
+    unless something else changed it meanwhile. From Python 3.12 it bounds Python frames
+    only (a pure-Python pickler's: dill's); the C pickler has a C limit of its own."""
+    base = _VERDICT_DEPTH.get()
+    extra = 0 if base is None else _stack_depth() - base + _SEARCH_FRAMES
+    if extra <= 0:
+        yield
+        return
+    _raise_by(extra)
+    try:
+        yield
+    finally:
+        _lower_by(extra)
+
+
+def _raise_by(extra: int) -> None:
+    with _limit_lock:
+        if not _extras:
+            _limits[:] = [sys.getrecursionlimit(), 0]
+        _extras.append(extra)
+        _set_limit(_limits[0] + max(_extras))
+
+
+def _lower_by(extra: int) -> None:
+    with _limit_lock:
+        _extras.remove(extra)
+        if sys.getrecursionlimit() != _limits[1]:
+            return  # changed by someone else while the search ran: theirs now
+        _set_limit(_limits[0] + max(_extras, default=0))
+
+
+def _set_limit(limit: int) -> None:
+    try:
+        sys.setrecursionlimit(limit)
+    except RecursionError:  # lower than this thread is deep: left as it is
+        return
+    _limits[1] = limit
 
 
 def depth_limit(backend: Backend, protocol: int) -> int:

@@ -23,7 +23,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine import usable
-from picklecheck.engine.depth import depth_finding, runaway
+from picklecheck.engine.depth import depth_finding, headroom, runaway
 from picklecheck.engine.finding import (
     UNSEEDED,
     Finding,
@@ -76,14 +76,26 @@ _FEW = 8
 _FANOUT = 64
 #: Payload bytes loaded in one batch at most (a round of many is loaded in several).
 _BATCH_BYTES = 32 << 20
+#: Parts of one round whose dump runs out of stack (see PartsTooDeep) before the round
+#: stops: each such dump goes as deep as the stack allows, which takes long.
+_DEEP_PARTS = 3
+
+
+class PartsTooDeep(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by :func:`_roundtrip_errors`: the dumps of :data:`_DEEP_PARTS` groups ran out
+    of stack. The whole object dumped, so its parts cannot be judged one by one (dill
+    saves a function by value through a chain of frames per function it reaches: one of
+    a jinja2 template's 180 blocks, saved alone, went deeper than the whole template)."""
 
 
 def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
-                      protocol: int, left_out: Memo | None = None) -> list[BaseException | None]:
+                      protocol: int, left_out: Memo | None = None,
+                      deep_parts: int = _DEEP_PARTS) -> list[BaseException | None]:
     """What dumping then loading each group (as one list) raises, or None; all the
     loads of one call run in one contained child. Objects in ``left_out`` (the node and
     its ancestors) are not in the bytes: a load puts a stand-in there (see
-    :mod:`picklecheck.backends.standin`)."""
+    :mod:`picklecheck.backends.standin`). A group whose dump runs out of stack is taken as
+    loading, until ``deep_parts`` have: then :class:`PartsTooDeep`."""
     errors: list[BaseException | None] = []
     payloads: dict[int, bytes] = {}
 
@@ -95,7 +107,7 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
             errors[i] = scrub(load_exc) if load_exc is not None else None
         payloads.clear()
 
-    size = 0
+    size = deep = 0
     for i, objs in enumerate(groups):
         buffer = io.BytesIO()
         pickler = backend.pickler_leaving_out(buffer, protocol, left_out) if left_out else None
@@ -103,6 +115,14 @@ def _roundtrip_errors(backend: Backend, groups: Sequence[Sequence[Any]],
             errors.append(error_of(lambda: backend.run(pickler, FedList(iter(objs)))))  # noqa: B023
         else:
             errors.append(error_of(lambda: backend.dump(FedList(iter(objs)), buffer, protocol)))  # noqa: B023
+        if errors[-1] is not None and backend.is_depth_error(errors[-1]):
+            # The whole dumped: this part ran out of stack only on its own. It is left
+            # unjudged (taken as loading); when parts keep doing so, the node is named.
+            deep += 1
+            if deep >= deep_parts:
+                raise PartsTooDeep
+            errors[-1] = None
+            continue
         if errors[-1] is None:
             data = buffer.getvalue()
             if payloads and size + len(data) > _BATCH_BYTES:
@@ -252,8 +272,12 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     pending = _runs(0, len(objs))
     while pending and len(failures) < limit and not deadline.expired():
         # One round: every run still in question, its loads in one batch.
-        errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending], protocol,
-                                   left)
+        try:
+            errors = _roundtrip_errors(backend, [objs[lo:hi] for lo, hi in pending],
+                                       protocol, left)
+        except PartsTooDeep:
+            # Its parts cannot be dumped alone: the node is named itself (see _locate).
+            return [], {(): exp}, False, {}, {}
         split = []
         for (lo, hi), exc in zip(pending, errors, strict=True):
             if exc is None:
@@ -282,15 +306,16 @@ def locate_dumps(root: Any, backend: Backend, protocol: int, root_exc: BaseExcep
     ``trees``: what the check knows of trees of plain data (see scan.Good); ``under``:
     what the failed dump had under way
     (:func:`~picklecheck.engine.scan.failed_dump`), not to be pickled again."""
-    return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps",
-                   carry, trees, under)
+    with headroom():
+        return _locate(root, backend, protocol, root_exc, max_culprits, dump_scan, "dumps",
+                       carry, trees, under)
 
 
 def locate_loads(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                  max_culprits: int) -> tuple[list[Finding], bool]:
     """Every culprit that dumps but does not load back (in this process); every round
     of loads in one child where it can."""
-    with contain.serving():
+    with contain.serving(), headroom():
         return _locate(root, backend, protocol, root_exc, max_culprits, roundtrip_scan,
                        "loads")
 
@@ -405,7 +430,10 @@ def _loads_alone(node: Any, backend: Backend, protocol: int, seeds: dict[int, An
     (it was found failing before some of them were known: see :func:`_fails_alone`)."""
     left = _leaving_out(seeds, seen)
     left.pop(id(node), None)
-    return _roundtrip_errors(backend, [[node]], protocol, left)[0] is not None
+    try:
+        return _roundtrip_errors(backend, [[node]], protocol, left, 1)[0] is not None
+    except PartsTooDeep:
+        return True  # it failed to load, and cannot be dumped again alone to tell more
 
 
 def _left_out(obj: Any) -> bool:
