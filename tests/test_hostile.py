@@ -377,3 +377,18 @@ def test_a_part_the_dump_saved_near_the_stacks_end_is_not_too_deep():
     caller.start()
     caller.join()
     assert found == ["obj['lock']"]
+
+
+def test_a_mock_that_makes_children_as_it_is_reduced_is_checked_in_time():
+    """Below where the pickler gave up, how deep the graph goes is measured for a moment
+    only: a ``MagicMock`` makes (and keeps) new children as it is reduced, so the walk
+    never ends. On Python 3.10, whose ``unittest.mock`` call records recurse when pickled,
+    the check ran into its 60 s limit."""
+    m = mock.MagicMock(name="svc")
+    m.get.return_value = {"a": 1}
+    m.client.fetch.side_effect = [1, 2, 3]
+    m.get("x")
+    report = picklecheck.check(m, backends=("pickle",), roundtrip=False, name="m")
+    result = report.results["pickle"]
+    assert not result.truncated and not result.skipped
+    assert report.culprits and report.culprits[0].path == "m"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ __all__ = ["depth_finding", "depth_limit", "headroom", "mark_verdict", "runaway"
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 _DEPTH_LIMITS: dict[tuple[str, int], int] = {}
+#: Seconds spent measuring how deep the graph goes below where the pickler gave up (it
+#: only picks which of a few siblings to name).
+_MEASURE_SECONDS = 1.0
 #: An object met at the depth limit with fewer levels under it is a leaf of the graph
 #: (a node's payload), not where it nests (see _deeper_sibling).
 _SHALLOW = 8
@@ -156,11 +160,13 @@ def depth_finding(start: Any, link: Link, level: int, exc: BaseException,
             continue
         visited.add(key)
         if depth >= limit:
-            below = _depth_below(obj, backend, protocol)
+            until = time.monotonic() + _MEASURE_SECONDS
+            below = _depth_below(obj, backend, protocol, until)
             if below < _SHALLOW and path:
                 # A leaf the pickler met first at the limit (a node's small payload): the
                 # graph goes on deeper through a sibling, which is what to flatten.
-                obj, here, below = _deeper_sibling(path[-1], obj, here, below, backend, protocol)
+                obj, here, below = _deeper_sibling(path[-1], obj, here, below, backend,
+                                                   protocol, until)
             return Finding(obj, steps_of(here), exc, origin="depth",
                            extra={"limit": limit, "level": depth, "nested": depth + below})
         try:
@@ -207,7 +213,7 @@ def _recurring_function(exc: BaseException) -> str:
 
 
 def _deeper_sibling(parent: tuple[Any, Link, str], obj: Any, here: Link, below: int,
-                    backend: Backend, protocol: int) -> tuple[Any, Link, int]:
+                    backend: Backend, protocol: int, until: float) -> tuple[Any, Link, int]:
     """The child of ``parent`` under which the graph goes deepest (``obj`` unless one goes
     deeper), with its link and depth."""
     owner, owner_link, _ = parent
@@ -218,27 +224,30 @@ def _deeper_sibling(parent: tuple[Any, Link, str], obj: Any, here: Link, below: 
         child = exp.child(i)
         if type(child.obj) in ATOMS or child.obj is obj:
             continue
-        depth = _depth_below(child.obj, backend, protocol)
+        depth = _depth_below(child.obj, backend, protocol, until)
         if depth > below:
             obj, here, below = child.obj, (owner_link, child.steps), depth
     return obj, here, below
 
 
-def _depth_below(obj: Any, backend: Backend, protocol: int) -> int:
+def _depth_below(obj: Any, backend: Backend, protocol: int, until: float) -> int:
     """Levels under ``obj`` (at least): along its first non-atomic children, or along a
     walk that goes down its last children first (a linked list's ``next`` after its
-    payload), whichever goes deeper."""
-    return max(_first_children_depth(obj, backend, protocol),
-               _walked_depth(obj, backend, protocol))
+    payload), whichever goes deeper, each as far as it gets by ``until`` (a monotonic
+    time: a graph that makes new objects as it is reduced, a ``MagicMock``'s, never
+    ends)."""
+    return max(_first_children_depth(obj, backend, protocol, until),
+               _walked_depth(obj, backend, protocol, until))
 
 
-def _walked_depth(obj: Any, backend: Backend, protocol: int, budget: int = 50_000) -> int:
+def _walked_depth(obj: Any, backend: Backend, protocol: int, until: float,
+                  budget: int = 50_000) -> int:
     """The deepest level a depth-first walk under ``obj`` reaches within ``budget``
     objects (each object once; its last child first)."""
     deepest, walked = 0, 0
-    seen = {id(obj)}
+    seen = {id(obj): obj}  # held: an object made by a reduction keeps its id to itself
     stack = [(obj, 0)]
-    while stack and walked < budget:
+    while stack and walked < budget and time.monotonic() < until:
         node, levels = stack.pop()
         walked += 1
         deepest = max(deepest, levels)
@@ -247,18 +256,18 @@ def _walked_depth(obj: Any, backend: Backend, protocol: int, budget: int = 50_00
             continue
         for child in exp.objs:
             if type(child) not in ATOMS and id(child) not in seen:
-                seen.add(id(child))
+                seen[id(child)] = child
                 stack.append((child, levels + exp.levels))
     return deepest
 
 
-def _first_children_depth(obj: Any, backend: Backend, protocol: int,
+def _first_children_depth(obj: Any, backend: Backend, protocol: int, until: float,
                           cap: int = 1_000_000) -> int:
     """Levels under ``obj`` along its first non-atomic children (bounded)."""
     levels = 0
-    seen: set[int] = set()
-    while levels < cap and id(obj) not in seen:
-        seen.add(id(obj))
+    seen: dict[int, Any] = {}  # held, as in _walked_depth
+    while levels < cap and id(obj) not in seen and time.monotonic() < until:
+        seen[id(obj)] = obj
         exp = _expanded(obj, backend, protocol)
         if exp is None:
             break
