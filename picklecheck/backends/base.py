@@ -29,7 +29,7 @@ from picklecheck.backends.remains import Swapped, disarmed
 
 __all__ = ["GLOBAL", "OPAQUE_CHILDREN", "Backend", "Reducers", "Scratch", "Sink",
            "contained_find_class", "dispatch_table_of", "guarded_find_class", "quick_dispatch",
-           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with"]
+           "reduce_by_pickler", "reduce_ordered_dict", "reduce_with", "stack_depth"]
 
 #: Returned by :meth:`Backend.reduce` for objects the pickler writes by reference
 #: (or as a single opcode): they have no children.
@@ -250,6 +250,14 @@ def _quickened(pickler: Any, protocol: int) -> Any:
         _C_DISPATCH.__set__(pickler, quick_dispatch(
             getattr(pickler, "dispatch_table", None) or copyreg.dispatch_table, protocol))
     return pickler
+
+
+def stack_depth() -> int:
+    """How many Python frames the calling thread's stack holds, the caller's included."""
+    frame, depth = sys._getframe(1), 1
+    while frame.f_back is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
 
 
 def dispatch_table_of(pickler: Any) -> Reducers | None:

@@ -26,6 +26,7 @@ from picklecheck.backends.base import (
     contained_find_class,
     guarded_find_class,
     reduce_ordered_dict,
+    stack_depth,
 )
 
 __all__ = ["DillBackend"]
@@ -158,13 +159,6 @@ _PLAIN_MIN = 8
 #: save_module_dict, save_dict, _batch_setitems), with one to spare.
 _FRAMES_PER_LEVEL = 5
 _FRAMES_SPARE = 50
-
-
-def _stack_depth() -> int:
-    frame, depth = sys._getframe(1), 1
-    while frame.f_back is not None:
-        frame, depth = frame.f_back, depth + 1
-    return depth
 
 
 def _make_dill_pickler(module: Any) -> type:
@@ -381,7 +375,7 @@ def _make_dill_pickler(module: Any) -> type:
             after it."""
             if id(obj) in self.memo or (t is dict and "__name__" in obj):
                 return False
-            bound = (sys.getrecursionlimit() - _stack_depth() - _FRAMES_SPARE) // _FRAMES_PER_LEVEL
+            bound = (sys.getrecursionlimit() - stack_depth() - _FRAMES_SPARE) // _FRAMES_PER_LEVEL
             memo = self.memo
             try:
                 saved = plaintree.containers(obj, bound, memo)

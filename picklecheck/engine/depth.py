@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from picklecheck.backends.base import stack_depth
 from picklecheck.engine.finding import Finding, Link, dump_error, scrub, steps_of
 from picklecheck.engine.walker import ARGS, ATOMS, CLASS, FUNC, Expansion, expand
 from picklecheck.isolation.foreign import traceback_of
@@ -49,17 +50,10 @@ _extras: list[int] = []  # the headroom of each search under way
 _limits: list[int] = []  # [the limit before the first, the limit set now]
 
 
-def _stack_depth() -> int:
-    frame, depth = sys._getframe(1), 1
-    while frame.f_back is not None:
-        frame, depth = frame.f_back, depth + 1
-    return depth
-
-
 def mark_verdict() -> None:
     """Note how deep the stack is here, where the check dumps the object (see
     :func:`headroom`)."""
-    _VERDICT_DEPTH.set(_stack_depth())
+    _VERDICT_DEPTH.set(stack_depth())
 
 
 @contextmanager
@@ -75,7 +69,7 @@ def headroom() -> Iterator[None]:
     unless something else changed it meanwhile. From Python 3.12 it bounds Python frames
     only (a pure-Python pickler's: dill's); the C pickler has a C limit of its own."""
     base = _VERDICT_DEPTH.get()
-    extra = 0 if base is None else _stack_depth() - base + _SEARCH_FRAMES
+    extra = 0 if base is None else stack_depth() - base + _SEARCH_FRAMES
     if extra <= 0:
         yield
         return
