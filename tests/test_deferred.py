@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import threading
 import time
+import weakref
 
 import picklecheck
 from picklecheck.model import Culprit
@@ -103,3 +104,27 @@ def test_working_it_out_keeps_the_checks_time_limit():
         Sleepy.asleep = False
     assert hint.startswith("test_deferred.Sleepy refuses to be pickled")
     assert culprit.works_with == {"pickle": False}
+
+
+class Holder:
+    """Refers to itself through a weak reference (which dill follows, and pickle refuses)."""
+
+
+def test_a_check_that_reaches_an_unread_report_of_its_own_object_finishes():
+    """A notebook's namespace holds the last report, and the object checked again reaches
+    that namespace (IPython's shell does). Pickling the report works out its hints, whose
+    comparison dumps the culprits, which reach the report again: that read must not wait
+    for the settle under way (it waited until the time limit, and found nothing)."""
+    holder = Holder()
+    holder.me = weakref.ref(holder)
+    holder.lock = threading.Lock()
+    first = picklecheck.check(holder)
+    assert {c.path for c in first.culprits} == {"obj.me", "obj.lock"}
+    holder.report = first  # unread: its hints are still to be worked out
+    started = time.monotonic()
+    again = picklecheck.check(holder, timeout=20)
+    assert time.monotonic() - started < 10
+    assert not any(r.truncated for r in again.results.values())
+    assert {c.path for c in again.culprits} == {"obj.me", "obj.lock"}
+    assert "(dill: ok" in again.culprits[0].hint
+    assert first.culprits[0].works_with  # worked out, as a real dump of it would have

@@ -17,6 +17,7 @@ they are at that first read. A copy or a pickle of a culprit is a plain
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -31,8 +32,19 @@ __all__ = ["DeferredCulprit", "Lazy", "Settle", "batch"]
 Settle = Callable[[], None]
 
 
+#: The batches being settled by this thread, or by the thread a helper works for (a
+#: helper runs in a copy of its caller's context: see picklecheck.isolation.deadline).
+_SETTLING: contextvars.ContextVar[frozenset[_Batch]] = contextvars.ContextVar(
+    "picklecheck_settling", default=frozenset())
+
+
 class _Batch:
-    """One report's deferred work: run once, by the first reader, under a lock."""
+    """One report's deferred work: run once, by the first reader, under a lock.
+
+    The settle dumps the culprits, in a helper thread; a culprit that reaches the report
+    again (a notebook's namespace holds the last report, and a culprit's graph reaches
+    that namespace) reads it as it stands, as the settling thread itself does: waiting
+    for the lock there would wait for the thread that waits for it."""
 
     __slots__ = ("_settle", "_lock", "_started", "_after")
 
@@ -43,17 +55,27 @@ class _Batch:
         self._after: list[Settle] = []
 
     def run(self) -> None:
+        settling = _SETTLING.get()
+        if self in settling:
+            return  # under way for this very thread (see the class)
         with self._lock:
             if self._started:
                 return  # done, or under way in this thread (the settle reads fields)
             self._started = True
-            self._settle()
+            token = _SETTLING.set(settling | {self})
+            try:
+                self._settle()
+            finally:
+                _SETTLING.reset(token)
             for step in self._after:
                 step()
             self._after.clear()
 
     def then(self, step: Settle) -> None:
         """Run ``step`` right after the settle (now, if it has run)."""
+        if self in _SETTLING.get():
+            self._after.append(step)  # the settle under way runs it (see the class)
+            return
         with self._lock:
             if self._started:
                 step()
