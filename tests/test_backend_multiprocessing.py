@@ -167,3 +167,25 @@ def test_assert_picklable_and_errors():
         picklecheck.assert_picklable(fw_jobs.module_lambda, backend="multiprocessing")
     with pytest.raises(picklecheck.UnknownBackendError, match="start methods: spawn"):
         get_backend("multiprocessing:thread")
+
+
+def test_manager_proxy_is_sent_to_workers_not_elsewhere(pool):
+    """A manager's proxy connects to its manager as it loads: a spawned worker (which has
+    this program's authkey) uses it, so multiprocessing says ok, as the real Pool does;
+    pickle's copy would connect from wherever it is loaded (a sandboxed load was "PermissionError",
+    a bare load failure), so it is a culprit of its own kind with a fix that says where to send it."""
+    manager = multiprocessing.get_context("fork").Manager()
+    try:
+        shared = manager.dict()
+        shared["a"] = 1
+        assert pool.apply_async(len, (shared,)).get(timeout=JOB_TIMEOUT) == 1
+        verdict, report = _verdict({"shared": shared})
+        assert verdict == "ok", str(report)
+        report = picklecheck.check({"shared": shared}, backends=["pickle"])
+        [culprit] = report.culprits
+        assert (culprit.path, culprit.kind) == ("obj['shared']", "manager_proxy")
+        assert "send it only to processes this program starts" in culprit.hint
+        if report.results["pickle"].isolation == "sandbox":
+            assert "opened a unix socket" in culprit.reason
+    finally:
+        manager.shutdown()

@@ -184,6 +184,14 @@ def _file(request, tmp_path, mode="rb"):
     return handle
 
 
+def _proxy(request, tmp_path):
+    manager = multiprocessing.get_context("fork").Manager()
+    request.addfinalizer(manager.shutdown)
+    shared = manager.dict()
+    shared["a"] = 1
+    return shared
+
+
 def _shelf(request, tmp_path):
     import dbm.dumb
     import shelve
@@ -254,6 +262,7 @@ KIND_CASES = {
                                                       "isolation": "guarded"}),
     "load_side_effect": (lambda r, t: _file(r, t, "w"), {"backends": ("dill",),
                                                            "isolation": "sandbox"}),
+    "manager_proxy": (_proxy, {"backends": ("pickle",), "isolation": "sandbox"}),
     "drop_side_effect": (_shelf, {"backends": ("pickle",), "isolation": "sandbox"}),
     "load_timeout": (lambda r, t: Sleeper(), {"backends": ("pickle",), "timeout": 2}),
     "load_memory": (lambda r, t: Blob(), {"backends": ("pickle",), "isolation": "sandbox"}),

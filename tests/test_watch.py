@@ -84,3 +84,30 @@ def test_dropping_names_a_stuck_finalizer_and_puts_the_process_back(monkeypatch)
     (sentence,) = said
     assert sentence.startswith(f"{watch_module.DROPPING}did not finish within 0.2 s (")
     assert sentence.endswith("Stuck.__del__ was still running): the process that drops it hangs")
+
+
+_SOCKETS = """
+import json, os, socket
+from picklecheck.isolation.watch import Watch
+
+records = []
+watch = Watch(records.append, ("/tmp", os.devnull), os.getppid())
+watch.install()
+watch.before()
+for family, kind in ((socket.AF_UNIX, socket.SOCK_STREAM), (socket.AF_INET, socket.SOCK_DGRAM),
+                     (socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)):
+    socket.socket(family, kind).close()
+watch.after()
+print(json.dumps(records))
+"""
+
+
+def test_sockets_the_sandbox_refuses_are_named_when_made():
+    """A unix or UDP socket is named as it is made (the sandbox refuses it, and the load's
+    error alone said only "Operation not permitted"); a TCP one waits for its connect."""
+    done = subprocess.run([sys.executable, "-c", _SOCKETS], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert json.loads(done.stdout) == [
+        "opened a unix socket (which reaches the processes of this machine)",
+        "opened a UDP socket",
+    ]

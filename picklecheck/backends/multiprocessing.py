@@ -24,7 +24,10 @@ sharer, which keeps a duplicate of the descriptor until a worker connects back t
 this process to ask for it. That hand-over is the framework's transport, not the
 value's: a check gives the duplicates back right after each dump, and its loads
 (sandboxed ones may not connect anywhere) rebuild such sockets and connections as
-inert placeholders.
+inert placeholders. So do they a manager's proxy, which connects to the manager as it
+loads: in a worker (which has this program's authkey) that is what proxies are for
+(with pickle, a cache or another program, it is a culprit: see
+``picklecheck.engine.kinds``).
 """
 
 from __future__ import annotations
@@ -124,8 +127,10 @@ class MultiprocessingBackend(HandingOverBackend):
         return self.module.ForkingPickler(file, protocol)
 
 
-#: What rebuilds a socket or connection from the resource sharer (by connecting back).
+#: What rebuilds a socket or connection from the resource sharer (by connecting back),
+#: or a manager's proxy (by connecting to the manager).
 HANDED_OVER = frozenset({
+    ("multiprocessing.managers", "RebuildProxy"),
     ("multiprocessing.reduction", "_rebuild_socket"),
     ("multiprocessing.connection", "rebuild_connection"),
     ("joblib.externals.loky.backend._posix_reduction", "_rebuild_socket"),
@@ -147,8 +152,9 @@ def handed_over_as_placeholders(unpickler: Any) -> Any:
     return unpickler
 
 
-def _placeholder(*args: Any) -> None:
-    """Stands for a socket or connection the worker would get from the resource sharer."""
+def _placeholder(*args: Any, **kwargs: Any) -> None:
+    """Stands for a socket or connection the worker would get from the resource sharer,
+    or a proxy connected to its manager."""
     return None
 
 

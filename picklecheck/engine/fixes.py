@@ -295,6 +295,10 @@ FIXES = {
                      "into the state (third item of __reduce__) so it is set after creation"),
     "load_hazard": ("picklecheck did not load it: a trip through this backend would re-run "
                     "that side effect wherever it is loaded; keep the path, not the handle"),
+    "manager_proxy": ("a manager's proxy connects to the manager's server as it loads, "
+                      "with this program's authkey: send it only to processes this program "
+                      "starts while the manager runs; to a cache, a file or another program "
+                      "send the data instead (proxy.copy(), dict(proxy) or list(proxy))"),
     "load_side_effect": ("whatever loads this pickle (a worker, a cache, the next run) would do "
                          "the same; keep such actions out of __reduce__ and __setstate__, and "
                          "do them explicitly after loading"),
@@ -426,6 +430,7 @@ KIND_WORDS = {
     "getattr_raises": "objects whose __getattr__ raises the wrong error",
     "load_hazard": "objects with side effects on load",
     "load_side_effect": "objects with side effects on load",
+    "manager_proxy": "manager proxies",
     "drop_side_effect": "objects whose copies write when dropped",
 }
 

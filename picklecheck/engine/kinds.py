@@ -37,6 +37,7 @@ KINDS = {
     "too_deep": "nested deeper than the pickler can recurse",
     "reduce_cycle": "a reference cycle through __reduce__ arguments",
     "load_hazard": "loading it would change files or run commands",
+    "manager_proxy": "a multiprocessing manager's proxy, which connects to its manager as it loads",
     "load_side_effect": "loading it tried to change something outside itself",
     "drop_side_effect": "its loaded copy, once dropped, tried to change something outside itself",
     "load_timeout": "loading it took longer than the time limit",
@@ -137,6 +138,8 @@ def _classify(finding: Finding) -> str:
         return "reduce_cycle"
     if issubclass(type(exc), HazardBlockedError):
         return "load_hazard"
+    if finding.stage in ("loads", "fresh") and _is_manager_proxy(obj):
+        return "manager_proxy"  # whatever its load ran into: the manager is the point
     contained = _contained_kind(exc)
     if contained:
         return contained
@@ -187,6 +190,14 @@ def _classify(finding: Finding) -> str:
     if "cannot pickle" in text and not hasattr(obj, "__dict__"):
         return "c_type"
     return "other"
+
+
+def _is_manager_proxy(obj: Any) -> bool:
+    """Whether ``obj`` is a proxy of a ``multiprocessing`` manager (its reducer rebuilds
+    it as a proxy that connects to the manager's server; the sandbox refuses the socket,
+    another process lacks the manager's authkey)."""
+    managers = sys.modules.get("multiprocessing.managers")
+    return managers is not None and issubclass(type(obj), managers.BaseProxy)
 
 
 def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:

@@ -70,8 +70,15 @@ _PROCESS_EVENTS = {
     "sys.addaudithook": "installed an audit hook",
 }
 
+#: Sockets the sandbox refuses to make (see :mod:`.seccomp`), by family (an inet one
+#: by type: a TCP socket is named when it connects).
+_SOCKET_FAMILIES = {1: "a unix socket (which reaches the processes of this machine)",
+                    16: "a netlink socket", 17: "a packet socket"}
+_INET_SOCKETS = {2: "a UDP socket", 3: "a raw socket"}
+
 _WATCHED = frozenset({"os.putenv", "os.unsetenv", "open", "os.kill", "os.killpg",
-                      "signal.pthread_kill", *_PATH_EVENTS, *_PROCESS_EVENTS})
+                      "signal.pthread_kill", "socket.__new__", *_PATH_EVENTS,
+                      *_PROCESS_EVENTS})
 
 
 class Watch:
@@ -187,6 +194,8 @@ class Watch:
             return self._signal(event, args[0], args[1])
         if event in _PROCESS_EVENTS:
             return _PROCESS_EVENTS[event].format(*(_short(a) for a in args))
+        if event == "socket.__new__":
+            return _socket(args[1], args[2])
         return None
 
     def _open(self, path: Any, mode: Any, flags: Any) -> str | None:
@@ -318,6 +327,17 @@ def _timers() -> list[str]:
             signal.setitimer(which, 0)
             found.append(f"{sig} in {delay:.2g} s")  # the time left when the load ended
     return found
+
+
+def _socket(family: Any, kind: Any) -> str | None:
+    """What making a socket of ``family`` and ``kind`` tried, when the sandbox refuses it (a
+    multiprocessing manager's proxy connects to its manager as it loads)."""
+    if not isinstance(family, int) or not isinstance(kind, int):
+        return None
+    what = _SOCKET_FAMILIES.get(family)
+    if what is None and family in (-1, 2, 10):  # -1: the default, AF_INET
+        what = _INET_SOCKETS.get(kind & 0xF)
+    return f"opened {what}" if what else None
 
 
 def _name(func: Any) -> str:
