@@ -10,6 +10,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 import types
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -284,3 +285,53 @@ def test_the_attribute_to_drop_is_the_holders_own():
     (culprit,) = report.culprits
     assert culprit.path == "obj.settings.lock"
     assert "drop settings in " in culprit.hint and "Tasks.__getstate__" in culprit.hint
+
+
+class Key:
+    """A dict key that reads as ``<key of type Key>``: every such key of a dict shares
+    the words of a path step."""
+
+
+def _ambiguous(depth: int) -> dict:
+    """A lock at the end of a chain of dicts, each keyed by a Key, beside a dead end of
+    2**depth paths (a small graph: its levels are shared) whose steps read the same."""
+    dead: dict = {Key(): None}
+    for _ in range(depth):
+        dead = {Key(): dead, Key(): dead}
+    live: dict = {Key(): threading.Lock()}
+    for _ in range(depth - 1):
+        live = {Key(): live}
+    return {Key(): dead, Key(): live}
+
+
+def test_a_path_whose_steps_fit_exponentially_many_routes_is_not_walked_again():
+    """Walking a culprit's steps again (to name it in library words) tries children deep
+    first: where every key reads `<key of type Key>`, the dead end's 2**30 routes fit them
+    all. It ran until the time limit and the report kept no culprit (parso's grammar
+    tables, in half the runs); now the walk gives up and the search's own path stands."""
+    graph = _ambiguous(30)
+    started = time.monotonic()
+    report = picklecheck.check(graph, backends=("pickle",), roundtrip=False, timeout=30)
+    assert time.monotonic() - started < 10
+    [culprit] = report.culprits
+    assert culprit.type == "_thread.lock"
+    assert culprit.path == "obj" + "[<key of type test_boundary.Key>]" * 31
+    assert not report.results["pickle"].truncated
+
+
+def test_a_check_stopped_while_naming_its_culprits_says_so():
+    """A backend whose dump failed, when the limit stopped the check before its culprits
+    were named, is truncated with a note: never a failure with nothing named and nothing
+    said to be missing."""
+    from picklecheck.backends import get_backend
+    from picklecheck.engine.check import _unfinished
+    from picklecheck.isolation.deadline import CheckTimeout
+    from picklecheck.model import BackendResult
+
+    results = {"pickle": BackendResult(backend="pickle", ok=False, error="TypeError: no")}
+    report = _unfinished({}, "obj", None, [get_backend("pickle")], results, {"pickle"},
+                         CheckTimeout(5.0, "chain.resolve"))
+    result = report.results["pickle"]
+    assert result.truncated and not report.culprits
+    assert result.skipped == ["naming its culprits did not finish: the check stopped after "
+                              "5 s, stuck in chain.resolve"]

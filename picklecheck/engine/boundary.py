@@ -35,6 +35,7 @@ from picklecheck.engine.fixes import boundary_hint
 from picklecheck.engine.holder import DATA, Holder, holder_of, owner_holder
 from picklecheck.engine.saferepr import type_name
 from picklecheck.engine.usercode import UserCode
+from picklecheck.isolation import deadline
 from picklecheck.model import Culprit, PathStep, Within, format_path
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None
         cache: chain.Children = {}
         for finding in found:
             try:
+                if deadline.expired():  # what is left keeps the search's words
+                    raise TimeoutError
                 place = place_of(root, finding, backend, proto, user, cache)
             except _FATAL:
                 raise

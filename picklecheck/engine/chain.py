@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.walker import MISSING, Expansion, expand, safe_attr
+from picklecheck.isolation import deadline
 from picklecheck.model import ATTR, INDEX, ITEM, PathStep
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ __all__ = ["MAX_STEPS", "Hop", "resolve"]
 MAX_STEPS = 200
 #: Reductions one walk may ask for before it gives up.
 BUDGET = 400
+#: Children one walk may try before it gives up: where many children share a step's
+#: words (parso's state tables: keys of one type, ``<key of type ReservedString>``),
+#: trying them deep first is exponential, and no reduction is asked for again.
+TRIES = 20_000
 _FATAL = (KeyboardInterrupt, SystemExit)
 _DIRECT = frozenset({dict, list, tuple, collections.deque, collections.OrderedDict,
                      collections.defaultdict, collections.Counter})
@@ -91,7 +96,11 @@ def resolve(root: Any, steps: Sequence[PathStep], target: Any, backend: Backend,
     stack: list[tuple[list[Hop], int, Iterator[Hop]]] = [
         ([Hop((), root)], 0, _candidates(root, steps, 0, backend, protocol, budget, children,
                                          waypoints))]
+    tries = TRIES
     while stack:
+        tries -= 1
+        if tries <= 0 or (tries % 256 == 0 and deadline.expired()):
+            return None  # the search's own steps stand (see boundary.place_of)
         hops, pos, todo = stack[-1]
         hop = next(todo, None)
         if hop is None:

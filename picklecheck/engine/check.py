@@ -319,6 +319,11 @@ def _unfinished(obj: Any, name: str, protocol: int | None, chosen: list[Backend]
             result.skipped.append(note)
             if result.size is None and result.error is None:
                 result.error = f"not finished: {note}"
+        elif not result.ok:
+            # Its culprits were found, but the report of them was not made by the limit:
+            # never a failure with nothing named and nothing said to be missing.
+            result.truncated = True
+            result.skipped.append(f"naming its culprits did not finish: {note}")
         final[backend.name] = result
     return Report(name=name, type=_plain_type_name(obj), repr="<not shown: the check timed out>",
                   protocol=protocol, results=final, culprits=[],
