@@ -192,6 +192,15 @@ def _proxy(request, tmp_path):
     return shared
 
 
+def _shared_memory(request, tmp_path):
+    from multiprocessing import shared_memory
+
+    block = shared_memory.SharedMemory(create=True, size=16)
+    request.addfinalizer(block.unlink)
+    request.addfinalizer(block.close)
+    return block
+
+
 def _shelf(request, tmp_path):
     import dbm.dumb
     import shelve
@@ -263,6 +272,7 @@ KIND_CASES = {
     "load_side_effect": (lambda r, t: _file(r, t, "w"), {"backends": ("dill",),
                                                            "isolation": "sandbox"}),
     "manager_proxy": (_proxy, {"backends": ("pickle",), "isolation": "sandbox"}),
+    "shared_memory": (_shared_memory, {"backends": ("pickle",), "isolation": "sandbox"}),
     "drop_side_effect": (_shelf, {"backends": ("pickle",), "isolation": "sandbox"}),
     "load_timeout": (lambda r, t: Sleeper(), {"backends": ("pickle",), "timeout": 2}),
     "load_memory": (lambda r, t: Blob(), {"backends": ("pickle",), "isolation": "sandbox"}),

@@ -111,3 +111,31 @@ def test_sockets_the_sandbox_refuses_are_named_when_made():
         "opened a unix socket (which reaches the processes of this machine)",
         "opened a UDP socket",
     ]
+
+
+def test_a_shared_memory_block_loads_by_attaching_to_its_segment(tmp_path):
+    """A SharedMemory's copy attaches to the segment by name (and the loading program's
+    resource tracker would remove it when that program ends): named as such, of a kind
+    whose fix says where to send it, where the sandbox's refusal read "Permission denied"
+    and "multiprocessing cannot load it back". The segment is the caller's still."""
+    from multiprocessing import shared_memory
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    if contain.isolation() != "sandbox":
+        import pytest
+
+        pytest.skip("this machine has no kernel sandbox for loads")
+    block = shared_memory.SharedMemory(create=True, size=16)
+    try:
+        block.buf[:3] = b"abc"
+        report = picklecheck.check({"block": block}, backends=("pickle",))
+        [culprit] = report.culprits
+        assert (culprit.path, culprit.kind) == ("obj['block']", "shared_memory")
+        assert f"attached to the shared memory segment '/{block.name}'" in culprit.reason
+        assert "send bytes(shm.buf)" in culprit.hint
+        assert bytes(block.buf[:3]) == b"abc"
+    finally:
+        block.close()
+        block.unlink()

@@ -299,6 +299,11 @@ FIXES = {
                       "with this program's authkey: send it only to processes this program "
                       "starts while the manager runs; to a cache, a file or another program "
                       "send the data instead (proxy.copy(), dict(proxy) or list(proxy))"),
+    "shared_memory": ("a SharedMemory attaches to its segment by name wherever it loads, and "
+                      "registers it with that program's resource tracker, which removes the "
+                      "segment when that program ends: send its name to the processes this "
+                      "program starts and attach there (SharedMemory(name), track=False from "
+                      "Python 3.13), and to a cache or another program send bytes(shm.buf)"),
     "load_side_effect": ("whatever loads this pickle (a worker, a cache, the next run) would do "
                          "the same; keep such actions out of __reduce__ and __setstate__, and "
                          "do them explicitly after loading"),
@@ -430,7 +435,7 @@ KIND_WORDS = {
     "getattr_raises": "objects whose __getattr__ raises the wrong error",
     "load_hazard": "objects with side effects on load",
     "load_side_effect": "objects with side effects on load",
-    "manager_proxy": "manager proxies",
+    "manager_proxy": "manager proxies", "shared_memory": "shared memory blocks",
     "drop_side_effect": "objects whose copies write when dropped",
 }
 

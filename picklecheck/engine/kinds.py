@@ -38,6 +38,7 @@ KINDS = {
     "reduce_cycle": "a reference cycle through __reduce__ arguments",
     "load_hazard": "loading it would change files or run commands",
     "manager_proxy": "a multiprocessing manager's proxy, which connects to its manager as it loads",
+    "shared_memory": "a multiprocessing shared memory block, which attaches to its segment as it loads",
     "load_side_effect": "loading it tried to change something outside itself",
     "drop_side_effect": "its loaded copy, once dropped, tried to change something outside itself",
     "load_timeout": "loading it took longer than the time limit",
@@ -140,6 +141,8 @@ def _classify(finding: Finding) -> str:
         return "load_hazard"
     if finding.stage in ("loads", "fresh") and _is_manager_proxy(obj):
         return "manager_proxy"  # whatever its load ran into: the manager is the point
+    if finding.stage in ("loads", "fresh") and _is_shared_memory(obj):
+        return "shared_memory"
     contained = _contained_kind(exc)
     if contained:
         return contained
@@ -198,6 +201,14 @@ def _is_manager_proxy(obj: Any) -> bool:
     another process lacks the manager's authkey)."""
     managers = sys.modules.get("multiprocessing.managers")
     return managers is not None and issubclass(type(obj), managers.BaseProxy)
+
+
+def _is_shared_memory(obj: Any) -> bool:
+    """Whether ``obj`` is a ``multiprocessing.shared_memory`` block or list (which loads by
+    attaching to its segment by name)."""
+    module = sys.modules.get("multiprocessing.shared_memory")
+    return module is not None and issubclass(type(obj), (module.SharedMemory,
+                                                         module.ShareableList))
 
 
 def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:

@@ -113,6 +113,27 @@ class Watch:
             return real_register(func, *args, **kwargs)
 
         atexit.register = register  # type: ignore[assignment]
+        self._watch_shared_memory()
+
+    def _watch_shared_memory(self) -> None:
+        """Name what opens POSIX shared memory (``multiprocessing.shared_memory``): no
+        audit event does, and the kernel's refusal reads as "Permission denied". A
+        ``SharedMemory`` loads by attaching to its segment by name, and registers it with
+        the loading program's resource tracker, which unlinks it when that program ends."""
+        try:
+            import _posixshmem
+        except ImportError:
+            return
+        real_open = _posixshmem.shm_open
+
+        @functools.wraps(real_open)
+        def shm_open(path: Any, flags: int, mode: int = 0o777) -> int:
+            what = ("created the shared memory segment" if flags & os.O_CREAT else
+                    "attached to the shared memory segment")
+            self._record(f"{what} {_short(path)}, which other processes share")
+            return real_open(path, flags, mode)
+
+        _posixshmem.shm_open = shm_open
 
     def before(self) -> None:
         """Remember the process state a load could change."""
