@@ -398,6 +398,7 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
         and all(a is b for a, b in zip(owner, args, strict=True))
     )
     out = []
+    present = None
     for i, arg in enumerate(args):
         if same_items:
             steps: tuple[PathStep, ...] = (PathStep.index(i),)
@@ -405,7 +406,8 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
             out.append(Child(arg, (_class_step(owner, arg) or PathStep.opaque("class"),), CLASS))
             continue
         else:
-            steps = _attr_steps(owner, arg) or (PathStep.opaque(f"{label} {i}"),)
+            present = present or _attr_names(owner)
+            steps = _attr_steps(owner, arg, present) or (PathStep.opaque(f"{label} {i}"),)
         out.append(Child(arg, steps, ARGS))
     return out
 
@@ -495,11 +497,40 @@ def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
     return False
 
 
-def _attr_steps(owner: Any, value: Any) -> tuple[PathStep, ...] | None:
-    for name in _KNOWN_ATTRS + _slot_names(owner):
-        if _same_as_attr(owner, name, value):
+def _attr_steps(owner: Any, value: Any,
+                present: tuple[tuple[str, ...], frozenset[str]] | None = None
+                ) -> tuple[PathStep, ...] | None:
+    """``.name`` when the attribute ``name`` (a well-known one, or a slot) of ``owner`` is
+    ``value``; ``present``: :func:`_attr_names` of ``owner``, found once for its
+    arguments."""
+    names, found = present if present is not None else _attr_names(owner)
+    for name in names:
+        if name in found and _same_as_attr(owner, name, value):
             return (PathStep.attr(name),)
     return None
+
+
+def _attr_names(owner: Any) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The names :func:`_attr_steps` tries, in order, and those of them that ``owner``'s
+    classes or instance dict hold at all (what :func:`safe_attr` could find): the rest
+    are not looked up one by one (an ast node's arguments asked each of them, along a
+    chain of 5,000 nodes)."""
+    names = _KNOWN_ATTRS + _slot_names(owner)
+    try:
+        found = {name for klass in type(owner).__mro__ for name in names
+                 if name in klass.__dict__}
+    except Exception:  # noqa: BLE001 - a hostile class: every name is tried, as before
+        return names, frozenset(names)
+    try:
+        if isinstance(owner, type):  # read as safe_attr reads it
+            d = type.__dict__["__dict__"].__get__(owner, type)
+        else:
+            d = object.__getattribute__(owner, "__dict__")
+    except Exception:  # noqa: BLE001 - no instance dict
+        d = None
+    if type(d) in (dict, types.MappingProxyType):
+        found.update(name for name in names if name in d)
+    return names, frozenset(found)
 
 
 def _slot_names(owner: Any) -> tuple[str, ...]:
