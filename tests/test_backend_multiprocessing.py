@@ -189,3 +189,22 @@ def test_manager_proxy_is_sent_to_workers_not_elsewhere(pool):
             assert "opened a unix socket" in culprit.reason
     finally:
         manager.shutdown()
+
+
+def test_a_pipe_end_copied_by_pickle_is_not_ok():
+    """Plain pickle copies a Pipe's end as its descriptor number: where the copy loads
+    that number is another file or none, and dropping the copy closes it (in the process
+    that pickled it, the original's). It was "ok"; multiprocessing hands it over."""
+    mine, theirs = multiprocessing.Pipe()
+    try:
+        report = picklecheck.check({"conn": mine}, backends=["pickle"])
+        [culprit] = report.culprits
+        assert (culprit.path, culprit.kind, culprit.stage) == ("obj['conn']", "process_shared",
+                                                               "loads")
+        assert f"holds descriptor {mine.fileno()}" in culprit.reason
+        assert picklecheck.check({"conn": mine}, backends=["multiprocessing"]).ok
+        theirs.send(1)
+        assert mine.recv() == 1  # the check closed nothing of the caller's
+    finally:
+        mine.close()
+        theirs.close()

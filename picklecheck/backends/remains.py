@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["disarmed", "identity", "rearm"]
+__all__ = ["disarmed", "identity", "own_class", "rearm"]
 
 _HEAPTYPE = 1 << 9
 #: An object's identity as a number, like ``id`` (the default hash is its address,
@@ -179,10 +179,21 @@ def _make_twin(cls: type) -> type | None:
         return None
     namespace["__module__"] = __name__
     namespace["__doc__"] = f"a half-loaded {cls.__qualname__}, disarmed"
+    namespace["_disarmed_of"] = cls  # for what looks at the copy before it is rearmed
     try:
         return type(layout.__name__, (base,), namespace)
     except Exception:  # noqa: BLE001 - a layout this cannot mirror
         return None
+
+
+def own_class(obj: Any) -> type:
+    """The class of ``obj``, or, if it is disarmed (see the module), its own class."""
+    cls = type(obj)
+    if vars(cls).get("__module__") == __name__:
+        original = vars(cls).get("_disarmed_of")
+        if isinstance(original, type):
+            return original
+    return cls
 
 
 def _same_layout(a: type, b: type) -> bool:

@@ -333,8 +333,8 @@ def _kind_of_instance(obj: Any) -> str | None:
     if module.startswith("multiprocessing"):
         if "pool" in module or name == "Pool":
             return "executor"
-        if module.endswith(("synchronize", "queues", "sharedctypes")):
-            return "process_shared"  # a lock, a queue, a Value or an Array
+        if module.endswith(("synchronize", "queues", "sharedctypes", "connection")):
+            return "process_shared"  # a lock, a queue, a Value, an Array or a Pipe's end
     if issubclass(t, (threading.local, threading.Thread)):  # type(): isinstance reads __class__
         return "thread"
     if module.startswith("concurrent.futures") and "Executor" in name:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.backends.remains import identity
+from picklecheck.backends.remains import identity, own_class
 
 if TYPE_CHECKING:
     from picklecheck.isolation.contain import LoadOutcome, Probe
@@ -37,8 +37,14 @@ _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray
 #: How many objects of a copy the probe looks at, at most.
 _BUDGET = 2_000
 #: Reconstructors that restore a lock's state (dill's); any other way of pickling a lock
-#: gives a fresh one, so bytes without these names need no probe.
-_STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock")
+#: gives a fresh one, so bytes without these names need no probe. And the module of
+#: multiprocessing's connections, which plain pickling copies as a descriptor number.
+_STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection")
+#: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
+#: number, which in the process that loads it is another file or none, and which it
+#: closes when it is dropped (in the process that pickled it, the original's).
+_CONNECTIONS = frozenset({("multiprocessing.connection", "Connection"),
+                          ("multiprocessing.connection", "PipeConnection")})
 
 
 class UnusableCopyError(Exception):
@@ -61,11 +67,31 @@ def probe(copy: Any) -> str | None:
                 at = f" at copy{_path(link)}" if link is not None else ""
                 return f"the copy's lock{at} can never be acquired"
             continue
+        handle = _descriptor(obj)
+        if handle is not None:
+            at = f" at copy{_path(link)}" if link is not None else ""
+            return (f"the copy's connection{at} holds descriptor {handle} of the process that "
+                    "pickled it: where it loads, that number is another file or none, and "
+                    "dropping the copy closes it (in the process that pickled it, the "
+                    "original's)")
         room = _BUDGET - len(seen) - len(pending)
         if room > 0:
             pending.extend((part, (link, how, key))
                            for how, key, part in itertools.islice(_parts(obj), room))
     return None
+
+
+def _descriptor(obj: Any) -> int | None:
+    """The descriptor number a copy of a multiprocessing connection holds, or None."""
+    # Its own class or a base (a loading child disarms what it builds: see remains).
+    if not any((vars(k).get("__module__"), k.__name__) in _CONNECTIONS
+               for k in own_class(obj).__mro__):
+        return None
+    try:
+        handle = object.__getattribute__(obj, "__dict__").get("_handle")
+    except Exception:  # noqa: BLE001 - not a connection's state after all
+        return None
+    return handle if type(handle) is int else None
 
 
 def _path(link: Any) -> str:
