@@ -81,14 +81,14 @@ def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None
         proto = backend.default_protocol() if protocol is None else protocol
         cache: chain.Children = {}
         for finding in found:
-            try:
-                if deadline.expired():  # what is left keeps the search's words
-                    raise TimeoutError
-                place = place_of(root, finding, backend, proto, user, cache)
-            except _FATAL:
-                raise
-            except BaseException:  # noqa: BLE001 - hostile objects keep the search's words
-                place = Place(finding.steps, DATA)
+            place = Place(finding.steps, DATA)  # the search's words: past the time limit,
+            if not deadline.expired():  # or for a hostile object
+                try:
+                    place = place_of(root, finding, backend, proto, user, cache)
+                except _FATAL:
+                    raise
+                except BaseException:  # noqa: BLE001, S110 - it keeps the search's words
+                    pass
             finding.steps = place.steps
             finding.extra["holder"] = place.holder
             place.finding = finding

@@ -139,10 +139,10 @@ def _classify(finding: Finding) -> str:
         return "reduce_cycle"
     if issubclass(type(exc), HazardBlockedError):
         return "load_hazard"
-    if finding.stage in ("loads", "fresh") and _is_manager_proxy(obj):
-        return "manager_proxy"  # whatever its load ran into: the manager is the point
-    if finding.stage in ("loads", "fresh") and _is_shared_memory(obj):
-        return "shared_memory"
+    if finding.stage in ("loads", "fresh"):
+        reaching = _reaching_kind(obj)  # whatever its load ran into: what it reaches is
+        if reaching:
+            return reaching
     contained = _contained_kind(exc)
     if contained:
         return contained
@@ -195,20 +195,24 @@ def _classify(finding: Finding) -> str:
     return "other"
 
 
-def _is_manager_proxy(obj: Any) -> bool:
-    """Whether ``obj`` is a proxy of a ``multiprocessing`` manager (its reducer rebuilds
-    it as a proxy that connects to the manager's server; the sandbox refuses the socket,
-    another process lacks the manager's authkey)."""
-    managers = sys.modules.get("multiprocessing.managers")
-    return managers is not None and issubclass(type(obj), managers.BaseProxy)
+#: multiprocessing's objects that load by reaching what lives outside the copy, with
+#: their kinds: a manager's proxy connects to the manager's server (the sandbox refuses
+#: the socket, another process lacks the manager's authkey), a shared memory block or
+#: list attaches to its segment by name.
+_REACHING = (("multiprocessing.managers", ("BaseProxy",), "manager_proxy"),
+             ("multiprocessing.shared_memory", ("SharedMemory", "ShareableList"),
+              "shared_memory"))
 
 
-def _is_shared_memory(obj: Any) -> bool:
-    """Whether ``obj`` is a ``multiprocessing.shared_memory`` block or list (which loads by
-    attaching to its segment by name)."""
-    module = sys.modules.get("multiprocessing.shared_memory")
-    return module is not None and issubclass(type(obj), (module.SharedMemory,
-                                                         module.ShareableList))
+def _reaching_kind(obj: Any) -> str | None:
+    """The kind of ``obj`` if it is one of :data:`_REACHING` (whose modules are only
+    looked at once imported), else None."""
+    for module_name, names, kind in _REACHING:
+        module = sys.modules.get(module_name)
+        if module is not None and issubclass(type(obj),
+                                             tuple(getattr(module, n) for n in names)):
+            return kind
+    return None
 
 
 def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:

@@ -36,10 +36,10 @@ _LOCK_TYPES = frozenset({type(threading.Lock()), type(threading.RLock()), thread
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
 #: How many objects of a copy the probe looks at, at most.
 _BUDGET = 2_000
-#: Reconstructors that restore a lock's state (dill's); any other way of pickling a lock
-#: gives a fresh one, so bytes without these names need no probe. And the module of
+#: Names in the bytes that call for a probe: the reconstructors that restore a lock's
+#: state (dill's; any other way of pickling a lock gives a fresh one), and the module of
 #: multiprocessing's connections, which plain pickling copies as a descriptor number.
-_STATEFUL_LOCKS = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection")
+_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection")
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
@@ -64,13 +64,11 @@ def probe(copy: Any) -> str | None:
         seen.add(key)
         if type(obj) in _LOCK_TYPES:
             if not _acquirable(obj):
-                at = f" at copy{_path(link)}" if link is not None else ""
-                return f"the copy's lock{at} can never be acquired"
+                return f"the copy's lock{_at(link)} can never be acquired"
             continue
         handle = _descriptor(obj)
         if handle is not None:
-            at = f" at copy{_path(link)}" if link is not None else ""
-            return (f"the copy's connection{at} holds descriptor {handle} of the process that "
+            return (f"the copy's connection{_at(link)} holds descriptor {handle} of the process that "
                     "pickled it: where it loads, that number is another file or none, and "
                     "dropping the copy closes it (in the process that pickled it, the "
                     "original's)")
@@ -94,6 +92,11 @@ def _descriptor(obj: Any) -> int | None:
     return handle if type(handle) is int else None
 
 
+def _at(link: Any) -> str:
+    """`` at copy.path`` of what ``link`` leads to, or "" for the copy itself."""
+    return f" at copy{_path(link)}" if link is not None else ""
+
+
 def _path(link: Any) -> str:
     steps = []
     while link is not None:
@@ -106,7 +109,7 @@ def _path(link: Any) -> str:
 def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
     """:func:`probe` if any of ``payloads`` re-creates a lock with its state, else None
     (the walk is cheap, but not free on a copy of a million objects)."""
-    if any(name in data for data in payloads for name in _STATEFUL_LOCKS):
+    if any(name in data for data in payloads for name in _PROBED):
         return probe
     return None
 

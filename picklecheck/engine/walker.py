@@ -521,14 +521,8 @@ def _attr_names(owner: Any) -> tuple[tuple[str, ...], frozenset[str]]:
                  if name in klass.__dict__}
     except Exception:  # noqa: BLE001 - a hostile class: every name is tried, as before
         return names, frozenset(names)
-    try:
-        if isinstance(owner, type):  # read as safe_attr reads it
-            d = type.__dict__["__dict__"].__get__(owner, type)
-        else:
-            d = object.__getattribute__(owner, "__dict__")
-    except Exception:  # noqa: BLE001 - no instance dict
-        d = None
-    if type(d) in (dict, types.MappingProxyType):
+    d = _own_namespace(owner)
+    if d is not None:
         found.update(name for name in names if name in d)
     return names, frozenset(found)
 
@@ -569,16 +563,21 @@ def safe_attr(owner: Any, name: str) -> Any:
         if _is_data_descriptor(desc):
             return MISSING  # a property or similar would shadow the instance dict
         break
+    d = _own_namespace(owner)
+    return MISSING if d is None else d.get(name, MISSING)
+
+
+def _own_namespace(owner: Any) -> Any:
+    """``owner``'s instance dict (a class's own namespace, not its metaclass's), read
+    without running its code; None when it has none (or one of another type)."""
     try:
-        if isinstance(owner, type):  # a class: its own namespace, not its metaclass's
+        if isinstance(owner, type):
             d = type.__dict__["__dict__"].__get__(owner, type)
         else:
             d = object.__getattribute__(owner, "__dict__")
     except Exception:  # noqa: BLE001
-        return MISSING
-    if type(d) in (dict, types.MappingProxyType):
-        return d.get(name, MISSING)
-    return MISSING
+        return None
+    return d if type(d) in (dict, types.MappingProxyType) else None
 
 
 def _is_data_descriptor(desc: Any) -> bool:

@@ -21,7 +21,7 @@ import errno
 import platform
 import struct
 
-__all__ = ["install", "prepare", "supported"]
+__all__ = ["install", "prepare", "refuses_socket", "supported"]
 
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "amd64": 0xC000003E, "aarch64": 0xC00000B7,
                "arm64": 0xC00000B7}
@@ -45,6 +45,14 @@ _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 def supported() -> bool:
     """Whether this machine's architecture has a filter here."""
     return platform.machine().lower() in _AUDIT_ARCH
+
+
+def refuses_socket(family: int, kind: int) -> bool:
+    """Whether the filter refuses a socket of ``family`` and ``kind`` (what the filter's
+    socket rule below says, for the watch to name what a load tried)."""
+    if family in _REFUSED_SOCKETS:
+        return True
+    return family in (_AF_INET, _AF_INET6) and kind & 0xF != _SOCK_STREAM
 
 
 def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:

@@ -70,11 +70,11 @@ _PROCESS_EVENTS = {
     "sys.addaudithook": "installed an audit hook",
 }
 
-#: Sockets the sandbox refuses to make (see :mod:`.seccomp`), by family (an inet one
-#: by type: a TCP socket is named when it connects).
+#: The words for a socket the sandbox refuses (see :func:`.seccomp.refuses_socket`), by
+#: family, else by type (an inet one: a TCP socket is allowed, and named when it connects).
 _SOCKET_FAMILIES = {1: "a unix socket (which reaches the processes of this machine)",
                     16: "a netlink socket", 17: "a packet socket"}
-_INET_SOCKETS = {2: "a UDP socket", 3: "a raw socket"}
+_SOCKET_TYPES = {2: "a UDP socket", 3: "a raw socket"}
 
 _WATCHED = frozenset({"os.putenv", "os.unsetenv", "open", "os.kill", "os.killpg",
                       "signal.pthread_kill", "socket.__new__", *_PATH_EVENTS,
@@ -353,12 +353,16 @@ def _timers() -> list[str]:
 def _socket(family: Any, kind: Any) -> str | None:
     """What making a socket of ``family`` and ``kind`` tried, when the sandbox refuses it (a
     multiprocessing manager's proxy connects to its manager as it loads)."""
+    from picklecheck.isolation.seccomp import refuses_socket  # the child's only
+
     if not isinstance(family, int) or not isinstance(kind, int):
         return None
-    what = _SOCKET_FAMILIES.get(family)
-    if what is None and family in (-1, 2, 10):  # -1: the default, AF_INET
-        what = _INET_SOCKETS.get(kind & 0xF)
-    return f"opened {what}" if what else None
+    family = 2 if family == -1 else family  # -1: the defaults, AF_INET and SOCK_STREAM
+    kind = 1 if kind == -1 else kind
+    if not refuses_socket(family, kind):
+        return None
+    what = _SOCKET_FAMILIES.get(family) or _SOCKET_TYPES.get(kind & 0xF, "a socket")
+    return f"opened {what}"
 
 
 def _name(func: Any) -> str:
