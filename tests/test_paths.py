@@ -131,3 +131,52 @@ def test_class_that_lies_about_its_class():
     culprits = _culprits(obj, protocol=1)
     assert culprits
     _assert_honest(obj, culprits)
+
+
+class SetOnly:
+    """A data descriptor with only ``__set__`` (networkx's Graph resets its caches with
+    one): ``obj.x`` still reads the instance dict."""
+
+    def __set__(self, obj: object, value: object) -> None:
+        obj.__dict__["x"] = value
+
+
+class GetAndSet:
+    """A data descriptor with ``__get__`` too: ``obj.x`` reads it, never the dict."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> object:
+        return "from the descriptor"
+
+    def __set__(self, obj: object, value: object) -> None:
+        obj.__dict__["x"] = value
+
+
+class WithSetOnly:
+    x = SetOnly()
+
+    def __init__(self) -> None:
+        self.x = {"lock": threading.Lock()}
+
+
+class WithGetAndSet:
+    x = GetAndSet()
+
+    def __init__(self) -> None:
+        self.x = {"lock": threading.Lock()}
+
+
+def test_a_set_only_descriptor_does_not_hide_the_instance_dict():
+    obj = WithSetOnly()
+    culprits = _culprits(obj)
+    assert [c.path for c in culprits] == ["obj.x['lock']"]
+    assert eval(culprits[0].path, {"obj": obj}) is culprits[0].obj  # noqa: S307
+    _assert_honest(obj, culprits)
+
+
+def test_a_descriptor_with_get_and_set_hides_the_instance_dict():
+    """``obj.x`` is the descriptor's value: the state's entry is named as state."""
+    obj = WithGetAndSet()
+    culprits = _culprits(obj)
+    assert len(culprits) == 1 and not culprits[0].evaluable
+    assert culprits[0].path == "obj[<state 'x'>]['lock']"
+    _assert_honest(obj, culprits)

@@ -560,7 +560,7 @@ def safe_attr(owner: Any, name: str) -> Any:
                 return desc.__get__(owner, type(owner))
             except Exception:  # noqa: BLE001 - empty slot, empty cell
                 return MISSING
-        if _is_data_descriptor(desc):
+        if _shadows(desc):
             return MISSING  # a property or similar would shadow the instance dict
         break
     d = _own_namespace(owner)
@@ -580,9 +580,13 @@ def _own_namespace(owner: Any) -> Any:
     return d if type(d) in (dict, types.MappingProxyType) else None
 
 
-def _is_data_descriptor(desc: Any) -> bool:
+def _shadows(desc: Any) -> bool:
+    """Whether a class attribute is read instead of the instance dict's entry of the
+    same name: a data descriptor (``__set__`` or ``__delete__``) that has a ``__get__``.
+    One with only a ``__set__`` (networkx's Graph resets its caches so) is not: the
+    entry is read."""
     t = type(desc)
-    return hasattr(t, "__set__") or hasattr(t, "__delete__")
+    return hasattr(t, "__get__") and (hasattr(t, "__set__") or hasattr(t, "__delete__"))
 
 
 def _short_type(obj: Any) -> str:
