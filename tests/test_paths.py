@@ -180,3 +180,19 @@ def test_a_descriptor_with_get_and_set_hides_the_instance_dict():
     assert len(culprits) == 1 and not culprits[0].evaluable
     assert culprits[0].path == "obj[<state 'x'>]['lock']"
     _assert_honest(obj, culprits)
+
+
+def _with_local_class():
+    class Local:  # dill saves a local class by value: its namespace as a reduce argument
+        rows = (i for i in range(3))
+
+    return Local()
+
+
+def test_a_class_dill_saves_by_value_names_its_namespace_by_dunder_dict():
+    """dill's reduction of a class passes a filtered copy of its namespace: the path goes
+    through the class's own ``__dict__``, not ``[<reduce argument 3>]``."""
+    obj = _with_local_class()
+    report = picklecheck.check(obj, backends=("dill",), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj.__class__.__dict__['rows']"]
+    _assert_honest(obj, report.culprits)

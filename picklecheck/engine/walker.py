@@ -491,8 +491,9 @@ def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
     if real is value:
         return True
     # A reducer's filtered copy of a real dict (cloudpickle keeps only the globals a
-    # function uses): its items are the real dict's, so the path through it is exact.
-    if type(real) is dict and type(value) is dict:
+    # function uses, dill the namespace of a class it saves by value): its items are the
+    # real dict's (or the class's mappingproxy's), so the path through it is exact.
+    if type(real) in (dict, types.MappingProxyType) and type(value) is dict:
         return all(real.get(k, MISSING) is v for k, v in value.items())
     return False
 
