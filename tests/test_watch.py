@@ -139,3 +139,32 @@ def test_a_shared_memory_block_loads_by_attaching_to_its_segment(tmp_path):
     finally:
         block.close()
         block.unlink()
+
+
+_CONFIGURES = '''
+import os
+os.environ["PC_SET_AT_IMPORT"] = "jemalloc-like"
+
+
+class Configured:
+    def __init__(self):
+        self.rows = [1, 2]
+'''
+
+
+def test_a_variable_a_module_sets_as_it_is_imported_is_not_the_load_s(tmp_path, monkeypatch):
+    """polars sets _RJEM_MALLOC_CONF as it is imported: a fresh interpreter's load
+    imports it, and every process that imports it does the same, as with the exit
+    handlers modules register. Only what a load itself sets is named."""
+    import picklecheck
+
+    (tmp_path / "pc_configures.py").write_text(_CONFIGURES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("PC_SET_AT_IMPORT", raising=False)
+    import pc_configures
+
+    monkeypatch.setitem(sys.modules, "pc_configures", pc_configures)  # gone afterwards
+    os.environ.pop("PC_SET_AT_IMPORT")  # the fresh interpreter's import sets it anew
+    report = picklecheck.check(pc_configures.Configured(), backends=("pickle",),
+                               fresh_process=True)
+    assert report.ok, str(report)

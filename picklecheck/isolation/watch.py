@@ -14,7 +14,9 @@ check)"):
 * ``atexit.register`` wrapped (outside imports), and a comparison before and after
   each load of threads, signal handlers, timers, ``sys.modules`` and the environment
   (a variable that a load sets and removes again, as importing numpy does with
-  ``OPENBLAS_MAIN_FREE``, changes nothing: only what differs after the load counts).
+  ``OPENBLAS_MAIN_FREE``, changes nothing: only what differs after the load counts; one
+  that a module sets as it is imported, as polars does, is the module's doing, as its
+  exit handlers are: every process that imports it does so).
 
 A loaded copy is then dropped with its finalizers armed again (see
 :mod:`picklecheck.backends.remains`), the watch still on: what they try is named the same
@@ -199,6 +201,8 @@ class Watch:
 
     def _describe(self, event: str, args: tuple[Any, ...]) -> str | None:
         if event in ("os.putenv", "os.unsetenv"):  # judged by what differs after the load
+            if _importing():
+                return None  # a module configuring itself as it loads (polars, jemalloc's)
             key = os.fsdecode(args[0])
             if key not in self._env_before:  # os.environ sets it after this hook returns
                 self._env_before[key] = os.environ.get(key)
