@@ -201,6 +201,12 @@ def _shared_memory(request, tmp_path):
     return block
 
 
+def _shared_log(request, tmp_path):
+    log = c.SharedLog(str(tmp_path / "log.db"))
+    request.addfinalizer(log.conn.close)
+    return log
+
+
 def _shelf(request, tmp_path):
     import dbm.dumb
     import shelve
@@ -273,6 +279,7 @@ KIND_CASES = {
                                                            "isolation": "sandbox"}),
     "manager_proxy": (_proxy, {"backends": ("pickle",), "isolation": "sandbox"}),
     "shared_memory": (_shared_memory, {"backends": ("pickle",), "isolation": "sandbox"}),
+    "shared_database": (_shared_log, {"backends": ("pickle",), "isolation": "sandbox"}),
     "drop_side_effect": (_shelf, {"backends": ("pickle",), "isolation": "sandbox"}),
     "load_timeout": (lambda r, t: Sleeper(), {"backends": ("pickle",), "timeout": 2}),
     "load_memory": (lambda r, t: Blob(), {"backends": ("pickle",), "isolation": "sandbox"}),

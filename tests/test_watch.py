@@ -141,6 +141,37 @@ def test_a_shared_memory_block_loads_by_attaching_to_its_segment(tmp_path):
         block.unlink()
 
 
+def test_a_database_its_load_writes_to_is_named_not_read_as_a_load_failure(tmp_path):
+    """A load that opens its SQLite file again and writes to it (a diskcache Cache):
+    the sandbox lets SQLite open the file only for reading, and the write then raises
+    "attempt to write a readonly database". Named as the write it was, of a kind whose
+    fix says where to send it; the caller's database is as it was."""
+    import sqlite3
+
+    import pytest
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    import culprits
+
+    if contain.isolation() != "sandbox":
+        pytest.skip("this machine has no kernel sandbox for loads")
+    path = tmp_path / "log.db"
+    log = culprits.SharedLog(str(path))
+    try:
+        report = picklecheck.check({"log": log}, backends=("pickle", "dill"))
+        [culprit] = report.culprits
+        assert (culprit.path, culprit.kind) == ("obj['log']", "shared_database")
+        assert f"wrote to the SQLite database '{path}'" in culprit.reason
+        assert "send the path and open it there" in culprit.hint
+        assert "readonly" not in str(report)
+    finally:
+        log.conn.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM log").fetchone() == (1,)
+
+
 _CONFIGURES = '''
 import os
 os.environ["PC_SET_AT_IMPORT"] = "jemalloc-like"

@@ -304,6 +304,11 @@ FIXES = {
                       "segment when that program ends: send its name to the processes this "
                       "program starts and attach there (SharedMemory(name), track=False from "
                       "Python 3.13), and to a cache or another program send bytes(shm.buf)"),
+    "shared_database": ("it opens its database file, and writes to it, wherever it loads: "
+                        "processes of this machine that load it share that file (a "
+                        "diskcache Cache is made to be shared so); to another machine, a "
+                        "cache or the next run send the path and open it there, or send "
+                        "the data instead"),
     "load_side_effect": ("whatever loads this pickle (a worker, a cache, the next run) would do "
                          "the same; keep such actions out of __reduce__ and __setstate__, and "
                          "do them explicitly after loading"),
@@ -436,6 +441,7 @@ KIND_WORDS = {
     "load_hazard": "objects with side effects on load",
     "load_side_effect": "objects with side effects on load",
     "manager_proxy": "manager proxies", "shared_memory": "shared memory blocks",
+    "shared_database": "objects that open a shared database file",
     "drop_side_effect": "objects whose copies write when dropped",
 }
 

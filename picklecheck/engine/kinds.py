@@ -11,7 +11,7 @@ import io
 import sys
 import threading
 import types
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine.finding import exception_name, raised_in
@@ -26,6 +26,7 @@ from picklecheck.isolation.contain import (
 )
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.plain import implemented_in_c
+from picklecheck.isolation.watch import WROTE_DATABASE
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -39,6 +40,7 @@ KINDS = {
     "load_hazard": "loading it would change files or run commands",
     "manager_proxy": "a multiprocessing manager's proxy, which connects to its manager as it loads",
     "shared_memory": "a multiprocessing shared memory block, which attaches to its segment as it loads",
+    "shared_database": "loading it opens a database file other processes share, and writes to it",
     "load_side_effect": "loading it tried to change something outside itself",
     "drop_side_effect": "its loaded copy, once dropped, tried to change something outside itself",
     "load_timeout": "loading it took longer than the time limit",
@@ -253,7 +255,12 @@ def _defines(obj: Any, name: str) -> bool:
 def _contained_kind(exc: BaseException) -> str | None:
     """Kinds the contained load decided (picklecheck.isolation.contain)."""
     if issubclass(type(exc), LoadSideEffectError):
-        return "drop_side_effect" if only_dropped(exc) else "load_side_effect"
+        if only_dropped(exc):
+            return "drop_side_effect"
+        tries = cast(LoadSideEffectError, exc).effects
+        # All it did was write to a database file (a diskcache Cache opens its own).
+        return ("shared_database" if all(t.startswith(WROTE_DATABASE) for t in tries)
+                else "load_side_effect")
     if issubclass(type(exc), LoadTimeoutError):
         return "load_timeout"
     if issubclass(type(exc), LoadMemoryError):

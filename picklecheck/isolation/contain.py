@@ -37,7 +37,7 @@ from picklecheck.isolation.foreign import (
     exception_text,
     innermost_function,
 )
-from picklecheck.isolation.watch import DROPPING, dropping
+from picklecheck.isolation.watch import DROPPING, dropping, refused_write
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -440,6 +440,8 @@ def _load_in_child(backend: Backend, data: bytes, probe: Probe | None,
             result["effects"] = [f"raised {type(exc).__name__}({exception_text(exc, 60)}), "
                                  "which would end or interrupt the process that "
                                  "loads it"]
+        elif refused := refused_write(exc):
+            result["effects"] = refused
         elif issubclass(type(exc), MemoryError):
             result["ended"] = "memory"
     result["seconds"] = time.perf_counter() - start

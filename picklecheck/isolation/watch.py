@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DROPPING", "Watch", "dropping"]
+__all__ = ["DROPPING", "WROTE_DATABASE", "Watch", "dropping", "refused_write"]
 
 #: What each sentence about a dropped copy starts with (see :func:`dropping`).
 DROPPING = "dropping the loaded copy "
@@ -79,8 +79,13 @@ _SOCKET_FAMILIES = {1: "a unix socket (which reaches the processes of this machi
 _SOCKET_TYPES = {2: "a UDP socket", 3: "a raw socket"}
 
 _WATCHED = frozenset({"os.putenv", "os.unsetenv", "open", "os.kill", "os.killpg",
-                      "signal.pthread_kill", "socket.__new__", *_PATH_EVENTS,
-                      *_PROCESS_EVENTS})
+                      "signal.pthread_kill", "socket.__new__", "sqlite3.connect",
+                      *_PATH_EVENTS, *_PROCESS_EVENTS})
+#: What SQLite says when it writes to a database it could open only for reading (the
+#: sandbox refused it for writing: see refused_write).
+_READ_ONLY = "attempt to write a readonly database"
+#: How each sentence of refused_write begins.
+WROTE_DATABASE = "wrote to the SQLite database "
 
 
 class Watch:
@@ -100,6 +105,7 @@ class Watch:
         self._state: dict[str, Any] = {}
         self._env: dict[str, str | None] = {}  # variables the load set (None: removed)
         self._env_before: dict[str, str | None] = {}  # their values when first set
+        self._databases: list[str] = []  # SQLite database files the load connected to
 
     def install(self) -> None:
         """Start watching, for good (audit hooks cannot be removed)."""
@@ -147,6 +153,7 @@ class Watch:
             "modules": dict(sys.modules),
         }
         self._env, self._env_before = {}, {}
+        self._databases = []
 
     def after(self) -> None:
         """Record what the last load changed in this process, and undo the timers."""
@@ -221,7 +228,19 @@ class Watch:
             return _PROCESS_EVENTS[event].format(*(_short(a) for a in args))
         if event == "socket.__new__":
             return _socket(args[1], args[2])
+        if event == "sqlite3.connect":
+            self._connected(args[0])
         return None
+
+    def _connected(self, database: Any) -> None:
+        """Note a SQLite database file a load connects to: SQLite opens one it may not
+        write read-only, and says so only at the first write (see refused_write)."""
+        if not isinstance(database, (str, bytes, os.PathLike)):
+            return
+        name = os.fsdecode(database)
+        if name in ("", ":memory:") or name.startswith("file:") or self._is_allowed(name):
+            return  # private to the connection (a URI's mode is its own business)
+        self._databases.append(name)
 
     def _open(self, path: Any, mode: Any, flags: Any) -> str | None:
         writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
@@ -313,6 +332,18 @@ def dropping(release: Callable[[], None]) -> None:
         release()
     else:
         _installed.drop(release)
+
+
+def refused_write(exc: BaseException) -> list[str]:
+    """What a load that raised ``exc`` tried, when that is a write the sandbox refused
+    and the load read as another failure: SQLite, refused a database file for writing,
+    opens it for reading, and a write then raises "attempt to write a readonly database"
+    (a diskcache ``Cache`` loads by opening its folder's database, and writes to it)."""
+    watch = _installed
+    if watch is None or not watch._databases or _READ_ONLY not in str(exc):
+        return []
+    return [f"{WROTE_DATABASE}{_short(name)}, which every process that opens it shares"
+            for name in dict.fromkeys(watch._databases)]
 
 
 def _importing() -> bool:
