@@ -138,3 +138,27 @@ def test_a_backend_that_saves_the_whole_object_is_not_said_to_fail():
     assert culprit.backends == ("cloudpickle",)
     assert culprit.works_with == {"pickle": False, "dill": True, "cloudpickle": False}
     assert culprit.hint.endswith("(dill: ok, pickle: saves the whole object)")
+
+
+def test_dill_copy_of_a_running_subprocess_is_not_ok():
+    """dill copies a running Popen with its process's number: only the original can wait
+    for that process, so the copy's poll() says it ended with 0 while it runs. Not ok,
+    of kind subprocess; the process is the caller's still, and one that ended copies
+    as the record it is."""
+    import subprocess
+    import sys
+
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        report = picklecheck.check({"proc": running}, backends=("dill",))
+        [culprit] = report.culprits
+        assert (culprit.path, culprit.kind, culprit.stage) == ("obj['proc']", "subprocess", "loads")
+        assert f"stands for process {running.pid}, which only the original" in culprit.reason
+        assert "start it where it is used" in culprit.hint
+        assert running.poll() is None
+    finally:
+        running.kill()
+        running.wait()
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    assert picklecheck.check(ended, backends=("dill",)).ok

@@ -207,6 +207,16 @@ def _shared_log(request, tmp_path):
     return log
 
 
+def _running(request, tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    request.addfinalizer(proc.wait)
+    request.addfinalizer(proc.kill)
+    return proc
+
+
 def _shelf(request, tmp_path):
     import dbm.dumb
     import shelve
@@ -295,6 +305,7 @@ KIND_CASES = {
     "lock": (lambda r, t: threading.Lock(), {}),
     "process_shared": (lambda r, t: multiprocessing.Lock(), {}),
     "executor": (lambda r, t: _thread_pool(r), {}),
+    "subprocess": (_running, {"backends": ("dill",)}),
     "thread": (lambda r, t: threading.local(), {}),
     "queue": (lambda r, t: queue.SimpleQueue(), {}),
     "file": (_file, {"backends": ("pickle",)}),

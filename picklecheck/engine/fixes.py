@@ -356,6 +356,9 @@ FIXES = {
                        "initializer), or use a multiprocessing.Manager() proxy"),
     "executor": ("pools hold threads and queues; keep the pool out of what you send and "
                  "create one where it is used; {fix}"),
+    "subprocess": ("a running subprocess is the child of the process that started it, and "
+                   "only that process can wait for it; pass the command and start it where "
+                   "it is used (or its pid, to watch it there); {fix}"),
     "thread": ("threads, thread-locals, context variables and an event loop's futures and "
                "tasks belong to this process; {fix}"),
     "queue": ("an in-process queue cannot be sent; share work through a multiprocessing.Queue "
@@ -430,6 +433,7 @@ _FRESH_TIMEOUT = ("loading it in a new interpreter did not finish in time: somet
 #: kind -> words for "N culprits inside: locks, open files".
 KIND_WORDS = {
     "lock": "locks", "thread": "thread state", "executor": "pools", "queue": "queues",
+    "subprocess": "running subprocesses",
     "file": "open files", "socket": "sockets", "database": "database connections",
     "generator": "generators", "weakref": "weak references", "local": "local functions",
     "lambda": "lambdas", "module": "modules", "process_shared": "multiprocessing objects",

@@ -59,6 +59,7 @@ KINDS = {
     "lock": "a lock or other synchronisation primitive",
     "process_shared": "a multiprocessing object shared by inheritance only",
     "executor": "a thread or process pool",
+    "subprocess": "a running child process (subprocess.Popen)",
     "thread": "a thread, thread-local storage, or an event loop and its futures",
     "queue": "a queue",
     "file": "an open file",
@@ -350,6 +351,9 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "thread"
     if module.startswith("concurrent.futures") and "Executor" in name:
         return "executor"
+    if any((vars(k).get("__module__"), k.__name__) == ("subprocess", "Popen")
+           for k in getattr(t, "__mro__", ())):
+        return "subprocess"
     if module in ("queue", "_queue", "asyncio.queues"):
         return "queue"
     if isinstance(obj, io.IOBase) or module in ("_io", "io", "tempfile") and "File" in name:

@@ -20,6 +20,7 @@ import collections
 import itertools
 import re
 import threading
+import types
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,14 +38,17 @@ _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray
 #: How many objects of a copy the probe looks at, at most.
 _BUDGET = 2_000
 #: Names in the bytes that call for a probe: the reconstructors that restore a lock's
-#: state (dill's; any other way of pickling a lock gives a fresh one), and the module of
-#: multiprocessing's connections, which plain pickling copies as a descriptor number.
-_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection")
+#: state (dill's; any other way of pickling a lock gives a fresh one), the module of
+#: multiprocessing's connections, which plain pickling copies as a descriptor number, and
+#: subprocess (dill copies a running Popen with its process's number).
+_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess")
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
 _CONNECTIONS = frozenset({("multiprocessing.connection", "Connection"),
                           ("multiprocessing.connection", "PipeConnection")})
+#: A running child process: only the process that started it can wait for it.
+_CHILDREN = frozenset({("subprocess", "Popen")})
 
 
 class UnusableCopyError(Exception):
@@ -72,6 +76,12 @@ def probe(copy: Any) -> str | None:
                     "pickled it: where it loads, that number is another file or none, and "
                     "dropping the copy closes it (in the process that pickled it, the "
                     "original's)")
+        pid = _running_child(obj)
+        if pid is not None:
+            return (f"the copy's process{_at(link)} stands for process {pid}, which only the "
+                    "original can wait for: the copy's poll() and wait() say it ended with "
+                    "status 0 while it may still run, and its kill() signals whatever process "
+                    "has that number by then")
         room = _BUDGET - len(seen) - len(pending)
         if room > 0:
             pending.extend((part, (link, how, key))
@@ -81,15 +91,33 @@ def probe(copy: Any) -> str | None:
 
 def _descriptor(obj: Any) -> int | None:
     """The descriptor number a copy of a multiprocessing connection holds, or None."""
-    # Its own class or a base (a loading child disarms what it builds: see remains).
-    if not any((vars(k).get("__module__"), k.__name__) in _CONNECTIONS
+    state = _state_of(obj, _CONNECTIONS)
+    handle = state.get("_handle") if state is not None else None
+    return handle if type(handle) is int else None
+
+
+def _running_child(obj: Any) -> int | None:
+    """The process number a copy of a running ``subprocess.Popen`` holds, or None (one
+    whose process had ended when it was pickled holds only a record of it)."""
+    state = _state_of(obj, _CHILDREN)
+    if state is None or state.get("returncode") is not None or not state.get("_child_created"):
+        return None
+    pid = state.get("pid")
+    return pid if type(pid) is int else None
+
+
+def _state_of(obj: Any, classes: frozenset[tuple[str, str]]) -> dict[str, Any] | None:
+    """The instance dict of ``obj`` when its own class or a base is one of ``classes``
+    (module, name): a loading child disarms what it builds (see remains), so the class
+    is read behind the twin."""
+    if not any((vars(k).get("__module__"), k.__name__) in classes
                for k in own_class(obj).__mro__):
         return None
     try:
-        handle = object.__getattribute__(obj, "__dict__").get("_handle")
-    except Exception:  # noqa: BLE001 - not a connection's state after all
+        state = object.__getattribute__(obj, "__dict__")
+    except Exception:  # noqa: BLE001 - not such an object's state after all
         return None
-    return handle if type(handle) is int else None
+    return state if type(state) is dict else None
 
 
 def _at(link: Any) -> str:
@@ -174,6 +202,9 @@ def _parts(obj: Any) -> Iterator[tuple[str, Any, Any]]:
     """What ``obj`` holds (how it is reached, the key, the part), by plain data access
     only (no properties, no __getattr__), skipping values that hold nothing."""
     t = type(obj)
+    if t is types.FunctionType:  # what a function saved by value carries
+        yield from _function_parts(obj)
+        return
     if t is dict:
         items: Any = obj.items()
         how = "item"
@@ -192,3 +223,23 @@ def _parts(obj: Any) -> Iterator[tuple[str, Any, Any]]:
     for key, part in items:
         if type(part) not in _PLAIN:
             yield how, key, part
+
+
+def _function_parts(func: Any) -> Iterator[tuple[str, Any, Any]]:
+    """What a function's copy holds: its closure's cells, defaults and attributes."""
+    for i, cell in enumerate(func.__closure__ or ()):
+        try:
+            part = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if type(part) not in _PLAIN:
+            yield "attr", f"__closure__[{i}].cell_contents", part
+    for i, part in enumerate(func.__defaults__ or ()):
+        if type(part) not in _PLAIN:
+            yield "attr", f"__defaults__[{i}]", part
+    for name, part in (func.__kwdefaults__ or {}).items():
+        if type(part) not in _PLAIN:
+            yield "attr", f"__kwdefaults__[{name!r}]", part
+    for name, part in func.__dict__.items():
+        if type(part) not in _PLAIN:
+            yield "attr", name, part
