@@ -286,3 +286,26 @@ def _figure(owner: Any, below: Sequence[Hop]) -> Translation | None:
         if axes is target:
             return (PathStep.attr("axes"), PathStep.index(i)), 2
     return None
+
+
+# -- networkx --------------------------------------------------------------------------
+
+#: A graph's dicts of the user's attributes, and how many item steps lead to one (a node's,
+#: an edge's, the graph's own).
+_GRAPH_DATA = {"_node": 1, "_adj": 2, "_succ": 2, "_pred": 2, "graph": 0}
+
+
+@translates("networkx.classes.graph.Graph")
+def _graph(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """A node's, an edge's or the graph's attribute dict: data the user put there, so the
+    graph holds it as a container does (``G._node['a']['lock']``, ``G.graph['fn']``). The
+    words stay the attributes' own: ``G.nodes`` and ``G.adj`` are cached properties,
+    which reading would add to the graph's ``__dict__``."""
+    steps = below[0].steps
+    if len(steps) != 1 or steps[0].kind != ATTR or steps[0].value not in _GRAPH_DATA:
+        return None
+    used = 1 + _GRAPH_DATA[str(steps[0].value)] + 1  # the attribute, keys, one value
+    if len(below) < used or not all(
+            len(hop.steps) == 1 and hop.steps[0].kind == ITEM for hop in below[1:used]):
+        return None
+    return tuple(step for hop in below[:used] for step in hop.steps), used

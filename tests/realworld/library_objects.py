@@ -346,6 +346,22 @@ def jinja_page(ctx: Context) -> Any:
 # -- a user's object holding several clients -------------------------------------------------
 
 
+# -- networkx ----------------------------------------------------------------------------
+
+
+def networkx_graph(ctx: Context) -> Any:
+    """A graph whose node and edge hold locks among their attributes: networkx keeps
+    nodes in ``_node``, a class attribute with only ``__set__`` (it resets caches) that
+    does not hide the instance dict, so the locks' paths evaluate; and the attribute
+    dicts are the user's data, so each lock is named, not the graph."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_edge("a", "b", weight=2, guard=threading.Lock())
+    graph.add_node("a", lock=threading.Lock())
+    return graph
+
+
 # -- pydantic ----------------------------------------------------------------------------
 
 
@@ -414,6 +430,9 @@ ENTRIES = [
     _e("jinja2-environment", jinja_environment, ("jinja2",), change=("obj.filters['shout']",)),
     _e("jinja2-template", jinja_template, ("jinja2",), change=("obj",)),
     _e("jinja2-page-extends-layout", jinja_page, ("jinja2",), change=("obj",)),
+    _e("networkx-graph-node-lock", networkx_graph, ("networkx",),
+       change=("obj._node['a']['lock']", "obj._adj['a']['b']['guard']"),
+       say=("obj._node['a']['lock']", "obj._adj['a']['b']['guard']")),
     _e("pydantic-local-model", pydantic_local_model, ("pydantic",), library=False,
        change=("obj",)),
     _e("user-services-clients", services, ("boto3", "sqlalchemy.orm", "httpx"), library=False,
