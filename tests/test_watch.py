@@ -199,3 +199,59 @@ def test_a_variable_a_module_sets_as_it_is_imported_is_not_the_load_s(tmp_path, 
     report = picklecheck.check(pc_configures.Configured(), backends=("pickle",),
                                fresh_process=True)
     assert report.ok, str(report)
+
+
+class SetsVariable:
+    """Its load sets an environment variable."""
+
+    def __init__(self):
+        self.rows = [1, 2]
+
+    def __setstate__(self, state):
+        os.environ["PC_SET_BY_LOAD"] = "1"
+
+
+def test_each_backend_s_load_starts_from_the_same_environment():
+    """The loads of one check share a child: a variable the first load set is put back,
+    so the next backend's load that sets it again is named too (it was "ok")."""
+    import pytest
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    if contain.isolation() == "guarded":
+        pytest.skip("loads run in this process here")
+    report = picklecheck.check(SetsVariable(), backends=("pickle", "dill", "cloudpickle"))
+    assert {name: result.ok for name, result in report.results.items()} == {
+        "pickle": False, "dill": False, "cloudpickle": False}
+    assert "PC_SET_BY_LOAD" not in os.environ
+    [culprit] = report.culprits
+    assert culprit.backends == ("pickle", "dill", "cloudpickle")
+    assert "set the environment variable 'PC_SET_BY_LOAD'" in culprit.reason
+
+
+class IgnoresSignal:
+    """Its load ignores SIGUSR2 (the same handler, SIG_IGN, every time)."""
+
+    def __init__(self):
+        self.rows = [1, 2]
+
+    def __setstate__(self, state):
+        import signal
+
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def test_each_backend_s_load_starts_with_the_same_signal_handlers():
+    import pytest
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    if contain.isolation() == "guarded":
+        pytest.skip("loads run in this process here")
+    report = picklecheck.check(IgnoresSignal(), backends=("pickle", "dill", "cloudpickle"))
+    assert not any(result.ok for result in report.results.values())
+    [culprit] = report.culprits
+    assert culprit.backends == ("pickle", "dill", "cloudpickle")
+    assert "installed a handler for SIGUSR2" in culprit.reason

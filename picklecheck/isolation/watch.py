@@ -156,7 +156,8 @@ class Watch:
         self._databases = []
 
     def after(self) -> None:
-        """Record what the last load changed in this process, and undo the timers."""
+        """Record what the last load changed in this process, and undo the timers, the
+        signal handlers and the environment it changed."""
         state, self._state = self._state, {}
         if not state:
             return
@@ -168,6 +169,7 @@ class Watch:
         for sig, handler in _handlers().items():
             if state["signals"].get(sig) is not handler:
                 self._record(f"installed a handler for {signal.Signals(sig).name}")
+                _put_back(sig, state["signals"].get(sig))  # the next load starts afresh
         self._environment()
         from picklecheck.isolation.confine import shared_changes
 
@@ -182,9 +184,11 @@ class Watch:
 
     def _environment(self) -> None:
         """Record the variables whose value differs after the load (os.putenv without
-        os.environ counts as the value it set)."""
-        touched, self._env = self._env, {}
-        before, self._env_before = self._env_before, {}
+        os.environ counts as the value it set), then put them back: the next load in this
+        child starts from the same environment (one that set a variable again would
+        otherwise change nothing)."""
+        touched = self._env
+        before = self._env_before
         for key, value in touched.items():
             now = os.environ.get(key)
             if value is not None and now != value:  # os.putenv alone: os.environ never knew
@@ -193,6 +197,14 @@ class Watch:
                 continue
             self._record(f"removed the environment variable {key!r}" if now is None
                          else f"set the environment variable {key!r}")
+        for key in touched:
+            was = before.get(key)
+            if was is None:
+                os.environ.pop(key, None)
+                os.unsetenv(key)
+            else:
+                os.environ[key] = was
+        self._env, self._env_before = {}, {}  # what putting them back noted
 
     # -- the audit hook ------------------------------------------------------
 
@@ -371,6 +383,17 @@ def _handlers() -> dict[int, Any]:
 
 
 _SIGNALS = sorted(map(int, _signal.valid_signals()))
+
+
+def _put_back(sig: int, handler: Any) -> None:
+    """Give signal ``sig`` its handler from before the load (one installed from C, None
+    here, stays as the load left it)."""
+    if handler is None:
+        return
+    try:
+        _signal.signal(sig, handler)
+    except (ValueError, OSError, TypeError):
+        pass
 
 
 def _timers() -> list[str]:
