@@ -148,12 +148,11 @@ def test_a_database_its_load_writes_to_is_named_not_read_as_a_load_failure(tmp_p
     fix says where to send it; the caller's database is as it was."""
     import sqlite3
 
+    import culprits
     import pytest
 
     import picklecheck
     from picklecheck.isolation import contain
-
-    import culprits
 
     if contain.isolation() != "sandbox":
         pytest.skip("this machine has no kernel sandbox for loads")
