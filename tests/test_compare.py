@@ -73,16 +73,32 @@ def test_each_weakref_gets_its_own_verdict():
 
 
 def test_a_held_lock_copies_held_and_an_unlocked_rlock_copies_broken():
-    """dill copies a held Lock held (faithful: ok), an unlocked RLock unacquirable (not ok)."""
+    """dill copies a held Lock held, by a thread that does not exist where it loads (its
+    first acquire() blocks forever), and an unlocked RLock unacquirable: neither is ok."""
+    held = threading.Lock()
+    held.acquire()
+    try:  # works_with is worked out when first read, from the object as it is then
+        report = picklecheck.check({"held": held, "rlock": threading.RLock()},
+                                   backends=("pickle",))
+        held_culprit = _culprit(report, "obj['held']")
+        assert held_culprit.works_with["dill"] is False
+        assert "dill: dumps and loads, but the copy's lock is held" in held_culprit.hint
+        assert _culprit(report, "obj['rlock']").works_with["dill"] is False
+    finally:
+        held.release()
+
+
+def test_dill_round_trip_of_a_held_lock_is_not_ok():
     held = threading.Lock()
     held.acquire()
     try:
-        report = picklecheck.check({"held": held, "rlock": threading.RLock()},
-                                   backends=("pickle",))
+        report = picklecheck.check({"lock": held}, backends=("dill",))
     finally:
         held.release()
-    assert _culprit(report, "obj['held']").works_with["dill"] is True
-    assert _culprit(report, "obj['rlock']").works_with["dill"] is False
+    assert not report.results["dill"].ok
+    [culprit] = report.culprits
+    assert culprit.path == "obj['lock']"
+    assert "first acquire() blocks forever" in culprit.reason
 
 
 def test_weakset_callback_is_not_ok_with_backends_that_save_the_set_another_way():

@@ -4,8 +4,9 @@ A load that returns is not yet a copy that works. dill re-creates an ``RLock`` b
 restoring the original's owner and count, and an unlocked one comes back with its
 mutex held by no thread: every ``acquire()`` on the copy blocks forever (a logging
 handler, a ``Condition``, a connection pool that holds one deadlocks on first use).
-(A lock that was *held* when it was pickled and comes back held is a faithful copy:
-that is what it was.)
+A lock that was *held* when it was pickled comes back held, by a thread of the process
+that pickled it: where it loads no thread will release it, and its first ``acquire()``
+blocks forever too (a copy taken while another thread wrote through the handler).
 
 :func:`probe` is given to :mod:`picklecheck.isolation.contain`, which runs it where
 the copy was loaded; it looks at the copy and at what it holds (a bounded walk) and
@@ -67,6 +68,10 @@ def probe(copy: Any) -> str | None:
             continue
         seen.add(key)
         if type(obj) in _LOCK_TYPES:
+            if not says_unlocked(obj):
+                return (f"the copy's lock{_at(link)} is held, as the original was when it "
+                        "was pickled, and no thread where it loads will release it: its "
+                        "first acquire() blocks forever")
             if not _acquirable(obj):
                 return f"the copy's lock{_at(link)} can never be acquired"
             continue
@@ -177,11 +182,8 @@ def load_error(outcome: LoadOutcome) -> BaseException | None:
 
 
 def _acquirable(lock: Any) -> bool:
-    """Whether a lock that says it is unlocked can be acquired (one that says it is held
-    is taken at its word)."""
+    """Whether a lock that says it is unlocked can be acquired."""
     try:
-        if not says_unlocked(lock):
-            return True
         if not lock.acquire(blocking=False):
             return False
         lock.release()
@@ -191,7 +193,7 @@ def _acquirable(lock: Any) -> bool:
 
 
 def says_unlocked(lock: Any) -> bool:
-    """Whether a lock says it is free (a held one is copied held, faithfully)."""
+    """Whether a lock says it is free (a held one is copied held)."""
     if hasattr(lock, "locked"):  # Lock
         return not lock.locked()
     match = re.search(r"\bcount=(\d+)", repr(lock))  # RLock: "<unlocked ... count=0 at ...>"
