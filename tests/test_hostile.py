@@ -230,6 +230,33 @@ def test_raising_repr_is_bounded_and_safe():
     assert "repr raised ValueError" in str(report)
 
 
+class SlowRepr:
+    """Its __repr__ takes longer than the check may."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __repr__(self):
+        import time
+
+        time.sleep(4)
+        return "slow"
+
+
+def test_a_repr_that_does_not_return_in_time_loses_nothing_else():
+    """The object's own repr is made last: one that does not return by the time limit
+    is a placeholder, and the culprits found stand (before, the whole report was lost:
+    "0 culprits")."""
+    import time
+
+    started = time.monotonic()
+    report = picklecheck.check(SlowRepr(), backends=("pickle",), timeout=1)
+    assert time.monotonic() - started < 3
+    assert report.repr == "<not shown: its __repr__ did not return within the check's time limit>"
+    assert [c.path for c in report.culprits] == ["obj.lock"]
+    assert not report.results["pickle"].truncated
+
+
 def test_huge_repr_is_bounded():
     """The report never holds a whole graph's repr."""
     obj = {i: str(i) * 50 for i in range(100_000)}

@@ -11,6 +11,7 @@ new interpreters (:mod:`picklecheck.fresh`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import io
 import pickle
@@ -103,6 +104,7 @@ def check(
     done: set[str] = set()
     loaders: list[contain.Loader] = []
     pauses: list[collector.Pause] = []
+    made: list[Report] = []  # the report, once all but the object's own repr is done
 
     def run() -> Report:
         for backend in chosen:  # imported before the loader forks: a framework's import
@@ -123,7 +125,7 @@ def check(
                               max_culprits, limit, results, done, loader,
                               None if script_folder is None
                               else workers.driver(script_folder),
-                              words, failed)
+                              words, failed, made=made)
         finally:
             if loader is not None:
                 loader.close()
@@ -136,6 +138,8 @@ def check(
             loader.close()  # the stuck helper never will
         for pause in pauses:
             pause.end()  # nor give the collector back
+        if made:  # stuck in the object's own __repr__: everything else is known
+            return copy.copy(made[0])  # (the helper fills in the one it made, if ever)
         return _unfinished(obj, name, protocol, chosen, results, done, stuck)
 
 
@@ -182,9 +186,11 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
            loader: contain.Loader | None = None,
            drv: workers.Driver | None = None, words: _Words | None = None,
            failed: dict[str, tuple[BaseException, float]] | None = None,
-           in_thread: bool = False) -> Report:
+           in_thread: bool = False, made: list[Report] | None = None) -> Report:
     """The check; ``in_thread``: every dump and load proven to run no one's code, or
-    :class:`~picklecheck.isolation.plain.Tripped` (a failed dump goes to ``failed``)."""
+    :class:`~picklecheck.isolation.plain.Tripped` (a failed dump goes to ``failed``).
+    The report goes to ``made`` before the object's repr is made (its ``__repr__`` is
+    the user's, and may never return)."""
     words = words if words is not None else _Words()
     failed = failed if failed is not None else {}
     findings: dict[str, list[Finding]] = {}
@@ -259,12 +265,20 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
         for result in results.values():
             if result.truncated and not any("time limit" in s for s in result.skipped):
                 result.skipped.append(_late(limit, "the culprit search"))
-    return Report(
-        name=name, type=type_name(obj), repr=saferepr(obj), protocol=protocol,
+    report = Report(
+        name=name, type=type_name(obj), repr=_REPR_UNFINISHED, protocol=protocol,
         results=results, culprits=culprits, python=_PYTHON,
         entries=deferred.Lazy(lambda: group.entries(culprits, words.expand)),  # type: ignore[arg-type]
         expanded=words.expand,
     )
+    if made is not None:
+        made.append(report)
+    report.repr = saferepr(obj)
+    return report
+
+
+#: The repr of an object whose ``__repr__`` did not return by the check's time limit.
+_REPR_UNFINISHED = "<not shown: its __repr__ did not return within the check's time limit>"
 
 
 #: What pickle saves by name, and dill and cloudpickle by value.
