@@ -199,11 +199,14 @@ class Watch:
                          else f"set the environment variable {key!r}")
         for key in touched:
             was = before.get(key)
-            if was is None:
-                os.environ.pop(key, None)
-                os.unsetenv(key)
-            else:
-                os.environ[key] = was
+            try:
+                if was is None:
+                    os.environ.pop(key, None)
+                    os.unsetenv(key)
+                else:
+                    os.environ[key] = was
+            except (ValueError, OSError):  # a name the platform refuses to unset
+                continue
         self._env, self._env_before = {}, {}  # what putting them back noted
 
     # -- the audit hook ------------------------------------------------------
