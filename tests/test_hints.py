@@ -764,3 +764,14 @@ def test_an_enum_of_the_script_dill_cannot_load_is_one_culprit_its_class(monkeyp
     assert culprit.hint.startswith(
         "Color is defined in __main__, so it is saved by value, with what its namespace holds, "
         "and that copy of the class does not load back: define Color in an importable module")
+
+
+def test_an_ssl_context_is_created_where_it_is_used_not_reconnected():
+    """An SSLContext connects nothing: its fix is about its settings, not an address."""
+    import ssl
+
+    report = picklecheck.check({"ctx": ssl.create_default_context()}, backends=("pickle",))
+    [culprit] = report.culprits
+    assert culprit.kind == "socket"
+    assert culprit.hint.startswith("an SSLContext holds settings and certificates")
+    assert "address" not in culprit.hint

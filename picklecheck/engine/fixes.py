@@ -129,11 +129,19 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _TRACEBACK
     if kind == "file" and (advice := _file_advice(finding.obj)):
         return advice
+    if kind == "socket" and type_name(finding.obj) == "ssl.SSLContext":
+        return _SSL_CONTEXT
     if kind == "c_type" and (advice := _c_type_advice(finding.obj)):
         return "{type} is a C type that cannot be pickled: " + advice + "; {fix}"
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
+
+
+#: An SSL context connects nothing: it holds OpenSSL's settings and loaded certificates.
+_SSL_CONTEXT = ("an SSLContext holds settings and certificates loaded into OpenSSL; store "
+                "what configures it (the CA file, the certificate paths) and create it where "
+                "it is used (ssl.create_default_context(cafile=...)); {fix}")
 
 
 def _defined_in_main(cls: Any) -> bool:
