@@ -523,3 +523,12 @@ def test_a_constructor_put_in_place_of_a_genuine_one_is_not_trusted(monkeypatch)
     monkeypatch.setattr(collections, "OrderedDict", os.system)
     with pytest.raises(pure.NotPure):
         pure.load(data)
+
+
+def test_a_load_s_time_limit_reads_as_a_person_writes_it():
+    """What was left of the check's limit is never round: 1.7 s, not 1.69438 s."""
+    from picklecheck.isolation.child import _timeout_text
+
+    assert _timeout_text(1.69438, 0) == "did not finish loading within 1.7 s"
+    assert _timeout_text(59.97, 0) == "did not finish loading within 60 s"
+    assert _timeout_text(None, 0) == "did not finish loading before the check's time limit"

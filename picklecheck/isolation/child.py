@@ -354,8 +354,14 @@ def _other_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.ident != me and t.ident not in WAITING)
 
 
+def _seconds(limit: float) -> str:
+    """A load's time limit as a person reads it: "1.7 s", "60 s" (it is what was left of
+    the check's, so never a round number)."""
+    return f"{limit:.1f} s" if limit < 10 else f"{limit:.0f} s"
+
+
 def _timeout_text(limit: float | None, threads: int) -> str:
-    text = (f"did not finish loading within {limit:g} s" if limit is not None
+    text = (f"did not finish loading within {_seconds(limit)}" if limit is not None
             else "did not finish loading before the check's time limit")
     if threads:
         text += (f" ({threads} other thread{'s were' if threads > 1 else ' was'} running when "
