@@ -254,3 +254,37 @@ def test_each_backend_s_load_starts_with_the_same_signal_handlers():
     [culprit] = report.culprits
     assert culprit.backends == ("pickle", "dill", "cloudpickle")
     assert "installed a handler for SIGUSR2" in culprit.reason
+
+
+class ChangesProcessSettings:
+    """Its load raises the recursion limit and changes the umask."""
+
+    def __init__(self):
+        self.rows = [1, 2]
+
+    def __setstate__(self, state):
+        sys.setrecursionlimit(sys.getrecursionlimit() + 1000)
+        os.umask(0o000)
+
+
+def test_a_load_that_changes_the_recursion_limit_or_umask_is_named():
+    """Both change the process that loads it (the umask, every file it creates), and each
+    load starts from the settings before it."""
+    import pytest
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    if contain.isolation() == "guarded":
+        pytest.skip("loads run in this process here")
+    limit, mask = sys.getrecursionlimit(), os.umask(0o022)
+    os.umask(mask)
+    report = picklecheck.check(ChangesProcessSettings(), backends=("pickle", "dill"))
+    [culprit] = report.culprits
+    assert culprit.backends == ("pickle", "dill")
+    assert "changed the recursion limit from" in culprit.reason
+    assert "changed the umask from" in culprit.reason
+    assert sys.getrecursionlimit() == limit
+    now = os.umask(0o022)
+    os.umask(now)
+    assert now == mask

@@ -151,13 +151,15 @@ class Watch:
             "thread_count": _thread._count(),
             "signals": _handlers(),
             "modules": dict(sys.modules),
+            "recursion": sys.getrecursionlimit(),
+            "umask": _umask(),
         }
         self._env, self._env_before = {}, {}
         self._databases = []
 
     def after(self) -> None:
         """Record what the last load changed in this process, and undo the timers, the
-        signal handlers and the environment it changed."""
+        signal handlers, the environment, the recursion limit and the umask it changed."""
         state, self._state = self._state, {}
         if not state:
             return
@@ -171,6 +173,20 @@ class Watch:
                 self._record(f"installed a handler for {signal.Signals(sig).name}")
                 _put_back(sig, state["signals"].get(sig))  # the next load starts afresh
         self._environment()
+        # A module imported by the load may have changed them as it loaded (no audit
+        # event says who did): then they are put back, and not named.
+        named = len(sys.modules) <= len(state["modules"])
+        limit = sys.getrecursionlimit()
+        if limit != state["recursion"]:
+            if named:
+                self._record(f"changed the recursion limit from {state['recursion']} to {limit}")
+            sys.setrecursionlimit(state["recursion"])
+        mask = _umask()
+        if mask != state["umask"]:
+            if named:
+                self._record(f"changed the umask from {state['umask']:03o} to {mask:03o}, "
+                             "which sets the permissions of every file the process creates")
+            os.umask(state["umask"])
         from picklecheck.isolation.confine import shared_changes
 
         for name in shared_changes():
@@ -386,6 +402,13 @@ def _handlers() -> dict[int, Any]:
 
 
 _SIGNALS = sorted(map(int, _signal.valid_signals()))
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _put_back(sig: int, handler: Any) -> None:
