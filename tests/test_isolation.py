@@ -531,4 +531,5 @@ def test_a_load_s_time_limit_reads_as_a_person_writes_it():
 
     assert _timeout_text(1.69438, 0) == "did not finish loading within 1.7 s"
     assert _timeout_text(59.97, 0) == "did not finish loading within 60 s"
+    assert _timeout_text(1, 0) == "did not finish loading within 1 s"
     assert _timeout_text(None, 0) == "did not finish loading before the check's time limit"

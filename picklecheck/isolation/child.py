@@ -357,7 +357,8 @@ def _other_threads() -> int:
 def _seconds(limit: float) -> str:
     """A load's time limit as a person reads it: "1.7 s", "60 s" (it is what was left of
     the check's, so never a round number)."""
-    return f"{limit:.1f} s" if limit < 10 else f"{limit:.0f} s"
+    text = f"{limit:.1f}".rstrip("0").rstrip(".") if limit < 10 else f"{limit:.0f}"
+    return f"{text} s"
 
 
 def _timeout_text(limit: float | None, threads: int) -> str:
