@@ -200,6 +200,19 @@ def test_a_variable_a_module_sets_as_it_is_imported_is_not_the_load_s(tmp_path, 
     assert report.ok, str(report)
 
 
+def _checked_in_a_child(obj, backends):
+    """``check(obj)`` whose loads run in the loading child (where the watch is), or a
+    skip where loads run in this process."""
+    import pytest
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    if contain.isolation() == "guarded":
+        pytest.skip("loads run in this process here")
+    return picklecheck.check(obj, backends=backends)
+
+
 class SetsVariable:
     """Its load sets an environment variable."""
 
@@ -213,14 +226,7 @@ class SetsVariable:
 def test_each_backend_s_load_starts_from_the_same_environment():
     """The loads of one check share a child: a variable the first load set is put back,
     so the next backend's load that sets it again is named too (it was "ok")."""
-    import pytest
-
-    import picklecheck
-    from picklecheck.isolation import contain
-
-    if contain.isolation() == "guarded":
-        pytest.skip("loads run in this process here")
-    report = picklecheck.check(SetsVariable(), backends=("pickle", "dill", "cloudpickle"))
+    report = _checked_in_a_child(SetsVariable(), ("pickle", "dill", "cloudpickle"))
     assert {name: result.ok for name, result in report.results.items()} == {
         "pickle": False, "dill": False, "cloudpickle": False}
     assert "PC_SET_BY_LOAD" not in os.environ
@@ -242,14 +248,7 @@ class IgnoresSignal:
 
 
 def test_each_backend_s_load_starts_with_the_same_signal_handlers():
-    import pytest
-
-    import picklecheck
-    from picklecheck.isolation import contain
-
-    if contain.isolation() == "guarded":
-        pytest.skip("loads run in this process here")
-    report = picklecheck.check(IgnoresSignal(), backends=("pickle", "dill", "cloudpickle"))
+    report = _checked_in_a_child(IgnoresSignal(), ("pickle", "dill", "cloudpickle"))
     assert not any(result.ok for result in report.results.values())
     [culprit] = report.culprits
     assert culprit.backends == ("pickle", "dill", "cloudpickle")
@@ -270,16 +269,9 @@ class ChangesProcessSettings:
 def test_a_load_that_changes_the_recursion_limit_or_umask_is_named():
     """Both change the process that loads it (the umask, every file it creates), and each
     load starts from the settings before it."""
-    import pytest
-
-    import picklecheck
-    from picklecheck.isolation import contain
-
-    if contain.isolation() == "guarded":
-        pytest.skip("loads run in this process here")
     limit, mask = sys.getrecursionlimit(), os.umask(0o022)
     os.umask(mask)
-    report = picklecheck.check(ChangesProcessSettings(), backends=("pickle", "dill"))
+    report = _checked_in_a_child(ChangesProcessSettings(), ("pickle", "dill"))
     [culprit] = report.culprits
     assert culprit.backends == ("pickle", "dill")
     assert "changed the recursion limit from" in culprit.reason

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["disarmed", "identity", "own_class", "rearm"]
+__all__ = ["disarmed", "identity", "is_one_of", "own_class", "rearm"]
 
 _HEAPTYPE = 1 << 9
 #: An object's identity as a number, like ``id`` (the default hash is its address,
@@ -194,6 +194,13 @@ def own_class(obj: Any) -> type:
         if isinstance(original, type):
             return original
     return cls
+
+
+def is_one_of(obj: Any, classes: frozenset[tuple[str, str]]) -> bool:
+    """Whether the class of ``obj`` (its own, if it is disarmed) or a base is one of
+    ``classes``, each named by module and name (nothing is imported to compare)."""
+    return any((vars(k).get("__module__"), k.__name__) in classes
+               for k in own_class(obj).__mro__)
 
 
 def _same_layout(a: type, b: type) -> bool:

@@ -14,8 +14,9 @@ import types
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from picklecheck.backends.hazards import HazardBlockedError
+from picklecheck.backends.remains import is_one_of
 from picklecheck.engine.finding import exception_name, raised_in
-from picklecheck.engine.usable import UnusableCopyError
+from picklecheck.engine.usable import CHILDREN, UnusableCopyError
 from picklecheck.engine.usercode import MAIN_MODULES
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.contain import (
@@ -202,20 +203,15 @@ def _classify(finding: Finding) -> str:
 #: their kinds: a manager's proxy connects to the manager's server (the sandbox refuses
 #: the socket, another process lacks the manager's authkey), a shared memory block or
 #: list attaches to its segment by name.
-_REACHING = (("multiprocessing.managers", ("BaseProxy",), "manager_proxy"),
-             ("multiprocessing.shared_memory", ("SharedMemory", "ShareableList"),
+_REACHING = ((frozenset({("multiprocessing.managers", "BaseProxy")}), "manager_proxy"),
+             (frozenset({("multiprocessing.shared_memory", "SharedMemory"),
+                         ("multiprocessing.shared_memory", "ShareableList")}),
               "shared_memory"))
 
 
 def _reaching_kind(obj: Any) -> str | None:
-    """The kind of ``obj`` if it is one of :data:`_REACHING` (whose modules are only
-    looked at once imported), else None."""
-    for module_name, names, kind in _REACHING:
-        module = sys.modules.get(module_name)
-        if module is not None and issubclass(type(obj),
-                                             tuple(getattr(module, n) for n in names)):
-            return kind
-    return None
+    """The kind of ``obj`` if it is one of :data:`_REACHING`, else None."""
+    return next((kind for classes, kind in _REACHING if is_one_of(obj, classes)), None)
 
 
 def recurses_when_loaded(obj: Any, exc: BaseException) -> bool:
@@ -351,8 +347,7 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "thread"
     if module.startswith("concurrent.futures") and "Executor" in name:
         return "executor"
-    if any((vars(k).get("__module__"), k.__name__) == ("subprocess", "Popen")
-           for k in getattr(t, "__mro__", ())):
+    if is_one_of(obj, CHILDREN):
         return "subprocess"
     if module in ("queue", "_queue", "asyncio.queues"):
         return "queue"

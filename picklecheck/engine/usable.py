@@ -25,7 +25,7 @@ import types
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from picklecheck.backends.remains import identity, own_class
+from picklecheck.backends.remains import identity, is_one_of
 
 if TYPE_CHECKING:
     from picklecheck.isolation.contain import LoadOutcome, Probe
@@ -49,7 +49,7 @@ _PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"s
 _CONNECTIONS = frozenset({("multiprocessing.connection", "Connection"),
                           ("multiprocessing.connection", "PipeConnection")})
 #: A running child process: only the process that started it can wait for it.
-_CHILDREN = frozenset({("subprocess", "Popen")})
+CHILDREN = frozenset({("subprocess", "Popen")})
 
 
 class UnusableCopyError(Exception):
@@ -104,7 +104,7 @@ def _descriptor(obj: Any) -> int | None:
 def _running_child(obj: Any) -> int | None:
     """The process number a copy of a running ``subprocess.Popen`` holds, or None (one
     whose process had ended when it was pickled holds only a record of it)."""
-    state = _state_of(obj, _CHILDREN)
+    state = _state_of(obj, CHILDREN)
     if state is None or state.get("returncode") is not None or not state.get("_child_created"):
         return None
     pid = state.get("pid")
@@ -115,8 +115,7 @@ def _state_of(obj: Any, classes: frozenset[tuple[str, str]]) -> dict[str, Any] |
     """The instance dict of ``obj`` when its own class or a base is one of ``classes``
     (module, name): a loading child disarms what it builds (see remains), so the class
     is read behind the twin."""
-    if not any((vars(k).get("__module__"), k.__name__) in classes
-               for k in own_class(obj).__mro__):
+    if not is_one_of(obj, classes):
         return None
     try:
         state = object.__getattribute__(obj, "__dict__")
