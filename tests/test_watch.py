@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 _SCRIPT = """
 import json, os, signal
 from picklecheck.isolation.watch import Watch
@@ -280,3 +282,99 @@ def test_a_load_that_changes_the_recursion_limit_or_umask_is_named():
     now = os.umask(0o022)
     os.umask(now)
     assert now == mask
+
+
+class ChangesSharedSettings:
+    """Its load changes one setting that the whole loading process shares."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __setstate__(self, state):
+        import builtins
+        import logging
+        import warnings
+
+        self.__dict__.update(state)
+        what = self.what
+        if what == "sys.path":
+            sys.path.append("/opt/pc-plugins")
+        elif what == "sys.path replaced":
+            sys.path = [*sys.path, "/opt/pc-other"]
+        elif what == "sys.stdout":
+            sys.stdout = sys.__stderr__
+        elif what == "sys.excepthook":
+            sys.excepthook = print
+        elif what == "builtins":
+            builtins.pc_translate = str
+        elif what == "builtins.print":
+            builtins.print = repr
+        elif what == "the root logger":
+            logging.getLogger().addHandler(logging.StreamHandler())
+        elif what == "the warnings filters":
+            warnings.simplefilter("ignore")
+        elif what == "caught warnings":  # put back as the load ends: nothing changed
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+        elif what == "a named logger":  # its own logger, not the process's
+            logging.getLogger("pc.mine").setLevel(logging.DEBUG)
+
+
+@pytest.mark.parametrize(("what", "said"), [
+    ("sys.path", "added '/opt/pc-plugins' to sys.path, where every later import looks"),
+    ("sys.path replaced", "added '/opt/pc-other' to sys.path"),
+    ("sys.stdout", "replaced sys.stdout, which the whole process shares"),
+    ("sys.excepthook", "replaced sys.excepthook"),
+    ("builtins", "added builtins.pc_translate, which every module of the process sees"),
+    ("builtins.print", "replaced builtins.print"),
+    ("the root logger", "changed the root logger (its handlers or level)"),
+    ("the warnings filters", "changed the warnings filters"),
+])
+def test_a_load_that_changes_what_the_whole_process_shares_is_named(what, said):
+    """Each backend's load is named (the first one's change is put back), and nothing of
+    it reaches this process."""
+    import builtins
+    import logging
+    import warnings
+
+    path, filters, handlers = list(sys.path), list(warnings.filters), logging.getLogger().handlers
+    report = _checked_in_a_child(ChangesSharedSettings(what), ("pickle", "dill"))
+    [culprit] = report.culprits
+    assert culprit.kind == "load_side_effect"
+    assert culprit.backends == ("pickle", "dill")
+    assert said in culprit.reason
+    assert sys.path == path and warnings.filters == filters
+    assert logging.getLogger().handlers == handlers
+    assert not hasattr(builtins, "pc_translate") and builtins.print is print
+
+
+@pytest.mark.parametrize("what", ["caught warnings", "a named logger", "nothing"])
+def test_a_load_that_changes_nothing_shared_is_ok(what):
+    report = _checked_in_a_child(ChangesSharedSettings(what), ("pickle", "dill"))
+    assert report.ok, str(report)
+
+
+_EXTENDS_PATH = '''
+import sys
+
+sys.path.append("/opt/pc-added-at-import")
+
+
+class Extended:
+    pass
+'''
+
+
+def test_a_module_that_extends_sys_path_as_it_is_imported_is_not_the_load_s(
+        tmp_path, monkeypatch):
+    """As with the environment: a module imported by the load may change sys.path as it
+    loads, and every process that imports it does the same."""
+    import picklecheck
+
+    (tmp_path / "pc_extends.py").write_text(_EXTENDS_PATH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pc_extends
+
+    monkeypatch.setitem(sys.modules, "pc_extends", pc_extends)
+    report = picklecheck.check(pc_extends.Extended(), backends=("pickle",), fresh_process=True)
+    assert report.ok, str(report)

@@ -12,7 +12,9 @@ check)"):
   processes, signals, connections, the working directory and the environment; it
   reports each attempt the moment it is made (the next call may kill the child);
 * ``atexit.register`` wrapped (outside imports), and a comparison before and after
-  each load of threads, signal handlers, timers, ``sys.modules`` and the environment
+  each load of threads, signal handlers, timers, ``sys.modules``, what the whole process
+  shares (``sys.path``, the standard streams, the exception hooks, ``builtins``, the root
+  logger, the warnings filters: see :data:`_SHARED`) and the environment
   (a variable that a load sets and removes again, as importing numpy does with
   ``OPENBLAS_MAIN_FREE``, changes nothing: only what differs after the load counts; one
   that a module sets as it is imported, as polars does, is the module's doing, as its
@@ -153,6 +155,7 @@ class Watch:
             "modules": dict(sys.modules),
             "recursion": sys.getrecursionlimit(),
             "umask": _umask(),
+            "globals": _shared_settings(),
         }
         self._env, self._env_before = {}, {}
         self._databases = []
@@ -187,6 +190,9 @@ class Watch:
                 self._record(f"changed the umask from {state['umask']:03o} to {mask:03o}, "
                              "which sets the permissions of every file the process creates")
             os.umask(state["umask"])
+        for text in _put_back_settings(state["globals"]):
+            if named:
+                self._record(text)
         from picklecheck.isolation.confine import shared_changes
 
         for name in shared_changes():
@@ -409,6 +415,148 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _sys_list(name: str) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+    """Read a list of :mod:`sys` as the list and its items (a load may replace the list or
+    change it in place), and put both back."""
+    def read() -> tuple[Any, ...]:
+        items = getattr(sys, name)
+        return (items, *items)
+
+    def write(before: tuple[Any, ...]) -> None:
+        before[0][:] = before[1:]
+        setattr(sys, name, before[0])
+    return read, write
+
+
+def _sys_attribute(name: str) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+    return (lambda: getattr(sys, name, None)), (lambda value: setattr(sys, name, value))
+
+
+def _builtins() -> dict[str, Any]:
+    import builtins
+
+    return dict(vars(builtins))
+
+
+def _put_back_builtins(before: dict[str, Any]) -> None:
+    import builtins
+
+    space = vars(builtins)
+    for key in [k for k in space if k not in before]:
+        del space[key]
+    space.update(before)
+
+
+def _root_logger() -> tuple[Any, ...]:
+    import logging
+
+    root = logging.getLogger()
+    return (root.level, *root.handlers)
+
+
+def _put_back_root_logger(before: tuple[Any, ...]) -> None:
+    import logging
+
+    root = logging.getLogger()
+    root.setLevel(before[0])
+    root.handlers[:] = before[1:]
+
+
+def _warning_filters() -> tuple[Any, ...]:
+    import warnings
+
+    return tuple(warnings.filters)
+
+
+def _put_back_warning_filters(before: tuple[Any, ...]) -> None:
+    import warnings
+
+    warnings.filters[:] = before  # type: ignore[index]  # a list at run time
+    warnings._filters_mutated()  # type: ignore[attr-defined]  # its caches are stale
+
+
+#: What a load can change that every part of the loading process shares: each with how
+#: to read it, how to put it back and how to say what changed.
+_SHARED: tuple[tuple[str, Callable[[], Any], Callable[[Any], None]], ...] = (
+    ("sys.path", *_sys_list("path")),
+    ("sys.meta_path", *_sys_list("meta_path")),
+    ("sys.path_hooks", *_sys_list("path_hooks")),
+    *((f"sys.{name}", *_sys_attribute(name)) for name in (
+        "stdin", "stdout", "stderr", "excepthook", "displayhook", "unraisablehook",
+        "breakpointhook")),
+    ("threading.excepthook", lambda: threading.excepthook,
+     lambda hook: setattr(threading, "excepthook", hook)),
+    ("builtins", _builtins, _put_back_builtins),
+    ("the root logger", _root_logger, _put_back_root_logger),
+    ("the warnings filters", _warning_filters, _put_back_warning_filters),
+)
+
+
+def _shared_settings() -> dict[str, Any]:
+    """What :data:`_SHARED` reads now (a setting that cannot be read is left out)."""
+    found = {}
+    for name, read, _ in _SHARED:
+        try:
+            found[name] = read()
+        except Exception:  # noqa: BLE001, S112 - a load replaced what reads it: compared as gone
+            continue
+    return found
+
+
+def _put_back_settings(before: dict[str, Any]) -> list[str]:
+    """Put back each shared setting a load changed; what it changed, in words."""
+    changed = []
+    for name, read, write in _SHARED:
+        if name not in before:
+            continue
+        try:
+            now = read()
+        except Exception:  # noqa: BLE001 - it was readable before the load
+            now = None
+        if _same(now, before[name]):
+            continue
+        changed.append(_changed(name, before[name], now))
+        try:
+            write(before[name])
+        except Exception:  # noqa: BLE001, S112 - put back what can be
+            continue
+    return changed
+
+
+def _same(now: Any, before: Any) -> bool:
+    if type(now) is not type(before) or not isinstance(now, (tuple, dict)):
+        return now is before
+    if len(now) != len(before):
+        return False
+    if isinstance(now, dict):
+        return all(key in before and before[key] is value for key, value in now.items())
+    return all(a is b or (type(a) is str and a == b) for a, b in zip(now, before, strict=True))
+
+
+def _changed(name: str, before: Any, now: Any) -> str:
+    """What changed in setting ``name``, as a load's effect."""
+    if name == "builtins":
+        added = sorted(k for k in now if k not in before)
+        replaced = sorted(k for k in now if k in before and now[k] is not before[k])
+        removed = sorted(k for k in before if k not in now)
+        what = (f"added builtins.{added[0]}" if added else
+                f"replaced builtins.{replaced[0]}" if replaced else
+                f"removed builtins.{removed[0]}")
+        return what + ", which every module of the process sees"
+    if name == "sys.path" and isinstance(now, tuple):
+        added = [p for p in now[1:] if p not in before[1:]]
+        if added:
+            return f"added {_short(added[0])} to sys.path, where every later import looks"
+    if name == "the root logger":
+        return ("changed the root logger (its handlers or level), which every logger of "
+                "the process writes through")
+    if name == "the warnings filters":
+        return "changed the warnings filters, which decide every warning of the process"
+    if name in ("sys.meta_path", "sys.path_hooks", "sys.path"):
+        return f"changed {name}, which every later import goes through"
+    return f"replaced {name}, which the whole process shares"
 
 
 def _put_back(sig: int, handler: Any) -> None:
