@@ -196,3 +196,25 @@ def test_a_class_dill_saves_by_value_names_its_namespace_by_dunder_dict():
     report = picklecheck.check(obj, backends=("dill",), roundtrip=False)
     assert [c.path for c in report.culprits] == ["obj.__class__.__dict__['rows']"]
     _assert_honest(obj, report.culprits)
+
+
+class KeywordOnly:
+    """Made with a keyword-only argument, which ``__getnewargs_ex__`` hands to ``__new__``."""
+
+    def __new__(cls, name, *, guard):
+        self = super().__new__(cls)
+        self.name, self.guard = name, guard
+        return self
+
+    def __getnewargs_ex__(self):
+        return (self.name,), {"guard": self.guard, "spare": threading.Lock()}
+
+
+def test_a_keyword_to_new_is_named_by_the_attribute_it_is():
+    """The pickler saves ``__new__``'s keywords before the state: a keyword that is the
+    attribute of its name is named ``obj.guard``; one that is no attribute keeps its label."""
+    obj = KeywordOnly("db", guard=threading.Lock())
+    culprits = _culprits(obj)
+    assert [c.path for c in culprits] == ["obj.guard", "obj[<__new__ keyword 'spare'>]"]
+    assert culprits[0].evaluable and not culprits[1].evaluable
+    _assert_honest(obj, culprits)

@@ -296,8 +296,11 @@ def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL
         children.append(_class_child(owner, args[0]))
         children.extend(_arg_children(owner, tuple(args[1]), "__new__ argument", tuple_owner=True))
         if isinstance(args[2], dict):
+            # A keyword is nearly always the attribute it sets (``__getnewargs_ex__``)
             children.extend(
-                Child(v, (PathStep.opaque(f"__new__ keyword {k!r}"),), ARGS) for k, v in args[2].items()
+                Child(v, (PathStep.attr(k) if isinstance(k, str) and _same_as_attr(owner, k, v)
+                          else PathStep.opaque(f"__new__ keyword {k!r}"),), ARGS)
+                for k, v in args[2].items()
             )
     else:
         step = _class_step(owner, func) or PathStep.opaque("reconstructor")
