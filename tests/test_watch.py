@@ -378,3 +378,43 @@ def test_a_module_that_extends_sys_path_as_it_is_imported_is_not_the_load_s(
     monkeypatch.setitem(sys.modules, "pc_extends", pc_extends)
     report = picklecheck.check(pc_extends.Extended(), backends=("pickle",), fresh_process=True)
     assert report.ok, str(report)
+
+
+
+_INSTALLS_BUILTIN = """
+import builtins
+
+builtins.pc_translate_at_import = str
+"""
+
+
+class TranslatedOnLoad:
+    """Its load imports a module (the first time) that installs a builtin it then uses."""
+
+    def __setstate__(self, state):
+        import pc_installs  # noqa: F401 - installs pc_translate_at_import
+
+        pc_translate_at_import("still there")  # noqa: F821 - the import installed it
+        self.__dict__.update(state)
+
+
+def test_what_a_module_installs_as_it_is_imported_stays_for_the_next_load(tmp_path, monkeypatch):
+    """A builtin a module installs as the first backend's load imports it is the module's
+    doing: kept, so the next backend's load, whose import finds the module imported, finds
+    it too (put back, that load failed with a NameError that no process importing the
+    module sees)."""
+    import builtins
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    if contain.isolation() == "guarded":
+        pytest.skip("loads run in this process here")
+    (tmp_path / "pc_installs.py").write_text(_INSTALLS_BUILTIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "pc_installs" not in sys.modules
+    obj = TranslatedOnLoad()
+    obj.rows = [1, 2]
+    report = picklecheck.check(obj, backends=("pickle", "dill"))
+    assert report.ok, str(report)
+    assert "pc_installs" not in sys.modules and not hasattr(builtins, "pc_translate_at_import")

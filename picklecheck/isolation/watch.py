@@ -190,7 +190,7 @@ class Watch:
                 self._record(f"changed the umask from {state['umask']:03o} to {mask:03o}, "
                              "which sets the permissions of every file the process creates")
             os.umask(state["umask"])
-        for text in _put_back_settings(state["globals"]):
+        for text in _put_back_settings(state["globals"], imported=not named):
             if named:
                 self._record(text)
         from picklecheck.isolation.confine import shared_changes
@@ -505,8 +505,11 @@ def _shared_settings() -> dict[str, Any]:
     return found
 
 
-def _put_back_settings(before: dict[str, Any]) -> list[str]:
-    """Put back each shared setting a load changed; what it changed, in words."""
+def _put_back_settings(before: dict[str, Any], imported: bool) -> list[str]:
+    """What each shared setting a load changed, in words; each put back, unless the load
+    ``imported`` a module: then the module may have made the change as it loaded (a path
+    it imports from later, a builtin it installs), and the process keeps it, as every
+    process that imports the module would."""
     changed = []
     for name, read, write in _SHARED:
         if name not in before:
@@ -518,6 +521,8 @@ def _put_back_settings(before: dict[str, Any]) -> list[str]:
         if _same(now, before[name]):
             continue
         changed.append(_changed(name, before[name], now))
+        if imported:
+            continue
         try:
             write(before[name])
         except Exception:  # noqa: BLE001, S112 - put back what can be
