@@ -112,3 +112,42 @@ def test_output_of_loaded_code_does_not_confuse_the_check():
     obj.x = 1
     report = picklecheck.check(obj, backends=("pickle",), roundtrip=False, fresh_process=True)
     assert report.results["pickle"].fresh is True
+
+
+class _Plot:
+    """Holds a matplotlib figure, whose load imports matplotlib in the fresh interpreter."""
+
+    def __init__(self):
+        import matplotlib.figure
+
+        self.figure = matplotlib.figure.Figure()
+        self.figure.subplots().plot([1, 2, 3])
+
+
+def test_a_matplotlib_figure_loads_in_a_fresh_interpreter_as_a_worker_sees_it():
+    """matplotlib's folder in the fresh interpreter starts with the user's font list: from
+    an empty one, importing matplotlib rebuilt it, running ``fc-list``, which was named as
+    the load starting a process (a worker with the user's cache starts none)."""
+    pytest.importorskip("matplotlib")
+    report = picklecheck.check(_Plot(), backends=("pickle",), fresh_process=True)
+    assert report.ok, str(report)
+    assert report.results["pickle"].fresh is True
+
+
+def test_matplotlib_s_settings_and_caches_are_copied_whole_or_not_at_all(tmp_path, monkeypatch):
+    from picklecheck.isolation import fresh
+
+    mine = tmp_path / "mpl"
+    (mine / "stylelib").mkdir(parents=True)
+    (mine / "matplotlibrc").write_text("lines.linewidth: 7.5\n")
+    (mine / "fontlist-v390.json").write_text("{}")
+    (mine / "stylelib" / "house.mplstyle").write_text("axes.grid: True\n")
+    (mine / "tex.cache").mkdir()  # other folders are caches of its own: not copied
+    (mine / "huge.bin").write_bytes(b"0" * (fresh._MATPLOTLIB_COPY_BYTES + 1))
+    monkeypatch.setattr(fresh, "_matplotlib_folders", lambda: [str(mine), str(tmp_path / "no")])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    fresh._copy_matplotlib_folders(str(scratch))
+    assert sorted(p.name for p in scratch.iterdir()) == [
+        "fontlist-v390.json", "matplotlibrc", "stylelib"]
+    assert (scratch / "stylelib" / "house.mplstyle").read_text() == "axes.grid: True\n"

@@ -95,6 +95,55 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
                                                    "ChildProcessError") for name in payloads}
 
 
+#: The most of a matplotlib folder's files copied into a fresh interpreter's scratch.
+_MATPLOTLIB_COPY_BYTES = 8 << 20
+
+
+def _matplotlib_folders() -> list[str]:
+    """Where matplotlib keeps its settings (``matplotlibrc``, styles) and its caches (the
+    font list) for this user: its own answer once it is imported, else its rules."""
+    mpl = sys.modules.get("matplotlib")
+    try:
+        return [mpl.get_configdir(), mpl.get_cachedir()]  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001, S110 - not imported (or not as expected): its rules
+        pass
+    if os.environ.get("MPLCONFIGDIR"):
+        return [os.environ["MPLCONFIGDIR"]]
+    home = os.path.expanduser("~")
+    return [os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"),
+                         "matplotlib"),
+            os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"),
+                         "matplotlib")]
+
+
+def _copy_matplotlib_folders(scratch: str) -> None:
+    """Copy matplotlib's settings and caches into ``scratch`` (its ``MPLCONFIGDIR`` in the
+    fresh interpreter). With an empty folder, importing matplotlib there rebuilt the font
+    list, running ``fc-list``, which was named as the load starting a process (a worker
+    with the user's warm cache runs none), and ignored the user's ``matplotlibrc``."""
+    import shutil
+
+    budget = _MATPLOTLIB_COPY_BYTES
+    for folder in dict.fromkeys(_matplotlib_folders()):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name == "stylelib":
+                        shutil.copytree(entry.path, os.path.join(scratch, entry.name),
+                                        dirs_exist_ok=True)
+                    continue
+                size = entry.stat().st_size
+                if entry.is_file() and size <= budget:
+                    shutil.copyfile(entry.path, os.path.join(scratch, entry.name))
+                    budget -= size
+            except OSError:
+                continue
+
+
 def _run_child(backend: str, data: bytes, config: dict[str, Any], cwd: str, timeout: float,
                where: str) -> FreshResult:
     import subprocess
@@ -104,8 +153,10 @@ def _run_child(backend: str, data: bytes, config: dict[str, Any], cwd: str, time
     header = json.dumps({**config, "backend": backend, "isolation": where,
                          "scratch": scratch, "seconds": timeout}).encode() + b"\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    # Caches that imports write (matplotlib's fonts, ...) go to the scratch folder.
+    # Caches that imports write (matplotlib's fonts, ...) go to the scratch folder,
+    # which starts with matplotlib's settings and caches as the user's worker finds them.
     env.update(TMPDIR=scratch, XDG_CACHE_HOME=scratch, MPLCONFIGDIR=scratch)
+    _copy_matplotlib_folders(scratch)
     env[IN_WORKER_ENV] = "1"  # a check run by the worker's main script starts no interpreter
     try:
         proc = subprocess.Popen(
