@@ -218,3 +218,22 @@ def test_a_keyword_to_new_is_named_by_the_attribute_it_is():
     assert [c.path for c in culprits] == ["obj.guard", "obj[<__new__ keyword 'spare'>]"]
     assert culprits[0].evaluable and not culprits[1].evaluable
     _assert_honest(obj, culprits)
+
+
+def _with_local_base():
+    class Base:  # saved by value with its subclass, as one of its bases
+        rows = (i for i in range(3))
+
+    class Local(Base):
+        pass
+
+    return Local()
+
+
+def test_a_base_of_a_class_dill_saves_by_value_is_named_by_dunder_bases():
+    """dill's reduction of a class passes its bases: the path goes through
+    ``__bases__``, not ``[<reduce argument 2>]``."""
+    obj = _with_local_base()
+    report = picklecheck.check(obj, backends=("dill",), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj.__class__.__bases__[0].__dict__['rows']"]
+    _assert_honest(obj, report.culprits)

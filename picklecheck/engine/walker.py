@@ -47,6 +47,7 @@ _KNOWN_ATTRS = (
     "__self__", "__func__", "func", "args", "keywords", "default_factory",
     "__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__",
     "__dict__", "cell_contents", "__wrapped__", "fget", "fset", "fdel", "__objclass__",
+    "__bases__",
 )
 _SAFE_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
 
