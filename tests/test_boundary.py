@@ -217,6 +217,17 @@ def test_jinja_environment_names_the_users_filter_and_the_environment():
     assert len(report.entries) <= 5
 
 
+def test_a_torchscript_module_is_one_entry_with_torch_s_own_fix():
+    """A scripted module fails in a dozen C objects of TorchScript's runtime: one entry,
+    whose fix is torch's way to send it (needs torch: ``pip install torch``)."""
+    torch = pytest.importorskip("torch")
+    model = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.ReLU()))
+    report = picklecheck.check(model, backends=("pickle",))
+    (entry,) = report.entries
+    assert entry.path == "obj" and len(report.culprits) > 1
+    assert "torch.jit.save(model, path)" in entry.hint
+
+
 def test_compare_view_names_the_library_object(request):
     """The compare table's first culprit is the report's first entry: the thread itself."""
     from picklecheck.report.compare_view import compare_rows

@@ -529,6 +529,9 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "and start it where it is used"),
     ("sqlite3", (), (), "an SQLite connection cannot be sent: pass the database path and "
      "connect where it is used"),
+    ("torch.jit", ("Script",), (), "a TorchScript {name} lives in TorchScript's runtime: save "
+     "it with torch.jit.save(model, path) and torch.jit.load(path) where it is used, or send "
+     "the module before scripting (or its state_dict())"),
 ]
 
 
