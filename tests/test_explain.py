@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import picklecheck
-from picklecheck.integrations.explain import diagnose
+from picklecheck.integrations.explain import diagnose, is_serialization_failure
 
 sys.path.insert(0, str(Path(__file__).parent / "jobs"))
 from models import Model, score  # noqa: E402
@@ -85,6 +85,52 @@ def test_process_spawn_names_the_targets_parameter() -> None:
     diagnosis = picklecheck.explain(exc)
     assert _paths(diagnosis) == _expect("model")
     assert diagnosis.call == "process.start()"
+
+
+def talk(queue, lock, event, value, guard) -> None:
+    queue.put(1)
+
+
+def test_process_start_sends_what_starting_workers_may_get() -> None:
+    """A queue, a lock, an event and a shared value go to a spawned worker as it starts:
+    the lock beside them is the one culprit (they were named too, with the hint to pass
+    them when the worker starts, which is what the program did)."""
+    ctx = multiprocessing.get_context("spawn")
+    queue, guard = ctx.Queue(), threading.Lock()
+    process = ctx.Process(target=talk, args=(queue, ctx.Lock(), ctx.Event(), ctx.Value("i", 1),
+                                             guard))
+    exc = _failure(process.start)
+    diagnosis = picklecheck.explain(exc)
+    assert _paths(diagnosis) == {"guard": "_thread.lock"}
+    assert diagnosis.culprits[0].obj is guard
+    queue.put(2)  # a check leaves them as they were
+    assert queue.get(timeout=10) == 2
+
+
+def test_pool_map_names_a_queue_sent_to_running_workers() -> None:
+    """A queue passed to Pool.map goes to workers already running: multiprocessing refuses
+    it (a RuntimeError, not a pickling error), and the diagnosis names it."""
+    queue = multiprocessing.get_context("spawn").Queue()
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        exc = _failure(lambda: pool.map(score, [queue]))
+    assert is_serialization_failure(exc)  # so `picklecheck run` and the hooks diagnose it
+    diagnosis = picklecheck.explain(exc)
+    assert _paths(diagnosis) == {"items[0]": "multiprocessing.queues.Queue"}
+    assert diagnosis.culprits[0].kind == "process_shared"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="multiprocessing says so from 3.11")
+def test_process_start_names_a_lock_made_for_fork_with_its_fix() -> None:
+    """A queue made by the fork context cannot go to a spawned worker: its lock is named,
+    and the fix is to make it from the context that starts the worker."""
+    queue = multiprocessing.get_context("fork").Queue()
+    process = multiprocessing.get_context("spawn").Process(target=talk, args=(queue,))
+    exc = _failure(process.start)
+    diagnosis = picklecheck.explain(exc)
+    assert {c.kind for c in diagnosis.culprits} == {"fork_context"}
+    (entry,) = diagnosis.report.entries
+    assert entry.path == "queue"
+    assert "ctx.Queue()" in entry.hint
 
 
 def test_executor_submit_skips_the_feeders_live_frame() -> None:

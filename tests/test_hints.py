@@ -304,6 +304,9 @@ KIND_CASES = {
     "getattr_raises": (lambda r, t: Extras(), {}),
     "lock": (lambda r, t: threading.Lock(), {}),
     "process_shared": (lambda r, t: multiprocessing.Lock(), {}),
+    # sent as a spawned Process starts (3.10's multiprocessing sends it, and fails later)
+    "fork_context": (lambda r, t: multiprocessing.get_context("fork").Lock(),
+                     {"backends": ("multiprocessing:start",), "python": (3, 11)}),
     "executor": (lambda r, t: _thread_pool(r), {}),
     "subprocess": (_running, {"backends": ("dill",)}),
     "thread": (lambda r, t: threading.local(), {}),
@@ -327,6 +330,10 @@ def check_case(kind, obj, monkeypatch):
     """Check ``obj`` as the catalogue says, where loads run as that kind needs."""
     options = dict(KIND_CASES[kind][1])
     where = options.pop("isolation", None)
+    since = options.pop("python", (3,))
+    if sys.version_info < since:
+        pytest.skip(f"multiprocessing says what makes it {kind} from Python "
+                    f"{'.'.join(map(str, since))} on")
     if where == "sandbox" and contain.isolation() != "sandbox":
         pytest.skip("this machine has no kernel sandbox for loads")
     if where == "guarded":

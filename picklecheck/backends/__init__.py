@@ -52,6 +52,10 @@ _BACKENDS: dict[str, Backend] = {
     "spark": SparkBackend(),
 }
 _BACKENDS.update({f"multiprocessing:{m}": MultiprocessingBackend(m) for m in START_METHODS})
+# A Process as it starts (spawn and forkserver pickle it; fork copies it): for diagnoses.
+_BACKENDS.update({backend.name: backend for backend in (
+    MultiprocessingBackend(None, starting=True),
+    *(MultiprocessingBackend(m, starting=True) for m in ("spawn", "forkserver")))})
 
 
 def get_backend(name: str) -> Backend:

@@ -40,9 +40,14 @@ from typing import Any
 from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["START_METHODS", "HandingOverBackend", "MultiprocessingBackend"]
+__all__ = ["STARTING", "START_METHODS", "HandingOverBackend", "MultiprocessingBackend",
+           "starting_worker"]
 
 START_METHODS = ("spawn", "forkserver", "fork")
+#: What a backend's name ends with when it pickles a ``Process`` as it starts: the
+#: arguments of ``Process(target, args).start()`` and a ``Pool``'s ``initargs``, where
+#: queues, locks, events, shared values and connections go to the new worker.
+STARTING = ":start"
 
 
 class HandingOverBackend(Backend):
@@ -101,14 +106,30 @@ class MultiprocessingBackend(HandingOverBackend):
                          "cloudpickle.register_pickle_by_value(module)"),
     }
 
-    def __init__(self, start_method: str | None = None) -> None:
+    def __init__(self, start_method: str | None = None, starting: bool = False) -> None:
         if start_method is not None and start_method not in START_METHODS:
             msg = (f"unknown start method {start_method!r} for multiprocessing: "
                    f"choose among {', '.join(START_METHODS)}")
             raise ValueError(msg)
         self.start_method = start_method
+        #: Whether it pickles a ``Process`` as it starts (see :func:`starting_worker`).
+        self.starting = starting
         if start_method is not None:
             self.name = f"multiprocessing:{start_method}"
+        if starting:
+            self.name = f"{self.name}{STARTING}"
+
+    def dump(self, obj: Any, file: Any, protocol: int) -> None:
+        with starting_worker(self.starting):
+            super().dump(obj, file, protocol)
+
+    def run(self, pickler: Any, obj: Any) -> None:
+        with starting_worker(self.starting):
+            super().run(pickler, obj)
+
+    def reduce(self, obj: Any, protocol: int) -> Any:
+        with starting_worker(self.starting):
+            return super().reduce(obj, protocol)
 
     @property
     def worker(self) -> str:  # type: ignore[override]
@@ -184,3 +205,50 @@ def _give_back(sharer_module: Any, before: set[Any]) -> None:
     for _send, close in entries:
         with contextlib.suppress(OSError):
             close()
+
+
+class _StartingWorker:
+    """Stands for the ``Popen`` of a worker being started, which spawn and forkserver set
+    while they pickle its ``Process``: what multiprocessing asks of it then is to hand each
+    descriptor (a queue's pipe, a shared value's memory) to the new worker, by number. A
+    check starts no worker: it only needs them to pickle as they would."""
+
+    def __init__(self) -> None:
+        handed: type = _HandedFd  # Windows hands over handles, not descriptors
+        try:
+            from multiprocessing import popen_spawn_posix
+
+            handed = popen_spawn_posix._DupFd
+        except ImportError:
+            pass
+        self.DupFd = handed  # the name multiprocessing.reduction looks up
+
+    def duplicate_for_child(self, fd: int) -> int:
+        return fd
+
+
+class _HandedFd:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def detach(self) -> int:
+        return self.fd
+
+
+@contextlib.contextmanager
+def starting_worker(starting: bool = True) -> Iterator[None]:
+    """Pickle in this thread as spawn and forkserver pickle a ``Process`` they start: with
+    a worker being started, whose start may carry what only starting workers may get
+    (``Queue``, ``Lock``, ``Event``, ``Value``...: each asks that a worker be starting).
+    multiprocessing keeps that per thread, so a check's helper thread enters it itself."""
+    if not starting:
+        yield
+        return
+    from multiprocessing import context
+
+    before = context.get_spawning_popen()
+    context.set_spawning_popen(_StartingWorker())  # type: ignore[arg-type]  # stands for one
+    try:
+        yield
+    finally:
+        context.set_spawning_popen(before)

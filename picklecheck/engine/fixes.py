@@ -362,6 +362,9 @@ FIXES = {
     "lock": "locks cannot cross a process boundary; {fix}",
     "process_shared": ("pass it to worker processes when they start (Process args or a Pool "
                        "initializer), or use a multiprocessing.Manager() proxy"),
+    "fork_context": ("it was made by a fork context and goes to a spawn or forkserver worker: "
+                     "make it from the context that starts the worker (ctx = "
+                     "multiprocessing.get_context('spawn'), then ctx.Queue(), ctx.Lock())"),
     "executor": ("pools hold threads and queues; keep the pool out of what you send and "
                  "create one where it is used; {fix}"),
     "subprocess": ("a running subprocess is the child of the process that started it, and "
@@ -445,6 +448,7 @@ KIND_WORDS = {
     "file": "open files", "socket": "sockets", "database": "database connections",
     "generator": "generators", "weakref": "weak references", "local": "local functions",
     "lambda": "lambdas", "module": "modules", "process_shared": "multiprocessing objects",
+    "fork_context": "multiprocessing objects made for fork",
     "stale_reference": "redefined classes", "load_failure": "objects that do not load",
     "runtime_class": "classes made at run time", "generated_function": "generated functions",
     "wrapped": "wrapped functions", "unbound": "names made at run time",
@@ -511,6 +515,9 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "pass its result (future.result()) instead"),
     ("concurrent.futures", (), (), "a {name} holds threads or processes and their queues: "
      "keep the pool out of what you send and create one where it is used"),
+    ("multiprocessing", (), ("fork_context",), "a multiprocessing {name} made by a fork "
+     "context cannot go to a spawn or forkserver worker: make it from the context that starts "
+     "the worker (ctx = multiprocessing.get_context('spawn'), then ctx.{name}())"),
     ("multiprocessing", (), (), "a multiprocessing {name} is shared with workers only when "
      "they start: pass it as a Process argument or Pool initializer, or use a Manager() proxy"),
     ("threading", (), (), "a threading.{name} belongs to this process: create it where it is "

@@ -59,6 +59,7 @@ KINDS = {
     "getattr_raises": "its __getattr__ raises another error where Python expects AttributeError",
     "lock": "a lock or other synchronisation primitive",
     "process_shared": "a multiprocessing object shared by inheritance only",
+    "fork_context": "a multiprocessing lock or queue made for fork, sent to a spawned worker",
     "executor": "a thread or process pool",
     "subprocess": "a running child process (subprocess.Popen)",
     "thread": "a thread, thread-local storage, or an event loop and its futures",
@@ -185,6 +186,8 @@ def _classify(finding: Finding) -> str:
         return "load_failure"
     if getattr_raises(obj, exc):
         return "getattr_raises"
+    if _FORK_CONTEXT in text:
+        return "fork_context"
     kind = _kind_of_instance(obj)
     if kind:
         return kind
@@ -197,6 +200,11 @@ def _classify(finding: Finding) -> str:
     if "cannot pickle" in text and not hasattr(obj, "__dict__"):
         return "c_type"
     return "other"
+
+
+#: What multiprocessing (3.11 and up) says of a lock made by a fork context (the default
+#: on Linux before 3.14), alone or inside a queue, that a spawn or forkserver worker gets.
+_FORK_CONTEXT = "created in a fork context"
 
 
 #: multiprocessing's objects that load by reaching what lives outside the copy, with

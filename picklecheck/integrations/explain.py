@@ -33,7 +33,11 @@ _DIRECT_BACKENDS = {"pickle": "pickle", "dill": "dill", "cloudpickle": "cloudpic
 _MESSAGE = re.compile(
     r"(can ?not|can't|could not|couldn't|unable to|failed to) (pickle|seriali[sz]e)"
     r"|not (be )?(pickl|serializ)able|unpicklable|can't get (local object|attribute)"
-    r"|pickling is not supported|pickling an? .* is disallowed", re.IGNORECASE)
+    r"|pickling is not supported|pickling an? .* is disallowed"
+    # multiprocessing's own refusals: a Queue, Lock or Value sent to a running worker, a
+    # SemLock made for fork sent to a spawned one, a Pool sent anywhere
+    r"|shared between processes through inheritance|is being shared with a process in a"
+    r"|cannot be passed between processes or pickled", re.IGNORECASE)
 
 
 class ExplainWarning(UserWarning):
@@ -96,7 +100,7 @@ def _diagnose(exc: BaseException, max_culprits: int) -> Diagnosis:
     caller = user_caller(traceback_frames(recovered.error)) or user_caller(traceback_frames(exc))
     ctx = Context(recovered, caller, frames, positions)
     unwrapped = unwrap(ctx)
-    backend = backend_for(recovered.site)
+    backend = backend_for(recovered.site, starting=unwrapped.starting)
     labels = unique_labels([p.label for p in unwrapped.parts])
     parts = dict(zip(labels, (p.obj for p in unwrapped.parts), strict=True))
     report = check_parts(parts, backend, max_culprits)
@@ -110,15 +114,23 @@ def _diagnose(exc: BaseException, max_culprits: int) -> Diagnosis:
     return diagnosis
 
 
-def backend_for(site: Site) -> str:
-    """The framework's own backend when one is registered, else the nearest built-in one."""
+def backend_for(site: Site, starting: bool = False) -> str:
+    """The framework's own backend when one is registered, else the nearest built-in one;
+    ``starting``: its variant that pickles a ``Process`` as it starts, where there is one."""
     from picklecheck.backends import get_backend
+    from picklecheck.backends.multiprocessing import STARTING
     from picklecheck.errors import UnknownBackendError
 
     try:
-        return get_backend(site.backend).name
+        name = get_backend(site.backend).name
     except UnknownBackendError:
         return site.fallback
+    if starting:
+        try:
+            return get_backend(name + STARTING).name
+        except UnknownBackendError:
+            pass
+    return name
 
 
 def _pickling_error(recovered: Recovered) -> BaseException:

@@ -43,6 +43,9 @@ class Unwrapped:
     call: str
     parts: list[Part] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Whether the parts were pickled as a worker started (a ``Process`` and its arguments:
+    #: see :func:`picklecheck.backends.multiprocessing.starting_worker`).
+    starting: bool = False
 
 
 @dataclass
@@ -293,7 +296,7 @@ def _process(ctx: Context, process: Any) -> Unwrapped:
     parts += [Part(f"{receiver}.{name}", value) for name, value in state.items()
               if name not in _PROCESS_ATTRS]
     call = site.text if site is not None else f"{type(process).__name__}.start()"
-    return Unwrapped(call, parts)
+    return Unwrapped(call, parts, starting=True)
 
 
 # -- joblib -------------------------------------------------------------------------
