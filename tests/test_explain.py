@@ -107,6 +107,21 @@ def test_process_start_sends_what_starting_workers_may_get() -> None:
     assert queue.get(timeout=10) == 2
 
 
+def setup(queue, guard) -> None:
+    pass
+
+
+def test_pool_initargs_are_sent_as_the_workers_start() -> None:
+    """A pool starts its workers in the user's Pool(...) call: the queue in its initargs
+    goes with them, the lock is the culprit, and the call is the user's."""
+    ctx = multiprocessing.get_context("spawn")
+    queue, guard = ctx.Queue(), threading.Lock()
+    exc = _failure(lambda: ctx.Pool(1, initializer=setup, initargs=(queue, guard)))
+    diagnosis = picklecheck.explain(exc)
+    assert _paths(diagnosis) == {"initargs[1]": "_thread.lock"}
+    assert diagnosis.call == "ctx.Pool(1, initializer=setup, initargs=(queue, guard))"
+
+
 def test_pool_map_names_a_queue_sent_to_running_workers() -> None:
     """A queue passed to Pool.map goes to workers already running: multiprocessing refuses
     it (a RuntimeError, not a pickling error), and the diagnosis names it."""

@@ -295,7 +295,9 @@ def _process(ctx: Context, process: Any) -> Unwrapped:
                        func_label=_func_name(target, "target")) if target is not None else []
     parts += [Part(f"{receiver}.{name}", value) for name, value in state.items()
               if name not in _PROCESS_ATTRS]
-    call = site.text if site is not None else f"{type(process).__name__}.start()"
+    # A pool starts its workers inside the user's Pool(...) call, with their initargs
+    made = site or ctx.call("Pool", "ProcessPoolExecutor")
+    call = made.text if made is not None else f"{type(process).__name__}.start()"
     return Unwrapped(call, parts, starting=True)
 
 
