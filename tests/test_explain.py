@@ -122,6 +122,22 @@ def test_pool_initargs_are_sent_as_the_workers_start() -> None:
     assert diagnosis.call == "ctx.Pool(1, initializer=setup, initargs=(queue, guard))"
 
 
+def test_executor_initargs_are_the_users_part_not_its_queues() -> None:
+    """ProcessPoolExecutor starts its workers in submit: the lock in the initargs is the
+    culprit; the executor's own queues, closed once the with block ends, are not."""
+    ctx = multiprocessing.get_context("spawn")
+    queue, guard = ctx.Queue(), threading.Lock()
+
+    def use_it() -> None:
+        with concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=ctx, initializer=setup, initargs=(queue, guard)) as executor:
+            executor.submit(score, 1).result(timeout=30)
+
+    diagnosis = picklecheck.explain(_failure(use_it))
+    assert _paths(diagnosis) == {"initargs[1]": "_thread.lock"}
+    assert diagnosis.call == "executor.submit(score, 1)"
+
+
 def test_pool_map_names_a_queue_sent_to_running_workers() -> None:
     """A queue passed to Pool.map goes to workers already running: multiprocessing refuses
     it (a RuntimeError, not a pickling error), and the diagnosis names it."""

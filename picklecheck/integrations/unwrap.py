@@ -284,20 +284,33 @@ _PROCESS_ATTRS = frozenset({"_config", "_parent_pid", "_parent_name", "_popen", 
                             "_target", "_name", "_args", "_kwargs", "_identity", "_start_method"})
 
 
+#: The worker functions of pools, by module and name: of what they are started with, only
+#: these parameters are the user's (the rest, the pool's queues, are its envelope, closed
+#: by the time a failure that left the pool's ``with`` block is diagnosed).
+_POOL_WORKERS: dict[tuple[Any, Any], tuple[str, ...]] = {
+    ("multiprocessing.pool", "worker"): ("initializer", "initargs"),
+    ("concurrent.futures.process", "_process_worker"): ("initializer", "initargs")}
+
+
 def _process(ctx: Context, process: Any) -> Unwrapped:
     """``Process(target=f, args=(...)).start()`` under spawn or forkserver: the target, its
-    arguments, and the attributes a ``Process`` subclass added."""
+    arguments, and the attributes a ``Process`` subclass added; a pool's worker: the
+    initializer and its arguments, in the user's call that started it."""
     site = ctx.call("start")
     receiver = site.receiver if site is not None and is_name(site.receiver) else "process"
     state = getattr(process, "__dict__", {})
     target = state.get("_target")
     parts = call_parts(target, state.get("_args", ()), state.get("_kwargs", {}), None,
                        func_label=_func_name(target, "target")) if target is not None else []
+    mine = _POOL_WORKERS.get((getattr(target, "__module__", None),
+                              getattr(target, "__qualname__", None)))
+    if mine is not None:
+        parts = [part for part in parts if part.label in mine]
+        site = site or ctx.call("Pool", "ProcessPoolExecutor", "submit", "map", "apply_async",
+                                "starmap", "imap", "imap_unordered")
     parts += [Part(f"{receiver}.{name}", value) for name, value in state.items()
               if name not in _PROCESS_ATTRS]
-    # A pool starts its workers inside the user's Pool(...) call, with their initargs
-    made = site or ctx.call("Pool", "ProcessPoolExecutor")
-    call = made.text if made is not None else f"{type(process).__name__}.start()"
+    call = site.text if site is not None else f"{type(process).__name__}.start()"
     return Unwrapped(call, parts, starting=True)
 
 
