@@ -57,3 +57,17 @@ def test_result_that_cannot_pickle():
     with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
         joblib.Parallel(n_jobs=2)(joblib.delayed(fw_jobs.make_lock)() for _ in range(2))
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["joblib"]).ok
+
+
+def test_a_queue_sent_to_running_workers_gets_joblib_s_fix():
+    """Parallel refuses a multiprocessing queue (its workers are running); the fix is a
+    manager's proxy, not "pass it when the workers start", which joblib has no way to do."""
+    import multiprocessing
+
+    queue = multiprocessing.Queue()
+    with pytest.raises(Exception):  # noqa: B017 - loky cannot send it
+        joblib.Parallel(n_jobs=2)(joblib.delayed(fw_jobs.kind)(queue) for _ in range(2))
+    report = picklecheck.check({"q": queue}, backends=["joblib"])
+    [culprit] = report.culprits
+    assert culprit.kind == "process_shared"
+    assert "multiprocessing.Manager()" in culprit.hint and "initializer" not in culprit.hint

@@ -40,6 +40,9 @@ class JoblibBackend(HandingOverBackend):
                          "c_type", "custom_reduce", "other"),
                         "with joblib, create it inside the function each task runs (or cache "
                         "it per worker in a module-level global) and pass only plain data"),
+        "process_shared": ("joblib's workers are already running when a task is sent: share "
+                           "a queue or dict through a multiprocessing.Manager() (its proxy "
+                           "pickles), or return results from the function instead"),
         "main_reference": ("a loky worker imports your main script as __mp_main__: define it "
                            "in a module-level def of an importable module"),
         "unimportable": ("loky workers import with this process's sys.path: make that module "
