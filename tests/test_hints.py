@@ -782,3 +782,20 @@ def test_an_ssl_context_is_created_where_it_is_used_not_reconnected():
     assert culprit.kind == "socket"
     assert culprit.hint.startswith("an SSLContext holds settings and certificates")
     assert "address" not in culprit.hint
+
+
+@pytest.mark.parametrize(("backend", "module", "words"), [
+    ("multiprocessing", "multiprocessing", "when they start"),
+    ("joblib", "joblib", "multiprocessing.Manager()"),
+    ("dask", "distributed", "distributed.Queue"),
+    ("ray", "ray", "ray.util.queue.Queue"),
+])
+def test_a_multiprocessing_queue_gets_each_framework_s_way_to_share(backend, module, words):
+    """Only multiprocessing starts workers with what they are given; the others' workers
+    are running when a task is sent, and each framework has its own shared queue."""
+    pytest.importorskip(module)
+    report = picklecheck.check({"q": multiprocessing.Queue()}, backends=(backend,),
+                               roundtrip=False)
+    [culprit] = report.culprits
+    assert culprit.kind == "process_shared"
+    assert words in culprit.hint

@@ -36,6 +36,9 @@ class DaskBackend(CloudpickleBackend):
                         "with Dask, create it inside the task (or once per worker with "
                         "distributed.get_worker()), and send big data once with "
                         "client.scatter, passing the future"),
+        "process_shared": ("Dask's workers are already running when a task is sent: use "
+                           "distributed.Queue, distributed.Lock or distributed.Event, which "
+                           "every worker of the cluster shares"),
         "unimportable": ("Dask workers import only what their sys.path has: install the module "
                          "there, or client.upload_file('module.py')"),
         "main_reference": ("Dask workers never import your main script: move it into a module "

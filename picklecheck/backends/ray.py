@@ -38,6 +38,9 @@ class RayBackend(CloudpickleBackend):
                         "with Ray, create it inside the task, or keep it in an actor (made in "
                         "its __init__) and pass the actor handle; put big data in the object "
                         "store once with ray.put and pass the ref"),
+        "process_shared": ("Ray's workers are already running when a task is sent: use "
+                           "ray.util.queue.Queue, or keep what the tasks share in an actor and "
+                           "pass its handle"),
         "unimportable": ("Ray workers import only what is installed plus the driver's folder: "
                          "ship the module with runtime_env={'py_modules': [module]}, or "
                          "ray.cloudpickle.register_pickle_by_value(module)"),

@@ -28,7 +28,7 @@ class SparkBackend(CloudpickleBackend):
     worker = "spark"
     hints = {
         **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
-                         "c_type", "custom_reduce", "other", "generator"),
+                         "c_type", "custom_reduce", "other", "generator", "process_shared"),
                         "with Spark, open it once per partition inside rdd.mapPartitions(func) "
                         "(or df.foreachPartition) instead of capturing it in the closure, and "
                         "ship read-only data with sc.broadcast"),
