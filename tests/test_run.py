@@ -78,6 +78,18 @@ def test_process_spawn() -> None:
     assert_culprits(diagnosis_of(result), "model", PICKLE_CULPRITS)
 
 
+def test_torch_dataloader_whose_workers_cannot_load_the_dataset() -> None:
+    """PyTorch's "DataLoader worker exited unexpectedly": the dataset whose class the spawned
+    workers do not have, with the main guard's fix (needs torch: ``pip install torch``)."""
+    pytest.importorskip("torch")
+    result = run("torch_dataloader.py", timeout=300)
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: DataLoader(dataset, num_workers=1) lost its task")
+    assert "dataset  (Rows)" in [line.strip() for line in text.splitlines()]
+    assert 'Rows is defined under `if __name__ == "__main__":`' in " ".join(text.split())
+
+
 def test_process_pool_executor() -> None:
     """ProcessPoolExecutor.submit: the argument, not the _CallItem around it."""
     result = run("executor_submit.py")

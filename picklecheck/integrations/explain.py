@@ -25,6 +25,7 @@ from picklecheck.integrations.recover import (
     traceback_positions,
 )
 from picklecheck.integrations.unwrap import Context, unwrap, user_caller
+from picklecheck.integrations.workers import DATALOADER_DIED
 
 __all__ = ["ExplainWarning", "diagnose", "explain", "is_serialization_failure"]
 
@@ -86,6 +87,12 @@ def _diagnose(exc: BaseException, max_culprits: int) -> Diagnosis:
             broken = explain_broken(linked)
             if broken is not None:
                 return broken
+        if type(linked) is RuntimeError:
+            from picklecheck.integrations.workers import explain_dataloader
+
+            lost = explain_dataloader(linked)
+            if lost is not None:
+                return lost
     recovered = recover(exc) or _direct(exc)
     if recovered is None:
         return Diagnosis(framework="", call="", backend="", error=_describe(exc),
@@ -145,11 +152,15 @@ def _pickling_error(recovered: Recovered) -> BaseException:
 def _is_pickle_message(exc: BaseException) -> bool:
     if "Pickl" in type(exc).__name__:
         return True
+    return _MESSAGE.search(_text(exc)) is not None
+
+
+def _text(exc: BaseException) -> str:
+    """The start of ``exc``'s message ("" when its ``__str__`` raises)."""
     try:
-        text = str(exc)[:2000]
-    except Exception:  # noqa: BLE001 - a hostile __str__ is no pickling message
-        return False
-    return _MESSAGE.search(text) is not None
+        return str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a hostile __str__ says nothing
+        return ""
 
 
 def is_serialization_failure(exc: BaseException) -> bool:
@@ -158,6 +169,8 @@ def is_serialization_failure(exc: BaseException) -> bool:
         if isinstance(linked, pickle.PicklingError) or _is_pickle_message(linked):
             return True
         if type(linked).__name__ in ("BrokenProcessPool", "TokenizationError", "WorkerLostError"):
+            return True
+        if type(linked) is RuntimeError and DATALOADER_DIED.search(_text(linked)):
             return True
     return False
 

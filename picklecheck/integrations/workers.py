@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import inspect
+import re
 import sys
 import threading
 import types
@@ -31,7 +32,8 @@ from picklecheck.integrations import callsite
 from picklecheck.integrations.diagnosis import Diagnosis, unique_labels
 from picklecheck.integrations.recover import is_framework_frame
 
-__all__ = ["DEFAULT_GRACE", "NOTEBOOK_MAIN_HINT", "Watch", "explain_lost", "spawn_unreachable"]
+__all__ = ["DEFAULT_GRACE", "NOTEBOOK_MAIN_HINT", "Watch", "explain_dataloader", "explain_lost",
+           "spawn_unreachable"]
 
 #: Seconds between a worker's death and failing the results it leaves hanging.
 DEFAULT_GRACE = 1.0
@@ -147,7 +149,9 @@ def explain_lost(parts: dict[str, Any], call: str, how: str, method: str | None 
                            fresh_error="a worker process could not load its task")
     culprits = explain_findings(parts, "parts", {"pickle": result}, {"pickle": found}, None)
     for culprit in culprits:
-        culprit.hint = unreachable.get(id(culprit.obj), (None, culprit.hint))[1]
+        # the function or class itself, or an instance of the class
+        reached = unreachable.get(id(culprit.obj)) or unreachable.get(id(type(culprit.obj)))
+        culprit.hint = reached[1] if reached is not None else culprit.hint
         culprit.kind = "main_reference"
         from picklecheck.integrations.diagnosis import _reroot
 
@@ -344,3 +348,45 @@ def explain_broken(exc: BaseException) -> Diagnosis | None:
             return explain_lost(dict(zip(labels, (p.obj for p in parts), strict=True)), call, _HOW,
                                 method)
     return None
+
+
+# -- PyTorch's DataLoader ----------------------------------------------------------------------
+
+#: What a DataLoader raises when one of its worker processes has died.
+DATALOADER_DIED = re.compile(r"DataLoader worker \(pid\(s\) [\d, ]+\) exited unexpectedly")
+#: What of a DataLoader its workers are started with that is the user's, by label.
+_LOADER_PARTS = (("dataset", "_dataset"), ("collate_fn", "_collate_fn"),
+                 ("worker_init_fn", "_worker_init_fn"))
+
+
+def explain_dataloader(exc: BaseException) -> Diagnosis | None:
+    """A PyTorch ``DataLoader`` whose worker died (``RuntimeError: DataLoader worker (pid(s)
+    ...) exited unexpectedly``): its dataset, collate and init functions, checked like a
+    lost task against the workers' start method (spawn is the default on macOS and Windows,
+    where a dataset class defined under the main guard kills every worker)."""
+    try:
+        died = type(exc) is RuntimeError and DATALOADER_DIED.search(str(exc)[:1000]) is not None
+    except Exception:  # noqa: BLE001 - a hostile __str__ is no DataLoader's
+        return None
+    if not died:
+        return None
+    from picklecheck.integrations.recover import traceback_frames
+
+    loader = None
+    for frame in reversed(traceback_frames(exc)):
+        candidate = frame.f_locals.get("self")
+        if type(candidate).__name__ == "_MultiProcessingDataLoaderIter":
+            loader = candidate
+            break
+    if loader is None:
+        return None
+    # Its workers' class says how they started (None: the process's default context's way)
+    workers = getattr(loader, "_workers", None) or [None]
+    method = getattr(type(workers[0]), "_start_method", None)
+    method = method if isinstance(method, str) else None
+    parts = {label: getattr(loader, attr, None) for label, attr in _LOADER_PARTS}
+    parts = {label: value for label, value in parts.items() if value is not None}
+    workers = getattr(loader, "_num_workers", "...")
+    return explain_lost(parts, f"DataLoader(dataset, num_workers={workers})",
+                        "a DataLoader worker started with spawn or forkserver imports "
+                        "__main__ anew", method)
