@@ -53,3 +53,16 @@ def test_rows_from_a_real_check():
             for row in compare_rows(report)}
     assert rows == {"multiprocessing": ("dumps fails", "spawn", None, "obj['cb'] (lambda)"),
                     "joblib": ("ok", "loky", True, None)}
+
+
+def test_a_backend_not_installed_beside_one_that_finds_culprits(monkeypatch):
+    """The culprits of the backends that ran are placed; one that is not installed (its
+    library cannot be imported here) has nothing to place and is said not installed (it
+    raised "internal error: No module named 'joblib'")."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "joblib.externals.loky.backend.reduction", None)  # absent
+    report = picklecheck.check({"lock": fw_jobs.make_lock()}, backends=("pickle", "joblib"))
+    assert [c.path for c in report.culprits] == ["obj['lock']"]
+    assert "not installed" in (report.results["joblib"].error or "")
+    assert "not installed: joblib" in render_compare(report)

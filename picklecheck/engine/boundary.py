@@ -77,6 +77,8 @@ def annotate(root: Any, findings: dict[str, list[Finding]], protocol: int | None
     """
     places: Places = {}
     for name, found in findings.items():
+        if not found:  # nothing to place (a backend not installed among them)
+            continue
         backend = backends[name]
         proto = backend.default_protocol() if protocol is None else protocol
         cache: chain.Children = {}
