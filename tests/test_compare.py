@@ -3,6 +3,7 @@ and the copy's locks can be acquired; otherwise the culprit says how far it gets
 
 from __future__ import annotations
 
+import collections
 import io
 import logging
 import threading
@@ -61,6 +62,28 @@ def test_dill_copy_of_an_rlock_holder_is_not_ok(factory, path):
     assert report.results["dill"].ok is False
     dill_own = [c for c in report.results["dill"].culprits if c.path == path]
     assert [(c.stage, c.kind) for c in dill_own] == [("loads", "lock")]
+
+
+class SlottedJob:
+    __slots__ = ("name", "lock")
+
+    def __init__(self):
+        self.name, self.lock = "job", threading.RLock()
+
+
+@pytest.mark.parametrize("factory", [
+    SlottedJob,
+    lambda: collections.OrderedDict(name="job", lock=threading.RLock()),
+    lambda: collections.defaultdict(int, lock=threading.RLock()),
+    lambda: collections.deque(["job", threading.RLock()]),
+], ids=["slots", "OrderedDict", "defaultdict", "deque"])
+def test_dill_copy_of_an_rlock_in_a_slot_or_a_dict_subclass_is_not_ok(factory):
+    """The probe reads slots and the items of subclasses of the builtin containers as it
+    reads an instance dict: dill's dead RLock there was "dill: ok"."""
+    report = picklecheck.check(factory(), backends=("dill",))
+    assert report.results["dill"].ok is False
+    [culprit] = report.culprits
+    assert culprit.reason == "it loads, but the copy's lock can never be acquired"
 
 
 def test_each_weakref_gets_its_own_verdict():

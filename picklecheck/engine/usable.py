@@ -201,29 +201,67 @@ def says_unlocked(lock: Any) -> bool:
 
 def _parts(obj: Any) -> Iterator[tuple[str, Any, Any]]:
     """What ``obj`` holds (how it is reached, the key, the part), by plain data access
-    only (no properties, no __getattr__), skipping values that hold nothing."""
+    only (no properties, no __getattr__, no method a subclass overrides: the builtin
+    containers' own iteration, slots through their member descriptors), skipping values
+    that hold nothing."""
     t = type(obj)
     if t is types.FunctionType:  # what a function saved by value carries
         yield from _function_parts(obj)
         return
-    if t is dict:
-        items: Any = obj.items()
-        how = "item"
-    elif t is list or t is tuple:
-        items, how = enumerate(obj), "item"
-    elif t is set or t is frozenset:
-        items, how = ((None, v) for v in obj), "element"
-    else:
-        try:
-            state = object.__getattribute__(obj, "__dict__")
-        except Exception:  # noqa: BLE001 - no instance dict
-            return
-        if type(state) is not dict:
-            return
-        items, how = state.items(), "attr"
-    for key, part in items:
+    for how, key, part in itertools.chain(_contents(obj, t), _attributes(obj, t)):
         if type(part) not in _PLAIN:
             yield how, key, part
+
+
+def _contents(obj: Any, t: type) -> Iterator[tuple[str, Any, Any]]:
+    """The items of a builtin container or of a subclass of one (an ``OrderedDict``, a
+    ``defaultdict``, a ``deque``), read by the builtin's own methods."""
+    try:
+        if issubclass(t, dict):
+            for key, part in dict.items(obj):
+                yield "item", key, part
+        elif issubclass(t, (list, tuple, collections.deque)):
+            sequence: Any = next(b for b in (list, tuple, collections.deque) if issubclass(t, b))
+            for i, part in enumerate(sequence.__iter__(obj)):
+                yield "item", i, part
+        elif issubclass(t, (set, frozenset)):
+            members: Any = set if issubclass(t, set) else frozenset
+            for part in members.__iter__(obj):
+                yield "element", None, part
+    except (RuntimeError, TypeError):  # changed while read, or a broken copy: what was read
+        return
+
+
+def _attributes(obj: Any, t: type) -> Iterator[tuple[str, Any, Any]]:
+    """An object's instance dict and slots (a dataclass with ``slots=True``)."""
+    if t in _CONTAINERS:
+        return
+    try:
+        state = object.__getattribute__(obj, "__dict__")
+    except Exception:  # noqa: BLE001 - no instance dict
+        state = None
+    if type(state) is dict:
+        for name, part in state.items():
+            yield "attr", name, part
+    for name, slot in _slots(t):
+        try:
+            part = slot.__get__(obj, t)
+        except Exception:  # noqa: BLE001, S112 - an empty slot
+            continue
+        yield "attr", name, part
+
+
+_CONTAINERS = frozenset({dict, list, tuple, set, frozenset, collections.deque})
+
+
+def _slots(t: type) -> Iterator[tuple[str, Any]]:
+    """The slots of class ``t`` and its bases, each with its member descriptor."""
+    for klass in t.__mro__:
+        names = vars(klass).get("__slots__", ())
+        for name in (names,) if isinstance(names, str) else names:
+            slot = vars(klass).get(name)
+            if type(slot) is types.MemberDescriptorType:
+                yield name, slot
 
 
 def _function_parts(func: Any) -> Iterator[tuple[str, Any, Any]]:
