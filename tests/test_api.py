@@ -89,3 +89,27 @@ def test_import_is_light():
             "print([m for m in ('dill', 'cloudpickle', 'rich', 'click', 'streamlit') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Held:
+    """Holds a lock and refers to itself (a cycle: freed by a collection)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.me = self
+
+
+def test_a_check_keeps_nothing_of_the_object_once_it_returns():
+    """Once the report is dropped, the object goes with the next collection: the check's
+    helper thread, waiting for the next check, held it for up to two seconds (a user's
+    object whose finalizer closes a file or a connection stayed open until then)."""
+    import gc
+    import weakref
+
+    obj = _Held()
+    alive = weakref.ref(obj)
+    report = picklecheck.check(obj)
+    assert not report.ok
+    del obj, report
+    gc.collect()
+    assert alive() is None

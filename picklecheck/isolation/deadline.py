@@ -240,6 +240,10 @@ class _Helper:
                     self.box["error"] = exc
                 finally:
                     WAITING.add(threading.get_ident())
+                    # Nothing of the check may outlive it here: the job holds the caller's
+                    # object, which (waiting for the next job) would stay alive, its
+                    # finalizers unrun, until the helper left.
+                    job = context = deadline = fn = None
                     self.done.release()
         except _Abandoned:
             return
