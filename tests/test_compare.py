@@ -3,6 +3,7 @@ and the copy's locks can be acquired; otherwise the culprit says how far it gets
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import io
 import logging
@@ -84,6 +85,30 @@ def test_dill_copy_of_an_rlock_in_a_slot_or_a_dict_subclass_is_not_ok(factory):
     assert report.results["dill"].ok is False
     [culprit] = report.culprits
     assert culprit.reason == "it loads, but the copy's lock can never be acquired"
+
+
+async def _taken():
+    """An asyncio lock held and a semaphore with one place taken (by this task), and a
+    lock and a semaphore untouched."""
+    held, sem = asyncio.Lock(), asyncio.BoundedSemaphore(3)
+    await held.acquire()
+    await sem.acquire()
+    return {"held": held, "sem": sem}, {"free": asyncio.Lock(), "fresh": asyncio.Semaphore(2)}
+
+
+def test_an_asyncio_lock_held_when_pickled_is_not_ok_with_any_backend():
+    """asyncio's locks are pure Python: every backend copies them held, and no task where
+    the copy loads releases them (it was "ok" with all three: their loads run no code,
+    so they ran unprobed)."""
+    taken, free = asyncio.run(_taken())
+    report = picklecheck.check(taken)
+    assert not any(result.ok for result in report.results.values())
+    reasons = {c.path: c.reason for c in report.culprits}
+    assert reasons["obj['held']"] == (
+        "it loads, but the copy's asyncio lock is held, as the original was when it was "
+        "pickled, and no task where it loads will release it: waiting for it blocks forever")
+    assert reasons["obj['sem']"].endswith("it lets 2 tasks in, not 3")
+    assert picklecheck.check(free).ok
 
 
 def test_each_weakref_gets_its_own_verdict():

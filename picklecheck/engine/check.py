@@ -460,7 +460,7 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
     backends = [get_backend(name) for name in dumped]
     pairs = list(zip(backends, dumped.values(), strict=True))
     if in_thread:
-        outcomes = contain.pure_loads(pairs)
+        outcomes = contain.pure_loads(pairs, usable.probe_for([d for _, d in pairs]))
         if outcomes is None or not all(o.ok for o in outcomes):
             raise plain.Tripped("load")
     else:

@@ -42,7 +42,8 @@ _BUDGET = 2_000
 #: state (dill's; any other way of pickling a lock gives a fresh one), the module of
 #: multiprocessing's connections, which plain pickling copies as a descriptor number, and
 #: subprocess (dill copies a running Popen with its process's number).
-_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess")
+_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess",
+           b"asyncio.locks")
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
@@ -50,6 +51,10 @@ _CONNECTIONS = frozenset({("multiprocessing.connection", "Connection"),
                           ("multiprocessing.connection", "PipeConnection")})
 #: A running child process: only the process that started it can wait for it.
 CHILDREN = frozenset({("subprocess", "Popen")})
+#: asyncio's lock and bounded semaphore: pure Python, copied with their state by every
+#: backend, held by tasks of the process that pickled them.
+_ASYNC_LOCKS = frozenset({("asyncio.locks", "Lock")})
+_ASYNC_SEMAPHORES = frozenset({("asyncio.locks", "BoundedSemaphore")})
 
 
 class UnusableCopyError(Exception):
@@ -75,6 +80,9 @@ def probe(copy: Any) -> str | None:
             if not _acquirable(obj):
                 return f"the copy's lock{_at(link)} can never be acquired"
             continue
+        held = _held_by_tasks(obj, _at(link))
+        if held is not None:
+            return held
         handle = _descriptor(obj)
         if handle is not None:
             return (f"the copy's connection{_at(link)} holds descriptor {handle} of the process that "
@@ -92,6 +100,28 @@ def probe(copy: Any) -> str | None:
             pending.extend((part, (link, how, key))
                            for how, key, part in itertools.islice(_parts(obj), room))
     return None
+
+
+def _held_by_tasks(obj: Any, at: str) -> str | None:
+    """What of an asyncio lock or bounded semaphore (``at`` its place in the copy) is held
+    by tasks of the process that pickled it, which none where it loads will release."""
+    state = _state_of(obj, _ASYNC_LOCKS)
+    if state is not None:
+        if state.get("_locked") is not True:
+            return None
+        return (f"the copy's asyncio lock{at} is held, as the original was when it was "
+                "pickled, and no task where it loads will release it: waiting for it blocks "
+                "forever")
+    state = _state_of(obj, _ASYNC_SEMAPHORES)
+    if state is None:
+        return None
+    value, bound = state.get("_value"), state.get("_bound_value")
+    if type(value) is not int or type(bound) is not int or value >= bound:
+        return None
+    return (f"the copy's asyncio semaphore{at} has {bound - value} of its {bound} places "
+            "taken, as the original had when it was pickled, and no task where it loads "
+            f"will give them back: it lets {value} task{'s' if value != 1 else ''} in, "
+            f"not {bound}")
 
 
 def _descriptor(obj: Any) -> int | None:

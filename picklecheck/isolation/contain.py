@@ -177,7 +177,7 @@ def load_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
     serving_now = _SERVING.get() if timeout is None else None
     return _pure_first(pairs, isolation(), lambda rest: (
         serving_now.contained(rest, probe) if serving_now is not None
-        else _contained_pairs(rest, probe, timeout)))
+        else _contained_pairs(rest, probe, timeout)), probe)
 
 
 def _contained_pairs(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None,
@@ -256,7 +256,8 @@ class Loader:
         unless given; one given must pickle by reference, as module-level functions
         and the probes of :mod:`picklecheck.engine.usable` do). Loads proven pure
         are done here (:func:`_pure_first`)."""
-        return _pure_first(pairs, self.where, lambda rest: self.contained(rest, probe))
+        return _pure_first(pairs, self.where, lambda rest: self.contained(rest, probe),
+                           self.probe if probe is ... else probe)
 
     def contained(self, pairs: Sequence[tuple[Backend, bytes]],
                   probe: Any = ...) -> list[LoadOutcome]:
@@ -331,13 +332,14 @@ def serving(loader: Loader | None = None) -> Iterator[Loader]:
             mine.close()
 
 
-def pure_loads(pairs: Sequence[tuple[Backend, bytes]]) -> list[LoadOutcome] | None:
+def pure_loads(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = None
+               ) -> list[LoadOutcome] | None:
     """Every load of ``pairs`` done here, if each is proven to run no code (:mod:`.pure`);
     else None, and nothing but building builtin objects has run."""
     where = isolation()
     outcomes = []
     for backend, data in pairs:
-        outcome = _pure_load(backend, data, where)
+        outcome = _pure_load(backend, data, where, probe)
         if outcome is None:
             return None
         outcomes.append(outcome)
@@ -345,13 +347,14 @@ def pure_loads(pairs: Sequence[tuple[Backend, bytes]]) -> list[LoadOutcome] | No
 
 
 def _pure_first(pairs: Sequence[tuple[Backend, bytes]], where: str,
-                rest: Callable[[list[tuple[Backend, bytes]]], list[LoadOutcome]]
-                ) -> list[LoadOutcome]:
+                rest: Callable[[list[tuple[Backend, bytes]]], list[LoadOutcome]],
+                probe: Probe | None = None) -> list[LoadOutcome]:
     """Each load of ``pairs`` that provably runs no code (:mod:`.pure`) done here, as
-    fast as ``pickle.loads``; ``rest`` does the others (in the child)."""
+    fast as ``pickle.loads``, its copy looked at by ``probe``; ``rest`` does the others
+    (in the child)."""
     done: dict[int, LoadOutcome] = {}
     for i, (backend, data) in enumerate(pairs):
-        outcome = _pure_load(backend, data, where)
+        outcome = _pure_load(backend, data, where, probe)
         if outcome is not None:
             done[i] = outcome
     todo = [i for i in range(len(pairs)) if i not in done]
@@ -360,10 +363,13 @@ def _pure_first(pairs: Sequence[tuple[Backend, bytes]], where: str,
     return [done[i] for i in range(len(pairs))]
 
 
-def _pure_load(backend: Backend, data: bytes, where: str) -> LoadOutcome | None:
+def _pure_load(backend: Backend, data: bytes, where: str, probe: Probe | None = None
+               ) -> LoadOutcome | None:
     """The outcome of a load proven to run no code, or None (load it contained). Such
     a load can harm nothing, so where it runs is no guarantee lost: it is named by
-    ``where``, the isolation every other load of this machine gets."""
+    ``where``, the isolation every other load of this machine gets. ``probe`` looks at
+    the copy (plain data access only): a plain class's copy can hold what its state made
+    it, an asyncio lock held when it was pickled."""
     from picklecheck.isolation import pure
 
     if not backend.loads_as_pickle:
@@ -378,8 +384,10 @@ def _pure_load(backend: Backend, data: bytes, where: str) -> LoadOutcome | None:
     except BaseException as exc:  # noqa: BLE001 - what the load raised is the finding
         drop_traceback(exc)
         return LoadOutcome(False, exc, where, time.perf_counter() - start)
-    del copy  # no probe: a pure copy holds plain objects and builtins, never a lock
-    return LoadOutcome(True, None, where, time.perf_counter() - start)
+    unusable = probe(copy) if probe is not None else None
+    del copy
+    return LoadOutcome(unusable is None, None, where, time.perf_counter() - start,
+                       unusable=unusable)
 
 
 def _limits_for(payloads: Sequence[Any], timeout: float | None) -> tuple[float, float]:
