@@ -418,3 +418,85 @@ def test_what_a_module_installs_as_it_is_imported_stays_for_the_next_load(tmp_pa
     report = picklecheck.check(obj, backends=("pickle", "dill"))
     assert report.ok, str(report)
     assert "pc_installs" not in sys.modules and not hasattr(builtins, "pc_translate_at_import")
+
+
+_PROBES_AT_IMPORT = '''
+import os
+import socket
+
+os.makedirs({folder!r}, exist_ok=True)  # a cache folder, there already
+try:  # urllib3's question at import: can this machine bind IPv6?
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+except OSError:
+    pass
+
+
+class Probed:
+    def __init__(self):
+        self.rows = [1, 2]
+'''
+
+
+def test_what_a_module_asks_of_the_machine_as_it_is_imported_is_not_the_load_s(
+        tmp_path, monkeypatch):
+    """A fresh interpreter's load imports the module: its makedirs of a folder that exists
+    creates nothing, and a socket bound to a free loopback port only asks what the machine
+    supports (urllib3 does both kinds of thing as every process imports it)."""
+    import picklecheck
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (tmp_path / "pc_probes.py").write_text(_PROBES_AT_IMPORT.format(folder=str(cache)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pc_probes
+
+    monkeypatch.setitem(sys.modules, "pc_probes", pc_probes)
+    report = picklecheck.check(pc_probes.Probed(), backends=("pickle",), fresh_process=True)
+    assert report.ok, str(report)
+
+
+def test_urllib3_s_objects_load_in_a_fresh_interpreter():
+    """urllib3 binds ('::1', 0) as it is imported, and so does every process that imports
+    it: a Retry (inside every requests and boto3 client) loads as plain data."""
+    import picklecheck
+
+    urllib3 = pytest.importorskip("urllib3")
+    report = picklecheck.check(urllib3.Retry(total=5), backends=("pickle",),
+                               fresh_process=True)
+    assert report.ok, str(report)
+
+
+class BindsOnLoad:
+    """Its own load binds a loopback socket: not an import's doing, so named."""
+
+    def __init__(self):
+        self.rows = [1, 2]
+
+    def __setstate__(self, state):
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+
+
+def test_a_load_that_binds_a_socket_itself_is_still_named():
+    report = _checked_in_a_child(BindsOnLoad(), ("pickle",))
+    [culprit] = report.culprits
+    assert "bound a socket to ('127.0.0.1', 0)" in culprit.reason
+
+
+class MakesItsFolder:
+    """Its load makes a folder that is already there: nothing is created."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        os.makedirs(self.folder, exist_ok=True)
+
+
+def test_a_load_that_makes_a_folder_already_there_changes_nothing(tmp_path):
+    report = _checked_in_a_child(MakesItsFolder(str(tmp_path)), ("pickle",))
+    assert report.ok, str(report)

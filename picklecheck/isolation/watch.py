@@ -258,7 +258,11 @@ class Watch:
             paths = [a for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
             if paths and all(self._is_allowed(p) for p in paths):
                 return None
+            if event == "os.mkdir" and paths and os.path.lexists(paths[0]):
+                return None  # it exists (makedirs(..., exist_ok=True)): nothing is created
             return _PATH_EVENTS[event].format(*(_short(a) for a in args))
+        if event == "socket.bind" and _probes_loopback(args[1]) and _importing():
+            return None  # a module asking the machine what it supports (urllib3's IPv6)
         if event in ("os.kill", "os.killpg", "signal.pthread_kill"):
             return self._signal(event, args[0], args[1])
         if event in _PROCESS_EVENTS:
@@ -585,6 +589,14 @@ def _timers() -> list[str]:
             signal.setitimer(which, 0)
             found.append(f"{sig} in {delay:.2g} s")  # the time left when the load ended
     return found
+
+
+def _probes_loopback(address: Any) -> bool:
+    """Whether a socket bound to ``address`` only asks what the machine supports: a
+    loopback address, any free port (nothing can reach it)."""
+    if not isinstance(address, tuple) or len(address) < 2 or address[1] != 0:
+        return False
+    return address[0] in ("::1", "127.0.0.1", "localhost")
 
 
 def _socket(family: Any, kind: Any) -> str | None:
