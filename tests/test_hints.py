@@ -799,3 +799,15 @@ def test_a_multiprocessing_queue_gets_each_framework_s_way_to_share(backend, mod
     [culprit] = report.culprits
     assert culprit.kind == "process_shared"
     assert words in culprit.hint
+
+
+def test_a_function_of_a_module_made_at_run_time_is_generated():
+    """Code a library compiles into a module it makes (mako's templates: 'memory:0x...')
+    pickles by reference to a module no process can import: a generated function, not "a
+    C type"."""
+    module = types.ModuleType("memory:0x7f00")
+    exec("def render_body(context):\n    return 'hi'\n", module.__dict__)  # noqa: S102
+    report = picklecheck.check({"render": module.render_body}, backends=("pickle",))
+    [culprit] = report.culprits
+    assert culprit.kind == "generated_function"
+    assert "compiled at run time" in culprit.hint

@@ -308,7 +308,9 @@ def _unfindable_kind(target: Any, qualname: str) -> str | None:
         return "wrapped"
     if type(target) is types.FunctionType:
         source = getattr(target.__code__, "co_filename", "")
-        return "generated_function" if source.startswith("<") else "unbound"
+        # compiled from a string, or into a module made at run time (mako's templates)
+        made = source.startswith("<") or (module is None and bool(_module_of(target)))
+        return "generated_function" if made else "unbound"
     if issubclass(type(target), (type, TypeVar)):
         return "runtime_class"
     return "unbound"  # an object pickled by name (numpy.frompyfunc's ufunc) is no class
@@ -334,7 +336,8 @@ def _is_wrapper(obj: Any) -> bool:
 
 def _by_name_failure(message: str) -> bool:
     return any(words in message for words in (
-        "not the same object", "attribute lookup", "not found as", "local object"))
+        "not the same object", "attribute lookup", "not found as", "local object",
+        "import of module"))  # its module is none that can be imported: made at run time
 
 
 def _kind_of_instance(obj: Any) -> str | None:
