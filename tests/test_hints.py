@@ -811,3 +811,18 @@ def test_a_function_of_a_module_made_at_run_time_is_generated():
     [culprit] = report.culprits
     assert culprit.kind == "generated_function"
     assert "compiled at run time" in culprit.hint
+
+
+@pytest.mark.parametrize("factory", [
+    lambda: multiprocessing.RawValue("i", 0),
+    lambda: multiprocessing.Value("d", 0.0, lock=False),
+], ids=["RawValue", "Value without a lock"])
+def test_a_shared_value_without_a_lock_is_shared_memory_not_an_open_file(factory):
+    """A RawValue is a plain ctypes object in multiprocessing's shared memory (an mmap):
+    its fix is to hand it to workers as they start, not "holds open files ... create it
+    where it is used", which would give each process a counter of its own."""
+    report = picklecheck.check({"counter": factory()}, backends=("pickle",))
+    [entry] = report.entries
+    assert entry.path == "obj['counter']"
+    assert "lives in memory multiprocessing shares" in entry.hint
+    assert {c.kind for c in report.culprits} == {"process_shared"}

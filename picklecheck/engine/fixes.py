@@ -558,6 +558,9 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
     else:
         held = list(dict.fromkeys(KIND_WORDS.get(k, "objects that cannot be pickled")
                                   for k in kinds))
+        if set(kinds) == {"process_shared"}:  # a RawValue: a ctypes object in shared memory
+            return (f"{qualified_name(cls)} lives in memory multiprocessing shares with the "
+                    "workers it starts: " + FIXES["process_shared"])
         inside = ", ".join(held[:3]) or "objects that cannot be pickled"
         sentence = (f"{qualified_name(cls)} holds {inside}, which belong to this process: "
                     "pass what is needed to create it and create it where it is used")

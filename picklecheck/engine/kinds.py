@@ -188,6 +188,8 @@ def _classify(finding: Finding) -> str:
         return "getattr_raises"
     if _FORK_CONTEXT in text:
         return "fork_context"
+    if is_one_of(finding.owner, _ARENAS):  # the shared memory of a RawValue or a RawArray
+        return "process_shared"
     kind = _kind_of_instance(obj)
     if kind:
         return kind
@@ -205,6 +207,8 @@ def _classify(finding: Finding) -> str:
 #: What multiprocessing (3.11 and up) says of a lock made by a fork context (the default
 #: on Linux before 3.14), alone or inside a queue, that a spawn or forkserver worker gets.
 _FORK_CONTEXT = "created in a fork context"
+#: multiprocessing's shared memory blocks (a RawValue's, a Value's without a lock).
+_ARENAS = frozenset({("multiprocessing.heap", "Arena")})
 
 
 #: multiprocessing's objects that load by reaching what lives outside the copy, with
