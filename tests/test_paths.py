@@ -237,3 +237,29 @@ def test_a_base_of_a_class_dill_saves_by_value_is_named_by_dunder_bases():
     report = picklecheck.check(obj, backends=("dill",), roundtrip=False)
     assert [c.path for c in report.culprits] == ["obj.__class__.__bases__[0].__dict__['rows']"]
     _assert_honest(obj, report.culprits)
+
+
+def _set_state(obj, state):
+    obj.__dict__.update(state)
+
+
+class SetByLambda:
+    """Reduces to ``object.__new__`` and a state setter (the sixth item) that pickle
+    cannot save by name."""
+
+    setter = staticmethod(lambda obj, state: _set_state(obj, state))
+
+    def __init__(self):
+        self.rows = [1, 2]
+
+    def __reduce_ex__(self, protocol):
+        return (object.__new__, (SetByLambda,), dict(self.__dict__), None, None, self.setter)
+
+
+def test_a_state_setter_that_cannot_be_pickled_is_said_to_be_the_state_setter():
+    """Its failure is the object's own, where the state setter is named: it said "the
+    callable its __reduce__ returns", which pickles."""
+    report = picklecheck.check(SetByLambda(), backends=("pickle",), roundtrip=False)
+    [culprit] = report.culprits
+    assert culprit.path == "obj"
+    assert culprit.detail.startswith("the state setter its __reduce_ex__ returns")

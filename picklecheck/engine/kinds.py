@@ -83,7 +83,7 @@ KINDS = {
 _TEXT = 10_000
 _BY_NAME = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
 _DB_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql", "sqlalchemy",
-               "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "cx_Oracle",
+               "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "_duckdb", "cx_Oracle",
                "oracledb", "pyodbc", "snowflake", "clickhouse_driver", "cassandra")
 _LOCK_NAMES = ("lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
                "Barrier", "_ThreadHandle")

@@ -57,7 +57,7 @@ from picklecheck.engine.scan import (
     seeded_pickler,
     under_way,
 )
-from picklecheck.engine.walker import ATOMS, CLASS, LEAF, Expansion, expand
+from picklecheck.engine.walker import ATOMS, CLASS, LEAF, SETTER, Expansion, expand
 from picklecheck.isolation import contain, deadline
 
 if TYPE_CHECKING:
@@ -290,6 +290,11 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False, {}, {}
 
 
+#: What a failure at a reduction's state setter (its sixth item) is.
+_SETTER = ("the state setter its __reduce_ex__ returns (the sixth item, called with the "
+           "state) cannot be pickled")
+
+
 def _runs(lo: int, hi: int) -> list[tuple[int, int]]:
     """``lo:hi`` cut into at most :data:`_FANOUT` runs of (nearly) equal length."""
     step = -(-(hi - lo) // _FANOUT)
@@ -384,7 +389,8 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                 if own is None:
                     origin = "class" if child.role == CLASS else "reconstructor"
                     own = Finding(node, steps_of(link), child_exc, stage, origin=origin,
-                                  via=child.obj, owner=owner, link=link)
+                                  via=child.obj, owner=owner, link=link,
+                                  detail=_SETTER if child.steps == (SETTER,) else "")
                 continue
             key = id(child.obj)
             if key in seen:  # met again within this scan

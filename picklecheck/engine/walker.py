@@ -29,7 +29,7 @@ from picklecheck.model import PathStep
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["ATOMS", "Child", "Expansion", "expand", "safe_attr"]
+__all__ = ["ATOMS", "SETTER", "Child", "Expansion", "expand", "safe_attr"]
 
 #: Types every pickler writes as a single opcode: never a culprit, never entered.
 ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
@@ -40,6 +40,8 @@ MISSING = object()
 # before the parent is memoized, so a cycle back through them never ends.
 ARGS, STATE, ITEMS, CLASS, FUNC = "args", "state", "items", "class", "func"
 _FOLDED = (CLASS, FUNC)
+#: The step to a reduction's state setter (its sixth item, called with the state).
+SETTER = PathStep.opaque("state setter")
 
 # Attributes that C types expose through member or getset descriptors (safe to read:
 # no user code runs) and that reductions commonly pass along.
@@ -271,7 +273,7 @@ def _reduce_expansion(owner: Any, rv: Any, protocol: int) -> Expansion:
                                                                      map(type, keys)))))
         named.extend(itertools.repeat(tail, len(objs) - tail.start))
     if len(rv) > 5 and rv[5] is not None:
-        named.append(Child(rv[5], (PathStep.opaque("state setter"),), FUNC))
+        named.append(Child(rv[5], (SETTER,), FUNC))
         objs.append(rv[5])
     return Expansion("reduce", objs, levels=2, children=named)
 
@@ -334,7 +336,7 @@ def reduce_children(owner: Any, rv: Any, protocol: int = pickle.DEFAULT_PROTOCOL
             if type(key) not in ATOMS:
                 children.append(Child(key, (PathStep.opaque(f"key {_short_type(key)}"),), ITEMS))
     if setter is not None:
-        children.append(Child(setter, (PathStep.opaque("state setter"),), FUNC))
+        children.append(Child(setter, (SETTER,), FUNC))
     return children
 
 
