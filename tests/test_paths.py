@@ -263,3 +263,31 @@ def test_a_state_setter_that_cannot_be_pickled_is_said_to_be_the_state_setter():
     [culprit] = report.culprits
     assert culprit.path == "obj"
     assert culprit.detail.startswith("the state setter its __reduce_ex__ returns")
+
+
+class Frozen(dict):
+    """A mapping that reduces to its class called with a plain copy of its items."""
+
+    def __reduce__(self):
+        return (Frozen, (dict(self),))
+
+
+class Renamed(dict):
+    """Reduces to a dict that is not its items (renamed keys): no item path."""
+
+    def __reduce__(self):
+        return (Renamed, ({f"_{k}": v for k, v in self.items()},))
+
+
+def test_a_mapping_reduced_to_a_copy_of_its_items_names_them_as_its_own():
+    """``dict(self)`` is a new dict of the owner's items: ``obj['lock']`` (it read
+    ``obj[<reduce argument 0>]['lock']``, as werkzeug's ImmutableDict and frozendict did)."""
+    obj = Frozen(rows=[1, 2], lock=threading.Lock())
+    culprits = _culprits(obj)
+    assert [c.path for c in culprits] == ["obj['lock']"]
+    assert culprits[0].evaluable
+    _assert_honest(obj, culprits)
+    other = Renamed(lock=threading.Lock())
+    renamed = _culprits(other)
+    assert [c.path for c in renamed] == ["obj[<reduce argument 0>]['_lock']"]
+    _assert_honest(other, renamed)

@@ -411,11 +411,26 @@ def _arg_children(owner: Any, args: tuple[Any, ...], label: str,
         elif arg is type(owner):  # copyreg._reconstructor(cls, base, state): protocols 0 and 1
             out.append(Child(arg, (_class_step(owner, arg) or PathStep.opaque("class"),), CLASS))
             continue
+        elif _copies_items(owner, arg):
+            # dict(self), as a mapping's __reduce__ hands it out (werkzeug's ImmutableDict):
+            # its items are the owner's, each named as the owner's own
+            out.extend(Child(value, (PathStep.item(key),), ITEMS) for key, value in arg.items())
+            continue
         else:
             present = present or _attr_names(owner)
             steps = _attr_steps(owner, arg, present) or (PathStep.opaque(f"{label} {i}"),)
         out.append(Child(arg, steps, ARGS))
     return out
+
+
+def _copies_items(owner: Any, arg: Any) -> bool:
+    """Whether ``arg`` is a new dict of ``owner``'s own items (keyed by atoms, each the
+    very object ``owner[key]`` gives, looked up with dict's own method)."""
+    if type(arg) is not dict or not arg or arg is owner:
+        return False
+    base = _getitem_base(owner, (dict,))
+    return base is not None and all(
+        type(key) in ATOMS and _item_is(owner, base, key, value) for key, value in arg.items())
 
 
 def _state_children(owner: Any, state: Any) -> list[Child]:
