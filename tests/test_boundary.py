@@ -346,3 +346,19 @@ def test_a_check_stopped_while_naming_its_culprits_says_so():
     assert result.truncated and not report.culprits
     assert result.skipped == ["naming its culprits did not finish: the check stopped after "
                               "5 s, stuck in chain.resolve"]
+
+
+def test_a_sqlalchemy_result_is_one_entry_with_its_cython_closures_inside(request):
+    """SQLAlchemy's result rows are made by Cython closures, whose class is named after
+    Cython's shared module (``_cython_3_3_1``): judged by their own ``__module__``, they are
+    SQLAlchemy's, inside the result's one entry (they were three entries of "the user's")."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine("sqlite://")
+    request.addfinalizer(engine.dispose)
+    conn = engine.connect()
+    request.addfinalizer(conn.close)
+    conn.exec_driver_sql("create table t (id int)")
+    result = conn.execute(sqlalchemy.text("select id from t"))
+    report = picklecheck.check({"result": result}, backends=("pickle",))
+    assert [entry.path for entry in report.entries] == ["obj['result']"]
+    assert "SQLAlchemy" in report.entries[0].hint

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
-from picklecheck.engine.usercode import MAIN_MODULES, UserCode
+from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def _is_mine(kind: str, target: Any) -> bool:
 def _name_of(obj: Any) -> str:
     """``module.qualname`` of a class, function or TypeVar, else a short repr."""
     kind = type(obj)
-    if kind in (types.FunctionType, types.BuiltinFunctionType, TypeVar) or issubclass(kind, type):
+    if kind in (types.BuiltinFunctionType, TypeVar) or is_function(obj) or issubclass(kind, type):
         return qualified_name(obj)
     return saferepr(obj, 60)
 
@@ -289,7 +289,7 @@ _NAMED = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
 def _package(obj: Any) -> str:
     """The top-level package that defines a function or class, or ``obj``'s class."""
     kind = type(obj)
-    owner = obj if kind is types.FunctionType or issubclass(kind, type) else kind
+    owner = obj if is_function(obj) or issubclass(kind, type) else kind
     module = getattr(owner, "__module__", None)
     return module.split(".")[0] if isinstance(module, str) and module else "a library"
 

@@ -83,7 +83,7 @@ KINDS = {
 _TEXT = 10_000
 _BY_NAME = (type, types.FunctionType, types.BuiltinFunctionType, TypeVar)
 _DB_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql", "sqlalchemy",
-               "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "_duckdb", "cx_Oracle",
+               "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "cx_Oracle",
                "oracledb", "pyodbc", "snowflake", "clickhouse_driver", "cassandra")
 _LOCK_NAMES = ("lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
                "Barrier", "_ThreadHandle")
@@ -372,8 +372,8 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "file"
     if module in ("ssl", "_ssl", "socket", "_socket", "select", "selectors"):
         return "socket"
-    if top in _DB_MODULES:
-        return "database"
+    if top in _DB_MODULES or (top == "_duckdb" and "Connection" in name):
+        return "database"  # duckdb's C types live in _duckdb (from 1.4): its connection
     if isinstance(obj, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
                         types.FrameType, types.TracebackType)):
         return "generator"

@@ -71,6 +71,20 @@ def _find(top: str) -> str | None:
     return spec.origin if spec is not None and isinstance(spec.origin, str) else None
 
 
+#: The classes of functions Cython compiles: named after Cython's own shared module
+#: (``_cython_3_0_11``), which defines none of them; each function's ``__module__`` does.
+_CYTHON_FUNCTIONS = ("cython_function_or_method", "fused_cython_function")
+
+
+def is_function(obj: Any) -> bool:
+    """Whether ``obj`` is a function written in Python, or compiled by Cython from
+    Python: one whose own ``__module__`` says where it was defined."""
+    kind = type(obj)
+    return kind is types.FunctionType or (
+        getattr(kind, "__name__", None) in _CYTHON_FUNCTIONS
+        and str(getattr(kind, "__module__", "")).startswith("_cython_"))
+
+
 class UserCode:
     """Answers "is this the user's code?" for modules and objects (cached per module)."""
 
@@ -105,7 +119,7 @@ class UserCode:
         """Whether ``obj`` is a function or class the user wrote, or an instance of one."""
         kind = type(obj)
         try:
-            if kind is types.FunctionType or issubclass(kind, type):
+            if is_function(obj) or issubclass(kind, type):
                 return self.module(obj.__module__)
             if kind is types.MethodType:
                 return False  # a bound method is a pair: its parts are judged on their own
