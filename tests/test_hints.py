@@ -826,3 +826,17 @@ def test_a_shared_value_without_a_lock_is_shared_memory_not_an_open_file(factory
     assert entry.path == "obj['counter']"
     assert "lives in memory multiprocessing shares" in entry.hint
     assert {c.kind for c in report.culprits} == {"process_shared"}
+
+
+def test_a_pickle_buffer_s_fix_is_protocol_5():
+    """A PickleBuffer is protocol 5's out-of-band buffer: pickle's default protocol
+    refuses it, protocol 5 (cloudpickle's default) saves it; not "a C type that none of
+    its methods can pickle"."""
+    import pickle
+
+    buffer = pickle.PickleBuffer(bytearray(b"rows"))
+    report = picklecheck.check({"buf": buffer}, backends=("pickle", "cloudpickle"))
+    [culprit] = report.culprits
+    assert culprit.hint.startswith("a PickleBuffer pickles only with protocol 5")
+    assert report.results["cloudpickle"].ok
+    assert picklecheck.check({"buf": buffer}, backends=("pickle",), protocol=5).ok

@@ -131,6 +131,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return advice
     if kind == "socket" and type_name(finding.obj) == "ssl.SSLContext":
         return _SSL_CONTEXT
+    if kind == "c_type" and type_name(finding.obj) == "pickle.PickleBuffer":
+        return _PICKLE_BUFFER
     if kind == "c_type" and (advice := _c_type_advice(finding.obj)):
         return "{type} is a C type that cannot be pickled: " + advice + "; {fix}"
     if not mine and kind in _NOT_MINE:
@@ -142,6 +144,11 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
 _SSL_CONTEXT = ("an SSLContext holds settings and certificates loaded into OpenSSL; store "
                 "what configures it (the CA file, the certificate paths) and create it where "
                 "it is used (ssl.create_default_context(cafile=...)); {fix}")
+
+
+#: A PickleBuffer is protocol 5's out-of-band buffer: only that protocol saves it.
+_PICKLE_BUFFER = ("a PickleBuffer pickles only with protocol 5 (cloudpickle's default): pass "
+                  "protocol=5 to pickle.dumps or dill.dumps, or keep bytes(buffer) instead")
 
 
 def _defined_in_main(cls: Any) -> bool:
