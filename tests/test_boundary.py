@@ -362,3 +362,33 @@ def test_a_sqlalchemy_result_is_one_entry_with_its_cython_closures_inside(reques
     report = picklecheck.check({"result": result}, backends=("pickle",))
     assert [entry.path for entry in report.entries] == ["obj['result']"]
     assert "SQLAlchemy" in report.entries[0].hint
+
+
+def _tick(loop):
+    """Keeps a loop's timers (about a hundred) changing: each schedules two more, and the
+    oldest are cancelled."""
+    loop.call_later(0.0005, _tick, loop)
+    loop.call_later(0.0007, _tick, loop)
+    if len(loop._scheduled) > 200:
+        for handle in loop._scheduled[:100]:
+            handle.cancel()
+
+
+def test_a_running_event_loop_is_one_entry_though_its_timers_change_under_the_check():
+    """A loop running in another thread reschedules its handles while the check runs: the
+    path the search took is the one placed, so its culprits stay inside the loop's entry
+    (walked again, ``_ready[3]`` was another handle by then, and the culprits stood as
+    entries of their own)."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        loop.call_soon_threadsafe(_tick, loop)
+        time.sleep(0.05)
+        paths = {entry.path for _ in range(3)
+                 for entry in picklecheck.check({"loop": loop}, backends=("pickle",)).entries}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
+    assert paths == {"obj['loop']"}

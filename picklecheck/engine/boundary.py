@@ -106,6 +106,9 @@ def place_of(root: Any, finding: Finding, backend: Backend, protocol: int, user:
     if finding.origin not in ("depth", "cycle"):
         hops = chain.resolve(root, finding.steps, finding.obj, backend, protocol, cache,
                              waypoints(finding.link))
+        # The objects the search met on the way, where the path leads elsewhere now (a
+        # running event loop's timers change under the check)
+        hops = hops or _link_hops(finding)
     if hops is None:
         return Place(finding.steps, owner_holder(finding, user))
     hops = vocabulary.speak(hops)
@@ -119,6 +122,26 @@ def place_of(root: Any, finding: Finding, backend: Backend, protocol: int, user:
         return Place(steps, holder_of(hops, mine, last))
     to_edge = tuple(step for hop in hops[:edge + 1] for step in hop.steps)
     return Place(steps, holder_of(hops, mine, edge), to_edge, hops[edge].obj)
+
+
+def _link_hops(finding: Finding) -> list[chain.Hop] | None:
+    """The hops of the path the search took to ``finding`` (its link's cells that hold an
+    object), or None when they do not lead to its object."""
+    cells = []
+    link = finding.link
+    while link is not None:
+        cells.append(link)
+        link = link[0]
+    hops: list[chain.Hop] = []
+    pending: tuple[PathStep, ...] = ()
+    for cell in reversed(cells):
+        pending += tuple(cell[1])
+        if len(cell) > 3:
+            hops.append(chain.Hop(pending, cell[3]))
+            pending = ()
+    if pending or not hops or hops[-1].obj is not finding.obj:
+        return None
+    return hops
 
 
 def key_of(culprit: Culprit) -> tuple[str, int, int]:
