@@ -117,7 +117,7 @@ def check(
             # Backend.loads_as_pickle), or now, overlapping the dumps, for a backend
             # none of whose loads can be done here.
             loader = contain.Loader(usable.probe, ahead=not all(
-                b.loads_as_pickle for b in chosen)) if roundtrip else None
+                b.loads_as_pickle for b in chosen), select=usable.probe_pure_for) if roundtrip else None
             if loader is not None:
                 loaders.append(loader)
             with contain.serving(loader) if loader is not None else contextlib.nullcontext():
@@ -460,7 +460,7 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
     backends = [get_backend(name) for name in dumped]
     pairs = list(zip(backends, dumped.values(), strict=True))
     if in_thread:
-        outcomes = contain.pure_loads(pairs, usable.probe_for([d for _, d in pairs]))
+        outcomes = contain.pure_loads(pairs, usable.probe_pure_for([d for _, d in pairs]))
         if outcomes is None or not all(o.ok for o in outcomes):
             raise plain.Tripped("load")
     else:

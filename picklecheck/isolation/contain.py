@@ -209,8 +209,13 @@ class Loader:
     #: Payloads larger than this go to a child sized for them (:func:`load_pairs`).
     MAX_BYTES = 64 << 20
 
-    def __init__(self, probe: Probe | None = None, ahead: bool = True) -> None:
+    def __init__(self, probe: Probe | None = None, ahead: bool = True,
+                 select: Callable[[list[bytes]], Probe | None] | None = None) -> None:
         self.probe = probe
+        #: Picks the probe (if any) for loads proven pure, done here: their copies are
+        #: plain data, looked at only where their bytes call for it (a walk of two
+        #: thousand objects costs more than the load of a whole record graph).
+        self.select = select
         self.where = isolation()
         self._ahead: Any = None
         if ahead:
@@ -257,7 +262,8 @@ class Loader:
         and the probes of :mod:`picklecheck.engine.usable` do). Loads proven pure
         are done here (:func:`_pure_first`)."""
         return _pure_first(pairs, self.where, lambda rest: self.contained(rest, probe),
-                           self.probe if probe is ... else probe)
+                           None if probe is ... else probe,
+                           self.select if probe is ... else None)
 
     def contained(self, pairs: Sequence[tuple[Backend, bytes]],
                   probe: Any = ...) -> list[LoadOutcome]:
@@ -348,13 +354,16 @@ def pure_loads(pairs: Sequence[tuple[Backend, bytes]], probe: Probe | None = Non
 
 def _pure_first(pairs: Sequence[tuple[Backend, bytes]], where: str,
                 rest: Callable[[list[tuple[Backend, bytes]]], list[LoadOutcome]],
-                probe: Probe | None = None) -> list[LoadOutcome]:
+                probe: Probe | None = None,
+                select: Callable[[list[bytes]], Probe | None] | None = None
+                ) -> list[LoadOutcome]:
     """Each load of ``pairs`` that provably runs no code (:mod:`.pure`) done here, as
-    fast as ``pickle.loads``, its copy looked at by ``probe``; ``rest`` does the others
-    (in the child)."""
+    fast as ``pickle.loads``, its copy looked at by ``probe`` (or by what ``select``
+    picks for its bytes); ``rest`` does the others (in the child)."""
     done: dict[int, LoadOutcome] = {}
     for i, (backend, data) in enumerate(pairs):
-        outcome = _pure_load(backend, data, where, probe)
+        chosen = select([data]) if select is not None else probe
+        outcome = _pure_load(backend, data, where, chosen)
         if outcome is not None:
             done[i] = outcome
     todo = [i for i in range(len(pairs)) if i not in done]
