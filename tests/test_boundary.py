@@ -392,3 +392,26 @@ def test_a_running_event_loop_is_one_entry_though_its_timers_change_under_the_ch
         runner.join(5)
         loop.close()
     assert paths == {"obj['loop']"}
+
+
+class Crawler(threading.Thread):
+    """A thread of the user's, holding a lock of its own beside the thread's state."""
+
+    def __init__(self, pages):
+        super().__init__(daemon=True)
+        self.pages = pages
+        self.guard = threading.Lock()
+
+    def run(self):
+        pass
+
+
+def test_a_thread_subclass_is_one_entry_for_the_thread_s_state():
+    """What threading.Thread.__init__ set (_started, _stderr, ...) is the thread's: one
+    entry, the thread (it was an entry each, "drop _started in Crawler.__getstate__",
+    which breaks the thread); the lock the user added is fixed in the user's class."""
+    report = picklecheck.check(Crawler(["a", "b"]), backends=("pickle",))
+    hints = {entry.path: entry.hint for entry in report.entries}
+    assert set(hints) == {"obj", "obj.guard"}
+    assert "_started" not in hints["obj"] and "create it where it is used" in hints["obj"]
+    assert "drop guard in" in hints["obj.guard"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import threading
 import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -152,10 +153,31 @@ def key_of(culprit: Culprit) -> tuple[str, int, int]:
 
 def _role(obj: Any, below: chain.Hop | None, user: UserCode) -> str:
     if user.defines(obj):
-        return USER
+        # A Thread subclass of the user's holds the thread's own state too (_started,
+        # _tstate_lock): the thread is the decision, not an attribute to drop
+        return LIBRARY if _runs_as_thread(obj, below) else USER
     if issubclass(type(obj), _CONTAINERS) or (below is not None and below.vocabulary):
         return CONTAINER
     return LIBRARY
+
+
+def _runs_as_thread(obj: Any, below: chain.Hop | None) -> bool:
+    """Whether ``below`` is an attribute ``threading.Thread`` gives every instance, of an
+    instance of a subclass of it."""
+    if below is None or not below.steps or below.steps[0].kind != "attr":
+        return False
+    try:
+        if not issubclass(type(obj), threading.Thread):
+            return False
+    except Exception:  # noqa: BLE001 - a hostile metaclass
+        return False
+    return below.steps[0].value in _thread_attributes()
+
+
+@functools.cache
+def _thread_attributes() -> frozenset[str]:
+    """What ``threading.Thread.__init__`` sets on every thread (an unstarted one's)."""
+    return frozenset(vars(threading.Thread()))
 
 
 def attach(name: str, culprits: list[Culprit], places: Places) -> None:
