@@ -26,7 +26,7 @@ from picklecheck.backends.base import Scratch
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.engine import boundary, deferred, depth, group, merge, usable
 from picklecheck.engine.explain import explain_findings
-from picklecheck.engine.finding import Finding, scrub
+from picklecheck.engine.finding import FOLDED, Finding, scrub
 from picklecheck.engine.locate import locate_dumps, locate_loads, locate_references
 from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.scan import failed_dump
@@ -299,7 +299,7 @@ def _failure_likely(results: dict[str, BackendResult],
             continue
         found = findings.get(name)
         if not found or not all(
-                issubclass(type(f.via if f.origin in ("class", "reconstructor") else f.obj),
+                issubclass(type(f.via if f.origin in FOLDED else f.obj),
                            _BY_NAME)  # type(): isinstance would read a hostile __class__
                 for f in found):
             return True

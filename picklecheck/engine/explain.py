@@ -131,6 +131,9 @@ def _culprit(finding: Finding, path: str, backend_name: str, kind: str) -> Defer
         detail = detail or f"its class {qualified_name(finding.via)} cannot be pickled"
     elif finding.origin == "reconstructor" and finding.via is not None:
         detail = detail or "the callable its __reduce__ returns cannot be pickled"
+    elif finding.origin == "setter" and finding.via is not None:
+        detail = detail or ("the state setter its __reduce_ex__ returns (the sixth item, "
+                            "called with the state) cannot be pickled")
     elif finding.origin == "reference" and finding.via is not None:
         via = finding.via
         where = f"{getattr(via, '__module__', '?')}.{getattr(via, '__qualname__', '?')}"

@@ -19,7 +19,7 @@ from picklecheck.model import PathStep
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
 
-__all__ = ["UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "exception_name",
+__all__ = ["FOLDED", "UNSEEDED", "Finding", "Link", "ancestors", "dump_error", "error_of", "exception_name",
            "is_ancestor", "raised_in", "scrub", "scrubbed", "steps_of", "waypoints"]
 
 _FATAL = (KeyboardInterrupt, SystemExit)
@@ -28,6 +28,9 @@ _FATAL = (KeyboardInterrupt, SystemExit)
 UNSEEDED = object()
 #: How many ancestors a scan memoizes in advance (the nearest ones; see ancestors()).
 ANCESTOR_SEEDS = 256
+#: The origins of a finding that is its object's own, though what failed is folded into
+#: it (``via``): its class, the callable its reduction returns, or its state setter.
+FOLDED = ("class", "reconstructor", "setter")
 
 @dataclass
 class Finding:
@@ -37,8 +40,8 @@ class Finding:
     steps: tuple[PathStep, ...]
     exc: BaseException
     stage: str = "dumps"
-    origin: str = ""  # "reduce" (its reduction raised), "class", "reconstructor", "depth", "cycle", "reference"
-    via: Any = None  # the folded class or reconstructor, when origin says so
+    origin: str = ""  # "reduce" (its reduction raised), one of FOLDED, "depth", "cycle", "reference"
+    via: Any = None  # what was folded into it (a class, reconstructor or setter): see FOLDED
     owner: Any = None  # the object that holds this one (None for the root)
     link: Any = None  # the search's path cell (see Link), where the search knows it
     detail: str = ""

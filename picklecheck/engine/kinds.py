@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.backends.remains import is_one_of
-from picklecheck.engine.finding import exception_name, raised_in
+from picklecheck.engine.finding import FOLDED, exception_name, raised_in
 from picklecheck.engine.usable import CHILDREN, UnusableCopyError
 from picklecheck.engine.usercode import MAIN_MODULES
 from picklecheck.engine.walker import MISSING, safe_attr
@@ -168,7 +168,7 @@ def _classify(finding: Finding) -> str:
             return kind
     text = exception_text(exc, _TEXT)
     by_name = _by_name_failure(text)  # the pickler looked its class (or it) up by name
-    target = finding.via if origin in ("class", "reconstructor") else obj
+    target = finding.via if origin in FOLDED else obj
     kind = _kind_of_callable(target, by_name)
     if kind:
         return kind

@@ -290,11 +290,6 @@ def roundtrip_scan(backend: Backend, node: Any, exp: Expansion, protocol: int, l
     return sorted(failures, key=lambda pair: pair[0]), {(): exp}, False, {}, {}
 
 
-#: What a failure at a reduction's state setter (its sixth item) is.
-_SETTER = ("the state setter its __reduce_ex__ returns (the sixth item, called with the "
-           "state) cannot be pickled")
-
-
 def _runs(lo: int, hi: int) -> list[tuple[int, int]]:
     """``lo:hi`` cut into at most :data:`_FANOUT` runs of (nearly) equal length."""
     step = -(-(hi - lo) // _FANOUT)
@@ -387,10 +382,10 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
             child, child_link, child_level, parent = _follow(path, levels, node, link, level, seen)
             if child.folded and _is_leaf(child.obj, backend, protocol):
                 if own is None:
-                    origin = "class" if child.role == CLASS else "reconstructor"
+                    origin = ("class" if child.role == CLASS else
+                              "setter" if child.steps == (SETTER,) else "reconstructor")
                     own = Finding(node, steps_of(link), child_exc, stage, origin=origin,
-                                  via=child.obj, owner=owner, link=link,
-                                  detail=_SETTER if child.steps == (SETTER,) else "")
+                                  via=child.obj, owner=owner, link=link)
                 continue
             key = id(child.obj)
             if key in seen:  # met again within this scan

@@ -42,10 +42,10 @@ _BUDGET = 2_000
 #: state (dill's; any other way of pickling a lock gives a fresh one), the module of
 #: multiprocessing's connections, which plain pickling copies as a descriptor number, and
 #: subprocess (dill copies a running Popen with its process's number).
-_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess",
-           b"asyncio.locks")
-#: What of :data:`_PROBED` a load that runs no code can hold: plain classes only.
+#: ... and of those, what a load that runs no code can hold (plain classes only).
 _PURE_PROBED = b"asyncio.locks"
+_PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess",
+           _PURE_PROBED)
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
