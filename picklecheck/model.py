@@ -21,7 +21,9 @@ __all__ = [
     "format_path",
 ]
 
-# Step kinds. "item" is ``[key]``, "index" is ``[3]``, "attr" is ``.name``; "opaque" is a
+# Step kinds. "item" is ``[key]``, "index" is ``[3]``, "attr" is ``.name`` (``.__dict__['a b']``
+# for a name that is not an identifier: the walker makes one only for an attribute held in
+# the instance dict); "opaque" is a
 # place no Python expression names (a set member, a reduce argument), rendered ``[<label>]``;
 # "pattern" stands for the positions a group of alike culprits differs in: ``[0..99]``, ``[*]``.
 ITEM, INDEX, ATTR, OPAQUE, PATTERN = "item", "index", "attr", "opaque", "pattern"
@@ -63,7 +65,7 @@ class PathStep:
         if self.kind == INDEX:
             return True
         if self.kind == ATTR:
-            return self.value.isidentifier() and not keyword.iskeyword(self.value)
+            return isinstance(self.value, str)
         if self.kind == ITEM:
             return _is_literal_key(self.value)
         return False
@@ -72,11 +74,11 @@ class PathStep:
         if self.kind == INDEX:
             return f"[{self.value}]"
         if self.kind == ATTR:
-            if self.evaluable:
+            if self.value.isidentifier() and not keyword.iskeyword(self.value):
                 return f".{self.value}"
-            return f"[<attribute {self.value!r}>]"
+            return f".__dict__[{self.value!r}]"
         if self.kind == ITEM:
-            if _is_literal_key(self.value):
+            if _literal(self.value):
                 text = _key_text(self.value)
                 if len(text) <= _MAX_KEY_REPR:
                     return f"[{text}]"
@@ -95,12 +97,15 @@ def _key_text(key: Any) -> str:
 
 
 def _is_literal_key(key: Any) -> bool:
+    """Whether ``[key]`` is shown as Python that makes an equal key (see render)."""
+    return _literal(key) and len(_key_text(key)) <= _MAX_KEY_REPR
+
+
+def _literal(key: Any) -> bool:
     if type(key) in _LITERAL_KEY_TYPES:
-        if isinstance(key, float) and key != key:  # nan never compares equal
-            return False
-        return len(repr(key)) <= _MAX_KEY_REPR
-    if type(key) is tuple:
-        return all(_is_literal_key(k) for k in key)
+        return not (isinstance(key, float) and key != key)  # nan never compares equal
+    if type(key) in (tuple, frozenset):  # frozenset({1, 2}) is its own repr
+        return all(map(_literal, key))
     return False
 
 

@@ -291,3 +291,41 @@ def test_a_mapping_reduced_to_a_copy_of_its_items_names_them_as_its_own():
     renamed = _culprits(other)
     assert [c.path for c in renamed] == ["obj[<reduce argument 0>]['_lock']"]
     _assert_honest(other, renamed)
+
+
+class Plain:
+    """Attributes set under any name, as setattr allows."""
+
+
+def test_an_attribute_whose_name_is_no_identifier_is_named_through_the_instance_dict():
+    """``setattr(obj, 'my attr', lock)`` (and a keyword, 'class'): ``obj.__dict__['my
+    attr']`` (it read ``obj[<attribute 'my attr'>]``, which no Python evaluates); the hint
+    quotes the name."""
+    obj = Plain()
+    setattr(obj, "my attr", threading.Lock())
+    setattr(obj, "class", threading.Lock())
+    culprits = _culprits(obj)
+    assert sorted(c.path for c in culprits) == ["obj.__dict__['class']",
+                                                "obj.__dict__['my attr']"]
+    assert all(c.evaluable for c in culprits)
+    _assert_honest(obj, culprits)
+    assert "drop 'my attr' in test_paths.Plain.__getstate__" in " ".join(c.hint for c in culprits)
+
+
+def test_a_key_that_is_a_frozenset_of_literals_is_named_by_its_repr():
+    """``{frozenset({1, 2}): lock}``: ``obj[frozenset({1, 2})]``; one that holds something
+    with no literal (a class) keeps its label."""
+    obj = {frozenset({1, 2}): threading.Lock(), frozenset({Plain}): threading.Lock()}
+    culprits = sorted(_culprits(obj), key=lambda c: c.path)
+    assert [(c.path, c.evaluable) for c in culprits] == [
+        ("obj[<key of type frozenset>]", False), ("obj[frozenset({1, 2})]", True)]
+    _assert_honest(obj, culprits)
+
+
+def test_a_long_tuple_key_is_not_claimed_evaluable():
+    """A tuple key whose repr is too long to show is labelled, and says so."""
+    key = tuple(range(40))
+    obj = {key: threading.Lock()}
+    (culprit,) = _culprits(obj)
+    assert culprit.path.startswith("obj[<key 0, 1, 2, 3")
+    assert not culprit.evaluable

@@ -9,6 +9,7 @@ with the culprit's immediate owner when the path could not be walked again.
 
 from __future__ import annotations
 
+import keyword
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,7 +107,10 @@ def _own_attr(steps: list[PathStep]) -> str | None:
     declarative_scan`` as ``_sa_class_manager``. ``__class__`` is no attribute anyone can
     drop."""
     step = _first_step(steps, ATTR)
-    return None if step is None or step.value == "__class__" else str(step.value)
+    if step is None or step.value == "__class__":
+        return None
+    name = str(step.value)  # quoted where it is no identifier ('my attr')
+    return name if name.isidentifier() and not keyword.iskeyword(name) else repr(name)
 
 
 def _function_holder(func: Any, steps: list[PathStep]) -> Holder:

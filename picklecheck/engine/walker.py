@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import keyword
 import operator
 import pickle
 import types
@@ -508,6 +509,12 @@ def _state_dict_children(owner: Any, state: dict[Any, Any]) -> list[Child]:
 
 
 def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        # Named as ``.__dict__['a b']`` (see PathStep.render): only an entry of the
+        # instance dict itself, where nothing of the class's stands before it.
+        own = _own_namespace(owner)
+        return (own is not None and own.get(name, MISSING) is value
+                and type(_class_attr(owner, "__dict__")) is types.GetSetDescriptorType)
     real = safe_attr(owner, name)
     if real is value:
         return True
@@ -517,6 +524,18 @@ def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
     if type(real) in (dict, types.MappingProxyType) and type(value) is dict:
         return all(real.get(k, MISSING) is v for k, v in value.items())
     return False
+
+
+def _class_attr(owner: Any, name: str) -> Any:
+    """What ``owner``'s classes hold under ``name`` (the first in its mro), or MISSING."""
+    try:
+        for klass in type(owner).__mro__:
+            found = klass.__dict__.get(name, MISSING)
+            if found is not MISSING:
+                return found
+    except Exception:  # noqa: BLE001, S110 - a hostile class: nothing known
+        pass
+    return MISSING
 
 
 def _attr_steps(owner: Any, value: Any,
