@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import queue
 import sys
 import threading
@@ -415,3 +416,26 @@ def test_a_thread_subclass_is_one_entry_for_the_thread_s_state():
     assert set(hints) == {"obj", "obj.guard"}
     assert "_started" not in hints["obj"] and "create it where it is used" in hints["obj"]
     assert "drop guard in" in hints["obj.guard"]
+    assert hints["obj"].startswith("a threading.Thread belongs to this process")
+
+
+class Indexer(multiprocessing.Process):
+    """A process of the user's, with a setting of its own."""
+
+    def __init__(self, folder):
+        super().__init__(daemon=True)
+        self.folder = folder
+
+
+def test_a_process_is_one_entry_whose_fix_is_to_keep_it_where_it_was_made():
+    """A multiprocessing Process in the data (one of the user's subclass too) is one entry:
+    its authkey may be pickled only while a worker starts, so the fix is to keep it and
+    send its name or pid (it said to pass it as a Process argument or through a Manager()
+    proxy, and for the subclass to take out its ``_config['authkey']``)."""
+    made = multiprocessing.get_context("spawn").Process(target=print)
+    for proc in (made, Indexer("/data")):
+        report = picklecheck.check({"worker": proc}, name="state", backends=("pickle",))
+        (entry,) = report.entries
+        assert entry.path == "state['worker']"
+        assert "its authentication key may be pickled only while a worker starts" in entry.hint
+        assert "send its name or pid" in entry.hint and "Manager()" not in entry.hint

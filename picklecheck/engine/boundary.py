@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import sys
 import threading
 import types
 from dataclasses import dataclass
@@ -162,22 +163,38 @@ def _role(obj: Any, below: chain.Hop | None, user: UserCode) -> str:
 
 
 def _runs_as_thread(obj: Any, below: chain.Hop | None) -> bool:
-    """Whether ``below`` is an attribute ``threading.Thread`` gives every instance, of an
-    instance of a subclass of it."""
+    """Whether ``below`` is an attribute ``threading.Thread`` (or ``multiprocessing``'s
+    process) gives every instance, of an instance of a subclass of it."""
     if below is None or not below.steps or below.steps[0].kind != "attr":
         return False
-    try:
-        if not issubclass(type(obj), threading.Thread):
+    for base, attributes in _runners():
+        try:
+            if not issubclass(type(obj), base):
+                continue
+        except Exception:  # noqa: BLE001 - a hostile metaclass
             return False
-    except Exception:  # noqa: BLE001 - a hostile metaclass
-        return False
-    return below.steps[0].value in _thread_attributes()
+        return below.steps[0].value in attributes
+    return False
+
+
+def _runners() -> list[tuple[type, frozenset[str]]]:
+    """Thread and, once multiprocessing is imported (else no object is one), its process,
+    each with what its ``__init__`` sets on every instance (an unstarted one's)."""
+    runners: list[tuple[type, frozenset[str]]] = [(threading.Thread, _thread_attributes())]
+    process = sys.modules.get("multiprocessing.process")
+    if process is not None:
+        runners.append((process.BaseProcess, _process_attributes(process.BaseProcess)))
+    return runners
 
 
 @functools.cache
 def _thread_attributes() -> frozenset[str]:
-    """What ``threading.Thread.__init__`` sets on every thread (an unstarted one's)."""
     return frozenset(vars(threading.Thread()))
+
+
+@functools.cache
+def _process_attributes(base: type) -> frozenset[str]:
+    return frozenset(vars(base()))
 
 
 def attach(name: str, culprits: list[Culprit], places: Places) -> None:

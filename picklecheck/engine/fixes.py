@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -525,6 +526,10 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
     ("multiprocessing", (), ("fork_context",), "a multiprocessing {name} made by a fork "
      "context cannot go to a spawn or forkserver worker: make it from the context that starts "
      "the worker (ctx = multiprocessing.get_context('spawn'), then ctx.{name}())"),
+    ("multiprocessing", ("Process",), (), "a multiprocessing {name} is its parent's handle on "
+     "a worker process, and its authentication key may be pickled only while a worker "
+     "starts: keep the {name} in the process that created it (join or terminate it there) "
+     "and send its name or pid where it is needed"),
     ("multiprocessing", (), (), "a multiprocessing {name} is shared with workers only when "
      "they start: pass it as a Process argument or Pool initializer, or use a Manager() proxy"),
     ("threading", (), (), "a threading.{name} belongs to this process: create it where it is "
@@ -553,8 +558,9 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
     """What to do about a library object with culprits inside: the library's own advice
     (:data:`LIBRARY_FIXES`) or words from the kinds inside, then where to drop it."""
     cls = type(obj)
-    name = getattr(cls, "__name__", "object")
-    module = getattr(cls, "__module__", "") or ""
+    advised = _runs_as(cls)
+    name = getattr(advised, "__name__", "object")
+    module = getattr(advised, "__module__", "") or ""
     kinds = list(kinds)
     for prefix, words, signs, text in LIBRARY_FIXES:
         if (module == prefix or module.startswith(prefix + ".")) and (
@@ -578,6 +584,23 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
         # saving the class by name leaves it out for sure.
         return f"{sentence}; {_save_by_name(holder.name, 'class attributes', holder)}"
     return f"{sentence}; {where_to_drop(holder)}"
+
+
+def _runs_as(cls: type) -> type:
+    """``cls``, or for a subclass of the user's of ``threading.Thread`` or of a
+    multiprocessing process (whose state is the thread's or the process's), the first of
+    its bases from there: the advice is theirs."""
+    process = sys.modules.get("multiprocessing.process")
+    try:
+        runner = issubclass(cls, threading.Thread) or (
+            process is not None and issubclass(cls, process.BaseProcess))
+        for klass in cls.__mro__ if runner else ():
+            module = getattr(klass, "__module__", "") or ""
+            if module == "threading" or module.startswith("multiprocessing."):
+                return klass
+    except Exception:  # noqa: BLE001, S110 - a hostile class: advised as itself
+        pass
+    return cls
 
 
 def _save_by_name(named: str, attributes: str, holder: Holder) -> str:
