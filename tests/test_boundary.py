@@ -45,6 +45,19 @@ def test_user_code_is_main_and_files_outside_the_library_folders():
     assert not user.defines(threading.Lock()) and not user.defines(print)
 
 
+def test_a_submodule_an_extension_makes_is_its_package_s(monkeypatch):
+    """A module with no file of its own (a C extension's submodule, as duckdb's
+    _duckdb._sqltypes, whose column types were each an entry "of the user's" inside a
+    relation) is its package's: a library's when the package is installed; a name found
+    nowhere at all stays the user's."""
+    monkeypatch.setitem(sys.modules, "click._made_by_extension",
+                        types.ModuleType("click._made_by_extension"))
+    monkeypatch.setitem(sys.modules, "made_at_run_time", types.ModuleType("made_at_run_time"))
+    user = UserCode()
+    assert not user.module("click._made_by_extension")
+    assert user.module("made_at_run_time") and user.module("nowhere_at_all.sub")
+
+
 # -- collapsing ---------------------------------------------------------------------------
 
 def started_thread(request):

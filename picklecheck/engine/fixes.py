@@ -546,6 +546,9 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "caches: pass the template source or folder and create it where it is used"),
     ("subprocess", (), (), "a running subprocess belongs to this process: pass the command "
      "and start it where it is used"),
+    ("duckdb", ("Relation",), (), "a duckdb relation is a query bound to its connection: "
+     "send its SQL (rel.sql_query()) and the database path, or its rows (rel.df(), "
+     "rel.arrow()), and run it where it is used"),
     ("sqlite3", (), (), "an SQLite connection cannot be sent: pass the database path and "
      "connect where it is used"),
     ("torch.jit", ("Script",), (), "a TorchScript {name} lives in TorchScript's runtime: save "

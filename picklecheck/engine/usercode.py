@@ -109,6 +109,11 @@ class UserCode:
             return False
         module = sys.modules.get(name)
         filename = getattr(module, "__file__", None) if module is not None else _find(top)
+        if not isinstance(filename, str) and top != name:
+            # A submodule an extension makes as it loads (duckdb's _duckdb._sqltypes) has
+            # no file of its own: its package's says whose it is.
+            package = sys.modules.get(top)
+            filename = getattr(package, "__file__", None) if package is not None else _find(top)
         if not isinstance(filename, str):
             return True  # nowhere to be found, a namespace package, or made at run time
         path = os.path.realpath(filename)
