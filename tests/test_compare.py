@@ -111,6 +111,24 @@ def test_an_asyncio_lock_held_when_pickled_is_not_ok_with_any_backend():
     assert picklecheck.check(free).ok
 
 
+def test_a_threading_bounded_semaphore_with_places_taken_is_not_ok_with_dill():
+    """dill copies threading's BoundedSemaphore with the places threads here had taken
+    (it was "dill: ok", while the copy's acquire() blocked forever); an untouched one, or
+    a plain Semaphore (which says nothing of a bound), stays ok."""
+    limiter = threading.BoundedSemaphore(2)
+    limiter.acquire()
+    limiter.acquire()
+    report = picklecheck.check({"limiter": limiter}, backends=["dill"])
+    [culprit] = report.culprits
+    assert culprit.reason == (
+        "it loads, but the copy's semaphore has 2 of its 2 places taken, as the original had "
+        "when it was pickled, and no thread where it loads will give them back: it lets 0 "
+        "threads in, not 2: its first acquire() blocks forever")
+    assert culprit.path == "obj['limiter']" and culprit.stage == "loads"
+    free = {"limiter": threading.BoundedSemaphore(2), "plain": threading.Semaphore(1)}
+    assert picklecheck.check(free, backends=["dill"]).ok
+
+
 def test_each_weakref_gets_its_own_verdict():
     """Weak references of one type are judged by what they refer to, not by type."""
     node, gen = Node(), _gen()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -151,3 +152,31 @@ def test_matplotlib_s_settings_and_caches_are_copied_whole_or_not_at_all(tmp_pat
     assert sorted(p.name for p in scratch.iterdir()) == [
         "fontlist-v390.json", "matplotlibrc", "stylelib"]
     assert (scratch / "stylelib" / "house.mplstyle").read_text() == "axes.grid: True\n"
+
+
+def test_a_file_opened_by_its_number_is_not_ok_with_dill():
+    """dill saves a tempfile.TemporaryFile() (no path: its name is descriptor 3 or so) as
+    that number, which its copy opens again wherever it loads: another file or none, and
+    dropping the copy closes it. The round trip's child inherits the descriptor, so it was
+    "dill: ok"; a fresh interpreter's copy took the channel its answer goes out by, and
+    the check said the load "ended its process with exit code 0"."""
+    spool = tempfile.TemporaryFile()
+    try:
+        spool.write(b"payload")
+        spool.flush()
+        report = picklecheck.check({"spool": spool}, name="state", backends=["dill"])
+        result = report.results["dill"]
+        assert not result.ok
+        assert f"is descriptor {spool.fileno()} of the process that pickled it" in (
+            result.roundtrip_error or "")
+        (entry,) = report.entries
+        assert "has no path to open again: send its contents" in entry.hint
+        fresh = picklecheck.check({"spool": spool}, name="state", backends=["dill"],
+                                  roundtrip=False, fresh_process=True).results["dill"]
+        assert not fresh.ok
+        assert "exit code" not in (fresh.fresh_error or "")
+        assert all(c.kind != "load_side_effect" for c in fresh.culprits)
+        spool.seek(0)
+        assert spool.read() == b"payload"  # the check closed nothing of the caller's
+    finally:
+        spool.close()

@@ -166,12 +166,17 @@ _STANDARD_STREAMS = ("<stdin>", "<stdout>", "<stderr>")
 
 def _file_advice(obj: Any) -> str:
     """The fix of a file that has no path to store: a standard stream (or what stands in
-    for one: pytest's capture), or a wrapper of a file in memory (its buffer, or the
-    buffer's raw file, is a BytesIO); or ""."""
+    for one: pytest's capture), a file opened by its number, or a wrapper of a file in
+    memory (its buffer, or the buffer's raw file, is a BytesIO); or ""."""
     streams = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
     if any(obj is stream for stream in streams) or safe_attr(obj, "name") in _STANDARD_STREAMS:
         return ("a standard stream belongs to this process: look sys.stdout (or sys.stderr) "
                 "up where it is used instead of keeping it; {fix}")
+    if type(safe_attr(obj, "name")) is int:
+        return ("a file opened by its descriptor number (tempfile.TemporaryFile(), "
+                "os.fdopen()) has no path to open again: send its contents (f.seek(0), then "
+                "f.read()), or write them to a named file (tempfile.NamedTemporaryFile("
+                "delete=False)) and send its name; {fix}")
     inner = obj
     for _ in range(3):
         if type(inner) in (io.BytesIO, io.StringIO):

@@ -18,6 +18,7 @@ for a culprit (:mod:`.compare`).
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import re
 import threading
@@ -41,22 +42,28 @@ _BUDGET = 2_000
 #: Names in the bytes that call for a probe: the reconstructors that restore a lock's
 #: state (dill's; any other way of pickling a lock gives a fresh one), the module of
 #: multiprocessing's connections, which plain pickling copies as a descriptor number, and
-#: subprocess (dill copies a running Popen with its process's number).
+#: subprocess (dill copies a running Popen with its process's number), dill's files.
 #: ... and of those, what a load that runs no code can hold (plain classes only).
 _PURE_PROBED = b"asyncio.locks"
 _PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess",
-           _PURE_PROBED)
+           b"_create_filehandle", _PURE_PROBED)
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
 _CONNECTIONS = frozenset({("multiprocessing.connection", "Connection"),
                           ("multiprocessing.connection", "PipeConnection")})
+#: Files (dill's copy of one opened by descriptor number opens that number again).
+_FILES = frozenset({io.FileIO, io.BufferedReader, io.BufferedWriter, io.BufferedRandom,
+                    io.TextIOWrapper})
 #: A running child process: only the process that started it can wait for it.
 CHILDREN = frozenset({("subprocess", "Popen")})
 #: asyncio's lock and bounded semaphore: pure Python, copied with their state by every
 #: backend, held by tasks of the process that pickled them.
 _ASYNC_LOCKS = frozenset({("asyncio.locks", "Lock")})
 _ASYNC_SEMAPHORES = frozenset({("asyncio.locks", "BoundedSemaphore")})
+#: threading's bounded semaphore: a Condition (whose lock the probe looks at on its own)
+#: and a count, copied by dill with the places threads of the pickling process had taken.
+_THREAD_SEMAPHORES = frozenset({("threading", "BoundedSemaphore")})
 
 
 class UnusableCopyError(Exception):
@@ -85,6 +92,12 @@ def probe(copy: Any) -> str | None:
         held = _held_by_tasks(obj, _at(link))
         if held is not None:
             return held
+        handle = _file_number(obj)
+        if handle is not None:
+            return (f"the copy's file{_at(link)} is descriptor {handle} of the process that "
+                    "pickled it (a file opened by its number, as tempfile.TemporaryFile() and "
+                    "os.fdopen() open one, has no name to open again): where it loads, that "
+                    "number is another file or none, and dropping the copy closes it")
         handle = _descriptor(obj)
         if handle is not None:
             return (f"the copy's connection{_at(link)} holds descriptor {handle} of the process that "
@@ -105,8 +118,9 @@ def probe(copy: Any) -> str | None:
 
 
 def _held_by_tasks(obj: Any, at: str) -> str | None:
-    """What of an asyncio lock or bounded semaphore (``at`` its place in the copy) is held
-    by tasks of the process that pickled it, which none where it loads will release."""
+    """What of an asyncio lock or bounded semaphore, or threading's bounded semaphore
+    (``at`` its place in the copy), is held by tasks or threads of the process that
+    pickled it, which none where it loads will release."""
     state = _state_of(obj, _ASYNC_LOCKS)
     if state is not None:
         if state.get("_locked") is not True:
@@ -114,16 +128,18 @@ def _held_by_tasks(obj: Any, at: str) -> str | None:
         return (f"the copy's asyncio lock{at} is held, as the original was when it was "
                 "pickled, and no task where it loads will release it: waiting for it blocks "
                 "forever")
-    state = _state_of(obj, _ASYNC_SEMAPHORES)
+    state, what, who = _state_of(obj, _ASYNC_SEMAPHORES), "asyncio semaphore", "task"
+    bound = state.get("_bound_value") if state is not None else None
     if state is None:
-        return None
-    value, bound = state.get("_value"), state.get("_bound_value")
+        state, what, who = _state_of(obj, _THREAD_SEMAPHORES), "semaphore", "thread"
+        bound = state.get("_initial_value") if state is not None else None
+    value = state.get("_value") if state is not None else None
     if type(value) is not int or type(bound) is not int or value >= bound:
         return None
-    return (f"the copy's asyncio semaphore{at} has {bound - value} of its {bound} places "
-            "taken, as the original had when it was pickled, and no task where it loads "
-            f"will give them back: it lets {value} task{'s' if value != 1 else ''} in, "
-            f"not {bound}")
+    return (f"the copy's {what}{at} has {bound - value} of its {bound} places taken, as the "
+            f"original had when it was pickled, and no {who} where it loads will give them "
+            f"back: it lets {value} {who}{'s' if value != 1 else ''} in, not {bound}"
+            + (": its first acquire() blocks forever" if value == 0 else ""))
 
 
 def _descriptor(obj: Any) -> int | None:
@@ -131,6 +147,17 @@ def _descriptor(obj: Any) -> int | None:
     state = _state_of(obj, _CONNECTIONS)
     handle = state.get("_handle") if state is not None else None
     return handle if type(handle) is int else None
+
+
+def _file_number(obj: Any) -> int | None:
+    """The descriptor number a copy of a file opened by number stands for, or None."""
+    if type(obj) not in _FILES:
+        return None
+    try:
+        name = obj.name  # C getters all the way down (exact io types only)
+    except Exception:  # noqa: BLE001 - a detached or half-made copy
+        return None
+    return name if type(name) is int else None
 
 
 def _running_child(obj: Any) -> int | None:

@@ -97,6 +97,8 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
 
 #: The most of a matplotlib folder's files copied into a fresh interpreter's scratch.
 _MATPLOTLIB_COPY_BYTES = 8 << 20
+#: The fresh child's answer goes out through a descriptor numbered at least this.
+_ANSWER_FD_MIN = 100
 
 
 def _matplotlib_folders() -> list[str]:
@@ -237,7 +239,9 @@ def _stderr_tail(err: bytes, scratch: str) -> str:
 def child_main(cfg: dict[str, Any]) -> None:
     """Entry point inside the fresh interpreter (see ``_BOOT``): confined like a forked
     loading child (:mod:`picklecheck.isolation.confine`) before it loads anything."""
-    answer_fd = os.dup(1)
+    # Kept above the small numbers a loaded file opened by number may take (dill's copy
+    # of a tempfile.TemporaryFile() opens descriptor 3 again, and closes it when dropped).
+    answer_fd = _high_dup(1)
     data = sys.stdin.buffer.read()
     where = cfg.get("isolation", "guarded")
 
@@ -254,7 +258,8 @@ def child_main(cfg: dict[str, Any]) -> None:
     try:
         if prepared is not None:
             raise prepared
-        _load(cfg["backend"], data, lenient=False, guarded=guarded)
+        copy = _load(cfg["backend"], data, lenient=False, guarded=guarded)
+        _probe(copy, data)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
         from picklecheck.backends.hazards import HazardBlockedError
 
@@ -279,6 +284,16 @@ def child_main(cfg: dict[str, Any]) -> None:
     send(answer)
     if where != "guarded":
         os._exit(0)  # no exit handlers a load may have registered
+
+
+def _high_dup(fd: int) -> int:
+    """A non-inheritable copy of ``fd`` numbered :data:`_ANSWER_FD_MIN` or above where
+    the platform can say so (``os.dup`` takes the lowest free number)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return os.dup(fd)
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _ANSWER_FD_MIN)
 
 
 def _confine(cfg: dict[str, Any], answer_fd: int, where: str,
@@ -341,6 +356,17 @@ def _load(backend_name: str, data: bytes, lenient: bool,
 
         unpickler.find_class = find_class
     return unpickler.load()
+
+
+def _probe(copy: Any, data: bytes) -> None:
+    """Raise :class:`~picklecheck.engine.usable.UnusableCopyError` when the copy loaded
+    but cannot be used here (as a round trip's child finds: see usable.probe)."""
+    from picklecheck.engine import usable
+
+    probe = usable.probe_for([data])
+    unusable = probe(copy) if probe is not None else None
+    if unusable is not None:
+        raise usable.UnusableCopyError(f"it loads, but {unusable}")
 
 
 def _stand_in(module: str, name: str) -> type:
