@@ -464,8 +464,11 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
         if outcomes is None or not all(o.ok for o in outcomes):
             raise plain.Tripped("load")
     else:
-        outcomes = (loader.load_pairs(pairs) if loader is not None
-                    else contain.load_pairs(pairs, usable.probe_for([d for _, d in pairs])))
+        chosen = usable.probe_for([d for _, d in pairs])
+        outcomes = (contain.load_pairs(pairs, chosen) if loader is None
+                    # the loader's own probe, unless a file dill saved calls for its own
+                    else loader.load_pairs(pairs, chosen) if chosen is usable.probe_files
+                    else loader.load_pairs(pairs))
     for backend, outcome in zip(backends, outcomes, strict=True):
         result = results[backend.name]
         result.loads_seconds = outcome.seconds

@@ -31,8 +31,8 @@ from picklecheck.backends.remains import identity, is_one_of
 if TYPE_CHECKING:
     from picklecheck.isolation.contain import LoadOutcome, Probe
 
-__all__ = ["EachProbe", "UnusableCopyError", "load_error", "probe", "probe_each_for", "probe_for",
-           "probe_pure_for", "says_unlocked"]
+__all__ = ["EachProbe", "UnusableCopyError", "load_error", "probe", "probe_each_for",
+           "probe_files", "probe_for", "probe_pure_for", "says_unlocked"]
 
 _LOCK_TYPES = frozenset({type(threading.Lock()), type(threading.RLock()), threading._RLock})
 #: Values that hold nothing: not worth a step of the walk.
@@ -45,8 +45,9 @@ _BUDGET = 2_000
 #: subprocess (dill copies a running Popen with its process's number), dill's files.
 #: ... and of those, what a load that runs no code can hold (plain classes only).
 _PURE_PROBED = b"asyncio.locks"
+_FILE_SAVED = b"_create_filehandle"
 _PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess",
-           b"_create_filehandle", _PURE_PROBED)
+           _FILE_SAVED, _PURE_PROBED)
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
@@ -73,6 +74,18 @@ class UnusableCopyError(Exception):
 
 def probe(copy: Any) -> str | None:
     """What is wrong with ``copy`` (a lock no thread can acquire), or None."""
+    return _probe(copy, files=False)
+
+
+def probe_files(copy: Any) -> str | None:
+    """:func:`probe`, for a copy whose bytes hold a file dill saved: a file of the copy
+    opened by its number is one too (only then: what a copy reaches by reference, a
+    module or a logger, is this process's own, and pytest's captures are opened by
+    number)."""
+    return _probe(copy, files=True)
+
+
+def _probe(copy: Any, files: bool) -> str | None:
     seen: set[int] = set()
     pending: collections.deque[tuple[Any, Any]] = collections.deque([(copy, None)])
     while pending and len(seen) < _BUDGET:
@@ -92,7 +105,7 @@ def probe(copy: Any) -> str | None:
         held = _held_by_tasks(obj, _at(link))
         if held is not None:
             return held
-        handle = _file_number(obj)
+        handle = _file_number(obj) if files else None
         if handle is not None:
             return (f"the copy's file{_at(link)} is descriptor {handle} of the process that "
                     "pickled it (a file opened by its number, as tempfile.TemporaryFile() and "
@@ -200,6 +213,8 @@ def _path(link: Any) -> str:
 def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
     """:func:`probe` if any of ``payloads`` re-creates a lock with its state, else None
     (the walk is cheap, but not free on a copy of a million objects)."""
+    if any(_FILE_SAVED in data for data in payloads):
+        return probe_files
     if any(name in data for data in payloads for name in _PROBED):
         return probe
     return None
