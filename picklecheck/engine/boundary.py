@@ -157,9 +157,45 @@ def _role(obj: Any, below: chain.Hop | None, user: UserCode) -> str:
         # A Thread subclass of the user's holds the thread's own state too (_started,
         # _tstate_lock): the thread is the decision, not an attribute to drop
         return LIBRARY if _runs_as_thread(obj, below) else USER
-    if issubclass(type(obj), _CONTAINERS) or (below is not None and below.vocabulary):
+    if (issubclass(type(obj), _CONTAINERS) or (below is not None and below.vocabulary)
+            or _holds_users_value(obj, below)):
         return CONTAINER
     return LIBRARY
+
+
+#: Library objects that keep the user's own values (a bag): by (module, class), the
+#: attributes that hold them, :data:`_EVERY` one, or :data:`_EXTRA` (those the library
+#: does not set itself). What is found there is the user's decision, not the library's.
+_EVERY, _EXTRA = "every", "extra"
+_BAGS: dict[tuple[str, str], Any] = {
+    ("argparse", "Namespace"): _EVERY,
+    ("optparse", "Values"): _EVERY,
+    ("click.core", "Context"): frozenset({"obj", "meta"}),  # click's place for app state
+    ("logging", "LogRecord"): _EXTRA,  # logger.info(msg, *args, extra={...})
+}
+
+
+def _holds_users_value(obj: Any, below: chain.Hop | None) -> bool:
+    """Whether ``below`` is an attribute of a library bag (:data:`_BAGS`) that holds a
+    value of the user's."""
+    if below is None or not below.steps or below.steps[0].kind != "attr":
+        return False
+    try:
+        bag = next((_BAGS[key] for klass in type(obj).__mro__
+                    if (key := (klass.__module__, klass.__qualname__)) in _BAGS), None)
+    except Exception:  # noqa: BLE001 - a hostile class
+        return False
+    name = below.steps[0].value
+    if bag is _EXTRA:
+        return name in ("msg", "args") or name not in _record_attributes()
+    return bag is _EVERY or (bag is not None and name in bag)
+
+
+@functools.cache
+def _record_attributes() -> frozenset[str]:
+    """What ``logging`` sets on every LogRecord (the rest came with ``extra=``)."""
+    logging = sys.modules["logging"]  # a LogRecord was met: logging is imported
+    return frozenset(vars(logging.makeLogRecord({})))
 
 
 def _runs_as_thread(obj: Any, below: chain.Hop | None) -> bool:
