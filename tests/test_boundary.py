@@ -477,3 +477,27 @@ def test_a_value_of_the_user_s_in_a_library_bag_is_the_user_s_entry():
         report = picklecheck.check(obj, backends=("pickle",))
         assert [(e.path, e.type) for e in report.entries] == [(path, "_thread.lock")], obj
         assert report.entries[0].hint.startswith("locks cannot cross a process boundary")
+
+
+def test_a_handler_the_event_loop_runs_for_someone_else_is_no_entry_of_its_own():
+    """A client's StreamWriter reaches, through its event loop, the local handler of a
+    server on the same loop: the writer is the one entry (the handler was a second one,
+    "move it to module level", which fixes nothing: the writer can never be sent)."""
+
+    async def main():
+        async def handle(reader, writer):  # a local handler, as most servers have
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return picklecheck.check({"writer": writer}, backends=("pickle",))
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    report = asyncio.run(main())
+    assert [(e.path, e.type) for e in report.entries] == [
+        ("obj['writer']", "asyncio.streams.StreamWriter")]

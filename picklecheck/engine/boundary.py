@@ -120,10 +120,21 @@ def place_of(root: Any, finding: Finding, backend: Backend, protocol: int, user:
     last = len(hops) - 1
     edge = next((i for i, role in enumerate(roles) if role == LIBRARY), last)
     mine = [role == USER for role in roles]
-    if mine[last] or edge == last:
+    if (mine[last] and not _through_a_loop(hops, edge, last)) or edge == last:
         return Place(steps, holder_of(hops, mine, last))
     to_edge = tuple(step for hop in hops[:edge + 1] for step in hop.steps)
     return Place(steps, holder_of(hops, mine, edge), to_edge, hops[edge].obj)
+
+
+def _through_a_loop(hops: list[chain.Hop], edge: int, last: int) -> bool:
+    """Whether a function of the user's is reached from the library object at ``edge``
+    through an asyncio event loop: it is what the loop runs for someone else (a server's
+    handler, reached from a client's StreamWriter), no part the user handed to that
+    object, and the object is the decision."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    return any(issubclass(type(hop.obj), asyncio.AbstractEventLoop) for hop in hops[edge:last])
 
 
 def _link_hops(finding: Finding) -> list[chain.Hop] | None:
