@@ -180,3 +180,30 @@ def test_a_file_opened_by_its_number_is_not_ok_with_dill():
         assert spool.read() == b"payload"  # the check closed nothing of the caller's
     finally:
         spool.close()
+
+
+@pytest.fixture
+def main_cached():
+    """A function defined in __main__ and decorated with functools.lru_cache."""
+    main = sys.modules["__main__"]
+    namespace = {"__name__": "__main__"}
+    exec(textwrap.dedent("""
+        import functools
+
+        @functools.lru_cache(maxsize=None)
+        def cached_rate(x):
+            return x + 1
+    """), namespace)
+    main.cached_rate = namespace["cached_rate"]
+    yield main.cached_rate
+    del main.cached_rate
+
+
+def test_a_cached_function_of_main_is_named_by_its_own_name(main_cached):
+    """The fix names the function the lru_cache wraps (it read "<functools.
+    _lru_cache_wrapper object at 0x...> is defined in __main__")."""
+    report = picklecheck.check({"f": main_cached}, backends=["pickle"], fresh_process=True)
+    (culprit,) = report.culprits
+    assert culprit.kind == "main_reference"
+    assert culprit.hint.startswith("cached_rate is defined in __main__, so the pickle refers "
+                                   "to __main__.cached_rate")

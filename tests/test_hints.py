@@ -840,3 +840,24 @@ def test_a_pickle_buffer_s_fix_is_protocol_5():
     assert culprit.hint.startswith("a PickleBuffer pickles only with protocol 5")
     assert report.results["cloudpickle"].ok
     assert picklecheck.check({"buf": buffer}, backends=("pickle",), protocol=5).ok
+
+
+class Lookup:
+    """A cache per instance, of a bound method: made at run time, under the method's name."""
+
+    def __init__(self):
+        self.get = functools.lru_cache(maxsize=128)(self._get)
+
+    def _get(self, key):
+        return key
+
+
+def test_a_per_instance_cache_of_a_method_is_a_wrapper_made_at_run_time():
+    """``self.get = lru_cache()(self._get)``: pickle finds the method under the wrapper's
+    name, not the wrapper. Its fix is to wrap again in __setstate__ (it read "redefined
+    after use ... give it a unique module-level name", and named the wrapper by its repr)."""
+    report = picklecheck.check(Lookup(), backends=["pickle"])
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind) == ("obj.get", "wrapped")
+    assert culprit.hint.startswith("it wraps the method test_hints.Lookup._get per instance")
+    assert "wrap the method again in __setstate__" in culprit.hint

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
+from picklecheck.engine.kinds import wraps_a_method
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
@@ -81,11 +82,11 @@ def _sentence(kind: str, finding: Finding) -> str:
 def _target(finding: Finding) -> Any:
     """What the fix is about: the folded class or reconstructor, the function a wrapper
     (``functools.lru_cache``) wraps, or the object itself."""
-    if finding.via is not None:
-        return finding.via
-    obj = finding.obj
+    obj = finding.via if finding.via is not None else finding.obj
     if not issubclass(type(obj), _NAMED):
         wrapped = safe_attr(obj, "__wrapped__")
+        if type(wrapped) is types.MethodType:  # a wrapper made per instance: the method
+            wrapped = safe_attr(wrapped, "__func__")
         if issubclass(type(wrapped), _NAMED):
             return wrapped
     return obj
@@ -128,6 +129,9 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _LOAD_GETATTR
     if kind == "generator" and issubclass(type(finding.obj), types.TracebackType):
         return _TRACEBACK
+    if kind == "wrapped" and wraps_a_method(finding.via if finding.via is not None
+                                            else finding.obj):
+        return _METHOD_WRAPPER
     if kind == "file" and (advice := _file_advice(finding.obj)):
         return advice
     if kind == "socket" and type_name(finding.obj) == "ssl.SSLContext":
@@ -139,6 +143,12 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
+
+
+#: A decorator applied to a bound method in ``__init__`` (a cache per instance).
+_METHOD_WRAPPER = ("it wraps the method {via} per instance, made at run time "
+                   "(functools.lru_cache()(self.method)), so pickle cannot find it by name: "
+                   "leave it out in __getstate__ and wrap the method again in __setstate__")
 
 
 #: An SSL context connects nothing: it holds OpenSSL's settings and loaded certificates.

@@ -306,6 +306,8 @@ def _unfindable_kind(target: Any, qualname: str) -> str | None:
     bound = _bound(module, qualname) if module is not None else MISSING
     if bound is target:
         return None
+    if wraps_a_method(target):
+        return "wrapped"  # made per instance: the method's name leads to the method
     if bound is not MISSING:
         return "stale_reference"
     if _is_wrapper(target):
@@ -336,6 +338,12 @@ def _is_wrapper(obj: Any) -> bool:
     """A decorator's wrapper object (functools.lru_cache, partial-like callables)."""
     return (not issubclass(type(obj), (type, types.FunctionType))
             and safe_attr(obj, "__wrapped__") is not MISSING)
+
+
+def wraps_a_method(obj: Any) -> bool:
+    """Whether ``obj`` wraps a bound method (``functools.lru_cache()(self.method)``, made
+    per instance at run time), under the method's name."""
+    return _is_wrapper(obj) and type(safe_attr(obj, "__wrapped__")) is types.MethodType
 
 
 def _by_name_failure(message: str) -> bool:
