@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
+import enum
 import functools
 import hashlib
 import importlib
@@ -861,3 +862,25 @@ def test_a_per_instance_cache_of_a_method_is_a_wrapper_made_at_run_time():
     assert (culprit.path, culprit.kind) == ("obj.get", "wrapped")
     assert culprit.hint.startswith("it wraps the method test_hints.Lookup._get per instance")
     assert "wrap the method again in __setstate__" in culprit.hint
+
+
+class Token:
+    """A value that compares by identity."""
+
+
+class Stage(enum.Enum):
+    """Members whose values compare by identity: a loaded copy of a value is no member's."""
+
+    RAW = Token()
+    CLEAN = Token()
+
+
+def test_an_enum_member_whose_value_compares_by_identity_is_fixed_by_pickling_it_by_name():
+    """Enum pickles a member as Stage(value); a copied Token() is no member's value, so
+    every load fails. The fix is to pickle members by name (it was "check that its
+    __reduce__ returns every argument its constructor needs")."""
+    report = picklecheck.check({"stage": Stage.RAW}, backends=["pickle"])
+    (culprit,) = report.culprits
+    assert (culprit.path, culprit.kind, culprit.stage) == ("obj['stage']", "load_failure", "loads")
+    assert "have its members pickled by name" in culprit.hint
+    assert "enum.pickle_by_enum_name" in culprit.hint and "constructor" not in culprit.hint

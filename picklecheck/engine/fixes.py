@@ -14,6 +14,7 @@ the standard library or of an installed package. A new kind needs one entry in
 
 from __future__ import annotations
 
+import enum
 import io
 import sys
 import threading
@@ -27,6 +28,7 @@ from picklecheck.engine.kinds import wraps_a_method
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
+from picklecheck.isolation.foreign import exception_text
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -122,6 +124,9 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
             return _FRESH_TIMEOUT if name == "TimeoutError" else _FRESH_FAILURE
         if issubclass(type(finding.obj), type) and _defined_in_main(finding.obj):
             return _MAIN_CLASS_LOAD
+        if issubclass(type(finding.obj), enum.Enum) and "is not a valid" in exception_text(
+                finding.exc, 300):
+            return _ENUM_BY_VALUE
         return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
     if kind == "recursive_attribute" and finding.stage != "dumps":
         return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
@@ -143,6 +148,16 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if not mine and kind in _NOT_MINE:
         return _NOT_MINE[kind]
     return FIXES.get(kind, FIXES["other"])
+
+
+#: An Enum member is pickled as ``Op(value)``: a value that compares by identity (a
+#: partial, a function, an object()) is another object once loaded, and no member's.
+_ENUM_BY_VALUE = ("{type} is pickled as {type}(value), and the value of this member "
+                  "compares by identity, so its loaded copy is no member's value: have its "
+                  "members pickled by name (in the class, __reduce_ex__ = "
+                  "enum.pickle_by_enum_name on Python 3.11+, or def __reduce_ex__(self, "
+                  "protocol): return getattr, (type(self), self.name)), or give them values "
+                  "that compare equal to their copies")
 
 
 #: A decorator applied to a bound method in ``__init__`` (a cache per instance).
