@@ -884,3 +884,22 @@ def test_an_enum_member_whose_value_compares_by_identity_is_fixed_by_pickling_it
     assert (culprit.path, culprit.kind, culprit.stage) == ("obj['stage']", "load_failure", "loads")
     assert "have its members pickled by name" in culprit.hint
     assert "enum.pickle_by_enum_name" in culprit.hint and "constructor" not in culprit.hint
+
+
+def test_a_polars_expression_whose_python_function_holds_a_lock_names_the_function():
+    """polars pickles an expression's Python functions (map_elements) with cloudpickle, in
+    Rust; a lock in one's closure fails there. The fix is about the function and what it
+    holds (it was "Expr refuses to be pickled ... take it out of the data"). Needs polars
+    (the realworld extra)."""
+    pl = pytest.importorskip("polars", reason="polars is not installed (picklecheck[realworld])")
+
+    def per_row():
+        guard = threading.Lock()
+        return pl.col("url").map_elements(lambda u: guard.locked() or len(u),
+                                          return_dtype=pl.Int64)
+
+    report = picklecheck.check({"expr": per_row()}, backends=["pickle"], roundtrip=False)
+    (entry,) = report.entries
+    assert entry.path == "obj['expr']"
+    assert "pickles the Python functions in it (map_elements, map_batches)" in entry.hint
+    assert "cannot pickle '_thread.lock' object" in entry.hint

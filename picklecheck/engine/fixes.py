@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import io
+import re
 import sys
 import threading
 import types
@@ -137,6 +138,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if kind == "wrapped" and wraps_a_method(finding.via if finding.via is not None
                                             else finding.obj):
         return _METHOD_WRAPPER
+    if kind == "custom_reduce" and (inner := _python_function_error(finding)):
+        return _POLARS_FUNCTION.replace("{inner}", inner.replace("{", "{{").replace("}", "}}"))
     if kind == "file" and (advice := _file_advice(finding.obj)):
         return advice
     if kind == "socket" and type_name(finding.obj) == "ssl.SSLContext":
@@ -158,6 +161,25 @@ _ENUM_BY_VALUE = ("{type} is pickled as {type}(value), and the value of this mem
                   "enum.pickle_by_enum_name on Python 3.11+, or def __reduce_ex__(self, "
                   "protocol): return getattr, (type(self), self.name)), or give them values "
                   "that compare equal to their copies")
+
+
+#: polars pickles the Python functions of an expression or a plan (map_elements,
+#: map_batches) with cloudpickle, in Rust: what one of them holds fails there.
+_POLARS_FUNCTION = ("{type} pickles the Python functions in it (map_elements, map_batches) "
+                    "with cloudpickle, and one of them holds what cannot be pickled ({inner}): "
+                    "create that inside the function, or pass a module-level function that "
+                    "makes it where it runs")
+_POLARS_ERROR = re.compile(r"python: ([^\\\"]+)")
+
+
+def _python_function_error(finding: Finding) -> str:
+    """What pickling a Python function of a polars object raised, as polars reports it
+    (``BindingsError: "OtherString(\"python: TypeError: cannot pickle ...\")"``), or ""."""
+    module = getattr(type(finding.obj), "__module__", "") or ""
+    if not module.startswith("polars"):
+        return ""
+    found = _POLARS_ERROR.search(exception_text(finding.exc, 1000))
+    return found.group(1).strip() if found else ""
 
 
 #: A decorator applied to a bound method in ``__init__`` (a cache per instance).
