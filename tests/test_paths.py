@@ -329,3 +329,43 @@ def test_a_long_tuple_key_is_not_claimed_evaluable():
     (culprit,) = _culprits(obj)
     assert culprit.path.startswith("obj[<key 0, 1, 2, 3")
     assert not culprit.evaluable
+
+
+class Picture:
+    """State as a list of its attributes, as PIL's Image gives it ([info, mode, ...])."""
+
+    def __init__(self):
+        self.info = {"cb": threading.Lock()}
+        self.mode = "RGB"
+        self.extra = ["kept"]
+
+    def __getstate__(self):
+        return [self.info, self.mode, ["a copy"]]
+
+    def __setstate__(self, state):
+        self.info, self.mode, _ = state
+
+
+def test_a_state_list_part_that_is_an_attribute_is_named_by_it():
+    """``__getstate__`` returning ``[self.info, ...]``: ``obj.info['cb']`` (it read
+    ``obj[<state 0>]['cb']``); a part that is no attribute keeps its label."""
+    picture = Picture()
+    picture.extra = threading.Lock()  # not in the state: never reached
+    culprits = _culprits(picture)
+    assert [(c.path, c.evaluable) for c in culprits] == [("obj.info['cb']", True)]
+    _assert_honest(picture, culprits)
+
+
+class Listed:
+    """A state list whose part is made anew: no attribute holds it."""
+
+    def __getstate__(self):
+        return [{"lock": threading.Lock()}]
+
+    def __setstate__(self, state):
+        pass
+
+
+def test_a_state_list_part_made_anew_keeps_its_label():
+    (culprit,) = _culprits(Listed())
+    assert (culprit.path, culprit.evaluable) == ("obj[<state 0>]['lock']", False)

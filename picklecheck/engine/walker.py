@@ -446,14 +446,34 @@ def _state_children(owner: Any, state: Any) -> list[Child]:
         return out
     if type(state) in (tuple, list):  # functools.partial: (func, args, keywords, dict)
         out = []
+        own = None
         for i, part in enumerate(state):
             if part is None:
                 continue
-            steps = _attr_steps(owner, part) or (PathStep.opaque(f"state {i}"),)
-            out.append(Child(part, steps, STATE))
+            steps = _attr_steps(owner, part)
+            if steps is None and type(part) not in ATOMS:
+                # A __getstate__ that lists attributes (PIL's Image: [info, mode, size,
+                # data]): a part that is an entry of the instance dict is that attribute.
+                own = _by_identity(owner) if own is None else own
+                name = own.get(id(part))
+                steps = (PathStep.attr(name),) if name is not None else None
+            out.append(Child(part, steps or (PathStep.opaque(f"state {i}"),), STATE))
         return out
     steps = _attr_steps(owner, state) or (PathStep.opaque("state"),)
     return [Child(state, steps, STATE)]
+
+
+def _by_identity(owner: Any) -> dict[int, str]:
+    """The names of ``owner``'s instance dict entries by the id of their values (those
+    :func:`_same_as_attr` agrees are the attribute: nothing of the class's shadows them)."""
+    own = _own_namespace(owner)
+    if own is None:
+        return {}
+    try:
+        return {id(value): name for name, value in own.items()
+                if isinstance(name, str) and _same_as_attr(owner, name, value)}
+    except Exception:  # noqa: BLE001 - changed under the check
+        return {}
 
 
 def _object_array_elements(owner: Any, rv: Any) -> list[Any] | None:
