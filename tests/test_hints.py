@@ -903,3 +903,21 @@ def test_a_polars_expression_whose_python_function_holds_a_lock_names_the_functi
     assert entry.path == "obj['expr']"
     assert "pickles the Python functions in it (map_elements, map_batches)" in entry.hint
     assert "cannot pickle '_thread.lock' object" in entry.hint
+
+
+def test_a_class_made_at_run_time_is_one_entry_whatever_each_backend_fails_on():
+    """A ctypes array: pickle cannot find its class (c_int_Array_3), dill fails on the class's
+    metaclass and cloudpickle's copy does not load; sys.flags: pickle and dill cannot find
+    its class, cloudpickle's copy does not load. One entry each (they were two: the object
+    and its class, or its class's class); the array's fix keeps its contents (it said
+    "define it at module level", which cannot give it a name pickle finds)."""
+    import ctypes
+
+    for obj, kind in (((ctypes.c_int * 3)(1, 2, 3), "runtime_class"),
+                      (sys.flags, "stale_reference")):
+        report = picklecheck.check({"v": obj}, name="state")
+        assert [(e.path, e.kind) for e in report.entries] == [("state['v']", kind)], obj
+        assert set(report.entries[0].culprits[0].backends) == {"pickle", "dill", "cloudpickle"}
+    (entry,) = picklecheck.check({"v": (ctypes.c_int * 3)(1, 2, 3)}, name="state").entries
+    assert "keep the contents (list(arr), or bytes(arr))" in entry.hint
+    assert "define it at module level" not in entry.hint

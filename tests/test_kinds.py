@@ -78,7 +78,7 @@ def redefine():
     (lambda: {"arr": ctypes.c_int * 3}, "obj['arr']", "runtime_class",
      "c_int_Array_3 is made at run time"),
     (lambda: (ctypes.c_int * 3)(1, 2, 3), "obj", "runtime_class",
-     "c_int_Array_3 is made at run time"),
+     "c_int_Array_3 is a ctypes type made at run time"),
     (make_lru_local, "obj['f']", "wrapped", "it wraps test_kinds.make_lru_local.<locals>.square"),
     (lambda: {"r": Recursing()}, "obj['r']", "recursive_attribute",
      "looking up an attribute on test_kinds.Recursing never ends "

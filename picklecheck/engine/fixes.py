@@ -138,6 +138,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if kind == "wrapped" and wraps_a_method(finding.via if finding.via is not None
                                             else finding.obj):
         return _METHOD_WRAPPER
+    if kind == "runtime_class" and _made_by_ctypes(finding.obj):
+        return _CTYPES_ARRAY
     if kind == "custom_reduce" and (inner := _python_function_error(finding)):
         return _POLARS_FUNCTION.replace("{inner}", inner.replace("{", "{{").replace("}", "}}"))
     if kind == "file" and (advice := _file_advice(finding.obj)):
@@ -161,6 +163,21 @@ _ENUM_BY_VALUE = ("{type} is pickled as {type}(value), and the value of this mem
                   "enum.pickle_by_enum_name on Python 3.11+, or def __reduce_ex__(self, "
                   "protocol): return getattr, (type(self), self.name)), or give them values "
                   "that compare equal to their copies")
+
+
+#: ctypes makes an array or pointer type (``ctypes.c_int * 3``) when it is first asked
+#: for, named after its item type: no module holds it under that name, wherever it is made.
+_CTYPES_ARRAY = ("{type} is a ctypes type made at run time (ctypes.c_int * 3, "
+                 "ctypes.POINTER(...)), under a name no module holds wherever it is made, so "
+                 "pickle cannot find it: keep the contents (list(arr), or bytes(arr)) and make "
+                 "the array where it is used (e.g. (ctypes.c_int * 3)(*values))")
+
+
+def _made_by_ctypes(obj: Any) -> bool:
+    """Whether ``obj`` is an array or pointer of a type ctypes made at run time."""
+    meta = type(type(obj))
+    return getattr(meta, "__module__", None) == "_ctypes" and getattr(
+        meta, "__name__", "") in ("PyCArrayType", "PyCPointerType")
 
 
 #: polars pickles the Python functions of an expression or a plan (map_elements,

@@ -10,9 +10,10 @@ backend does with it. Each backend's own list (``BackendResult.culprits``) is un
 A class is one decision too, wherever backends meet it. pickle names an instance of a
 class defined in a function (``obj``: "its class cannot be pickled"); dill, which gets
 past the instance, may fail on the class itself (``obj.__class__``: a pydantic model's
-class defined in a function). A culprit met as an instance's ``__class__`` is folded into
-every culprit that names it as an instance's class (from other backends, at the same
-stage).
+class defined in a function). A culprit met as an instance's ``__class__`` (or as its
+class's, a metaclass that makes classes at run time: a ctypes array's) is folded into
+every culprit that names it as an instance's class (from other backends, at any stage:
+cloudpickle dumps ``sys.flags`` by value and fails to load it).
 """
 
 from __future__ import annotations
@@ -42,12 +43,17 @@ def one_per_object(culprits: list[Culprit], places: Places) -> list[Culprit]:
     for culprit, cls in zip(culprits, classes, strict=True):
         if cls is not None:
             instances.setdefault(id(cls), []).append(culprit)
+            # A ctypes array's class is made by its metaclass (whose base, on 3.13, dill
+            # fails on: obj.__class__.__class__.__bases__[0]).
+            for meta in _metaclasses(cls):
+                instances.setdefault(id(meta), []).append(culprit)
     first: dict[int, Culprit] = {}
     out: list[Culprit] = []
     for culprit, cls in zip(culprits, classes, strict=True):
         users = [c for c in instances.get(id(culprit.obj), ())
-                 if c.stage == culprit.stage and not set(c.backends) & set(culprit.backends)]
-        if cls is None and any(f"{user.path}.__class__" == culprit.path for user in users):
+                 if not set(c.backends) & set(culprit.backends)]
+        if cls is None and any(culprit.path.startswith(f"{user.path}.__class__")
+                               for user in users):
             for user in users:
                 _absorb(user, culprit, places)
             continue
@@ -95,6 +101,15 @@ def _absorb(kept: Culprit, other: Culprit, places: Places) -> None:
         words()
 
 
+def _metaclasses(cls: type) -> tuple[type, ...]:
+    """The classes of ``cls``'s metaclass's mro, ``type`` and ``object`` aside."""
+    try:
+        mro: tuple[type, ...] = type.__dict__["__mro__"].__get__(type(cls))
+        return tuple(k for k in mro if k is not type and k is not object)
+    except Exception:  # noqa: BLE001 - a hostile metaclass
+        return ()
+
+
 def _finding(culprit: Culprit, places: Places) -> Finding | None:
     place = places.get(key_of(culprit))
     return place.finding if place is not None else None
@@ -103,6 +118,10 @@ def _finding(culprit: Culprit, places: Places) -> Finding | None:
 def _class_of(culprit: Culprit) -> type | None:
     """The class whose failure makes ``culprit`` fail ("its class cannot be pickled")."""
     finding = getattr(culprit, "finding", None)
-    if finding is None or finding.origin != "class" or not isinstance(finding.via, type):
+    if finding is None or not isinstance(finding.via, type):
         return None
-    return finding.via
+    if finding.origin == "class" or (
+            # a class that is its instances' reconstructor (a structseq: sys.flags)
+            finding.origin == "reconstructor" and finding.via is type(finding.obj)):
+        return finding.via
+    return None
