@@ -501,3 +501,18 @@ def test_a_handler_the_event_loop_runs_for_someone_else_is_no_entry_of_its_own()
     report = asyncio.run(main())
     assert [(e.path, e.type) for e in report.entries] == [
         ("obj['writer']", "asyncio.streams.StreamWriter")]
+
+
+def test_a_future_s_result_is_the_user_s_and_the_current_thread_is_looked_up():
+    """A done Future whose result holds a lock: the Future is one entry ("pass its result")
+    and the result its own (passing the result fails the same way: it was folded into the
+    Future's entry). The current thread's fix is to look it up, not to create it."""
+    done = Future()
+    done.set_result({"guard": threading.Lock()})
+    report = picklecheck.check({"v": done}, name="state", backends=("pickle",))
+    hints = {e.path: e.hint for e in report.entries}
+    assert set(hints) == {"state['v']", "state['v']._result['guard']"}
+    assert hints["state['v']"].startswith("a Future is completed by the pool that runs it")
+    (entry,) = picklecheck.check(threading.current_thread(), backends=("pickle",)).entries
+    assert "call threading.current_thread() where it is needed" in entry.hint
+    assert "create it where it is used" not in entry.hint

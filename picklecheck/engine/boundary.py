@@ -182,6 +182,7 @@ _BAGS: dict[tuple[str, str], Any] = {
     ("argparse", "Namespace"): _EVERY,
     ("optparse", "Values"): _EVERY,
     ("click.core", "Context"): frozenset({"obj", "meta"}),  # click's place for app state
+    ("concurrent.futures._base", "Future"): frozenset({"_result"}),  # what the work returned
     ("logging", "LogRecord"): _EXTRA,  # logger.info(msg, *args, extra={...})
 }
 

@@ -601,6 +601,9 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "and send its name or pid where it is needed"),
     ("multiprocessing", (), (), "a multiprocessing {name} is shared with workers only when "
      "they start: pass it as a Process argument or Pool initializer, or use a Manager() proxy"),
+    ("threading", ("_MainThread", "_DummyThread"), (), "a running thread "
+     "(threading.current_thread()) belongs to this process: keep its name or ident, or call "
+     "threading.current_thread() where it is needed"),
     ("threading", (), (), "a threading.{name} belongs to this process: create it where it is "
      "used"),
     ("queue", (), (), "an in-process queue holds locks: share work through a "
