@@ -218,3 +218,27 @@ def test_example_app_fails_then_is_fixed(enforced, monkeypatch):
     assert not at.exception, [e.message for e in at.exception]
     at.run()
     assert not at.exception
+
+
+def test_a_streamlit_element_in_state_is_made_again_on_each_run(enforced):
+    """st.empty() kept in session state: the fix is Streamlit's (keep what it shows, make
+    the element on each run); it was "DeltaGenerator holds objects that do not load ...
+    create it where it is used"."""
+    message = only_exception(run(APPS / "elements_state.py"))
+    assert "st.session_state['slot']" in message
+    words = " ".join(message.split())
+    assert "belongs to the script run that made it" in words
+    assert "make the element again on each run" in words
+    assert "@st.cache_resource" not in words  # no element can be a cached resource
+
+
+def test_a_streamlit_connection_in_state_is_asked_for_where_it_is_used(enforced, monkeypatch):
+    """st.connection(...) kept in session state: call it where it is used (Streamlit caches
+    it); it was "SQLConnection holds local functions, locks, modules". Needs SQLAlchemy (the
+    realworld extra)."""
+    pytest.importorskip("sqlalchemy", reason="SQLAlchemy is not installed (picklecheck[realworld])")
+    monkeypatch.setenv("ELEMENTS_STATE_CONNECTION", "1")
+    message = only_exception(run(APPS / "elements_state.py"))
+    assert "st.session_state['db']" in message
+    words = " ".join(message.split())
+    assert "keep it out of st.session_state and call st.connection(...) where it is used" in words

@@ -138,6 +138,11 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if kind == "wrapped" and wraps_a_method(finding.via if finding.via is not None
                                             else finding.obj):
         return _METHOD_WRAPPER
+    if (kind in _STREAMLIT_OWN and _module_of_type(finding.obj).startswith("streamlit.")
+            and (advice := library_fix(type(finding.obj), [kind]))):
+        # Streamlit's own object, itself the culprit (a DeltaGenerator turns every
+        # attribute into a command, __getstate__ too): its advice is Streamlit's
+        return advice.replace("{", "{{").replace("}", "}}")
     if kind == "runtime_class" and _made_by_ctypes(finding.obj):
         return _CTYPES_ARRAY
     if kind == "custom_reduce" and (inner := _python_function_error(finding)):
@@ -171,6 +176,15 @@ _CTYPES_ARRAY = ("{type} is a ctypes type made at run time (ctypes.c_int * 3, "
                  "ctypes.POINTER(...)), under a name no module holds wherever it is made, so "
                  "pickle cannot find it: keep the contents (list(arr), or bytes(arr)) and make "
                  "the array where it is used (e.g. (ctypes.c_int * 3)(*values))")
+
+
+#: The kinds of a Streamlit object that is itself a culprit, whose fix is Streamlit's.
+_STREAMLIT_OWN = ("custom_reduce", "load_failure", "c_type", "getattr_raises", "other")
+
+
+def _module_of_type(obj: Any) -> str:
+    module = getattr(type(obj), "__module__", "")
+    return module if isinstance(module, str) else ""
 
 
 def _made_by_ctypes(obj: Any) -> bool:
@@ -618,6 +632,12 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "caches: pass the template source or folder and create it where it is used"),
     ("subprocess", (), (), "a running subprocess belongs to this process: pass the command "
      "and start it where it is used"),
+    ("streamlit.connections", (), (), "a Streamlit connection holds its client (an engine, "
+     "a session): keep it out of st.session_state and call st.connection(...) where it is "
+     "used; Streamlit caches it, so every call returns the same one"),
+    ("streamlit.delta_generator", (), (), "a Streamlit element (st.empty(), st.columns(), "
+     "st.container(), st.form()) belongs to the script run that made it: keep what it shows "
+     "in st.session_state and make the element again on each run"),
     ("duckdb", ("Relation",), (), "a duckdb relation is a query bound to its connection: "
      "send its SQL (rel.sql_query()) and the database path, or its rows (rel.df(), "
      "rel.arrow()), and run it where it is used"),
@@ -629,21 +649,26 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
 ]
 
 
-def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
-    """What to do about a library object with culprits inside: the library's own advice
-    (:data:`LIBRARY_FIXES`) or words from the kinds inside, then where to drop it."""
-    cls = type(obj)
-    advised = _runs_as(cls)
-    name = getattr(advised, "__name__", "object")
-    module = getattr(advised, "__module__", "") or ""
-    kinds = list(kinds)
+def library_fix(cls: Any, kinds: list[str]) -> str | None:
+    """The library's own advice (:data:`LIBRARY_FIXES`) for an object of ``cls`` with
+    culprits of ``kinds``, or None."""
+    name = getattr(cls, "__name__", "object")
+    module = getattr(cls, "__module__", "") or ""
     for prefix, words, signs, text in LIBRARY_FIXES:
         if (module == prefix or module.startswith(prefix + ".")) and (
                 not words or any(w in name for w in words)) and (
                 not signs or not set(signs).isdisjoint(kinds)):
-            sentence = text.format(name=name)
-            break
-    else:
+            return text.format(name=name)
+    return None
+
+
+def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
+    """What to do about a library object with culprits inside: the library's own advice
+    (:data:`LIBRARY_FIXES`) or words from the kinds inside, then where to drop it."""
+    cls = type(obj)
+    kinds = list(kinds)
+    sentence = library_fix(_runs_as(cls), kinds)
+    if sentence is None:
         held = list(dict.fromkeys(KIND_WORDS.get(k, "objects that cannot be pickled")
                                   for k in kinds))
         if set(kinds) == {"process_shared"}:  # a RawValue: a ctypes object in shared memory

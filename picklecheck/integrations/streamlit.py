@@ -359,6 +359,8 @@ def _streamlit_hint(entry: Entry) -> list[str]:
     culprit = entry.first
     text = ""
     reason = culprit.reason
+    if entry.type.startswith("streamlit."):
+        return []  # Streamlit's own object: its hint says what to do with it in an app
     if culprit.kind in ("stale_reference", "main_reference") and "__main__" in reason:
         text = _rerun_fix(culprit)
     elif culprit.kind == "generator":
