@@ -921,3 +921,6 @@ def test_a_class_made_at_run_time_is_one_entry_whatever_each_backend_fails_on():
     (entry,) = picklecheck.check({"v": (ctypes.c_int * 3)(1, 2, 3)}, name="state").entries
     assert "keep the contents (list(arr), or bytes(arr))" in entry.hint
     assert "define it at module level" not in entry.hint
+    (entry,) = picklecheck.check({"v": sys.flags}, name="state").entries
+    assert entry.hint.startswith("sys.flags is a record of this interpreter")
+    assert "keep the fields you need (tuple(sys.flags)" in entry.hint

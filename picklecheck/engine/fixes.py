@@ -143,6 +143,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         # Streamlit's own object, itself the culprit (a DeltaGenerator turns every
         # attribute into a command, __getstate__ too): its advice is Streamlit's
         return advice.replace("{", "{{").replace("}", "}}")
+    if kind == "stale_reference" and _sys_record(finding.obj):
+        return _SYS_RECORD
     if kind == "runtime_class" and _made_by_ctypes(finding.obj):
         return _CTYPES_ARRAY
     if kind == "custom_reduce" and (inner := _python_function_error(finding)):
@@ -176,6 +178,18 @@ _CTYPES_ARRAY = ("{type} is a ctypes type made at run time (ctypes.c_int * 3, "
                  "ctypes.POINTER(...)), under a name no module holds wherever it is made, so "
                  "pickle cannot find it: keep the contents (list(arr), or bytes(arr)) and make "
                  "the array where it is used (e.g. (ctypes.c_int * 3)(*values))")
+
+
+#: sys.flags, sys.version_info, ...: records of this interpreter, whose types sys makes
+#: at start-up under names it does not hold (sys.flags is the record, not its type).
+_SYS_RECORD = ("{type} is a record of this interpreter whose type sys makes at start-up and "
+               "does not hold under its name, so pickle cannot find it: keep the fields you "
+               "need (tuple({type}), or {type}.<field>), or read {type} again where it is used")
+
+
+def _sys_record(obj: Any) -> bool:
+    """Whether ``obj`` is one of sys's records (a structseq whose type lives in sys)."""
+    return _module_of_type(obj) == "sys" and issubclass(type(obj), tuple)
 
 
 #: The kinds of a Streamlit object that is itself a culprit, whose fix is Streamlit's.
