@@ -60,6 +60,52 @@ def test_missing_script_is_a_usage_error() -> None:
     assert "Traceback" not in result.stderr
 
 
+FORKING = """\
+import atexit, os, multiprocessing as mp
+PARENT = os.getpid()
+atexit.register(lambda: print("atexit in", "parent" if os.getpid() == PARENT else "child"))
+def work(n):
+    print("work", n, flush=True)
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    p = mp.Process(target=work, args=(1,))
+    p.start(); p.join()
+    print("process exitcode", p.exitcode)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(5)
+    print("forked child status", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_children_the_program_forks_end_with_their_own_os_exit(tmp_path: Path) -> None:
+    """A fork-started Process and a raw os.fork child end with the real os._exit, as under
+    python: they raised picklecheck's ExitAttempt (the guard of a check's own process), ran
+    the parent's atexit handlers and exited 1."""
+    (tmp_path / "forking.py").write_text(FORKING)
+    result = run("forking.py", cwd=tmp_path)
+    plain = subprocess.run([sys.executable, "forking.py"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout)
+    assert "process exitcode 0" in result.stdout and "forked child status 5" in result.stdout
+    assert result.stdout.count("atexit in") == 1
+    assert "ExitAttempt" not in result.stderr
+
+
+def test_a_folder_with_a_main_module_runs_as_python_runs_it(tmp_path: Path) -> None:
+    """`run appdir` runs appdir/__main__.py with argv[0] 'appdir', as `python appdir`
+    does (it said "Is a directory"); a folder without one is a usage error."""
+    (tmp_path / "appdir").mkdir()
+    (tmp_path / "appdir" / "__main__.py").write_text(
+        "import sys\nprint('argv0', sys.argv[0])\nsys.exit(4)\n")
+    result = run("appdir", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (4, "argv0 appdir\n")
+    (tmp_path / "empty").mkdir()
+    result = run("empty", cwd=tmp_path)
+    assert result.returncode == 2 and "can't find '__main__' module" in result.stderr
+
+
 def test_pool_map() -> None:
     """Pool.map: every culprit, rooted at the failing item of the user's list; exit code 1."""
     result = run("pool_map.py")

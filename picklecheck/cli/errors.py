@@ -21,7 +21,8 @@ from picklecheck.cli.target import TargetCodeError, TargetError
 
 __all__ = ["DEBUG_ENV", "ExitAttempt", "InternalError", "ProcessEndingError",
            "UnreadableTargetError", "UsageProblem",
-           "ending", "exit_codes", "guard_process_exit", "process_exit_guarded"]
+           "ending", "exit_codes", "guard_process_exit", "process_exit_guarded",
+           "real_process_exit"]
 
 DEBUG_ENV = "PICKLECHECK_DEBUG"
 
@@ -93,6 +94,26 @@ def process_exit_guarded() -> Iterator[None]:
         for module in (os, sys.modules.get("posix")):
             if module is not None:
                 setattr(module, "_exit", original)  # noqa: B010
+
+
+@contextlib.contextmanager
+def real_process_exit() -> Iterator[None]:
+    """The real ``os._exit`` for a block (a program ``picklecheck run`` runs, whose forked
+    children end with it), guarded again after it."""
+    current = os._exit
+    real = getattr(current, "_picklecheck_real", None)
+    if real is None:
+        yield
+        return
+    for module in (os, sys.modules.get("posix")):
+        if module is not None:
+            setattr(module, "_exit", real)  # noqa: B010
+    try:
+        yield
+    finally:
+        for module in (os, sys.modules.get("posix")):
+            if module is not None:
+                setattr(module, "_exit", current)  # noqa: B010
 
 
 def guard_process_exit() -> None:

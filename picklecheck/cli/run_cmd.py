@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from picklecheck.cli.errors import real_process_exit
+
 __all__ = ["run_command", "run_program"]
 
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -82,7 +84,8 @@ def run_program(target: str, args: Sequence[str], *, module: bool = False,
     from picklecheck.integrations.workers import Watch
 
     code, filename, spec = _load(target, module)
-    _prepare_main(filename, spec, [filename if not module else (spec.origin or target), *args])
+    first = (spec.origin or target) if module else target if os.path.isdir(target) else filename
+    _prepare_main(filename, spec, [first, *args])
     if start_method is not None:
         import multiprocessing
 
@@ -93,7 +96,10 @@ def run_program(target: str, args: Sequence[str], *, module: bool = False,
     if watcher is not None:
         watcher.start()
     try:
-        return _execute(code)
+        # The program's own os._exit: a child it forks (a fork-started Process or pool
+        # worker) ends with it, as it would under python.
+        with real_process_exit():
+            return _execute(code)
     finally:
         if watcher is not None:
             watcher.stop()
@@ -102,6 +108,12 @@ def run_program(target: str, args: Sequence[str], *, module: bool = False,
 def _load(target: str, module: bool) -> tuple[types.CodeType, str, Any]:
     if module:
         return _load_module(target)
+    if os.path.isdir(target):  # a folder with a __main__.py runs it, as python does
+        main = os.path.join(target, "__main__.py")
+        if not os.path.isfile(main):
+            msg = f"can't find '__main__' module in {os.path.abspath(target)!r}"
+            raise click.UsageError(msg)
+        target = main
     try:
         with io.open_code(target) as f:
             source = f.read()
