@@ -514,3 +514,33 @@ def test_inspect_corrupt_json(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["ok"] is False and doc["offset"] == 2
     assert "memo slot 5" in doc["error"] and "memo slot 5" in result.stderr
+
+
+def test_a_backend_named_with_b_that_is_not_installed_is_a_usage_error(app, monkeypatch):
+    """-b ray where ray is not installed: exit 2 and how to install it (plain data read
+    "FAIL: cfg does not survive ray (0 culprits)", exit 1); --compare shows it as a row,
+    and --sizes --compare says it was not measured (it was an internal error)."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    result = run("app.py:limits", "-b", "ray")
+    assert result.exit_code == 2
+    assert "ray is not installed (pip install 'picklecheck[ray]')" in result.output
+    assert "does not survive" not in result.output
+    result = run("app.py:limits", "--sizes", "--compare")
+    assert result.exit_code == 0, result.output
+    assert "not installed, so not measured: ray" in result.output
+
+
+def test_a_timeout_that_is_no_number_is_a_usage_error(app):
+    """--timeout nan: exit 2 (it passed click's range, then check() refused it: an
+    internal error, exit 3)."""
+    result = run("app.py:limits", "--timeout", "nan")
+    assert result.exit_code == 2 and "is not a number of seconds" in result.output
+
+
+def test_sizes_with_joblib_measures(app):
+    """--sizes -b joblib made loky's pickler with the protocol as its reducers (an
+    internal error, exit 3, for any value)."""
+    pytest.importorskip("joblib", reason="joblib is not installed (picklecheck[joblib])")
+    result = run("app.py:limits", "--sizes", "-b", "joblib")
+    assert result.exit_code == 0, result.output
+    assert "with joblib (protocol" in result.output

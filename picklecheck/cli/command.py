@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import os
 import pickle
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import click
 
 from picklecheck._version import __version__
-from picklecheck.backends import ALL_BACKEND_NAMES, BACKEND_NAMES, VARIANT_NAMES
+from picklecheck.backends import ALL_BACKEND_NAMES, BACKEND_NAMES, VARIANT_NAMES, get_backend
 from picklecheck.cli.errors import (
     UnreadableTargetError,
     ending,
@@ -160,6 +161,10 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
     culprit with its reason and a hint, a table comparing the backends, and a
     one-line verdict. Also: `picklecheck inspect FILE.pkl` reads a pickle file.
     """
+    if not math.isfinite(timeout) and timeout != math.inf:
+        raise click.BadParameter(f"{timeout!r} is not a number of seconds", param_hint="'--timeout'")
+    if backends and not compare:
+        _require_installed(backends)
     if compare:
         backends = backends or ALL_BACKEND_NAMES
         fresh_process = True
@@ -188,6 +193,18 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
         raise click.exceptions.Exit(2)
     if not ok:
         raise click.exceptions.Exit(1)
+
+
+def _require_installed(backends: Sequence[str]) -> None:
+    """A usage error for a backend named with -b that is not installed here (checked with
+    it, plain data read "FAIL: cfg does not survive ray (0 culprits)"). --compare shows such
+    a backend as a row, "not installed", instead."""
+    missing = [get_backend(name) for name in dict.fromkeys(backends)
+               if not get_backend(name).available]
+    if missing:
+        said = "; ".join(f"{b.name} is not installed "
+                         f"({b.install_hint or f'pip install {b.name}'})" for b in missing)
+        raise click.UsageError(f"{said} (--compare checks with every backend installed here)")
 
 
 def _resolve_all(specs: Sequence[str], *, call: bool,
@@ -340,8 +357,9 @@ def _run_sizes(entries: list[Resolved], options: Options,
     docs: list[dict[str, Any]] = []
     texts: list[str] = []
     ok = True
+    installed = [b for b in options.backends if get_backend(b).available]
     for entry in entries:
-        for backend in options.backends:
+        for backend in installed:
             try:
                 with _status(f"measuring {entry.name} with {backend}"):
                     result = profile(entry.obj, backend=backend, protocol=options.protocol,
@@ -355,6 +373,9 @@ def _run_sizes(entries: list[Resolved], options: Options,
             docs.append(_entry_json(entry, {"backend": backend, "ok": True, "error": None,
                                             "profile": result.to_dict()}))
             texts.append(render_profile(result))
+    missing = [name for name in options.backends if name not in installed]
+    if missing:  # only --compare asks for every backend
+        texts.append(f"not installed, so not measured: {', '.join(missing)}")
     if options.as_json:
         return ok, docs
     click.echo("\n\n".join(texts))

@@ -56,10 +56,19 @@ def new_pickler(backend: Backend, file: Any, proto: int) -> Any:
     stand in for objects whose children are being measured."""
     pickler = backend.pickler(Sink(), proto)
     if isinstance(getattr(pickler, "memo", None), dict):  # a pure-Python pickler (dill)
-        return type(pickler)(file, proto)
-    pickler = _metered_class(type(pickler))(file, proto)
+        return _made(type(pickler), file, proto)
+    pickler = _made(_metered_class(type(pickler)), file, proto)
     pickler._open = set()
     return pickler
+
+
+def _made(cls: Any, file: Any, proto: int) -> Any:
+    """A pickler of ``cls`` on ``file`` with protocol ``proto``: by keyword (loky's, joblib's,
+    takes reducers second), or by position (multiprocessing's takes only positions)."""
+    try:
+        return cls(file, protocol=proto)
+    except TypeError:
+        return cls(file, proto)
 
 
 class Meter:
