@@ -544,3 +544,15 @@ def test_sizes_with_joblib_measures(app):
     result = run("app.py:limits", "--sizes", "-b", "joblib")
     assert result.exit_code == 0, result.output
     assert "with joblib (protocol" in result.output
+
+
+def test_a_pickle_file_as_a_target_points_to_inspect(app):
+    """`picklecheck payload.pkl` (or a pickle under another name): use `picklecheck inspect`
+    (it said "cannot find a loader for payload.pkl")."""
+    (app.parent / "payload.pkl").write_bytes(pickle.dumps({"a": 1}))
+    (app.parent / "cache.bin").write_bytes(pickle.dumps([1, 2], protocol=4))
+    for name in ("payload.pkl", "cache.bin"):
+        result = run(name)
+        assert result.exit_code == 2
+        assert f"is a pickle file, not Python code: read it with `picklecheck inspect {name}`" in (
+            result.output)

@@ -88,6 +88,35 @@ class TargetNotFoundError(TargetError, LookupError):
         return text
 
 
+class PickleFileTargetError(TargetError):
+    """A pickle file given as a target: ``picklecheck inspect`` reads those."""
+
+    def __init__(self, spec: str, source: str) -> None:
+        self.spec = spec
+        self.source = source
+        super().__init__(spec, source)
+
+    def __str__(self) -> str:
+        return (f"{self.source} is a pickle file, not Python code: read it with "
+                f"`picklecheck inspect {self.source}` (which never runs what it holds)")
+
+
+#: What pickle files are named with (one that is not is known by its first two bytes).
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".pck", ".pcl", ".p", ".dill", ".joblib", ".cloudpickle")
+
+
+def _is_pickle_file(path: Path) -> bool:
+    """Whether ``path`` is named like a pickle file or starts as one (protocol 2 and up)."""
+    if path.suffix.lower() in _PICKLE_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 class NoValuesError(TargetError):
     """A file or module with nothing public to check."""
 
@@ -274,6 +303,8 @@ def _load_file(target: Target) -> ModuleType:
         return existing
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
+        if _is_pickle_file(path):
+            raise PickleFileTargetError(target.spec, target.source)
         raise TargetNotFoundError(target.spec, f"a loader for {target.source}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

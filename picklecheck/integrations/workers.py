@@ -246,7 +246,7 @@ class Watch:
         except Exception:  # noqa: BLE001 - unblocking the program matters more
             diagnosis = None
         message = (f"a worker process of the pool exited with code {codes[0]} before returning "
-                   "a result, so the pool would wait for it forever; picklecheck run stopped "
+                   "a result, so the pool would wait for it forever; picklecheck stopped "
                    "the wait")
         for result in list(cache.values()):
             error = WorkerLostError(message, diagnosis)
