@@ -208,3 +208,18 @@ def test_a_pipe_end_copied_by_pickle_is_not_ok():
     finally:
         mine.close()
         theirs.close()
+
+
+def test_a_threading_lock_or_queue_sent_to_workers_is_replaced_by_multiprocessing_s():
+    """A threading lock (or queue.Queue) in what a pool sends: the fix makes one the workers
+    share (it said to open one per worker in a Pool initializer: applied, each worker had
+    its own lock, and their critical sections overlapped)."""
+    import queue
+    import threading
+
+    report = picklecheck.check({"lock": threading.Lock(), "jobs": queue.Queue()},
+                               backends=["multiprocessing"], roundtrip=False)
+    hints = {e.path: e.hint for e in report.entries}
+    assert "make a multiprocessing.Lock() and hand it over as they start" in hints["obj['lock']"]
+    assert "share work through a multiprocessing.Queue" in hints["obj['jobs']"]
+    assert not any("once per worker" in h for h in hints.values())

@@ -87,11 +87,20 @@ class MultiprocessingBackend(HandingOverBackend):
     install_hint = "part of the standard library"
     framework = "multiprocessing"
     hints = {
-        **dict.fromkeys(("lock", "socket", "database", "file", "thread", "queue", "executor",
+        **dict.fromkeys(("socket", "database", "file", "thread", "executor",
                          "c_type", "custom_reduce", "other"),
                         "with multiprocessing, open it once per worker in a Pool initializer "
                         "(Pool(initializer=setup, initargs=...) storing it in a module-level "
                         "global) and send only plain data"),
+        # One per worker would exclude nothing across workers, or carry nothing between
+        # them: what workers share must be multiprocessing's.
+        "lock": ("a threading lock excludes only this process's threads: for one the workers "
+                 "share, make a multiprocessing.Lock() and hand it over as they start "
+                 "(Pool(initializer=setup, initargs=(lock,)), stored in a module-level "
+                 "global), or a Manager().Lock(), which can go with each task"),
+        "queue": ("an in-process queue reaches only this process's threads: use a "
+                  "multiprocessing.Queue() handed over as the workers start (Pool "
+                  "initializer), or a Manager().Queue(), which can go with each task"),
         "lambda": ("ForkingPickler saves functions by name: use a module-level def, or "
                    "joblib, which sends lambdas and closures by value"),
         "local": ("ForkingPickler saves functions by name: move it to module level, or use "
