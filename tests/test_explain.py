@@ -16,7 +16,7 @@ import picklecheck
 from picklecheck.integrations.explain import diagnose, is_serialization_failure
 
 sys.path.insert(0, str(Path(__file__).parent / "jobs"))
-from models import Model, score  # noqa: E402
+from models import Model, make, score  # noqa: E402
 
 LOCK_LAMBDA_GEN = {".lock": "_thread.lock", ".on_done": "function", ".batches": "generator"}
 
@@ -315,3 +315,19 @@ def test_html_rendering_escapes_and_lists_culprits() -> None:
     assert page.count("<tr><td><code>") == 3
     assert "<code>model.lock</code>" in page
     assert "&#x27;_thread.lock&#x27;" in page
+
+
+def test_a_result_a_worker_cannot_send_back_is_said_to_be_the_result() -> None:
+    """The task ran; its return value does not pickle (Pool's MaybeEncodingError, the
+    executor's error from the worker). The diagnosis says so and that what was passed is
+    fine (it said "check what you passed")."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pooled = _failure(lambda: pool.map(make, [1]))
+    with concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")) as executor:
+        submitted = _failure(lambda: executor.submit(make, 1).result())
+    for exc in (pooled, submitted):
+        reason = diagnose(exc).reason or ""
+        assert "could not send back what it returned" in reason, reason
+        assert "cannot pickle '_thread.lock' object" in reason
+        assert "check what you passed" not in reason

@@ -209,6 +209,13 @@ def _why_not(exc: BaseException) -> str:
         return ("a worker process died without saying why; most often it could not load "
                 "its task (a function or class defined in __main__ under the spawn start "
                 "method, or in a notebook); run the program with `picklecheck run` to find out")
+    sending = _result_not_sent(exc)
+    if sending is not None:
+        return (f"a worker ran the task but could not send back what it returned "
+                f"({sending}): multiprocessing pickles a result to send it to this process, "
+                "and what was passed is not in question; return plain data (the values you "
+                "need, not the object holding a lock or a connection), or check the return "
+                "value where the task runs with picklecheck.check(result)")
     if is_joblib_failure(exc):
         return ("joblib's loky executor kept no trace of the task it could not pickle "
                 "(whether it does is a race between threads); call picklecheck.install() "
@@ -216,6 +223,25 @@ def _why_not(exc: BaseException) -> str:
                 "what you passed with picklecheck.check(obj)")
     return ("no serializer frame holding the object is left in the exception's traceback; "
             "check what you passed with picklecheck.check(obj)")
+
+
+#: What a worker's failure to pickle its result leaves in this process: Pool's error, or
+#: the text of the worker's traceback (ProcessPoolExecutor), which ends in sending it.
+_RESULT_REASON = re.compile(r"Reason: '(.*)'$", re.S)
+_SENDING_BACK = ("_sendback_result", "result_queue.put(_ResultItem")
+
+
+def _result_not_sent(exc: BaseException) -> str | None:
+    """Why a worker could not send back a task's result (the pickling error's text), when
+    that is what ``exc`` says, else None."""
+    if type(exc).__name__ == "MaybeEncodingError":
+        found = _RESULT_REASON.search(_text(exc))
+        return found.group(1) if found else _describe(exc)
+    remote = exc.__cause__
+    if type(remote).__name__ == "_RemoteTraceback" and any(
+            words in _text(remote) for words in _SENDING_BACK):
+        return _describe(exc)
+    return None
 
 
 def _describe(exc: BaseException) -> str:
