@@ -238,7 +238,7 @@ def _result_not_sent(exc: BaseException) -> str | None:
         found = _RESULT_REASON.search(_text(exc))
         return found.group(1) if found else _describe(exc)
     remote = exc.__cause__
-    if type(remote).__name__ == "_RemoteTraceback" and any(
+    if remote is not None and type(remote).__name__ == "_RemoteTraceback" and any(
             words in _text(remote) for words in _SENDING_BACK):
         return _describe(exc)
     return None
