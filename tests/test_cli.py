@@ -556,3 +556,18 @@ def test_a_pickle_file_as_a_target_points_to_inspect(app):
         assert result.exit_code == 2
         assert f"is a pickle file, not Python code: read it with `picklecheck inspect {name}`" in (
             result.output)
+
+
+def test_json_keeps_command_line_order_and_names_an_unusable_target(app):
+    """--json: a target that cannot be used is an entry with "error" where it was typed,
+    even when it is the only one (nothing was printed; with several, they went last)."""
+    result = run("missing.py:x", "--json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert [(t["target"], t["report"]) for t in doc["targets"]] == [("missing.py:x", None)]
+    assert "cannot find file missing.py" in doc["targets"][0]["error"]
+    result = run("missing.py:x", "app.py:limits", "app.py:nope", "app.py:point", "--json",
+                 "-b", "pickle")
+    doc = json.loads(result.stdout)
+    assert [t["target"] for t in doc["targets"]] == [
+        "missing.py:x", "app.py:limits", "app.py:nope", "app.py:point"]

@@ -175,7 +175,7 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
                       quiet=quiet, compare=compare, expand=expand)
     with process_exit_guarded(), exit_codes():
         entries, bad = _resolve_all(targets, call=call, all_names=all_names)
-        if not entries and len(bad) == 1:
+        if not entries and len(bad) == 1 and not as_json:
             raise bad[0][1]  # one target, and it is unusable: a plain usage error
         ok = True
         docs: list[dict[str, Any]] = []
@@ -186,7 +186,10 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
         if as_json:
             errors = [{"target": spec, "source": None, "name": None, "ok": False,
                        "error": str(exc), "report": None} for spec, exc in bad]
-            _print_json(ok and not bad, docs + errors)
+            order = {spec: i for i, spec in reversed(list(enumerate(targets)))}
+            # in command-line order (sorted() keeps each target's own values in order)
+            _print_json(ok and not bad, sorted(docs + errors,
+                                               key=lambda doc: order.get(doc["target"], 0)))
         for _, exc in bad:
             click.echo(f"Error: {exc}", err=True)
     if bad:
