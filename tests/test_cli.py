@@ -520,7 +520,8 @@ def test_a_backend_named_with_b_that_is_not_installed_is_a_usage_error(app, monk
     """-b ray where ray is not installed: exit 2 and how to install it (plain data read
     "FAIL: cfg does not survive ray (0 culprits)", exit 1); --compare shows it as a row,
     and --sizes --compare says it was not measured (it was an internal error)."""
-    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    for name in ("ray", "ray.cloudpickle"):  # importing either raises ImportError
+        monkeypatch.setitem(sys.modules, name, None)
     result = run("app.py:limits", "-b", "ray")
     assert result.exit_code == 2
     assert "ray is not installed (pip install 'picklecheck[ray]')" in result.output

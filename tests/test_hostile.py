@@ -419,3 +419,25 @@ def test_a_mock_that_makes_children_as_it_is_reduced_is_checked_in_time():
     result = report.results["pickle"]
     assert not result.truncated and not result.skipped
     assert report.culprits and report.culprits[0].path == "m"
+
+
+def test_a_container_inside_itself_is_shown_as_repr_shows_it():
+    """cyc = [cyc, 1] is [[...], 1], as repr() has it (it read [[[...], 1], 1], a level
+    that is not there); so are a dict, a tuple through a list, and a deque."""
+    import collections
+
+    from picklecheck.engine.saferepr import saferepr
+
+    cyc: list = []
+    cyc += [cyc, 1]
+    d: dict = {}
+    d["self"] = d
+    holder: list = []
+    t = (holder, 2)
+    holder.append(t)
+    q: collections.deque = collections.deque()
+    q.append(q)
+    for obj in (cyc, d, t, q):
+        assert saferepr(obj) == repr(obj)
+    report = picklecheck.check(cyc, name="cyc", backends=("pickle",))
+    assert report.repr == "[[...], 1]"

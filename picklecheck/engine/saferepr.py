@@ -7,11 +7,16 @@ import functools
 import itertools
 import reprlib
 import sys
+import threading
 from typing import Any
 
 __all__ = ["saferepr", "type_name"]
 
 MAX_REPR = 120
+
+
+#: Containers whose repr shows their items (and so, in a cycle, themselves).
+_NESTING = (list, tuple, dict, set, frozenset, collections.deque)
 
 
 class _Repr(reprlib.Repr):
@@ -22,6 +27,9 @@ class _Repr(reprlib.Repr):
         self.maxlist = self.maxtuple = self.maxset = self.maxdict = 4
         self.maxlevel = 2
         self._methods: dict[str, Any] = {}
+        # The containers being shown, per thread: one instance serves every thread, and
+        # a check abandoned inside a __repr__ never takes its containers off.
+        self._shown = threading.local()
 
     def repr1(self, x: Any, level: int) -> str:
         # reprlib's own lookup (by the type's name, spaces made underscores), built and
@@ -31,7 +39,21 @@ class _Repr(reprlib.Repr):
         if method is None:
             name = "repr_" + "_".join(typename.split()) if " " in typename else "repr_" + typename
             method = self._methods[typename] = getattr(self, name, self.repr_instance)
-        return method(x, level)  # type: ignore[no-any-return]
+        if not issubclass(type(x), _NESTING):
+            return method(x, level)  # type: ignore[no-any-return]
+        # A container inside itself is shown as repr() shows it: [...] (reprlib has no
+        # such rule, and cyc = [cyc, 1] read [[[...], 1], 1], a level that is not there).
+        shown = getattr(self._shown, "ids", None)
+        if shown is None:
+            shown = self._shown.ids = set()
+        if id(x) in shown:
+            return "{...}" if issubclass(type(x), (dict, set, frozenset)) else (
+                "(...)" if issubclass(type(x), tuple) else "[...]")
+        shown.add(id(x))
+        try:
+            return method(x, level)  # type: ignore[no-any-return]
+        finally:
+            shown.discard(id(x))
 
     def repr_bytes(self, obj: bytes, level: int) -> str:
         # reprlib has no bytes rule: without this, repr() of a 1 GiB payload runs in full.
