@@ -231,3 +231,38 @@ def test_spark_local() -> None:
     assert result.returncode == 1
     text = diagnosis_of(result)
     assert_culprits(text, "map(<lambda>).__globals__['model']", CLOUDPICKLE_CULPRITS)
+
+
+SPAWN_PROCESS = """\
+import multiprocessing as mp
+def run(job):
+    if job.n < 0:
+        raise ValueError("negative")
+if __name__ == "__main__":
+    class Job:
+        def __init__(self, n): self.n = n
+    p = mp.get_context("spawn").Process(target=run, args=(Job(3),))
+    p.start(); p.join()
+    print("exitcode", p.exitcode)
+"""
+
+
+def test_a_spawned_process_that_cannot_load_its_task_is_diagnosed_at_join(tmp_path: Path) -> None:
+    """A spawn Process whose argument's class is defined under the main guard: its child
+    dies loading it and nothing is raised here; at join the diagnosis names args[0] and
+    the fix (there was none: only the child's traceback). A target that raises on its own
+    gets no diagnosis."""
+    (tmp_path / "job.py").write_text(SPAWN_PROCESS)
+    result = run("job.py", cwd=tmp_path)
+    assert result.returncode == 0 and "exitcode 1" in result.stdout
+    diagnosis = diagnosis_of(result)
+    assert diagnosis.startswith("picklecheck: SpawnProcess(target=run) lost its task")
+    assert "args[0]  (Job)" in diagnosis
+    assert "define it at the top level of the script" in " ".join(diagnosis.split())
+    (tmp_path / "raises.py").write_text(SPAWN_PROCESS.replace(
+        "    class Job:\n        def __init__(self, n): self.n = n\n", "").replace(
+        "args=(Job(3),)", "args=(Job(-1),)").replace("def run(job):", (
+            "class Job:\n    def __init__(self, n): self.n = n\ndef run(job):")))
+    result = run("raises.py", cwd=tmp_path)
+    assert "ValueError: negative" in result.stderr
+    assert "\npicklecheck: " not in result.stderr

@@ -212,8 +212,44 @@ class Watch:
 
         cf_process.ProcessPoolExecutor.submit = _submit  # type: ignore[method-assign]
         self._undo.append(lambda: setattr(cf_process.ProcessPoolExecutor, "submit", submit))
+        self._watch_processes()
         self._thread = threading.Thread(target=self._run, name="picklecheck-watch", daemon=True)
         self._thread.start()
+
+    def _watch_processes(self) -> None:
+        """A spawned ``Process`` that could not load its task ends with exit code 1 and a
+        traceback of its own, and nothing is raised here: once it is joined, what of
+        its task a worker cannot import is said on stderr (nothing when all is
+        importable: then the target itself failed, and its traceback says so)."""
+        import multiprocessing.process as mp_process
+
+        start, join = mp_process.BaseProcess.start, mp_process.BaseProcess.join
+        # What each started process was given (start() drops it: bpo-30775), until joined.
+        tasks: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any, str]] = (
+            weakref.WeakKeyDictionary())
+
+        def _start(process: Any) -> None:
+            with contextlib.suppress(Exception):
+                method = getattr(process, "_start_method", None) or _start_method()
+                if method != "fork":
+                    tasks[process] = (process._target, process._args, process._kwargs, method)
+            start(process)
+
+        def _join(process: Any, timeout: float | None = None) -> None:
+            join(process, timeout)
+            task = tasks.pop(process, None) if process.exitcode is not None else None
+            if task is not None and process.exitcode == 1:
+                try:
+                    diagnosis = _process_diagnosis(type(process).__name__, *task)
+                except Exception:  # noqa: BLE001 - the program's join matters more
+                    diagnosis = None
+                if diagnosis is not None:
+                    print(diagnosis, file=sys.stderr, flush=True)
+
+        setattr(mp_process.BaseProcess, "start", _start)  # noqa: B010
+        setattr(mp_process.BaseProcess, "join", _join)  # noqa: B010
+        self._undo.append(lambda: setattr(mp_process.BaseProcess, "start", start))
+        self._undo.append(lambda: setattr(mp_process.BaseProcess, "join", join))
 
     def stop(self) -> None:
         self._stop.set()
@@ -310,6 +346,21 @@ def _pool_diagnosis(method: str | None) -> Diagnosis:
 
 
 _HOW = "a worker started with spawn or forkserver imports __main__ anew"
+
+
+def _process_diagnosis(kind: str, target: Any, args: Any, kwargs: Any, method: str
+                       ) -> Diagnosis | None:
+    """What of a spawned process's target and arguments its child could not import, or
+    None."""
+    labels, values = ["target"], [target]
+    labels += [f"args[{k}]" for k in range(len(args))]
+    values += list(args)
+    labels += [f"kwargs[{k!r}]" for k in kwargs]
+    values += list(kwargs.values())
+    name = getattr(target, "__name__", None) or "..."
+    diagnosis = explain_lost(dict(zip(unique_labels(labels), values, strict=True)),
+                             f"{kind}(target={name})", _HOW, method)
+    return diagnosis if diagnosis.culprits else None
 
 
 def _lost_call(api: types.FrameType, caller: types.FrameType | None, method: str | None
