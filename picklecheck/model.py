@@ -74,7 +74,7 @@ class PathStep:
         if self.kind == INDEX:
             return f"[{self.value}]"
         if self.kind == ATTR:
-            if self.value.isidentifier() and not keyword.iskeyword(self.value):
+            if dotted(self.value):
                 return f".{self.value}"
             return f".__dict__[{self.value!r}]"
         if self.kind == ITEM:
@@ -87,6 +87,11 @@ class PathStep:
         if self.kind == PATTERN:
             return f"[{self.value}]"
         return f"[<{self.value}>]"
+
+
+def dotted(name: str) -> bool:
+    """Whether ``obj.name`` is Python (else the attribute is ``obj.__dict__['name']``)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _key_text(key: Any) -> str:

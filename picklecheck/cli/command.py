@@ -202,8 +202,7 @@ def _require_installed(backends: Sequence[str]) -> None:
     """A usage error for a backend named with -b that is not installed here (checked with
     it, plain data read "FAIL: cfg does not survive ray (0 culprits)"). --compare shows such
     a backend as a row, "not installed", instead."""
-    missing = [get_backend(name) for name in dict.fromkeys(backends)
-               if not get_backend(name).available]
+    missing = [b for b in map(get_backend, dict.fromkeys(backends)) if not b.available]
     if missing:
         said = "; ".join(f"{b.name} is not installed "
                          f"({b.install_hint or f'pip install {b.name}'})" for b in missing)

@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -91,9 +92,7 @@ def process_exit_guarded() -> Iterator[None]:
     try:
         yield
     finally:
-        for module in (os, sys.modules.get("posix")):
-            if module is not None:
-                setattr(module, "_exit", original)  # noqa: B010
+        _set_process_exit(original)
 
 
 @contextlib.contextmanager
@@ -105,15 +104,11 @@ def real_process_exit() -> Iterator[None]:
     if real is None:
         yield
         return
-    for module in (os, sys.modules.get("posix")):
-        if module is not None:
-            setattr(module, "_exit", real)  # noqa: B010
+    _set_process_exit(real)
     try:
         yield
     finally:
-        for module in (os, sys.modules.get("posix")):
-            if module is not None:
-                setattr(module, "_exit", current)  # noqa: B010
+        _set_process_exit(current)
 
 
 def guard_process_exit() -> None:
@@ -129,9 +124,14 @@ def guard_process_exit() -> None:
 
     refuse_exit._picklecheck_guard = True  # type: ignore[attr-defined]
     refuse_exit._picklecheck_real = os._exit  # type: ignore[attr-defined]
+    _set_process_exit(refuse_exit)
+
+
+def _set_process_exit(func: Any) -> None:
+    """``os._exit`` (and ``posix._exit``, the same function) made ``func``."""
     for module in (os, sys.modules.get("posix")):
         if module is not None:
-            setattr(module, "_exit", refuse_exit)  # noqa: B010
+            setattr(module, "_exit", func)  # noqa: B010
 
 
 def _ended(exc: BaseException) -> str | None:

@@ -26,14 +26,13 @@ from __future__ import annotations
 import collections
 import functools
 import sys
-import threading
 import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine import chain, vocabulary
 from picklecheck.engine.finding import waypoints
-from picklecheck.engine.fixes import boundary_hint
+from picklecheck.engine.fixes import boundary_hint, runner_bases
 from picklecheck.engine.holder import DATA, Holder, holder_of, owner_holder
 from picklecheck.engine.saferepr import type_name
 from picklecheck.engine.usercode import UserCode
@@ -190,17 +189,24 @@ _BAGS: dict[tuple[str, str], Any] = {
 def _holds_users_value(obj: Any, below: chain.Hop | None) -> bool:
     """Whether ``below`` is an attribute of a library bag (:data:`_BAGS`) that holds a
     value of the user's."""
-    if below is None or not below.steps or below.steps[0].kind != "attr":
+    name = _attribute_below(below)
+    if name is None:
         return False
     try:
         bag = next((_BAGS[key] for klass in type(obj).__mro__
                     if (key := (klass.__module__, klass.__qualname__)) in _BAGS), None)
     except Exception:  # noqa: BLE001 - a hostile class
         return False
-    name = below.steps[0].value
     if bag is _EXTRA:
         return name in ("msg", "args") or name not in _record_attributes()
     return bag is _EVERY or (bag is not None and name in bag)
+
+
+def _attribute_below(below: chain.Hop | None) -> str | None:
+    """The attribute ``below`` starts with (the step from its owner), or None."""
+    if below is None or not below.steps or below.steps[0].kind != "attr":
+        return None
+    return str(below.steps[0].value)
 
 
 @functools.cache
@@ -213,35 +219,22 @@ def _record_attributes() -> frozenset[str]:
 def _runs_as_thread(obj: Any, below: chain.Hop | None) -> bool:
     """Whether ``below`` is an attribute ``threading.Thread`` (or ``multiprocessing``'s
     process) gives every instance, of an instance of a subclass of it."""
-    if below is None or not below.steps or below.steps[0].kind != "attr":
+    name = _attribute_below(below)
+    if name is None:
         return False
-    for base, attributes in _runners():
+    for base in runner_bases():
         try:
             if not issubclass(type(obj), base):
                 continue
         except Exception:  # noqa: BLE001 - a hostile metaclass
             return False
-        return below.steps[0].value in attributes
+        return name in _set_by_init(base)
     return False
 
 
-def _runners() -> list[tuple[type, frozenset[str]]]:
-    """Thread and, once multiprocessing is imported (else no object is one), its process,
-    each with what its ``__init__`` sets on every instance (an unstarted one's)."""
-    runners: list[tuple[type, frozenset[str]]] = [(threading.Thread, _thread_attributes())]
-    process = sys.modules.get("multiprocessing.process")
-    if process is not None:
-        runners.append((process.BaseProcess, _process_attributes(process.BaseProcess)))
-    return runners
-
-
 @functools.cache
-def _thread_attributes() -> frozenset[str]:
-    return frozenset(vars(threading.Thread()))
-
-
-@functools.cache
-def _process_attributes(base: type) -> frozenset[str]:
+def _set_by_init(base: type) -> frozenset[str]:
+    """What ``base.__init__`` sets on every instance (an unstarted thread's or process's)."""
     return frozenset(vars(base()))
 
 

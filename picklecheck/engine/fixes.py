@@ -142,13 +142,13 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
             and (advice := library_fix(type(finding.obj), [kind]))):
         # Streamlit's own object, itself the culprit (a DeltaGenerator turns every
         # attribute into a command, __getstate__ too): its advice is Streamlit's
-        return advice.replace("{", "{{").replace("}", "}}")
+        return _as_template(advice)
     if kind == "stale_reference" and _sys_record(finding.obj):
         return _SYS_RECORD
     if kind == "runtime_class" and _made_by_ctypes(finding.obj):
         return _CTYPES_ARRAY
     if kind == "custom_reduce" and (inner := _python_function_error(finding)):
-        return _POLARS_FUNCTION.replace("{inner}", inner.replace("{", "{{").replace("}", "}}"))
+        return _POLARS_FUNCTION.replace("{inner}", _as_template(inner))
     if kind == "file" and (advice := _file_advice(finding.obj)):
         return advice
     if kind == "socket" and type_name(finding.obj) == "ssl.SSLContext":
@@ -196,6 +196,11 @@ def _sys_record(obj: Any) -> bool:
 _STREAMLIT_OWN = ("custom_reduce", "load_failure", "c_type", "getattr_raises", "other")
 
 
+def _as_template(text: str) -> str:
+    """``text`` as a template that formats to itself (its braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _module_of_type(obj: Any) -> str:
     module = getattr(type(obj), "__module__", "")
     return module if isinstance(module, str) else ""
@@ -220,8 +225,7 @@ _POLARS_ERROR = re.compile(r"python: ([^\\\"]+)")
 def _python_function_error(finding: Finding) -> str:
     """What pickling a Python function of a polars object raised, as polars reports it
     (``BindingsError: "OtherString(\"python: TypeError: cannot pickle ...\")"``), or ""."""
-    module = getattr(type(finding.obj), "__module__", "") or ""
-    if not module.startswith("polars"):
+    if not _module_of_type(finding.obj).startswith("polars"):
         return ""
     found = _POLARS_ERROR.search(exception_text(finding.exc, 1000))
     return found.group(1).strip() if found else ""
@@ -700,15 +704,19 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
     return f"{sentence}; {where_to_drop(holder)}"
 
 
-def _runs_as(cls: type) -> type:
-    """``cls``, or for a subclass of the user's of ``threading.Thread`` or of a
-    multiprocessing process (whose state is the thread's or the process's), the first of
-    its bases from there: the advice is theirs."""
+def runner_bases() -> tuple[type, ...]:
+    """``threading.Thread`` and, once multiprocessing is imported (else no object is
+    one), its process: what a class of the user's runs as, whose state is theirs."""
     process = sys.modules.get("multiprocessing.process")
+    return (threading.Thread,) if process is None else (threading.Thread, process.BaseProcess)
+
+
+def _runs_as(cls: type) -> type:
+    """``cls``, or for a subclass of the user's of a :func:`runner_bases` class (whose
+    state is the thread's or the process's), the first of its bases from threading or
+    multiprocessing: the advice is theirs."""
     try:
-        runner = issubclass(cls, threading.Thread) or (
-            process is not None and issubclass(cls, process.BaseProcess))
-        for klass in cls.__mro__ if runner else ():
+        for klass in cls.__mro__ if issubclass(cls, runner_bases()) else ():
             module = getattr(klass, "__module__", "") or ""
             if module == "threading" or module.startswith("multiprocessing."):
                 return klass

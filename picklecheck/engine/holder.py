@@ -9,14 +9,13 @@ with the culprit's immediate owner when the path could not be walked again.
 
 from __future__ import annotations
 
-import keyword
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine.saferepr import qualified_name
-from picklecheck.model import ATTR, INDEX, ITEM, OPAQUE, PathStep
+from picklecheck.model import ATTR, INDEX, ITEM, OPAQUE, PathStep, dotted
 
 if TYPE_CHECKING:
     from picklecheck.engine.chain import Hop
@@ -110,7 +109,7 @@ def _own_attr(steps: list[PathStep]) -> str | None:
     if step is None or step.value == "__class__":
         return None
     name = str(step.value)  # quoted where it is no identifier ('my attr')
-    return name if name.isidentifier() and not keyword.iskeyword(name) else repr(name)
+    return name if dotted(name) else repr(name)
 
 
 def _function_holder(func: Any, steps: list[PathStep]) -> Holder:

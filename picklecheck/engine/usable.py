@@ -61,15 +61,23 @@ CHILDREN = frozenset({("subprocess", "Popen")})
 #: asyncio's lock and bounded semaphore: pure Python, copied with their state by every
 #: backend, held by tasks of the process that pickled them.
 _ASYNC_LOCKS = frozenset({("asyncio.locks", "Lock")})
-_ASYNC_SEMAPHORES = frozenset({("asyncio.locks", "BoundedSemaphore")})
-#: threading's bounded semaphore: a Condition (whose lock the probe looks at on its own)
-#: and a count, copied by dill with the places threads of the pickling process had taken.
-_THREAD_SEMAPHORES = frozenset({("threading", "BoundedSemaphore")})
+#: Bounded semaphores: their classes, the field of their bound, what they are and whom
+#: they let in. threading's is a Condition (whose lock the probe looks at on its own) and
+#: a count, copied by dill with the places threads of the pickling process had taken.
+_SEMAPHORES = ((frozenset({("asyncio.locks", "BoundedSemaphore")}), "_bound_value",
+                "asyncio semaphore", "task"),
+               (frozenset({("threading", "BoundedSemaphore")}), "_initial_value",
+                "semaphore", "thread"))
 
 
 class UnusableCopyError(Exception):
     """A copy loaded, but cannot be used (the message says why: "its lock can never be
     acquired")."""
+
+    @classmethod
+    def saying(cls, unusable: str) -> UnusableCopyError:
+        """The error of a copy of which the probe said ``unusable``."""
+        return cls(f"it loads, but {unusable}")
 
 
 def probe(copy: Any) -> str | None:
@@ -141,18 +149,18 @@ def _held_by_tasks(obj: Any, at: str) -> str | None:
         return (f"the copy's asyncio lock{at} is held, as the original was when it was "
                 "pickled, and no task where it loads will release it: waiting for it blocks "
                 "forever")
-    state, what, who = _state_of(obj, _ASYNC_SEMAPHORES), "asyncio semaphore", "task"
-    bound = state.get("_bound_value") if state is not None else None
-    if state is None:
-        state, what, who = _state_of(obj, _THREAD_SEMAPHORES), "semaphore", "thread"
-        bound = state.get("_initial_value") if state is not None else None
-    value = state.get("_value") if state is not None else None
-    if type(value) is not int or type(bound) is not int or value >= bound:
-        return None
-    return (f"the copy's {what}{at} has {bound - value} of its {bound} places taken, as the "
-            f"original had when it was pickled, and no {who} where it loads will give them "
-            f"back: it lets {value} {who}{'s' if value != 1 else ''} in, not {bound}"
-            + (": its first acquire() blocks forever" if value == 0 else ""))
+    for classes, bound_field, what, who in _SEMAPHORES:
+        state = _state_of(obj, classes)
+        if state is None:
+            continue
+        value, bound = state.get("_value"), state.get(bound_field)
+        if type(value) is not int or type(bound) is not int or value >= bound:
+            return None
+        return (f"the copy's {what}{at} has {bound - value} of its {bound} places taken, as "
+                f"the original had when it was pickled, and no {who} where it loads will give "
+                f"them back: it lets {value} {who}{'s' if value != 1 else ''} in, not {bound}"
+                + (": its first acquire() blocks forever" if value == 0 else ""))
+    return None
 
 
 def _descriptor(obj: Any) -> int | None:
@@ -259,7 +267,7 @@ def load_error(outcome: LoadOutcome) -> BaseException | None:
     if outcome.exc is not None:
         return outcome.exc
     if outcome.unusable is not None:
-        return UnusableCopyError(f"it loads, but {outcome.unusable}")
+        return UnusableCopyError.saying(outcome.unusable)
     return None
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import keyword
 import operator
 import pickle
 import types
@@ -25,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from picklecheck.backends import GLOBAL, OPAQUE_CHILDREN
-from picklecheck.model import PathStep
+from picklecheck.model import PathStep, dotted
 
 if TYPE_CHECKING:
     from picklecheck.backends import Backend
@@ -529,7 +528,7 @@ def _state_dict_children(owner: Any, state: dict[Any, Any]) -> list[Child]:
 
 
 def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
-    if not name.isidentifier() or keyword.iskeyword(name):
+    if not dotted(name):
         # Named as ``.__dict__['a b']`` (see PathStep.render): only an entry of the
         # instance dict itself, where nothing of the class's stands before it.
         own = _own_namespace(owner)

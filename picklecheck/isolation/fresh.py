@@ -366,7 +366,7 @@ def _probe(copy: Any, data: bytes) -> None:
     probe = usable.probe_for([data])
     unusable = probe(copy) if probe is not None else None
     if unusable is not None:
-        raise usable.UnusableCopyError(f"it loads, but {unusable}")
+        raise usable.UnusableCopyError.saying(unusable)
 
 
 def _stand_in(module: str, name: str) -> type:
