@@ -30,20 +30,26 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
         start = time.thread_time()
         result = fn()
         seconds = time.thread_time() - start
-        for ident, clock in _helper_clocks().items():
-            seconds += clock - before.get(ident, 0.0)  # a new helper: all of its time
+        for thread, clock in _helper_clocks().items():
+            seconds += clock - before.get(thread, 0.0)  # a new helper: all of its time
+        if seconds < 0:
+            raise RuntimeError(f"a CPU clock went back by {-seconds * 1e3:.3f} ms")
         return seconds, result
     finally:
         gc.enable()
 
 
-def _helper_clocks() -> dict[int, float]:
-    """CPU seconds so far of each live check helper thread, by thread id."""
+def _helper_clocks() -> dict[threading.Thread, float]:
+    """CPU seconds so far of each live check helper thread, by thread object.
+
+    Not by thread id: an idle helper leaves after two seconds, and the one started for
+    the next check can get its id (a check of 10^6 strings once read -4,306 ms, the
+    leaver's seconds taken from the newcomer's)."""
     clocks = {}
     for thread in threading.enumerate():
         if thread.name == HELPER_NAME and thread.ident is not None:
             try:
-                clocks[thread.ident] = time.clock_gettime(
+                clocks[thread] = time.clock_gettime(
                     time.pthread_getcpuclockid(thread.ident))
             except (OSError, ValueError):  # ended between the two calls: idle, no time
                 continue

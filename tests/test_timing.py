@@ -69,3 +69,22 @@ def test_other_threads_are_not_counted():
     finally:
         helper.stop()
     assert seconds < 0.02
+
+
+def test_a_helper_that_leaves_and_one_that_takes_its_id_are_told_apart():
+    # An idle helper leaves and the next check starts a new one, which the system may
+    # give the same thread id: the newcomer's clock starts at 0, the leaver's was high.
+    old = Helper()
+    old.run(0.05)  # its clock now reads 0.05 s or more
+    started: list[Helper] = []
+
+    def leave_then_work() -> None:
+        old.stop()
+        started.append(Helper())
+        started[0].run(0.01)
+
+    try:
+        seconds, _ = timed(leave_then_work)
+    finally:
+        started[0].stop()
+    assert 0.009 <= seconds < 0.1
