@@ -208,6 +208,26 @@ def test_the_one_object_of_a_failed_slice_is_not_pickled_again(backend, size, at
         assert [c.path for c in report.culprits] == [f"obj[{at}]", f"obj[{at + 1}]"]
 
 
+@pytest.mark.parametrize("backend", ["pickle", "dill"])
+def test_a_culprit_last_in_its_level_ends_the_scan(backend, monkeypatch):
+    """Past a level's last item there is nothing left to pickle: the scan runs the
+    backend's pickler once, never a second time on nothing."""
+    from picklecheck.backends import get_backend
+
+    runs = []
+    real = type(get_backend(backend)).run
+
+    def counted(self, pickler, obj):
+        runs.append(type(obj).__name__)
+        return real(self, pickler, obj)
+
+    monkeypatch.setattr(type(get_backend(backend)), "run", counted)
+    items: list[object] = [*range(5_000), _gen()]
+    report = picklecheck.check(items, backends=(backend,), roundtrip=False)
+    assert [c.path for c in report.culprits] == ["obj[5000]"]
+    assert runs.count("FedList") == 1, runs
+
+
 class Fine:
     """Pickles, and is not an atom."""
 

@@ -737,7 +737,9 @@ class Scan:
                     outer = path[:depth]
                     resume.append((outer, path[depth] + 1, ends.get(outer),
                                    runs_at.get(outer, RUN_MAX)))
-                resume = [r for r in resume if r[2] is None or r[1] < r[2]]
+                # (Past a level's last item there is nothing to resume: no fresh pickler.)
+                resume = [r for r in resume
+                          if r[1] < (len(self.levels[r[0]].objs) if r[2] is None else r[2])]
         return failures
 
     def _levels_on(self, path: tuple[int, ...]) -> list[frozenset[int]]:
@@ -880,7 +882,10 @@ class Scan:
             if census:
                 k = min(j + size, stop)
                 size = min(size * 2, FLAT_MAX)
-                if ATOMS.issuperset(map(type, objs[j:k])):
+                types = list(map(type, objs[j:k]))
+                # (All of one type is counted faster than each type is looked up.)
+                if (types[0] in ATOMS and types.count(types[0]) == len(types)
+                        or ATOMS.issuperset(types)):
                     j = k  # atoms only: nothing here can fail
                     continue
             if k - j == 1:
