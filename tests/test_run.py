@@ -52,6 +52,16 @@ def test_module_mode_runs_as_python_dash_m() -> None:
     assert f"path0: {JOBS.parent}" in result.stdout
 
 
+def test_the_scripts_code_carries_its_absolute_path_as_under_python(tmp_path: Path) -> None:
+    """Tracebacks, logging's pathname and inspect read a code object's file name: python
+    gives a script's code its absolute path (it was the path as typed)."""
+    (tmp_path / "job.py").write_text("def f(): pass\nprint(f.__code__.co_filename)\n")
+    python = subprocess.run([sys.executable, "job.py"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    result = run("job.py", cwd=tmp_path)
+    assert result.stdout == python.stdout == f"{tmp_path / 'job.py'}\n"
+
+
 def test_missing_script_is_a_usage_error() -> None:
     """A script that does not exist: exit code 2 and a sentence, no traceback."""
     result = run("no_such_script.py")

@@ -121,7 +121,9 @@ def _load(target: str, module: bool) -> tuple[types.CodeType, str, Any]:
         msg = f"can't open file {os.path.abspath(target)!r}: {exc.strerror or exc}"
         raise click.UsageError(msg) from None
     try:
-        return compile(source, target, "exec", dont_inherit=True), target, None
+        # By its absolute path, as python compiles a script since 3.9 (tracebacks,
+        # logging's pathname, inspect)
+        return compile(source, os.path.abspath(target), "exec", dont_inherit=True), target, None
     except (SyntaxError, ValueError) as exc:
         raise click.UsageError(f"{target} does not compile: {exc}") from None
 
