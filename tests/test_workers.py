@@ -117,6 +117,54 @@ def test_main_function_from_a_script_loads_as_mp_main(tmp_path):
                                            "'joblib': (True, 'loky')}")
 
 
+ARGV_PROGRAM = textwrap.dedent("""
+    import os, sys
+    import picklecheck
+
+    MODE = sys.argv[1]  # a script that reads its arguments at its top level
+    if os.environ.get("PROG_CHILD") == "1" and __name__ != "__main__":
+        raise RuntimeError("no config in the worker")
+
+    def job(x):
+        return x
+
+    if __name__ == "__main__":
+        if MODE == "raise":
+            os.environ["PROG_CHILD"] = "1"
+        report = picklecheck.check(job, backends=["multiprocessing", "joblib"], name="job",
+                                   fresh_process=True)
+        print({n: r.ok for n, r in report.results.items()})
+        for c in report.culprits:
+            print(c.backends, c.reason, "|", c.hint)
+""")
+
+
+def test_a_spawned_worker_imports_the_script_with_the_callers_arguments(tmp_path):
+    """spawn's and loky's workers import the main script with the parent's sys.argv: a
+    script that reads it at its top level loads in them (it failed with IndexError)."""
+    (tmp_path / "prog.py").write_text(ARGV_PROGRAM)
+    proc = _run("", tmp_path, "prog.py", "fast")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["{'multiprocessing': True, 'joblib': True}"]
+
+
+def test_a_script_that_raises_in_the_worker_is_named_as_the_cause(tmp_path):
+    """Where the worker's import of the script raises, that is the reason, with the main
+    guard's fix: not "Can't get attribute 'job' on <module '__main__'>", a consequence."""
+    (tmp_path / "prog.py").write_text(ARGV_PROGRAM)
+    proc = _run("", tmp_path, "prog.py", "raise")
+    assert proc.returncode == 0, proc.stderr
+    verdicts, *culprits = proc.stdout.splitlines()
+    assert verdicts == "{'multiprocessing': False, 'joblib': False}"
+    assert len(culprits) == 1, culprits  # one culprit, for both backends
+    for line in culprits:
+        assert line.startswith("('multiprocessing', 'joblib') ")
+        reason, hint = line.split(" | ")
+        assert "importing the main script as __mp_main__ failed: RuntimeError: no config" in reason
+        assert "Can't get attribute" not in reason
+        assert "under if __name__ == '__main__'" in hint
+
+
 APP = textwrap.dedent("""
     class Point:
         def __init__(self, x):

@@ -30,6 +30,7 @@ from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.foreign import exception_text
+from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -122,7 +123,11 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if kind == "load_failure":
         if finding.stage == "fresh":
             name = exception_name(finding.exc)
-            return _FRESH_TIMEOUT if name == "TimeoutError" else _FRESH_FAILURE
+            if name == "TimeoutError":
+                return _FRESH_TIMEOUT
+            if MAIN_IMPORT_FAILED in exception_text(finding.exc, 300):
+                return _FRESH_MAIN_IMPORT
+            return _FRESH_FAILURE
         if issubclass(type(finding.obj), type) and _defined_in_main(finding.obj):
             return _MAIN_CLASS_LOAD
         if issubclass(type(finding.obj), enum.Enum) and "is not a valid" in exception_text(
@@ -546,6 +551,11 @@ _TRACEBACK = ("a traceback and the frames it holds cannot be saved: keep its tex
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
                   "file it needs exists there, and that its __setstate__ or reconstructor "
                   "does not depend on this process")
+_FRESH_MAIN_IMPORT = ("a new worker imports your main script as __mp_main__ before it loads "
+                      "anything, and that import raised: every worker would fail the same "
+                      "way. Keep the script's top level to imports and definitions, and put "
+                      "what reads arguments, files or the environment under if __name__ == "
+                      "'__main__':")
 _FRESH_TIMEOUT = ("loading it in a new interpreter did not finish in time: something it runs "
                   "while loading (a __setstate__, a reconstructor, an import) blocks or waits; "
                   "raise the timeout if loading is only slow")

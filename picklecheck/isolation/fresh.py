@@ -21,11 +21,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FreshResult", "load_in_fresh_interpreters"]
+__all__ = ["MAIN_IMPORT_FAILED", "FreshResult", "load_in_fresh_interpreters"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.isolation.foreign import drop_traceback
 from picklecheck.isolation.workers import IN_WORKER_ENV
+
+#: What the answer says when the worker a fresh interpreter stands for could not even
+#: start (its main script raised on import).
+MAIN_IMPORT_FAILED = "importing the main script as __mp_main__ failed"
 
 _BOOT = (
     "import sys, json\n"
@@ -265,7 +269,7 @@ def child_main(cfg: dict[str, Any]) -> None:
 
         error = f"{type(exc).__name__}: {exc}"
         if exc is prepared:
-            error = f"importing the main script as __mp_main__ failed: {error}"
+            error = f"{MAIN_IMPORT_FAILED}: {error}"
         answer = {"ok": False, "error": error,
                   "exception": type(exc).__name__, "missing": [], "blocked": []}
         if isinstance(exc, HazardBlockedError):
@@ -275,7 +279,10 @@ def child_main(cfg: dict[str, Any]) -> None:
                             "interrupt the process that loads it"})
         missing: list[tuple[str, str, str]] = []
         try:
-            _load(cfg["backend"], data, lenient=True, missing=missing, guarded=guarded)
+            # (Not when the main script failed to import: what is missing from the
+            # __main__ it left is that failure's doing, not the culprits'.)
+            if exc is not prepared:
+                _load(cfg["backend"], data, lenient=True, missing=missing, guarded=guarded)
         except BaseException:  # noqa: BLE001, S110 - the lenient pass is best effort
             pass
         answer["missing"] = missing

@@ -318,7 +318,9 @@ def child_config(model: WorkerModel, drv: Driver) -> dict[str, Any]:
     if model.installed_only:
         cfg["installed"] = installed_path(model, drv)
     if model.imports_main:
-        cfg["main"] = _main_spec()
+        # The script is imported with the caller's arguments, as spawn's and loky's
+        # preparation gives them: a script may read sys.argv at its top level.
+        cfg["main"] = {**_main_spec(), "sys_argv": [str(a) for a in sys.argv]}
         from multiprocessing import process
 
         cfg["authkey"] = bytes(process.current_process().authkey).hex()
@@ -341,7 +343,10 @@ def _main_spec() -> dict[str, str]:
         original = getattr(process, "ORIGINAL_DIR", None)
         if not os.path.isabs(path) and original is not None:
             path = os.path.join(original, path)
-        return {"init_main_from_path": os.path.normpath(path)}
+        # From stdin or -c the "file" is '<stdin>' or '<string>': a spawned worker finds
+        # no script there, and its __main__ holds nothing of the caller's.
+        if os.path.isfile(path):
+            return {"init_main_from_path": os.path.normpath(path)}
     return {}
 
 
