@@ -67,6 +67,21 @@ def test_broadcast_is_plain_pickle(sc):
     assert report.results["spark"].ok and not report.results["pickle"].ok
 
 
+def test_a_failed_broadcast_is_explained_with_pickle(sc):
+    """explain() of a failed sc.broadcast names the lambda with pickle's words. It was
+    checked again with the spark backend (cloudpickle), which passed: "pickles now with
+    spark: it may have changed since the failure", and no culprit."""
+    rules = {"f": fw_jobs.module_lambda, "name": "rules-v1"}
+    try:
+        sc.broadcast(rules)
+    except Exception as exc:  # noqa: BLE001 - Spark's PicklingError
+        diagnosis = picklecheck.explain(exc)
+    else:
+        pytest.fail("the broadcast of a lambda worked")
+    assert diagnosis is not None and diagnosis.backend == "pickle", diagnosis
+    assert [c.path for c in diagnosis.culprits] == ["rules['f']"], str(diagnosis)
+
+
 def test_result_that_cannot_pickle(sc):
     """A task returning a lock fails in spark; the backend fails on that value."""
     with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back

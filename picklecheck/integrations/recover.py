@@ -60,8 +60,8 @@ SITES: tuple[Site, ...] = (
     Site("ray", "ray/_private/worker.py", "put_object", "value", "ray", "cloudpickle", _RAY),
     Site("ray", "ray/_common/serialization.py", "pickle_dumps", "obj", "ray", "cloudpickle", _RAY),
     Site("spark", "pyspark/serializers.py", "dumps", "obj", "spark", "cloudpickle", _SPARK),
-    Site("spark", "pyspark/core/broadcast.py", "dump", "value", "spark", "pickle", _SPARK_BROADCAST),
-    Site("spark", "pyspark/broadcast.py", "dump", "value", "spark", "pickle", _SPARK_BROADCAST),
+    Site("spark", "pyspark/core/broadcast.py", "dump", "value", "pickle", "pickle", _SPARK_BROADCAST),
+    Site("spark", "pyspark/broadcast.py", "dump", "value", "pickle", "pickle", _SPARK_BROADCAST),
 )
 
 #: Serializers called directly (``cloudpickle.dumps(state)``): tried after every framework
