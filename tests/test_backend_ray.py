@@ -55,6 +55,21 @@ def test_object_refs_travel(remote_kind):
     assert report.results["ray"].roundtrip is True
 
 
+def test_actor_handles_travel(remote_kind):
+    """An actor handle inside an argument travels (Ray rebuilds it in the worker). The
+    round trip's load runs in a fork, which inherits ray.is_initialized() but not the
+    connection: rebuilding the handle there waited until the check's time limit, and the
+    handle was reported as a load that hangs."""
+    import time
+
+    obj = {"counter": ray.remote(fw_jobs.Counter).remote(), "refs": [ray.put([1])]}
+    assert _job_outcome(remote_kind, obj) == "ok"
+    started = time.monotonic()
+    report = picklecheck.check(obj, backends=["ray"], timeout=30)
+    assert report.ok, str(report)
+    assert time.monotonic() - started < 10
+
+
 def test_assert_picklable_with_ray(remote_kind):
     """assert_picklable(obj, backend="ray") names the culprit path."""
     obj = {"cfg": {"lock": fw_jobs.make_lock()}}

@@ -16,7 +16,9 @@ is needed; ``import ray`` is never triggered by a check that did not ask for Ray
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -57,6 +59,12 @@ class RayBackend(CloudpickleBackend):
     def contained_unpickler(self, file: Any) -> Any:
         return _refs_as_placeholders(super().contained_unpickler(file))
 
+    def pickler(self, file: Any, protocol: int) -> Any:
+        return _handles_as_placeholders(super().pickler(file, protocol))
+
+    def scan_base(self, file: Any, protocol: int) -> Any:
+        return _handles_as_placeholders(super().scan_base(file, protocol))
+
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
         with _in_band():
             super().dump(obj, file, protocol)
@@ -66,6 +74,8 @@ class RayBackend(CloudpickleBackend):
             pickler.dump(obj)
 
     def reduce(self, obj: Any, protocol: int) -> Any:
+        if _context() is None and type(obj) in _handle_types():
+            return _as_placeholder(obj)
         with _in_band():
             return super().reduce(obj, protocol)
 
@@ -92,6 +102,31 @@ def _refs_as_placeholders(unpickler: Any) -> Any:
     return unpickler
 
 
+def _handles_as_placeholders(pickler: Any) -> Any:
+    """Outside a process connected to Ray (a driver after ``ray.shutdown()``, where a
+    failed job is explained), Ray's own refs and actor handles cannot be pickled: they
+    raise "Ray has not been started yet". They were sent while Ray ran, which is Ray's
+    part of a dump, not the value's: they are pickled as placeholders."""
+    kinds = _handle_types() if _context() is None else ()
+    if kinds:
+        pickler.dispatch_table = collections.ChainMap(dict.fromkeys(kinds, _as_placeholder),
+                                                      pickler.dispatch_table)
+    return pickler
+
+
+def _handle_types() -> tuple[type, ...]:
+    """Ray's types of refs and handles, once ray is imported."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return ()
+    kinds = (getattr(ray, "ObjectRef", None), getattr(getattr(ray, "actor", None), "ActorHandle", None))
+    return tuple(k for k in kinds if isinstance(k, type))
+
+
+def _as_placeholder(obj: Any) -> tuple[Any, ...]:
+    return _placeholder, ()
+
+
 def _placeholder(*args: Any) -> None:
     """Stands for what a connected Ray worker would rebuild from a ref or a handle."""
     return None
@@ -100,9 +135,24 @@ def _placeholder(*args: Any) -> None:
 def _context() -> Any:
     """Ray's serialization context, if this process is connected to Ray."""
     ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
+    if ray is None or _forked or not ray.is_initialized():
         return None
     return ray._private.worker.global_worker.get_serialization_context()
+
+
+#: Whether this process is a fork (a check's loading child) of one: a fork inherits
+#: ``ray.is_initialized()``, but not the connection (Ray's threads and its channel to
+#: the raylet stay with the parent), and rebuilding an actor handle there waits forever.
+_forked = False
+
+
+def _note_fork() -> None:
+    global _forked  # noqa: PLW0603 - one flag per process, set once after a fork
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
 
 
 @contextlib.contextmanager
