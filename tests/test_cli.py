@@ -573,3 +573,36 @@ def test_json_keeps_command_line_order_and_names_an_unusable_target(app):
     doc = json.loads(result.stdout)
     assert [t["target"] for t in doc["targets"]] == [
         "missing.py:x", "app.py:limits", "app.py:nope", "app.py:point"]
+
+
+SCRIPT_WITH_A_GLOBAL_LOCK = """
+import threading
+results_lock = threading.Lock()
+totals = []
+
+def work(x):
+    with results_lock:
+        totals.append(x)
+    return x * x
+"""
+
+
+def test_a_files_functions_pickle_as_the_scripts_would(tmp_path, monkeypatch):
+    """A file stands for the script python runs: cloudpickle (and joblib, Dask, Ray and
+    Spark, which pickle with it) send a __main__ function by value with the globals it
+    uses, so one that takes a module-level lock fails there; by reference to the file's
+    module it said "ok". pickle saves it by reference, as from __main__. The command
+    leaves cloudpickle's registry as it found it."""
+    import cloudpickle
+
+    before = set(sys.modules)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text(SCRIPT_WITH_A_GLOBAL_LOCK)
+    try:
+        result = run("job.py:work", "-b", "cloudpickle", "-b", "pickle")
+        assert result.exit_code == 1, result.output
+        assert "path  work.__globals__['results_lock']" in result.output
+        assert "FAIL: work does not survive cloudpickle (1 culprit); ok with pickle" in result.output
+        assert "job" not in cloudpickle.list_registry_pickle_by_value()
+    finally:
+        forget_modules_in(tmp_path, before)

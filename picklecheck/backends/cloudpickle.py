@@ -3,16 +3,19 @@ classes by value, as a :class:`~picklecheck.backends.base.Backend`."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sys
 import types
+from collections.abc import Iterable, Iterator
 from time import perf_counter
 from typing import Any, Protocol
 
 from picklecheck.backends.base import Backend, Sink, reduce_by_pickler
 from picklecheck.backends.stdlib import PICKLE
 
-__all__ = ["CloudpickleBackend", "Watcher", "is_cloudpickle_depth_error", "watching"]
+__all__ = ["CloudpickleBackend", "Watcher", "is_cloudpickle_depth_error", "pickled_by_value",
+           "watching"]
 
 
 class CloudpickleBackend(Backend):
@@ -172,3 +175,45 @@ class _Saved:
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         self.watcher.remember((self.obj,), perf_counter() - self.started)
         return (int, ())
+
+
+@contextlib.contextmanager
+def pickled_by_value(module: types.ModuleType, backends: Iterable[Backend]) -> Iterator[None]:
+    """While it lasts, every copy of cloudpickle the ``backends`` pickle with (cloudpickle's
+    own, joblib's, Ray's, Spark's) saves ``module``'s functions and classes by value, as
+    it saves those of ``__main__``: the module stands for a script that ``python`` runs
+    (``picklecheck job.py:work``), whose functions those frameworks send by value, with
+    the globals they use. Copies that had it registered already keep it."""
+    registries: list[Any] = []
+    for backend in backends:
+        registry = _registry_of(backend)
+        if registry is not None and all(registry is not r for r in registries):
+            registries.append(registry)
+    added: list[Any] = []
+    try:
+        for registry in registries:
+            if module.__name__ not in registry.list_registry_pickle_by_value():
+                registry.register_pickle_by_value(module)
+                added.append(registry)
+        yield
+    finally:
+        for registry in added:
+            registry.unregister_pickle_by_value(module)
+
+
+def _registry_of(backend: Backend) -> Any:
+    """The cloudpickle module a backend's pickler comes from, or None (not a copy of
+    cloudpickle, or not installed)."""
+    if not backend.available:
+        return None
+    try:
+        pickler = backend.pickler(Sink(), pickle.DEFAULT_PROTOCOL)
+    except Exception:  # noqa: BLE001 - a framework that cannot make one: nothing to register
+        return None
+    for klass in type(pickler).__mro__:
+        module = sys.modules.get(klass.__module__)
+        if module is not None and all(hasattr(module, name) for name in (
+                "register_pickle_by_value", "unregister_pickle_by_value",
+                "list_registry_pickle_by_value")):
+            return module
+    return None

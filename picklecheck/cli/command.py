@@ -24,6 +24,7 @@ import click
 
 from picklecheck._version import __version__
 from picklecheck.backends import ALL_BACKEND_NAMES, BACKEND_NAMES, VARIANT_NAMES, get_backend
+from picklecheck.backends.cloudpickle import pickled_by_value
 from picklecheck.cli.errors import (
     UnreadableTargetError,
     ending,
@@ -269,12 +270,23 @@ def _after_a_moment(status: Any) -> Iterator[None]:
 def _check(entry: Resolved, options: Options) -> Report:
     message = f"checking {entry.name} with {', '.join(options.backends)}"
     with _status(message + (" (and a fresh interpreter)" if options.fresh_process else "")), \
-            ending(f"checking {entry.name}"):
+            ending(f"checking {entry.name}"), _as_the_script(entry, options.backends):
         return check(entry.obj, backends=options.backends, protocol=options.protocol,
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,
                      timeout=options.timeout, script_folder=script_folder(entry),
                      expand=options.expand, user_code=(entry.module.__name__.split(".")[0],))
+
+
+def _as_the_script(entry: Resolved, backends: Sequence[str]) -> Any:
+    """A file stands for the script ``python file.py`` runs (see :func:`script_folder`):
+    the frameworks that pickle with cloudpickle send its functions and classes by value,
+    as they send ``__main__``'s, with the globals they use (a function that takes a
+    module-level lock fails there; by reference to the file's module, it passed). A
+    module target is imported, as the program imports it: by reference."""
+    if not entry.target.is_file:
+        return contextlib.nullcontext()
+    return pickled_by_value(entry.module, [get_backend(name) for name in backends])
 
 
 def script_folder(entry: Resolved) -> str:
@@ -363,7 +375,8 @@ def _run_sizes(entries: list[Resolved], options: Options,
     for entry in entries:
         for backend in installed:
             try:
-                with _status(f"measuring {entry.name} with {backend}"):
+                with _status(f"measuring {entry.name} with {backend}"), \
+                        _as_the_script(entry, [backend]):
                     result = profile(entry.obj, backend=backend, protocol=options.protocol,
                                      top=top, name=entry.name)
             except pickle.PicklingError as exc:

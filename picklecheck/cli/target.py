@@ -7,7 +7,8 @@ imports the source and finds the values to check.
 A file is loaded under its stem (``examples/session_app.py`` becomes module
 ``session_app`` in ``sys.modules``), not as ``__main__``: its
 ``if __name__ == "__main__":`` block does not run, and objects defined in it
-pickle by reference in this process. Its folder is on ``sys.path`` only while it
+pickle by reference in this process (cloudpickle's copies save them by value while the
+command checks them, as they save ``__main__``'s: see ``command._as_the_script``). Its folder is on ``sys.path`` only while it
 loads (and while ``--call`` runs), so a fresh interpreter cannot import it:
 that is what another process sees of a class defined in a script.
 
