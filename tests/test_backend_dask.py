@@ -64,9 +64,13 @@ def process_client():
 
 def test_result_that_cannot_pickle(process_client):
     """A task returning a lock fails when the worker sends it back; the backend fails on it."""
-    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+    with pytest.raises(Exception) as raised:  # noqa: B017 - the worker cannot send the lock back
         process_client.submit(fw_jobs.make_lock, pure=False).result(timeout=JOB_TIMEOUT)
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["dask"]).ok
+    # explain() says the result could not be sent back (not "check what you passed")
+    said = _why_not_explained(raised.value)
+    assert ("could not send back what it returned (TypeError: Could not serialize object "
+            "of type lock)") in said, said
 
 
 def test_parent_only_class_never_resolves(process_client):
@@ -81,3 +85,13 @@ def test_parent_only_class_never_resolves(process_client):
         del sys.modules[module.__name__]
     assert [(c.path, c.kind) for c in report.culprits] == [("obj", "unimportable")]
     assert report.results["dask"].worker == "dask"
+
+
+def _why_not_explained(exc):
+    """The warning explain() gives when it names no culprit."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert picklecheck.explain(exc) is None
+    return " ".join(str(w.message) for w in caught)

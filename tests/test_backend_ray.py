@@ -103,6 +103,19 @@ def test_main_function_travels_by_value(remote_kind):
 
 def test_result_that_cannot_pickle(remote_kind):
     """A task returning a lock fails in ray; the backend fails on that value."""
-    with pytest.raises(Exception):  # noqa: B017 - the worker cannot store the lock
+    with pytest.raises(Exception) as raised:  # noqa: B017 - the worker cannot store the lock
         ray.get(ray.remote(fw_jobs.make_lock).remote(), timeout=JOB_TIMEOUT)
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["ray"]).ok
+    # explain() says the result could not be sent back (not "check what you passed")
+    said = _why_not_explained(raised.value)
+    assert "could not send back what it returned (TypeError: cannot pickle" in said, said
+
+
+def _why_not_explained(exc):
+    """The warning explain() gives when it names no culprit."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert picklecheck.explain(exc) is None
+    return " ".join(str(w.message) for w in caught)

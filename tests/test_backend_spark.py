@@ -84,6 +84,19 @@ def test_a_failed_broadcast_is_explained_with_pickle(sc):
 
 def test_result_that_cannot_pickle(sc):
     """A task returning a lock fails in spark; the backend fails on that value."""
-    with pytest.raises(Exception):  # noqa: B017 - the worker cannot send the lock back
+    with pytest.raises(Exception) as raised:  # noqa: B017 - the worker cannot send the lock back
         sc.parallelize([0], 1).map(lambda _: fw_jobs.make_lock()).collect()
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["spark"]).ok
+    # explain() says the result could not be sent back (not "check what you passed")
+    said = _why_not_explained(raised.value)
+    assert "could not send back what it returned (Could not serialize object: TypeError" in said, said
+
+
+def _why_not_explained(exc):
+    """The warning explain() gives when it names no culprit."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert picklecheck.explain(exc) is None
+    return " ".join(str(w.message) for w in caught)

@@ -26,6 +26,7 @@ from picklecheck.integrations.recover import (
 )
 from picklecheck.integrations.unwrap import Context, unwrap, user_caller
 from picklecheck.integrations.workers import DATALOADER_DIED
+from picklecheck.isolation.foreign import traceback_of
 
 __all__ = ["ExplainWarning", "diagnose", "explain", "is_serialization_failure"]
 
@@ -212,7 +213,7 @@ def _why_not(exc: BaseException) -> str:
     sending = _result_not_sent(exc)
     if sending is not None:
         return (f"a worker ran the task but could not send back what it returned "
-                f"({sending}): multiprocessing pickles a result to send it to this process, "
+                f"({sending}): the worker pickles a result to send it to this process, "
                 "and what was passed is not in question; return plain data (the values you "
                 "need, not the object holding a lock or a connection), or check the return "
                 "value where the task runs with picklecheck.check(result)")
@@ -234,14 +235,72 @@ _SENDING_BACK = ("_sendback_result", "result_queue.put(_ResultItem")
 def _result_not_sent(exc: BaseException) -> str | None:
     """Why a worker could not send back a task's result (the pickling error's text), when
     that is what ``exc`` says, else None."""
-    if type(exc).__name__ == "MaybeEncodingError":
+    name = type(exc).__name__
+    if name == "MaybeEncodingError":
         found = _RESULT_REASON.search(_text(exc))
         return found.group(1) if found else _describe(exc)
     remote = exc.__cause__
     if remote is not None and type(remote).__name__ == "_RemoteTraceback" and any(
             words in _text(remote) for words in _SENDING_BACK):
         return _describe(exc)
-    return None
+    if name.startswith("RayTaskError") and _ray_result_not_sent(_long_text(exc)):
+        return _last_line(_long_text(exc))
+    if _dask_result_not_sent(exc):
+        first = _text(exc).strip().partition("\n")[0]
+        return f"{type(exc).__name__}: {first}"[:300]
+    said = _spark_result_not_sent(_long_text(exc))
+    return said or None
+
+
+#: A file of the worker's traceback, as its text shows it.
+_FILE_LINE = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.M)
+
+
+def _long_text(exc: BaseException) -> str:
+    """``exc``'s message, up to the length of a worker's traceback in it ("" when its
+    ``__str__`` raises)."""
+    try:
+        return str(exc)[:50_000]
+    except Exception:  # noqa: BLE001 - a hostile __str__ says nothing
+        return ""
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _ray_result_not_sent(text: str) -> bool:
+    """A Ray task's error whose worker traceback (Ray leaves its own frames out) holds
+    only cloudpickle's: what failed to pickle is what the task returned. Where the task's
+    own code pickled something, its frame is there too."""
+    files = [path for path, _ in _FILE_LINE.findall(text.partition("ray::")[2])]
+    return bool(files) and all("cloudpickle" in path for path in files)
+
+
+def _dask_result_not_sent(exc: BaseException) -> bool:
+    """Dask's client received, in place of a result, the worker's note that it could not
+    serialize it (``serialization_error_loads`` raises it here)."""
+    names = set()
+    for linked in exception_chain(exc):
+        tb = traceback_of(linked)
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if "distributed" in code.co_filename:
+                names.add(code.co_name)
+            tb = tb.tb_next
+    return "serialization_error_loads" in names and bool(names & {"result", "gather", "_gather"})
+
+
+def _spark_result_not_sent(text: str) -> str:
+    """Spark's words ("Could not serialize object: …") where a task's Python worker
+    could not serialize its output stream (its ``dump_stream`` of what the function
+    returned), else ""."""
+    found = _SPARK_NOT_SERIALIZED.search(text)
+    return found.group(0).strip()[:300] if found and "dump_stream" in text else ""
+
+
+_SPARK_NOT_SERIALIZED = re.compile(r"Could not serialize object: .*")
 
 
 def _describe(exc: BaseException) -> str:
