@@ -95,3 +95,15 @@ def _why_not_explained(exc):
         warnings.simplefilter("always")
         assert picklecheck.explain(exc) is None
     return " ".join(str(w.message) for w in caught)
+
+
+def test_a_captured_client_gets_dask_s_own_fix(client):
+    """A task function that uses the driver's Client: inside a task the cluster is reached
+    with get_client(), not by creating a Client "inside the function"."""
+    def task(x):
+        return client.submit(abs, x).result()
+
+    report = picklecheck.check(task, backends=["dask"], name="task")
+    [entry] = report.entries
+    assert entry.path == "task.__closure__[0].cell_contents", entry.path
+    assert "distributed.get_client()" in entry.hint and "create it" not in entry.hint

@@ -100,3 +100,16 @@ def _why_not_explained(exc):
         warnings.simplefilter("always")
         assert picklecheck.explain(exc) is None
     return " ".join(str(w.message) for w in caught)
+
+
+def test_a_captured_spark_context_gets_spark_s_own_fix(sc):
+    """A function that uses the SparkContext: no worker can use or create one, so the fix
+    is to do that work on the driver, not "create it inside lookup"."""
+    def lookup(word):
+        return sc.parallelize([word]).count()
+
+    report = picklecheck.check(lookup, backends=["spark"], name="lookup")
+    [culprit] = report.culprits
+    assert culprit.path == "lookup.__closure__[0].cell_contents", culprit.path
+    assert "SPARK-5063" in culprit.hint and "create it inside" not in culprit.hint, culprit.hint
+    assert [entry.hint for entry in report.entries] == [culprit.hint]

@@ -54,9 +54,13 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
     else the finding's owner.
     """
     try:
-        text = _sentence(kind, finding)
-        if _is_mine(kind, _target(finding)) or kind not in _NOT_MINE:
-            text = framework_hint(kind, own, text)
+        driver = driver_only(type(finding.obj))
+        if driver is not None:
+            text = driver  # neither the generic fix nor a framework's applies to it
+        else:
+            text = _sentence(kind, finding)
+            if _is_mine(kind, _target(finding)) or kind not in _NOT_MINE:
+                text = framework_hint(kind, own, text)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a hostile object must not break the report
@@ -677,6 +681,34 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
 ]
 
 
+#: (module prefix, class-name words, advice): a framework's handle that exists only in
+#: the driver, whose workers cannot have one at all. "Create it inside the function" is
+#: the one fix that cannot work for it (Spark forbids it: SPARK-5063).
+_DRIVER_ONLY: list[tuple[str, tuple[str, ...], str]] = [
+    ("pyspark", ("SparkContext", "SparkSession", "SQLContext", "DataFrame", "RDD", "Column"),
+     "a {name} exists only on Spark's driver, and its workers cannot use or create one "
+     "(SPARK-5063): do that work on the driver, outside the function Spark runs (collect "
+     "what it needs, or sc.broadcast() it, and pass plain data), or join the RDDs or "
+     "DataFrames instead of using one inside another's function"),
+    ("distributed", ("Client",), "a Dask {name} is the driver's connection to the scheduler: "
+     "inside a task, reach the cluster with distributed.get_client() (or "
+     "distributed.worker_client()), and pass plain data"),
+]
+
+
+def driver_only(cls: Any) -> str | None:
+    """The advice for a framework's driver-only handle (:data:`_DRIVER_ONLY`), or None."""
+    name = getattr(cls, "__name__", "object")
+    module = getattr(cls, "__module__", "") or ""
+    if not isinstance(name, str) or not isinstance(module, str):
+        return None
+    for prefix, words, text in _DRIVER_ONLY:
+        if (module == prefix or module.startswith(prefix + ".")) and any(
+                w in name for w in words):
+            return text.format(name=name)
+    return None
+
+
 def library_fix(cls: Any, kinds: list[str]) -> str | None:
     """The library's own advice (:data:`LIBRARY_FIXES`) for an object of ``cls`` with
     culprits of ``kinds``, or None."""
@@ -694,6 +726,9 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
     """What to do about a library object with culprits inside: the library's own advice
     (:data:`LIBRARY_FIXES`) or words from the kinds inside, then where to drop it."""
     cls = type(obj)
+    driver = driver_only(cls)
+    if driver is not None:
+        return driver  # no "create it where it is used": it cannot be, there
     kinds = list(kinds)
     sentence = library_fix(_runs_as(cls), kinds)
     if sentence is None:
