@@ -210,6 +210,20 @@ def test_joblib_parallel() -> None:
     assert "on_done" not in text
 
 
+def test_joblib_multiprocessing_backend() -> None:
+    """joblib's multiprocessing backend (pickle, in its pool's task thread): joblib drops
+    the error's traceback, whose frames hold the task, before it raises it here; the hook
+    keeps them. It gave "no diagnosis"."""
+    pytest.importorskip("joblib")
+    result = run("joblib_multiprocessing.py")
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: delayed(score)(model) could not send"), text
+    assert "joblib's multiprocessing backend pickles what it sends with pickle" in text
+    assert_culprits(text, "model", PICKLE_CULPRITS)
+    assert "error: TypeError: cannot pickle" in text, text
+
+
 def test_dask_local_cluster() -> None:
     """Dask LocalCluster: client.submit(score, model), the graph expression unwrapped."""
     pytest.importorskip("distributed")

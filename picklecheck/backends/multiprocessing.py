@@ -102,9 +102,10 @@ class MultiprocessingBackend(HandingOverBackend):
                   "multiprocessing.Queue() handed over as the workers start (Pool "
                   "initializer), or a Manager().Queue(), which can go with each task"),
         "lambda": ("ForkingPickler saves functions by name: use a module-level def, or "
-                   "joblib, which sends lambdas and closures by value"),
+                   "joblib with its default (loky) backend, which sends lambdas and "
+                   "closures by value"),
         "local": ("ForkingPickler saves functions by name: move it to module level, or use "
-                  "joblib, which sends closures by value"),
+                  "joblib with its default (loky) backend, which sends closures by value"),
         "main_reference": ("a spawned worker imports your main script as __mp_main__; from "
                            "python -c, stdin or a notebook there is none, so Pool.map hangs "
                            "and ProcessPoolExecutor breaks: move it into a module (and keep "

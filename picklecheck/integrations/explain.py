@@ -17,6 +17,7 @@ from picklecheck.integrations import callsite
 from picklecheck.integrations.diagnosis import Diagnosis, check_parts, unique_labels
 from picklecheck.integrations.recover import (
     Recovered,
+    SentFrom,
     Site,
     exception_chain,
     is_joblib_failure,
@@ -145,7 +146,8 @@ def _pickling_error(recovered: Recovered) -> BaseException:
     """The pickler's own error: the innermost exception of the recovered one's chain."""
     error = recovered.error
     for linked in exception_chain(error):
-        if linked.__traceback__ is not None and _is_pickle_message(linked):
+        if (linked.__traceback__ is not None and type(linked) is not SentFrom
+                and _is_pickle_message(linked)):
             error = linked
     return error
 

@@ -67,7 +67,7 @@ def install(*, file: TextIO | None = None) -> None:
         _state["excepthook"] = sys.excepthook
         sys.excepthook = _excepthook
         _patch_queue_feeder()
-        _patch_loky_when_imported()
+        _patch_joblib_when_imported()
         _install_ipython()
 
 
@@ -81,11 +81,12 @@ def uninstall() -> None:
         feeder = _state.get("feeder")
         if feeder is not None:
             setattr(feeder[0], "_on_queue_feeder_error", staticmethod(feeder[1]))  # noqa: B010
-        loky = _state.get("loky")
-        if loky is not None:
-            setattr(loky[0], "_on_queue_feeder_error", loky[1])  # noqa: B010
-        if _LokyFinder.instance in sys.meta_path:
-            sys.meta_path.remove(_LokyFinder.instance)
+        for name in _PATCHES:
+            patched = _state.get(name)
+            if patched is not None:
+                setattr(*patched)  # the original back
+        if _JoblibFinder.instance in sys.meta_path:
+            sys.meta_path.remove(_JoblibFinder.instance)
         shell = _state.get("ipython")
         if shell is not None:
             from picklecheck.integrations import ipython
@@ -159,16 +160,14 @@ def _patch_queue_feeder() -> None:
     setattr(queues.Queue, "_on_queue_feeder_error", staticmethod(_on_queue_feeder_error))  # noqa: B010
 
 
-_LOKY = "joblib.externals.loky.process_executor"
+class _JoblibFinder:
+    """Patches joblib's modules (:data:`_PATCHES`) right after each is first imported."""
 
-
-class _LokyFinder:
-    """Patches loky's executor module right after it is first imported."""
-
-    instance: _LokyFinder
+    instance: _JoblibFinder
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != _LOKY:
+        patch = _PATCHES.get(name)
+        if patch is None:
             return None
         import importlib.machinery
 
@@ -181,8 +180,8 @@ class _LokyFinder:
         def exec_module(module: Any) -> None:
             run(module)
             with _lock:
-                if _state and "loky" not in _state:
-                    _patch_loky(module)
+                if _state and name not in _state:
+                    patch(module)
 
         spec.loader = _PatchingLoader(loader, exec_module)  # type: ignore[assignment]
         return spec
@@ -202,15 +201,19 @@ class _PatchingLoader:
         return getattr(self._loader, name)
 
 
-_LokyFinder.instance = _LokyFinder()
+_JoblibFinder.instance = _JoblibFinder()
 
 
-def _patch_loky_when_imported() -> None:
-    module = sys.modules.get(_LOKY)
-    if module is not None:
-        _patch_loky(module)
-    elif _LokyFinder.instance not in sys.meta_path:
-        sys.meta_path.insert(0, _LokyFinder.instance)
+def _patch_joblib_when_imported() -> None:
+    waiting = False
+    for name, patch in _PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            waiting = True
+    if waiting and _JoblibFinder.instance not in sys.meta_path:
+        sys.meta_path.insert(0, _JoblibFinder.instance)
 
 
 def _patch_loky(module: Any) -> None:
@@ -220,7 +223,7 @@ def _patch_loky(module: Any) -> None:
     original = getattr(queue, "__dict__", {}).get("_on_queue_feeder_error")
     if queue is None or not callable(original):
         return  # a loky this hook does not know: leave it alone
-    _state["loky"] = (queue, original)
+    _state[_LOKY] = (queue, "_on_queue_feeder_error", original)
 
     def _on_queue_feeder_error(self: Any, e: BaseException, obj: Any) -> None:
         items = getattr(self, "pending_work_items", None)
@@ -235,6 +238,35 @@ def _patch_loky(module: Any) -> None:
             raised.__context__ = e
 
     setattr(queue, "_on_queue_feeder_error", _on_queue_feeder_error)  # noqa: B010
+
+
+def _patch_joblib_callback(module: Any) -> None:
+    """Keep the frames of a task joblib's ``multiprocessing`` backend could not pickle.
+    Its pool pickles tasks in a thread of its own and hands the error to joblib's
+    callback, which drops the error's traceback (its frames hold the task) before the
+    caller's thread raises it: they are chained to it first, as its context."""
+    callback = getattr(module, "BatchCompletionCallBack", None)
+    original = getattr(callback, "__dict__", {}).get("_retrieve_result")
+    if callback is None or not callable(original):
+        return  # a joblib this hook does not know: leave it alone
+    _state[_JOBLIB_PARALLEL] = (callback, "_retrieve_result", original)
+
+    def _retrieve_result(self: Any, out: Any) -> Any:
+        if isinstance(out, BaseException):
+            tb = out.__traceback__
+            if tb is not None and out.__context__ is None and out.__cause__ is None:
+                from picklecheck.integrations.recover import SentFrom
+
+                out.__context__ = SentFrom(out).with_traceback(tb)
+        return original(self, out)
+
+    setattr(callback, "_retrieve_result", _retrieve_result)  # noqa: B010
+
+
+_LOKY = "joblib.externals.loky.process_executor"
+_JOBLIB_PARALLEL = "joblib.parallel"
+#: The joblib modules the hook patches once they are imported, and how.
+_PATCHES = {_LOKY: _patch_loky, _JOBLIB_PARALLEL: _patch_joblib_callback}
 
 
 def _diagnose_item(obj: Any) -> str:

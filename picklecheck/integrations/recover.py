@@ -40,6 +40,8 @@ class Site:
 
 _MP = "multiprocessing pickles what it sends with pickle"
 _LOKY = "joblib's loky backend pickles what it sends with cloudpickle"
+_JOBLIB_POOL = ("joblib's multiprocessing backend pickles what it sends with pickle, in its "
+                "pool's task thread")
 _DASK = "Dask pickles what it sends with pickle, then cloudpickle"
 _RAY = "Ray serializes what it sends with its copy of cloudpickle"
 _SPARK = "PySpark serializes what it sends with its copy of cloudpickle"
@@ -53,6 +55,7 @@ SITES: tuple[Site, ...] = (
     Site("multiprocessing", "multiprocessing/connection.py", "send", "obj", "multiprocessing", "pickle", _MP),
     Site("joblib", "loky/backend/reduction.py", "dumps", "obj", "joblib", "cloudpickle", _LOKY),
     Site("joblib", "loky/backend/reduction.py", "dump", "obj", "joblib", "cloudpickle", _LOKY),
+    Site("joblib", "joblib/pool.py", "send", "obj", "multiprocessing", "pickle", _JOBLIB_POOL),
     Site("dask", "distributed/protocol/pickle.py", "dumps", "x", "dask", "cloudpickle", _DASK),
     Site("dask", "distributed/protocol/serialize.py", "pickle_dumps", "x", "dask", "cloudpickle", _DASK),
     Site("dask", "dask/tokenize.py", "_normalize_pickle", "o", "dask", "cloudpickle", _DASK),
@@ -161,6 +164,20 @@ def site_of(frame: types.FrameType, sites: tuple[Site, ...] = SITES) -> Site | N
     return None
 
 
+class SentFrom(Exception):  # noqa: N818 - what it carries, not an error of its own
+    """Where a task failed to pickle in a pool's own thread (its traceback, whose frames
+    hold the task), chained to ``error`` when a framework drops that error's traceback
+    before raising it in the caller's thread (joblib's ``multiprocessing`` backend: see
+    :mod:`picklecheck.integrations.hook`)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+    def __str__(self) -> str:
+        return "where the task failed to pickle, in the pool's task thread"
+
+
 def recover(exc: BaseException) -> Recovered | None:
     """The object being serialized when ``exc`` (or an exception it chains to) was raised.
 
@@ -174,7 +191,9 @@ def recover(exc: BaseException) -> Recovered | None:
             found = _in_traceback(current, sites, live)
             if found is not None:
                 site, payload = found
-                return Recovered(payload, site, current, traceback_frames(exc))
+                # (A carrier of frames stands for the error it was kept for.)
+                error = current.error if type(current) is SentFrom else current
+                return Recovered(payload, site, error, traceback_frames(exc))
     if any(is_joblib_failure(e) for e in chain):
         return _from_loky_feeder(exc)
     return None

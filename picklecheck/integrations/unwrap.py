@@ -317,7 +317,10 @@ def _process(ctx: Context, process: Any) -> Unwrapped:
 # -- joblib -------------------------------------------------------------------------
 
 def _joblib(ctx: Context, payload: Any) -> Unwrapped | None:
-    fn = getattr(payload, "fn", None)
+    if _is_pool_task(payload):  # the multiprocessing backend's pool: its task wraps the batch
+        fn = getattr(payload[2], "func", payload[2])
+    else:  # loky's _CallItem
+        fn = getattr(payload, "fn", None)
     calls = getattr(fn, "items", None)
     if not isinstance(calls, list):
         return None
