@@ -107,3 +107,39 @@ def test_a_captured_client_gets_dask_s_own_fix(client):
     [entry] = report.entries
     assert entry.path == "task.__closure__[0].cell_contents", entry.path
     assert "distributed.get_client()" in entry.hint and "create it" not in entry.hint
+
+
+def test_collections_are_explained_by_the_user_s_functions(client):
+    """A frame's map_partitions(tag) and a bag's map(record) fail on what the function
+    holds: the paths start at the function, and name no graph plumbing (it read
+    "client.map(...): value.…" and "inner_dsk#2['record-<hash>', 0].args[0].…")."""
+    import threading
+    import warnings
+
+    dd = pytest.importorskip("dask.dataframe")
+    import dask.bag as db
+    import pandas as pd
+
+    guard = {"lock": threading.Lock()}
+
+    def tag(frame):
+        return frame.assign(y=frame.x * 2 + len(guard))
+
+    def record(x):
+        return (x, guard)
+
+    jobs = {
+        "tag": lambda: dd.from_pandas(pd.DataFrame({"x": range(8)}), npartitions=2)
+        .map_partitions(tag).compute(),
+        "record": lambda: db.from_sequence(range(4), npartitions=2).map(record).sum().compute(),
+    }
+    for name, job in jobs.items():
+        with pytest.raises(Exception) as raised:  # noqa: B017 - Dask's own error
+            job()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            diagnosis = picklecheck.explain(raised.value)
+        assert diagnosis is not None, name
+        assert [c.path for c in diagnosis.culprits] == [
+            f"{name}.__closure__[0].cell_contents['lock']"], str(diagnosis)
+        assert "client.map" not in diagnosis.call, diagnosis.call

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -340,17 +340,56 @@ def _dask(ctx: Context, payload: Any) -> Unwrapped | None:
         return _dask_value(ctx, payload)
     site = ctx.call("submit") or ctx.deferred("delayed")
     parts: list[Part] = []
+    for task in _dask_tasks(graph):
+        func = task.func
+        args = [_dask_data(a) for a in getattr(task, "args", ())]
+        kwargs = {k: _dask_data(v) for k, v in dict(getattr(task, "kwargs", {})).items()}
+        if _is_dask_own(func) and site is None:
+            # A collection's plumbing (bag's map_chunk, a frame's apply): the user's are
+            # the functions and data handed to it, not Dask's function or the graph.
+            parts += [Part(_func_name(a, f"arg{i}"), a) for i, a in enumerate(args)
+                      if not _is_dask_own(a) and not _is_dask_node(a)]
+            continue
+        first = 1 if site is not None and site.method == "submit" else 0
+        parts += call_parts(func, args, kwargs, site, func_label=_site_func_label(
+            site if first else None, 0, func, "func"), first_arg=first)
+    parts = list({id(part.obj): part for part in parts}.values())  # once per object
+    call = site.text if site is not None else _collection_call(ctx) or "client.compute(...)"
+    return Unwrapped(call, parts)
+
+
+def _dask_tasks(graph: dict[Any, Any]) -> Iterator[Any]:
+    """The graph's tasks, those of fused subgraphs (``_execute_subgraph``) included."""
     for task in graph.values():
         func = getattr(task, "func", None)
         if type(task).__name__ != "Task" or func is None:
             continue
-        args = [_dask_data(a) for a in getattr(task, "args", ())]
-        kwargs = {k: _dask_data(v) for k, v in dict(getattr(task, "kwargs", {})).items()}
-        first = 1 if site is not None and site.method == "submit" else 0
-        parts += call_parts(func, args, kwargs, site, func_label=_site_func_label(
-            site if first else None, 0, func, "func"), first_arg=first)
-    call = site.text if site is not None else "client.compute(...)"
-    return Unwrapped(call, parts)
+        args = getattr(task, "args", ())
+        if getattr(func, "__name__", "") == "_execute_subgraph" and args and isinstance(
+                args[0], dict):
+            yield from _dask_tasks(args[0])
+        else:
+            yield task
+
+
+def _is_dask_own(value: Any) -> bool:
+    """A function of Dask's own (or a builtin), part of a collection's plumbing."""
+    module = getattr(value, "__module__", None)
+    return callable(value) and (not isinstance(module, str) or module == "builtins"
+                                or module.split(".")[0] in ("dask", "distributed", "toolz",
+                                                            "tlz", "operator"))
+
+
+def _is_dask_node(value: Any) -> bool:
+    """A reference to another task of the graph (its own part, if it is a task)."""
+    return type(value).__name__ in ("Task", "Alias", "TaskRef", "DataNode", "List", "Dict")
+
+
+def _collection_call(ctx: Context) -> str | None:
+    """The user's call that made a collection run (``ddf.map_partitions(f).compute()``)."""
+    site = ctx.call("compute", "persist", "map_partitions", "map_blocks", "map", "apply",
+                    "submit", "delayed")
+    return site.text if site is not None else None
 
 
 def _dask_graph(payload: Any) -> dict[Any, Any] | None:
@@ -385,8 +424,11 @@ def _dask_value(ctx: Context, value: Any) -> Unwrapped:
                 break
     if label is None:
         text = site.arg(0) if site is not None and site.method == "scatter" else None
-        label = text if is_name(text) else "value"
-    call = site.text if site is not None else "client.map(...)"
+        label = text if is_name(text) else _func_name(value, "value")
+    if site is not None:
+        call = site.text
+    else:  # tokenized as a collection was built (map_partitions(f)): no client call
+        call = _collection_call(ctx) or "client.map(...)"
     return Unwrapped(call, [Part(label, value)])
 
 
