@@ -70,6 +70,27 @@ def test_actor_handles_travel(remote_kind):
     assert time.monotonic() - started < 10
 
 
+def test_a_remote_function_over_ray_s_limit_is_refused(remote_kind):
+    """Ray refuses to export a remote function over FUNCTION_SIZE_ERROR_THRESHOLD (95 MiB),
+    though it pickles: a closure holding 100 MiB fails with ray, with the ray.put fix; the
+    same data as an argument is fine. It was "ok"."""
+    from ray._private import ray_constants
+
+    data = bytes(ray_constants.FUNCTION_SIZE_ERROR_THRESHOLD + 2**20)
+
+    def score(i):
+        return data[i]
+
+    with pytest.raises(ValueError, match="too large"):
+        ray.get(ray.remote(score).remote(0), timeout=JOB_TIMEOUT)
+    report = picklecheck.check(score, backends=["ray", "cloudpickle"], name="score")
+    [culprit] = report.culprits
+    assert (culprit.path, culprit.kind, culprit.backends) == ("score", "too_large", ("ray",))
+    assert "ray.put()" in culprit.hint and "FUNCTION_SIZE_ERROR_THRESHOLD" in culprit.reason
+    assert report.results["cloudpickle"].ok
+    assert picklecheck.check({"data": data}, backends=["ray"], roundtrip=False).ok
+
+
 def test_assert_picklable_with_ray(remote_kind):
     """assert_picklable(obj, backend="ray") names the culprit path."""
     obj = {"cfg": {"lock": fw_jobs.make_lock()}}

@@ -51,6 +51,19 @@ class Sink:
         return n
 
 
+class TooLargeError(pickle.PicklingError):
+    """The framework refuses what was pickled for its size, though it pickles: Ray's
+    limit on a remote function or actor class it exports."""
+
+
+def written(file: Any) -> int | None:
+    """How many bytes a check's file (a :class:`Sink` or a BytesIO) holds."""
+    if type(file) is Sink:
+        return file.size
+    tell = getattr(file, "tell", None)
+    return tell() if callable(tell) else None
+
+
 class Scratch(io.BytesIO):
     """Bytes kept to be read (which modules they name), never loaded: a backend whose
     dump hands resources to the loader (:attr:`Backend.single_use`) gives them back."""

@@ -20,9 +20,11 @@ import collections
 import contextlib
 import os
 import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
+from picklecheck.backends.base import TooLargeError, written
 from picklecheck.backends.cloudpickle import CloudpickleBackend
 
 __all__ = ["RayBackend"]
@@ -48,6 +50,9 @@ class RayBackend(CloudpickleBackend):
                          "ray.cloudpickle.register_pickle_by_value(module)"),
         "main_reference": ("Ray workers never import your main script: move it into a module "
                            "shipped with runtime_env={'py_modules': [...]}"),
+        "too_large": ("put the big data it holds in the object store once with ray.put() and "
+                      "pass the ref as an argument (arguments have no such limit), or load it "
+                      "inside the task"),
     }
 
     def default_protocol(self) -> int:
@@ -65,6 +70,16 @@ class RayBackend(CloudpickleBackend):
     def scan_base(self, file: Any, protocol: int) -> Any:
         return _handles_as_placeholders(super().scan_base(file, protocol))
 
+    def verdict_dump(self, obj: Any, file: Any, protocol: int, others_failed: bool,
+                     trees: Any = None) -> None:
+        super().verdict_dump(obj, file, protocol, others_failed, trees)
+        size = written(file) if _exported(obj) else None
+        if size is not None and size > (limit := _function_limit()):
+            raise TooLargeError(
+                f"{_mib(size)} pickled, and Ray refuses a remote function or actor class "
+                f"over {_mib(limit)} (FUNCTION_SIZE_ERROR_THRESHOLD): it is sent through "
+                "Ray's control store, not the object store")
+
     def dump(self, obj: Any, file: Any, protocol: int) -> None:
         with _in_band():
             super().dump(obj, file, protocol)
@@ -78,6 +93,32 @@ class RayBackend(CloudpickleBackend):
             return _as_placeholder(obj)
         with _in_band():
             return super().reduce(obj, protocol)
+
+
+def _function_limit() -> int:
+    """The most Ray takes for a remote function or actor class, in bytes."""
+    try:
+        from ray._private import ray_constants
+
+        return int(ray_constants.FUNCTION_SIZE_ERROR_THRESHOLD)
+    except Exception:  # noqa: BLE001 - another Ray: its documented default
+        return 95 * 2**20
+
+
+def _exported(obj: Any) -> bool:
+    """Whether Ray would send ``obj`` as a remote function or actor class (a function or
+    class, or what ``ray.remote`` made of one), not as an argument or an object."""
+    if isinstance(obj, (types.FunctionType, type)):
+        return True
+    ray = sys.modules.get("ray")
+    kinds = tuple(k for k in (getattr(getattr(ray, "remote_function", None), "RemoteFunction", None),
+                              getattr(getattr(ray, "actor", None), "ActorClass", None))
+                  if isinstance(k, type))
+    return bool(kinds) and isinstance(obj, kinds)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
 
 
 #: Ray's deserializers of refs and handles, which need a connected worker.

@@ -413,6 +413,9 @@ def _package(obj: Any) -> str:
 
 
 FIXES = {
+    "too_large": ("the framework refuses a function or class this big, though it pickles: "
+                  "pass the big data it holds as an argument instead of keeping it in a "
+                  "closure or a global"),
     "too_deep": ("the graph nests {nested} levels here; the pickler gives up near {limit}; "
                  "flatten it (store a list of nodes and indices) or raise sys.setrecursionlimit "
                  "with care"),
@@ -582,6 +585,7 @@ KIND_WORDS = {
     "manager_proxy": "manager proxies", "shared_memory": "shared memory blocks",
     "shared_database": "objects that open a shared database file",
     "drop_side_effect": "objects whose copies write when dropped",
+    "too_large": "functions too big to send",
 }
 
 #: Kinds that show a library object holds connections (a pool's locks, its sockets).

@@ -13,6 +13,7 @@ import threading
 import types
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from picklecheck.backends.base import TooLargeError
 from picklecheck.backends.hazards import HazardBlockedError
 from picklecheck.backends.remains import is_one_of
 from picklecheck.engine.finding import FOLDED, exception_name, raised_in
@@ -37,6 +38,7 @@ __all__ = ["KINDS", "classify", "getattr_raises", "recurses_when_loaded"]
 #: kind -> one-line description, in the order the kinds are checked.
 KINDS = {
     "too_deep": "nested deeper than the pickler can recurse",
+    "too_large": "a function or class bigger than the framework takes (Ray's limit)",
     "reduce_cycle": "a reference cycle through __reduce__ arguments",
     "load_hazard": "loading it would change files or run commands",
     "manager_proxy": "a multiprocessing manager's proxy, which connects to its manager as it loads",
@@ -140,6 +142,8 @@ def _classify(finding: Finding) -> str:
         return "recursive_attribute"
     if origin == "depth":
         return "too_deep"
+    if issubclass(type(exc), TooLargeError):
+        return "too_large"
     if origin == "cycle":
         return "reduce_cycle"
     if issubclass(type(exc), HazardBlockedError):
