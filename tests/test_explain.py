@@ -307,6 +307,16 @@ def test_note_lists_one_culprit_a_line() -> None:
                                                        "model.batches"]
 
 
+def test_note_counts_what_a_library_object_holds_in_words() -> None:
+    """A library object with one culprit inside: "1 culprit inside" (it read "1 culprits")."""
+    import queue
+
+    state = {"jobs": queue.Queue()}
+    exc = _failure(lambda: pickle.dumps(state))
+    lines = picklecheck.explain(exc).note().splitlines()
+    assert lines[1:] == ["  state['jobs']  (queue.Queue): 1 culprit inside"], lines
+
+
 def test_html_rendering_escapes_and_lists_culprits() -> None:
     """The notebook rendering is HTML with one row per culprit, user text escaped."""
     model = Model(1)

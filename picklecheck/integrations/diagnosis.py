@@ -57,13 +57,13 @@ class Diagnosis:
 
     def note(self) -> str:
         """The short version attached with ``add_note``: one entry path a line."""
-        from picklecheck.report.render import entries_for
+        from picklecheck.report.render import entries_for, plural
 
         lines = [self.headline()]
         entries = entries_for(self.report) if self.report is not None else []
         for entry in entries[:NOTE_CULPRITS]:
             first = entry.first
-            what = (f"{len(entry.culprits)} culprits inside" if entry.inside
+            what = (f"{plural(len(entry.culprits), 'culprit')} inside" if entry.inside
                     else f"{first.exception}: {_one_line(first.reason, 100)}")
             lines.append(f"  {entry.path}  ({entry.type}): {what}")
         if len(entries) > NOTE_CULPRITS:

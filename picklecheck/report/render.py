@@ -15,7 +15,7 @@ from picklecheck.model import BackendResult, Culprit, Entry, PathStep, Report
 
 __all__ = ["culprit_lines", "display_path", "entries_for", "entry_lines", "explain",
            "first_paths", "format_bytes", "format_seconds", "holds_text", "isolation_note",
-           "render_json", "render_plain", "summary_note", "verdict_line"]
+           "plural", "render_json", "render_plain", "summary_note", "verdict_line"]
 
 #: How many member paths a group shows before "and N more".
 SHOWN = 3
@@ -46,7 +46,7 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     if n == 1:
         return f"{n} {word}"
     return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
@@ -58,7 +58,7 @@ def verdict_line(report: Report) -> str:
     if not failed:
         return f"ok: {report.name} serializes with {', '.join(ok)}"
     text = f"FAIL: {report.name} does not survive {', '.join(failed)}"
-    text += f" ({_plural(len(report.culprits), 'culprit')})"
+    text += f" ({plural(len(report.culprits), 'culprit')})"
     if ok:
         text += f"; ok with {', '.join(ok)}"
     return text
@@ -167,7 +167,7 @@ def holds_text(entry: Entry) -> str:
     """``51 culprits inside, first: obj.bind.pool._conn (_thread._local): reason``."""
     first = entry.first
     count = len(entry.culprits)
-    return (f"{_plural(count, 'culprit')} inside, first: {display_path(first)} "
+    return (f"{plural(count, 'culprit')} inside, first: {display_path(first)} "
             f"({first.type}): {first.exception}: {first.reason}")
 
 
@@ -195,7 +195,7 @@ def summary_note(report: Report, entries: list[Entry], culprits: int, how: str) 
     """``51 culprits shown as 1 entry; <how> lists each``, when entries summarise."""
     if report.expanded or len(entries) >= culprits:
         return None
-    return (f"{_plural(culprits, 'culprit')} shown as {_plural(len(entries), 'entry')}; "
+    return (f"{plural(culprits, 'culprit')} shown as {plural(len(entries), 'entry')}; "
             f"{how} lists each")
 
 
@@ -205,7 +205,7 @@ def render_plain(report: Report) -> str:
     lines += _table(comparison_rows(report))
     if report.culprits:
         entries = entries_for(report)
-        lines += ["", f"{_plural(len(report.culprits), 'culprit')}:"]
+        lines += ["", f"{plural(len(report.culprits), 'culprit')}:"]
         for entry in entries:
             lines += entry_lines(entry)
         note = summary_note(report, entries, len(report.culprits),
@@ -252,7 +252,7 @@ def explain(report: Report, backend: str | None = None) -> str:
     stage = result.stage if result is not None else None
     verb = {"loads": "load back", "fresh": "load in a fresh interpreter"}.get(stage or "", "pickle")
     lines = [f"cannot {verb} {report.name} with {', '.join(repr(n) for n in names)}: "
-             f"{_plural(len(culprits), 'culprit')}"]
+             f"{plural(len(culprits), 'culprit')}"]
     for entry in entries:
         lines += entry_lines(entry, backends=backend is None)
     note = summary_note(report, entries, len(culprits), "expand=True")
