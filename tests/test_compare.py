@@ -7,6 +7,7 @@ import asyncio
 import collections
 import io
 import logging
+import sys
 import threading
 import weakref
 
@@ -127,6 +128,33 @@ def test_a_threading_bounded_semaphore_with_places_taken_is_not_ok_with_dill():
     assert culprit.path == "obj['limiter']" and culprit.stage == "loads"
     free = {"limiter": threading.BoundedSemaphore(2), "plain": threading.Semaphore(1)}
     assert picklecheck.check(free, backends=["dill"]).ok
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["unstarted", "running"])
+def test_a_thread_is_not_ok_with_dill(started, monkeypatch):
+    """dill's copy of a running thread never works, nor on Python 3.13 of an unstarted
+    one: 3.13 keeps a thread's state in a handle, which dill copies marked as started, so
+    the copy of an unstarted one raises "thread already started", of a running one stays
+    alive with no thread behind it (both were "dill: ok" on 3.13; before 3.13 the running
+    thread's held _tstate_lock says so, and the copy of an unstarted one starts)."""
+    import time
+
+    # (made as outside pytest, whose captured stderr a thread keeps from 3.13 on)
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    worker = threading.Thread(target=time.sleep, args=(5 if started else 0,), daemon=True)
+    monkeypatch.undo()
+    if started:
+        worker.start()
+    if not started and sys.version_info < (3, 13):
+        pytest.skip("before 3.13 dill's copy of an unstarted thread starts")
+    report = picklecheck.check({"worker": worker}, backends=["dill"], timeout=30)
+    assert report.results["dill"].ok is False, str(report)
+    assert [entry.path for entry in report.entries] == ["obj['worker']"]
+    if sys.version_info >= (3, 13):
+        # (under xdist, a thread also keeps the worker's stderr, a file opened by number)
+        [culprit] = [c for c in report.culprits if c.path == "obj['worker']._handle"]
+        assert (culprit.kind, culprit.stage) == ("thread", "loads"), culprit.reason
+        assert "thread already started" in culprit.reason
 
 
 def test_each_weakref_gets_its_own_verdict():

@@ -88,7 +88,7 @@ _DB_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql", 
                "redis", "pymongo", "motor", "asyncpg", "aiosqlite", "duckdb", "cx_Oracle",
                "oracledb", "pyodbc", "snowflake", "clickhouse_driver", "cassandra")
 _LOCK_NAMES = ("lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
-               "Barrier", "_ThreadHandle")
+               "Barrier")
 _CUSTOM_REDUCERS = ("__reduce__", "__reduce_ex__", "__getstate__", "__getnewargs__",
                     "__getnewargs_ex__")
 
@@ -365,6 +365,8 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "mock"
     if module in ("_thread", "threading") and name in _LOCK_NAMES:
         return "lock"
+    if module == "_thread" and name == "_ThreadHandle":  # a thread's own state (3.13)
+        return "thread"
     if module.startswith("multiprocessing"):
         if "pool" in module or name == "Pool":
             return "executor"

@@ -47,7 +47,7 @@ _BUDGET = 2_000
 _PURE_PROBED = b"asyncio.locks"
 _FILE_SAVED = b"_create_filehandle"
 _PROBED = (b"_create_rlock", b"_create_lock", b"multiprocessing.connection", b"subprocess",
-           _FILE_SAVED, _PURE_PROBED)
+           b"_create_thread_handle", _FILE_SAVED, _PURE_PROBED)
 #: multiprocessing's connections (a Pipe's ends): a copy holds the original's descriptor
 #: number, which in the process that loads it is another file or none, and which it
 #: closes when it is dropped (in the process that pickled it, the original's).
@@ -125,6 +125,11 @@ def _probe(copy: Any, files: bool) -> str | None:
                     "pickled it: where it loads, that number is another file or none, and "
                     "dropping the copy closes it (in the process that pickled it, the "
                     "original's)")
+        if _foreign_thread(obj):
+            return (f"the copy's thread{_at(link)} is marked as started, for a thread of the "
+                    "process that pickled it (dill copies a thread's handle on Python 3.13), "
+                    "and no such thread runs where it loads: its is_alive() stays True, "
+                    "join() never returns, and start() raises \"thread already started\"")
         pid = _running_child(obj)
         if pid is not None:
             return (f"the copy's process{_at(link)} stands for process {pid}, which only the "
@@ -179,6 +184,21 @@ def _file_number(obj: Any) -> int | None:
     except Exception:  # noqa: BLE001 - a detached or half-made copy
         return None
     return name if type(name) is int else None
+
+
+def _foreign_thread(obj: Any) -> bool:
+    """Whether ``obj`` is a thread handle (Python 3.13's ``_thread._ThreadHandle``) marked
+    as running a thread this process does not have."""
+    kind = type(obj)
+    if kind.__name__ != "_ThreadHandle" or kind.__module__ != "_thread":
+        return False
+    try:
+        if obj.is_done():  # C methods and getters
+            return False
+        ident = obj.ident
+    except Exception:  # noqa: BLE001 - a half-made copy: not this probe's to judge
+        return False
+    return ident not in {thread.ident for thread in threading.enumerate()}
 
 
 def _running_child(obj: Any) -> int | None:
