@@ -284,6 +284,36 @@ def test_a_load_that_changes_the_recursion_limit_or_umask_is_named():
     assert now == mask
 
 
+class ClosesOrRedirects:
+    """Its load closes stdout, or points stderr at another file."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.what == "close":
+            os.close(1)
+        else:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(fd, 2)
+            os.close(fd)
+
+
+@pytest.mark.parametrize("what", ["close", "redirect"])
+def test_a_load_that_closes_or_redirects_a_standard_descriptor_is_named(what):
+    """No audit event says so: the standard descriptors are compared before and after each
+    load, and put back, so the next backend's load starts with them (a closed stdout was
+    "dill: ok" alone, and failed dill's load with "Bad file descriptor" after pickle's)."""
+    report = _checked_in_a_child(ClosesOrRedirects(what), ("pickle", "dill"))
+    [culprit] = report.culprits
+    assert culprit.backends == ("pickle", "dill")
+    assert culprit.kind == "load_side_effect"
+    assert ("closed descriptor 1 (stdout)" if what == "close"
+            else "pointed descriptor 2 (stderr) of the process that loads it at another file"
+            ) in culprit.reason, culprit.reason
+
+
 class ChangesSharedSettings:
     """Its load changes one setting that the whole loading process shares."""
 

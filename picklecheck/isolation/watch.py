@@ -32,6 +32,7 @@ from __future__ import annotations
 import _signal
 import _thread
 import atexit
+import contextlib
 import functools
 import gc
 import os
@@ -156,6 +157,7 @@ class Watch:
             "recursion": sys.getrecursionlimit(),
             "umask": _umask(),
             "globals": _shared_settings(),
+            "descriptors": _standard_descriptors(),
         }
         self._env, self._env_before = {}, {}
         self._databases = []
@@ -176,6 +178,7 @@ class Watch:
                 self._record(f"installed a handler for {signal.Signals(sig).name}")
                 _put_back(sig, state["signals"].get(sig))  # the next load starts afresh
         self._environment()
+        self._descriptors(state["descriptors"])
         # A module imported by the load may have changed them as it loaded (no audit
         # event says who did): then they are put back, and not named.
         named = len(sys.modules) <= len(state["modules"])
@@ -203,6 +206,26 @@ class Watch:
         if changed:
             self._record(f"removed or replaced sys.modules[{changed[0]!r}]"
                          + (f" and {len(changed) - 1} more" if len(changed) > 1 else ""))
+
+    def _descriptors(self, before: dict[int, tuple[Any, int | None]]) -> None:
+        """Record a standard descriptor (stdin, stdout, stderr) the load closed or pointed
+        elsewhere (no audit event says so), and put it back from the copy kept: the next
+        load in this child starts with the same ones (a closed stdout failed the next
+        backend's load with "Bad file descriptor")."""
+        for fd, (identity, copy) in before.items():
+            now = _identity_of(fd)
+            if now != identity:
+                what = _STANDARD[fd]
+                self._record(f"closed descriptor {fd} ({what}) of the process that loads it"
+                             if now is None else
+                             f"pointed descriptor {fd} ({what}) of the process that loads it "
+                             "at another file")
+                if copy is not None:
+                    with contextlib.suppress(OSError):
+                        os.dup2(copy, fd)
+            if copy is not None:
+                with contextlib.suppress(OSError):
+                    os.close(copy)
 
     def _environment(self) -> None:
         """Record the variables whose value differs after the load (os.putenv without
@@ -396,6 +419,31 @@ def _importing() -> bool:
             return True
         frame = frame.f_back  # type: ignore[assignment]
     return False
+
+
+_STANDARD = {0: "stdin", 1: "stdout", 2: "stderr"}
+
+
+def _standard_descriptors() -> dict[int, tuple[Any, int | None]]:
+    """Each standard descriptor's file (device, inode, or None when closed), and a copy
+    of it to put it back from."""
+    kept: dict[int, tuple[Any, int | None]] = {}
+    for fd in _STANDARD:
+        identity = _identity_of(fd)
+        copy = None
+        if identity is not None:
+            with contextlib.suppress(OSError):
+                copy = os.dup(fd)
+        kept[fd] = (identity, copy)
+    return kept
+
+
+def _identity_of(fd: int) -> tuple[int, int] | None:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _handlers() -> dict[int, Any]:
