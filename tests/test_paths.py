@@ -198,6 +198,32 @@ def test_a_class_dill_saves_by_value_names_its_namespace_by_dunder_dict():
     _assert_honest(obj, report.culprits)
 
 
+def _with_dispatching_class():
+    import functools
+
+    class Handler:  # local: cloudpickle saves it by value
+        guard = threading.Lock()
+
+        @functools.singledispatchmethod
+        def handle(self, x):
+            return x
+
+    return Handler()
+
+
+def test_a_descriptor_in_a_class_saved_by_value_is_named_through_its_namespace():
+    """``cls.handle`` runs a singledispatchmethod's ``__get__`` (as a classmethod's) and
+    reads as another object: the path goes through ``cls.__dict__['handle']``, which is the
+    entry itself (``obj.__class__.handle.dispatcher...`` was marked evaluable and raised
+    AttributeError). A plain class attribute keeps its dotted name."""
+    obj = _with_dispatching_class()
+    report = picklecheck.check(obj, backends=("cloudpickle",), roundtrip=False)
+    paths = [c.path for c in report.culprits]
+    assert "obj.__class__.guard" in paths, paths
+    assert any(p.startswith("obj.__class__.__dict__['handle'].dispatcher.") for p in paths), paths
+    _assert_honest(obj, report.culprits)
+
+
 class KeywordOnly:
     """Made with a keyword-only argument, which ``__getnewargs_ex__`` hands to ``__new__``."""
 

@@ -16,6 +16,7 @@ Steps are named so that the path is a Python expression wherever one exists
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import operator
 import pickle
@@ -520,11 +521,29 @@ def _state_dict_children(owner: Any, state: dict[Any, Any]) -> list[Child]:
     out = []
     for key, value in state.items():
         if isinstance(key, str) and _same_as_attr(owner, key, value):
-            steps: tuple[PathStep, ...] = (PathStep.attr(key),)
+            steps: tuple[PathStep, ...] = (
+                (PathStep.attr("__dict__"), PathStep.item(key))
+                if isinstance(owner, type) and _changes_on_class_access(value)
+                else (PathStep.attr(key),))
         else:
             steps = (PathStep.opaque(f"state {key!r}"),)
         out.append(Child(value, steps, STATE))
     return out
+
+
+#: What a class's attribute of these types reads as on the class: itself.
+_SELF_ON_CLASS = frozenset({types.FunctionType, property, functools.cached_property,
+                            types.MemberDescriptorType, types.GetSetDescriptorType,
+                            types.WrapperDescriptorType, types.MethodDescriptorType})
+
+
+def _changes_on_class_access(value: Any) -> bool:
+    """Whether ``cls.name`` reads as something else than ``value``, the entry of the
+    class's namespace: a descriptor's ``__get__`` runs (a classmethod gives a bound
+    method, a staticmethod its function, a singledispatchmethod a new function). Then
+    the path goes through ``cls.__dict__['name']``, which is the entry itself."""
+    kind = type(value)
+    return kind not in _SELF_ON_CLASS and any("__get__" in vars(k) for k in kind.__mro__)
 
 
 def _same_as_attr(owner: Any, name: str, value: Any) -> bool:
