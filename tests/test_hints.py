@@ -925,3 +925,17 @@ def test_a_class_made_at_run_time_is_one_entry_whatever_each_backend_fails_on():
     (entry,) = picklecheck.check({"v": sys.flags}, name="state").entries
     assert entry.hint.startswith("sys.flags is a record of this interpreter")
     assert "keep the fields you need (tuple(sys.flags)" in entry.hint
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the [T] syntax is Python 3.12+")
+def test_a_type_parameter_of_the_bracket_syntax_is_not_blamed_on_typing():
+    """``class Box[T]``'s T says its module is typing: the hint names the syntax and what
+    works, not "typing.T is made at run time by typing; take it out of the data"."""
+    namespace = {"__name__": "__main__"}
+    exec("class Box[T]:\n    def __init__(self, v):\n        self.v = v\n", namespace)  # noqa: S102
+    report = picklecheck.check(namespace["Box"], backends=("dill",), name="Box")
+    assert report.culprits, str(report)
+    for culprit in report.culprits:
+        assert culprit.hint.startswith("T is the type parameter of a generic written with "
+                                       "the [T] syntax"), culprit.hint
+        assert "by typing" not in culprit.hint

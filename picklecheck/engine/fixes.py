@@ -152,6 +152,11 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         # Streamlit's own object, itself the culprit (a DeltaGenerator turns every
         # attribute into a command, __getstate__ too): its advice is Streamlit's
         return _as_template(advice)
+    if kind in _BY_NAME and _type_parameter(finding.via if finding.via is not None
+                                            else finding.obj):
+        return _TYPE_PARAMETER.replace("{name}", _as_template(
+            str(getattr(finding.via if finding.via is not None else finding.obj,
+                        "__name__", "T"))))
     if kind == "stale_reference" and _sys_record(finding.obj):
         return _SYS_RECORD
     if kind == "runtime_class" and _made_by_ctypes(finding.obj):
@@ -220,6 +225,25 @@ def _made_by_ctypes(obj: Any) -> bool:
     meta = type(type(obj))
     return getattr(meta, "__module__", None) == "_ctypes" and getattr(
         meta, "__name__", "") in ("PyCArrayType", "PyCPointerType")
+
+
+def _type_parameter(obj: Any) -> bool:
+    """Whether ``obj`` is the type parameter of a generic written ``class Box[T]`` or
+    ``def first[T]`` (Python 3.12+): Python gives it the module ``typing``, where no
+    ``T`` is found."""
+    typing = sys.modules.get("typing")
+    kinds = tuple(k for k in (TypeVar, getattr(typing, "ParamSpec", None),
+                              getattr(typing, "TypeVarTuple", None)) if isinstance(k, type))
+    return type(obj) in kinds and getattr(obj, "__module__", None) == "typing" and not any(
+        getattr(typing, name, None) is obj for name in ("T", "KT", "VT", "AnyStr"))
+
+
+_TYPE_PARAMETER = ("{name} is the type parameter of a generic written with the [{name}] "
+                   "syntax, which Python gives the module typing, where pickle and dill "
+                   "look it up by name and find another {name} or none: define the generic in a "
+                   "module the workers import (it is then saved by name, with its "
+                   "parameters), or send it with cloudpickle, which saves type parameters "
+                   "by value")
 
 
 #: polars pickles the Python functions of an expression or a plan (map_elements,
