@@ -939,3 +939,26 @@ def test_a_type_parameter_of_the_bracket_syntax_is_not_blamed_on_typing():
         assert culprit.hint.startswith("T is the type parameter of a generic written with "
                                        "the [T] syntax"), culprit.hint
         assert "by typing" not in culprit.hint
+
+
+class _StateFromObject:
+    """Builds its state from ``object.__getstate__``, which exists from Python 3.11."""
+
+    def __init__(self):
+        self.rows, self._lock = [1, 2], threading.Lock()
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        del state["_lock"]
+        return state
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 11), reason="object.__getstate__ exists")
+def test_super_getstate_before_3_11_is_named_as_what_fails():
+    """Before 3.11, super().__getstate__() raises AttributeError: the class does not
+    "refuse to be pickled", it calls what this Python lacks."""
+    report = picklecheck.check({"cache": _StateFromObject()}, backends=("pickle",))
+    [culprit] = report.culprits
+    assert culprit.hint.startswith("test_hints._StateFromObject.__getstate__ calls "
+                                   "super().__getstate__(), "
+                                   "which object has only from Python 3.11 on"), culprit.hint

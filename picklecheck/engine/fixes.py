@@ -157,6 +157,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _TYPE_PARAMETER.replace("{name}", _as_template(
             str(getattr(finding.via if finding.via is not None else finding.obj,
                         "__name__", "T"))))
+    if kind == "custom_reduce" and _SUPER_GETSTATE in exception_text(finding.exc, 300):
+        return _NO_OBJECT_GETSTATE
     if kind == "stale_reference" and _sys_record(finding.obj):
         return _SYS_RECORD
     if kind == "runtime_class" and _made_by_ctypes(finding.obj):
@@ -225,6 +227,13 @@ def _made_by_ctypes(obj: Any) -> bool:
     meta = type(type(obj))
     return getattr(meta, "__module__", None) == "_ctypes" and getattr(
         meta, "__name__", "") in ("PyCArrayType", "PyCPointerType")
+
+
+#: What ``super().__getstate__()`` raises before Python 3.11 (object has none there).
+_SUPER_GETSTATE = "'super' object has no attribute '__getstate__'"
+_NO_OBJECT_GETSTATE = ("{type}.__getstate__ calls super().__getstate__(), which object has "
+                       "only from Python 3.11 on: start the state from self.__dict__.copy() "
+                       "instead, which works on every Python")
 
 
 def _type_parameter(obj: Any) -> bool:
