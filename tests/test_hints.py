@@ -962,3 +962,20 @@ def test_super_getstate_before_3_11_is_named_as_what_fails():
     assert culprit.hint.startswith("test_hints._StateFromObject.__getstate__ calls "
                                    "super().__getstate__(), "
                                    "which object has only from Python 3.11 on"), culprit.hint
+
+
+def test_a_function_of_a_module_never_put_in_sys_modules_is_named_so(tmp_path):
+    """A plugin loader's module_from_spec and exec_module, without sys.modules[name] =
+    module: pickle cannot import it by name. The hint says to register the module, not
+    that the function was "compiled at run time (from a template)"."""
+    import importlib.util
+
+    path = tmp_path / "plugin_unregistered.py"
+    path.write_text("def scale(v):\n    return v * 2\n")
+    spec = importlib.util.spec_from_file_location("plugin_unregistered", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = picklecheck.check(module.scale, backends=("pickle",), name="scale")
+    [culprit] = report.culprits
+    assert culprit.kind == "unimportable"
+    assert "sys.modules[spec.name] = module" in culprit.hint and "template" not in culprit.hint

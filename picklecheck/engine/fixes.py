@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
-from picklecheck.engine.kinds import wraps_a_method
+from picklecheck.engine.kinds import unregistered_module, wraps_a_method
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
@@ -157,6 +157,9 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _TYPE_PARAMETER.replace("{name}", _as_template(
             str(getattr(finding.via if finding.via is not None else finding.obj,
                         "__name__", "T"))))
+    if kind == "unimportable" and finding.stage == "dumps" and unregistered_module(
+            finding.via if finding.via is not None else finding.obj):
+        return _UNREGISTERED
     if kind == "custom_reduce" and _SUPER_GETSTATE in exception_text(finding.exc, 300):
         return _NO_OBJECT_GETSTATE
     if kind == "stale_reference" and _sys_record(finding.obj):
@@ -229,6 +232,12 @@ def _made_by_ctypes(obj: Any) -> bool:
         meta, "__name__", "") in ("PyCArrayType", "PyCPointerType")
 
 
+_UNREGISTERED = ("{via} comes from a module that was loaded from its file but never put "
+                 "in sys.modules (as a plugin loader's module_from_spec and exec_module "
+                 "leave it), so pickle cannot find it by name: register the module first "
+                 "(sys.modules[spec.name] = module, then spec.loader.exec_module(module)) "
+                 "and make it importable where it loads, or send it with cloudpickle, which "
+                 "saves it by value")
 #: What ``super().__getstate__()`` raises before Python 3.11 (object has none there).
 _SUPER_GETSTATE = "'super' object has no attribute '__getstate__'"
 _NO_OBJECT_GETSTATE = ("{type}.__getstate__ calls super().__getstate__(), which object has "

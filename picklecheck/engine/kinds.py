@@ -8,6 +8,7 @@ between Python versions). :mod:`picklecheck.engine.fixes` turns a kind into a fi
 from __future__ import annotations
 
 import io
+import os
 import sys
 import threading
 import types
@@ -318,12 +319,30 @@ def _unfindable_kind(target: Any, qualname: str) -> str | None:
         return "wrapped"
     if type(target) is types.FunctionType:
         source = getattr(target.__code__, "co_filename", "")
+        if module is None and unregistered_module(target):
+            return "unimportable"  # this interpreter cannot import it either
         # compiled from a string, or into a module made at run time (mako's templates)
         made = source.startswith("<") or (module is None and bool(_module_of(target)))
         return "generated_function" if made else "unbound"
     if issubclass(type(target), (type, TypeVar)):
         return "runtime_class"
     return "unbound"  # an object pickled by name (numpy.frompyfunc's ufunc) is no class
+
+
+def unregistered_module(target: Any) -> str | None:
+    """The name of the module a function comes from when that module was loaded from a
+    file but never registered in ``sys.modules`` (a plugin loader's
+    ``module_from_spec`` and ``exec_module`` without ``sys.modules[name] = module``), or
+    None."""
+    if type(target) is not types.FunctionType:
+        return None
+    name = _module_of(target)
+    globals_ = target.__globals__
+    path = globals_.get("__file__")
+    if (not name or name in sys.modules or globals_.get("__name__") != name
+            or not isinstance(path, str) or not os.path.isfile(path)):
+        return None
+    return name
 
 
 def _bound(module: Any, qualname: str) -> Any:
