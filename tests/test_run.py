@@ -224,6 +224,16 @@ def test_joblib_multiprocessing_backend() -> None:
     assert "error: TypeError: cannot pickle" in text, text
 
 
+def test_joblib_multiprocessing_backend_task_error_is_left_alone() -> None:
+    """A task's own error under joblib's multiprocessing backend gets no frames chained by
+    the hook: its traceback is python's."""
+    pytest.importorskip("joblib")
+    result = run("joblib_multiprocessing_raises.py")
+    assert result.returncode == 1
+    assert "ValueError: bad input" in result.stderr
+    assert "task failed to pickle" not in result.stderr and "picklecheck:" not in result.stderr
+
+
 def test_dask_local_cluster() -> None:
     """Dask LocalCluster: client.submit(score, model), the graph expression unwrapped."""
     pytest.importorskip("distributed")

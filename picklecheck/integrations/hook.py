@@ -252,12 +252,13 @@ def _patch_joblib_callback(module: Any) -> None:
     _state[_JOBLIB_PARALLEL] = (callback, "_retrieve_result", original)
 
     def _retrieve_result(self: Any, out: Any) -> Any:
-        if isinstance(out, BaseException):
-            tb = out.__traceback__
-            if tb is not None and out.__context__ is None and out.__cause__ is None:
-                from picklecheck.integrations.recover import SentFrom
+        if (isinstance(out, BaseException) and out.__context__ is None
+                and out.__cause__ is None and out.__traceback__ is not None):
+            from picklecheck.integrations.recover import SentFrom, site_of, traceback_frames
 
-                out.__context__ = SentFrom(out).with_traceback(tb)
+            # Only a failure to pickle the task (a task's own error keeps its words)
+            if any(site_of(frame) is not None for frame in traceback_frames(out)):
+                out.__context__ = SentFrom(out).with_traceback(out.__traceback__)
         return original(self, out)
 
     setattr(callback, "_retrieve_result", _retrieve_result)  # noqa: B010
