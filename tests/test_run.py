@@ -258,6 +258,19 @@ def test_ray_local() -> None:
     assert "model.rows" not in text and "model.counter" not in text, text
 
 
+def test_ray_remote_function_too_large() -> None:
+    """Ray refuses to export a remote function over 95 MiB as it is submitted: the function
+    is the culprit, with Ray's fix (it gave no diagnosis: Ray's ValueError named no
+    serializer, and the function was checked inside a dict of parts)."""
+    pytest.importorskip("ray")
+    result = run("ray_too_large.py", timeout=300)
+    assert result.returncode == 1
+    text = diagnosis_of(result)
+    assert text.startswith("picklecheck: score.remote(3) could not send"), text
+    assert_culprits(text, "score", ("  (function)",))
+    assert "ray.put()" in text
+
+
 def test_spark_local() -> None:
     """Local Spark (needs Java): the user's lambda inside PySpark's wrapped closure."""
     pytest.importorskip("pyspark")

@@ -40,7 +40,9 @@ _MESSAGE = re.compile(
     # multiprocessing's own refusals: a Queue, Lock or Value sent to a running worker, a
     # SemLock made for fork sent to a spawned one, a Pool sent anywhere
     r"|shared between processes through inheritance|is being shared with a process in a"
-    r"|cannot be passed between processes or pickled", re.IGNORECASE)
+    r"|cannot be passed between processes or pickled"
+    # Ray's refusal of a remote function or actor class too big to export
+    r"|FUNCTION_SIZE_ERROR_THRESHOLD", re.IGNORECASE)
 
 
 class ExplainWarning(UserWarning):

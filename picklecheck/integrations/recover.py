@@ -62,6 +62,10 @@ SITES: tuple[Site, ...] = (
     Site("ray", "ray/_private/serialization.py", "serialize", "value", "ray", "cloudpickle", _RAY),
     Site("ray", "ray/_private/worker.py", "put_object", "value", "ray", "cloudpickle", _RAY),
     Site("ray", "ray/_common/serialization.py", "pickle_dumps", "obj", "ray", "cloudpickle", _RAY),
+    # (where Ray refuses a remote function or actor class too big to export)
+    Site("ray", "ray/_private/function_manager.py", "export", "function", "ray", "cloudpickle", _RAY),
+    Site("ray", "ray/_private/function_manager.py", "export_actor_class", "Class", "ray",
+         "cloudpickle", _RAY),
     Site("spark", "pyspark/serializers.py", "dumps", "obj", "spark", "cloudpickle", _SPARK),
     Site("spark", "pyspark/core/broadcast.py", "dump", "value", "pickle", "pickle", _SPARK_BROADCAST),
     Site("spark", "pyspark/broadcast.py", "dump", "value", "pickle", "pickle", _SPARK_BROADCAST),

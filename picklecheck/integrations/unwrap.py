@@ -435,7 +435,7 @@ def _dask_value(ctx: Context, value: Any) -> Unwrapped:
 # -- Ray ----------------------------------------------------------------------------
 
 def _ray(ctx: Context, value: Any) -> Unwrapped:
-    if ctx.recovered.site.function == "pickle_dumps":
+    if ctx.recovered.site.function in ("pickle_dumps", "export", "export_actor_class"):
         site = ctx.call("remote")
         name = _func_name(value, "function")
         call = site.text if site is not None else f"{name}.remote(...)"
