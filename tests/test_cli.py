@@ -604,5 +604,10 @@ def test_a_files_functions_pickle_as_the_scripts_would(tmp_path, monkeypatch):
         assert "path  work.__globals__['results_lock']" in result.output
         assert "FAIL: work does not survive cloudpickle (1 culprit); ok with pickle" in result.output
         assert "job" not in cloudpickle.list_registry_pickle_by_value()
+        # the fix that keeps one lock per worker: the function sent by name
+        hint = " ".join(result.output.split())
+        assert ("work travels by value, with the globals it uses: defined at the top level "
+                "of a module the workers import, it is sent by name, and each worker uses "
+                "its own results_lock") in hint, hint
     finally:
         forget_modules_in(tmp_path, before)

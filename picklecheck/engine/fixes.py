@@ -60,7 +60,15 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
         else:
             text = _sentence(kind, finding)
             if _is_mine(kind, _target(finding)) or kind not in _NOT_MINE:
-                text = framework_hint(kind, own, text)
+                framework = framework_hint(kind, own, text)
+                holder = finding.extra.get("holder")
+                if (isinstance(holder, Holder) and holder.kind == "function"
+                        and holder.via == "global"):
+                    # the framework's words replace the generic ones, but not this
+                    by_name = _BY_NAME_GLOBAL.format(short=holder.short, label=holder.label)
+                    if by_name not in framework:
+                        framework += "; " + by_name
+                text = framework
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a hostile object must not break the report
@@ -380,8 +388,16 @@ def where_to_drop(holder: Holder) -> str:
                "global": f"{short} ({func}) uses it as the global {holder.label}",
                "default": f"{short} ({func}) has it as a default argument value"}.get(holder.via)
         fix = f"create it inside {short}, or pass what is needed to create it as an argument"
+        if holder.via == "global":
+            fix += "; " + _BY_NAME_GLOBAL.format(short=short, label=holder.label)
         return f"{how}: {fix}" if how else f"{fix} ({func})"
     return "take it out of the data before it is sent and re-create it where it is used"
+
+
+#: A global is pickled only with a function saved by value (a __main__ one, a closure).
+_BY_NAME_GLOBAL = ("{short} travels by value, with the globals it uses: defined at the top "
+                   "level of a module the workers import, it is sent by name, and each "
+                   "worker uses its own {label}")
 
 
 def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
