@@ -113,3 +113,31 @@ def test_a_captured_spark_context_gets_spark_s_own_fix(sc):
     assert culprit.path == "lookup.__closure__[0].cell_contents", culprit.path
     assert "SPARK-5063" in culprit.hint and "create it inside" not in culprit.hint, culprit.hint
     assert [entry.hint for entry in report.entries] == [culprit.hint]
+
+
+def test_a_udf_failure_is_explained_under_the_dataframe_call(sc):
+    """A UDF runs when a DataFrame action does: the diagnosis names that call and the
+    function's culprit (the call read "rdd action")."""
+    import threading
+    import warnings
+
+    from pyspark.sql import SparkSession
+    from pyspark.sql.functions import udf
+
+    spark = SparkSession(sc)
+    guard = threading.Lock()
+
+    @udf("long")
+    def plus_one(x):
+        with guard:
+            return x + 1
+
+    frame = spark.createDataFrame([(1,), (2,)], ["x"])
+    with pytest.raises(Exception) as raised:  # noqa: B017 - PySpark's PicklingError
+        frame.select(plus_one("x")).show()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diagnosis = picklecheck.explain(raised.value)
+    assert diagnosis is not None
+    assert diagnosis.call == "frame.select(plus_one('x')).show()", diagnosis.call
+    assert [c.path for c in diagnosis.culprits] == ["plus_one.__closure__[0].cell_contents"]

@@ -494,10 +494,17 @@ def _spark_command(ctx: Context, func: Any) -> Unwrapped:
     the user's functions are the first non-PySpark callables inside them."""
     found: list[tuple[str, Any]] = []
     _user_callables(func, found, set())
-    site = ctx.call("collect", "count", "take", "first", "reduce", "foreach", "saveAsTextFile",
-                    "toDF", "collectAsMap", "sum", "max", "min", "mean", "top", "aggregate", "fold")
+    site = ctx.call(*_SPARK_ACTIONS)
     parts = [Part(_spark_label(api, f), f) for api, f in found] or [Part("function", func)]
-    return Unwrapped(site.text if site is not None else "rdd action", parts)
+    return Unwrapped(site.text if site is not None else "a Spark job", parts)
+
+
+#: The calls that make Spark run a job: an RDD's actions, and a DataFrame's (a UDF, a
+#: mapInPandas function runs when one of these does).
+_SPARK_ACTIONS = ("collect", "count", "take", "first", "reduce", "foreach", "saveAsTextFile",
+                  "toDF", "collectAsMap", "sum", "max", "min", "mean", "top", "aggregate",
+                  "fold", "foreachPartition", "show", "toPandas", "head", "tail", "save",
+                  "saveAsTable", "insertInto", "parquet", "csv", "json", "toLocalIterator")
 
 
 def _user_callables(func: Any, found: list[tuple[str, Any]], seen: set[int]) -> None:
