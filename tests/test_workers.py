@@ -228,6 +228,19 @@ def test_framework_hints():
     assert {"multiprocessing", "joblib"} <= set(hint)
 
 
+def test_a_generator_in_the_data_sent_is_to_be_materialised_with_every_framework():
+    """A generator in the rows sent (``sc.parallelize(rows)``) is data to store as a list;
+    the frameworks' words are about what a task's function captures ("open it once per
+    partition inside mapPartitions")."""
+    rows = [{"id": 1, "vals": (v for v in range(3))}]
+    for backend in ("ray", "dask", "spark", "multiprocessing", "joblib"):
+        if not _installed(backend):
+            continue
+        [culprit] = picklecheck.check(rows, backends=[backend], roundtrip=False).culprits
+        assert culprit.hint.startswith("a running generator, coroutine or frame cannot be "
+                                       "saved; store the data it produces (a list)"), culprit.hint
+
+
 def test_session_state_and_unknown_names():
     """SessionState takes a framework backend; unknown names are clear errors."""
     state = picklecheck.SessionState(mode="enforce", backend="joblib")

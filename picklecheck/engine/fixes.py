@@ -59,9 +59,13 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
             text = driver  # neither the generic fix nor a framework's applies to it
         else:
             text = _sentence(kind, finding)
-            if _is_mine(kind, _target(finding)) or kind not in _NOT_MINE:
+            holder = finding.extra.get("holder")
+            in_data = isinstance(holder, Holder) and holder.kind == "data"
+            # (A generator in the data sent is its data to materialise: a framework's
+            # words are about what a function captures.)
+            if (_is_mine(kind, _target(finding)) or kind not in _NOT_MINE) and not (
+                    kind == "generator" and in_data):
                 framework = framework_hint(kind, own, text)
-                holder = finding.extra.get("holder")
                 if (isinstance(holder, Holder) and holder.kind == "function"
                         and holder.via == "global"):
                     # the framework's words replace the generic ones, but not this
