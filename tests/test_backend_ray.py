@@ -103,11 +103,16 @@ def test_parent_only_class_fails_on_the_worker(remote_kind):
     module = fw_jobs.parent_only_module("picklecheck_ray_parent_only")
     obj = {"p": module.Point(2)}
     try:
-        outcome = _job_outcome(remote_kind, obj)
+        with pytest.raises(Exception) as raised:  # noqa: B017 - Ray's system error
+            ray.get(remote_kind.remote(obj), timeout=JOB_TIMEOUT)
         report = picklecheck.check(obj, backends=["ray"])
+        # explain() says what the worker lacked, and where this process has it from
+        said = _why_not_explained(raised.value)
     finally:
         del __import__("sys").modules[module.__name__]
-    assert outcome == "fails"
+    assert said.startswith("a Ray worker could not load what the task was sent: it has no "
+                           "module 'picklecheck_ray_parent_only'"), said
+    assert "runtime_env={'py_modules': [module]}" in said
     assert [(c.path, c.kind) for c in report.culprits] == [("obj['p']", "unimportable")]
     assert report.results["ray"].worker == "ray"
 

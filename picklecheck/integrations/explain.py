@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import sys
 import warnings
 
 from picklecheck.integrations import callsite
@@ -177,7 +178,30 @@ def is_serialization_failure(exc: BaseException) -> bool:
             return True
         if type(linked) is RuntimeError and DATALOADER_DIED.search(_text(linked)):
             return True
-    return False
+    return _ray_worker_missing(exc) is not None
+
+
+#: What a Ray worker says when it cannot import a module the task's bytes name (its
+#: system error: an import inside the task itself is the task's own error).
+_NO_MODULE = re.compile(r"System error: No module named '([\w.]+)'")
+
+
+def _ray_worker_missing(exc: BaseException) -> str | None:
+    """The module a Ray worker could not import to load a task (its error, raised here by
+    ``ray.get``), or None."""
+    for linked in exception_chain(exc):
+        if type(linked).__name__.startswith(("RayTaskError", "RaySystemError")):
+            found = _NO_MODULE.search(_text(linked))
+            if found:
+                return found.group(1)
+    return None
+
+
+def _where_imported(name: str) -> str:
+    """Where this process imports module ``name`` from, in words ("" if it does not)."""
+    module = sys.modules.get(name) or sys.modules.get(name.partition(".")[0])
+    path = getattr(module, "__file__", None)
+    return f" (this process imports it from {path})" if isinstance(path, str) else ""
 
 
 def _direct(exc: BaseException) -> Recovered | None:
@@ -210,6 +234,14 @@ def _why_not(exc: BaseException) -> str:
         return ("the exception carries no traceback (joblib's multiprocessing backend drops "
                 "it), so the object being pickled cannot be found; check what you passed "
                 "with picklecheck.check(obj)")
+    missing = _ray_worker_missing(exc)
+    if missing is not None:
+        return (f"a Ray worker could not load what the task was sent: it has no module "
+                f"{missing!r}{_where_imported(missing)}. Ray's workers import only what is "
+                "installed, plus the driver script's folder and the current folder: ship the "
+                "module with runtime_env={'py_modules': [module]} (or install it where the "
+                "workers run), or ray.cloudpickle.register_pickle_by_value(module) to send "
+                "its classes and functions by value")
     if type(exc).__name__ in ("BrokenProcessPool", "WorkerLostError"):
         return ("a worker process died without saying why; most often it could not load "
                 "its task (a function or class defined in __main__ under the spawn start "
