@@ -92,3 +92,16 @@ def main_function(name="picklecheck_main_job"):
     func = namespace[name]
     setattr(main, name, func)
     return func, lambda: delattr(main, name)
+
+
+def why_not_explained(exc):
+    """The warning :func:`picklecheck.explain` gives where it names no culprit (it must
+    name none)."""
+    import warnings
+
+    import picklecheck
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert picklecheck.explain(exc) is None
+    return " ".join(str(w.message) for w in caught)

@@ -68,7 +68,7 @@ def test_result_that_cannot_pickle(process_client):
         process_client.submit(fw_jobs.make_lock, pure=False).result(timeout=JOB_TIMEOUT)
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["dask"]).ok
     # explain() says the result could not be sent back (not "check what you passed")
-    said = _why_not_explained(raised.value)
+    said = fw_jobs.why_not_explained(raised.value)
     assert ("could not send back what it returned (TypeError: Could not serialize object "
             "of type lock)") in said, said
 
@@ -85,16 +85,6 @@ def test_parent_only_class_never_resolves(process_client):
         del sys.modules[module.__name__]
     assert [(c.path, c.kind) for c in report.culprits] == [("obj", "unimportable")]
     assert report.results["dask"].worker == "dask"
-
-
-def _why_not_explained(exc):
-    """The warning explain() gives when it names no culprit."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert picklecheck.explain(exc) is None
-    return " ".join(str(w.message) for w in caught)
 
 
 def test_a_captured_client_gets_dask_s_own_fix(client):

@@ -107,7 +107,7 @@ def test_parent_only_class_fails_on_the_worker(remote_kind):
             ray.get(remote_kind.remote(obj), timeout=JOB_TIMEOUT)
         report = picklecheck.check(obj, backends=["ray"])
         # explain() says what the worker lacked, and where this process has it from
-        said = _why_not_explained(raised.value)
+        said = fw_jobs.why_not_explained(raised.value)
     finally:
         del __import__("sys").modules[module.__name__]
     assert said.startswith("a Ray worker could not load what the task was sent: it has no "
@@ -133,15 +133,6 @@ def test_result_that_cannot_pickle(remote_kind):
         ray.get(ray.remote(fw_jobs.make_lock).remote(), timeout=JOB_TIMEOUT)
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["ray"]).ok
     # explain() says the result could not be sent back (not "check what you passed")
-    said = _why_not_explained(raised.value)
+    said = fw_jobs.why_not_explained(raised.value)
     assert "could not send back what it returned (TypeError: cannot pickle" in said, said
 
-
-def _why_not_explained(exc):
-    """The warning explain() gives when it names no culprit."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert picklecheck.explain(exc) is None
-    return " ".join(str(w.message) for w in caught)

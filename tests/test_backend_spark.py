@@ -88,18 +88,8 @@ def test_result_that_cannot_pickle(sc):
         sc.parallelize([0], 1).map(lambda _: fw_jobs.make_lock()).collect()
     assert not picklecheck.check(fw_jobs.make_lock(), backends=["spark"]).ok
     # explain() says the result could not be sent back (not "check what you passed")
-    said = _why_not_explained(raised.value)
+    said = fw_jobs.why_not_explained(raised.value)
     assert "could not send back what it returned (Could not serialize object: TypeError" in said, said
-
-
-def _why_not_explained(exc):
-    """The warning explain() gives when it names no culprit."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert picklecheck.explain(exc) is None
-    return " ".join(str(w.message) for w in caught)
 
 
 def test_a_captured_spark_context_gets_spark_s_own_fix(sc):

@@ -121,6 +121,11 @@ class Backend:
             return False
         return True
 
+    @property
+    def not_installed(self) -> str:
+        """What a check says of this backend where it is not installed."""
+        return f"{self.name} is not installed ({self.install_hint or f'pip install {self.name}'})"
+
     def default_protocol(self) -> int:
         return pickle.DEFAULT_PROTOCOL
 

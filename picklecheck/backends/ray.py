@@ -110,10 +110,7 @@ def _exported(obj: Any) -> bool:
     class, or what ``ray.remote`` made of one), not as an argument or an object."""
     if isinstance(obj, (types.FunctionType, type)):
         return True
-    ray = sys.modules.get("ray")
-    kinds = tuple(k for k in (getattr(getattr(ray, "remote_function", None), "RemoteFunction", None),
-                              getattr(getattr(ray, "actor", None), "ActorClass", None))
-                  if isinstance(k, type))
+    kinds = _ray_classes("remote_function.RemoteFunction", "actor.ActorClass")
     return bool(kinds) and isinstance(obj, kinds)
 
 
@@ -157,11 +154,20 @@ def _handles_as_placeholders(pickler: Any) -> Any:
 
 def _handle_types() -> tuple[type, ...]:
     """Ray's types of refs and handles, once ray is imported."""
-    ray = sys.modules.get("ray")
-    if ray is None:
-        return ()
-    kinds = (getattr(ray, "ObjectRef", None), getattr(getattr(ray, "actor", None), "ActorHandle", None))
-    return tuple(k for k in kinds if isinstance(k, type))
+    return _ray_classes("ObjectRef", "actor.ActorHandle")
+
+
+def _ray_classes(*names: str) -> tuple[type, ...]:
+    """The classes ``ray`` holds under the dotted ``names`` (once ray is imported: none
+    before), those it has."""
+    found = []
+    for name in names:
+        value: Any = sys.modules.get("ray")
+        for part in name.split("."):
+            value = getattr(value, part, None)
+        if isinstance(value, type):
+            found.append(value)
+    return tuple(found)
 
 
 def _as_placeholder(obj: Any) -> tuple[Any, ...]:

@@ -205,8 +205,7 @@ def _require_installed(backends: Sequence[str]) -> None:
     a backend as a row, "not installed", instead."""
     missing = [b for b in map(get_backend, dict.fromkeys(backends)) if not b.available]
     if missing:
-        said = "; ".join(f"{b.name} is not installed "
-                         f"({b.install_hint or f'pip install {b.name}'})" for b in missing)
+        said = "; ".join(b.not_installed for b in missing)
         raise click.UsageError(f"{said} (--compare checks with every backend installed here)")
 
 

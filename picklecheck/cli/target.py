@@ -89,13 +89,17 @@ class TargetNotFoundError(TargetError, LookupError):
         return text
 
 
-class PickleFileTargetError(TargetError):
-    """A pickle file given as a target: ``picklecheck inspect`` reads those."""
+class _SourceError(TargetError):
+    """A target whose source (a file or module) cannot be checked as a whole."""
 
     def __init__(self, spec: str, source: str) -> None:
         self.spec = spec
         self.source = source
         super().__init__(spec, source)
+
+
+class PickleFileTargetError(_SourceError):
+    """A pickle file given as a target: ``picklecheck inspect`` reads those."""
 
     def __str__(self) -> str:
         return (f"{self.source} is a pickle file, not Python code: read it with "
@@ -118,13 +122,8 @@ def _is_pickle_file(path: Path) -> bool:
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-class NoValuesError(TargetError):
+class NoValuesError(_SourceError):
     """A file or module with nothing public to check."""
-
-    def __init__(self, spec: str, source: str) -> None:
-        self.spec = spec
-        self.source = source
-        super().__init__(spec, source)
 
     def __str__(self) -> str:
         return (f"{self.source} has no public values to check "

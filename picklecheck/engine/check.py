@@ -405,8 +405,7 @@ def _dump(obj: Any, backend: Backend, protocol: int | None, keep_bytes: bool,
     results[backend.name] = result  # visible to the caller as it fills in
     if not backend.available:
         result.available = False
-        hint = backend.install_hint or f"pip install {backend.name}"
-        result.error = f"{backend.name} is not installed ({hint})"
+        result.error = backend.not_installed
         return [], None
     proto = backend.default_protocol() if protocol is None else protocol
     data: bytes | None = None

@@ -60,19 +60,16 @@ def hint_for(kind: str, finding: Finding, works_with: dict[str, bool],
         else:
             text = _sentence(kind, finding)
             holder = finding.extra.get("holder")
-            in_data = isinstance(holder, Holder) and holder.kind == "data"
+            if not isinstance(holder, Holder):
+                holder = Holder("")  # not worked out: neither data nor a function's
             # (A generator in the data sent is its data to materialise: a framework's
             # words are about what a function captures.)
             if (_is_mine(kind, _target(finding)) or kind not in _NOT_MINE) and not (
-                    kind == "generator" and in_data):
-                framework = framework_hint(kind, own, text)
-                if (isinstance(holder, Holder) and holder.kind == "function"
-                        and holder.via == "global"):
-                    # the framework's words replace the generic ones, but not this
-                    by_name = _BY_NAME_GLOBAL.format(short=holder.short, label=holder.label)
-                    if by_name not in framework:
-                        framework += "; " + by_name
-                text = framework
+                    kind == "generator" and holder.kind == "data"):
+                text = framework_hint(kind, own, text)
+                # (A framework's words may replace the generic ones, but not this.)
+                if (by_name := _by_name_global(holder)) and by_name not in text:
+                    text += "; " + by_name
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a hostile object must not break the report
@@ -99,10 +96,15 @@ def _sentence(kind: str, finding: Finding) -> str:
                            **_depth_words(finding))
 
 
+def _folded(finding: Finding) -> Any:
+    """The folded class or reconstructor the finding is about, or its object."""
+    return finding.via if finding.via is not None else finding.obj
+
+
 def _target(finding: Finding) -> Any:
     """What the fix is about: the folded class or reconstructor, the function a wrapper
     (``functools.lru_cache``) wraps, or the object itself."""
-    obj = finding.via if finding.via is not None else finding.obj
+    obj = _folded(finding)
     if not issubclass(type(obj), _NAMED):
         wrapped = safe_attr(obj, "__wrapped__")
         if type(wrapped) is types.MethodType:  # a wrapper made per instance: the method
@@ -156,21 +158,18 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         return _LOAD_GETATTR
     if kind == "generator" and issubclass(type(finding.obj), types.TracebackType):
         return _TRACEBACK
-    if kind == "wrapped" and wraps_a_method(finding.via if finding.via is not None
-                                            else finding.obj):
+    if kind == "wrapped" and wraps_a_method(_folded(finding)):
         return _METHOD_WRAPPER
     if (kind in _STREAMLIT_OWN and _module_of_type(finding.obj).startswith("streamlit.")
             and (advice := library_fix(type(finding.obj), [kind]))):
         # Streamlit's own object, itself the culprit (a DeltaGenerator turns every
         # attribute into a command, __getstate__ too): its advice is Streamlit's
         return _as_template(advice)
-    if kind in _BY_NAME and _type_parameter(finding.via if finding.via is not None
-                                            else finding.obj):
-        return _TYPE_PARAMETER.replace("{name}", _as_template(
-            str(getattr(finding.via if finding.via is not None else finding.obj,
-                        "__name__", "T"))))
+    if kind in _BY_NAME and _type_parameter(_folded(finding)):
+        name = str(getattr(_folded(finding), "__name__", "T"))
+        return _TYPE_PARAMETER.replace("{name}", _as_template(name))
     if kind == "unimportable" and finding.stage == "dumps" and unregistered_module(
-            finding.via if finding.via is not None else finding.obj):
+            _folded(finding)):
         return _UNREGISTERED
     if kind == "custom_reduce" and _SUPER_GETSTATE in exception_text(finding.exc, 300):
         return _NO_OBJECT_GETSTATE
@@ -392,16 +391,21 @@ def where_to_drop(holder: Holder) -> str:
                "global": f"{short} ({func}) uses it as the global {holder.label}",
                "default": f"{short} ({func}) has it as a default argument value"}.get(holder.via)
         fix = f"create it inside {short}, or pass what is needed to create it as an argument"
-        if holder.via == "global":
-            fix += "; " + _BY_NAME_GLOBAL.format(short=short, label=holder.label)
+        if by_name := _by_name_global(holder):
+            fix += "; " + by_name
         return f"{how}: {fix}" if how else f"{fix} ({func})"
     return "take it out of the data before it is sent and re-create it where it is used"
 
 
-#: A global is pickled only with a function saved by value (a __main__ one, a closure).
-_BY_NAME_GLOBAL = ("{short} travels by value, with the globals it uses: defined at the top "
-                   "level of a module the workers import, it is sent by name, and each "
-                   "worker uses its own {label}")
+def _by_name_global(holder: Holder) -> str:
+    """For a global a function uses: that the function travels by value (a global is
+    pickled only with a function saved by value, a __main__ one or a closure), and what
+    sending it by name gives; else ""."""
+    if holder.kind != "function" or holder.via != "global":
+        return ""
+    return (f"{holder.short} travels by value, with the globals it uses: defined at the top "
+            "level of a module the workers import, it is sent by name, and each worker uses "
+            f"its own {holder.label}")
 
 
 def framework_hint(kind: str, own: tuple[str, ...], generic: str) -> str:
@@ -764,28 +768,27 @@ _DRIVER_ONLY: list[tuple[str, tuple[str, ...], str]] = [
 
 def driver_only(cls: Any) -> str | None:
     """The advice for a framework's driver-only handle (:data:`_DRIVER_ONLY`), or None."""
-    name = getattr(cls, "__name__", "object")
-    module = getattr(cls, "__module__", "") or ""
-    if not isinstance(name, str) or not isinstance(module, str):
-        return None
-    for prefix, words, text in _DRIVER_ONLY:
-        if (module == prefix or module.startswith(prefix + ".")) and any(
-                w in name for w in words):
-            return text.format(name=name)
-    return None
+    return next((text.format(name=cls.__name__) for prefix, words, text in _DRIVER_ONLY
+                 if _is_of(cls, prefix, words)), None)
 
 
 def library_fix(cls: Any, kinds: list[str]) -> str | None:
     """The library's own advice (:data:`LIBRARY_FIXES`) for an object of ``cls`` with
     culprits of ``kinds``, or None."""
-    name = getattr(cls, "__name__", "object")
-    module = getattr(cls, "__module__", "") or ""
-    for prefix, words, signs, text in LIBRARY_FIXES:
-        if (module == prefix or module.startswith(prefix + ".")) and (
-                not words or any(w in name for w in words)) and (
-                not signs or not set(signs).isdisjoint(kinds)):
-            return text.format(name=name)
-    return None
+    return next((text.format(name=cls.__name__) for prefix, words, signs, text in LIBRARY_FIXES
+                 if _is_of(cls, prefix, words)
+                 and (not signs or not set(signs).isdisjoint(kinds))), None)
+
+
+def _is_of(cls: Any, prefix: str, words: tuple[str, ...]) -> bool:
+    """Whether ``cls`` is of module ``prefix`` (or below it), and one of ``words`` (if
+    any) is in its name."""
+    name = getattr(cls, "__name__", None)
+    module = getattr(cls, "__module__", None)
+    if not isinstance(name, str) or not isinstance(module, str):
+        return False
+    return ((module == prefix or module.startswith(prefix + "."))
+            and (not words or any(w in name for w in words)))
 
 
 def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:

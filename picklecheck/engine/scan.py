@@ -882,10 +882,10 @@ class Scan:
             if census:
                 k = min(j + size, stop)
                 size = min(size * 2, FLAT_MAX)
-                types = list(map(type, objs[j:k]))
+                classes = list(map(type, objs[j:k]))
                 # (All of one type is counted faster than each type is looked up.)
-                if (types[0] in ATOMS and types.count(types[0]) == len(types)
-                        or ATOMS.issuperset(types)):
+                if (classes[0] in ATOMS and classes.count(classes[0]) == len(classes)
+                        or ATOMS.issuperset(classes)):
                     j = k  # atoms only: nothing here can fail
                     continue
             if k - j == 1:

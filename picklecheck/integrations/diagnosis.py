@@ -136,22 +136,21 @@ def check_parts(parts: dict[str, Any], backend: str, max_culprits: int = 100) ->
         [(label, value)] = parts.items()
         report = check(value, backends=(backend,), roundtrip=False, name=label,
                        max_culprits=max_culprits)
-        if not label.isidentifier():
-            for culprit in report.culprits:
-                culprit.evaluable = False
-            for within in {id(c.within): c.within for c in report.culprits
-                           if c.within is not None}.values():
-                within.evaluable = False
+        for place in _places(report):
+            place.evaluable = place.evaluable and label.isidentifier()
         return report
     report = check(parts, backends=(backend,), roundtrip=False, name="parts",
                    max_culprits=max_culprits)
-    withins = {id(c.within): c.within for c in report.culprits if c.within is not None}
-    for culprit in report.culprits:
-        _reroot(culprit)
-    for within in withins.values():
-        _reroot(within)
+    for place in _places(report):
+        _reroot(place)
     report.entries = entries(report.culprits, report.expanded)
     return report
+
+
+def _places(report: Report) -> list[Culprit | Within]:
+    """The report's culprits, and each library object they are within, once."""
+    withins = {id(c.within): c.within for c in report.culprits if c.within is not None}
+    return [*report.culprits, *withins.values()]
 
 
 def _reroot(culprit: Culprit | Within) -> None:

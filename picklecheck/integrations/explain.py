@@ -28,7 +28,6 @@ from picklecheck.integrations.recover import (
 )
 from picklecheck.integrations.unwrap import Context, unwrap, user_caller
 from picklecheck.integrations.workers import DATALOADER_DIED
-from picklecheck.isolation.foreign import traceback_of
 
 __all__ = ["ExplainWarning", "diagnose", "explain", "is_serialization_failure"]
 
@@ -161,10 +160,10 @@ def _is_pickle_message(exc: BaseException) -> bool:
     return _MESSAGE.search(_text(exc)) is not None
 
 
-def _text(exc: BaseException) -> str:
+def _text(exc: BaseException, limit: int = 2000) -> str:
     """The start of ``exc``'s message ("" when its ``__str__`` raises)."""
     try:
-        return str(exc)[:2000]
+        return str(exc)[:limit]
     except Exception:  # noqa: BLE001 - a hostile __str__ says nothing
         return ""
 
@@ -279,26 +278,19 @@ def _result_not_sent(exc: BaseException) -> str | None:
     if remote is not None and type(remote).__name__ == "_RemoteTraceback" and any(
             words in _text(remote) for words in _SENDING_BACK):
         return _describe(exc)
-    if name.startswith("RayTaskError") and _ray_result_not_sent(_long_text(exc)):
-        return _last_line(_long_text(exc))
+    text = _text(exc, _WORKER_TRACEBACK)  # Ray's and Spark's carry the worker's traceback
+    if name.startswith("RayTaskError") and _ray_result_not_sent(text):
+        return _last_line(text)
     if _dask_result_not_sent(exc):
         first = _text(exc).strip().partition("\n")[0]
         return f"{type(exc).__name__}: {first}"[:300]
-    said = _spark_result_not_sent(_long_text(exc))
-    return said or None
+    return _spark_result_not_sent(text) or None
 
 
+#: How much of an error's message a worker's traceback in it may take.
+_WORKER_TRACEBACK = 50_000
 #: A file of the worker's traceback, as its text shows it.
 _FILE_LINE = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.M)
-
-
-def _long_text(exc: BaseException) -> str:
-    """``exc``'s message, up to the length of a worker's traceback in it ("" when its
-    ``__str__`` raises)."""
-    try:
-        return str(exc)[:50_000]
-    except Exception:  # noqa: BLE001 - a hostile __str__ says nothing
-        return ""
 
 
 def _last_line(text: str) -> str:
@@ -317,14 +309,8 @@ def _ray_result_not_sent(text: str) -> bool:
 def _dask_result_not_sent(exc: BaseException) -> bool:
     """Dask's client received, in place of a result, the worker's note that it could not
     serialize it (``serialization_error_loads`` raises it here)."""
-    names = set()
-    for linked in exception_chain(exc):
-        tb = traceback_of(linked)
-        while tb is not None:
-            code = tb.tb_frame.f_code
-            if "distributed" in code.co_filename:
-                names.add(code.co_name)
-            tb = tb.tb_next
+    names = {frame.f_code.co_name for linked in exception_chain(exc)
+             for frame in traceback_frames(linked) if "distributed" in frame.f_code.co_filename}
     return "serialization_error_loads" in names and bool(names & {"result", "gather", "_gather"})
 
 
