@@ -338,6 +338,9 @@ class Report:
     results: dict[str, BackendResult]
     culprits: list[Culprit] = field(default_factory=list)
     python: str = ""
+    #: The other interpreter fresh loads ran in (``check(python=...)``), as
+    #: "path (Python 3.13.0)"; empty when they ran in this one.
+    fresh_python: str = ""
     entries: list[Entry] = _LazyField()  # type: ignore[assignment]
     expanded: bool = False
 
@@ -364,6 +367,7 @@ class Report:
             "ok": self.ok,
             "protocol": self.protocol,
             "python": self.python,
+            "fresh_python": self.fresh_python,
             "results": {name: r.to_dict() for name, r in self.results.items()},
             "culprits": [c.to_dict() for c in self.culprits],
             "entries": [e.to_dict() for e in self.entries],

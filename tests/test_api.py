@@ -63,8 +63,8 @@ def test_to_dict_is_json_ready():
     """to_dict has stable keys and serializes to JSON."""
     report = picklecheck.check({"db": c.Database()}, name="state")
     data = json.loads(json.dumps(report.to_dict()))
-    assert set(data) == {"name", "type", "repr", "ok", "protocol", "python", "results", "culprits",
-                         "entries"}
+    assert set(data) == {"name", "type", "repr", "ok", "protocol", "python", "fresh_python",
+                         "results", "culprits", "entries"}
     assert data["ok"] is False
     assert set(data["results"]) == {"pickle", "dill", "cloudpickle"}
     culprit = data["culprits"][0]

@@ -50,10 +50,35 @@ def blocks(text: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in MARKER.finditer(text)]
 
 
+#: The workers' interpreter README's ``--python`` example names, and what stands for it
+#: here: a virtualenv of Python 3.13 with this interpreter's cloudpickle and dill.
+WORKERS_PYTHON = "/srv/workers/venv/bin/python"
+_workers: list[str] = []
+
+
+def workers_python() -> str:
+    if not _workers:
+        import atexit
+        import shutil
+        import tempfile
+
+        import cloudpickle
+        import dill
+        from interpreters import pyenv_python, venv
+
+        base = pyenv_python("3.13")
+        if base is None:
+            pytest.skip("the --python example runs on Python 3.13, which pyenv does not have")
+        folder = tempfile.mkdtemp(prefix="picklecheck-readme-")
+        atexit.register(shutil.rmtree, folder, True)
+        _workers.append(venv(base, os.path.join(folder, "venv"), cloudpickle, dill))
+    return _workers[0]
+
+
 def run(command: str) -> str:
     """The command's output as a user would see it, repository paths made relative."""
     command, _, pipe = command.partition(" | ")
-    words = command.split()
+    words = [workers_python() if word == WORKERS_PYTHON else word for word in command.split()]
     merge = words[-1] == "2>&1"
     words = words[:-1] if merge else words
     if words[0] == "picklecheck":
@@ -68,6 +93,8 @@ def run(command: str) -> str:
                           timeout=300, check=False)
     assert proc.returncode in (0, 1), f"{command} exited {proc.returncode}:\n{proc.stderr}"
     output = proc.stdout + (proc.stderr if merge else "")
+    if _workers:
+        output = output.replace(_workers[0], WORKERS_PYTHON)
     return _shorten_paths(_filter(output, pipe)).rstrip() + "\n"
 
 

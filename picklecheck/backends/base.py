@@ -244,6 +244,27 @@ class Backend:
 
     # -- the pickler's view of one object ----------------------------------
 
+    def code_saved(self, obj: Any, protocol: int) -> list[types.CodeType]:
+        """The code objects a dump of ``obj`` writes: the bytecode of every function and
+        class this backend saves by value, which only the same Python version can run
+        (none for pickle, which saves functions by name). A dump that fails part way
+        gives what it wrote until then."""
+        saved: dict[int, types.CodeType] = {}
+        base = type(self.pickler(Sink(), protocol))
+
+        class Recording(base):  # type: ignore[valid-type, misc]
+            def reducer_override(self, obj: Any) -> Any:
+                if type(obj) is types.CodeType:
+                    saved[id(obj)] = obj
+                override = getattr(super(), "reducer_override", None)
+                return NotImplemented if override is None else override(obj)
+
+        try:
+            Recording(Sink(), protocol).dump(obj)
+        except Exception:  # noqa: BLE001, S110 - what it wrote before failing is known
+            pass
+        return list(saved.values())
+
     def reduce(self, obj: Any, protocol: int) -> Any:
         """How this backend's pickler reduces ``obj``: :data:`GLOBAL`, or the reduce tuple.
 

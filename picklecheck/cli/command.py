@@ -35,6 +35,7 @@ from picklecheck.cli.errors import (
 from picklecheck.cli.streams import stdout_to_stderr
 from picklecheck.cli.target import NoValuesError, Resolved, TargetError, parse_target, resolve
 from picklecheck.engine.check import DEFAULT_MAX_CULPRITS, check
+from picklecheck.isolation import interpreter
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.model import Report
 from picklecheck.report.render import verdict_line
@@ -109,6 +110,7 @@ class Options:
     quiet: bool
     expand: bool = False
     compare: bool = False
+    python: str | None = None
 
 
 @click.command("picklecheck", cls=_Picklecheck, epilog=EXAMPLES,
@@ -124,6 +126,10 @@ class Options:
               help="Pickle protocol. Default: each backend's default.")
 @click.option("--fresh-process", is_flag=True,
               help="Also load the bytes in a new interpreter, as a worker process would.")
+@click.option("--python", "python", metavar="PATH",
+              help="Do the fresh load in this interpreter instead (a deployment's "
+                   "virtualenv, the workers' Python version), with its own packages. "
+                   "Implies --fresh-process.")
 @click.option("--no-roundtrip", is_flag=True, help="Only dump; do not load the bytes back.")
 @click.option("--max-culprits", type=click.IntRange(min=1), default=DEFAULT_MAX_CULPRITS,
               show_default=True, help="Stop the culprit search after this many.")
@@ -153,8 +159,8 @@ class Options:
                    "one row each. Exit 0 when at least one works.")
 @click.version_option(__version__, "--version", prog_name="picklecheck")
 def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | None,
-        fresh_process: bool, no_roundtrip: bool, max_culprits: int, timeout: float,
-        call: bool, all_names: bool, sizes: bool, top: int, as_json: bool,
+        fresh_process: bool, python: str | None, no_roundtrip: bool, max_culprits: int,
+        timeout: float, call: bool, all_names: bool, sizes: bool, top: int, as_json: bool,
         expand: bool, quiet: bool, compare: bool) -> None:
     """Find what in an object does not pickle, where, and what to do about it.
 
@@ -169,11 +175,17 @@ def cli(targets: tuple[str, ...], backends: tuple[str, ...], protocol: int | Non
     if compare:
         backends = backends or ALL_BACKEND_NAMES
         fresh_process = True
+    if python is not None:
+        try:
+            python = interpreter.resolve(python).path
+        except interpreter.InterpreterError as unusable:
+            raise click.BadParameter(str(unusable), param_hint="'--python'") from None
+        fresh_process = True
     default = SIZES_BACKENDS if sizes else BACKEND_NAMES
     options = Options(backends=backends or default, protocol=protocol,
                       fresh_process=fresh_process, roundtrip=not no_roundtrip,
                       max_culprits=max_culprits, timeout=timeout, as_json=as_json,
-                      quiet=quiet, compare=compare, expand=expand)
+                      quiet=quiet, compare=compare, expand=expand, python=python)
     with process_exit_guarded(), exit_codes():
         entries, bad = _resolve_all(targets, call=call, all_names=all_names)
         if not entries and len(bad) == 1 and not as_json:
@@ -274,7 +286,8 @@ def _check(entry: Resolved, options: Options) -> Report:
                      name=entry.name, roundtrip=options.roundtrip,
                      fresh_process=options.fresh_process, max_culprits=options.max_culprits,
                      timeout=options.timeout, script_folder=script_folder(entry),
-                     expand=options.expand, user_code=(entry.module.__name__.split(".")[0],))
+                     expand=options.expand, user_code=(entry.module.__name__.split(".")[0],),
+                     python=options.python)
 
 
 def _as_the_script(entry: Resolved, backends: Sequence[str]) -> Any:

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import dataclasses
 import io
+import os
 import pickle
 import sys
 import time
@@ -32,7 +33,7 @@ from picklecheck.engine.saferepr import saferepr, type_name
 from picklecheck.engine.scan import failed_dump
 from picklecheck.engine.usercode import UserCode
 from picklecheck.errors import UnpicklableError
-from picklecheck.isolation import collector, contain, deadline, plain, workers
+from picklecheck.isolation import collector, contain, deadline, interpreter, plain, workers
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT, CheckTimeout, Deadline
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.fresh import FreshResult
@@ -58,6 +59,7 @@ def check(
     expand: bool = False,
     user_code: Iterable[str] = (),
     script_folder: str | None = None,
+    python: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Check whether ``obj`` survives pickling with each backend, and if not, why.
 
@@ -73,6 +75,9 @@ def check(
     ``report.entries`` groups alike culprits and collapses those inside a library
     object into it, unless ``expand``. ``user_code`` names packages whose classes count
     as your code even when installed (see :mod:`picklecheck.engine.usercode`).
+    ``python`` names another interpreter (a deployment's virtualenv, the workers'
+    Python version) to do the fresh load in, with its own packages: it implies
+    ``fresh_process`` (see :mod:`picklecheck.isolation.interpreter`).
     """
     chosen = _backends(backends)
     if protocol is not None and (
@@ -91,6 +96,8 @@ def check(
                                 or not timeout > 0):
         msg = f"timeout must be a positive number of seconds (or None), not {timeout!r}"
         raise ValueError(msg)
+    there = interpreter.resolve(python) if python is not None else None
+    fresh_process = fresh_process or there is not None
     limit = Deadline(timeout)
     words = _Words(expand, UserCode(user_code))
     # What a dump in this thread found failing (the search starts from it; see _in_thread).
@@ -125,7 +132,7 @@ def check(
                               max_culprits, limit, results, done, loader,
                               None if script_folder is None
                               else workers.driver(script_folder),
-                              words, failed, made=made)
+                              words, failed, made=made, there=there)
         finally:
             if loader is not None:
                 loader.close()
@@ -186,9 +193,11 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
            loader: contain.Loader | None = None,
            drv: workers.Driver | None = None, words: _Words | None = None,
            failed: dict[str, tuple[BaseException, float]] | None = None,
-           in_thread: bool = False, made: list[Report] | None = None) -> Report:
+           in_thread: bool = False, made: list[Report] | None = None,
+           there: interpreter.Interpreter | None = None) -> Report:
     """The check; ``in_thread``: every dump and load proven to run no one's code, or
-    :class:`~picklecheck.isolation.plain.Tripped` (a failed dump goes to ``failed``).
+    :class:`~picklecheck.isolation.plain.Tripped` (a failed dump goes to ``failed``);
+    ``there``: the interpreter fresh loads run in, when not this one.
     The report goes to ``made`` before the object's repr is made (its ``__repr__`` is
     the user's, and may never return)."""
     words = words if words is not None else _Words()
@@ -225,7 +234,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     for backend in chosen:
         model = workers.model_for(backend)
         data = dumped.get(backend.name)
-        if data is not None and model.in_process:
+        if data is not None and model.in_process and there is None:
             if fresh_process:
                 findings[backend.name].extend(
                     _load_in_copy(obj, backend, protocol, results[backend.name], data,
@@ -241,11 +250,15 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     if payloads and not limit.expired():
         from picklecheck.isolation.fresh import load_in_fresh_interpreters
 
-        fresh = load_in_fresh_interpreters(payloads, max(0.1, limit.remaining()), configs)
+        fresh = load_in_fresh_interpreters(payloads, max(0.1, limit.remaining()), configs,
+                                           there)
         for backend_name, outcome in fresh.items():
             backend = get_backend(backend_name)
             found = _apply_fresh(obj, backend, protocol, results[backend_name], outcome,
                                  max_culprits)
+            if there is not None and not there.runs_this_bytecode:
+                found = _other_bytecode(obj, backend, protocol, results[backend_name], there,
+                                        max_culprits, found)
             findings[backend_name].extend(found)
             done.add(backend_name)
     elif payloads:
@@ -268,6 +281,7 @@ def _check(obj: Any, chosen: list[Backend], protocol: int | None, name: str, rou
     report = Report(
         name=name, type=type_name(obj), repr=_REPR_UNFINISHED, protocol=protocol,
         results=results, culprits=culprits, python=_PYTHON,
+        fresh_python=there.describe() if there is not None else "",
         entries=deferred.Lazy(lambda: group.entries(culprits, words.expand)),  # type: ignore[arg-type]
         expanded=words.expand,
     )
@@ -547,6 +561,31 @@ def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: Backe
     if not found:
         found = [Finding(obj, (), error, "fresh", origin="load")]
     return found
+
+
+def _other_bytecode(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
+                   there: interpreter.Interpreter, max_culprits: int,
+                   found: list[Finding]) -> list[Finding]:
+    """The functions ``backend`` saved by value, as bytecode another Python version cannot
+    run, each a culprit of the load there (they load, or not, and then fail or crash
+    when called: their load is no proof), in place of a load failure of the whole."""
+    proto = backend.default_protocol() if protocol is None else protocol
+    codes = backend.code_saved(obj, proto)
+    if not codes:
+        return found
+    here = interpreter.THIS_MINOR
+    error = interpreter.OtherBytecodeError(here, there.minor)
+    stale = locate_references(obj, backend, proto, dict.fromkeys(map(id, codes), error),
+                              max_culprits, holders=(types.FunctionType,))
+    if not stale:
+        return found
+    for finding in stale:
+        finding.detail = f"{backend.name} saves it by value: its code, globals and closure"
+    result.ok = result.fresh = False
+    result.fresh_error = result.fresh_error or (
+        f"loads in Python {there.minor}, but the bytecode of what {backend.name} saved by "
+        f"value is Python {here}'s")
+    return [f for f in found if f.steps or f.origin != "load"] + stale
 
 
 class FreshLoadError(Exception):

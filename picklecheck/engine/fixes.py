@@ -516,6 +516,12 @@ FIXES = {
                      "connections in __setstate__ rather than restoring their state"),
     "load_memory": ("loading it builds far more than the pickle holds; check __setstate__ and "
                     "reconstructors for allocations sized by the data"),
+    "other_python": ("{via} travels by value, as bytecode of this Python version, and "
+                     "another version cannot run it; load it with the same Python version, "
+                     "or define it at module level in a module installed there (then it "
+                     "travels by name)"),
+    "no_library": ("install it in the interpreter that loads the bytes, at the version "
+                   "used here"),
     "main_reference": ("{via} is defined in __main__, so the pickle refers to __main__.{via} "
                        "and another interpreter has no such name; move it into an importable "
                        "module"),

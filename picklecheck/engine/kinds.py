@@ -28,6 +28,7 @@ from picklecheck.isolation.contain import (
     only_dropped,
 )
 from picklecheck.isolation.foreign import exception_text
+from picklecheck.isolation.interpreter import LIBRARY_MISSING, OtherBytecodeError
 from picklecheck.isolation.plain import implemented_in_c
 from picklecheck.isolation.watch import WROTE_DATABASE
 
@@ -49,6 +50,8 @@ KINDS = {
     "drop_side_effect": "its loaded copy, once dropped, tried to change something outside itself",
     "load_timeout": "loading it took longer than the time limit",
     "load_memory": "loading it needed more memory than the limit",
+    "other_python": "a function saved by value, as bytecode another Python version cannot run",
+    "no_library": "the interpreter that loads it lacks the library that wrote it",
     "main_reference": "pickled by reference to __main__",
     "unimportable": "pickled by reference to a module another interpreter cannot import",
     "lambda": "a lambda",
@@ -149,6 +152,10 @@ def _classify(finding: Finding) -> str:
         return "reduce_cycle"
     if issubclass(type(exc), HazardBlockedError):
         return "load_hazard"
+    if issubclass(type(exc), OtherBytecodeError):
+        return "other_python"
+    if finding.stage == "fresh" and exception_name(exc) == LIBRARY_MISSING:
+        return "no_library"
     if finding.stage in ("loads", "fresh"):
         reaching = _reaching_kind(obj)  # whatever its load ran into: what it reaches is
         if reaching:

@@ -548,9 +548,10 @@ def _is_leaf(obj: Any, backend: Backend, protocol: int) -> bool:
 
 def locate_references(root: Any, backend: Backend, protocol: int,
                       targets: dict[int, BaseException], max_culprits: int,
-                      node_cap: int = 2_000_000) -> list[Finding]:
+                      node_cap: int = 2_000_000, holders: tuple[type, ...] = ()) -> list[Finding]:
     """Where the graph holds objects pickled by reference to one of ``targets``
-    (ids of classes and functions another interpreter cannot import)."""
+    (ids of classes and functions another interpreter cannot import). A target held by
+    an object of one of ``holders`` is named by its holder (a function, not its code)."""
     found: list[Finding] = []
     reported: set[int] = set()
     visited: set[int] = set()
@@ -572,9 +573,16 @@ def locate_references(root: Any, backend: Backend, protocol: int,
         except BaseException:  # noqa: BLE001
             continue
         pushes = []
+        held = type(obj) in holders
         for i in range(len(exp)):
             child = exp.child(i)
             if type(child.obj) in ATOMS:
+                continue
+            if held and id(child.obj) in targets:
+                if id(obj) not in reported:
+                    reported.add(id(obj))
+                    found.append(Finding(obj, steps_of(link), targets[id(child.obj)], "fresh",
+                                         origin="reference", via=obj))
                 continue
             if child.folded and id(child.obj) in targets:
                 if id(child.obj) not in reported:

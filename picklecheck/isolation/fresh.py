@@ -25,6 +25,7 @@ __all__ = ["MAIN_IMPORT_FAILED", "FreshResult", "load_in_fresh_interpreters"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.isolation.foreign import drop_traceback
+from picklecheck.isolation.interpreter import LIBRARY_MISSING, Interpreter, make_shim
 from picklecheck.isolation.workers import IN_WORKER_ENV
 
 #: What the answer says when the worker a fresh interpreter stands for could not even
@@ -35,7 +36,7 @@ _BOOT = (
     "import sys, json\n"
     "cfg = json.loads(sys.stdin.buffer.readline())\n"
     "cfg['default_path'] = sys.path[:]\n"
-    "sys.path[:] = cfg['path']\n"
+    "sys.path[:] = cfg['path'] + (cfg['default_path'] if cfg.get('own_path') else [])\n"
     "from picklecheck.isolation.fresh import child_main\n"
     "child_main(cfg)\n"
 )
@@ -54,12 +55,14 @@ class FreshResult:
 def load_in_fresh_interpreters(payloads: dict[str, bytes],
                                timeout: float = DEFAULT_TIMEOUT,
                                workers: dict[str, dict[str, Any]] | None = None,
+                               interpreter: Interpreter | None = None,
                                ) -> dict[str, FreshResult]:
     """Load each ``{backend_name: data}`` in its own new interpreter, in parallel.
 
     ``workers`` gives, per backend, the worker the interpreter stands for
     (:func:`picklecheck.isolation.workers.child_config`); by default a plain
-    interpreter with this process's ``sys.path``.
+    interpreter with this process's ``sys.path``. ``interpreter``: another Python to
+    load in (:mod:`.interpreter`), with its own packages; by default this one.
     """
     if not payloads:
         return {}
@@ -82,10 +85,15 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
     configs = workers or {}
     cwd = tempfile.mkdtemp(prefix="picklecheck-")
     results: dict[str, FreshResult] = {}
+    foreign = interpreter if interpreter is not None and not interpreter.is_this_one else None
+    shim = make_shim(cwd) if foreign is not None else ""
+    executable = foreign.path if foreign is not None else sys.executable
 
     def run(name: str, data: bytes) -> None:
         config = configs.get(name) or {"path": path}
-        results[name] = _run_child(name, data, config, cwd, timeout, where)
+        if foreign is not None:
+            config = foreign.config(config, shim)
+        results[name] = _run_child(name, data, config, cwd, timeout, where, executable)
 
     threads = [threading.Thread(target=run, args=item, daemon=True) for item in payloads.items()]
     try:
@@ -151,7 +159,7 @@ def _copy_matplotlib_folders(scratch: str) -> None:
 
 
 def _run_child(backend: str, data: bytes, config: dict[str, Any], cwd: str, timeout: float,
-               where: str) -> FreshResult:
+               where: str, executable: str) -> FreshResult:
     import subprocess
 
     scratch = os.path.join(cwd, backend.replace(":", "-"))
@@ -166,7 +174,7 @@ def _run_child(backend: str, data: bytes, config: dict[str, Any], cwd: str, time
     env[IN_WORKER_ENV] = "1"  # a check run by the worker's main script starts no interpreter
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-c", _BOOT], stdin=subprocess.PIPE,
+            [executable, "-I", "-B", "-c", _BOOT], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch, env=env,
             start_new_session=True,  # its own process group, killed whole below
         )
@@ -252,6 +260,11 @@ def child_main(cfg: dict[str, Any]) -> None:
     def send(message: dict[str, Any]) -> None:
         os.write(answer_fd, (json.dumps(message) + "\n").encode())
 
+    lacking = _backend_missing(cfg["backend"])
+    if lacking is not None:  # another interpreter, without the library
+        send({"ok": False, "error": lacking, "exception": LIBRARY_MISSING,
+              "missing": [], "blocked": []})
+        return
     if where == "guarded":
         os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
         watch, prepared = None, _prepare(cfg)
@@ -291,6 +304,18 @@ def child_main(cfg: dict[str, Any]) -> None:
     send(answer)
     if where != "guarded":
         os._exit(0)  # no exit handlers a load may have registered
+
+
+def _backend_missing(backend_name: str) -> str | None:
+    """What the child says when it cannot import the backend's library (an interpreter
+    given with ``python=`` has its own packages): no load of these bytes works there."""
+    from picklecheck.backends import get_backend
+
+    try:
+        get_backend(backend_name).module  # noqa: B018 - the import is the point
+    except ImportError as exc:
+        return f"{exc} in {sys.executable}: it cannot load what {backend_name} wrote"
+    return None
 
 
 def _high_dup(fd: int) -> int:

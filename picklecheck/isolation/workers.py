@@ -363,7 +363,8 @@ def prepare_child(cfg: dict[str, Any]) -> None:
         return
     from multiprocessing import process, spawn
 
-    data: dict[str, Any] = {"sys_path": list(cfg["path"]), **main}
+    own = cfg["default_path"] if cfg.get("own_path") else []  # another interpreter's own
+    data: dict[str, Any] = {"sys_path": list(cfg["path"]) + list(own), **main}
     if cfg.get("authkey"):
         data["authkey"] = bytes.fromhex(cfg["authkey"])
     current = process.current_process()

@@ -30,7 +30,7 @@ from picklecheck.report.render import (
     entries_for,
     first_paths,
     holds_text,
-    isolation_note,
+    load_notes,
     summary_note,
     verdict_line,
 )
@@ -321,9 +321,7 @@ def _notes(report: Report, notes: Sequence[str]) -> list[Text]:
                           style="yellow"))
     skipped = dict.fromkeys(s for r in report.results.values() for s in r.skipped)
     lines += [Text(f"skipped: {note}", style="yellow") for note in skipped]
-    isolation = isolation_note(report)
-    if isolation:
-        lines.append(Text(isolation, style="yellow"))
+    lines += [Text(note, style="yellow") for note in load_notes(report)]
     return lines
 
 

@@ -14,7 +14,7 @@ from picklecheck.engine.group import entries as group_entries
 from picklecheck.model import BackendResult, Culprit, Entry, PathStep, Report
 
 __all__ = ["culprit_lines", "display_path", "entries_for", "entry_lines", "explain",
-           "first_paths", "format_bytes", "format_seconds", "holds_text", "isolation_note",
+           "first_paths", "format_bytes", "format_seconds", "holds_text", "load_notes",
            "plural", "render_json", "render_plain", "summary_note", "verdict_line"]
 
 #: How many member paths a group shows before "and N more".
@@ -221,9 +221,7 @@ def render_plain(report: Report) -> str:
     skipped = [s for r in report.results.values() for s in r.skipped]
     for note in dict.fromkeys(skipped):
         lines.append(f"  skipped: {note}")
-    isolation = isolation_note(report)
-    if isolation:
-        lines.append(f"  {isolation}")
+    lines += [f"  {note}" for note in load_notes(report)]
     return "\n".join(lines)
 
 
@@ -236,11 +234,14 @@ _ISOLATION_NOTES = {
 }
 
 
-def isolation_note(report: Report) -> str | None:
-    """A sentence when loads did not run in the kernel sandbox (see
-    picklecheck.isolation.contain), None when they did or none ran."""
+def load_notes(report: Report) -> list[str]:
+    """Where loads ran, when it is not the usual: another interpreter (``python=``), and
+    without the kernel sandbox (see picklecheck.isolation.contain)."""
+    notes = [f"fresh loads ran in {report.fresh_python}"] if report.fresh_python else []
     where = [r.isolation for r in report.results.values() if r.isolation not in (None, "sandbox")]
-    return f"isolation: {_ISOLATION_NOTES[where[0]]}" if where else None
+    if where:
+        notes.append(f"isolation: {_ISOLATION_NOTES[where[0]]}")
+    return notes
 
 
 def explain(report: Report, backend: str | None = None) -> str:

@@ -1,0 +1,179 @@
+"""Another Python: the interpreter of a deployment, a cluster's workers or a later run.
+
+Bytes that load in a fresh copy of this interpreter may still fail where they are really
+loaded: a production virtualenv without a package the data names, a NumPy 1 reading
+NumPy 2's module names, a worker on another Python version, where a function cloudpickle
+saved by value (its bytecode) fails to load or crashes the interpreter. A check given
+``python=`` loads the bytes in that interpreter instead (:mod:`.fresh`), confined the
+same way.
+
+That interpreter imports what *it* has installed, not this one's site-packages (their
+compiled modules are built for this version). It also gets the folders of this process's
+``sys.path`` that are not installed packages (the project's own folders, where the
+user's modules are), and picklecheck itself through a folder that holds only a link to
+this package: picklecheck's loading child is pure Python and runs on 3.10 and newer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LIBRARY_MISSING", "Interpreter", "InterpreterError", "OtherBytecodeError",
+           "resolve"]
+
+#: The exception a fresh interpreter reports when it lacks the backend's library.
+LIBRARY_MISSING = "LibraryMissingError"
+
+#: The oldest Python picklecheck's loading child runs on.
+OLDEST = (3, 10)
+#: Seconds the other interpreter may take to say what it is.
+_ASK_SECONDS = 20.0
+_ASK = ("import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.implementation.name);"
+        " print(sys.prefix)")
+_known: dict[tuple[str, float], Interpreter] = {}
+#: This interpreter's minor version, as "3.11".
+THIS_MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class InterpreterError(ValueError):
+    """The interpreter named to load in cannot be used (a message a person can act on)."""
+
+
+class OtherBytecodeError(Exception):
+    """A function saved by value, as bytecode of this Python, for another version: the
+    code object may load there, but running it fails or crashes the interpreter."""
+
+    def __init__(self, here: str, there: str) -> None:
+        super().__init__(f"its bytecode is Python {here}'s, and Python {there} cannot run it "
+                         "(it may load, then fail or crash when called)")
+        self.here, self.there = here, there
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: str
+    version: str
+    implementation: str
+    prefix: str
+
+    def describe(self) -> str:
+        return f"{self.path} (Python {self.version})"
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def runs_this_bytecode(self) -> bool:
+        """Whether it runs this interpreter's bytecode (the same implementation and
+        minor version: the bytecode changes with every one)."""
+        return (self.implementation == sys.implementation.name
+                and self.minor == THIS_MINOR)
+
+    @property
+    def is_this_one(self) -> bool:
+        """Whether it is this very interpreter, with this environment's packages."""
+        try:
+            same = os.path.samefile(self.path, sys.executable)
+        except OSError:
+            same = False
+        return same and os.path.realpath(self.prefix) == os.path.realpath(sys.prefix)
+
+    def config(self, cfg: dict[str, Any], shim: str) -> dict[str, Any]:
+        """A fresh child's config (see :mod:`.workers`) for this interpreter: ``shim`` (a
+        folder holding picklecheck), the project's folders, then its own ``sys.path``."""
+        changed = {**cfg, "own_path": True,
+                   "path": [shim] + [p for p in cfg.get("path", []) if not _installed(p)]}
+        if "installed" in cfg:  # a framework's worker: its own folders, then its packages
+            changed["installed"] = [shim] + [p for p in cfg["installed"] if not _installed(p)]
+        return changed
+
+
+def resolve(python: str | os.PathLike[str]) -> Interpreter:
+    """The interpreter ``python`` names (a path, or a command on ``PATH`` such as
+    ``python3.13``), once it has said which Python it is; :class:`InterpreterError`
+    when it is not one picklecheck can load in."""
+    import shutil
+    import subprocess
+
+    given = os.fspath(python)
+    if not isinstance(given, str) or not given:
+        msg = f"python must name a Python interpreter, not {python!r}"
+        raise InterpreterError(msg)
+    path = given if os.sep in given else shutil.which(given)
+    if path is None or not os.path.exists(path):
+        msg = f"no Python interpreter at {given!r}: give the path of its executable (bin/python)"
+        raise InterpreterError(msg)
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        msg = (f"{given!r} is a folder: give the interpreter in it "
+               f"({os.path.join(given, 'bin', 'python')})")
+        raise InterpreterError(msg)
+    if not os.access(path, os.X_OK):
+        msg = f"{given!r} is not executable"
+        raise InterpreterError(msg)
+    key = (path, os.stat(path).st_mtime)
+    if key in _known:
+        return _known[key]
+    try:
+        done = subprocess.run([path, "-I", "-c", _ASK], capture_output=True,  # noqa: S603
+                              timeout=_ASK_SECONDS, stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        msg = f"could not run {given!r} as Python: {exc}"
+        raise InterpreterError(msg) from None
+    lines = done.stdout.decode("utf-8", "replace").split("\n")
+    if done.returncode != 0 or len(lines) < 3 or lines[0].count(".") != 2:
+        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()[-300:]
+        msg = f"{given!r} did not run as a Python interpreter" + (f": {said}" if said else "")
+        raise InterpreterError(msg)
+    version = tuple(int(n) for n in lines[0].split("."))
+    found = Interpreter(path, lines[0], lines[1], lines[2])
+    if version[:2] < OLDEST:
+        msg = (f"{found.describe()} is older than picklecheck's loader supports "
+               f"(Python {OLDEST[0]}.{OLDEST[1]} and newer)")
+        raise InterpreterError(msg)
+    _known[key] = found
+    return found
+
+
+def make_shim(folder: str) -> str:
+    """A folder inside ``folder`` whose only entry is this picklecheck package (a link,
+    or a copy where links cannot be made): what the other interpreter imports it from."""
+    import shutil
+
+    import picklecheck
+
+    shim = os.path.join(folder, "picklecheck-shim")
+    os.makedirs(shim, exist_ok=True)
+    package = os.path.dirname(os.path.abspath(picklecheck.__file__))
+    target = os.path.join(shim, "picklecheck")
+    try:
+        os.symlink(package, target, target_is_directory=True)
+    except OSError:
+        shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return shim
+
+
+def _installed(folder: str) -> bool:
+    """Whether ``folder`` belongs to this interpreter's installation (the standard library,
+    site-packages), not to the project."""
+    import sysconfig
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            roots.add(sysconfig.get_path(name))
+        except KeyError:
+            continue
+    try:
+        import site
+
+        roots.add(site.getusersitepackages())
+    except Exception:  # noqa: BLE001, S110 - no user site here
+        pass
+    real = os.path.realpath(folder)
+    return any(real == os.path.realpath(r) or real.startswith(os.path.realpath(r) + os.sep)
+               for r in roots if r)

@@ -1,0 +1,165 @@
+"""Loading in another interpreter (``check(python=...)``, ``--python``): a deployment's
+virtualenv without a library, another Python version that cannot run the bytecode
+cloudpickle and dill save by value. The other interpreters are pyenv's, and virtualenvs
+made here from them; a test skips when the machine has no other Python version."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from interpreters import HERE, other_python, pyenv_python, venv
+
+import picklecheck
+from picklecheck.cli.command import cli
+from picklecheck.isolation import interpreter
+
+OTHER = other_python()
+needs_other = pytest.mark.skipif(OTHER is None, reason="no other Python version under pyenv")
+
+
+def make_scorer(weight):
+    def score(row):
+        return [x * weight for x in row if x > 3]
+    return score
+
+
+# -- which interpreter ------------------------------------------------------------------
+
+def test_a_missing_interpreter_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no Python interpreter at"):
+        picklecheck.check(1, python=str(tmp_path / "nope" / "python"))
+    with pytest.raises(ValueError, match="is a folder"):
+        picklecheck.check(1, python=str(tmp_path))
+
+
+def test_a_program_that_is_not_python_is_a_clear_error(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho hello\n")
+    fake.chmod(0o755)
+    with pytest.raises(ValueError, match="did not run as a Python interpreter"):
+        picklecheck.check(1, python=str(fake))
+    plain = tmp_path / "data.txt"
+    plain.write_text("x")
+    with pytest.raises(ValueError, match="not executable"):
+        picklecheck.check(1, python=str(plain))
+
+
+@pytest.mark.skipif(pyenv_python("3.9") is None, reason="no Python 3.9 under pyenv")
+def test_a_python_older_than_the_loader_is_refused():
+    with pytest.raises(ValueError, match=r"older than picklecheck's loader supports \(Python 3.10"):
+        picklecheck.check(1, python=pyenv_python("3.9"))
+
+
+def test_this_interpreter_by_path_loads_as_a_fresh_process():
+    report = picklecheck.check({"a": [1, 2]}, backends=("pickle",), python=sys.executable)
+    assert report.ok
+    assert report.results["pickle"].fresh is True
+    assert report.fresh_python.startswith(os.path.abspath(sys.executable))
+    assert f"fresh loads ran in {report.fresh_python}" in str(report)
+
+
+# -- a deployment's environment -----------------------------------------------------------
+
+def test_an_environment_without_the_library_names_it(tmp_path):
+    bare = venv(sys.executable, tmp_path / "venv")
+    report = picklecheck.check({"n": 3}, backends=("pickle", "dill"), python=bare)
+    assert report.results["pickle"].ok
+    dill = report.results["dill"]
+    assert not dill.ok and dill.roundtrip is True and dill.fresh is False
+    [culprit] = report.culprits
+    assert culprit.kind == "no_library"
+    assert "No module named 'dill'" in culprit.reason
+    assert "install it in the interpreter that loads the bytes" in culprit.hint
+
+
+def test_the_project_folders_go_with_it_and_installed_packages_do_not(tmp_path, monkeypatch):
+    """The user's modules (a folder on sys.path) are found there; this interpreter's
+    site-packages are not: a module only they hold is missing there."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "appmodels.py").write_text(textwrap.dedent("""
+        class Settings:
+            def __init__(self, depth):
+                self.depth = depth
+    """))
+    monkeypatch.syspath_prepend(str(project))
+    import appmodels
+    import click
+
+    bare = venv(sys.executable, tmp_path / "venv")
+    ok = picklecheck.check(appmodels.Settings(3), backends=("pickle",), python=bare)
+    assert ok.ok, str(ok)
+    missing = picklecheck.check({"cmd": click.Command}, backends=("pickle",), python=bare)
+    assert not missing.ok
+    [culprit] = missing.culprits
+    assert culprit.path == "obj['cmd']"
+    assert culprit.kind == "unimportable"
+    assert "No module named 'click'" in culprit.reason
+
+
+# -- another Python version ---------------------------------------------------------------
+
+@needs_other
+def test_bytecode_saved_by_value_is_a_culprit_in_another_version(tmp_path):
+    import cloudpickle
+
+    other = venv(OTHER, tmp_path / "venv", cloudpickle)
+    task = {"scorer": make_scorer(2), "rows": [[1, 5, 9]]}
+    report = picklecheck.check(task, backends=("cloudpickle",), python=other)
+    result = report.results["cloudpickle"]
+    assert not report.ok and result.roundtrip is True and result.fresh is False
+    [culprit] = report.culprits
+    assert culprit.path == "obj['scorer']" and culprit.stage == "fresh"
+    assert culprit.kind == "other_python"
+    assert f"bytecode is Python {HERE}'s" in culprit.reason
+    assert "load it with the same Python version" in culprit.hint
+    # What the check says is so: there, the function does not run (it raises, or the
+    # interpreter crashes).
+    ran = subprocess.run([other, "-c", "import pickle, sys; f = pickle.loads(sys.stdin.buffer"
+                          ".read())['scorer']; print(f([1, 5, 9]))"],
+                         input=cloudpickle.dumps(task), capture_output=True, check=False)
+    assert ran.returncode != 0 or ran.stdout.strip() != b"[10, 18]"
+
+
+@needs_other
+def test_functions_saved_by_name_travel_to_another_version(tmp_path):
+    import cloudpickle
+
+    other = venv(OTHER, tmp_path / "venv", cloudpickle)
+    report = picklecheck.check({"join": os.path.join, "rows": [1, 2]},
+                               backends=("pickle", "cloudpickle"), python=other)
+    assert report.ok, str(report)
+
+
+def test_the_same_version_elsewhere_runs_the_bytecode(tmp_path):
+    import cloudpickle
+
+    same = venv(sys.executable, tmp_path / "venv", cloudpickle)
+    report = picklecheck.check({"scorer": make_scorer(2)}, backends=("cloudpickle",),
+                               python=same)
+    assert report.ok, str(report)
+
+
+# -- the command line ---------------------------------------------------------------------
+
+def test_cli_python_option(tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text("state = {'rows': [1, 2, 3]}\n")
+    runner = CliRunner()
+    bad = runner.invoke(cli, [f"{job}:state", "--python", str(tmp_path / "missing")])
+    assert bad.exit_code == 2
+    assert "Invalid value for '--python': no Python interpreter at" in bad.output
+    good = runner.invoke(cli, [f"{job}:state", "-b", "pickle", "--python", sys.executable])
+    assert good.exit_code == 0, good.output
+    assert "fresh loads ran in" in good.output and "fresh interpreter" in good.output
+
+
+def test_resolve_remembers_an_interpreter():
+    first = interpreter.resolve(sys.executable)
+    assert interpreter.resolve(sys.executable) is first
+    assert first.runs_this_bytecode and first.is_this_one
