@@ -96,6 +96,39 @@ def test_signals_cannot_leave_the_sandbox():
     assert results == ["Operation not permitted"] and received == []
 
 
+def test_kernel_objects_by_key_and_other_processes_limits_are_refused():
+    """System V shared memory, semaphores and message queues, POSIX message queues and
+    keyrings are reached by key, not path: refused (seccomp). prlimit works on the child
+    itself and is refused on the process that checks, whose limits stay as they were."""
+    import ctypes
+    import resource
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(name, *args):
+        def attempt():
+            result = getattr(libc, name)(*args)
+            if result == -1:
+                raise OSError(ctypes.get_errno(), name)
+            return "made"
+        return attempt
+
+    key = 0x5D000000 | (os.getpid() & 0xFFFFF)
+    parent = os.getpid()
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    results = in_sandbox(
+        call("shmget", key, 4096, 0o1000 | 0o600),
+        call("semget", key, 1, 0o1000 | 0o600),
+        call("msgget", key, 0o1000 | 0o600),
+        call("mq_open", b"/picklecheck-test", os.O_CREAT | os.O_RDWR, 0o600, None),
+        lambda: resource.prlimit(parent, resource.RLIMIT_NOFILE, (64, 64)),
+        lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    )
+    assert results == ["Operation not permitted"] * 5 + ["None"]
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == before
+    assert libc.shmget(key, 0, 0) == -1  # nothing left behind
+
+
 def test_inherited_descriptors_are_neutralised(tmp_path):
     """A file the caller holds open for writing cannot be written through."""
     path = tmp_path / "held.log"

@@ -6,7 +6,10 @@ it out of the process group the parent kills. This filter makes the kernel answe
 ``EPERM`` to ``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD`` (threads stay
 possible), ``execve``, ``execveat``, ``setsid`` and ``setpgid``, and ``ENOSYS`` to
 ``clone3`` (whose flags a filter cannot read; the C library then falls back to
-``clone`` for threads). Unix-domain, netlink and packet sockets are refused too
+``clone`` for threads). System V shared memory, semaphores and message queues, POSIX
+message queues, keyrings and ``ioprio_set`` are refused, and ``prlimit64`` on any
+process but the child itself: each reaches a process outside the child, or leaves an
+object behind it, by a key or an id that no path rule governs. Unix-domain, netlink and packet sockets are refused too
 (``EPERM``): a unix socket reaches local daemons that Landlock's TCP rules do not
 cover; so are UDP and raw sockets, so nothing the child read can leave it. System calls of another architecture's ABI (x32, i386) are refused whole.
 
@@ -25,10 +28,19 @@ __all__ = ["install", "prepare", "refuses_socket", "supported"]
 
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "amd64": 0xC000003E, "aarch64": 0xC00000B7,
                "arm64": 0xC00000B7}
-# fork, vfork, execve, execveat, setsid, setpgid / clone / clone3 / socket
+# fork, vfork, execve, execveat, setsid, setpgid; System V IPC (shmget, shmat, shmctl,
+# shmdt, semget, semop, semctl, semtimedop, msgget, msgsnd, msgrcv, msgctl), POSIX
+# message queues (mq_open, mq_unlink), the kernel's keyrings (add_key, request_key,
+# keyctl) and ioprio_set: kernel objects that outlive the child or belong to other
+# processes, found by key or id rather than by path, out of Landlock's reach
+# / clone / clone3 / socket / prlimit64
 _SYSCALLS = {
-    0xC000003E: ((57, 58, 59, 322, 112, 109), 56, 435, 41),
-    0xC00000B7: ((221, 281, 157, 154), 220, 435, 198),
+    0xC000003E: ((57, 58, 59, 322, 112, 109,
+                  29, 30, 31, 67, 64, 65, 66, 220, 68, 69, 70, 71,
+                  240, 241, 248, 249, 250, 251), 56, 435, 41, 302),
+    0xC00000B7: ((221, 281, 157, 154,
+                  194, 196, 195, 197, 190, 193, 191, 192, 186, 189, 188, 187,
+                  180, 181, 217, 218, 219, 30), 220, 435, 198, 261),
 }
 _X32_BIT = 0x40000000
 _CLONE_THREAD = 0x00010000
@@ -61,7 +73,7 @@ def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
 
 def _program(arch: int) -> list[bytes]:
     refuse = _ERRNO | errno.EPERM
-    denied, clone, clone3, socket = _SYSCALLS[arch]
+    denied, clone, clone3, socket, prlimit = _SYSCALLS[arch]
     prog = [_op(_LD_W_ABS, _ARCH), _op(_JEQ_K, arch, 1, 0), _op(_RET_K, refuse),
             _op(_LD_W_ABS, _NR)]
     if arch == 0xC000003E:
@@ -72,6 +84,10 @@ def _program(arch: int) -> list[bytes]:
     # clone: allowed only with CLONE_THREAD (x86_64 and arm64 both pass flags first)
     prog += [_op(_JEQ_K, clone, 0, 4), _op(_LD_W_ABS, _ARG0),
              _op(_JSET_K, _CLONE_THREAD, 1, 0), _op(_RET_K, refuse), _op(_RET_K, _ALLOW)]
+    # prlimit64: only on the child itself (pid 0, as setrlimit and getrlimit call it): a
+    # load may not lower the limits of the process that checks, for good.
+    prog += [_op(_JEQ_K, prlimit, 0, 4), _op(_LD_W_ABS, _ARG0),
+             _op(_JEQ_K, 0, 1, 0), _op(_RET_K, refuse), _op(_RET_K, _ALLOW)]
     # socket: unix, netlink and packet refused; inet and inet6 only as TCP (which
     # Landlock governs), so no UDP or raw datagram leaves the child either.
     prog += [_op(_JEQ_K, socket, 0, 2 * len(_REFUSED_SOCKETS) + 8), _op(_LD_W_ABS, _ARG0)]
