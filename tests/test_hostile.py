@@ -441,3 +441,26 @@ def test_a_container_inside_itself_is_shown_as_repr_shows_it():
         assert saferepr(obj) == repr(obj)
     report = picklecheck.check(cyc, name="cyc", backends=("pickle",))
     assert report.repr == "[[...], 1]"
+
+
+class EndlessItems:
+    """A reduction whose listitems never end and make a new lock each: pickle fails on
+    the first; the search reads a bounded number of them."""
+
+    def __reduce__(self):
+        import itertools
+        import threading
+
+        return (list, (), None, map(lambda i: threading.Lock(), itertools.count()))
+
+
+def test_endless_listitems_are_read_a_bounded_number_of_times():
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = picklecheck.check(EndlessItems(), backends=("pickle",), timeout=5,
+                               max_culprits=3)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert not report.ok
+    assert [c.path for c in report.culprits][:1] == ["obj[<item 0>]"]
+    assert grown_mib < 400

@@ -235,12 +235,41 @@ def _value_step(owner: Any, base: type | None, key: Any, value: Any) -> PathStep
     return PathStep.opaque(f"item {key!r}"[:60])
 
 
+#: Iterators over items that exist already (a container's): listing them costs a
+#: reference each.
+_OVER_A_CONTAINER = frozenset(type(it) for it in (
+    iter([]), iter(()), iter({}), iter({}.values()), iter({}.items()), reversed([]),
+    iter(set()), iter(""), iter(b""), iter(range(0))))
+#: The most items a reduction's own iterator (a generator, a map) is read for: it may
+#: make a new object per item and never end, where the pickler reads it up to the item
+#: it fails on.
+_MADE_ITEMS = 1 << 16
+_BATCH = 4096
+
+
+def _taken(source: Any) -> list[Any]:
+    """The items of a reduction's ``listitems`` or ``dictitems``: all of a container's;
+    of an iterator of its own, as many as the check's time and :data:`_MADE_ITEMS` allow."""
+    if type(source) in _OVER_A_CONTAINER or type(source) in (list, tuple):
+        return list(source)
+    from picklecheck.isolation import deadline
+
+    taken: list[Any] = []
+    iterator = iter(source)
+    while len(taken) < _MADE_ITEMS:
+        batch = list(itertools.islice(iterator, _BATCH))
+        taken += batch
+        if len(batch) < _BATCH or deadline.expired():
+            break
+    return taken
+
+
 def _reduce_expansion(owner: Any, rv: Any, protocol: int) -> Expansion:
     """:func:`reduce_children` as an :class:`Expansion`, its ``listitems`` and ``dictitems``
     listed at C speed and named only when asked for (see :class:`_Items`)."""
     listed = isinstance(rv, tuple) and 4 <= len(rv) <= 6  # else the pickler raises on it
-    items = list(rv[3]) if listed and rv[3] is not None else None
-    pairs = list(rv[4]) if listed and len(rv) > 4 and rv[4] is not None else None
+    items = _taken(rv[3]) if listed and rv[3] is not None else None
+    pairs = _taken(rv[4]) if listed and len(rv) > 4 and rv[4] is not None else None
     if pairs is not None and not ({tuple} >= set(map(type, pairs))
                                   and {2} >= set(map(len, pairs))):
         # not all pairs: named one by one, up to the one the pickler raises on
