@@ -207,3 +207,24 @@ def test_a_cached_function_of_main_is_named_by_its_own_name(main_cached):
     assert culprit.kind == "main_reference"
     assert culprit.hint.startswith("cached_rate is defined in __main__, so the pickle refers "
                                    "to __main__.cached_rate")
+
+
+def test_project_modules_named_like_the_standard_library_run_only_confined(tmp_path):
+    """The fresh interpreter imports what it needs from its own path before it confines
+    itself: a project's queue.py (beside the checked file) never runs unconfined there."""
+    from click.testing import CliRunner
+
+    from picklecheck.cli.command import cli
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("class Job:\n    pass\n\njob = Job()\n")
+    marker = tmp_path / "spool"
+    for name in ("queue", "random", "tempfile", "logging", "copy", "string"):
+        (project / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write({name!r} + ' ran\\n')\n"
+            "raise ImportError('a project module, not the standard library one')\n")
+    result = CliRunner().invoke(cli, ["--fresh-process", "-b", "pickle",
+                                      f"{project}/app.py:job"])
+    assert not marker.exists(), marker.read_text()
+    assert result.exit_code == 0, result.output

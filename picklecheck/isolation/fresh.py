@@ -36,7 +36,7 @@ _BOOT = (
     "import sys, json\n"
     "cfg = json.loads(sys.stdin.buffer.readline())\n"
     "cfg['default_path'] = sys.path[:]\n"
-    "sys.path[:] = cfg['path'] + (cfg['default_path'] if cfg.get('own_path') else [])\n"
+    "sys.path[:] = cfg['default_path'] + cfg['boot']\n"
     "from picklecheck.isolation.fresh import child_main\n"
     "child_main(cfg)\n"
 )
@@ -88,11 +88,11 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
     foreign = interpreter if interpreter is not None and not interpreter.is_this_one else None
     shim = make_shim(cwd) if foreign is not None else ""
     executable = foreign.path if foreign is not None else sys.executable
+    boot = [_package_folder()]
 
     def run(name: str, data: bytes) -> None:
         config = configs.get(name) or {"path": path}
-        if foreign is not None:
-            config = foreign.config(config, shim)
+        config = foreign.config(config, shim) if foreign is not None else {**config, "boot": boot}
         results[name] = _run_child(name, data, config, cwd, timeout, where, executable)
 
     threads = [threading.Thread(target=run, args=item, daemon=True) for item in payloads.items()]
@@ -105,6 +105,13 @@ def load_in_fresh_interpreters(payloads: dict[str, bytes],
         shutil.rmtree(cwd, ignore_errors=True)
     return {name: results.get(name) or FreshResult(False, "the fresh interpreter did not report",
                                                    "ChildProcessError") for name in payloads}
+
+
+def _package_folder() -> str:
+    """The folder picklecheck is imported from here (site-packages, or a checkout)."""
+    import picklecheck
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(picklecheck.__file__)))
 
 
 #: The most of a matplotlib folder's files copied into a fresh interpreter's scratch.
@@ -267,6 +274,7 @@ def child_main(cfg: dict[str, Any]) -> None:
         return
     if where == "guarded":
         os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
+        _worker_path(cfg)
         watch, prepared = None, _prepare(cfg)
     else:
         watch, prepared = _confine(cfg, answer_fd, where, send)
@@ -342,6 +350,7 @@ def _confine(cfg: dict[str, Any], answer_fd: int, where: str,
     limits = Limits(seconds=float(cfg.get("seconds") or DEFAULT_TIMEOUT) + 1,
                     memory=MEMORY_ALLOWANCE)
     confine(scratch, plan(limits), (answer_fd,), sandbox=where == "sandbox")
+    _worker_path(cfg)  # the project's modules are imported from here on: confined
     sys.dont_write_bytecode = True
     tempfile.tempdir = scratch
     # Becoming the worker (a spawned one imports the main script as __mp_main__) happens
@@ -351,6 +360,14 @@ def _confine(cfg: dict[str, Any], answer_fd: int, where: str,
     watch.install()
     watch.before()
     return watch, prepared
+
+
+def _worker_path(cfg: dict[str, Any]) -> None:
+    """The worker's ``sys.path``, once the child is confined. Until then it imported
+    picklecheck, the backend and the standard library from the interpreter's own path
+    (and picklecheck's folder): a module of the project's folder named like one of the
+    standard library's (``queue.py``) would have run unconfined."""
+    sys.path[:] = cfg["path"] + (cfg["default_path"] if cfg.get("own_path") else [])
 
 
 def _prepare(cfg: dict[str, Any]) -> BaseException | None:

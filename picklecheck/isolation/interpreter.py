@@ -85,7 +85,7 @@ class Interpreter:
     def config(self, cfg: dict[str, Any], shim: str) -> dict[str, Any]:
         """A fresh child's config (see :mod:`.workers`) for this interpreter: ``shim`` (a
         folder holding picklecheck), the project's folders, then its own ``sys.path``."""
-        changed = {**cfg, "own_path": True,
+        changed = {**cfg, "own_path": True, "boot": [shim],
                    "path": [shim] + [p for p in cfg.get("path", []) if not _installed(p)]}
         if "installed" in cfg:  # a framework's worker: its own folders, then its packages
             changed["installed"] = [shim] + [p for p in cfg["installed"] if not _installed(p)]
