@@ -261,3 +261,27 @@ class Slotted:
 ])
 def test_what_counts_as_written_in_c(cls, in_c):
     assert plain.implemented_in_c(cls) is in_c
+
+
+class _NewArgsOnly:
+    """__getnewargs__ without a __new__ or an __init__: pickle.loads raises "takes no
+    arguments"."""
+
+    def __getnewargs__(self):
+        return (self.x, self.y)
+
+
+class _Registry:
+    pass
+
+
+def test_a_pure_load_neither_subclasses_the_class_nor_loads_what_pickle_refuses():
+    before = _Registry.__subclasses__()
+    report = picklecheck.check(_Registry(), backends=("pickle",))
+    assert report.ok and _Registry.__subclasses__() == before
+    point = _NewArgsOnly()
+    point.x, point.y = 1, 2
+    with pytest.raises(TypeError):
+        pickle.loads(pickle.dumps(point))
+    report = picklecheck.check(point, backends=("pickle",))
+    assert not report.ok and report.results["pickle"].roundtrip is False

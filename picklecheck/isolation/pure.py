@@ -15,9 +15,10 @@ resolves each global itself, importing nothing and calling no module's
   that would run at load (no Python ``__new__``, ``__setstate__``, ``__setattr__``,
   ``__getattr__``, ``__getattribute__``, ``__del__``, ``__init_subclass__``, no
   setter, no hash of their own, only builtin bases a load cannot reach into). A
-  plain class is handed to the unpickler as a twin whose ``__init__`` refuses:
-  instances are made by ``object.__new__`` (the NEWOBJ opcode of protocol 2 and
-  up), and bytes that would *call* the class, running its ``__init__``, stop.
+  plain class is handed to the unpickler as a twin (not a subclass) whose ``__new__``
+  makes an instance of the class itself with the class's own C ``__new__`` (the NEWOBJ
+  opcode of protocol 2 and up), and which refuses to be called: bytes that would
+  *call* the class, running its ``__init__``, stop.
 
 Anything else raises :class:`NotPure` before it is resolved: nothing has run but the
 building of plain objects and builtin containers, and the caller loads the bytes
@@ -31,6 +32,7 @@ import io
 import pickle
 import sys
 import types
+import weakref
 from typing import Any
 
 from picklecheck.backends import standin
@@ -146,19 +148,34 @@ def _plain(cls: type) -> bool:
     return True
 
 
-_twins: dict[type, type] = {}
+_twins: weakref.WeakKeyDictionary[type, type] = weakref.WeakKeyDictionary()
+
+
+class _Twin(type):
+    """The metaclass of a plain class's stand-in: calling the stand-in (what bytes do to
+    run a class's ``__init__``) refuses."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise NotPure(f"{cls.__qualname__}.__init__ (the bytes call the class)")
 
 
 def _twin(cls: type) -> type:
-    """``cls``'s subclass whose ``__init__`` refuses (see the module); subclassing a plain
-    class runs no code (no metaclass, no ``__init_subclass__``)."""
+    """``cls``'s stand-in for the unpickler (see the module): a class of its own, not a
+    subclass (``cls.__subclasses__()`` stays as it was), whose ``__new__`` makes an
+    instance of ``cls`` itself with ``cls.__new__``, which is C code for a plain class
+    and refuses arguments where ``pickle.loads`` would (a ``__getnewargs__`` without a
+    ``__new__``). It holds ``cls`` weakly, and goes when ``cls`` does."""
     twin = _twins.get(cls)
     if twin is None:
-        twin = _twins[cls] = type(cls.__name__, (cls,), {
-            "__slots__": (), "__init__": _refuse, "__module__": cls.__module__,
+        real = weakref.ref(cls)
+
+        def __new__(twin: type, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+            made = real()
+            if made is None:
+                raise NotPure("a class that no longer exists")
+            return made.__new__(made, *args, **kwargs)
+
+        twin = _twins[cls] = _Twin(cls.__name__, (), {
+            "__new__": __new__, "__slots__": (), "__module__": cls.__module__,
             "__qualname__": cls.__qualname__})
     return twin
-
-
-def _refuse(self: Any, *args: Any, **kwargs: Any) -> None:
-    raise NotPure(f"{type(self).__qualname__}.__init__ (the bytes call the class)")
