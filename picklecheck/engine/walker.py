@@ -237,9 +237,9 @@ def _value_step(owner: Any, base: type | None, key: Any, value: Any) -> PathStep
 
 #: Iterators over items that exist already (a container's): listing them costs a
 #: reference each.
-_OVER_A_CONTAINER = frozenset(type(it) for it in (
+_OVER_A_CONTAINER: frozenset[type] = frozenset(map(type, (
     iter([]), iter(()), iter({}), iter({}.values()), iter({}.items()), reversed([]),
-    iter(set()), iter(""), iter(b""), iter(range(0))))
+    iter(set()), iter(""), iter(b""), iter(range(0)))))
 #: The most items a reduction's own iterator (a generator, a map) is read for: it may
 #: make a new object per item and never end, where the pickler reads it up to the item
 #: it fails on.
