@@ -281,6 +281,9 @@ def test_bad_arguments_are_clear_errors():
         picklecheck.check(1, max_culprits=0)
     with pytest.raises(ValueError, match="name must be a non-empty string"):
         picklecheck.check(1, name="")
+    with pytest.raises(ValueError, match="backends must be a backend's name or an iterable"):
+        picklecheck.check(1, backends=42)
+    assert picklecheck.check(1, backends=None).backends == ("pickle", "dill", "cloudpickle")
 
 
 def test_result_pickles_like_stdlib():

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 from interpreters import HERE, other_python, pyenv_python, venv
+from module_cleanup import forget_modules_in
 
 import picklecheck
 from picklecheck.cli.command import cli
@@ -88,11 +89,16 @@ def test_the_project_folders_go_with_it_and_installed_packages_do_not(tmp_path, 
                 self.depth = depth
     """))
     monkeypatch.syspath_prepend(str(project))
-    import appmodels
     import click
 
     bare = venv(sys.executable, tmp_path / "venv")
-    ok = picklecheck.check(appmodels.Settings(3), backends=("pickle",), python=bare)
+    before = set(sys.modules)
+    try:
+        import appmodels
+
+        ok = picklecheck.check(appmodels.Settings(3), backends=("pickle",), python=bare)
+    finally:
+        forget_modules_in(tmp_path, before)
     assert ok.ok, str(ok)
     missing = picklecheck.check({"cmd": click.Command}, backends=("pickle",), python=bare)
     assert not missing.ok
@@ -136,6 +142,13 @@ def test_functions_saved_by_name_travel_to_another_version(tmp_path):
     assert report.ok, str(report)
 
 
+def test_assert_picklable_names_the_other_environment(tmp_path):
+    bare = venv(sys.executable, tmp_path / "venv")
+    with pytest.raises(picklecheck.UnpicklableError, match="No module named 'dill'"):
+        picklecheck.assert_picklable({"n": 1}, backend="dill", python=bare)
+    assert picklecheck.assert_picklable({"n": 1}, python=bare).ok
+
+
 def test_the_same_version_elsewhere_runs_the_bytecode(tmp_path):
     import cloudpickle
 
@@ -154,7 +167,11 @@ def test_cli_python_option(tmp_path):
     bad = runner.invoke(cli, [f"{job}:state", "--python", str(tmp_path / "missing")])
     assert bad.exit_code == 2
     assert "Invalid value for '--python': no Python interpreter at" in bad.output
-    good = runner.invoke(cli, [f"{job}:state", "-b", "pickle", "--python", sys.executable])
+    before = set(sys.modules)
+    try:
+        good = runner.invoke(cli, [f"{job}:state", "-b", "pickle", "--python", sys.executable])
+    finally:
+        forget_modules_in(tmp_path, before)
     assert good.exit_code == 0, good.output
     assert "fresh loads ran in" in good.output and "fresh interpreter" in good.output
 

@@ -49,7 +49,7 @@ _PYTHON = sys.version.split()[0]
 def check(
     obj: Any,
     *,
-    backends: Iterable[str] = BACKEND_NAMES,
+    backends: Iterable[str] | None = BACKEND_NAMES,
     protocol: int | None = None,
     name: str = "obj",
     roundtrip: bool = True,
@@ -367,32 +367,41 @@ def assert_picklable(obj: Any, backend: str = "pickle", *, name: str = "obj",
                      protocol: int | None = None, roundtrip: bool = True,
                      fresh_process: bool = False,
                      max_culprits: int = DEFAULT_MAX_CULPRITS,
-                     timeout: float | None = DEFAULT_TIMEOUT, expand: bool = False) -> Report:
+                     timeout: float | None = DEFAULT_TIMEOUT, expand: bool = False,
+                     python: str | os.PathLike[str] | None = None) -> Report:
     """Raise :class:`~picklecheck.UnpicklableError` unless ``backend`` round-trips ``obj``.
 
     The message names every culprit path (alike ones grouped, those inside a library
     object under it, unless ``expand``), the reason, the hint, and which other backends
-    would succeed. Returns the report when the object is fine.
+    would succeed. Returns the report when the object is fine. ``python``: load it in
+    that interpreter too (see :func:`check`).
     """
     backend_obj = get_backend(backend)
     others = [b for b in BACKEND_NAMES if b != backend_obj.name and get_backend(b).available]
     report = check(obj, backends=(backend_obj.name,), protocol=protocol, name=name,
                    roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=max_culprits,
-                   timeout=timeout, expand=expand)
+                   timeout=timeout, expand=expand, python=python)
     if report.ok:
         return report
     if others:
         verdicts = check(obj, backends=others, protocol=protocol, name=name,
                          roundtrip=roundtrip, fresh_process=fresh_process, max_culprits=1,
-                         timeout=timeout)
+                         timeout=timeout, python=python)
         for other, result in verdicts.results.items():
             report.results[other] = result
     raise UnpicklableError(report, backend_obj.name)
 
 
-def _backends(names: Iterable[str]) -> list[Backend]:
-    if isinstance(names, str):
+def _backends(names: Iterable[str] | None) -> list[Backend]:
+    if names is None:
+        names = BACKEND_NAMES  # the usual spelling of "the default"
+    elif isinstance(names, str):
         names = (names,)
+    try:
+        names = list(names)
+    except TypeError:
+        msg = f"backends must be a backend's name or an iterable of names, not {names!r}"
+        raise ValueError(msg) from None
     chosen: list[Backend] = []
     for n in names:
         backend = get_backend(n)
