@@ -10,6 +10,7 @@ import time
 
 import culprits as c
 import pytest
+from module_cleanup import forget_modules_in
 
 import picklecheck
 
@@ -224,7 +225,35 @@ def test_project_modules_named_like_the_standard_library_run_only_confined(tmp_p
         (project / f"{name}.py").write_text(
             f"open({str(marker)!r}, 'a').write({name!r} + ' ran\\n')\n"
             "raise ImportError('a project module, not the standard library one')\n")
-    result = CliRunner().invoke(cli, ["--fresh-process", "-b", "pickle",
-                                      f"{project}/app.py:job"])
+    before = set(sys.modules)
+    try:
+        result = CliRunner().invoke(cli, ["--fresh-process", "-b", "pickle",
+                                          f"{project}/app.py:job"])
+    finally:
+        forget_modules_in(tmp_path, before)
     assert not marker.exists(), marker.read_text()
     assert result.exit_code == 0, result.output
+
+
+def test_a_module_that_acts_as_it_is_imported_is_named_as_the_doer(tmp_path, monkeypatch):
+    """What a module's top level does when the load imports it is that module's doing:
+    the effect names the module, and the hint asks to move it out of the top level
+    (not out of __reduce__ and __setstate__, which did nothing)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    spool = tmp_path / "spool.log"
+    (project / "spooler.py").write_text(
+        f"open({str(spool)!r}, 'a').write('imported\\n')\n\nclass Job:\n    pass\n")
+    monkeypatch.syspath_prepend(str(project))
+    before = set(sys.modules)
+    try:
+        import spooler
+
+        report = picklecheck.check(spooler.Job(), backends=("pickle",), fresh_process=True)
+    finally:
+        forget_modules_in(tmp_path, before)
+    [culprit] = report.culprits
+    assert culprit.kind == "load_side_effect" and culprit.stage == "fresh"
+    assert "imported spooler, which opened" in culprit.reason
+    assert "at its top level, as it is imported" in culprit.hint
+    assert spool.read_text() == "imported\n"  # only this process's import wrote

@@ -31,6 +31,7 @@ from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.foreign import exception_text
 from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED
+from picklecheck.isolation.watch import DROPPING, IMPORTED
 
 if TYPE_CHECKING:
     from picklecheck.engine.finding import Finding
@@ -136,6 +137,13 @@ def _name_of(obj: Any) -> str:
     return saferepr(obj, 60)
 
 
+def _by_an_import(exc: BaseException) -> bool:
+    """Whether everything a load tried, it tried as it imported a module (that module's
+    top level did it: see watch.IMPORTED)."""
+    tries = [e for e in getattr(exc, "effects", ()) if not e.startswith(DROPPING)]
+    return bool(tries) and all(e.startswith(IMPORTED) for e in tries)
+
+
 def _variant(kind: str, finding: Finding, mine: bool) -> str:
     """The template for ``kind``: library code gets words that do not ask to edit it."""
     if kind == "load_failure":
@@ -152,6 +160,8 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
                 finding.exc, 300):
             return _ENUM_BY_VALUE
         return FIXES[kind] if mine else _LIBRARY_LOAD_FAILURE
+    if kind == "load_side_effect" and _by_an_import(finding.exc):
+        return _IMPORT_SIDE_EFFECT
     if kind == "recursive_attribute" and finding.stage != "dumps":
         return _LOAD_RECURSION if mine else _LIBRARY_LOAD_RECURSION
     if kind == "getattr_raises" and finding.stage != "dumps" and mine:
@@ -627,6 +637,9 @@ _LIBRARY_LOAD_RECURSION = ("it dumps, but loading makes an empty {type}, on whic
 _TRACEBACK = ("a traceback and the frames it holds cannot be saved: keep its text instead "
               "(\"\".join(traceback.format_tb(tb)), or traceback.format_exception(exc) for "
               "the whole exception)")
+_IMPORT_SIDE_EFFECT = ("a module the pickle names does it at its top level, as it is imported, "
+                       "in every process that loads this pickle (a worker, a cache, the next "
+                       "run); move what it does into a function called where it is needed")
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
                   "file it needs exists there, and that its __setstate__ or reconstructor "
                   "does not depend on this process")

@@ -337,6 +337,9 @@ class Watch:
     def _record(self, text: str) -> None:
         self._count += 1
         if self._count <= _MAX_PER_LOAD:
+            module = _module_importing()
+            if module:  # the module's doing as it is imported, not the pickle's own code
+                text = f"{IMPORTED}{module}, which {text}"
             self._emit(self._phase + text)
 
     def drop(self, release: Callable[[], None]) -> None:
@@ -408,6 +411,26 @@ def refused_write(exc: BaseException) -> list[str]:
         return []
     return [f"{WROTE_DATABASE}{_short(name)}, which every process that opens it shares"
             for name in dict.fromkeys(watch._databases)]
+
+
+#: How an effect of a module's import (its top level) starts: "imported spool, which
+#: wrote /var/spool/jobs".
+IMPORTED = "imported "
+
+
+def _module_importing() -> str:
+    """The module whose top level runs in the caller's stack, when it runs as an import
+    (a module the pickle names, imported by the load): its name, else ""."""
+    frame: Any = sys._getframe(2)
+    module = ""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib"):
+            return module
+        if code.co_name == "<module>" and not module:
+            module = str(frame.f_globals.get("__name__") or "")
+        frame = frame.f_back
+    return ""
 
 
 def _importing() -> bool:
