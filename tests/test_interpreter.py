@@ -34,8 +34,16 @@ def make_scorer(weight):
 def test_a_missing_interpreter_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no Python interpreter at"):
         picklecheck.check(1, python=str(tmp_path / "nope" / "python"))
-    with pytest.raises(ValueError, match="is a folder"):
+    with pytest.raises(ValueError, match="is a folder with no Python interpreter in it"):
         picklecheck.check(1, python=str(tmp_path))
+
+
+def test_a_virtualenv_folder_stands_for_its_interpreter(tmp_path):
+    folder = tmp_path / "venv"
+    venv(sys.executable, folder)
+    report = picklecheck.check({"n": 1}, backends=("pickle",), python=str(folder))
+    assert report.ok
+    assert report.fresh_python.startswith(str(folder / "bin" / "python"))
 
 
 def test_a_program_that_is_not_python_is_a_clear_error(tmp_path):

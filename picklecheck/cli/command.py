@@ -127,8 +127,8 @@ class Options:
 @click.option("--fresh-process", is_flag=True,
               help="Also load the bytes in a new interpreter, as a worker process would.")
 @click.option("--python", "python", metavar="PATH",
-              help="Do the fresh load in this interpreter instead (a deployment's "
-                   "virtualenv, the workers' Python version), with its own packages. "
+              help="Do the fresh load in this interpreter (or virtualenv folder) instead: "
+                   "a deployment's, the workers' Python version, with its own packages. "
                    "Implies --fresh-process.")
 @click.option("--no-roundtrip", is_flag=True, help="Only dump; do not load the bytes back.")
 @click.option("--max-culprits", type=click.IntRange(min=1), default=DEFAULT_MAX_CULPRITS,

@@ -34,6 +34,8 @@ _ASK_SECONDS = 20.0
 _ASK = ("import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.implementation.name);"
         " print(sys.prefix)")
 _known: dict[tuple[str, float], Interpreter] = {}
+#: Where a virtualenv (or an installation's prefix) keeps its interpreter.
+_IN_A_VENV = (("bin", "python"), ("bin", "python3"), ("Scripts", "python.exe"))
 #: This interpreter's minor version, as "3.11".
 THIS_MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -93,8 +95,8 @@ class Interpreter:
 
 
 def resolve(python: str | os.PathLike[str]) -> Interpreter:
-    """The interpreter ``python`` names (a path, or a command on ``PATH`` such as
-    ``python3.13``), once it has said which Python it is; :class:`InterpreterError`
+    """The interpreter ``python`` names (a path, a virtualenv's folder, or a command on
+    ``PATH`` such as ``python3.13``), once it has said which Python it is; :class:`InterpreterError`
     when it is not one picklecheck can load in."""
     import shutil
     import subprocess
@@ -108,10 +110,14 @@ def resolve(python: str | os.PathLike[str]) -> Interpreter:
         msg = f"no Python interpreter at {given!r}: give the path of its executable (bin/python)"
         raise InterpreterError(msg)
     path = os.path.abspath(path)
-    if os.path.isdir(path):
-        msg = (f"{given!r} is a folder: give the interpreter in it "
-               f"({os.path.join(given, 'bin', 'python')})")
-        raise InterpreterError(msg)
+    if os.path.isdir(path):  # a virtualenv's folder: its interpreter
+        inside = [os.path.join(path, *parts) for parts in _IN_A_VENV]
+        found_inside = next((p for p in inside if os.path.isfile(p)), None)
+        if found_inside is None:
+            msg = (f"{given!r} is a folder with no Python interpreter in it (looked for "
+                   f"{', '.join(os.path.join(given, *parts) for parts in _IN_A_VENV)})")
+            raise InterpreterError(msg)
+        path = found_inside
     if not os.access(path, os.X_OK):
         msg = f"{given!r} is not executable"
         raise InterpreterError(msg)
