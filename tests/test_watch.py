@@ -530,3 +530,31 @@ class MakesItsFolder:
 def test_a_load_that_makes_a_folder_already_there_changes_nothing(tmp_path):
     report = _checked_in_a_child(MakesItsFolder(str(tmp_path)), ("pickle",))
     assert report.ok, str(report)
+
+
+def test_a_database_in_wal_mode_its_load_writes_to_is_named_too(tmp_path):
+    """A diskcache Cache another connection has used (as processes that share it do)
+    keeps its database in WAL mode with -wal and -shm files beside it: there SQLite
+    cannot open the -shm file for writing and says "disk I/O error", which is the same
+    refused write, not a load failure (pickle.loads of it works)."""
+    import pickle
+
+    import pytest
+
+    import picklecheck
+    from picklecheck.isolation import contain
+
+    diskcache = pytest.importorskip("diskcache", reason="pip install 'picklecheck[realworld]'")
+    if contain.isolation() != "sandbox":
+        pytest.skip("this machine has no kernel sandbox for loads")
+    cache = diskcache.Cache(str(tmp_path / "cache"))
+    try:
+        cache["a"] = 1
+        other = pickle.loads(pickle.dumps(cache))
+        assert other["a"] == 1
+        other.close()
+        report = picklecheck.check(cache, backends=("pickle", "dill", "cloudpickle"))
+        assert {c.kind for c in report.culprits} == {"shared_database"}, str(report)
+        assert "disk I/O error" not in str(report)
+    finally:
+        cache.close()

@@ -85,8 +85,11 @@ _WATCHED = frozenset({"os.putenv", "os.unsetenv", "open", "os.kill", "os.killpg"
                       "signal.pthread_kill", "socket.__new__", "sqlite3.connect",
                       *_PATH_EVENTS, *_PROCESS_EVENTS})
 #: What SQLite says when it writes to a database it could open only for reading (the
-#: sandbox refused it for writing: see refused_write).
-_READ_ONLY = "attempt to write a readonly database"
+#: sandbox refused it for writing: see refused_write), or, in WAL mode, when it cannot
+#: open the ``-shm`` file beside it for writing ("disk I/O error", SQLITE_IOERR), or the
+#: database itself ("unable to open database file").
+_READ_ONLY = ("attempt to write a readonly database", "disk I/O error",
+              "unable to open database file")
 #: How each sentence of refused_write begins.
 WROTE_DATABASE = "wrote to the SQLite database "
 
@@ -407,7 +410,8 @@ def refused_write(exc: BaseException) -> list[str]:
     opens it for reading, and a write then raises "attempt to write a readonly database"
     (a diskcache ``Cache`` loads by opening its folder's database, and writes to it)."""
     watch = _installed
-    if watch is None or not watch._databases or _READ_ONLY not in str(exc):
+    if watch is None or not watch._databases or not any(
+            text in str(exc) for text in _READ_ONLY):
         return []
     return [f"{WROTE_DATABASE}{_short(name)}, which every process that opens it shares"
             for name in dict.fromkeys(watch._databases)]
