@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -516,3 +517,27 @@ def test_a_future_s_result_is_the_user_s_and_the_current_thread_is_looked_up():
     (entry,) = picklecheck.check(threading.current_thread(), backends=("pickle",)).entries
     assert "call threading.current_thread() where it is needed" in entry.hint
     assert "create it where it is used" not in entry.hint
+
+
+@dataclasses.dataclass
+class _AppState:
+    user: str
+    thing: object
+
+
+def test_a_library_subclass_of_a_container_is_the_decision_not_its_attributes(tmp_path):
+    """sqlitedict's SqliteDict is a collections.UserDict: its items are data, but its
+    worker thread and connection are the library's own. The entry is the SqliteDict,
+    not its .conn with a thread's hint."""
+    sqlitedict = pytest.importorskip("sqlitedict", reason="pip install 'picklecheck[realworld]'")
+    store = sqlitedict.SqliteDict(str(tmp_path / "kv.sqlite"), autocommit=True)
+    try:
+        store["a"] = 1
+        report = picklecheck.check(_AppState("ada", store), backends=("pickle",))
+        [entry] = report.entries
+        assert entry.path == "obj.thing" and entry.type == "sqlitedict.SqliteDict"
+        assert "threading.Thread" not in entry.hint
+        root = picklecheck.check(store, backends=("pickle",))
+        assert [e.path for e in root.entries] == ["obj"]
+    finally:
+        store.close()

@@ -167,10 +167,23 @@ def _role(obj: Any, below: chain.Hop | None, user: UserCode) -> str:
         # A Thread subclass of the user's holds the thread's own state too (_started,
         # _tstate_lock): the thread is the decision, not an attribute to drop
         return LIBRARY if _runs_as_thread(obj, below) else USER
-    if (issubclass(type(obj), _CONTAINERS) or (below is not None and below.vocabulary)
+    if (_is_container(obj, below) or (below is not None and below.vocabulary)
             or _holds_users_value(obj, below)):
         return CONTAINER
     return LIBRARY
+
+
+def _is_container(obj: Any, below: chain.Hop | None) -> bool:
+    """Whether ``obj`` holds what is below it as a container holds data: any builtin
+    container does; a library's subclass of one (sqlitedict's ``SqliteDict`` is a
+    ``UserDict``) only through its items or its ``data``, not its own attributes (its
+    connection is the library's, the decision is the library object)."""
+    cls = type(obj)
+    if cls in _CONTAINERS:
+        return True
+    if not issubclass(cls, _CONTAINERS):
+        return False
+    return _attribute_below(below) in (None, "data")
 
 
 #: Library objects that keep the user's own values (a bag): by (module, class), the
