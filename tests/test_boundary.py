@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import io
 import json
 import logging
@@ -541,3 +542,41 @@ def test_a_library_subclass_of_a_container_is_the_decision_not_its_attributes(tm
         assert [e.path for e in root.entries] == ["obj"]
     finally:
         store.close()
+
+
+def test_values_the_user_put_in_a_librarys_place_for_them_are_their_own_entries():
+    """xarray's attrs (of a Dataset, and of a DataArray, kept on its variable),
+    starlette's app.state and flask.g hold what the user stored: each value is its own
+    entry, named as the user reaches it, not collapsed into the library object."""
+    found = {}
+    if importlib.util.find_spec("xarray") and importlib.util.find_spec("numpy"):
+        import numpy as np
+        import xarray as xr
+
+        found["dataset"] = xr.Dataset({"v": ("t", np.arange(3.0))},
+                                      attrs={"lock": threading.Lock(), "units": "m"})
+        found["dataarray"] = xr.DataArray(np.arange(3.0), dims="t",
+                                          attrs={"lock": threading.Lock()})
+    if importlib.util.find_spec("starlette"):
+        from starlette.datastructures import State
+
+        found["state"] = state = State()
+        state.lock = threading.Lock()
+        state.name = "app"
+    if not found:
+        pytest.skip("needs xarray or starlette: pip install 'picklecheck[realworld]'")
+    expected = {"dataset": "obj.attrs['lock']", "dataarray": "obj.attrs['lock']",
+                "state": "obj.lock"}
+    for name, obj in found.items():
+        report = picklecheck.check(obj, backends=("pickle",))
+        assert [e.path for e in report.entries] == [expected[name]], (name, str(report))
+        assert report.entries[0].kind == "lock"
+
+
+def test_flask_g_holds_the_users_values():
+    flask = pytest.importorskip("flask", reason="pip install 'picklecheck[realworld]'")
+    app = flask.Flask("picklecheck-test")
+    with app.app_context():
+        flask.g.lock = threading.Lock()
+        report = picklecheck.check(flask.g._get_current_object(), backends=("pickle",))
+    assert [(e.path, e.kind) for e in report.entries] == [("obj.lock", "lock")]

@@ -196,6 +196,12 @@ _BAGS: dict[tuple[str, str], Any] = {
     ("click.core", "Context"): frozenset({"obj", "meta"}),  # click's place for app state
     ("concurrent.futures._base", "Future"): frozenset({"_result"}),  # what the work returned
     ("logging", "LogRecord"): _EXTRA,  # logger.info(msg, *args, extra={...})
+    # xarray's metadata of the user's: ds.attrs, ds.encoding (a DataArray's are its
+    # variable's)
+    ("xarray.core.dataset", "Dataset"): frozenset({"attrs", "encoding", "_attrs", "_encoding"}),
+    ("xarray.core.variable", "Variable"): frozenset({"attrs", "encoding", "_attrs",
+                                                     "_encoding"}),
+    ("flask.ctx", "_AppCtxGlobals"): _EVERY,  # flask.g, the app's place for its state
 }
 
 

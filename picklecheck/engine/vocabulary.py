@@ -309,3 +309,34 @@ def _graph(owner: Any, below: Sequence[Hop]) -> Translation | None:
             len(hop.steps) == 1 and hop.steps[0].kind == ITEM for hop in below[1:used]):
         return None
     return tuple(step for hop in below[:used] for step in hop.steps), used
+
+
+@translates("starlette.datastructures.State")
+def _app_state(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``state.db`` for what an app stored on ``app.state`` or ``request.state``
+    (starlette, FastAPI: kept in ``state._state``)."""
+    if len(below) < 2:
+        return None
+    first, second = below[0].steps, below[1].steps
+    if [(s.kind, s.value) for s in first] != [(ATTR, "_state")]:
+        return None
+    if len(second) != 1 or second[0].kind != ITEM:
+        return None
+    key = second[0].value
+    if not isinstance(key, str) or not key.isidentifier():
+        return None
+    return (PathStep.attr(key),), 2
+
+
+@translates("xarray.DataArray", "xarray.core.dataarray.DataArray")
+def _data_array(owner: Any, below: Sequence[Hop]) -> Translation | None:
+    """``da.attrs`` and ``da.encoding``, which a DataArray keeps on its variable."""
+    if len(below) < 2:
+        return None
+    names = [[(s.kind, s.value) for s in hop.steps] for hop in below[:2]]
+    if names[0] not in ([(ATTR, "_variable")], [(ATTR, "variable")]):
+        return None
+    for public in ("attrs", "encoding"):
+        if names[1] in ([(ATTR, public)], [(ATTR, "_" + public)]):
+            return (PathStep.attr(public),), 2
+    return None
