@@ -155,3 +155,17 @@ def test_different_roots_are_not_one_pattern():
         culprit.path = f"messages[{i}]._lock"
     assert [e.path for e in entries(report.culprits)] == ["messages[0]._lock",
                                                          "messages[1]._lock"]
+
+
+def test_a_library_object_full_of_culprits_leaves_room_for_the_users_own():
+    """A library object with hundreds of culprits inside (a psycopg cursor's run-time
+    classes; here a LoggerAdapter's extra) is one entry; the search does not spend the
+    whole culprit budget in it and so still names the user's lambda beside it."""
+    import logging
+
+    adapter = logging.LoggerAdapter(logging.getLogger("picklecheck-crowd"),
+                                    {f"k{i}": threading.Lock() for i in range(300)})
+    report = picklecheck.check({"adapter": adapter, "cb": lambda r: r}, backends=("pickle",))
+    assert "obj['cb']" in [c.path for c in report.culprits]
+    assert [e.path for e in report.entries] == ["obj['adapter']", "obj['cb']"]
+    assert report.results["pickle"].truncated

@@ -57,6 +57,7 @@ from picklecheck.engine.scan import (
     seeded_pickler,
     under_way,
 )
+from picklecheck.engine.usercode import UserCode
 from picklecheck.engine.walker import ATOMS, CLASS, LEAF, SETTER, Expansion, expand
 from picklecheck.isolation import contain, deadline
 
@@ -336,9 +337,15 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
                       UnderWay | None]] = [
         (root, (None, (), id(root), root), root_exc, 0, None, carry, 1, under)
     ]
+    crowds = _Crowds(max_culprits)
     while stack:
         if len(found) >= max_culprits:
             return found, True
+        crowds.count(found)
+        if crowds.full(stack[-1][1]):  # its library object has culprits enough: look elsewhere
+            stack.pop()
+            truncated = True
+            continue
         if deadline.expired():  # out of time: at least the deepest failing node known
             node, link, exc, _, owner, _, _, _ = stack[-1]
             return found or [Finding(node, steps_of(link), exc, stage, owner=owner, link=link)], True
@@ -413,6 +420,53 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
         stack.extend(reversed(pushes))
     found.extend(_unexplained_cycles(cyclic, expanded, found, stage))
     return found[:max_culprits], truncated or len(found) > max_culprits
+
+
+class _Crowds:
+    """Culprits counted under each library object (an instance of a class the user did
+    not write, not a builtin container). A psycopg cursor holds hundreds of culprits of
+    its own (classes it made at run time); the report names it once, and a search that
+    spent ``max_culprits`` inside it never reached the user's lambda beside it. Once a
+    library object holds :data:`QUOTA` culprits and half the budget is spent, the
+    search goes on elsewhere."""
+
+    QUOTA = 10
+
+    def __init__(self, max_culprits: int) -> None:
+        self.max_culprits = max_culprits
+        self.under: dict[int, int] = {}
+        self.counted = 0
+        self.pressed = False
+
+    def count(self, found: list[Finding]) -> None:
+        for finding in found[self.counted:]:
+            link = finding.link
+            while link is not None:
+                if len(link) > 3 and _is_library(link[3]):
+                    self.under[link[2]] = self.under.get(link[2], 0) + 1
+                link = link[0]
+        self.counted = len(found)
+        self.pressed = self.counted >= self.max_culprits // 2
+
+    def full(self, link: Link) -> bool:
+        if not self.pressed:
+            return False
+        while link is not None:
+            if len(link) > 2 and self.under.get(link[2], 0) >= self.QUOTA:
+                return True
+            link = link[0]
+        return False
+
+
+_NOT_LIBRARY = (dict, list, tuple, set, frozenset, type, types.FunctionType,
+                types.ModuleType, types.CellType, types.MethodType)
+_USER = UserCode()
+
+
+def _is_library(obj: Any) -> bool:
+    kind = type(obj)  # type(): a hostile __class__ is not read
+    return (obj is not UNSEEDED and kind not in ATOMS and not issubclass(kind, _NOT_LIBRARY)
+            and not _USER.defines(obj))
 
 
 def _leaving_out(seeds: dict[int, Any], known: Memo) -> dict[int, Any]:
