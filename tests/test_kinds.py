@@ -197,3 +197,15 @@ def test_kinds_of_process_bound_objects(factory, kind, request, tmp_path):
     be pickled"."""
     culprit = _only({"x": factory(request, tmp_path)})
     assert (culprit.path, culprit.kind) == ("obj['x']", kind)
+
+
+def test_a_cython_type_cython_cannot_pickle_is_a_c_type():
+    """Cython gives an extension type a __reduce__ that refuses ("no default __reduce__
+    due to non-trivial __cinit__", "... cannot be converted to a Python object for
+    pickling"): a C type, not a __reduce__ its author wrote to refuse."""
+    hashtable = pytest.importorskip("pandas._libs.hashtable",
+                                    reason="pip install 'picklecheck[realworld]'")
+    for table in (hashtable.Int64HashTable(), hashtable.PyObjectHashTable()):
+        report = picklecheck.check({"table": table}, backends=("pickle",))
+        assert [(c.path, c.kind) for c in report.culprits] == [("obj['table']", "c_type")]
+        assert "refuses to be pickled" not in report.culprits[0].hint

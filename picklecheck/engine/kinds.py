@@ -205,6 +205,8 @@ def _classify(finding: Finding) -> str:
     kind = _kind_of_instance(obj)
     if kind:
         return kind
+    if any(said in text for said in _CYTHON_REFUSES):
+        return "c_type"  # Cython's generated __reduce__: a C type, not the author's choice
     if origin == "reduce" and _has_custom_reducer(obj):
         return "custom_reduce"
     if "__slots__" in text:
@@ -428,6 +430,12 @@ def _kind_of_instance(obj: Any) -> str | None:
     if module.startswith(("asyncio", "_asyncio", "contextvars", "_contextvars")):
         return "thread"
     return None
+
+
+#: What the ``__reduce__`` Cython generates says for an extension type it cannot pickle
+#: (a ``__cinit__`` of its own, or a C field with no Python counterpart).
+_CYTHON_REFUSES = ("no default __reduce__ due to non-trivial __cinit__",
+                   "cannot be converted to a Python object for pickling")
 
 
 def _has_custom_reducer(obj: Any) -> bool:
