@@ -980,3 +980,16 @@ def test_a_function_of_a_module_never_put_in_sys_modules_is_named_so(tmp_path):
     [culprit] = report.culprits
     assert culprit.kind == "unimportable"
     assert "sys.modules[spec.name] = module" in culprit.hint and "template" not in culprit.hint
+
+
+def test_psycopg_objects_get_psycopgs_words():
+    """psycopg 3's Connection and Cursor (Python classes over its C connection) are
+    named as what they are, whatever the culprits inside them (locks, run-time classes)."""
+    from picklecheck.engine.fixes import library_fix
+
+    connection = type("Connection", (), {"__module__": "psycopg"})
+    cursor = type("Cursor", (), {"__module__": "psycopg"})
+    assert "call psycopg.connect()" in library_fix(connection, ["runtime_class"])
+    assert "send the query and its parameters" in library_fix(cursor, ["lock"])
+    other = type("connection", (), {"__module__": "psycopg2.extensions"})
+    assert library_fix(other, ["lock"]) is None  # psycopg2's C connection is a database kind

@@ -710,6 +710,12 @@ LIBRARY_FIXES: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
      "(the key comes from the environment) and create the client where it is used"),
     ("redis", (), _CONNECTED, "a Redis client holds a connection pool: pass the URL and call "
      "redis.Redis.from_url() where it is used"),
+    ("psycopg", ("Cursor",), (), "a psycopg {name} belongs to its connection, a live "
+     "connection to the PostgreSQL server: send the query and its parameters (or the rows "
+     "it fetched) and run it where it is used"),
+    ("psycopg", (), (), "a psycopg {name} is a live connection to the PostgreSQL server: "
+     "pass the connection string and call psycopg.connect() (or open a pool) where it is "
+     "used"),
     ("pymongo", (), _CONNECTED, "a MongoDB client holds a connection pool and monitor "
      "threads: pass the URI and create the client where it is used"),
     ("tqdm", (), (), "a tqdm progress bar writes to this process's terminal: pass the total "
