@@ -467,3 +467,36 @@ def test_endless_listitems_are_read_a_bounded_number_of_times():
     assert not report.ok
     assert [c.path for c in report.culprits][:1] == ["obj[<item 0>]"]
     assert grown_mib < 400
+
+
+class KeyWithBadRepr:
+    """A dict key whose __repr__ raises (a detached SQLAlchemy instance's repr reads a
+    relationship that is no longer loaded)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __hash__(self):
+        return hash(self.n)
+
+    def __eq__(self, other):
+        return isinstance(other, KeyWithBadRepr) and other.n == self.n
+
+    def __repr__(self):
+        raise RuntimeError("Parent instance is not bound to a Session")
+
+
+def test_a_key_whose_repr_raises_does_not_fail_the_round_trip():
+    """pickle.loads of it works; the check's usability probe never reads a key's repr."""
+    state = {"scores": {KeyWithBadRepr(1): [3, 4], KeyWithBadRepr(2): [5]},
+             "guard": asyncio_lock_holder()}
+    assert pickle.loads(pickle.dumps(state["scores"])) == state["scores"]
+    report = picklecheck.check(state)
+    assert report.ok, str(report)
+
+
+def asyncio_lock_holder():
+    """An unlocked asyncio lock: its name in the bytes makes the probe walk the copy."""
+    import asyncio
+
+    return asyncio.Lock()

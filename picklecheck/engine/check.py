@@ -489,7 +489,7 @@ def _round_trips(obj: Any, dumped: dict[str, bytes], protocol: int | None, max_c
         chosen = usable.probe_for([d for _, d in pairs])
         outcomes = (contain.load_pairs(pairs, chosen) if loader is None
                     # the loader's own probe, unless a file dill saved calls for its own
-                    else loader.load_pairs(pairs, chosen) if chosen is usable.probe_files
+                    else loader.load_pairs(pairs, chosen) if chosen is not usable.probe
                     else loader.load_pairs(pairs))
     for backend, outcome in zip(backends, outcomes, strict=True):
         result = results[backend.name]

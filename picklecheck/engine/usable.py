@@ -94,6 +94,15 @@ def probe_files(copy: Any) -> str | None:
 
 
 def _probe(copy: Any, files: bool) -> str | None:
+    """What :func:`probe` finds; an error of the probe's own (a hostile object it reads)
+    is no verdict on the load, which succeeded."""
+    try:
+        return _walk(copy, files)
+    except Exception:  # noqa: BLE001 - the copy loaded; only the probe could not finish
+        return None
+
+
+def _walk(copy: Any, files: bool) -> str | None:
     seen: set[int] = set()
     pending: collections.deque[tuple[Any, Any]] = collections.deque([(copy, None)])
     while pending and len(seen) < _BUDGET:
@@ -110,7 +119,7 @@ def _probe(copy: Any, files: bool) -> str | None:
             if not _acquirable(obj):
                 return f"the copy's lock{_at(link)} can never be acquired"
             continue
-        held = _held_by_tasks(obj, _at(link))
+        held = _held_by_tasks(obj, link)
         if held is not None:
             return held
         handle = _file_number(obj) if files else None
@@ -143,11 +152,12 @@ def _probe(copy: Any, files: bool) -> str | None:
     return None
 
 
-def _held_by_tasks(obj: Any, at: str) -> str | None:
+def _held_by_tasks(obj: Any, link: Any) -> str | None:
     """What of an asyncio lock or bounded semaphore, or threading's bounded semaphore
-    (``at`` its place in the copy), is held by tasks or threads of the process that
+    (``link`` its place in the copy), is held by tasks or threads of the process that
     pickled it, which none where it loads will release."""
     state = _state_of(obj, _ASYNC_LOCKS)
+    at = _at(link) if state is not None and state.get("_locked") is True else ""
     if state is not None:
         if state.get("_locked") is not True:
             return None
@@ -161,7 +171,7 @@ def _held_by_tasks(obj: Any, at: str) -> str | None:
         value, bound = state.get("_value"), state.get(bound_field)
         if type(value) is not int or type(bound) is not int or value >= bound:
             return None
-        return (f"the copy's {what}{at} has {bound - value} of its {bound} places taken, as "
+        return (f"the copy's {what}{_at(link)} has {bound - value} of its {bound} places taken, as "
                 f"the original had when it was pickled, and no {who} where it loads will give "
                 f"them back: it lets {value} {who}{'s' if value != 1 else ''} in, not {bound}"
                 + (": its first acquire() blocks forever" if value == 0 else ""))
@@ -233,9 +243,17 @@ def _path(link: Any) -> str:
     steps = []
     while link is not None:
         link, how, key = link
-        steps.append(f"[{key!r}]" if how == "item" else f".{key}" if how == "attr"
+        steps.append(f"[{_key_text(key)}]" if how == "item" else f".{key}" if how == "attr"
                      else " element")
     return "".join(reversed(steps))
+
+
+def _key_text(key: Any) -> str:
+    """A key as the path shows it, running none of its code (a key's ``__repr__`` may
+    raise, as a detached SQLAlchemy instance's does, or be slow)."""
+    if type(key) in (str, int, float, bool, bytes, type(None)):
+        return repr(key)
+    return f"<{type(key).__qualname__} key>"
 
 
 def probe_for(payloads: list[bytes] | tuple[bytes, ...]) -> Probe | None:
