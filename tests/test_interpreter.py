@@ -188,3 +188,22 @@ def test_resolve_remembers_an_interpreter():
     first = interpreter.resolve(sys.executable)
     assert interpreter.resolve(sys.executable) is first
     assert first.runs_this_bytecode and first.is_this_one
+
+
+@needs_other
+def test_a_scripts_function_travels_by_value_with_dill_too(tmp_path):
+    """``python job.py`` has dill save job.py's functions and classes by value (they are
+    __main__'s), bytecode and all: the command line checks a file the same way, so
+    another Python version is named for dill, as for cloudpickle."""
+    import dill
+
+    other = venv(OTHER, tmp_path / "venv", dill)
+    job = tmp_path / "job.py"
+    job.write_text("def g(x):\n    return x + 1\n")
+    before = set(sys.modules)
+    try:
+        result = CliRunner().invoke(cli, [f"{job}:g", "-b", "dill", "--python", other])
+    finally:
+        forget_modules_in(tmp_path, before)
+    assert result.exit_code == 1, result.output
+    assert "OtherBytecodeError" in result.output

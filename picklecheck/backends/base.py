@@ -259,6 +259,8 @@ class Backend:
                 override = getattr(super(), "reducer_override", None)
                 return NotImplemented if override is None else override(obj)
 
+        # Of the base's module: dill asks a pickler's module whether it is dill's own.
+        Recording.__module__ = base.__module__
         try:
             Recording(Sink(), protocol).dump(obj)
         except Exception:  # noqa: BLE001, S110 - what it wrote before failing is known

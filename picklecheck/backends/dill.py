@@ -8,13 +8,15 @@ which is how the walker sees dill's children.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import pickle
 import sys
 import types
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from picklecheck.backends import plaintree, standin
@@ -29,7 +31,33 @@ from picklecheck.backends.base import (
     stack_depth,
 )
 
-__all__ = ["DillBackend"]
+__all__ = ["DillBackend", "saved_as_main"]
+
+#: The module that stands for ``__main__`` while a file target is checked (see
+#: :func:`saved_as_main`).
+_MAIN: contextvars.ContextVar[types.ModuleType | None] = contextvars.ContextVar(
+    "picklecheck_dill_main", default=None)
+
+
+def _take_main(pickler: Any) -> None:
+    """Make a new dill pickler save the module :func:`saved_as_main` names as dill saves
+    ``__main__`` (dill's own way, for a module saved as a session)."""
+    main = _MAIN.get()
+    if main is not None:
+        pickler._main, pickler._session, pickler._first_pass = main, True, False
+
+
+@contextlib.contextmanager
+def saved_as_main(module: types.ModuleType) -> Iterator[None]:
+    """While it lasts, dill saves ``module`` as it saves ``__main__``: its functions and
+    classes by value, their globals as the loading process's ``__main__``. The module
+    stands for a script ``python`` runs (``picklecheck job.py:work``), whose functions
+    dill saves by value (it finds no module to import them from), bytecode and all."""
+    token = _MAIN.set(module)
+    try:
+        yield
+    finally:
+        _MAIN.reset(token)
 
 
 class _Captured(Exception):  # noqa: N818 - control flow, not an error
@@ -264,6 +292,7 @@ def _make_dill_pickler(module: Any) -> type:
     class Pickler(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            _take_main(self)
             self.dispatch = type(live)()  # filled by _refresh
             self._direct: dict[Any, Any] = {}
             # pickle's save, for a type with a save function, does four things before
@@ -436,6 +465,7 @@ def _make_dill_expander(base: type) -> type:
 
         def __init__(self, file: Any, protocol: int) -> None:
             super().__init__(file, protocol)
+            _take_main(self)
             self.top: Any = None
             self.captured: Any = None
             self.children: list[Any] = []

@@ -25,6 +25,7 @@ import click
 from picklecheck._version import __version__
 from picklecheck.backends import ALL_BACKEND_NAMES, BACKEND_NAMES, VARIANT_NAMES, get_backend
 from picklecheck.backends.cloudpickle import pickled_by_value
+from picklecheck.backends.dill import saved_as_main
 from picklecheck.cli.errors import (
     UnreadableTargetError,
     ending,
@@ -61,9 +62,10 @@ Targets:
 \b
 A file is loaded as module <stem> (app.py becomes 'app'), not as __main__,
 so its `if __name__ == "__main__":` block does not run. Its folder is
-importable while it loads: objects defined in it pickle by reference here,
+importable while it loads: pickle saves what it defines by reference here,
 and --fresh-process shows that another interpreter, which cannot import
-the script, fails to load them.
+the script, fails to load it; dill and cloudpickle save it by value, as
+they save a script's.
 
 \b
 Examples:
@@ -294,11 +296,15 @@ def _as_the_script(entry: Resolved, backends: Sequence[str]) -> Any:
     """A file stands for the script ``python file.py`` runs (see :func:`script_folder`):
     the frameworks that pickle with cloudpickle send its functions and classes by value,
     as they send ``__main__``'s, with the globals they use (a function that takes a
-    module-level lock fails there; by reference to the file's module, it passed). A
-    module target is imported, as the program imports it: by reference."""
+    module-level lock fails there; by reference to the file's module, it passed), and so
+    does dill. A module target is imported, as the program imports it: by reference."""
     if not entry.target.is_file:
         return contextlib.nullcontext()
-    return pickled_by_value(entry.module, [get_backend(name) for name in backends])
+    stack = contextlib.ExitStack()
+    stack.enter_context(pickled_by_value(entry.module, [get_backend(n) for n in backends]))
+    if "dill" in backends:  # dill, too, saves a script's functions by value
+        stack.enter_context(saved_as_main(entry.module))
+    return stack
 
 
 def script_folder(entry: Resolved) -> str:
