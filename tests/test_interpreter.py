@@ -38,6 +38,20 @@ def test_a_missing_interpreter_is_a_clear_error(tmp_path):
         picklecheck.check(1, python=str(tmp_path))
 
 
+def test_a_banner_at_start_up_and_a_relative_folder_are_fine(tmp_path, monkeypatch):
+    """A sitecustomize that prints a banner (corporate images do) is no reason to refuse
+    an interpreter; a virtualenv named relative to the current folder ('.venv') is found
+    there before PATH is searched."""
+    python = venv(sys.executable, tmp_path / ".venv")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, "sitecustomize.py"), "w") as banner:
+        banner.write("print('Welcome to ACME python')\n")
+    monkeypatch.chdir(tmp_path)
+    report = picklecheck.check({"n": 1}, backends=("pickle",), python=".venv")
+    assert report.ok and report.fresh_python.startswith(str(tmp_path / ".venv"))
+
+
 def test_a_virtualenv_folder_stands_for_its_interpreter(tmp_path):
     folder = tmp_path / "venv"
     venv(sys.executable, folder)

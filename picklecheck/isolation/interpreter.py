@@ -31,8 +31,11 @@ LIBRARY_MISSING = "LibraryMissingError"
 OLDEST = (3, 10)
 #: Seconds the other interpreter may take to say what it is.
 _ASK_SECONDS = 20.0
-_ASK = ("import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.implementation.name);"
-        " print(sys.prefix)")
+#: What the interpreter is asked; its answer follows a marker line (a sitecustomize may
+#: print a banner of its own first).
+_MARK = "--picklecheck-answer--"
+_ASK = (f"import sys; print({_MARK!r}); print('%d.%d.%d' % sys.version_info[:3]);"
+        " print(sys.implementation.name); print(sys.prefix)")
 _known: dict[tuple[str, float], Interpreter] = {}
 #: Where a virtualenv (or an installation's prefix) keeps its interpreter.
 _IN_A_VENV = (("bin", "python"), ("bin", "python3"), ("Scripts", "python.exe"))
@@ -105,7 +108,8 @@ def resolve(python: str | os.PathLike[str]) -> Interpreter:
     if not isinstance(given, str) or not given:
         msg = f"python must name a Python interpreter, not {python!r}"
         raise InterpreterError(msg)
-    path = given if os.sep in given else shutil.which(given)
+    # A relative path (".venv", "env/bin/python") first, then a command on PATH.
+    path = given if os.sep in given or os.path.exists(given) else shutil.which(given)
     if path is None or not os.path.exists(path):
         msg = f"no Python interpreter at {given!r}: give the path of its executable (bin/python)"
         raise InterpreterError(msg)
@@ -130,10 +134,11 @@ def resolve(python: str | os.PathLike[str]) -> Interpreter:
     except (OSError, subprocess.SubprocessError) as exc:
         msg = f"could not run {given!r} as Python: {exc}"
         raise InterpreterError(msg) from None
-    lines = done.stdout.decode("utf-8", "replace").split("\n")
+    said = done.stdout.decode("utf-8", "replace").split("\n")
+    lines = said[len(said) - said[::-1].index(_MARK):] if _MARK in said else []
     if done.returncode != 0 or len(lines) < 3 or lines[0].count(".") != 2:
-        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()[-300:]
-        msg = f"{given!r} did not run as a Python interpreter" + (f": {said}" if said else "")
+        told = (done.stderr or done.stdout).decode("utf-8", "replace").strip()[-300:]
+        msg = f"{given!r} did not run as a Python interpreter" + (f": {told}" if told else "")
         raise InterpreterError(msg)
     version = tuple(int(n) for n in lines[0].split("."))
     found = Interpreter(path, lines[0], lines[1], lines[2])
