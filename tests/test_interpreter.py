@@ -221,3 +221,33 @@ def test_a_scripts_function_travels_by_value_with_dill_too(tmp_path):
         forget_modules_in(tmp_path, before)
     assert result.exit_code == 1, result.output
     assert "OtherBytecodeError" in result.output
+
+
+def test_what_an_installed_library_does_as_it_is_imported_is_not_the_loads(tmp_path,
+                                                                             monkeypatch):
+    """A library in site-packages that acts as it is imported (numpy 1.26's numpy.testing
+    runs lscpu) does so in every process that imports it: not the pickle's doing, and no
+    reason to fail its load there."""
+    python = venv(sys.executable, tmp_path / "venv")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    marker = tmp_path / "probe.log"
+    with open(os.path.join(site, "noisy_probe.py"), "w") as module:
+        module.write(textwrap.dedent(f"""
+            try:
+                open({str(marker)!r}, "a").write("imported\\n")
+            except OSError:
+                pass
+
+            class Thing:
+                pass
+        """))
+    monkeypatch.syspath_prepend(site)
+    before = set(sys.modules)
+    try:
+        import noisy_probe
+
+        report = picklecheck.check(noisy_probe.Thing(), backends=("pickle",), python=python)
+    finally:
+        forget_modules_in(tmp_path, before)
+    assert report.ok, str(report)

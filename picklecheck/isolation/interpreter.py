@@ -16,6 +16,7 @@ this package: picklecheck's loading child is pure Python and runs on 3.10 and ne
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -91,9 +92,9 @@ class Interpreter:
         """A fresh child's config (see :mod:`.workers`) for this interpreter: ``shim`` (a
         folder holding picklecheck), the project's folders, then its own ``sys.path``."""
         changed = {**cfg, "own_path": True, "boot": [shim],
-                   "path": [shim] + [p for p in cfg.get("path", []) if not _installed(p)]}
+                   "path": [shim] + [p for p in cfg.get("path", []) if not installed_folder(p)]}
         if "installed" in cfg:  # a framework's worker: its own folders, then its packages
-            changed["installed"] = [shim] + [p for p in cfg["installed"] if not _installed(p)]
+            changed["installed"] = [shim] + [p for p in cfg["installed"] if not installed_folder(p)]
         return changed
 
 
@@ -168,9 +169,15 @@ def make_shim(folder: str) -> str:
     return shim
 
 
-def _installed(folder: str) -> bool:
+def installed_folder(folder: str) -> bool:
     """Whether ``folder`` belongs to this interpreter's installation (the standard library,
-    site-packages), not to the project."""
+    site-packages), not to a project."""
+    real = os.path.realpath(folder)
+    return any(real == root or real.startswith(root + os.sep) for root in _roots())
+
+
+@functools.lru_cache(maxsize=1)
+def _roots() -> tuple[str, ...]:
     import sysconfig
 
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -185,6 +192,4 @@ def _installed(folder: str) -> bool:
         roots.add(site.getusersitepackages())
     except Exception:  # noqa: BLE001, S110 - no user site here
         pass
-    real = os.path.realpath(folder)
-    return any(real == os.path.realpath(r) or real.startswith(os.path.realpath(r) + os.sep)
-               for r in roots if r)
+    return tuple(os.path.realpath(r) for r in roots if r)

@@ -341,7 +341,10 @@ class Watch:
         self._count += 1
         if self._count <= _MAX_PER_LOAD:
             module = _module_importing()
-            if module:  # the module's doing as it is imported, not the pickle's own code
+            if module and _installed_module(module):
+                return  # an installed library's doing as it is imported (numpy 1.26's
+                # numpy.testing runs lscpu): every process that imports it does so
+            if module:  # a module of the project's, as it is imported
                 text = f"{IMPORTED}{module}, which {text}"
             self._emit(self._phase + text)
 
@@ -420,6 +423,15 @@ def refused_write(exc: BaseException) -> list[str]:
 #: How an effect of a module's import (its top level) starts: "imported spool, which
 #: wrote /var/spool/jobs".
 IMPORTED = "imported "
+
+
+def _installed_module(name: str) -> bool:
+    """Whether module ``name`` comes from the interpreter's installation (the standard
+    library, site-packages), not from the project's folders."""
+    from picklecheck.isolation.interpreter import installed_folder
+
+    path = getattr(sys.modules.get(name), "__file__", None)
+    return not isinstance(path, str) or installed_folder(os.path.dirname(path))
 
 
 def _module_importing() -> str:
