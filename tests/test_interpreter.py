@@ -251,3 +251,37 @@ def test_what_an_installed_library_does_as_it_is_imported_is_not_the_loads(tmp_p
     finally:
         forget_modules_in(tmp_path, before)
     assert report.ok, str(report)
+
+
+def test_another_version_of_a_package_there_is_named_with_both_versions(tmp_path,
+                                                                      monkeypatch):
+    """numpy 2 pickles name numpy._core, which numpy 1 lacks: the hint says which version
+    is where, not "install that module there" (it is installed, in another version)."""
+    here_env = venv(sys.executable, tmp_path / "here")
+    there = venv(sys.executable, tmp_path / "there")
+    for python, version, core in ((here_env, "2.0", True), (there, "1.0", False)):
+        site = subprocess.run([python, "-c",
+                               "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        package = os.path.join(site, "verpkg")
+        os.mkdir(package)
+        with open(os.path.join(package, "__init__.py"), "w") as init:
+            init.write(f"__version__ = {version!r}\n")
+        if core:
+            with open(os.path.join(package, "_core.py"), "w") as module:
+                module.write("class Thing:\n    pass\n")
+        if python == here_env:
+            monkeypatch.syspath_prepend(site)
+    before = set(sys.modules)
+    try:
+        import verpkg._core
+
+        report = picklecheck.check({"thing": verpkg._core.Thing()}, backends=("pickle",),
+                                   python=there)
+        [culprit] = report.culprits
+        hint = culprit.hint  # worked out while verpkg is imported here
+    finally:
+        forget_modules_in(tmp_path, before)
+    assert culprit.path == "obj['thing']" and culprit.kind == "unimportable"
+    assert "verpkg is 2.0 here and 1.0 where it loads" in hint
+    assert "pip install verpkg==2.0" in hint

@@ -30,7 +30,7 @@ from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.foreign import exception_text
-from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED
+from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED, THERE
 from picklecheck.isolation.watch import DROPPING, IMPORTED
 
 if TYPE_CHECKING:
@@ -137,6 +137,33 @@ def _name_of(obj: Any) -> str:
     return saferepr(obj, 60)
 
 
+def _other_version(text: str) -> str | None:
+    """The fix when the other interpreter has another version of the package the missing
+    module belongs to (the fresh child says "(numpy 1.26.4 there)"), or None."""
+    found = re.search(r"\(([\w.]+) (\S+)" + re.escape(THERE) + "$", text)
+    if found is None:
+        return None
+    top, there = found.groups()
+    here = getattr(sys.modules.get(top), "__version__", None)
+    if not isinstance(here, str) or here == there:
+        return None
+    project = _distribution(top)
+    return (f"{top} is {here} here and {there} where it loads, and that {top} lacks what "
+            f"these bytes name: install {top} {here} there (pip install {project}=={here}), "
+            f"or pickle it where {top} {there} is installed")
+
+
+def _distribution(top: str) -> str:
+    """The name pip knows the package ``top`` by (scikit-learn for sklearn)."""
+    try:
+        from importlib.metadata import packages_distributions
+
+        names = packages_distributions().get(top) or [top]
+    except Exception:  # noqa: BLE001 - broken metadata: the import name will do
+        return top
+    return names[0]
+
+
 def _by_an_import(exc: BaseException) -> bool:
     """Whether everything a load tried, it tried as it imported a module (that module's
     top level did it: see watch.IMPORTED)."""
@@ -178,6 +205,9 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if kind in _BY_NAME and _type_parameter(_folded(finding)):
         name = str(getattr(_folded(finding), "__name__", "T"))
         return _TYPE_PARAMETER.replace("{name}", _as_template(name))
+    if kind == "unimportable" and finding.stage == "fresh" and (
+            other := _other_version(exception_text(finding.exc, 500))):
+        return _as_template(other)
     if kind == "unimportable" and finding.stage == "dumps" and unregistered_module(
             _folded(finding)):
         return _UNREGISTERED

@@ -21,13 +21,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAIN_IMPORT_FAILED", "FreshResult", "load_in_fresh_interpreters"]
+__all__ = ["MAIN_IMPORT_FAILED", "THERE", "FreshResult", "load_in_fresh_interpreters"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.isolation.foreign import drop_traceback
 from picklecheck.isolation.interpreter import LIBRARY_MISSING, Interpreter, make_shim
 from picklecheck.isolation.workers import IN_WORKER_ENV
 
+#: How the answer ends the version of a package where it loads: "(numpy 1.26.4 there)".
+THERE = " there)"
 #: What the answer says when the worker a fresh interpreter stands for could not even
 #: start (its main script raised on import).
 MAIN_IMPORT_FAILED = "importing the main script as __mp_main__ failed"
@@ -400,7 +402,8 @@ def _load(backend_name: str, data: bytes, lenient: bool,
                 return strict_find(module, name)
             except Exception as exc:  # noqa: BLE001
                 assert missing is not None
-                missing.append((module, name, f"{type(exc).__name__}: {exc}"))
+                missing.append((module, name, f"{type(exc).__name__}: {exc}"
+                                + _version_there(module)))
                 return _stand_in(module, name)
 
         unpickler.find_class = find_class
@@ -416,6 +419,14 @@ def _probe(copy: Any, data: bytes) -> None:
     unusable = probe(copy) if probe is not None else None
     if unusable is not None:
         raise usable.UnusableCopyError.saying(unusable)
+
+
+def _version_there(module: str) -> str:
+    """`` (numpy 1.26.4 there)`` when ``module`` is missing from a package this interpreter
+    has (another version of it: numpy 1 has no ``numpy._core``), else ""."""
+    top = module.partition(".")[0]
+    version = getattr(sys.modules.get(top), "__version__", None)
+    return f" ({top} {version}{THERE}" if module != top and isinstance(version, str) else ""
 
 
 def _stand_in(module: str, name: str) -> type:

@@ -171,8 +171,10 @@ def make_shim(folder: str) -> str:
 
 def installed_folder(folder: str) -> bool:
     """Whether ``folder`` belongs to this interpreter's installation (the standard library,
-    site-packages), not to a project."""
+    site-packages), or is any environment's site-packages: not a project's folder."""
     real = os.path.realpath(folder)
+    if {"site-packages", "dist-packages"} & set(real.split(os.sep)):
+        return True  # another environment's packages, put on this sys.path
     return any(real == root or real.startswith(root + os.sep) for root in _roots())
 
 
