@@ -285,3 +285,50 @@ def test_another_version_of_a_package_there_is_named_with_both_versions(tmp_path
     assert culprit.path == "obj['thing']" and culprit.kind == "unimportable"
     assert "verpkg is 2.0 here and 1.0 where it loads" in hint
     assert "pip install verpkg==2.0" in hint
+
+
+def test_a_picklecheck_installed_there_does_not_load_in_place_of_this_one(tmp_path):
+    """The other environment may have picklecheck installed, another version: the loading
+    child runs this one's (the shim comes first on its path)."""
+    python = venv(sys.executable, tmp_path / "venv")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    os.makedirs(os.path.join(site, "picklecheck"))
+    with open(os.path.join(site, "picklecheck", "__init__.py"), "w") as stale:
+        stale.write("raise ImportError('an old picklecheck')\n")
+    report = picklecheck.check({"n": [1, 2]}, backends=("pickle",), python=python)
+    assert report.ok, str(report)
+
+
+def test_an_interpreter_that_never_answers_is_ended_whole(tmp_path, monkeypatch):
+    """A wrapper script whose interpreter hangs at start-up: after the time limit the
+    error says so, and what it started is not left running."""
+    import time
+
+    monkeypatch.setattr(interpreter, "_ASK_SECONDS", 1.0)
+    pidfile = tmp_path / "pid"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pidfile}\nwait\n")
+    wrapper.chmod(0o755)
+    with pytest.raises(ValueError, match="could not run"):
+        picklecheck.check(1, python=str(wrapper))
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not _running(pid):
+            break
+        time.sleep(0.1)
+    assert not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(pyenv_python("2.7") is None, reason="no Python 2.7 under pyenv")
+def test_python_2_is_named_by_its_version():
+    with pytest.raises(ValueError, match=r"\(Python 2\.7\.\d+\) is older than"):
+        picklecheck.check(1, python=pyenv_python("2.7"))

@@ -38,7 +38,10 @@ _BOOT = (
     "import sys, json\n"
     "cfg = json.loads(sys.stdin.buffer.readline())\n"
     "cfg['default_path'] = sys.path[:]\n"
-    "sys.path[:] = cfg['default_path'] + cfg['boot']\n"
+    # Another interpreter's path starts with a folder holding only this picklecheck (one
+    # installed there may be another version); this one's imports its own from its path.
+    "sys.path[:] = (cfg['boot'] + cfg['default_path'] if cfg.get('own_path')\n"
+    "               else cfg['default_path'] + cfg['boot'])\n"
     "from picklecheck.isolation.fresh import child_main\n"
     "child_main(cfg)\n"
 )

@@ -16,6 +16,7 @@ this package: picklecheck's loading child is pure Python and runs on 3.10 and ne
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -130,15 +131,19 @@ def resolve(python: str | os.PathLike[str]) -> Interpreter:
     if key in _known:
         return _known[key]
     try:
-        done = subprocess.run([path, "-I", "-c", _ASK], capture_output=True,  # noqa: S603
-                              timeout=_ASK_SECONDS, stdin=subprocess.DEVNULL, check=False)
+        returncode, out, err = _ask(path, ["-I", "-c", _ASK])
     except (OSError, subprocess.SubprocessError) as exc:
         msg = f"could not run {given!r} as Python: {exc}"
         raise InterpreterError(msg) from None
-    said = done.stdout.decode("utf-8", "replace").split("\n")
+    said = out.split("\n")
     lines = said[len(said) - said[::-1].index(_MARK):] if _MARK in said else []
-    if done.returncode != 0 or len(lines) < 3 or lines[0].count(".") != 2:
-        told = (done.stderr or done.stdout).decode("utf-8", "replace").strip()[-300:]
+    if returncode != 0 or len(lines) < 3 or lines[0].count(".") != 2:
+        old = _old_version(path)  # Python 2 knows no -I
+        if old is not None:
+            msg = (f"{path} (Python {old}) is older than picklecheck's loader supports "
+                   f"(Python {OLDEST[0]}.{OLDEST[1]} and newer)")
+            raise InterpreterError(msg)
+        told = (err or out).strip()[-300:]
         msg = f"{given!r} did not run as a Python interpreter" + (f": {told}" if told else "")
         raise InterpreterError(msg)
     version = tuple(int(n) for n in lines[0].split("."))
@@ -149,6 +154,39 @@ def resolve(python: str | os.PathLike[str]) -> Interpreter:
         raise InterpreterError(msg)
     _known[key] = found
     return found
+
+
+def _ask(path: str, args: list[str]) -> tuple[int, str, str]:
+    """Run the interpreter with ``args`` in a process group of its own, killed whole when
+    it does not answer in time (a wrapper script's interpreter must not outlive it)."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen([path, *args], stdin=subprocess.DEVNULL,  # noqa: S603
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=_ASK_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return (proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def _old_version(path: str) -> str | None:
+    """The version of an interpreter too old to be asked the usual way, or None."""
+    import subprocess
+
+    try:
+        returncode, out, _ = _ask(path, ["-c", "import sys; sys.stdout.write("
+                                         "'%d.%d.%d' % tuple(sys.version_info[:3]))"])
+    except (OSError, subprocess.SubprocessError):
+        return None
+    parts = out.strip().split(".")
+    return out.strip() if returncode == 0 and len(parts) == 3 and all(
+        p.isdigit() for p in parts) else None
 
 
 def make_shim(folder: str) -> str:
