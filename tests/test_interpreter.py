@@ -332,3 +332,18 @@ def _running(pid: int) -> bool:
 def test_python_2_is_named_by_its_version():
     with pytest.raises(ValueError, match=r"\(Python 2\.7\.\d+\) is older than"):
         picklecheck.check(1, python=pyenv_python("2.7"))
+
+
+def test_a_spawned_workers_main_is_the_checked_file_not_picklechecks_entry_point(tmp_path):
+    """With -b multiprocessing the worker imports the program's main script; for the
+    command line that is the checked file's program, never picklecheck's own console
+    script (which imports click, absent from a deployment's environment)."""
+    script = os.path.join(os.path.dirname(sys.executable), "picklecheck")
+    if not os.path.exists(script):
+        pytest.skip("no picklecheck console script beside this interpreter")
+    bare = venv(sys.executable, tmp_path / "venv")
+    data = tmp_path / "data.py"
+    data.write_text("rows = [1, 2, 3]\n")
+    result = subprocess.run([script, f"{data}:rows", "-b", "multiprocessing", "--python", bare],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -118,6 +118,9 @@ class Driver:
     path: tuple[str, ...]
     folder: str | None
     cwd: str
+    #: Whether the program is this process (its main script is the workers'), not a
+    #: script the command line stands for (picklecheck's own entry point is no one's).
+    this_process: bool = True
 
 
 def driver(script_folder: str | None = None) -> Driver:
@@ -126,7 +129,7 @@ def driver(script_folder: str | None = None) -> Driver:
     folder)."""
     if script_folder is not None:
         given = os.path.abspath(script_folder)
-        return Driver(tuple(script_path(given)), given, given)
+        return Driver(tuple(script_path(given)), given, given, this_process=False)
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-") else None
     folder = os.path.dirname(os.path.realpath(argv0)) if argv0 else None
     path = worker_path()
@@ -319,8 +322,11 @@ def child_config(model: WorkerModel, drv: Driver) -> dict[str, Any]:
         cfg["installed"] = installed_path(model, drv)
     if model.imports_main:
         # The script is imported with the caller's arguments, as spawn's and loky's
-        # preparation gives them: a script may read sys.argv at its top level.
-        cfg["main"] = {**_main_spec(), "sys_argv": [str(a) for a in sys.argv]}
+        # preparation gives them: a script may read sys.argv at its top level. A
+        # script the command line stands for is the checked file, imported there as
+        # the module it is here: picklecheck's own entry point is not the workers' main.
+        cfg["main"] = ({**_main_spec(), "sys_argv": [str(a) for a in sys.argv]}
+                       if drv.this_process else {})
         from multiprocessing import process
 
         cfg["authkey"] = bytes(process.current_process().authkey).hex()
