@@ -683,7 +683,20 @@ _FRESH_TIMEOUT = ("loading it in a new interpreter did not finish in time: somet
                   "raise the timeout if loading is only slow")
 
 #: kind -> words for "N culprits inside: locks, open files".
+#: Kinds that are about the interpreter that loads the bytes, not this process: what to
+#: do about a library object holding them.
+_ELSEWHERE = {
+    "no_library": "install the library that wrote it there",
+    "unimportable": "install the modules it names there, at the versions used here",
+    "other_python": "load it with the Python version used here",
+    "main_reference": "define what it refers to in a module the loader can import",
+}
+
 KIND_WORDS = {
+    "no_library": "what only the serializer's own library loads",
+    "unimportable": "references to modules another interpreter cannot import",
+    "other_python": "functions saved as bytecode of this Python version",
+    "main_reference": "references to __main__",
     "lock": "locks", "thread": "thread state", "executor": "pools", "queue": "queues",
     "subprocess": "running subprocesses",
     "file": "open files", "socket": "sockets", "database": "database connections",
@@ -862,6 +875,9 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
             return (f"{qualified_name(cls)} lives in memory multiprocessing shares with the "
                     "workers it starts: " + FIXES["process_shared"])
         inside = ", ".join(held[:3]) or "objects that cannot be pickled"
+        if kinds and set(kinds) <= set(_ELSEWHERE):  # it is the other interpreter's lack
+            fixes = "; ".join(dict.fromkeys(_ELSEWHERE[k] for k in kinds))
+            return f"{qualified_name(cls)} holds {inside}, which the interpreter that loads it lacks: {fixes}"
         sentence = (f"{qualified_name(cls)} holds {inside}, which belong to this process: "
                     "pass what is needed to create it and create it where it is used")
     if holder is DATA or holder.kind == "data" or (holder.kind == "class" and not holder.attr):

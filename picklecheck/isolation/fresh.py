@@ -274,9 +274,13 @@ def child_main(cfg: dict[str, Any]) -> None:
 
     lacking = _backend_missing(cfg["backend"])
     if lacking is not None:  # another interpreter, without the library
-        send({"ok": False, "error": lacking, "exception": LIBRARY_MISSING,
-              "missing": [], "blocked": []})
-        return
+        if cfg["backend"] not in _PLAIN_PICKLES:  # a framework's worker needs it to run
+            send({"ok": False, "error": lacking[1], "exception": LIBRARY_MISSING,
+                  "missing": [], "blocked": []})
+            return
+        # dill's and cloudpickle's bytes load with pickle.loads, unless they name the
+        # library itself (what it saved by value): load them so, and see.
+        cfg = {**cfg, "backend": "pickle"}
     if where == "guarded":
         os.dup2(2, 1)  # whatever the loaded code prints must not corrupt the answer
         _worker_path(cfg)
@@ -293,11 +297,13 @@ def child_main(cfg: dict[str, Any]) -> None:
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
         from picklecheck.backends.hazards import HazardBlockedError
 
-        error = f"{type(exc).__name__}: {exc}"
+        error, name = f"{type(exc).__name__}: {exc}", type(exc).__name__
         if exc is prepared:
             error = f"{MAIN_IMPORT_FAILED}: {error}"
+        elif lacking is not None and _names_library(exc, lacking[0]):
+            error, name = lacking[1], LIBRARY_MISSING
         answer = {"ok": False, "error": error,
-                  "exception": type(exc).__name__, "missing": [], "blocked": []}
+                  "exception": name, "missing": [], "blocked": []}
         if isinstance(exc, HazardBlockedError):
             answer["blocked"].append(exc.what)
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
@@ -311,6 +317,10 @@ def child_main(cfg: dict[str, Any]) -> None:
                 _load(cfg["backend"], data, lenient=True, missing=missing, guarded=guarded)
         except BaseException:  # noqa: BLE001, S110 - the lenient pass is best effort
             pass
+        if lacking is not None:  # what needs the library is named as needing it
+            missing = [(module, qualname, f"{LIBRARY_MISSING}: {lacking[1]}"
+                        if module.partition(".")[0] == lacking[0] else said)
+                       for module, qualname, said in missing]
         answer["missing"] = missing
     if watch is not None:
         watch.after()
@@ -319,16 +329,30 @@ def child_main(cfg: dict[str, Any]) -> None:
         os._exit(0)  # no exit handlers a load may have registered
 
 
-def _backend_missing(backend_name: str) -> str | None:
-    """What the child says when it cannot import the backend's library (an interpreter
-    given with ``python=`` has its own packages): no load of these bytes works there."""
+#: The serializers whose bytes ``pickle.loads`` reads, when they name none of the
+#: library's own functions.
+_PLAIN_PICKLES = ("dill", "cloudpickle")
+
+
+def _backend_missing(backend_name: str) -> tuple[str, str] | None:
+    """When this interpreter cannot import the backend's library (one given with
+    ``python=`` has its own packages): the library's module, and what the child says."""
     from picklecheck.backends import get_backend
 
+    backend = get_backend(backend_name)
     try:
-        get_backend(backend_name).module  # noqa: B018 - the import is the point
+        backend.module  # noqa: B018 - the import is the point
     except ImportError as exc:
-        return f"{exc} in {sys.executable}: it cannot load what {backend_name} wrote"
+        return (backend.install_name or backend.name,
+                f"{exc} in {sys.executable}: it cannot load what {backend_name} wrote")
     return None
+
+
+def _names_library(exc: BaseException, library: str) -> bool:
+    """Whether ``exc`` is the import of ``library`` (or a module of it) failing."""
+    name = getattr(exc, "name", None)
+    return (isinstance(exc, ImportError) and isinstance(name, str)
+            and name.partition(".")[0] == library)
 
 
 def _high_dup(fd: int) -> int:
