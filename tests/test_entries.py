@@ -169,3 +169,21 @@ def test_a_library_object_full_of_culprits_leaves_room_for_the_users_own():
     assert "obj['cb']" in [c.path for c in report.culprits]
     assert [e.path for e in report.entries] == ["obj['adapter']", "obj['cb']"]
     assert report.results["pickle"].truncated
+
+
+def test_many_library_objects_with_a_few_culprits_each_leave_room_for_the_users_own():
+    """Forty records, each holding a library object with culprits of its own (a rich
+    Console: here a LoggerAdapter with three locks): the search takes a few from each
+    once half the budget is spent, and still names the user's lambda after them."""
+    import logging
+
+    records = [{"log": logging.LoggerAdapter(logging.getLogger(f"picklecheck-r{i}"),
+                                             {"a": threading.Lock(), "b": threading.Lock(),
+                                              "c": threading.Lock()})}
+               for i in range(40)]
+    report = picklecheck.check({"records": records, "on_done": lambda r: r},
+                               backends=("pickle",))
+    paths = [c.path for c in report.culprits]
+    assert "obj['on_done']" in paths
+    assert {f"obj['records'][{i}]['log']" for i in range(40)} <= {
+        p.partition(".")[0] for p in paths}

@@ -423,14 +423,16 @@ def _locate(root: Any, backend: Backend, protocol: int, root_exc: BaseException,
 
 
 class _Crowds:
-    """Culprits counted under each library object (an instance of a class the user did
-    not write, not a builtin container). A psycopg cursor holds hundreds of culprits of
-    its own (classes it made at run time); the report names it once, and a search that
-    spent ``max_culprits`` inside it never reached the user's lambda beside it. Once a
-    library object holds :data:`QUOTA` culprits and half the budget is spent, the
-    search goes on elsewhere."""
+    """The library's own culprits (not the user's functions and objects) counted under
+    each library object (an instance of a class the user did not write, not a builtin
+    container). A psycopg cursor holds hundreds of culprits of its own (classes it made
+    at run time); the report names it once, and a search that spent ``max_culprits``
+    inside it never reached the user's lambda beside it. Once half the budget is spent,
+    a library object holding :data:`QUOTA` such culprits is left, and the search goes on
+    elsewhere; the user's own culprits inside one (a FastAPI app's endpoints) never
+    count against it."""
 
-    QUOTA = 10
+    QUOTA = 2
 
     def __init__(self, max_culprits: int) -> None:
         self.max_culprits = max_culprits
@@ -440,15 +442,18 @@ class _Crowds:
 
     def count(self, found: list[Finding]) -> None:
         for finding in found[self.counted:]:
-            link = finding.link
-            while link is not None:
-                if len(link) > 3 and _is_library(link[3]):
-                    self.under[link[2]] = self.under.get(link[2], 0) + 1
-                link = link[0]
+            if _USER.defines(finding.via if finding.via is not None else finding.obj):
+                continue
+            holder = _nearest_library(finding.link[0] if finding.link is not None else None)
+            if holder is not None:
+                self.under[holder] = self.under.get(holder, 0) + 1
         self.counted = len(found)
         self.pressed = self.counted >= self.max_culprits // 2
 
     def full(self, link: Link) -> bool:
+        """Whether a library object on the path to the node at ``link`` has its share.
+        Culprits count for their nearest library holder only, so that an app holding many
+        routes does not stop the search of every route."""
         if not self.pressed:
             return False
         while link is not None:
@@ -456,6 +461,15 @@ class _Crowds:
                 return True
             link = link[0]
         return False
+
+
+def _nearest_library(link: Link) -> int | None:
+    """The id of the nearest library object on the path ``link`` (from its end)."""
+    while link is not None:
+        if len(link) > 3 and _is_library(link[3]):
+            return int(link[2])
+        link = link[0]
+    return None
 
 
 _NOT_LIBRARY = (dict, list, tuple, set, frozenset, type, types.FunctionType,
