@@ -209,3 +209,20 @@ def test_a_cython_type_cython_cannot_pickle_is_a_c_type():
         report = picklecheck.check({"table": table}, backends=("pickle",))
         assert [(c.path, c.kind) for c in report.culprits] == [("obj['table']", "c_type")]
         assert "refuses to be pickled" not in report.culprits[0].hint
+
+
+def test_a_fetched_row_is_data_not_a_connection():
+    """sqlite3.Row cannot be pickled, but it is a row of values: not a connection to
+    "store the connection string" of."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute("SELECT 1 AS a, 2 AS b").fetchone()
+        report = picklecheck.check({"row": row}, backends=("pickle",))
+    finally:
+        conn.close()
+    [culprit] = report.culprits
+    assert (culprit.path, culprit.kind) == ("obj['row']", "c_type")
+    assert "tuple(row)" in culprit.hint and "connection string" not in culprit.hint

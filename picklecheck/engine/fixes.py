@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
-from picklecheck.engine.kinds import unregistered_module, wraps_a_method
+from picklecheck.engine.kinds import is_row, unregistered_module, wraps_a_method
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
@@ -211,6 +211,9 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
     if kind == "unimportable" and finding.stage == "dumps" and unregistered_module(
             _folded(finding)):
         return _UNREGISTERED
+    if kind == "c_type" and is_row(type(finding.obj)) and (
+            _module_of_type(finding.obj).partition(".")[0] in _ROW_MODULES):
+        return _FETCHED_ROW
     if kind == "custom_reduce" and _SUPER_GETSTATE in exception_text(finding.exc, 300):
         return _NO_OBJECT_GETSTATE
     if kind == "stale_reference" and _sys_record(finding.obj):
@@ -670,6 +673,9 @@ _TRACEBACK = ("a traceback and the frames it holds cannot be saved: keep its tex
 _IMPORT_SIDE_EFFECT = ("a module the pickle names does it at its top level, as it is imported, "
                        "in every process that loads this pickle (a worker, a cache, the next "
                        "run); move what it does into a function called where it is needed")
+_FETCHED_ROW = ("{type} is a row fetched from the database, tied to its cursor: send its "
+                "values, tuple(row) (or dict(row) for its columns by name), not the row")
+_ROW_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "duckdb", "_duckdb")
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
                   "file it needs exists there, and that its __setstate__ or reconstructor "
                   "does not depend on this process")

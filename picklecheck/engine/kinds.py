@@ -414,6 +414,8 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "file"
     if module in ("ssl", "_ssl", "socket", "_socket", "select", "selectors"):
         return "socket"
+    if top in _DB_MODULES and is_row(t):
+        return "c_type"  # a fetched row is data, not a connection
     if top in _DB_MODULES or (top == "_duckdb" and "Connection" in name):
         return "database"  # duckdb's C types live in _duckdb (from 1.4): its connection
     if isinstance(obj, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType,
@@ -436,6 +438,12 @@ def _kind_of_instance(obj: Any) -> str | None:
 #: (a ``__cinit__`` of its own, or a C field with no Python counterpart).
 _CYTHON_REFUSES = ("no default __reduce__ due to non-trivial __cinit__",
                    "cannot be converted to a Python object for pickling")
+
+
+def is_row(cls: Any) -> bool:
+    """Whether ``cls`` is a database library's row type (sqlite3.Row, psycopg's rows)."""
+    name = getattr(cls, "__name__", "")
+    return isinstance(name, str) and (name == "Row" or name.endswith("Row"))
 
 
 def _has_custom_reducer(obj: Any) -> bool:
