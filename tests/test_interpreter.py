@@ -133,6 +133,7 @@ def test_the_project_folders_go_with_it_and_installed_packages_do_not(tmp_path, 
     assert culprit.path == "obj['cmd']"
     assert culprit.kind == "unimportable"
     assert "No module named 'click'" in culprit.reason
+    assert "click is not installed where it loads: install it there" in culprit.hint
 
 
 # -- another Python version ---------------------------------------------------------------

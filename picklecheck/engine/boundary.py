@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from picklecheck.engine import chain, vocabulary
 from picklecheck.engine.finding import waypoints
-from picklecheck.engine.fixes import boundary_hint, runner_bases
+from picklecheck.engine.fixes import about_the_loader, boundary_hint, runner_bases
 from picklecheck.engine.holder import DATA, Holder, holder_of, owner_holder
 from picklecheck.engine.saferepr import type_name
 from picklecheck.engine.usercode import UserCode
@@ -267,7 +267,11 @@ def attach(name: str, culprits: list[Culprit], places: Places) -> None:
             inside.setdefault(id(place.boundary_obj), (place, []))[1].append(culprit)
     for place, members in inside.values():
         steps = place.boundary or ()
-        hint = boundary_hint(place.boundary_obj, place.holder, [c.kind for c in members])
+        kinds = [c.kind for c in members]
+        # What the loading interpreter lacks is said best by the culprit itself ("numpy
+        # is not installed where it loads").
+        hint = (members[0].hint if about_the_loader(kinds)
+                else boundary_hint(place.boundary_obj, place.holder, kinds))
         within = Within(path=format_path(name, steps), obj=place.boundary_obj,
                         type=type_name(place.boundary_obj), hint=hint, steps=steps,
                         evaluable=all(step.evaluable for step in steps))

@@ -30,7 +30,7 @@ from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.foreign import exception_text
-from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED, THERE
+from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED, NOT_THERE, THERE, version_of
 from picklecheck.isolation.watch import DROPPING, IMPORTED
 
 if TYPE_CHECKING:
@@ -140,12 +140,19 @@ def _name_of(obj: Any) -> str:
 def _other_version(text: str) -> str | None:
     """The fix when the other interpreter has another version of the package the missing
     module belongs to (the fresh child says "(numpy 1.26.4 there)"), or None."""
+    absent = re.search(r"\(([\w.]+)" + re.escape(NOT_THERE) + "$", text)
+    if absent is not None:
+        top = absent.group(1)
+        here = version_of(top)
+        pin = f"=={here}" if here else ""
+        return (f"{top} is not installed where it loads: install it there "
+                f"(pip install {_distribution(top)}{pin})")
     found = re.search(r"\(([\w.]+) (\S+)" + re.escape(THERE) + "$", text)
     if found is None:
         return None
     top, there = found.groups()
-    here = getattr(sys.modules.get(top), "__version__", None)
-    if not isinstance(here, str) or here == there:
+    here = version_of(top)
+    if here is None or here == there:
         return None
     project = _distribution(top)
     return (f"{top} is {here} here and {there} where it loads, and that {top} lacks what "
@@ -863,6 +870,13 @@ def _is_of(cls: Any, prefix: str, words: tuple[str, ...]) -> bool:
         return False
     return ((module == prefix or module.startswith(prefix + "."))
             and (not words or any(w in name for w in words)))
+
+
+def about_the_loader(kinds: Iterable[str]) -> bool:
+    """Whether every kind is about the interpreter that loads the bytes (what it lacks),
+    none about the object: then each culprit's own fix is the one to give."""
+    kinds = set(kinds)
+    return bool(kinds) and kinds <= set(_ELSEWHERE)
 
 
 def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:

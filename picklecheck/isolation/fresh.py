@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAIN_IMPORT_FAILED", "THERE", "FreshResult", "load_in_fresh_interpreters"]
+__all__ = ["MAIN_IMPORT_FAILED", "NOT_THERE", "THERE", "version_of", "FreshResult", "load_in_fresh_interpreters"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.isolation.foreign import drop_traceback
@@ -30,6 +30,8 @@ from picklecheck.isolation.workers import IN_WORKER_ENV
 
 #: How the answer ends the version of a package where it loads: "(numpy 1.26.4 there)".
 THERE = " there)"
+#: How it says the package is not installed where it loads: "(numpy is not installed there)".
+NOT_THERE = " is not installed there)"
 #: What the answer says when the worker a fresh interpreter stands for could not even
 #: start (its main script raised on import).
 MAIN_IMPORT_FAILED = "importing the main script as __mp_main__ failed"
@@ -452,8 +454,33 @@ def _version_there(module: str) -> str:
     """`` (numpy 1.26.4 there)`` when ``module`` is missing from a package this interpreter
     has (another version of it: numpy 1 has no ``numpy._core``), else ""."""
     top = module.partition(".")[0]
-    version = getattr(sys.modules.get(top), "__version__", None)
-    return f" ({top} {version}{THERE}" if module != top and isinstance(version, str) else ""
+    version = version_of(top) if top in sys.modules else None
+    if module != top and isinstance(version, str):
+        return f" ({top} {version}{THERE}"
+    try:
+        import importlib.util
+
+        missing = top not in sys.modules and importlib.util.find_spec(top) is None
+    except (ImportError, ValueError):
+        missing = False
+    return f" ({top}{NOT_THERE}" if missing else ""
+
+
+def version_of(top: str) -> str | None:
+    """The installed version of the package imported as ``top`` (its distribution's, else
+    its ``__version__``), or None."""
+    import importlib.metadata
+    import warnings
+
+    try:
+        names = importlib.metadata.packages_distributions().get(top) or [top]
+        return importlib.metadata.version(names[0])
+    except Exception:  # noqa: BLE001, S110 - no metadata: a package of a folder, or none
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # click 8.2 deprecates its __version__
+        version = getattr(sys.modules.get(top), "__version__", None)
+    return version if isinstance(version, str) else None
 
 
 def _stand_in(module: str, name: str) -> type:
