@@ -117,6 +117,23 @@ def test_submodule_not_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "noisy_pkg_xyz" not in sys.modules
 
 
+def test_a_namespace_portion_inside_a_package_is_found(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder without __init__.py inside a package (flask/sansio) is a namespace portion:
+    its modules are found on disk, the package still not imported."""
+    pkg = tmp_path / "lib" / "ns_pkg_xyz"
+    (pkg / "sansio").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
+    (pkg / "sansio" / "scaffold.py").write_text("class Scaffold:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    path = tmp_path / "ns.pkl"
+    path.write_bytes(b"cns_pkg_xyz.sansio.scaffold\nScaffold\n)\x81cns_pkg_xyz.sansio.gone\nX\n.")
+    refs = by_name(inspect_file(str(path)))
+    assert refs["ns_pkg_xyz.sansio.scaffold.Scaffold"].status == "found"
+    assert refs["ns_pkg_xyz.sansio.gone.X"].status == "missing module"
+    assert "ns_pkg_xyz" not in sys.modules
+
+
 def test_main_class(tmp_path: Path) -> None:
     """A class from a script's __main__ cannot be found from another program's __main__."""
     path = tmp_path / "m.pkl"

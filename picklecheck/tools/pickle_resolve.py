@@ -84,9 +84,7 @@ class Resolver:
                 elif spec is None:
                     spec = importlib.util.find_spec(prefix)
                 else:
-                    locations = spec.submodule_search_locations
-                    spec = (importlib.machinery.PathFinder.find_spec(prefix, list(locations))
-                            if locations else None)
+                    spec = _in_package(prefix, spec.submodule_search_locations)
             except Exception:  # noqa: BLE001 - any finder on sys.meta_path may raise
                 spec = None
             if spec is None:
@@ -238,3 +236,26 @@ def _named_hazard(module: str, name: str) -> Hazard | None:
             if hazard is not None:
                 return hazard
     return None
+
+
+def _in_package(name: str, locations: Any) -> Any:
+    """The spec of submodule ``name`` in a package's folders ``locations``, its package not
+    imported: a file or a package folder, or a folder without ``__init__.py`` (a namespace
+    portion, as ``flask/sansio``: the path finder, asked without the parent imported,
+    raises there)."""
+    if not locations:
+        return None
+    folders = list(locations)
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(name, folders)
+    except Exception:  # noqa: BLE001 - a namespace portion of a package not imported
+        spec = None
+    if spec is not None:
+        return spec
+    last = name.rpartition(".")[2]
+    portions = [os.path.join(f, last) for f in folders if os.path.isdir(os.path.join(f, last))]
+    if not portions:
+        return None
+    found = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    found.submodule_search_locations = portions
+    return found
