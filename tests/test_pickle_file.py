@@ -258,3 +258,18 @@ def test_render_golden(tmp_path: Path) -> None:
         "globals:\n"
         "  ok  collections.OrderedDict"
     )
+
+
+def test_a_joblib_file_is_named_not_called_corrupt(tmp_path: Path) -> None:
+    """joblib.dump writes each array's raw bytes into the stream (pickle.load cannot read
+    them) or, with compress=, a zlib stream: both are named, with joblib.load."""
+    joblib = pytest.importorskip("joblib", reason="pip install 'picklecheck[joblib]'")
+    np = pytest.importorskip("numpy")
+    plain, packed = tmp_path / "model.joblib", tmp_path / "model.z.joblib"
+    joblib.dump({"weights": np.arange(10.0), "name": "m"}, plain)
+    joblib.dump({"weights": np.arange(10.0)}, packed, compress=3)
+    for path, words in ((plain, "a joblib file (joblib.dump)"), (packed, "a zlib stream")):
+        with pytest.raises(PickleFileError) as caught:
+            inspect_file(str(path))
+        assert words in str(caught.value) and "joblib.load" in str(caught.value)
+        assert "corrupt" not in str(caught.value)

@@ -30,7 +30,13 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", "an xz file: decompress it first (lzma.open)"),
     (b"\x28\xb5\x2f\xfd", "a zstandard file: decompress it first"),
     (b"\x89HDF", "an HDF5 file"),
+    *((b"\x78" + level, "a zlib stream (joblib.dump(..., compress=...) writes these): load it "
+       "with joblib.load, or decompress it first (zlib.decompress)")
+      for level in (b"\x01", b"\x5e", b"\x9c", b"\xda")),
 )
+#: What a file joblib.dump wrote holds: each NumPy array's raw bytes follow its wrapper
+#: in the pickle stream, where pickle.load meets them.
+_JOBLIB_ARRAY = b"NumpyArrayWrapper"
 _PREVIEW = 40
 
 
@@ -128,6 +134,10 @@ def diagnose(data: Any, error: CorruptPickleError) -> str:
         if error.truncated:
             return (f"a truncated pickle (protocol {proto}): the data ends before the pickle "
                     f"does ({len(data):,} bytes; {where})")
+        if _JOBLIB_ARRAY in bytes(data[:error.offset + 1]):
+            return ("a joblib file (joblib.dump): it writes each NumPy array's raw bytes "
+                    "after its NumpyArrayWrapper, where pickle.load cannot read them; load it "
+                    f"with joblib.load ({where})")
         return f"a corrupt pickle (protocol {proto}): {where}"
     if _looks_like_text(data):
         sample = bytes(data[:_PREVIEW]).decode("utf-8", "replace")
