@@ -262,6 +262,9 @@ class BackendResult:
     loads_seconds: float | None = None
     fresh: bool | None = None
     fresh_error: str | None = None
+    #: What the fresh load warned of ("InconsistentVersionWarning: Trying to unpickle
+    #: estimator ... from version 1.9.1 when using version 1.4.2"): it loaded, but see.
+    fresh_warnings: list[str] = field(default_factory=list)
     culprits: list[Culprit] = field(default_factory=list)
     truncated: bool = False
     skipped: list[str] = field(default_factory=list)
@@ -296,6 +299,7 @@ class BackendResult:
             "loads_seconds": self.loads_seconds,
             "fresh": self.fresh,
             "fresh_error": self.fresh_error,
+            "fresh_warnings": list(self.fresh_warnings),
             "skipped": list(self.skipped),
             "truncated": self.truncated,
             "isolation": self.isolation,

@@ -257,3 +257,31 @@ def test_a_module_that_acts_as_it_is_imported_is_named_as_the_doer(tmp_path, mon
     assert "imported spooler, which opened" in culprit.reason
     assert "at its top level, as it is imported" in culprit.hint
     assert spool.read_text() == "imported\n"  # only this process's import wrote
+
+
+def test_what_a_fresh_load_warns_of_is_reported(tmp_path, monkeypatch):
+    """A load that warns (scikit-learn's InconsistentVersionWarning: a model pickled with
+    another version) still loads, and the report says what it warned of."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "versioned_model.py").write_text(
+        "import warnings\n\n"
+        "class Model:\n"
+        "    def __setstate__(self, state):\n"
+        "        warnings.warn('pickled with version 1.9, loading with 1.4', UserWarning)\n"
+        "        self.__dict__.update(state)\n")
+    monkeypatch.syspath_prepend(str(project))
+    before = set(sys.modules)
+    try:
+        import versioned_model
+
+        model = versioned_model.Model()
+        model.weights = [1, 2]
+        report = picklecheck.check(model, backends=("pickle",), fresh_process=True)
+    finally:
+        forget_modules_in(tmp_path, before)
+    assert report.ok, str(report)
+    assert report.results["pickle"].fresh_warnings == [
+        "UserWarning: pickled with version 1.9, loading with 1.4"]
+    assert "pickle's fresh load warned: UserWarning: pickled with version 1.9" in str(report)
+    assert report.to_dict()["results"]["pickle"]["fresh_warnings"]

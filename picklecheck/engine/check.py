@@ -552,6 +552,7 @@ def _load_in_copy(obj: Any, backend: Backend, protocol: int | None, result: Back
 def _apply_fresh(obj: Any, backend: Backend, protocol: int | None, result: BackendResult,
                  outcome: FreshResult, max_culprits: int) -> list[Finding]:
     result.fresh = outcome.ok
+    result.fresh_warnings = list(outcome.warnings)
     if outcome.ok:
         return []
     result.ok = False

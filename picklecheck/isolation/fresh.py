@@ -15,9 +15,11 @@ code prints goes to stderr. Children run in parallel, each with a time limit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,7 @@ class FreshResult:
     missing: list[tuple[str, str, str]] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     effects: list[str] = field(default_factory=list)  # what the load tried (see watch)
+    warnings: list[str] = field(default_factory=list)  # what the load warned of
 
 
 def load_in_fresh_interpreters(payloads: dict[str, bytes],
@@ -247,6 +250,7 @@ def _answer(out: bytes, err: bytes, returncode: int, scratch: str) -> FreshResul
         exception=answer.get("exception"),
         missing=[tuple(m) for m in answer.get("missing", [])],  # type: ignore[misc]
         blocked=list(answer.get("blocked", [])), effects=effects,
+        warnings=[str(w) for w in answer.get("warnings", [])],
     )
 
 
@@ -294,8 +298,9 @@ def child_main(cfg: dict[str, Any]) -> None:
     try:
         if prepared is not None:
             raise prepared
-        copy = _load(cfg["backend"], data, lenient=False, guarded=guarded)
-        _probe(copy, data)
+        with _warnings_kept(answer):
+            copy = _load(cfg["backend"], data, lenient=False, guarded=guarded)
+            _probe(copy, data)
     except BaseException as exc:  # noqa: BLE001 - report everything, including SystemExit
         from picklecheck.backends.hazards import HazardBlockedError
 
@@ -355,6 +360,29 @@ def _names_library(exc: BaseException, library: str) -> bool:
     name = getattr(exc, "name", None)
     return (isinstance(exc, ImportError) and isinstance(name, str)
             and name.partition(".")[0] == library)
+
+
+#: Warnings about the code of whoever warns, not about these bytes.
+_NOT_ABOUT_THE_DATA = (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                       ResourceWarning)
+#: The most warnings an answer carries, and the most of each one's text.
+_MAX_WARNINGS, _WARNING_TEXT = 5, 300
+
+
+@contextlib.contextmanager
+def _warnings_kept(answer: dict[str, Any]) -> Iterator[None]:
+    """Record what the load warns of (scikit-learn's InconsistentVersionWarning, a
+    library's "pickled with version X") in ``answer["warnings"]``."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            said = [f"{w.category.__name__}: {w.message}"[:_WARNING_TEXT] for w in caught
+                    if not issubclass(w.category, _NOT_ABOUT_THE_DATA)]
+            answer["warnings"] = list(dict.fromkeys(said))[:_MAX_WARNINGS]
 
 
 def _high_dup(fd: int) -> int:

@@ -238,6 +238,8 @@ def load_notes(report: Report) -> list[str]:
     """Where loads ran, when it is not the usual: another interpreter (``python=``), and
     without the kernel sandbox (see picklecheck.isolation.contain)."""
     notes = [f"fresh loads ran in {report.fresh_python}"] if report.fresh_python else []
+    notes += [f"{r.backend}'s fresh load warned: {w}"
+              for r in report.results.values() for w in r.fresh_warnings]
     where = [r.isolation for r in report.results.values() if r.isolation not in (None, "sandbox")]
     if where:
         notes.append(f"isolation: {_ISOLATION_NOTES[where[0]]}")
