@@ -380,8 +380,8 @@ def _warnings_kept(answer: dict[str, Any]) -> Iterator[None]:
         try:
             yield
         finally:
-            said = [f"{w.category.__name__}: {w.message}"[:_WARNING_TEXT] for w in caught
-                    if not issubclass(w.category, _NOT_ABOUT_THE_DATA)]
+            said = [" ".join(f"{w.category.__name__}: {w.message}".split())[:_WARNING_TEXT]
+                    for w in caught if not issubclass(w.category, _NOT_ABOUT_THE_DATA)]
             answer["warnings"] = list(dict.fromkeys(said))[:_MAX_WARNINGS]
 
 
