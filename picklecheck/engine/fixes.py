@@ -25,12 +25,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from picklecheck.engine.finding import exception_name
 from picklecheck.engine.holder import DATA, Holder, owner_holder
-from picklecheck.engine.kinds import is_row, unregistered_module, wraps_a_method
+from picklecheck.engine.kinds import fetched_row, unregistered_module, wraps_a_method
 from picklecheck.engine.saferepr import qualified_name, saferepr, type_name
 from picklecheck.engine.usercode import MAIN_MODULES, UserCode, is_function
 from picklecheck.engine.walker import MISSING, safe_attr
 from picklecheck.isolation.foreign import exception_text
-from picklecheck.isolation.fresh import MAIN_IMPORT_FAILED, NOT_THERE, THERE, version_of
+from picklecheck.isolation.fresh import (
+    MAIN_IMPORT_FAILED,
+    NOT_THERE,
+    THERE,
+    distribution_of,
+    version_of,
+)
 from picklecheck.isolation.watch import DROPPING, IMPORTED
 
 if TYPE_CHECKING:
@@ -137,16 +143,17 @@ def _name_of(obj: Any) -> str:
     return saferepr(obj, 60)
 
 
-def _other_version(text: str) -> str | None:
-    """The fix when the other interpreter has another version of the package the missing
-    module belongs to (the fresh child says "(numpy 1.26.4 there)"), or None."""
+def _package_there(text: str) -> str | None:
+    """The fix when the package a missing module belongs to is not installed where the
+    bytes load, or is another version there (the fresh child says "(numpy is not
+    installed there)", "(numpy 1.26.4 there)"), or None."""
     absent = re.search(r"\(([\w.]+)" + re.escape(NOT_THERE) + "$", text)
     if absent is not None:
         top = absent.group(1)
         here = version_of(top)
         pin = f"=={here}" if here else ""
         return (f"{top} is not installed where it loads: install it there "
-                f"(pip install {_distribution(top)}{pin})")
+                f"(pip install {distribution_of(top)}{pin})")
     found = re.search(r"\(([\w.]+) (\S+)" + re.escape(THERE) + "$", text)
     if found is None:
         return None
@@ -154,21 +161,10 @@ def _other_version(text: str) -> str | None:
     here = version_of(top)
     if here is None or here == there:
         return None
-    project = _distribution(top)
+    project = distribution_of(top)
     return (f"{top} is {here} here and {there} where it loads, and that {top} lacks what "
             f"these bytes name: install {top} {here} there (pip install {project}=={here}), "
             f"or pickle it where {top} {there} is installed")
-
-
-def _distribution(top: str) -> str:
-    """The name pip knows the package ``top`` by (scikit-learn for sklearn)."""
-    try:
-        from importlib.metadata import packages_distributions
-
-        names = packages_distributions().get(top) or [top]
-    except Exception:  # noqa: BLE001 - broken metadata: the import name will do
-        return top
-    return names[0]
 
 
 def _by_an_import(exc: BaseException) -> bool:
@@ -213,13 +209,12 @@ def _variant(kind: str, finding: Finding, mine: bool) -> str:
         name = str(getattr(_folded(finding), "__name__", "T"))
         return _TYPE_PARAMETER.replace("{name}", _as_template(name))
     if kind == "unimportable" and finding.stage == "fresh" and (
-            other := _other_version(exception_text(finding.exc, 500))):
+            other := _package_there(exception_text(finding.exc, 500))):
         return _as_template(other)
     if kind == "unimportable" and finding.stage == "dumps" and unregistered_module(
             _folded(finding)):
         return _UNREGISTERED
-    if kind == "c_type" and is_row(type(finding.obj)) and (
-            _module_of_type(finding.obj).partition(".")[0] in _ROW_MODULES):
+    if kind == "c_type" and fetched_row(type(finding.obj)):
         return _FETCHED_ROW
     if kind == "custom_reduce" and _SUPER_GETSTATE in exception_text(finding.exc, 300):
         return _NO_OBJECT_GETSTATE
@@ -682,7 +677,6 @@ _IMPORT_SIDE_EFFECT = ("a module the pickle names does it at its top level, as i
                        "run); move what it does into a function called where it is needed")
 _FETCHED_ROW = ("{type} is a row fetched from the database, tied to its cursor: send its "
                 "values, tuple(row) (or dict(row) for its columns by name), not the row")
-_ROW_MODULES = ("sqlite3", "psycopg", "psycopg2", "pymysql", "MySQLdb", "duckdb", "_duckdb")
 _FRESH_FAILURE = ("it loads here but not in a new interpreter: make sure every module and "
                   "file it needs exists there, and that its __setstate__ or reconstructor "
                   "does not depend on this process")
@@ -696,14 +690,9 @@ _FRESH_TIMEOUT = ("loading it in a new interpreter did not finish in time: somet
                   "raise the timeout if loading is only slow")
 
 #: kind -> words for "N culprits inside: locks, open files".
-#: Kinds that are about the interpreter that loads the bytes, not this process: what to
-#: do about a library object holding them.
-_ELSEWHERE = {
-    "no_library": "install the library that wrote it there",
-    "unimportable": "install the modules it names there, at the versions used here",
-    "other_python": "load it with the Python version used here",
-    "main_reference": "define what it refers to in a module the loader can import",
-}
+#: Kinds that are about the interpreter that loads the bytes, not this process: a library
+#: object holding only them takes its culprit's fix (see boundary.attach).
+_ABOUT_THE_LOADER = frozenset({"no_library", "unimportable", "other_python", "main_reference"})
 
 KIND_WORDS = {
     "no_library": "what only the serializer's own library loads",
@@ -876,7 +865,7 @@ def about_the_loader(kinds: Iterable[str]) -> bool:
     """Whether every kind is about the interpreter that loads the bytes (what it lacks),
     none about the object: then each culprit's own fix is the one to give."""
     kinds = set(kinds)
-    return bool(kinds) and kinds <= set(_ELSEWHERE)
+    return bool(kinds) and kinds <= _ABOUT_THE_LOADER
 
 
 def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
@@ -895,9 +884,6 @@ def boundary_hint(obj: Any, holder: Holder, kinds: Iterable[str]) -> str:
             return (f"{qualified_name(cls)} lives in memory multiprocessing shares with the "
                     "workers it starts: " + FIXES["process_shared"])
         inside = ", ".join(held[:3]) or "objects that cannot be pickled"
-        if kinds and set(kinds) <= set(_ELSEWHERE):  # it is the other interpreter's lack
-            fixes = "; ".join(dict.fromkeys(_ELSEWHERE[k] for k in kinds))
-            return f"{qualified_name(cls)} holds {inside}, which the interpreter that loads it lacks: {fixes}"
         sentence = (f"{qualified_name(cls)} holds {inside}, which belong to this process: "
                     "pass what is needed to create it and create it where it is used")
     if holder is DATA or holder.kind == "data" or (holder.kind == "class" and not holder.attr):

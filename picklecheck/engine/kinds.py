@@ -414,7 +414,7 @@ def _kind_of_instance(obj: Any) -> str | None:
         return "file"
     if module in ("ssl", "_ssl", "socket", "_socket", "select", "selectors"):
         return "socket"
-    if top in _DB_MODULES and is_row(t):
+    if fetched_row(t):
         return "c_type"  # a fetched row is data, not a connection
     if top in _DB_MODULES or (top == "_duckdb" and "Connection" in name):
         return "database"  # duckdb's C types live in _duckdb (from 1.4): its connection
@@ -440,10 +440,11 @@ _CYTHON_REFUSES = ("no default __reduce__ due to non-trivial __cinit__",
                    "cannot be converted to a Python object for pickling")
 
 
-def is_row(cls: Any) -> bool:
+def fetched_row(cls: Any) -> bool:
     """Whether ``cls`` is a database library's row type (sqlite3.Row, psycopg's rows)."""
-    name = getattr(cls, "__name__", "")
-    return isinstance(name, str) and (name == "Row" or name.endswith("Row"))
+    name, module = getattr(cls, "__name__", ""), getattr(cls, "__module__", "")
+    return (isinstance(name, str) and name.endswith("Row") and isinstance(module, str)
+            and module.partition(".")[0] in _DB_MODULES)
 
 
 def _has_custom_reducer(obj: Any) -> bool:

@@ -441,6 +441,8 @@ class _Crowds:
         self.pressed = False
 
     def count(self, found: list[Finding]) -> None:
+        if len(found) < self.max_culprits // 2:
+            return  # the counts matter from half the budget on: taken then, for all so far
         for finding in found[self.counted:]:
             if _USER.defines(finding.via if finding.via is not None else finding.obj):
                 continue
@@ -448,7 +450,7 @@ class _Crowds:
             if holder is not None:
                 self.under[holder] = self.under.get(holder, 0) + 1
         self.counted = len(found)
-        self.pressed = self.counted >= self.max_culprits // 2
+        self.pressed = True
 
     def full(self, link: Link) -> bool:
         """Whether a library object on the path to the node at ``link`` has its share.

@@ -157,11 +157,10 @@ def _held_by_tasks(obj: Any, link: Any) -> str | None:
     (``link`` its place in the copy), is held by tasks or threads of the process that
     pickled it, which none where it loads will release."""
     state = _state_of(obj, _ASYNC_LOCKS)
-    at = _at(link) if state is not None and state.get("_locked") is True else ""
     if state is not None:
         if state.get("_locked") is not True:
             return None
-        return (f"the copy's asyncio lock{at} is held, as the original was when it was "
+        return (f"the copy's asyncio lock{_at(link)} is held, as the original was when it was "
                 "pickled, and no task where it loads will release it: waiting for it blocks "
                 "forever")
     for classes, bound_field, what, who in _SEMAPHORES:
@@ -171,8 +170,8 @@ def _held_by_tasks(obj: Any, link: Any) -> str | None:
         value, bound = state.get("_value"), state.get(bound_field)
         if type(value) is not int or type(bound) is not int or value >= bound:
             return None
-        return (f"the copy's {what}{_at(link)} has {bound - value} of its {bound} places taken, as "
-                f"the original had when it was pickled, and no {who} where it loads will give "
+        return (f"the copy's {what}{_at(link)} has {bound - value} of its {bound} places "
+                f"taken, as the original had when it was pickled, and no {who} where it loads will give "
                 f"them back: it lets {value} {who}{'s' if value != 1 else ''} in, not {bound}"
                 + (": its first acquire() blocks forever" if value == 0 else ""))
     return None

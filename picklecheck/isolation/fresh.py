@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAIN_IMPORT_FAILED", "NOT_THERE", "THERE", "version_of", "FreshResult", "load_in_fresh_interpreters"]
+__all__ = ["MAIN_IMPORT_FAILED", "NOT_THERE", "THERE", "FreshResult", "distribution_of",
+           "load_in_fresh_interpreters", "version_of"]
 
 from picklecheck.isolation.deadline import DEFAULT_TIMEOUT
 from picklecheck.isolation.foreign import drop_traceback
@@ -501,14 +502,25 @@ def version_of(top: str) -> str | None:
     import warnings
 
     try:
-        names = importlib.metadata.packages_distributions().get(top) or [top]
-        return importlib.metadata.version(names[0])
+        return importlib.metadata.version(distribution_of(top))
     except Exception:  # noqa: BLE001, S110 - no metadata: a package of a folder, or none
         pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # click 8.2 deprecates its __version__
         version = getattr(sys.modules.get(top), "__version__", None)
     return version if isinstance(version, str) else None
+
+
+def distribution_of(top: str) -> str:
+    """The name pip knows the package imported as ``top`` by (scikit-learn for sklearn),
+    or ``top`` itself when no installed distribution says."""
+    try:
+        from importlib.metadata import packages_distributions
+
+        names = packages_distributions().get(top)
+    except Exception:  # noqa: BLE001 - broken metadata: the import name will do
+        return top
+    return names[0] if names else top
 
 
 def _stand_in(module: str, name: str) -> type:

@@ -140,20 +140,21 @@ def resolve(python: str | os.PathLike[str]) -> Interpreter:
     if returncode != 0 or len(lines) < 3 or lines[0].count(".") != 2:
         old = _old_version(path)  # Python 2 knows no -I
         if old is not None:
-            msg = (f"{path} (Python {old}) is older than picklecheck's loader supports "
-                   f"(Python {OLDEST[0]}.{OLDEST[1]} and newer)")
-            raise InterpreterError(msg)
+            raise _too_old(f"{path} (Python {old})")
         told = (err or out).strip()[-300:]
         msg = f"{given!r} did not run as a Python interpreter" + (f": {told}" if told else "")
         raise InterpreterError(msg)
     version = tuple(int(n) for n in lines[0].split("."))
     found = Interpreter(path, lines[0], lines[1], lines[2])
     if version[:2] < OLDEST:
-        msg = (f"{found.describe()} is older than picklecheck's loader supports "
-               f"(Python {OLDEST[0]}.{OLDEST[1]} and newer)")
-        raise InterpreterError(msg)
+        raise _too_old(found.describe())
     _known[key] = found
     return found
+
+
+def _too_old(described: str) -> InterpreterError:
+    return InterpreterError(f"{described} is older than picklecheck's loader supports "
+                            f"(Python {OLDEST[0]}.{OLDEST[1]} and newer)")
 
 
 def _ask(path: str, args: list[str]) -> tuple[int, str, str]:

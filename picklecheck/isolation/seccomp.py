@@ -9,9 +9,10 @@ possible), ``execve``, ``execveat``, ``setsid`` and ``setpgid``, and ``ENOSYS`` 
 ``clone`` for threads). System V shared memory, semaphores and message queues, POSIX
 message queues, keyrings and ``ioprio_set`` are refused, and ``prlimit64`` on any
 process but the child itself: each reaches a process outside the child, or leaves an
-object behind it, by a key or an id that no path rule governs. Unix-domain, netlink and packet sockets are refused too
-(``EPERM``): a unix socket reaches local daemons that Landlock's TCP rules do not
-cover; so are UDP and raw sockets, so nothing the child read can leave it. System calls of another architecture's ABI (x32, i386) are refused whole.
+object behind it, by a key or an id that no path rule governs. Unix-domain, netlink
+and packet sockets are refused too (``EPERM``): a unix socket reaches local daemons that
+Landlock's TCP rules do not cover; so are UDP and raw sockets, so nothing the child read
+can leave it. System calls of another architecture's ABI (x32, i386) are refused whole.
 
 Built by hand as classic BPF (a few dozen bytes), installed with ``prctl``; x86_64
 and arm64 only. ``PR_SET_NO_NEW_PRIVS`` must be set first.

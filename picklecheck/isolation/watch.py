@@ -340,7 +340,7 @@ class Watch:
     def _record(self, text: str) -> None:
         self._count += 1
         if self._count <= _MAX_PER_LOAD:
-            module = _module_importing()
+            module = _import_under_way()
             if module and _installed_module(module):
                 return  # an installed library's doing as it is imported (numpy 1.26's
                 # numpy.testing runs lscpu): every process that imports it does so
@@ -434,10 +434,10 @@ def _installed_module(name: str) -> bool:
     return not isinstance(path, str) or installed_folder(os.path.dirname(path))
 
 
-def _module_importing() -> str:
-    """The module whose top level runs in the caller's stack, when it runs as an import
-    (a module the pickle names, imported by the load): its name, else ""."""
-    frame: Any = sys._getframe(2)
+def _import_under_way() -> str | None:
+    """None when the caller does not run inside an import; else the module whose top
+    level runs in its stack (a module the pickle names, imported by the load), or ""."""
+    frame: Any = sys._getframe(1)
     module = ""
     while frame is not None:
         code = frame.f_code
@@ -446,18 +446,13 @@ def _module_importing() -> str:
         if code.co_name == "<module>" and not module:
             module = str(frame.f_globals.get("__name__") or "")
         frame = frame.f_back
-    return ""
+    return None
 
 
 def _importing() -> bool:
     """Whether the caller runs inside an import (modules register exit handlers as
     they load; that is the module's doing, not the pickle's)."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
+    return _import_under_way() is not None
 
 
 _STANDARD = {0: "stdin", 1: "stdout", 2: "stderr"}

@@ -369,8 +369,8 @@ def prepare_child(cfg: dict[str, Any]) -> None:
         return
     from multiprocessing import process, spawn
 
-    own = cfg["default_path"] if cfg.get("own_path") else []  # another interpreter's own
-    data: dict[str, Any] = {"sys_path": list(cfg["path"]) + list(own), **main}
+    # The worker's path, put in place by the fresh child (another interpreter's own too).
+    data: dict[str, Any] = {"sys_path": list(sys.path), **main}
     if cfg.get("authkey"):
         data["authkey"] = bytes.fromhex(cfg["authkey"])
     current = process.current_process()
